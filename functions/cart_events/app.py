@@ -1,0 +1,39 @@
+"""Carts and customers: SQS batches of canonical events from the bus, applied to Mailchimp with
+partial batch failures, so one bad record is retried (then dead-lettered) without its neighbours."""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from aws_lambda_powertools.utilities.parser import envelopes, parse
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from commerce_sync.canonical import CanonicalEvent
+from commerce_sync.cart_sync import CartSync
+from commerce_sync.observability import logger, metrics, tracer
+from commerce_sync.services import Services
+
+processor = BatchProcessor(event_type=EventType.SQS)
+
+
+@cache
+def cart_sync() -> CartSync:
+    return CartSync(Services.from_environment())
+
+
+@tracer.capture_method
+def record_handler(record: SQSRecord) -> dict[str, Any]:
+    event = parse(event=record.body, model=CanonicalEvent, envelope=envelopes.EventBridgeEnvelope)
+    logger.set_correlation_id(event.event_id)
+    return cart_sync().process(event=event)
+
+
+@logger.inject_lambda_context
+@metrics.log_metrics
+@tracer.capture_lambda_handler
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    # Lets Idempotency expire an in-progress record when this invocation times out mid-record.
+    cart_sync().idempotency_config.register_lambda_context(context)
+    return process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)

@@ -1,0 +1,89 @@
+"""POST /webhooks/{platform}: verify, normalise, publish; answer fast (Shopify allows 5 s)."""
+
+from __future__ import annotations
+
+import base64
+from functools import cache
+from http import HTTPStatus
+from typing import Any
+
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from commerce_sync.errors import BadRequest, NotImplementedYet, PublishError, UnknownPlatform, UnknownStore
+from commerce_sync.observability import logger, metrics, tracer
+from commerce_sync.platforms import adapters
+from commerce_sync.receiver import WebhookReceiver
+from commerce_sync.services import Services
+from commerce_sync.signatures import SignatureError
+
+app = APIGatewayHttpResolver()
+
+
+@cache
+def receiver() -> WebhookReceiver:
+    services = Services.from_environment()
+    return WebhookReceiver(adapters(), services.registry, services.secrets, services.publisher)
+
+
+def _raw_body() -> bytes:
+    event = app.current_event
+    if event.body is None:
+        return b""
+    return base64.b64decode(event.body) if event.is_base64_encoded else event.body.encode()
+
+
+def _error(status: HTTPStatus, error: Exception) -> Response:
+    metrics.add_metric(name=f"Webhooks{status.value}", unit="Count", value=1)
+    logger.info("webhook refused", status=status.value, reason=str(error))
+    return Response(
+        status_code=status.value,
+        content_type=content_types.APPLICATION_JSON,
+        body={"error": status.phrase, "message": str(error)},
+    )
+
+
+@app.post("/webhooks/<platform>")
+@tracer.capture_method
+def receive(platform: str) -> Response:
+    receipt = receiver().receive(platform, dict(app.current_event.headers or {}), _raw_body())
+    status = HTTPStatus.ACCEPTED if receipt.status == "accepted" else HTTPStatus.OK
+    body: dict[str, Any] = {"status": receipt.status}
+    if receipt.event_ids:
+        body["event_ids"] = receipt.event_ids
+    if receipt.reason:
+        body["reason"] = receipt.reason
+    return Response(status_code=status.value, content_type=content_types.APPLICATION_JSON, body=body)
+
+
+@app.exception_handler(SignatureError)
+def _forged(error: SignatureError) -> Response:
+    return _error(HTTPStatus.UNAUTHORIZED, error)
+
+
+@app.exception_handler(BadRequest)
+def _bad_request(error: BadRequest) -> Response:
+    return _error(HTTPStatus.BAD_REQUEST, error)
+
+
+@app.exception_handler(UnknownPlatform)
+@app.exception_handler(UnknownStore)
+def _not_found(error: Exception) -> Response:
+    return _error(HTTPStatus.NOT_FOUND, error)
+
+
+@app.exception_handler(NotImplementedYet)
+def _not_implemented(error: NotImplementedYet) -> Response:
+    return _error(HTTPStatus.NOT_IMPLEMENTED, error)
+
+
+@app.exception_handler(PublishError)
+def _unavailable(error: PublishError) -> Response:
+    return _error(HTTPStatus.SERVICE_UNAVAILABLE, error)
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
+@metrics.log_metrics
+@tracer.capture_lambda_handler
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return app.resolve(event, context)

@@ -1,0 +1,318 @@
+"""The canonical model: what every platform adapter produces and every processing function consumes.
+
+The format is documented for outside publishers in docs/canonical-events.md. Money is Decimal,
+quantised to the entity's currency when the model is built; e-mail addresses are stripped and
+lower-cased; timestamps are timezone-aware.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from decimal import Decimal
+from enum import StrEnum
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
+
+from commerce_sync.money import quantize
+
+SCHEMA_VERSION = "1"
+
+# Deliberately simple: Mailchimp makes the real deliverability judgement; this only rejects what can
+# never be an address, so that a bad value is a 400 at the edge rather than a retried Mailchimp error.
+_EMAIL_SHAPE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+
+def _normalise_email(value: str) -> str:
+    email = value.strip().lower()
+    if not _EMAIL_SHAPE.match(email):
+        raise ValueError("not a valid e-mail address")
+    return email
+
+
+def _aware(value: datetime) -> datetime:
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+Email = Annotated[str, AfterValidator(_normalise_email)]
+Timestamp = Annotated[datetime, AfterValidator(_aware)]
+Identifier = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=255)]
+CurrencyCode = Annotated[str, StringConstraints(strip_whitespace=True, to_upper=True, pattern=r"^[A-Za-z]{3}$")]
+NonNegativeMoney = Annotated[Decimal, Field(ge=0, allow_inf_nan=False)]
+
+
+class CanonicalModel(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True, str_strip_whitespace=True)
+
+
+class Address(CanonicalModel):
+    name: str | None = None
+    company: str | None = None
+    address1: str | None = None
+    address2: str | None = None
+    city: str | None = None
+    province: str | None = None
+    province_code: str | None = None
+    postal_code: str | None = None
+    country: str | None = None
+    country_code: str | None = None
+    phone: str | None = None
+
+
+class ConsentState(StrEnum):
+    """What the shopper agreed to; only GRANTED ever subscribes anyone."""
+
+    GRANTED = "granted"
+    DENIED = "denied"
+    UNKNOWN = "unknown"
+
+
+class MarketingConsent(CanonicalModel):
+    state: ConsentState = ConsentState.UNKNOWN
+    source: str | None = None
+    updated_at: Timestamp | None = None
+
+
+class Customer(CanonicalModel):
+    """A shopper. `id` is the platform's customer id; guests have none (see mapping.customer_id)."""
+
+    id: Identifier | None = None
+    email: Email | None = None
+    first_name: str | None = None
+    last_name: str | None = None
+    company: str | None = None
+    address: Address | None = None
+    consent: MarketingConsent = MarketingConsent()
+
+
+class ProductImage(CanonicalModel):
+    id: Identifier
+    url: Annotated[str, Field(min_length=1)]
+    variant_ids: tuple[str, ...] = ()
+
+
+class ProductVariant(CanonicalModel):
+    id: Identifier
+    title: str
+    sku: str | None = None
+    url: str | None = None
+    price: NonNegativeMoney | None = None
+    inventory_quantity: int | None = None
+    image_url: str | None = None
+    backorders: str | None = None
+    visibility: str | None = None
+
+
+class Product(CanonicalModel):
+    id: Identifier
+    title: Annotated[str, Field(min_length=1)]
+    handle: str | None = None
+    url: str | None = None
+    description: str | None = None
+    type: str | None = None
+    vendor: str | None = None
+    image_url: str | None = None
+    images: tuple[ProductImage, ...] = ()
+    variants: tuple[ProductVariant, ...] = Field(min_length=1)
+    published_at: Timestamp | None = None
+    updated_at: Timestamp | None = None
+
+
+class Line(CanonicalModel):
+    """A cart or order line, carrying enough of the product to create it in Mailchimp if it is missing."""
+
+    id: Identifier
+    product_id: Identifier
+    variant_id: Identifier
+    product_title: str
+    variant_title: str | None = None
+    sku: str | None = None
+    quantity: Annotated[int, Field(ge=0)]
+    price: NonNegativeMoney
+    discount: NonNegativeMoney = Decimal(0)
+    url: str | None = None
+    image_url: str | None = None
+
+
+def _quantize_money(model: BaseModel, currency_code: str, fields: tuple[str, ...]) -> dict[str, Any]:
+    return {name: quantize(getattr(model, name), currency_code) for name in fields if getattr(model, name) is not None}
+
+
+def _quantize_lines(lines: tuple[Line, ...], currency_code: str) -> tuple[Line, ...]:
+    return tuple(line.model_copy(update=_quantize_money(line, currency_code, ("price", "discount"))) for line in lines)
+
+
+class Cart(CanonicalModel):
+    id: Identifier
+    customer: Customer
+    currency_code: CurrencyCode
+    lines: tuple[Line, ...] = ()
+    order_total: NonNegativeMoney
+    tax_total: NonNegativeMoney | None = None
+    checkout_url: str | None = None
+    campaign_id: str | None = None
+    created_at: Timestamp | None = None
+    updated_at: Timestamp | None = None
+
+    @model_validator(mode="after")
+    def _quantised(self) -> Cart:
+        money = _quantize_money(self, self.currency_code, ("order_total", "tax_total"))
+        object.__setattr__(self, "lines", _quantize_lines(self.lines, self.currency_code))
+        for name, value in money.items():
+            object.__setattr__(self, name, value)
+        return self
+
+
+class Promo(CanonicalModel):
+    code: Annotated[str, Field(min_length=1, max_length=50)]
+    amount_discounted: NonNegativeMoney
+    type: Literal["fixed", "percentage"] = "fixed"
+
+
+class Shipment(CanonicalModel):
+    tracking_number: str | None = None
+    tracking_carrier: str | None = None
+    tracking_url: str | None = None
+    shipped_at: Timestamp | None = None
+
+
+class FinancialStatus(StrEnum):
+    """Mailchimp's notification-firing values (see docs/status-mapping.md for each platform's table)."""
+
+    PENDING = "pending"
+    PAID = "paid"
+    REFUNDED = "refunded"
+    CANCELLED = "cancelled"
+
+
+class Order(CanonicalModel):
+    id: Identifier
+    customer: Customer
+    currency_code: CurrencyCode
+    lines: tuple[Line, ...] = Field(min_length=1)
+    order_total: NonNegativeMoney
+    tax_total: NonNegativeMoney | None = None
+    shipping_total: NonNegativeMoney | None = None
+    discount_total: NonNegativeMoney | None = None
+    refunded_total: NonNegativeMoney | None = None
+    financial_status: FinancialStatus | None = None
+    shipped: bool = False
+    shipment: Shipment | None = None
+    cart_id: str | None = None
+    campaign_id: str | None = None
+    tracking_code: Literal["prec"] | None = None
+    landing_site: str | None = None
+    order_url: str | None = None
+    promos: tuple[Promo, ...] = ()
+    billing_address: Address | None = None
+    shipping_address: Address | None = None
+    processed_at: Timestamp | None = None
+    cancelled_at: Timestamp | None = None
+    updated_at: Timestamp | None = None
+
+    @model_validator(mode="after")
+    def _quantised(self) -> Order:
+        fields = ("order_total", "tax_total", "shipping_total", "discount_total", "refunded_total")
+        object.__setattr__(self, "lines", _quantize_lines(self.lines, self.currency_code))
+        for name, value in _quantize_money(self, self.currency_code, fields).items():
+            object.__setattr__(self, name, value)
+        return self
+
+
+class EventType(StrEnum):
+    CART_UPDATED = "cart.updated"
+    CART_DELETED = "cart.deleted"
+    CUSTOMER_UPDATED = "customer.updated"
+    CUSTOMER_DELETED = "customer.deleted"
+    ORDER_UPDATED = "order.updated"
+    ORDER_DELETED = "order.deleted"
+    PRODUCT_UPDATED = "product.updated"
+    PRODUCT_DELETED = "product.deleted"
+
+
+class DeletedEntity(CanonicalModel):
+    id: Identifier
+
+
+class CanonicalEvent(CanonicalModel):
+    """The envelope on the bus: EventBridge `detail-type` is `type`, `detail` is this model's JSON.
+
+    `event_id` is stable across redeliveries (dedupe key); `entity_version` orders the changes of one
+    entity (the platform's updated_at, or a counter) so a stale event never overwrites a newer one.
+    """
+
+    schema_version: Literal["1"] = SCHEMA_VERSION
+    event_id: Identifier
+    type: EventType
+    store_id: Identifier
+    platform: Identifier
+    occurred_at: Timestamp
+    entity_id: Identifier
+    entity_version: Identifier
+    data: dict[str, Any]
+
+    @field_validator("data")
+    @classmethod
+    def _data_is_object(cls, value: dict[str, Any]) -> dict[str, Any]:
+        if not value:
+            raise ValueError("data must describe the entity")
+        return value
+
+    def cart(self) -> Cart:
+        return Cart.model_validate(self.data)
+
+    def customer(self) -> Customer:
+        return Customer.model_validate(self.data)
+
+    def order(self) -> Order:
+        return Order.model_validate(self.data)
+
+    def product(self) -> Product:
+        return Product.model_validate(self.data)
+
+    def deleted(self) -> DeletedEntity:
+        return DeletedEntity.model_validate(self.data)
+
+
+DATA_MODELS: dict[EventType, type[CanonicalModel]] = {
+    EventType.CART_UPDATED: Cart,
+    EventType.CART_DELETED: DeletedEntity,
+    EventType.CUSTOMER_UPDATED: Customer,
+    EventType.CUSTOMER_DELETED: DeletedEntity,
+    EventType.ORDER_UPDATED: Order,
+    EventType.ORDER_DELETED: DeletedEntity,
+    EventType.PRODUCT_UPDATED: Product,
+    EventType.PRODUCT_DELETED: DeletedEntity,
+}
+
+
+def make_event(
+    *,
+    event_type: EventType,
+    event_id: str,
+    store_id: str,
+    platform: str,
+    entity: CanonicalModel,
+    entity_id: str,
+    entity_version: str,
+    occurred_at: datetime | None = None,
+) -> CanonicalEvent:
+    return CanonicalEvent(
+        event_id=event_id,
+        type=event_type,
+        store_id=store_id,
+        platform=platform,
+        occurred_at=occurred_at or datetime.now(UTC),
+        entity_id=entity_id,
+        entity_version=entity_version,
+        data=entity.model_dump(mode="json", exclude_none=True),
+    )

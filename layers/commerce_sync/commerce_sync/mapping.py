@@ -1,0 +1,144 @@
+"""Plain functions from the canonical model to Mailchimp resources."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime
+
+from commerce_sync.canonical import Address, Cart, ConsentState, Customer, Line, Product
+from commerce_sync.mailchimp_models import (
+    McAddress,
+    McCart,
+    McCustomer,
+    McLine,
+    McProduct,
+    McProductImage,
+    McProductVariant,
+)
+
+MAX_CUSTOMER_ID = 50
+
+
+class UnmappableError(ValueError):
+    """The canonical entity cannot become a Mailchimp resource (e.g. a shopper with no e-mail)."""
+
+
+def customer_id(customer: Customer) -> str:
+    """The stable Mailchimp customer id of a shopper in one store.
+
+    A customer with a platform id keeps it (hashed when longer than Mailchimp's 50 characters). A guest
+    has only an e-mail address, so the id is `guest-` plus the MD5 of the lower-cased address: the same
+    guest gets the same id on every event, and the address itself never appears in the id.
+    """
+    if customer.id:
+        if len(customer.id) <= MAX_CUSTOMER_ID:
+            return customer.id
+        return "h-" + hashlib.sha256(customer.id.encode()).hexdigest()[:40]
+    if customer.email:
+        return "guest-" + hashlib.md5(customer.email.encode(), usedforsecurity=False).hexdigest()
+    raise UnmappableError("customer has neither an id nor an e-mail address")
+
+
+def subscriber_hash(email: str) -> str:
+    return hashlib.md5(email.strip().lower().encode(), usedforsecurity=False).hexdigest()
+
+
+def to_mailchimp_address(address: Address | None) -> McAddress | None:
+    if address is None:
+        return None
+    fields = address.model_dump(exclude={"name", "company", "phone"}, exclude_none=True)
+    return McAddress(**fields) if fields else None
+
+
+def to_mailchimp_customer(customer: Customer) -> McCustomer:
+    """opt_in_status is true only with real consent; false never unsubscribes an existing contact."""
+    if customer.email is None:
+        raise UnmappableError("customer.email is required: Mailchimp cannot create a customer without it")
+    return McCustomer(
+        id=customer_id(customer),
+        email_address=customer.email,
+        opt_in_status=customer.consent.state is ConsentState.GRANTED,
+        first_name=customer.first_name,
+        last_name=customer.last_name,
+        company=customer.company,
+        address=to_mailchimp_address(customer.address),
+    )
+
+
+def to_mailchimp_line(line: Line) -> McLine:
+    return McLine(
+        id=line.id,
+        product_id=line.product_id,
+        product_variant_id=line.variant_id,
+        quantity=line.quantity,
+        price=line.price,
+        discount=line.discount or None,
+    )
+
+
+def to_mailchimp_cart(cart: Cart) -> McCart:
+    return McCart(
+        id=cart.id,
+        customer=to_mailchimp_customer(cart.customer),
+        currency_code=cart.currency_code,
+        order_total=cart.order_total,
+        tax_total=cart.tax_total,
+        checkout_url=cart.checkout_url,
+        campaign_id=cart.campaign_id,
+        lines=[to_mailchimp_line(line) for line in cart.lines],
+    )
+
+
+def product_from_line(line: Line) -> McProduct:
+    """A minimal product for a line whose product Mailchimp lacks, so the cart or order is never dropped."""
+    return McProduct(
+        id=line.product_id,
+        title=line.product_title,
+        url=line.url,
+        image_url=line.image_url,
+        variants=[variant_from_line(line)],
+    )
+
+
+def variant_from_line(line: Line) -> McProductVariant:
+    return McProductVariant(
+        id=line.variant_id,
+        title=line.variant_title or line.product_title,
+        sku=line.sku,
+        price=line.price,
+        url=line.url,
+        image_url=line.image_url,
+    )
+
+
+def _foreign_timestamp(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+def to_mailchimp_product(product: Product) -> McProduct:
+    return McProduct(
+        id=product.id,
+        title=product.title,
+        handle=product.handle,
+        url=product.url,
+        description=product.description,
+        type=product.type,
+        vendor=product.vendor,
+        image_url=product.image_url,
+        published_at_foreign=_foreign_timestamp(product.published_at),
+        images=[McProductImage(id=i.id, url=i.url, variant_ids=list(i.variant_ids)) for i in product.images] or None,
+        variants=[
+            McProductVariant(
+                id=v.id,
+                title=v.title,
+                url=v.url,
+                sku=v.sku,
+                price=v.price,
+                inventory_quantity=v.inventory_quantity,
+                image_url=v.image_url or product.image_url,
+                backorders=v.backorders,
+                visibility=v.visibility,
+            )
+            for v in product.variants
+        ],
+    )

@@ -1,0 +1,42 @@
+"""POST /webhooks/canonical: any platform can send our canonical events (docs/canonical-events.md).
+
+The sender names its store in `commerce-sync-store` and signs with Standard Webhooks headers
+(`webhook-id`, `webhook-timestamp`, `webhook-signature`) using the store's webhook secret.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from commerce_sync.canonical import DATA_MODELS, CanonicalEvent
+from commerce_sync.errors import BadRequest
+from commerce_sync.platforms import Normalised, PlatformAdapter, WebhookRequest, parse_json, parse_model
+from commerce_sync.signatures import verify_standard_webhook
+from commerce_sync.store_registry import Store
+
+STORE_HEADER = "commerce-sync-store"
+
+
+class CanonicalAdapter(PlatformAdapter):
+    name = "canonical"
+
+    def store_identity(self, request: WebhookRequest) -> str:
+        return request.require_header(STORE_HEADER)
+
+    def verify(self, request: WebhookRequest, secrets: Sequence[str]) -> int:
+        return verify_standard_webhook(
+            secrets,
+            request.body,
+            request.header("webhook-id"),
+            request.header("webhook-timestamp"),
+            request.header("webhook-signature"),
+        )
+
+    def normalise(self, request: WebhookRequest, store: Store) -> Normalised:
+        event = parse_model(CanonicalEvent, parse_json(request.body))
+        if event.store_id != store.store_id:
+            raise BadRequest(f"names store {event.store_id!r}, not the signing store", field="store_id")
+        data = parse_model(DATA_MODELS[event.type], event.data)
+        # The entity as validated (e-mail lower-cased, money quantised) is what travels on.
+        clean = event.model_copy(update={"data": data.model_dump(mode="json", exclude_none=True)})
+        return Normalised(events=[clean])

@@ -1,0 +1,81 @@
+"""Receiving one webhook delivery: find the store, verify the signature, normalise, publish.
+
+The signature is checked before the body is parsed, so a forged request learns nothing about what
+a valid one looks like; nothing is published unless every step succeeded.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Literal
+
+from commerce_sync.errors import NotImplementedYet, UnknownPlatform, UnknownStore
+from commerce_sync.event_bus import EventPublisher
+from commerce_sync.observability import logger, metrics
+from commerce_sync.platforms import PLANNED_PLATFORMS, PlatformAdapter, WebhookRequest
+from commerce_sync.secret_store import SecretReader
+from commerce_sync.signatures import SignatureError
+from commerce_sync.store_registry import StoreRegistry
+
+SIGNING_SECRET_LABELS = ("current", "pending")
+
+
+@dataclass(frozen=True)
+class Receipt:
+    status: Literal["accepted", "ignored"]
+    event_ids: list[str] = field(default_factory=list)
+    reason: str | None = None
+
+
+class WebhookReceiver:
+    def __init__(
+        self,
+        adapters: Mapping[str, PlatformAdapter],
+        registry: StoreRegistry,
+        secrets: SecretReader,
+        publisher: EventPublisher,
+    ) -> None:
+        self._adapters = adapters
+        self._registry = registry
+        self._secrets = secrets
+        self._publisher = publisher
+
+    def receive(self, platform: str, headers: Mapping[str, str], body: bytes) -> Receipt:
+        adapter = self._adapters.get(platform)
+        if adapter is None:
+            if platform in PLANNED_PLATFORMS:
+                raise NotImplementedYet(f"the {platform} adapter is not implemented yet")
+            raise UnknownPlatform(f"no such platform: {platform}")
+        request = WebhookRequest(platform=platform, headers=headers, body=body)
+        if adapter.is_ping(request):
+            return Receipt(status="ignored", reason="ping")
+
+        store = self._registry.find(platform, adapter.store_identity(request))
+        if store is None or not store.active:
+            raise UnknownStore(f"no active {platform} store is registered for this identity")
+        logger.append_keys(store_id=store.store_id, platform=platform)
+
+        self._verify(adapter, request, store.secret_id)
+        normalised = adapter.normalise(request, store)
+        if normalised.ignored_reason:
+            logger.info("webhook ignored", reason=normalised.ignored_reason)
+            return Receipt(status="ignored", reason=normalised.ignored_reason)
+
+        self._publisher.publish(normalised.events)
+        metrics.add_metric(name="EventsPublished", unit="Count", value=len(normalised.events))
+        event_ids = [event.event_id for event in normalised.events]
+        logger.info("webhook accepted", event_ids=event_ids, types=[e.type.value for e in normalised.events])
+        return Receipt(status="accepted", event_ids=event_ids)
+
+    def _verify(self, adapter: PlatformAdapter, request: WebhookRequest, secret_id: str) -> None:
+        try:
+            adapter.verify(request, self._secrets.webhook_secrets(secret_id))
+            metrics.add_metric(name="SignatureMatchedCurrent", unit="Count", value=1)
+            return
+        except SignatureError:
+            pass
+        # A miss may mean the secret is mid-rotation: refresh the cache and try the staged one too.
+        matched = adapter.verify(request, self._secrets.webhook_secrets(secret_id, include_staged=True))
+        label = SIGNING_SECRET_LABELS[min(matched, len(SIGNING_SECRET_LABELS) - 1)]
+        metrics.add_metric(name=f"SignatureMatched{label.title()}", unit="Count", value=1)

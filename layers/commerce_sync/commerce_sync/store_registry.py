@@ -1,0 +1,75 @@
+"""The store registry: one DynamoDB item per store, keyed by its Mailchimp store id and findable by the
+platform's own identity for it (shop domain, site URL, store hash)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import boto3
+from boto3.dynamodb.conditions import Key
+from pydantic import BaseModel, ConfigDict, Field
+
+PLATFORM_IDENTITY_INDEX = "platform_identity-index"
+
+
+def platform_identity(platform: str, identity: str) -> str:
+    return f"{platform}:{identity.strip().lower().rstrip('/')}"
+
+
+class Store(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    store_id: str = Field(min_length=1, max_length=50, pattern=r"^[A-Za-z0-9_.-]+$")
+    platform: str = Field(min_length=1)
+    identity: str = Field(min_length=1)
+    name: str = Field(min_length=1)
+    list_id: str = Field(min_length=1)
+    currency_code: str = Field(pattern=r"^[A-Z]{3}$")
+    secret_id: str = Field(min_length=1, description="name or ARN of the store's secret")
+    platform_api_url: str | None = None
+    domain: str | None = None
+    active: bool = True
+    double_opt_in: bool = False
+    created_at: str = Field(default_factory=lambda: datetime.now(UTC).isoformat())
+
+    @property
+    def platform_identity(self) -> str:
+        return platform_identity(self.platform, self.identity)
+
+    def to_item(self) -> dict[str, Any]:
+        item = self.model_dump(exclude_none=True)
+        item["platform_identity"] = self.platform_identity
+        return item
+
+
+class StoreRegistry:
+    def __init__(self, table_name: str, dynamodb: Any | None = None) -> None:
+        self._table = (dynamodb or boto3.resource("dynamodb")).Table(table_name)
+
+    def put(self, store: Store) -> None:
+        self._table.put_item(Item=store.to_item())
+
+    def get(self, store_id: str) -> Store | None:
+        item = self._table.get_item(Key={"store_id": store_id}).get("Item")
+        return Store.model_validate(item) if item else None
+
+    def find(self, platform: str, identity: str) -> Store | None:
+        response = self._table.query(
+            IndexName=PLATFORM_IDENTITY_INDEX,
+            KeyConditionExpression=Key("platform_identity").eq(platform_identity(platform, identity)),
+            Limit=1,
+        )
+        items = response.get("Items", [])
+        return Store.model_validate(items[0]) if items else None
+
+    def list(self) -> list[Store]:
+        items: list[dict[str, Any]] = []
+        kwargs: dict[str, Any] = {}
+        while True:
+            page = self._table.scan(**kwargs)
+            items.extend(page.get("Items", []))
+            if "LastEvaluatedKey" not in page:
+                break
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        return sorted((Store.model_validate(item) for item in items), key=lambda store: store.store_id)

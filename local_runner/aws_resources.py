@@ -1,0 +1,131 @@
+"""Creates the template's AWS resources (tables, queues, bus and rules, secrets) on an AWS endpoint
+(moto server) and records each one's Ref and Arn in the Template, as CloudFormation would."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from typing import Any
+
+import boto3
+
+from local_runner.template import Template
+
+TABLE = "AWS::DynamoDB::Table"
+QUEUE = "AWS::SQS::Queue"
+BUS = "AWS::Events::EventBus"
+RULE = "AWS::Events::Rule"
+SECRET = "AWS::SecretsManager::Secret"
+
+
+def _clients(endpoint_url: str, region: str) -> dict[str, Any]:
+    return {
+        service: boto3.client(service, endpoint_url=endpoint_url, region_name=region)
+        for service in ("dynamodb", "sqs", "events", "secretsmanager")
+    }
+
+
+def provision(template: Template, endpoint_url: str, secret_values: dict[str, str] | None = None) -> None:
+    """Create every supported resource. `secret_values` overrides a secret's SecretString by logical id."""
+    region = template.pseudo["AWS::Region"]
+    clients = _clients(endpoint_url, region)
+    account = template.pseudo["AWS::AccountId"]
+    for logical_id in template.of_type(TABLE):
+        template.refs[logical_id] = logical_id
+        template.attributes[(logical_id, "Arn")] = f"arn:aws:dynamodb:{region}:{account}:table/{logical_id}"
+    for logical_id in template.of_type(QUEUE):
+        template.refs[logical_id] = f"{endpoint_url}/{account}/{logical_id}"
+        template.attributes[(logical_id, "Arn")] = f"arn:aws:sqs:{region}:{account}:{logical_id}"
+        template.attributes[(logical_id, "QueueName")] = logical_id
+        template.attributes[(logical_id, "QueueUrl")] = template.refs[logical_id]
+
+    _create_tables(template, clients["dynamodb"])
+    _create_queues(template, clients["sqs"])
+    _create_bus_and_rules(template, clients["events"])
+    _create_secrets(template, clients["secretsmanager"], secret_values or {})
+
+
+def _create_tables(template: Template, dynamodb: Any) -> None:
+    for logical_id, resource in template.of_type(TABLE).items():
+        properties = template.resolve(resource.get("Properties", {}))
+        arguments: dict[str, Any] = {
+            "TableName": logical_id,
+            "KeySchema": properties["KeySchema"],
+            "AttributeDefinitions": properties["AttributeDefinitions"],
+            "BillingMode": "PAY_PER_REQUEST",
+        }
+        if properties.get("GlobalSecondaryIndexes"):
+            arguments["GlobalSecondaryIndexes"] = [
+                {key: index[key] for key in ("IndexName", "KeySchema", "Projection")}
+                for index in properties["GlobalSecondaryIndexes"]
+            ]
+        try:
+            dynamodb.create_table(**arguments)
+        except dynamodb.exceptions.ResourceInUseException:
+            continue
+        ttl = properties.get("TimeToLiveSpecification")
+        if ttl and ttl.get("Enabled"):
+            dynamodb.update_time_to_live(
+                TableName=logical_id,
+                TimeToLiveSpecification={"Enabled": True, "AttributeName": ttl["AttributeName"]},
+            )
+
+
+def _create_queues(template: Template, sqs: Any) -> None:
+    queues = template.of_type(QUEUE)
+    # Dead-letter queues first: a redrive policy must name an existing queue.
+    ordered = sorted(queues, key=lambda name: "RedrivePolicy" in queues[name].get("Properties", {}))
+    for logical_id in ordered:
+        properties = template.resolve(queues[logical_id].get("Properties", {}))
+        attributes: dict[str, str] = {}
+        if "RedrivePolicy" in properties:
+            attributes["RedrivePolicy"] = json.dumps(properties["RedrivePolicy"])
+        for name in ("VisibilityTimeout", "MessageRetentionPeriod", "DelaySeconds"):
+            if name in properties:
+                attributes[name] = str(properties[name])
+        sqs.create_queue(QueueName=logical_id, Attributes=attributes)
+
+
+def _create_bus_and_rules(template: Template, events: Any) -> None:
+    region, account = template.pseudo["AWS::Region"], template.pseudo["AWS::AccountId"]
+    for logical_id, resource in template.of_type(BUS).items():
+        name = str(template.resolve(resource["Properties"]["Name"]))
+        template.refs[logical_id] = name
+        template.attributes[(logical_id, "Name")] = name
+        template.attributes[(logical_id, "Arn")] = f"arn:aws:events:{region}:{account}:event-bus/{name}"
+        with contextlib.suppress(events.exceptions.ResourceAlreadyExistsException):
+            events.create_event_bus(Name=name)
+    for logical_id, resource in template.of_type(RULE).items():
+        properties = template.resolve(resource["Properties"])
+        bus = str(properties.get("EventBusName", "default")).rsplit("/", 1)[-1]
+        template.refs[logical_id] = f"{bus}|{logical_id}"
+        template.attributes[(logical_id, "Arn")] = f"arn:aws:events:{region}:{account}:rule/{bus}/{logical_id}"
+        if "EventPattern" not in properties:
+            continue
+        events.put_rule(
+            Name=logical_id,
+            EventBusName=bus,
+            EventPattern=json.dumps(properties["EventPattern"]),
+            State=properties.get("State", "ENABLED"),
+        )
+        targets = [
+            {"Id": str(target["Id"]), "Arn": str(target["Arn"])}
+            for target in properties.get("Targets", [])
+            if str(target["Arn"]).startswith("arn:aws:sqs:")
+        ]
+        if targets:
+            events.put_targets(Rule=logical_id, EventBusName=bus, Targets=targets)
+
+
+def _create_secrets(template: Template, secretsmanager: Any, secret_values: dict[str, str]) -> None:
+    for logical_id, resource in template.of_type(SECRET).items():
+        properties = template.resolve(resource.get("Properties", {}))
+        name = str(properties.get("Name") or f"commerce-sync/{logical_id}")
+        value = secret_values.get(logical_id, properties.get("SecretString", "{}"))
+        try:
+            created = secretsmanager.create_secret(Name=name, SecretString=value)
+            arn = created["ARN"]
+        except secretsmanager.exceptions.ResourceExistsException:
+            arn = secretsmanager.put_secret_value(SecretId=name, SecretString=value)["ARN"]
+        template.refs[logical_id] = arn
+        template.attributes[(logical_id, "Id")] = arn

@@ -1,0 +1,115 @@
+"""`make demo`: the whole function set offline, end to end, printed as it goes.
+
+Starts moto, the Mailchimp emulator (unless MAILCHIMP_API_URL and MAILCHIMP_API_KEY name a real
+account) and the local API; registers a demo Shopify store; replays the sample checkout webhook from
+events/ with a valid signature, plus a forged and a malformed one; runs the nightly product sync;
+then prints what Mailchimp holds.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+from commerce_sync.mailchimp_client import MailchimpClient
+from commerce_sync.settings import Settings
+
+from local_runner.main import DEMO_API_KEY
+from local_runner.runner import PROJECT_ROOT, LocalRunner, RunnerConfig
+from local_runner.senders import send_shopify
+from operator_cli.stores import NewStore, add_store, generate_webhook_secret
+
+EVENTS = PROJECT_ROOT / "events"
+DEMO_STORE = "demo-shopify"
+DEMO_SHOP = "demo-shop.myshopify.com"
+
+
+def _sample_checkout() -> tuple[bytes, dict[str, str]]:
+    event = json.loads((EVENTS / "webhooks_shopify_checkouts_update.json").read_text())
+    return event["body"].encode(), event["headers"]
+
+
+def _show(title: str, response) -> None:  # type: ignore[no-untyped-def]
+    print(f"  {title:<34} -> HTTP {response.status_code} {response.text.strip()}")
+
+
+def _print_mailchimp(client: MailchimpClient, store_id: str) -> None:
+    print("\nWhat Mailchimp holds for store", store_id)
+    for customer in client.get(f"/ecommerce/stores/{store_id}/customers").get("customers", []):
+        print(f"  customer {customer['id']}: opt_in_status={customer.get('opt_in_status')}")
+    for product in client.get(f"/ecommerce/stores/{store_id}/products").get("products", []):
+        print(f"  product  {product['id']}: {product['title']} ({len(product.get('variants', []))} variant(s))")
+    for cart in client.get(f"/ecommerce/stores/{store_id}/carts").get("carts", []):
+        print(
+            f"  cart     {cart['id']}: {cart['currency_code']} {cart['order_total']}, "
+            f"{len(cart.get('lines', []))} line(s), customer {cart['customer']['id']}"
+        )
+        print(f"           checkout_url {cart.get('checkout_url')}")
+        for line in cart.get("lines", []):
+            item = f"{line['product_id']}/{line['product_variant_id']}"
+            print(f"           line {item} x{line['quantity']} @ {line['price']}")
+
+
+def main() -> int:
+    api_url = os.environ.get("MAILCHIMP_API_URL")
+    api_key = os.environ.get("MAILCHIMP_API_KEY", DEMO_API_KEY)
+    emulator = None
+    if not api_url:
+        from emulators.mailchimp import MailchimpEmulator
+
+        emulator = MailchimpEmulator(api_key=api_key, account_id="demo-account", host="127.0.0.1", port=0)
+        emulator.start()
+        api_url = emulator.base_url
+        print(f"Mailchimp emulator: {api_url}")
+    quiet = {"POWERTOOLS_LOG_LEVEL": "WARNING", "POWERTOOLS_METRICS_DISABLED": "true"}
+    with LocalRunner(RunnerConfig(mailchimp_api_url=api_url, mailchimp_api_key=api_key, environment=quiet)) as runner:
+        print(f"Local API: {runner.url}   AWS (moto): {runner.aws_endpoint_url}")
+        secret = generate_webhook_secret()
+        store = add_store(
+            Settings.from_environment(),
+            NewStore(
+                store_id=DEMO_STORE,
+                platform="shopify",
+                identity=DEMO_SHOP,
+                name="Demo Outfitters",
+                list_id=os.environ.get("MAILCHIMP_LIST_ID", "demo-list"),
+                currency_code="USD",
+                webhook_secret=secret,
+                domain=DEMO_SHOP,
+            ),
+        )
+        print(f"Registered store {store.store_id} for {store.platform_identity}")
+
+        body, headers = _sample_checkout()
+        print("\nReplaying events/ through POST /webhooks/shopify:")
+        _show(
+            "checkouts/update (signed)",
+            send_shopify(runner.url, secret, "checkouts/update", DEMO_SHOP, body, headers.get("x-shopify-event-id")),
+        )
+        _show(
+            "same delivery again (duplicate)",
+            send_shopify(runner.url, secret, "checkouts/update", DEMO_SHOP, body, headers.get("x-shopify-event-id")),
+        )
+        _show(
+            "checkouts/update (forged)", send_shopify(runner.url, "not-the-secret", "checkouts/update", DEMO_SHOP, body)
+        )
+        _show(
+            "checkouts/update (malformed JSON)", send_shopify(runner.url, secret, "checkouts/update", DEMO_SHOP, b"{")
+        )
+        _show("unknown shop", send_shopify(runner.url, secret, "checkouts/update", "nobody.myshopify.com", body))
+        runner.wait_until_idle(timeout=60)
+
+        print("\nNightly product sync (scheduled invocation):")
+        schedule = json.loads((EVENTS / "product_sync_schedule.json").read_text())
+        print("  ", runner.invoke("ProductSyncFunction", schedule))
+
+        _print_mailchimp(MailchimpClient(api_key=api_key, base_url=api_url), DEMO_STORE)
+        dead = {name: d["visible"] for name, d in runner.queue_depths().items() if "DeadLetter" in name}
+        print("\nDead-letter queues:", dead)
+    if emulator:
+        emulator.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,75 @@
+"""Loads each function's handler from its CodeUri and invokes it as the Lambda runtime would: one
+invocation at a time per function (a warm container), with a real context object."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from local_runner.template import FunctionSpec
+
+
+@dataclass
+class LambdaContext:
+    """The attributes and method the Lambda runtime's context object offers."""
+
+    function_name: str
+    memory_limit_in_mb: int
+    timeout_seconds: int
+    function_version: str = "$LATEST"
+    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    started: float = field(default_factory=time.monotonic)
+
+    @property
+    def invoked_function_arn(self) -> str:
+        return f"arn:aws:lambda:us-east-1:123456789012:function:{self.function_name}"
+
+    @property
+    def log_group_name(self) -> str:
+        return f"/aws/lambda/{self.function_name}"
+
+    @property
+    def log_stream_name(self) -> str:
+        return f"local/{self.function_name}"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, int((self.timeout_seconds - (time.monotonic() - self.started)) * 1000))
+
+
+class LocalFunction:
+    def __init__(self, spec: FunctionSpec, project_root: Path) -> None:
+        self.spec = spec
+        self._root = project_root
+        self._module: ModuleType | None = None
+        self._lock = threading.Lock()
+
+    def _load(self) -> ModuleType:
+        if self._module is None:
+            module_file, _, _ = self.spec.handler.rpartition(".")
+            path = self._root / self.spec.code_uri / f"{module_file.replace('.', '/')}.py"
+            name = f"lambda_{self.spec.logical_id}_{module_file}"
+            module_spec = importlib.util.spec_from_file_location(name, path)
+            if module_spec is None or module_spec.loader is None:
+                raise RuntimeError(f"cannot load {path}")
+            module = importlib.util.module_from_spec(module_spec)
+            sys.modules[name] = module
+            module_spec.loader.exec_module(module)
+            self._module = module
+        return self._module
+
+    def invoke(self, event: Any) -> Any:
+        with self._lock:
+            handler = getattr(self._load(), self.spec.handler.rpartition(".")[2])
+            context = LambdaContext(
+                function_name=self.spec.logical_id,
+                memory_limit_in_mb=self.spec.memory_size,
+                timeout_seconds=self.spec.timeout,
+            )
+            return handler(event, context)

@@ -1,0 +1,78 @@
+"""`commerce-sync-local`: serve template.yaml's routes on 127.0.0.1 against a Mailchimp URL.
+
+    commerce-sync-local --port 3000 --mailchimp-api-url http://127.0.0.1:8400/3.0
+
+With no --mailchimp-api-url (and no MAILCHIMP_API_URL), the bundled Mailchimp emulator is started
+too. The operator CLI's settings are written to .local/runner.env for `commerce-sync --env-file`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import threading
+from pathlib import Path
+
+from local_runner.runner import PROJECT_ROOT, LocalRunner, RunnerConfig
+
+DEMO_API_KEY = "0123456789abcdef0123456789abcdef-us6"
+ENV_FILE = PROJECT_ROOT / ".local" / "runner.env"
+
+
+def write_env_file(runner: LocalRunner, path: Path = ENV_FILE) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lines = [f"export {name}={value}" for name, value in sorted(runner.operator_environment().items())]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="commerce-sync-local", description=__doc__.splitlines()[0])
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=3000)
+    parser.add_argument("--mailchimp-api-url", default=os.environ.get("MAILCHIMP_API_URL"))
+    parser.add_argument("--aws-endpoint-url", help="an AWS endpoint already running (default: start moto)")
+    parser.add_argument("--retry-delay", type=int, default=2, help="seconds before a failed record is retried")
+    arguments = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+
+    api_key = os.environ.get("MAILCHIMP_API_KEY", DEMO_API_KEY)
+    emulator = None
+    mailchimp_url = arguments.mailchimp_api_url
+    if not mailchimp_url:
+        from emulators.mailchimp import MailchimpEmulator
+
+        emulator = MailchimpEmulator(api_key=api_key, account_id="local-account", host=arguments.host, port=0)
+        emulator.start()
+        mailchimp_url = emulator.base_url
+        print(f"Mailchimp emulator on {mailchimp_url} (state: {mailchimp_url.removesuffix('/3.0')}/_emulator/state)")
+
+    runner = LocalRunner(
+        RunnerConfig(
+            mailchimp_api_url=mailchimp_url,
+            mailchimp_api_key=api_key,
+            host=arguments.host,
+            port=arguments.port,
+            aws_endpoint_url=arguments.aws_endpoint_url,
+            retry_delay_seconds=arguments.retry_delay,
+        )
+    ).start()
+    env_file = write_env_file(runner)
+    print(f"webhooks: POST {runner.url}/webhooks/{{platform}}")
+    print(f"AWS (moto): {runner.aws_endpoint_url}; operator CLI settings in {env_file}")
+    print("register a store: commerce-sync --env-file .local/runner.env add-store --help")
+
+    stopped = threading.Event()
+    signal.signal(signal.SIGINT, lambda *_: stopped.set())
+    signal.signal(signal.SIGTERM, lambda *_: stopped.set())
+    stopped.wait()
+    runner.stop()
+    if emulator:
+        emulator.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,192 @@
+"""Runs the whole function set on 127.0.0.1: moto server for AWS, the template's resources created in
+it, the HTTP API on a real port, and the queues feeding the processing functions."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import socket
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import boto3
+
+from local_runner.aws_resources import QUEUE, provision
+from local_runner.event_sources import SqsPoller
+from local_runner.functions import LocalFunction
+from local_runner.http_api import HttpApi
+from local_runner.template import Template
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_TEMPLATE = PROJECT_ROOT / "template.yaml"
+LOCAL_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local", "AWS_SESSION_TOKEN": "local"}
+log = logging.getLogger("local_runner")
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket() as probe:
+        probe.bind((host, 0))
+        return probe.getsockname()[1]
+
+
+@dataclass
+class RunnerConfig:
+    mailchimp_api_url: str
+    mailchimp_api_key: str
+    host: str = "127.0.0.1"
+    port: int = 0
+    aws_endpoint_url: str | None = None
+    template_path: Path = DEFAULT_TEMPLATE
+    retry_delay_seconds: int = 1
+    environment: dict[str, str] = field(default_factory=dict)
+
+
+class LocalRunner:
+    """Only one runner per process: the handlers read their configuration from os.environ."""
+
+    def __init__(self, config: RunnerConfig) -> None:
+        self.config = config
+        self.template = Template(config.template_path, {"MailchimpApiUrl": config.mailchimp_api_url})
+        self._moto: Any = None
+        self.aws_endpoint_url = config.aws_endpoint_url or ""
+        self.functions: dict[str, LocalFunction] = {}
+        self.pollers: list[SqsPoller] = []
+        self.http_api: HttpApi | None = None
+
+    # ---- lifecycle --------------------------------------------------------------------------
+
+    def start(self) -> LocalRunner:
+        if not self.aws_endpoint_url:
+            from moto.server import ThreadedMotoServer
+
+            port = free_port(self.config.host)
+            self._moto = ThreadedMotoServer(ip_address=self.config.host, port=port, verbose=False)
+            self._moto.start()
+            self.aws_endpoint_url = f"http://{self.config.host}:{port}"
+        os.environ.update(
+            {
+                **LOCAL_CREDENTIALS,
+                "AWS_ENDPOINT_URL": self.aws_endpoint_url,
+                "AWS_DEFAULT_REGION": self.template.pseudo["AWS::Region"],
+                "AWS_REGION": self.template.pseudo["AWS::Region"],
+                "POWERTOOLS_TRACE_DISABLED": "true",
+            }
+        )
+        mailchimp_secret = {"kind": "mailchimp_api_key", "api_key": self.config.mailchimp_api_key}
+        provision(
+            self.template,
+            self.aws_endpoint_url,
+            secret_values={"MailchimpApiKeySecret": json.dumps(mailchimp_secret)},
+        )
+        os.environ.update(self.environment())
+        os.environ.update(self.config.environment)
+
+        routes = []
+        for spec in self.template.functions():
+            function = LocalFunction(spec, PROJECT_ROOT)
+            self.functions[spec.logical_id] = function
+            routes.extend((route, function) for route in spec.routes)
+            for source in spec.sqs_sources:
+                self.pollers.append(self._poller(source, function))
+        self.http_api = HttpApi(routes, self.config.host, self.config.port)
+        self.http_api.start()
+        for poller in self.pollers:
+            poller.start()
+        log.info("local API on %s, AWS on %s", self.url, self.aws_endpoint_url)
+        return self
+
+    def stop(self) -> None:
+        for poller in self.pollers:
+            poller.stop()
+        if self.http_api:
+            self.http_api.stop()
+        if self._moto:
+            self._moto.stop()
+
+    def __enter__(self) -> LocalRunner:
+        return self.start()
+
+    def __exit__(self, *_: object) -> None:
+        self.stop()
+
+    # ---- what users of the runner need ----------------------------------------------------------
+
+    @property
+    def url(self) -> str:
+        assert self.http_api, "start() first"
+        return f"http://{self.config.host}:{self.http_api.port}"
+
+    def environment(self) -> dict[str, str]:
+        """The functions' environment (Globals and every function's own variables, resolved)."""
+        variables: dict[str, str] = {}
+        for spec in self.template.functions():
+            for name, value in spec.environment.items():
+                if name != "POWERTOOLS_SERVICE_NAME":
+                    variables[name] = str(self.template.resolve(value))
+        return variables
+
+    def operator_environment(self) -> dict[str, str]:
+        """What the operator CLI needs to work against this runner (README: 'Register a store')."""
+        return {
+            **{name: value for name, value in self.environment().items() if not name.startswith("POWERTOOLS")},
+            "AWS_ENDPOINT_URL": self.aws_endpoint_url,
+            "AWS_DEFAULT_REGION": self.template.pseudo["AWS::Region"],
+            **LOCAL_CREDENTIALS,
+        }
+
+    def client(self, service: str) -> Any:
+        return boto3.client(
+            service, endpoint_url=self.aws_endpoint_url, region_name=self.template.pseudo["AWS::Region"]
+        )
+
+    def queue_url(self, logical_id: str) -> str:
+        return self.template.refs[logical_id]
+
+    def queue_depths(self) -> dict[str, dict[str, int]]:
+        sqs = self.client("sqs")
+        depths = {}
+        for logical_id in self.template.of_type(QUEUE):
+            attributes = sqs.get_queue_attributes(
+                QueueUrl=self.queue_url(logical_id),
+                AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+            )["Attributes"]
+            depths[logical_id] = {
+                "visible": int(attributes["ApproximateNumberOfMessages"]),
+                "in_flight": int(attributes["ApproximateNumberOfMessagesNotVisible"]),
+            }
+        return depths
+
+    def wait_until_idle(self, timeout: float = 30.0) -> None:
+        """Until every source queue is empty (dead-letter queues may hold messages) and no batch runs."""
+        sources = {poller.source.queue for poller in self.pollers}
+        deadline = time.monotonic() + timeout
+        quiet_since: float | None = None
+        while time.monotonic() < deadline:
+            depths = self.queue_depths()
+            busy = any(poller.busy for poller in self.pollers)
+            pending = sum(depths[q]["visible"] + depths[q]["in_flight"] for q in sources)
+            if pending == 0 and not busy:
+                quiet_since = quiet_since or time.monotonic()
+                if time.monotonic() - quiet_since > 0.2:
+                    return
+            else:
+                quiet_since = None
+            time.sleep(0.05)
+        raise TimeoutError(f"queues still busy after {timeout}s: {self.queue_depths()}")
+
+    def invoke(self, logical_id: str, event: Any) -> Any:
+        return self.functions[logical_id].invoke(event)
+
+    def _poller(self, source: Any, function: LocalFunction) -> SqsPoller:
+        return SqsPoller(
+            source=source,
+            function=function,
+            sqs=self.client("sqs"),
+            queue_url=self.queue_url(source.queue),
+            queue_arn=self.template.attributes[(source.queue, "Arn")],
+            region=self.template.pseudo["AWS::Region"],
+            retry_delay_seconds=self.config.retry_delay_seconds,
+        )

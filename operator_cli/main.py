@@ -1,0 +1,132 @@
+"""`commerce-sync`: the operator CLI.
+
+Configuration comes from the environment the functions use (STORES_TABLE, MAILCHIMP_SECRET_ARN,
+MAILCHIMP_API_URL, AWS_ENDPOINT_URL, ...), from `--stack NAME` (a deployed stack's outputs), or from
+`--env-file` (the file the local runner writes). Secrets are read from standard input or a prompt,
+never from arguments, so they stay out of shell history.
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import json
+import os
+import sys
+from pathlib import Path
+
+import boto3
+from commerce_sync.settings import Settings
+
+from operator_cli.stores import NewStore, add_store, generate_webhook_secret, list_stores
+
+STACK_OUTPUTS_TO_ENV = {
+    "StoresTableName": "STORES_TABLE",
+    "MailchimpApiKeySecretArn": "MAILCHIMP_SECRET_ARN",
+    "SyncStateTableName": "SYNC_STATE_TABLE",
+    "IdempotencyTableName": "IDEMPOTENCY_TABLE",
+    "EventBusName": "EVENT_BUS_NAME",
+}
+
+
+def load_env_file(path: Path) -> None:
+    for line in path.read_text().splitlines():
+        line = line.strip()
+        if line and not line.startswith("#") and "=" in line:
+            name, _, value = line.removeprefix("export ").partition("=")
+            os.environ.setdefault(name.strip(), value.strip().strip("'\""))
+
+
+def load_stack_outputs(stack: str) -> None:
+    outputs = boto3.client("cloudformation").describe_stacks(StackName=stack)["Stacks"][0].get("Outputs", [])
+    for output in outputs:
+        variable = STACK_OUTPUTS_TO_ENV.get(output["OutputKey"])
+        if variable:
+            os.environ.setdefault(variable, output["OutputValue"])
+
+
+def _read_secret(prompt: str, from_stdin: bool) -> str:
+    value = sys.stdin.readline().strip() if from_stdin else getpass.getpass(prompt)
+    if not value:
+        raise SystemExit("error: an empty secret was given")
+    return value
+
+
+def _add_store(arguments: argparse.Namespace) -> int:
+    if arguments.generate_webhook_secret:
+        webhook_secret = generate_webhook_secret()
+    else:
+        webhook_secret = _read_secret("Webhook signing secret: ", arguments.webhook_secret_stdin)
+    store = add_store(
+        Settings.from_environment(),
+        NewStore(
+            store_id=arguments.store_id,
+            platform=arguments.platform,
+            identity=arguments.identity,
+            name=arguments.name,
+            list_id=arguments.list_id,
+            currency_code=arguments.currency,
+            webhook_secret=webhook_secret,
+            platform_api_url=arguments.platform_api_url,
+            domain=arguments.domain,
+            double_opt_in=arguments.double_opt_in,
+        ),
+        create_in_mailchimp=not arguments.skip_mailchimp,
+    )
+    print(f"store {store.store_id} registered for {store.platform_identity} (audience {store.list_id})")
+    if arguments.generate_webhook_secret:
+        # Shown once so it can be pasted into the platform's webhook settings; it is not logged.
+        print(f"webhook signing secret (configure it on the platform now): {webhook_secret}")
+    return 0
+
+
+def _list_stores(arguments: argparse.Namespace) -> int:
+    stores = list_stores(Settings.from_environment())
+    if arguments.json:
+        print(json.dumps([store.model_dump(exclude={"secret_id"}) for store in stores], indent=2))
+        return 0
+    for store in stores:
+        state = "active" if store.active else "inactive"
+        print(f"{store.store_id:<24} {store.platform_identity:<48} {store.list_id:<14} {store.currency_code} {state}")
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    root = argparse.ArgumentParser(prog="commerce-sync", description=__doc__.splitlines()[0])
+    root.add_argument("--stack", help="read table and secret names from this CloudFormation stack's outputs")
+    root.add_argument("--env-file", type=Path, help="read settings from a file (the local runner writes one)")
+    commands = root.add_subparsers(dest="command", required=True)
+
+    add = commands.add_parser("add-store", help="register a store (and create it in Mailchimp if missing)")
+    add.add_argument("--platform", required=True, choices=["shopify", "woocommerce", "bigcommerce", "canonical"])
+    add.add_argument("--identity", required=True, help="shop domain, site URL, store hash or (canonical) store id")
+    add.add_argument("--store-id", required=True, help="the Mailchimp store id (≤ 50 characters)")
+    add.add_argument("--name", required=True)
+    add.add_argument("--list-id", required=True, help="the Mailchimp audience; it can never change afterwards")
+    add.add_argument("--currency", required=True, help="ISO 4217 code, e.g. USD")
+    add.add_argument("--platform-api-url", help="the platform API base URL (BigCommerce fetches, catalog sync)")
+    add.add_argument("--domain", help="the storefront domain Mailchimp shows")
+    add.add_argument("--double-opt-in", action="store_true", help="new opted-in contacts confirm by e-mail")
+    add.add_argument("--skip-mailchimp", action="store_true", help="do not create the store in Mailchimp")
+    secret = add.add_mutually_exclusive_group()
+    secret.add_argument("--webhook-secret-stdin", action="store_true", help="read the signing secret from stdin")
+    secret.add_argument("--generate-webhook-secret", action="store_true", help="generate one and print it once")
+    add.set_defaults(run=_add_store)
+
+    listing = commands.add_parser("list-stores", help="list registered stores")
+    listing.add_argument("--json", action="store_true")
+    listing.set_defaults(run=_list_stores)
+    return root
+
+
+def main(argv: list[str] | None = None) -> int:
+    arguments = parser().parse_args(argv)
+    if arguments.env_file:
+        load_env_file(arguments.env_file)
+    if arguments.stack:
+        load_stack_outputs(arguments.stack)
+    return arguments.run(arguments)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
