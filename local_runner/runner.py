@@ -63,6 +63,8 @@ class LocalRunner:
             from moto.server import ThreadedMotoServer
 
             port = free_port(self.config.host)
+            # moto serves through werkzeug, whose access log would drown the functions' own logs.
+            logging.getLogger("werkzeug").setLevel(logging.WARNING)
             self._moto = ThreadedMotoServer(ip_address=self.config.host, port=port, verbose=False)
             self._moto.start()
             self.aws_endpoint_url = f"http://{self.config.host}:{port}"

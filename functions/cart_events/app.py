@@ -8,10 +8,9 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
-from aws_lambda_powertools.utilities.parser import envelopes, parse
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from commerce_sync.canonical import CanonicalEvent
 from commerce_sync.cart_sync import CartSync
+from commerce_sync.event_bus import event_from_message
 from commerce_sync.observability import logger, metrics, tracer
 from commerce_sync.services import Services
 
@@ -25,7 +24,7 @@ def cart_sync() -> CartSync:
 
 @tracer.capture_method
 def record_handler(record: SQSRecord) -> dict[str, Any]:
-    event = parse(event=record.body, model=CanonicalEvent, envelope=envelopes.EventBridgeEnvelope)
+    event = event_from_message(record.json_body)
     logger.set_correlation_id(event.event_id)
     return cart_sync().process(event=event)
 

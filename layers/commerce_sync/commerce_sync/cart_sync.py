@@ -78,14 +78,22 @@ class CartSync:
 
     def _write(self, client: MailchimpClient, store: Store, cart: Cart, mailchimp_cart: McCart) -> None:
         client.upsert_customer(store.store_id, mailchimp_cart.customer)
-        try:
-            client.upsert_cart(store.store_id, mailchimp_cart)
-        except MailchimpProductMissing:
-            self._create_missing_products(client, store, cart)
-            client.upsert_cart(store.store_id, mailchimp_cart)
-        except MailchimpCampaignMissing:
-            logger.info("stale campaign id dropped", campaign_id=mailchimp_cart.campaign_id)
-            client.upsert_cart(store.store_id, mailchimp_cart.model_copy(update={"campaign_id": None}))
+        products_created = False
+        # Each recoverable refusal is repaired at most once, so this ends in a write or a raised error.
+        while True:
+            try:
+                client.upsert_cart(store.store_id, mailchimp_cart)
+                return
+            except MailchimpProductMissing:
+                if products_created:
+                    raise
+                self._create_missing_products(client, store, cart)
+                products_created = True
+            except MailchimpCampaignMissing:
+                if mailchimp_cart.campaign_id is None:
+                    raise
+                logger.info("stale campaign id dropped", campaign_id=mailchimp_cart.campaign_id)
+                mailchimp_cart = mailchimp_cart.model_copy(update={"campaign_id": None})
 
     @staticmethod
     def _create_missing_products(client: MailchimpClient, store: Store, cart: Cart) -> None:

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import boto3
+from pydantic import BaseModel, ConfigDict, Field
 
 from commerce_sync.canonical import CanonicalEvent
 from commerce_sync.errors import PublishError
@@ -39,3 +40,22 @@ class EventPublisher:
             if response.get("FailedEntryCount"):
                 codes = {entry.get("ErrorCode") for entry in response["Entries"] if entry.get("ErrorCode")}
                 raise PublishError(f"the event bus refused {response['FailedEntryCount']} event(s): {codes}")
+
+
+class BusMessage(BaseModel):
+    """An EventBridge event as an SQS target receives it. Only what we use is required: Powertools'
+    EventBridgeModel also demands `account`, `region` and `time`, which moto's delivery omits."""
+
+    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+
+    id: str | None = None
+    source: str | None = None
+    detail_type: str = Field(alias="detail-type")
+    detail: CanonicalEvent
+
+
+def event_from_message(body: dict[str, Any]) -> CanonicalEvent:
+    message = BusMessage.model_validate(body)
+    if message.detail_type != message.detail.type.value:
+        raise ValueError(f"detail-type {message.detail_type!r} does not match the event type {message.detail.type}")
+    return message.detail

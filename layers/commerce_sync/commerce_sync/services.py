@@ -13,7 +13,7 @@ import boto3
 from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer, IdempotencyConfig
 
 from commerce_sync.event_bus import EventPublisher
-from commerce_sync.mailchimp_client import MailchimpClient
+from commerce_sync.mailchimp_client import MailchimpClient, RetryPolicy
 from commerce_sync.secret_store import SecretReader
 from commerce_sync.settings import Settings
 from commerce_sync.store_registry import StoreRegistry
@@ -61,5 +61,12 @@ class Services:
         rotated while this container was warm)."""
         if self._mailchimp is None or refresh_key:
             api_key = self.secrets.mailchimp_api_key(self.settings.mailchimp_secret_arn, refresh=refresh_key)
-            self._mailchimp = MailchimpClient(api_key=api_key, base_url=self.settings.mailchimp_api_url)
+            self._mailchimp = MailchimpClient(
+                api_key=api_key,
+                base_url=self.settings.mailchimp_api_url,
+                read_timeout=self.settings.mailchimp_read_timeout,
+                retry=RetryPolicy(
+                    total=self.settings.mailchimp_retries, backoff_factor=self.settings.mailchimp_backoff_factor
+                ),
+            )
         return self._mailchimp

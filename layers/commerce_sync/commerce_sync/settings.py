@@ -17,6 +17,9 @@ class Settings:
     store_secret_prefix: str
     secret_max_age_seconds: int
     previous_secret_grace_seconds: int
+    mailchimp_retries: int
+    mailchimp_backoff_factor: float
+    mailchimp_read_timeout: float
 
     @classmethod
     def from_environment(cls) -> Settings:
@@ -31,4 +34,7 @@ class Settings:
             store_secret_prefix=env.get("STORE_SECRET_PREFIX", "commerce-sync/stores/"),
             secret_max_age_seconds=int(env.get("SECRET_MAX_AGE_SECONDS", "60")),
             previous_secret_grace_seconds=int(env.get("WEBHOOK_SECRET_PREVIOUS_GRACE_SECONDS", "3600")),
+            mailchimp_retries=int(env.get("MAILCHIMP_RETRIES", "5")),
+            mailchimp_backoff_factor=float(env.get("MAILCHIMP_BACKOFF_FACTOR", "0.5")),
+            mailchimp_read_timeout=float(env.get("MAILCHIMP_READ_TIMEOUT", "20")),
         )

@@ -1,0 +1,61 @@
+"""Fixtures shared by the integration and end-to-end tests: the Mailchimp emulator, the local runner
+(moto server, the template's resources, the HTTP API and the queue pollers) and registered stores.
+
+Everything is real HTTP on 127.0.0.1. One runner per test process (pytest-xdist gives each worker its
+own), so each test registers stores under ids of its own and never resets shared state.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from emulators.mailchimp import MailchimpEmulator
+from local_runner.runner import LocalRunner, RunnerConfig
+from tests.harness import ACCOUNT_ID, API_KEY, MailchimpReader, RegisteredStore, register_store
+
+# Fast retries so a fault-injection test takes seconds; the policy (which errors retry) is unchanged.
+FAST_RETRIES = {
+    "MAILCHIMP_RETRIES": "3",
+    "MAILCHIMP_BACKOFF_FACTOR": "0.01",
+    "MAILCHIMP_READ_TIMEOUT": "2",
+    "POWERTOOLS_METRICS_DISABLED": "true",
+}
+
+
+@pytest.fixture(scope="session")
+def mailchimp() -> Iterator[MailchimpEmulator]:
+    emulator = MailchimpEmulator(api_key=API_KEY, account_id=ACCOUNT_ID, host="127.0.0.1", port=0)
+    emulator.start()
+    yield emulator
+    emulator.stop()
+
+
+@pytest.fixture(scope="session")
+def runner(mailchimp: MailchimpEmulator) -> Iterator[LocalRunner]:
+    config = RunnerConfig(
+        mailchimp_api_url=mailchimp.base_url,
+        mailchimp_api_key=API_KEY,
+        retry_delay_seconds=1,
+        environment=FAST_RETRIES,
+    )
+    with LocalRunner(config) as started:
+        yield started
+
+
+@pytest.fixture(autouse=True)
+def _no_faults_left_behind(request: pytest.FixtureRequest) -> Iterator[None]:
+    yield
+    if "mailchimp" in request.fixturenames:
+        request.getfixturevalue("mailchimp").set_faults()
+
+
+@pytest.fixture
+def shopify_store(runner: LocalRunner) -> RegisteredStore:
+    return register_store("shopify")
+
+
+@pytest.fixture(scope="session")
+def mailchimp_reader(mailchimp: MailchimpEmulator) -> MailchimpReader:
+    return MailchimpReader(mailchimp.base_url)

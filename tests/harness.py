@@ -1,0 +1,67 @@
+"""Test harness pieces used by fixtures and tests alike: registering stores, reading Mailchimp."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import requests
+from commerce_sync.settings import Settings
+from commerce_sync.store_registry import Store
+
+from operator_cli.stores import NewStore, add_store, generate_webhook_secret
+
+API_KEY = "0123456789abcdef0123456789abcdef-us6"
+ACCOUNT_ID = "test-account"
+
+
+@dataclass
+class RegisteredStore:
+    store: Store
+    webhook_secret: str
+
+    @property
+    def store_id(self) -> str:
+        return self.store.store_id
+
+    @property
+    def identity(self) -> str:
+        return self.store.identity
+
+
+def register_store(platform: str, list_id: str = "list-e2e", **options: Any) -> RegisteredStore:
+    suffix = uuid.uuid4().hex[:10]
+    secret = generate_webhook_secret()
+    identity = f"shop-{suffix}.myshopify.com" if platform == "shopify" else f"store-{suffix}"
+    store = add_store(
+        Settings.from_environment(),
+        NewStore(
+            store_id=f"{platform[:4]}-{suffix}",
+            platform=platform,
+            identity=identity if platform != "canonical" else f"{platform[:4]}-{suffix}",
+            name=f"Test store {suffix}",
+            list_id=list_id,
+            currency_code=options.pop("currency_code", "USD"),
+            webhook_secret=secret,
+            **options,
+        ),
+    )
+    return RegisteredStore(store=store, webhook_secret=secret)
+
+
+class MailchimpReader:
+    """Reads what Mailchimp holds through its own HTTP API, as any client would."""
+
+    def __init__(self, base_url: str) -> None:
+        self._base_url = base_url
+
+    def get(self, path: str) -> requests.Response:
+        return requests.get(f"{self._base_url}{path}", auth=("test", API_KEY), timeout=10)
+
+    def resource(self, path: str) -> dict[str, Any] | None:
+        response = self.get(path)
+        if response.status_code == 404:
+            return None
+        response.raise_for_status()
+        return response.json()
