@@ -66,7 +66,10 @@ def validator_for(spec: dict[str, Any]) -> Callable[[str], Draft4Validator]:
 
 def assert_valid(validator: Draft4Validator, body: dict[str, Any]) -> None:
     wire = json.loads(json.dumps(body))  # what actually goes over HTTP
-    errors = [f"{'.'.join(map(str, error.absolute_path)) or '<body>'}: {error.message}" for error in validator.iter_errors(wire)]
+    errors = [
+        f"{'.'.join(map(str, error.absolute_path)) or '<body>'}: {error.message}"
+        for error in validator.iter_errors(wire)
+    ]
     assert errors == [], errors
 
 
@@ -118,7 +121,9 @@ CARTS = {
         lines=(line(0, "1500"), line(1, "0")),
         order_total="1500.4",
     ),
-    "kwd-long-id": Cart(id="kw-1", customer=LONG_ID, currency_code="KWD", lines=(line(0, "1.2345"),), order_total="1.2345"),
+    "kwd-long-id": Cart(
+        id="kw-1", customer=LONG_ID, currency_code="KWD", lines=(line(0, "1.2345"),), order_total="1.2345"
+    ),
     "empty": Cart(id="empty-1", customer=GUEST, currency_code="EUR", lines=(), order_total="0"),
 }
 
@@ -135,7 +140,9 @@ PRODUCTS = {
             image_url="https://cdn.example/socks.jpg",
             images=(ProductImage(id="img-1", url="https://cdn.example/socks.jpg", variant_ids=("46011223344573",)),),
             variants=(
-                ProductVariant(id="46011223344573", title="M / Blue", sku="SOCK-M", price="19.99", inventory_quantity=7),
+                ProductVariant(
+                    id="46011223344573", title="M / Blue", sku="SOCK-M", price="19.99", inventory_quantity=7
+                ),
                 ProductVariant(id="46011223344574", title="L / Blue", backorders="no", visibility="visible"),
             ),
             published_at="2025-03-01T10:00:00-05:00",

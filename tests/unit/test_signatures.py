@@ -139,7 +139,9 @@ def test_standard_webhook_within_tolerance_is_accepted(offset: int) -> None:
     assert verify_standard_webhook([SECRET], BODY, MESSAGE_ID, str(SENT_AT), header, now=SENT_AT + offset) == 0
 
 
-@pytest.mark.parametrize("offset", [STANDARD_WEBHOOKS_TOLERANCE_SECONDS + 1, -(STANDARD_WEBHOOKS_TOLERANCE_SECONDS + 1)])
+@pytest.mark.parametrize(
+    "offset", [STANDARD_WEBHOOKS_TOLERANCE_SECONDS + 1, -(STANDARD_WEBHOOKS_TOLERANCE_SECONDS + 1)]
+)
 def test_standard_webhook_stale_or_future_timestamp_is_rejected(offset: int) -> None:
     header = sign_standard_webhook(SECRET, MESSAGE_ID, SENT_AT, BODY)
     with pytest.raises(SignatureError, match="window"):

@@ -123,6 +123,7 @@ class Product(CanonicalModel):
     image_url: str | None = None
     images: tuple[ProductImage, ...] = ()
     variants: tuple[ProductVariant, ...] = Field(min_length=1)
+    currency_code: CurrencyCode | None = None
     published_at: Timestamp | None = None
     updated_at: Timestamp | None = None
 

@@ -15,6 +15,7 @@ from commerce_sync.mailchimp_models import (
     McProductImage,
     McProductVariant,
 )
+from commerce_sync.money import quantize
 
 MAX_CUSTOMER_ID = 50
 
@@ -93,7 +94,7 @@ def product_from_line(line: Line) -> McProduct:
     """A minimal product for a line whose product Mailchimp lacks, so the cart or order is never dropped."""
     return McProduct(
         id=line.product_id,
-        title=line.product_title,
+        title=line.product_title or f"Product {line.product_id}",
         url=line.url,
         image_url=line.image_url,
         variants=[variant_from_line(line)],
@@ -103,7 +104,7 @@ def product_from_line(line: Line) -> McProduct:
 def variant_from_line(line: Line) -> McProductVariant:
     return McProductVariant(
         id=line.variant_id,
-        title=line.variant_title or line.product_title,
+        title=line.variant_title or line.product_title or f"Variant {line.variant_id}",
         sku=line.sku,
         price=line.price,
         url=line.url,
@@ -115,7 +116,9 @@ def _foreign_timestamp(value: datetime | None) -> str | None:
     return value.isoformat() if value else None
 
 
-def to_mailchimp_product(product: Product) -> McProduct:
+def to_mailchimp_product(product: Product, currency_code: str | None = None) -> McProduct:
+    """Variant prices are quantised to the store's currency (two decimals when none is known)."""
+    currency = currency_code or product.currency_code or "XXX"
     return McProduct(
         id=product.id,
         title=product.title,
@@ -133,7 +136,7 @@ def to_mailchimp_product(product: Product) -> McProduct:
                 title=v.title,
                 url=v.url,
                 sku=v.sku,
-                price=v.price,
+                price=quantize(v.price, currency) if v.price is not None else None,
                 inventory_quantity=v.inventory_quantity,
                 image_url=v.image_url or product.image_url,
                 backorders=v.backorders,

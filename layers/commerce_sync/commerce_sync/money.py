@@ -46,4 +46,7 @@ def quantize(amount: Decimal | str | int | float, currency_code: str) -> Decimal
     if not value.is_finite():
         raise ValueError(f"not a monetary amount: {amount!r}")
     exponent = Decimal(1).scaleb(-minor_units(currency_code))
-    return value.quantize(exponent, rounding=ROUND_HALF_UP)
+    try:
+        return value.quantize(exponent, rounding=ROUND_HALF_UP)
+    except InvalidOperation as error:
+        raise ValueError(f"amount out of range: {amount!r}") from error

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from abc import ABC, abstractmethod
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -83,6 +83,16 @@ def parse_model(model: type[ModelT], payload: Any) -> ModelT:
     """Validate a payload, turning the first problem into a 400 that names the field."""
     try:
         return model.model_validate(payload)
+    except ValidationError as error:
+        first = error.errors()[0]
+        location = ".".join(str(part) for part in first["loc"]) or "body"
+        raise BadRequest(first["msg"], field=location) from error
+
+
+def build_canonical(build: Callable[[], ModelT]) -> ModelT:
+    """Run an adapter's mapping into the canonical model; a value the model refuses is a 400, not a 500."""
+    try:
+        return build()
     except ValidationError as error:
         first = error.errors()[0]
         location = ".".join(str(part) for part in first["loc"]) or "body"

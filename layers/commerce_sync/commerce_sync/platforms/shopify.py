@@ -22,7 +22,14 @@ from commerce_sync.canonical import (
     make_event,
 )
 from commerce_sync.errors import NotImplementedYet
-from commerce_sync.platforms import Normalised, PlatformAdapter, WebhookRequest, parse_json, parse_model
+from commerce_sync.platforms import (
+    Normalised,
+    PlatformAdapter,
+    WebhookRequest,
+    build_canonical,
+    parse_json,
+    parse_model,
+)
 from commerce_sync.signatures import verify_base64_hmac
 from commerce_sync.store_registry import Store
 from commerce_sync.sync_state import version_from_timestamp
@@ -232,7 +239,7 @@ class ShopifyAdapter(PlatformAdapter):
     @staticmethod
     def _checkout(request: WebhookRequest, store: Store, topic: str, payload: Any) -> Normalised:
         checkout = parse_model(ShopifyCheckout, payload)
-        cart = checkout_to_cart(checkout)
+        cart = build_canonical(lambda: checkout_to_cart(checkout))
         version = version_from_timestamp(checkout.updated_at)
         delivery_id = request.header("X-Shopify-Event-Id") or request.header("X-Shopify-Webhook-Id")
         event = make_event(
