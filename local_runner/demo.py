@@ -11,6 +11,10 @@ from __future__ import annotations
 import json
 import os
 
+# Before the layer is imported: Powertools reads these when its singletons are built.
+os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
+os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
+
 from commerce_sync.mailchimp_client import MailchimpClient
 from commerce_sync.settings import Settings
 
@@ -61,8 +65,7 @@ def main() -> int:
         emulator.start()
         api_url = emulator.base_url
         print(f"Mailchimp emulator: {api_url}")
-    quiet = {"POWERTOOLS_LOG_LEVEL": "WARNING", "POWERTOOLS_METRICS_DISABLED": "true"}
-    with LocalRunner(RunnerConfig(mailchimp_api_url=api_url, mailchimp_api_key=api_key, environment=quiet)) as runner:
+    with LocalRunner(RunnerConfig(mailchimp_api_url=api_url, mailchimp_api_key=api_key)) as runner:
         print(f"Local API: {runner.url}   AWS (moto): {runner.aws_endpoint_url}")
         secret = generate_webhook_secret()
         store = add_store(

@@ -43,12 +43,17 @@ class LambdaContext:
         return max(0, int((self.timeout_seconds - (time.monotonic() - self.started)) * 1000))
 
 
+# The functions share one Python process here, and Powertools' logger and metrics are process-wide
+# singletons: running two invocations at once would mix their log keys and metrics. In AWS each
+# function has its own process, so serialising invocations changes timing, never behaviour.
+_INVOCATION_LOCK = threading.Lock()
+
+
 class LocalFunction:
     def __init__(self, spec: FunctionSpec, project_root: Path) -> None:
         self.spec = spec
         self._root = project_root
         self._module: ModuleType | None = None
-        self._lock = threading.Lock()
 
     def _load(self) -> ModuleType:
         if self._module is None:
@@ -65,7 +70,7 @@ class LocalFunction:
         return self._module
 
     def invoke(self, event: Any) -> Any:
-        with self._lock:
+        with _INVOCATION_LOCK:
             handler = getattr(self._load(), self.spec.handler.rpartition(".")[2])
             context = LambdaContext(
                 function_name=self.spec.logical_id,

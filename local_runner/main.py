@@ -15,6 +15,9 @@ import signal
 import threading
 from pathlib import Path
 
+# In AWS each function has its own service name; in one local process they share Powertools' logger.
+os.environ.setdefault("POWERTOOLS_SERVICE_NAME", "commerce-sync-local")
+
 from local_runner.runner import PROJECT_ROOT, LocalRunner, RunnerConfig
 
 DEMO_API_KEY = "0123456789abcdef0123456789abcdef-us6"

@@ -83,7 +83,11 @@ class LocalRunner:
             self.aws_endpoint_url,
             secret_values={"MailchimpApiKeySecret": json.dumps(mailchimp_secret)},
         )
-        os.environ.update(self.environment())
+        for name, value in self.environment().items():
+            # Resource names always come from this runner; Powertools settings the caller chose win.
+            if name.startswith("POWERTOOLS_") and name in os.environ:
+                continue
+            os.environ[name] = value
         os.environ.update(self.config.environment)
 
         routes = []

@@ -7,6 +7,8 @@ own), so each test registers stores under ids of its own and never resets shared
 
 from __future__ import annotations
 
+import io
+import logging
 from collections.abc import Iterator
 
 import pytest
@@ -59,3 +61,16 @@ def shopify_store(runner: LocalRunner) -> RegisteredStore:
 @pytest.fixture(scope="session")
 def mailchimp_reader(mailchimp: MailchimpEmulator) -> MailchimpReader:
     return MailchimpReader(mailchimp.base_url)
+
+
+@pytest.fixture
+def captured_logs() -> Iterator[io.StringIO]:
+    """Everything the functions log, formatted by Powertools exactly as CloudWatch would receive it."""
+    from commerce_sync.observability import logger
+
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(logger.registered_formatter)
+    logging.getLogger(logger.service).addHandler(handler)
+    yield stream
+    logging.getLogger(logger.service).removeHandler(handler)

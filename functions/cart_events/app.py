@@ -14,7 +14,8 @@ from commerce_sync.event_bus import event_from_message
 from commerce_sync.observability import logger, metrics, tracer
 from commerce_sync.services import Services
 
-processor = BatchProcessor(event_type=EventType.SQS)
+# Every failed record is reported back (not raised), so SQS retries exactly those and redrives them.
+processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 
 
 @cache
@@ -29,7 +30,7 @@ def record_handler(record: SQSRecord) -> dict[str, Any]:
     return cart_sync().process(event=event)
 
 
-@logger.inject_lambda_context
+@logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics
 @tracer.capture_lambda_handler
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:

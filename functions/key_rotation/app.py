@@ -12,7 +12,7 @@ from commerce_sync.observability import logger
 NOT_IMPLEMENTED = "key_rotation is not implemented yet; AWSCURRENT is left unchanged"
 
 
-@logger.inject_lambda_context
+@logger.inject_lambda_context(clear_state=True)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> None:
     logger.error(NOT_IMPLEMENTED, step=event.get("Step"))
     raise NotImplementedError(NOT_IMPLEMENTED)

@@ -14,7 +14,7 @@ from commerce_sync.observability import logger
 NOT_IMPLEMENTED = "order_status is not implemented yet; records are left for retry and the dead-letter queue"
 
 
-@logger.inject_lambda_context
+@logger.inject_lambda_context(clear_state=True)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     records = event.get("Records", [])
     logger.error(NOT_IMPLEMENTED, records=len(records))

@@ -14,7 +14,7 @@ from commerce_sync.observability import logger
 NOT_IMPLEMENTED = "product_sync is not implemented yet"
 
 
-@logger.inject_lambda_context
+@logger.inject_lambda_context(clear_state=True)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     records = event.get("Records")
     if records is not None:

@@ -4,6 +4,7 @@ to the Mailchimp emulator; plus every way a delivery is refused."""
 
 from __future__ import annotations
 
+import io
 import json
 import uuid
 from pathlib import Path
@@ -240,3 +241,18 @@ def test_a_write_that_keeps_failing_ends_in_the_dead_letter_queue(
     assert any(event["detail"]["entity_id"] == body["token"] for event in kept)
     for message in messages:
         dead_letters.delete_message(QueueUrl=dlq_url, ReceiptHandle=message["ReceiptHandle"])
+
+
+def test_webhook_logs_hold_no_email_address_nor_secret(
+    runner: LocalRunner, shopify_store: RegisteredStore, captured_logs: io.StringIO
+) -> None:
+    body = checkout(email=f"Someone.{uuid.uuid4().hex[:6]}@Example.net")
+
+    assert post(runner, shopify_store, body).status_code == 202
+    assert post(runner, shopify_store, body, secret="wrong").status_code == 401
+    runner.wait_until_idle()
+
+    logged = captured_logs.getvalue()
+    assert "webhook accepted" in logged and "cart synced" in logged, "the functions logged"
+    assert body["email"].lower() not in logged.lower()
+    assert shopify_store.webhook_secret not in logged
