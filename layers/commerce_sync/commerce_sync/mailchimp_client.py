@@ -148,7 +148,8 @@ class MailchimpClient:
     connect_timeout: float = DEFAULT_CONNECT_TIMEOUT
     read_timeout: float = DEFAULT_READ_TIMEOUT
     retry: RetryPolicy = field(default_factory=RetryPolicy)
-    max_connections: int = 2
+    # One connection per invocation: the template budgets Mailchimp connections per invocation.
+    max_connections: int = 1
     session: requests.Session = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
