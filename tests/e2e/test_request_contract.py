@@ -62,8 +62,7 @@ def test_every_body_sent_during_the_slice_matches_the_spec(
     sent = [
         r
         for r in mailchimp.requests
-        if (r["body"] is not None
-        and f"/stores/{shopify_store.store_id}" in r["path"])
+        if (r["body"] is not None and f"/stores/{shopify_store.store_id}" in r["path"])
         or (r["path"] == "/3.0/ecommerce/stores" and r["body"] and r["body"].get("id") == shopify_store.store_id)
     ]
     checked = set()

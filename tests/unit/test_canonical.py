@@ -14,6 +14,7 @@ from commerce_sync.canonical import (
     CanonicalEvent,
     CanonicalModel,
     Cart,
+    CartRemoval,
     ConsentState,
     Customer,
     DeletedEntity,
@@ -300,7 +301,9 @@ def test_data_models_cover_every_event_type() -> None:
     for event_type, model in DATA_MODELS.items():
         assert issubclass(model, CanonicalModel)
         if event_type.value.endswith(".deleted"):
-            assert model is DeletedEntity
+            # Every removal names the entity; a cart removal also says why (conversion guards late carts).
+            assert "id" in model.model_fields
+            assert model is (CartRemoval if event_type is EventType.CART_DELETED else DeletedEntity)
 
 
 def test_event_accessors_give_the_typed_entity() -> None:

@@ -244,6 +244,22 @@ class DeletedEntity(CanonicalModel):
     id: Identifier
 
 
+class CartRemovalReason(StrEnum):
+    DELETED = "deleted"
+    EMPTIED = "emptied"
+    CONVERTED = "converted"
+
+
+class CartRemoval(CanonicalModel):
+    """A cart that must leave Mailchimp. CONVERTED carries the buyer, so that a cart event of theirs
+    that predates the purchase and arrives late cannot bring an abandoned-cart e-mail back."""
+
+    id: Identifier
+    reason: CartRemovalReason = CartRemovalReason.DELETED
+    customer: Customer | None = None
+    removed_at: Timestamp | None = None
+
+
 class CanonicalEvent(CanonicalModel):
     """The envelope on the bus: EventBridge `detail-type` is `type`, `detail` is this model's JSON.
 
@@ -283,10 +299,13 @@ class CanonicalEvent(CanonicalModel):
     def deleted(self) -> DeletedEntity:
         return DeletedEntity.model_validate(self.data)
 
+    def cart_removal(self) -> CartRemoval:
+        return CartRemoval.model_validate(self.data)
+
 
 DATA_MODELS: dict[EventType, type[CanonicalModel]] = {
     EventType.CART_UPDATED: Cart,
-    EventType.CART_DELETED: DeletedEntity,
+    EventType.CART_DELETED: CartRemoval,
     EventType.CUSTOMER_UPDATED: Customer,
     EventType.CUSTOMER_DELETED: DeletedEntity,
     EventType.ORDER_UPDATED: Order,

@@ -13,7 +13,7 @@ from typing import Literal
 from commerce_sync.errors import NotImplementedYet, UnknownPlatform, UnknownStore
 from commerce_sync.event_bus import EventPublisher
 from commerce_sync.observability import logger, metrics
-from commerce_sync.platforms import PLANNED_PLATFORMS, PlatformAdapter, WebhookRequest
+from commerce_sync.platforms import PLANNED_PLATFORMS, PlatformAdapter, StoreApi, WebhookRequest
 from commerce_sync.secret_store import SecretReader
 from commerce_sync.signatures import SignatureError
 from commerce_sync.store_registry import StoreRegistry
@@ -57,7 +57,11 @@ class WebhookReceiver:
         logger.append_keys(store_id=store.store_id, platform=platform)
 
         self._verify(adapter, request, store.secret_id)
-        normalised = adapter.normalise(request, store)
+        api = StoreApi(
+            base_url=store.platform_api_url,
+            credentials=self._secrets.current(store.secret_id).get("platform_api_credentials") or {},
+        )
+        normalised = adapter.normalise(request, store, api)
         if normalised.ignored_reason:
             logger.info("webhook ignored", reason=normalised.ignored_reason)
             return Receipt(status="ignored", reason=normalised.ignored_reason)

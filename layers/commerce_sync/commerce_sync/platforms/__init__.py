@@ -43,6 +43,15 @@ class WebhookRequest:
 
 
 @dataclass(frozen=True)
+class StoreApi:
+    """What an adapter needs to call the store's own API (BigCommerce payloads carry only ids): the
+    base URL from the registry and the credentials from the store's secret (`platform_api_credentials`)."""
+
+    base_url: str | None
+    credentials: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class Normalised:
     """The adapter's answer: events to publish, or why the delivery was deliberately ignored."""
 
@@ -68,7 +77,7 @@ class PlatformAdapter(ABC):
         """Index of the secret that signed the delivery; raises signatures.SignatureError."""
 
     @abstractmethod
-    def normalise(self, request: WebhookRequest, store: Store) -> Normalised:
+    def normalise(self, request: WebhookRequest, store: Store, api: StoreApi | None = None) -> Normalised:
         """Canonical events for a verified delivery; raises errors.BadRequest for unusable payloads."""
 
 

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 
 from commerce_sync.canonical import DATA_MODELS, CanonicalEvent
 from commerce_sync.errors import BadRequest
-from commerce_sync.platforms import Normalised, PlatformAdapter, WebhookRequest, parse_json, parse_model
+from commerce_sync.platforms import Normalised, PlatformAdapter, StoreApi, WebhookRequest, parse_json, parse_model
 from commerce_sync.signatures import verify_standard_webhook
 from commerce_sync.store_registry import Store
 
@@ -32,7 +32,7 @@ class CanonicalAdapter(PlatformAdapter):
             request.header("webhook-signature"),
         )
 
-    def normalise(self, request: WebhookRequest, store: Store) -> Normalised:
+    def normalise(self, request: WebhookRequest, store: Store, api: StoreApi | None = None) -> Normalised:
         event = parse_model(CanonicalEvent, parse_json(request.body))
         if event.store_id != store.store_id:
             raise BadRequest(f"names store {event.store_id!r}, not the signing store", field="store_id")

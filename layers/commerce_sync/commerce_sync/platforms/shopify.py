@@ -25,6 +25,7 @@ from commerce_sync.errors import NotImplementedYet
 from commerce_sync.platforms import (
     Normalised,
     PlatformAdapter,
+    StoreApi,
     WebhookRequest,
     build_canonical,
     parse_json,
@@ -227,7 +228,7 @@ class ShopifyAdapter(PlatformAdapter):
     def verify(self, request: WebhookRequest, secrets: Sequence[str]) -> int:
         return verify_base64_hmac(secrets, request.body, request.header("X-Shopify-Hmac-Sha256"))
 
-    def normalise(self, request: WebhookRequest, store: Store) -> Normalised:
+    def normalise(self, request: WebhookRequest, store: Store, api: StoreApi | None = None) -> Normalised:
         topic = request.require_header("X-Shopify-Topic")
         payload: Any = parse_json(request.body)
         if topic in CART_TOPICS:
