@@ -30,16 +30,22 @@ class RegisteredStore:
         return self.store.identity
 
 
-def register_store(platform: str, list_id: str = "list-e2e", **options: Any) -> RegisteredStore:
+def register_store(
+    platform: str, list_id: str = "list-e2e", identity: str | None = None, **options: Any
+) -> RegisteredStore:
+    """A store with fresh ids; `options` are NewStore fields (platform_api_url, currency_code, ...)."""
     suffix = uuid.uuid4().hex[:10]
-    secret = generate_webhook_secret()
-    identity = f"shop-{suffix}.myshopify.com" if platform == "shopify" else f"store-{suffix}"
+    store_id = f"{platform[:4]}-{suffix}"
+    default_identity = {"shopify": f"shop-{suffix}.myshopify.com", "canonical": store_id}.get(
+        platform, f"store-{suffix}"
+    )
+    secret = options.pop("webhook_secret", None) or generate_webhook_secret()
     store = add_store(
         Settings.from_environment(),
         NewStore(
-            store_id=f"{platform[:4]}-{suffix}",
+            store_id=store_id,
             platform=platform,
-            identity=identity if platform != "canonical" else f"{platform[:4]}-{suffix}",
+            identity=identity or default_identity,
             name=f"Test store {suffix}",
             list_id=list_id,
             currency_code=options.pop("currency_code", "USD"),

@@ -112,7 +112,11 @@ def adapters() -> dict[str, PlatformAdapter]:
     from commerce_sync.platforms.canonical import CanonicalAdapter
     from commerce_sync.platforms.shopify import ShopifyAdapter
 
-    return {adapter.name: adapter for adapter in (ShopifyAdapter(), CanonicalAdapter())}
+    available: list[PlatformAdapter] = [
+        ShopifyAdapter(),
+        CanonicalAdapter(),
+    ]
+    return {adapter.name: adapter for adapter in available}
 
 
 # Platforms the design names whose adapters later issues build; their deliveries get 501 until then.
