@@ -49,6 +49,7 @@ def test_every_body_sent_during_the_slice_matches_the_spec(
     matchers = operation_matchers(spec)
     body = json.loads(SAMPLE.read_text())
     body["token"] = uuid.uuid4().hex
+    body["cart_token"] = uuid.uuid4().hex
     for revision, quantity in enumerate((2, 3)):
         body["updated_at"] = f"2025-03-14T09:2{revision}:00-04:00"
         body["line_items"][0]["quantity"] = quantity

@@ -23,6 +23,7 @@ SAMPLE = Path(__file__).resolve().parents[2] / "events" / "shopify_checkout_upda
 def checkout(**changes: Any) -> dict[str, Any]:
     body = json.loads(SAMPLE.read_text())
     body["token"] = uuid.uuid4().hex
+    body["cart_token"] = uuid.uuid4().hex  # the Mailchimp cart id (shared with the carts/* topics)
     body.update(changes)
     return body
 
@@ -64,7 +65,7 @@ def test_signed_checkout_becomes_mailchimp_customer_and_cart(
     assert customer is not None
     assert customer["email_address"] == body["email"].lower()
     assert customer["opt_in_status"] is True
-    cart = mailchimp_reader.resource(f"/ecommerce/stores/{store}/carts/{body['token']}")
+    cart = mailchimp_reader.resource(f"/ecommerce/stores/{store}/carts/{body['cart_token']}")
     assert cart is not None
     assert cart["checkout_url"] == body["abandoned_checkout_url"]
     assert cart["currency_code"] == "USD"
@@ -95,7 +96,7 @@ def test_update_replaces_the_lines_of_the_same_cart(
     assert post(runner, shopify_store, second).status_code == 202
     runner.wait_until_idle()
 
-    cart = mailchimp_reader.resource(f"/ecommerce/stores/{shopify_store.store_id}/carts/{first['token']}")
+    cart = mailchimp_reader.resource(f"/ecommerce/stores/{shopify_store.store_id}/carts/{first['cart_token']}")
     assert cart is not None
     assert cart["order_total"] == 19.99
     assert [(line["product_variant_id"], line["quantity"]) for line in cart["lines"]] == [
@@ -113,7 +114,7 @@ def test_forged_signature_is_refused_and_nothing_is_written(
     assert response.status_code == 401
     assert "signature" in response.json()["message"]
     runner.wait_until_idle()
-    assert mailchimp_reader.resource(f"/ecommerce/stores/{shopify_store.store_id}/carts/{body['token']}") is None
+    assert mailchimp_reader.resource(f"/ecommerce/stores/{shopify_store.store_id}/carts/{body['cart_token']}") is None
     assert writes_to(mailchimp, shopify_store.store_id) == []
 
 
@@ -201,7 +202,7 @@ def test_older_update_arriving_late_does_not_roll_the_cart_back(
     assert post(runner, shopify_store, older).status_code == 202
     runner.wait_until_idle()
 
-    cart = mailchimp_reader.resource(f"/ecommerce/stores/{shopify_store.store_id}/carts/{newer['token']}")
+    cart = mailchimp_reader.resource(f"/ecommerce/stores/{shopify_store.store_id}/carts/{newer['cart_token']}")
     assert cart is not None
     assert cart["order_total"] == 19.99
     assert cart["lines"][0]["quantity"] == 1
@@ -217,7 +218,7 @@ def test_mailchimp_throttling_and_faults_are_retried_until_the_cart_lands(
     runner.wait_until_idle(timeout=60)
     mailchimp.set_faults()
 
-    cart = mailchimp_reader.resource(f"/ecommerce/stores/{shopify_store.store_id}/carts/{body['token']}")
+    cart = mailchimp_reader.resource(f"/ecommerce/stores/{shopify_store.store_id}/carts/{body['cart_token']}")
     assert cart is not None
     statuses = {request["status"] for request in mailchimp.requests if shopify_store.store_id in request["path"]}
     assert 429 in statuses or 500 in statuses, "the faults were injected"
@@ -238,7 +239,7 @@ def test_a_write_that_keeps_failing_ends_in_the_dead_letter_queue(
 
     messages = dead_letters.receive_message(QueueUrl=dlq_url, MaxNumberOfMessages=10).get("Messages", [])
     kept = [json.loads(m["Body"]) for m in messages]
-    assert any(event["detail"]["entity_id"] == body["token"] for event in kept)
+    assert any(event["detail"]["entity_id"] == body["cart_token"] for event in kept)
     for message in messages:
         dead_letters.delete_message(QueueUrl=dlq_url, ReceiptHandle=message["ReceiptHandle"])
 
@@ -253,6 +254,6 @@ def test_webhook_logs_hold_no_email_address_nor_secret(
     runner.wait_until_idle()
 
     logged = captured_logs.getvalue()
-    assert "webhook accepted" in logged and "cart synced" in logged, "the functions logged"
+    assert "webhook accepted" in logged and "cart.updated synced" in logged, "the functions logged"
     assert body["email"].lower() not in logged.lower()
     assert shopify_store.webhook_secret not in logged

@@ -96,7 +96,7 @@ def test_logs_hold_no_email_address_nor_key(
     runner.invoke("CartEventsFunction", event)
 
     logged = captured_logs.getvalue()
-    assert "cart synced" in logged, "the handler logged"
+    assert "cart.updated synced" in logged, "the handler logged"
     assert email.lower() not in logged.lower()
     assert shopify_store.webhook_secret not in logged
     assert "0123456789abcdef0123456789abcdef" not in logged

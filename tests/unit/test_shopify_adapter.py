@@ -15,7 +15,9 @@ from commerce_sync.platforms.shopify import ShopifyAdapter
 from commerce_sync.signatures import SignatureError, sign_base64_hmac
 from commerce_sync.store_registry import Store
 
-TOKEN = "b7f0d3c2a9e84e1f8c6d5a4b3e2f1a0c"
+CHECKOUT_TOKEN = "b7f0d3c2a9e84e1f8c6d5a4b3e2f1a0c"
+# The Mailchimp cart id is the checkout's cart token, shared with the carts/* topics of the same visit.
+TOKEN = "Z2NwLXVzLWVhc3QxOjAxSlBEWDdHNEsyTVFaOFJUNVY2Q0I5V0hF"
 EVENT_ID = "8f3c2a1e-5b6d-4c7e-9f80-1a2b3c4d5e6f"
 WEBHOOK_ID = "b54557e4-bdd9-4b37-8a5f-bf7d70bcd043"
 SECRET = "shpss_test_secret"
@@ -220,7 +222,7 @@ def test_unknown_topic_is_ignored(checkout_payload: dict[str, Any], shopify_stor
     assert topic in result.ignored_reason
 
 
-@pytest.mark.parametrize("topic", ["orders/create", "customers/update", "products/delete", "checkouts/delete"])
+@pytest.mark.parametrize("topic", ["orders/create", "refunds/create", "products/delete", "fulfillments/update"])
 def test_planned_topic_is_not_implemented_yet(
     checkout_payload: dict[str, Any], shopify_store: Store, topic: str
 ) -> None:
@@ -322,3 +324,13 @@ def test_adapters_registry() -> None:
     assert set(registry) == {"shopify", "canonical"}
     assert isinstance(registry["shopify"], ShopifyAdapter)
     assert not registry["shopify"].is_ping(WebhookRequest(platform="shopify", headers={}, body=b""))
+
+
+def test_checkout_cart_keeps_its_checkout_references(checkout_payload: dict[str, Any], shopify_store: Store) -> None:
+    cart = only_cart(normalise(checkout_payload, shopify_store))
+    assert cart.references == (f"shopify-checkout:{checkout_payload['id']}", CHECKOUT_TOKEN)
+
+
+def test_checkout_without_cart_token_uses_its_own_token(checkout_payload: dict[str, Any], shopify_store: Store) -> None:
+    checkout_payload["cart_token"] = None
+    assert only_cart(normalise(checkout_payload, shopify_store)).id == CHECKOUT_TOKEN

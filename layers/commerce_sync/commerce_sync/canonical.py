@@ -163,6 +163,9 @@ class Cart(CanonicalModel):
     campaign_id: str | None = None
     created_at: Timestamp | None = None
     updated_at: Timestamp | None = None
+    # Other platform ids of the same cart (e.g. a Shopify checkout id), so a later removal that names
+    # only one of them still finds it.
+    references: tuple[str, ...] = ()
 
     @model_validator(mode="after")
     def _quantised(self) -> Cart:

@@ -1,10 +1,25 @@
 """Applying cart and customer events to Mailchimp.
 
-Order of work per event: duplicate check (Powertools Idempotency on the event id), staleness check
-(sync state), map, write the customer, write the cart, record the applied version. A line whose
-product Mailchimp lacks gets the product created from what the line knows, then the cart is sent
-again; a stale campaign id is dropped and the cart sent again. Anything else propagates, so the
-queue retries it and, after the retries, keeps it in the dead-letter queue.
+Per event: a duplicate (same event id) writes nothing (Powertools Idempotency); a stale event (its
+entity version is not newer than the one applied) is skipped (sync state). Then:
+
+- cart.updated: a cart whose shopper converted is never written again, nor any cart of that shopper
+  that predates the purchase (this is what stops abandoned-cart e-mails after a purchase). A cart with
+  no e-mail yet is kept in sync state and sent when a later event for it brings one; later events
+  without an e-mail reuse the one remembered. The customer is written (consent rules below), then the
+  cart by PATCH with the full lines array, or POST when new. A line whose product Mailchimp lacks gets
+  the product created from the line; a stale campaign id is dropped. An emptied cart is deleted.
+- cart.deleted: DELETE (already gone = done); `converted` also marks the cart and its shopper.
+- customer.updated / customer.deleted: PUT / DELETE the Mailchimp customer.
+
+Consent: `opt_in_status` is true only with real consent, and Mailchimp never lets it unsubscribe or
+overwrite an existing contact. With the store's double opt-in, a consenting shopper is sent with
+opt_in false and the audience member is then set to `pending` (confirmation e-mail) — only when the
+member is new or transactional, never one who is subscribed, unsubscribed or cleaned. A "Member In
+Compliance State" answer is recorded, not retried.
+
+Anything else propagates: the queue retries it and, after the retries, keeps it in the dead-letter
+queue with the reason.
 """
 
 from __future__ import annotations
@@ -14,76 +29,151 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.idempotency import idempotent_function
 
-from commerce_sync.canonical import CanonicalEvent, Cart, EventType
+from commerce_sync.canonical import (
+    CanonicalEvent,
+    Cart,
+    CartRemovalReason,
+    ConsentState,
+    Customer,
+    EventType,
+)
 from commerce_sync.errors import NotImplementedYet, UnknownStore
 from commerce_sync.mailchimp_client import (
     MailchimpAuthError,
     MailchimpCampaignMissing,
     MailchimpClient,
+    MailchimpComplianceState,
+    MailchimpNotFound,
     MailchimpProductMissing,
 )
-from commerce_sync.mailchimp_models import McCart
-from commerce_sync.mapping import product_from_line, to_mailchimp_cart, variant_from_line
+from commerce_sync.mailchimp_models import McCart, McCustomer
+from commerce_sync.mapping import (
+    customer_id,
+    product_from_line,
+    subscriber_hash,
+    to_mailchimp_cart,
+    to_mailchimp_customer,
+    variant_from_line,
+)
 from commerce_sync.observability import logger, metrics
 from commerce_sync.services import Services
 from commerce_sync.store_registry import Store
 
 CART = "cart"
+CART_ALIAS = "cart-alias"
+CUSTOMER = "customer"
+NEW_OR_TRANSACTIONAL = frozenset({None, "transactional"})
+
+Outcome = dict[str, Any]
 
 
 class CartSync:
     def __init__(self, services: Services) -> None:
         self._services = services
         self.idempotency_config = services.idempotency_config()
-        self.process: Callable[..., dict[str, Any]] = idempotent_function(
+        self.process: Callable[..., Outcome] = idempotent_function(
             data_keyword_argument="event",
             persistence_store=services.idempotency_store,
             config=self.idempotency_config,
         )(self._process)
+        self._handlers: dict[EventType, Callable[[Store, CanonicalEvent], Outcome]] = {
+            EventType.CART_UPDATED: self._cart_updated,
+            EventType.CART_DELETED: self._cart_deleted,
+            EventType.CUSTOMER_UPDATED: self._customer_updated,
+            EventType.CUSTOMER_DELETED: self._customer_deleted,
+        }
 
-    def _process(self, event: CanonicalEvent) -> dict[str, Any]:
+    def _process(self, event: CanonicalEvent) -> Outcome:
         store = self._services.registry.get(event.store_id)
         if store is None:
             raise UnknownStore(f"store {event.store_id} is not registered")
         logger.append_keys(store_id=store.store_id, event_id=event.event_id, event_type=event.type.value)
-        if event.type is EventType.CART_UPDATED:
-            return self._cart_updated(store, event)
-        raise NotImplementedYet(f"{event.type.value} events are not implemented yet")
+        handler = self._handlers.get(event.type)
+        if handler is None:
+            raise NotImplementedYet(f"cart_events does not handle {event.type.value} events")
+        outcome = handler(store, event)
+        metrics.add_metric(name=f"Outcome_{outcome['outcome']}", unit="Count", value=1)
+        logger.info(f"{event.type.value} {outcome['outcome']}", **{k: v for k, v in outcome.items() if k != "outcome"})
+        return outcome
 
-    def _cart_updated(self, store: Store, event: CanonicalEvent) -> dict[str, Any]:
-        state = self._services.sync_state
-        if state.is_stale(store.store_id, CART, event.entity_id, event.entity_version):
-            logger.info("stale cart event skipped", entity_version=event.entity_version)
-            metrics.add_metric(name="StaleEventsSkipped", unit="Count", value=1)
-            return {"outcome": "stale"}
-        cart = event.cart()
-        if cart.customer.email is None:
-            # Mailchimp cannot hold a cart without a shopper e-mail; nothing to write yet.
-            logger.info("cart without e-mail not sent", cart_lines=len(cart.lines))
-            return {"outcome": "no_email"}
+    @property
+    def _state(self):  # type: ignore[no-untyped-def]
+        return self._services.sync_state
 
-        mailchimp_cart = to_mailchimp_cart(cart)
-        self._with_key_refresh(lambda client: self._write(client, store, cart, mailchimp_cart))
-        state.record_applied(store.store_id, CART, cart.id, event.entity_version)
-        metrics.add_metric(name="CartsSynced", unit="Count", value=1)
-        logger.info("cart synced", cart_lines=len(cart.lines))
-        return {"outcome": "synced", "cart_id": cart.id}
-
-    def _with_key_refresh(self, write: Callable[[MailchimpClient], None]) -> None:
+    def _mailchimp(self, write: Callable[[MailchimpClient], Outcome]) -> Outcome:
         try:
-            write(self._services.mailchimp())
+            return write(self._services.mailchimp())
         except MailchimpAuthError:
             # The key may have been rotated while this container was warm: read it again once.
-            write(self._services.mailchimp(refresh_key=True))
+            return write(self._services.mailchimp(refresh_key=True))
 
-    def _write(self, client: MailchimpClient, store: Store, cart: Cart, mailchimp_cart: McCart) -> None:
-        client.upsert_customer(store.store_id, mailchimp_cart.customer)
+    # ---- carts -----------------------------------------------------------------------------------
+
+    def _resolve_cart_id(self, store: Store, cart_id: str) -> str:
+        alias = self._state.applied(store.store_id, CART_ALIAS, cart_id)
+        return str(alias["cart_id"]) if alias else cart_id
+
+    def _cart_updated(self, store: Store, event: CanonicalEvent) -> Outcome:
+        cart = event.cart()
+        state = self._state.applied(store.store_id, CART, cart.id) or {}
+        if state.get("converted"):
+            return {"outcome": "skipped_converted", "cart_id": cart.id}
+        if str(state.get("applied_version", "")) >= event.entity_version:
+            return {"outcome": "stale", "cart_id": cart.id}
+        cart = self._with_remembered(cart, state)
+        if cart.customer.email is None:
+            # Mailchimp cannot hold a cart without a shopper e-mail: keep it until an event brings one.
+            self._state.record_applied(
+                store.store_id, CART, cart.id, event.entity_version, pending_cart=cart.model_dump_json()
+            )
+            return {"outcome": "waiting_for_email", "cart_id": cart.id}
+        shopper = customer_id(cart.customer)
+        shopper_state = self._state.applied(store.store_id, CUSTOMER, shopper) or {}
+        if str(shopper_state.get("converted_version", "")) >= event.entity_version:
+            return {"outcome": "skipped_predates_purchase", "cart_id": cart.id}
+
+        if not cart.lines:
+            deleted = self._mailchimp(lambda client: {"deleted": client.delete_cart(store.store_id, cart.id)})
+            self._state.record_applied(store.store_id, CART, cart.id, event.entity_version, removed="emptied")
+            return {"outcome": "emptied", "cart_id": cart.id, **deleted}
+
+        customer = self._customer_for_store(store, cart.customer)
+        mailchimp_cart = to_mailchimp_cart(cart).model_copy(update={"customer": customer})
+        outcome = self._mailchimp(lambda client: self._write_cart(client, store, cart, mailchimp_cart))
+        self._state.record_applied(
+            store.store_id,
+            CART,
+            cart.id,
+            event.entity_version,
+            customer=cart.customer.model_dump_json(),
+            checkout_url=cart.checkout_url or "",
+            removed="",
+        )
+        for reference in cart.references:
+            self._state.mark(store.store_id, CART_ALIAS, reference, cart_id=cart.id)
+        return {"cart_id": cart.id, "cart_lines": len(cart.lines), **outcome}
+
+    @staticmethod
+    def _with_remembered(cart: Cart, state: dict[str, Any]) -> Cart:
+        """Fill what this event lacks (e-mail, checkout URL) from what earlier events of the cart said."""
+        update: dict[str, Any] = {}
+        if cart.customer.email is None and state.get("customer"):
+            remembered = Customer.model_validate_json(state["customer"])
+            update["customer"] = remembered.model_copy(
+                update={k: v for k, v in cart.customer.model_dump(exclude_none=True).items() if k != "consent"}
+            )
+        if not cart.checkout_url and state.get("checkout_url"):
+            update["checkout_url"] = state["checkout_url"]
+        return cart.model_copy(update=update) if update else cart
+
+    def _write_cart(self, client: MailchimpClient, store: Store, cart: Cart, mailchimp_cart: McCart) -> Outcome:
+        outcome = self._write_customer(client, store, cart.customer, mailchimp_cart.customer)
         products_created = False
         # Each recoverable refusal is repaired at most once, so this ends in a write or a raised error.
         while True:
             try:
                 client.upsert_cart(store.store_id, mailchimp_cart)
-                return
+                return {"outcome": "synced", **outcome}
             except MailchimpProductMissing:
                 if products_created:
                     raise
@@ -104,3 +194,106 @@ class CartSync:
                 metrics.add_metric(name="ProductsCreatedFromLines", unit="Count", value=1)
             elif all(v.get("id") != line.variant_id for v in product.get("variants", [])):
                 client.upsert_variant(store.store_id, line.product_id, variant_from_line(line))
+
+    def _cart_deleted(self, store: Store, event: CanonicalEvent) -> Outcome:
+        removal = event.cart_removal()
+        cart_id = self._resolve_cart_id(store, removal.id)
+        converted = removal.reason is CartRemovalReason.CONVERTED
+        if converted:
+            # Final whatever the versions: no event may bring a purchased cart back.
+            self._state.mark(store.store_id, CART, cart_id, converted=True, converted_version=event.entity_version)
+            shopper = self._shopper_of(store, cart_id, removal.customer)
+            if shopper:
+                self._state.mark(store.store_id, CUSTOMER, shopper, converted_version=event.entity_version)
+        elif self._state.is_stale(store.store_id, CART, cart_id, event.entity_version):
+            return {"outcome": "stale", "cart_id": cart_id}
+        deleted = self._mailchimp(lambda client: {"deleted": client.delete_cart(store.store_id, cart_id)})
+        if not converted:
+            self._state.record_applied(
+                store.store_id, CART, cart_id, event.entity_version, removed=removal.reason.value
+            )
+        return {"outcome": removal.reason.value, "cart_id": cart_id, **deleted}
+
+    def _shopper_of(self, store: Store, cart_id: str, customer: Customer | None) -> str | None:
+        if customer is not None and (customer.id or customer.email):
+            return customer_id(customer)
+        remembered = (self._state.applied(store.store_id, CART, cart_id) or {}).get("customer")
+        if remembered:
+            known = Customer.model_validate_json(remembered)
+            if known.id or known.email:
+                return customer_id(known)
+        return None
+
+    # ---- customers -------------------------------------------------------------------------------
+
+    def _customer_updated(self, store: Store, event: CanonicalEvent) -> Outcome:
+        customer = event.customer()
+        if customer.email is None:
+            return {"outcome": "no_email"}
+        mailchimp_id = customer_id(customer)
+        if self._state.is_stale(store.store_id, CUSTOMER, mailchimp_id, event.entity_version):
+            return {"outcome": "stale", "customer_id": mailchimp_id}
+        mailchimp_customer = self._customer_for_store(store, customer)
+        outcome = self._mailchimp(lambda client: self._write_customer(client, store, customer, mailchimp_customer))
+        self._state.record_applied(store.store_id, CUSTOMER, mailchimp_id, event.entity_version)
+        return {"outcome": "synced", "customer_id": mailchimp_id, **outcome}
+
+    def _customer_deleted(self, store: Store, event: CanonicalEvent) -> Outcome:
+        removed = event.deleted()
+        if self._state.is_stale(store.store_id, CUSTOMER, removed.id, event.entity_version):
+            return {"outcome": "stale", "customer_id": removed.id}
+
+        def delete(client: MailchimpClient) -> Outcome:
+            try:
+                client.request("DELETE", f"/ecommerce/stores/{store.store_id}/customers/{removed.id}")
+            except MailchimpNotFound:
+                return {"deleted": False}
+            return {"deleted": True}
+
+        outcome = self._mailchimp(delete)
+        self._state.record_applied(store.store_id, CUSTOMER, removed.id, event.entity_version, removed="deleted")
+        return {"outcome": "deleted", "customer_id": removed.id, **outcome}
+
+    @staticmethod
+    def _customer_for_store(store: Store, customer: Customer) -> McCustomer:
+        mailchimp_customer = to_mailchimp_customer(customer)
+        if store.double_opt_in and mailchimp_customer.opt_in_status:
+            # The member goes to `pending` after the write; opting in here would skip the confirmation.
+            return mailchimp_customer.model_copy(update={"opt_in_status": False})
+        return mailchimp_customer
+
+    def _write_customer(
+        self, client: MailchimpClient, store: Store, customer: Customer, mailchimp_customer: McCustomer
+    ) -> Outcome:
+        try:
+            client.upsert_customer(store.store_id, mailchimp_customer)
+        except MailchimpComplianceState:
+            self._record_compliance(store, mailchimp_customer.id)
+            return {"member": "compliance_state"}
+        if not (store.double_opt_in and customer.consent.state is ConsentState.GRANTED and customer.email):
+            return {}
+        return {"member": self._request_confirmation(client, store, customer.email, mailchimp_customer.id)}
+
+    def _request_confirmation(self, client: MailchimpClient, store: Store, email: str, mailchimp_id: str) -> str:
+        member_path = f"/lists/{store.list_id}/members/{subscriber_hash(email)}"
+        try:
+            status = client.get(member_path, fields="status").get("status")
+        except MailchimpNotFound:
+            status = None
+        if status not in NEW_OR_TRANSACTIONAL:
+            return f"left_{status}"
+        try:
+            client.update_member(store.list_id, subscriber_hash(email), {"status": "pending"})
+        except MailchimpComplianceState:
+            self._record_compliance(store, mailchimp_id)
+            return "compliance_state"
+        except MailchimpNotFound:
+            # No member yet (the customer write creates it asynchronously on some accounts): PUT creates it.
+            client.request(
+                "PUT", member_path, {"email_address": email, "status_if_new": "pending", "status": "pending"}
+            )
+        return "pending"
+
+    def _record_compliance(self, store: Store, mailchimp_id: str) -> None:
+        metrics.add_metric(name="MemberInComplianceState", unit="Count", value=1)
+        self._state.mark(store.store_id, CUSTOMER, mailchimp_id, compliance_state=True)

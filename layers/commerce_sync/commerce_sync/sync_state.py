@@ -39,22 +39,44 @@ class SyncState:
         return bool(item) and str(item.get("applied_version", "")) >= version
 
     def record_applied(self, store_id: str, entity_type: str, entity_id: str, version: str, **attributes: Any) -> bool:
-        """Record `version` as applied unless a newer one already is; False when it lost that race."""
-        item = {
-            "pk": entity_key(store_id, entity_type, entity_id),
-            "sk": STATE_SORT_KEY,
-            "applied_version": version,
-            "applied_at": datetime.now(UTC).isoformat(),
-            **attributes,
-        }
+        """Record `version` as applied unless a newer one already is; False when it lost that race.
+
+        Other attributes of the item (a conversion mark, a remembered customer) are kept.
+        """
+        values = {"applied_version": version, "applied_at": datetime.now(UTC).isoformat(), **attributes}
         try:
-            self._table.put_item(
-                Item=item,
-                ConditionExpression="attribute_not_exists(pk) OR applied_version < :version",
-                ExpressionAttributeValues={":version": version},
+            self._update(
+                store_id,
+                entity_type,
+                entity_id,
+                values,
+                condition="attribute_not_exists(pk) OR applied_version < :applied_version",
             )
         except ClientError as error:
             if error.response["Error"]["Code"] == "ConditionalCheckFailedException":
                 return False
             raise
         return True
+
+    def mark(self, store_id: str, entity_type: str, entity_id: str, **attributes: Any) -> None:
+        """Set attributes whatever the applied version (a conversion mark is final)."""
+        self._update(store_id, entity_type, entity_id, attributes)
+
+    def _update(
+        self,
+        store_id: str,
+        entity_type: str,
+        entity_id: str,
+        values: dict[str, Any],
+        condition: str | None = None,
+    ) -> None:
+        names = {f"#{name}": name for name in values}
+        arguments: dict[str, Any] = {
+            "Key": {"pk": entity_key(store_id, entity_type, entity_id), "sk": STATE_SORT_KEY},
+            "UpdateExpression": "SET " + ", ".join(f"#{name} = :{name}" for name in values),
+            "ExpressionAttributeNames": names,
+            "ExpressionAttributeValues": {f":{name}": value for name, value in values.items()},
+        }
+        if condition:
+            arguments["ConditionExpression"] = condition
+        self._table.update_item(**arguments)

@@ -111,9 +111,11 @@ def build_canonical(build: Callable[[], ModelT]) -> ModelT:
 def adapters() -> dict[str, PlatformAdapter]:
     from commerce_sync.platforms.canonical import CanonicalAdapter
     from commerce_sync.platforms.shopify import ShopifyAdapter
+    from commerce_sync.platforms.woocommerce import WooCommerceAdapter
 
     available: list[PlatformAdapter] = [
         ShopifyAdapter(),
+        WooCommerceAdapter(),
         CanonicalAdapter(),
     ]
     return {adapter.name: adapter for adapter in available}

@@ -4,7 +4,7 @@ app's client secret; the store is X-Shopify-Shop-Domain; X-Shopify-Event-Id is t
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -13,9 +13,13 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from commerce_sync.canonical import (
     Address,
+    CanonicalModel,
     Cart,
+    CartRemoval,
+    CartRemovalReason,
     ConsentState,
     Customer,
+    DeletedEntity,
     EventType,
     Line,
     MarketingConsent,
@@ -35,16 +39,12 @@ from commerce_sync.signatures import verify_base64_hmac
 from commerce_sync.store_registry import Store
 from commerce_sync.sync_state import version_from_timestamp
 
-CART_TOPICS = frozenset({"checkouts/create", "checkouts/update"})
+CHECKOUT_TOPICS = frozenset({"checkouts/create", "checkouts/update"})
+CART_TOPICS = frozenset({"carts/create", "carts/update"})
+CUSTOMER_TOPICS = frozenset({"customers/create", "customers/update"})
 # Topics the design covers that later issues build; until then they are refused with 501, not lost.
 PLANNED_TOPICS = frozenset(
     {
-        "checkouts/delete",
-        "carts/create",
-        "carts/update",
-        "customers/create",
-        "customers/update",
-        "customers/delete",
         "orders/create",
         "orders/updated",
         "orders/paid",
@@ -61,6 +61,7 @@ PLANNED_TOPICS = frozenset(
         "products/delete",
     }
 )
+CHECKOUT_REFERENCE = "shopify-checkout:"
 
 
 class ShopifyModel(BaseModel):
@@ -80,6 +81,7 @@ class ShopifyCustomer(ShopifyModel):
     last_name: str | None = None
     accepts_marketing: bool | None = None
     email_marketing_consent: ShopifyConsent | None = None
+    updated_at: datetime | None = None
 
 
 class ShopifyAddress(ShopifyModel):
@@ -117,6 +119,7 @@ class ShopifyNoteAttribute(ShopifyModel):
 class ShopifyCheckout(ShopifyModel):
     id: str
     token: str = Field(min_length=1)
+    cart_token: str | None = None
     email: str | None = None
     buyer_accepts_marketing: bool | None = None
     landing_site: str | None = None
@@ -131,6 +134,47 @@ class ShopifyCheckout(ShopifyModel):
     billing_address: ShopifyAddress | None = None
     line_items: list[ShopifyLineItem] = []
     note_attributes: list[ShopifyNoteAttribute] = []
+
+
+class ShopifyCartLineItem(ShopifyModel):
+    key: str | None = None
+    id: str | None = None
+    product_id: str
+    variant_id: str
+    title: str
+    variant_title: str | None = None
+    sku: str | None = None
+    quantity: int = Field(ge=0)
+    price: Decimal = Field(ge=0)
+
+
+class ShopifyCart(ShopifyModel):
+    """carts/create and carts/update: no e-mail, no currency, no checkout URL."""
+
+    id: str | None = None
+    token: str = Field(min_length=1)
+    line_items: list[ShopifyCartLineItem] = []
+    updated_at: datetime
+    created_at: datetime | None = None
+
+
+class ShopifyCheckoutRef(ShopifyModel):
+    """checkouts/delete: the payload may carry no more than the checkout id."""
+
+    id: str
+    token: str | None = None
+    cart_token: str | None = None
+    updated_at: datetime | None = None
+
+
+class ShopifyDeletedCustomer(ShopifyModel):
+    id: str
+
+
+class ShopifyCustomerPayload(ShopifyCustomer):
+    id: str
+    updated_at: datetime
+    default_address: ShopifyAddress | None = None
 
 
 def _consent(customer: ShopifyCustomer | None, buyer_accepts_marketing: bool | None) -> MarketingConsent:
@@ -187,7 +231,9 @@ def checkout_to_cart(checkout: ShopifyCheckout) -> Cart:
     customer = checkout.customer
     email = checkout.email or (customer.email if customer else None)
     return Cart(
-        id=checkout.token,
+        # The cart token, when there is one, is shared with the carts/* topics of the same visit.
+        id=checkout.cart_token or checkout.token,
+        references=(CHECKOUT_REFERENCE + checkout.id, checkout.token),
         customer=Customer(
             id=customer.id if customer else None,
             email=email,
@@ -219,6 +265,42 @@ def checkout_to_cart(checkout: ShopifyCheckout) -> Cart:
     )
 
 
+def cart_to_cart(cart: ShopifyCart, currency_code: str) -> Cart:
+    """A Shopify cart knows no shopper; commerce-sync sends it once an event for the token brings one."""
+    return Cart(
+        id=cart.token,
+        customer=Customer(),
+        currency_code=currency_code,
+        order_total=sum((item.price * item.quantity for item in cart.line_items), Decimal(0)),
+        created_at=cart.created_at,
+        updated_at=cart.updated_at,
+        lines=tuple(
+            Line(
+                id=item.key or item.id or item.variant_id,
+                product_id=item.product_id,
+                variant_id=item.variant_id,
+                product_title=item.title,
+                variant_title=item.variant_title,
+                sku=item.sku,
+                quantity=item.quantity,
+                price=item.price,
+            )
+            for item in cart.line_items
+        ),
+    )
+
+
+def customer_to_customer(customer: ShopifyCustomerPayload) -> Customer:
+    return Customer(
+        id=customer.id,
+        email=customer.email,
+        first_name=customer.first_name,
+        last_name=customer.last_name,
+        address=_address(customer.default_address),
+        consent=_consent(customer, None),
+    )
+
+
 class ShopifyAdapter(PlatformAdapter):
     name = "shopify"
 
@@ -231,26 +313,100 @@ class ShopifyAdapter(PlatformAdapter):
     def normalise(self, request: WebhookRequest, store: Store, api: StoreApi | None = None) -> Normalised:
         topic = request.require_header("X-Shopify-Topic")
         payload: Any = parse_json(request.body)
+        if topic in CHECKOUT_TOPICS:
+            return self._checkout(request, store, payload)
+        if topic == "checkouts/delete":
+            return self._checkout_deleted(request, store, payload)
         if topic in CART_TOPICS:
-            return self._checkout(request, store, topic, payload)
+            return self._cart(request, store, payload)
+        if topic in CUSTOMER_TOPICS:
+            return self._customer(request, store, payload)
+        if topic == "customers/delete":
+            return self._customer_deleted(request, store, payload)
         if topic in PLANNED_TOPICS:
             raise NotImplementedYet(f"Shopify topic {topic} is not implemented yet")
         return Normalised(ignored_reason=f"Shopify topic {topic} is not one commerce-sync handles")
 
     @staticmethod
-    def _checkout(request: WebhookRequest, store: Store, topic: str, payload: Any) -> Normalised:
-        checkout = parse_model(ShopifyCheckout, payload)
-        cart = build_canonical(lambda: checkout_to_cart(checkout))
-        version = version_from_timestamp(checkout.updated_at)
+    def _event(
+        request: WebhookRequest,
+        store: Store,
+        event_type: EventType,
+        entity: CanonicalModel,
+        entity_id: str,
+        version: str,
+        occurred_at: datetime | None,
+    ) -> Normalised:
+        topic = request.header("X-Shopify-Topic")
         delivery_id = request.header("X-Shopify-Event-Id") or request.header("X-Shopify-Webhook-Id")
         event = make_event(
-            event_type=EventType.CART_UPDATED,
-            event_id=f"shopify:{delivery_id}" if delivery_id else f"shopify:{topic}:{cart.id}:{version}",
+            event_type=event_type,
+            event_id=f"shopify:{delivery_id}" if delivery_id else f"shopify:{topic}:{entity_id}:{version}",
             store_id=store.store_id,
             platform="shopify",
-            entity=cart,
-            entity_id=cart.id,
+            entity=entity,
+            entity_id=entity_id,
             entity_version=version,
-            occurred_at=checkout.updated_at,
+            occurred_at=occurred_at,
         )
         return Normalised(events=[event])
+
+    def _checkout(self, request: WebhookRequest, store: Store, payload: Any) -> Normalised:
+        checkout = parse_model(ShopifyCheckout, payload)
+        cart = build_canonical(lambda: checkout_to_cart(checkout))
+        if checkout.completed_at is not None:
+            # A completed checkout is a purchase: the cart leaves Mailchimp and may never come back.
+            removal = CartRemoval(
+                id=cart.id, reason=CartRemovalReason.CONVERTED, customer=cart.customer, removed_at=checkout.completed_at
+            )
+            version = version_from_timestamp(max(checkout.completed_at, checkout.updated_at))
+            return self._event(request, store, EventType.CART_DELETED, removal, cart.id, version, checkout.completed_at)
+        version = version_from_timestamp(checkout.updated_at)
+        return self._event(request, store, EventType.CART_UPDATED, cart, cart.id, version, checkout.updated_at)
+
+    def _checkout_deleted(self, request: WebhookRequest, store: Store, payload: Any) -> Normalised:
+        checkout = parse_model(ShopifyCheckoutRef, payload)
+        cart_id = checkout.cart_token or checkout.token or CHECKOUT_REFERENCE + checkout.id
+        deleted_at = checkout.updated_at or _triggered_at(request)
+        version = version_from_timestamp(deleted_at)
+        removal = CartRemoval(id=cart_id, reason=CartRemovalReason.DELETED, removed_at=deleted_at)
+        return self._event(request, store, EventType.CART_DELETED, removal, cart_id, version, deleted_at)
+
+    def _cart(self, request: WebhookRequest, store: Store, payload: Any) -> Normalised:
+        shopify_cart = parse_model(ShopifyCart, payload)
+        cart = build_canonical(lambda: cart_to_cart(shopify_cart, store.currency_code))
+        version = version_from_timestamp(shopify_cart.updated_at)
+        return self._event(request, store, EventType.CART_UPDATED, cart, cart.id, version, shopify_cart.updated_at)
+
+    def _customer(self, request: WebhookRequest, store: Store, payload: Any) -> Normalised:
+        shopify_customer = parse_model(ShopifyCustomerPayload, payload)
+        customer = build_canonical(lambda: customer_to_customer(shopify_customer))
+        version = version_from_timestamp(shopify_customer.updated_at)
+        return self._event(
+            request,
+            store,
+            EventType.CUSTOMER_UPDATED,
+            customer,
+            customer.id or "",
+            version,
+            shopify_customer.updated_at,
+        )
+
+    def _customer_deleted(self, request: WebhookRequest, store: Store, payload: Any) -> Normalised:
+        deleted = parse_model(ShopifyDeletedCustomer, payload)
+        deleted_at = _triggered_at(request)
+        version = version_from_timestamp(deleted_at)
+        return self._event(
+            request, store, EventType.CUSTOMER_DELETED, DeletedEntity(id=deleted.id), deleted.id, version, deleted_at
+        )
+
+
+def _triggered_at(request: WebhookRequest) -> datetime:
+    """When Shopify fired the webhook (deletions carry no updated_at of their own)."""
+    raw = request.header("X-Shopify-Triggered-At")
+    if raw:
+        try:
+            return datetime.fromisoformat(raw.replace("Z", "+00:00"))
+        except ValueError:
+            pass
+    return datetime.now(UTC)

@@ -1,0 +1,301 @@
+"""WooCommerce webhooks (docs/woocommerce.md).
+
+WooCommerce signs each delivery with X-WC-Webhook-Signature, the base64 HMAC-SHA256 of the exact body
+keyed with the webhook's secret. X-WC-Webhook-Source is the site URL (`home_url('/')`), which names the
+store. The body is the REST (wc/v3) representation of the resource; a `*.deleted` body is only `{"id"}`.
+
+WooCommerce never retries a delivery, and it disables the webhook after more than 5 consecutive
+failures. When a webhook is created it sends an unsigned ping, a form-encoded `webhook_id=<id>` body
+with no X-WC-* headers, and the webhook is only saved as active when the answer is exactly 200.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+
+from commerce_sync.canonical import (
+    Address,
+    ConsentState,
+    Customer,
+    DeletedEntity,
+    EventType,
+    MarketingConsent,
+    make_event,
+)
+from commerce_sync.errors import NotImplementedYet
+from commerce_sync.platforms import (
+    Normalised,
+    PlatformAdapter,
+    StoreApi,
+    WebhookRequest,
+    build_canonical,
+    parse_json,
+    parse_model,
+)
+from commerce_sync.signatures import verify_base64_hmac
+from commerce_sync.store_registry import Store
+from commerce_sync.sync_state import version_from_timestamp
+
+SIGNATURE_HEADER = "X-WC-Webhook-Signature"
+SOURCE_HEADER = "X-WC-Webhook-Source"
+TOPIC_HEADER = "X-WC-Webhook-Topic"
+DELIVERY_ID_HEADER = "X-WC-Webhook-Delivery-ID"
+
+CUSTOMER_TOPICS = frozenset({"customer.created", "customer.updated"})
+CUSTOMER_DELETED_TOPIC = "customer.deleted"
+# Resources the design covers that later issues build (orders: issue 4, products: issue 5). Until then
+# they are answered 501, not lost silently. WooCommerce counts a 501 as a failed delivery, so such
+# webhooks should not be created yet (docs/woocommerce.md says so).
+PLANNED_RESOURCES = {"order": "issue 4", "product": "issue 5"}
+
+# WooCommerce has no marketing consent of its own. The Mailchimp for WooCommerce plugin keeps the
+# shopper's newsletter choice in the user meta `mailchimp_woocommerce_is_subscribed`; the protected
+# (underscore) spelling is also seen. WOOCOMMERCE_CONSENT_META_KEYS (comma-separated) replaces the list.
+DEFAULT_CONSENT_META_KEYS: tuple[str, ...] = (
+    "mailchimp_woocommerce_is_subscribed",
+    "_mailchimp_woocommerce_is_subscribed",
+)
+CONSENT_META_KEYS_ENV = "WOOCOMMERCE_CONSENT_META_KEYS"
+GRANTED_VALUES = frozenset({"1", "yes", "true"})
+DENIED_VALUES = frozenset({"0", "no", "false"})
+
+_PING_BODY = re.compile(rb"\s*webhook_id=\d{1,20}\s*")
+
+
+def site_identity(source: str) -> str:
+    """The store identity of a site URL: trimmed, lower-cased, without trailing slashes.
+
+    The same rule as store_registry.platform_identity, so registering `https://shop.example.com/` matches
+    deliveries from `https://shop.example.com` and `HTTPS://Shop.Example.com/`. The scheme and any path
+    (a WordPress installed in a sub-folder) are kept: `http://` and `https://` are different identities.
+    """
+    return source.strip().lower().rstrip("/")
+
+
+def consent_meta_keys_from_environment() -> tuple[str, ...]:
+    raw = os.environ.get(CONSENT_META_KEYS_ENV)
+    if raw is None:
+        return DEFAULT_CONSENT_META_KEYS
+    return tuple(key.strip() for key in raw.split(",") if key.strip())
+
+
+def _blank_to_none(value: Any) -> Any:
+    return None if isinstance(value, str) and not value.strip() else value
+
+
+# WooCommerce sends "" for every unset text, date or address field.
+Text = Annotated[str | None, BeforeValidator(_blank_to_none)]
+GmtTime = Annotated[datetime | None, BeforeValidator(_blank_to_none)]
+
+
+class WooModel(BaseModel):
+    model_config = ConfigDict(extra="ignore", coerce_numbers_to_str=True)
+
+
+class WooAddress(WooModel):
+    """`billing` / `shipping` of a wc/v3 customer (`shipping` has no email or phone)."""
+
+    first_name: Text = None
+    last_name: Text = None
+    company: Text = None
+    address_1: Text = None
+    address_2: Text = None
+    city: Text = None
+    state: Text = None
+    postcode: Text = None
+    country: Text = None
+    email: Text = None
+    phone: Text = None
+
+
+class WooMeta(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    id: int | None = None
+    key: str
+    value: Any = None
+
+
+class WooCustomer(WooModel):
+    """A wc/v3 customer (GET /wp-json/wc/v3/customers/<id>), as customer.created/updated deliver it."""
+
+    id: int = Field(gt=0)
+    date_created_gmt: GmtTime = None
+    date_modified_gmt: GmtTime = None
+    email: Text = None
+    first_name: Text = None
+    last_name: Text = None
+    role: Text = None
+    username: Text = None
+    billing: Annotated[WooAddress | None, BeforeValidator(_blank_to_none)] = None
+    shipping: Annotated[WooAddress | None, BeforeValidator(_blank_to_none)] = None
+    is_paying_customer: bool | None = None
+    meta_data: list[WooMeta] = []
+
+
+class WooDeleted(BaseModel):
+    """A `*.deleted` body: WooCommerce sends only the id."""
+
+    model_config = ConfigDict(extra="ignore", coerce_numbers_to_str=True)
+
+    id: str = Field(min_length=1)
+
+
+def _gmt(value: datetime | None) -> datetime | None:
+    """WooCommerce's `*_gmt` fields carry no offset; they are UTC."""
+    if value is None:
+        return None
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def consent_from_meta(meta_data: Sequence[WooMeta], keys: Sequence[str]) -> MarketingConsent:
+    """The first configured key holding a recognised value decides; no such key means UNKNOWN.
+
+    For one key the first meta entry wins, as `get_user_meta($id, $key, true)` reads it.
+    """
+    for key in keys:
+        entry = next((meta for meta in meta_data if meta.key == key), None)
+        if entry is None:
+            continue
+        state = _consent_state(entry.value)
+        if state is not None:
+            return MarketingConsent(state=state, source=f"woocommerce:{key}")
+    return MarketingConsent()
+
+
+def _consent_state(value: Any) -> ConsentState | None:
+    if isinstance(value, bool):
+        return ConsentState.GRANTED if value else ConsentState.DENIED
+    if isinstance(value, int | float | str):
+        text = str(value).strip().lower()
+        if text in GRANTED_VALUES:
+            return ConsentState.GRANTED
+        if text in DENIED_VALUES:
+            return ConsentState.DENIED
+    return None
+
+
+def _address(billing: WooAddress | None) -> Address | None:
+    if billing is None:
+        return None
+    name = " ".join(part for part in (billing.first_name, billing.last_name) if part) or None
+    address = Address(
+        name=name,
+        company=billing.company,
+        address1=billing.address_1,
+        address2=billing.address_2,
+        city=billing.city,
+        # WooCommerce's `state` is the state's code for countries it knows the states of, else free text.
+        province=billing.state,
+        province_code=billing.state if billing.state and len(billing.state) <= 3 else None,
+        postal_code=billing.postcode,
+        country_code=billing.country,
+        phone=billing.phone,
+    )
+    return address if address.model_dump(exclude_none=True) else None
+
+
+def customer_to_customer(customer: WooCustomer, consent_keys: Sequence[str]) -> Customer:
+    billing = customer.billing
+    return Customer(
+        id=str(customer.id),
+        email=customer.email or (billing.email if billing else None),
+        first_name=customer.first_name or (billing.first_name if billing else None),
+        last_name=customer.last_name or (billing.last_name if billing else None),
+        company=billing.company if billing else None,
+        address=_address(billing),
+        consent=consent_from_meta(customer.meta_data, consent_keys),
+    )
+
+
+class WooCommerceAdapter(PlatformAdapter):
+    name = "woocommerce"
+
+    def __init__(self, consent_meta_keys: Sequence[str] | None = None) -> None:
+        self.consent_meta_keys: tuple[str, ...] = (
+            tuple(consent_meta_keys) if consent_meta_keys is not None else consent_meta_keys_from_environment()
+        )
+
+    def is_ping(self, request: WebhookRequest) -> bool:
+        """The creation ping: unsigned, form-encoded `webhook_id=<digits>` and nothing else.
+
+        A signed request is never a ping, whatever its body, and neither is any other unsigned one: those
+        go on to be refused like every other delivery.
+        """
+        if (request.header(SIGNATURE_HEADER) or "").strip():
+            return False
+        # The body decides, not the content type: WordPress sends the ping as
+        # application/x-www-form-urlencoded, but a `woocommerce_webhook_http_args` filter may change it.
+        return _PING_BODY.fullmatch(request.body) is not None
+
+    def store_identity(self, request: WebhookRequest) -> str:
+        return site_identity(request.require_header(SOURCE_HEADER))
+
+    def verify(self, request: WebhookRequest, secrets: Sequence[str]) -> int:
+        return verify_base64_hmac(secrets, request.body, request.header(SIGNATURE_HEADER))
+
+    def normalise(self, request: WebhookRequest, store: Store, api: StoreApi | None = None) -> Normalised:
+        topic = request.require_header(TOPIC_HEADER).strip().lower()
+        resource = topic.partition(".")[0]
+        if topic in CUSTOMER_TOPICS:
+            return self._customer(request, store, parse_json(request.body))
+        if topic == CUSTOMER_DELETED_TOPIC:
+            return self._customer_deleted(request, store, parse_json(request.body))
+        if resource in PLANNED_RESOURCES:
+            raise NotImplementedYet(f"WooCommerce topic {topic} is not implemented yet ({PLANNED_RESOURCES[resource]})")
+        # Not parsed: an unusable body of a topic we ignore must not count as a failed delivery.
+        return Normalised(ignored_reason=f"WooCommerce topic {topic} is not one commerce-sync handles")
+
+    def _customer(self, request: WebhookRequest, store: Store, payload: Any) -> Normalised:
+        woo = parse_model(WooCustomer, payload)
+        customer = build_canonical(lambda: customer_to_customer(woo, self.consent_meta_keys))
+        changed_at = _gmt(woo.date_modified_gmt) or _gmt(woo.date_created_gmt)
+        entity_id = str(woo.id)
+        if changed_at is not None:
+            version = version_from_timestamp(changed_at)
+            # WooCommerce can fire several deliveries for one save: the id and the modification time
+            # name the change, so those duplicates share one event id.
+            event_id = f"woocommerce:customer:{entity_id}:{version}"
+        else:
+            changed_at = datetime.now(UTC)
+            version = version_from_timestamp(changed_at)
+            event_id = _delivery_event_id(request, f"customer:{entity_id}:{version}")
+        event = make_event(
+            event_type=EventType.CUSTOMER_UPDATED,
+            event_id=event_id,
+            store_id=store.store_id,
+            platform=self.name,
+            entity=customer,
+            entity_id=entity_id,
+            entity_version=version,
+            occurred_at=changed_at,
+        )
+        return Normalised(events=[event])
+
+    def _customer_deleted(self, request: WebhookRequest, store: Store, payload: Any) -> Normalised:
+        deleted = parse_model(WooDeleted, payload)
+        entity = build_canonical(lambda: DeletedEntity(id=deleted.id))
+        deleted_at = datetime.now(UTC)
+        version = version_from_timestamp(deleted_at)
+        event = make_event(
+            event_type=EventType.CUSTOMER_DELETED,
+            event_id=_delivery_event_id(request, f"customer-deleted:{entity.id}:{version}"),
+            store_id=store.store_id,
+            platform=self.name,
+            entity=entity,
+            entity_id=entity.id,
+            entity_version=version,
+            occurred_at=deleted_at,
+        )
+        return Normalised(events=[event])
+
+
+def _delivery_event_id(request: WebhookRequest, fallback: str) -> str:
+    delivery_id = (request.header(DELIVERY_ID_HEADER) or "").strip()
+    return f"woocommerce:{delivery_id}" if delivery_id else f"woocommerce:{fallback}"
