@@ -4,6 +4,7 @@ invocation at a time per function (a warm container), with a real context object
 from __future__ import annotations
 
 import importlib.util
+import os
 import sys
 import threading
 import time
@@ -50,10 +51,13 @@ _INVOCATION_LOCK = threading.Lock()
 
 
 class LocalFunction:
-    def __init__(self, spec: FunctionSpec, project_root: Path) -> None:
+    def __init__(self, spec: FunctionSpec, project_root: Path, environment: dict[str, str] | None = None) -> None:
         self.spec = spec
         self._root = project_root
         self._module: ModuleType | None = None
+        # The function's own variables (not Globals'): set around each invocation, since the
+        # functions share one process environment here.
+        self.environment = environment or {}
 
     def _load(self) -> ModuleType:
         if self._module is None:
@@ -71,10 +75,19 @@ class LocalFunction:
 
     def invoke(self, event: Any) -> Any:
         with _INVOCATION_LOCK:
-            handler = getattr(self._load(), self.spec.handler.rpartition(".")[2])
-            context = LambdaContext(
-                function_name=self.spec.logical_id,
-                memory_limit_in_mb=self.spec.memory_size,
-                timeout_seconds=self.spec.timeout,
-            )
-            return handler(event, context)
+            saved = {name: os.environ.get(name) for name in self.environment}
+            os.environ.update(self.environment)
+            try:
+                handler = getattr(self._load(), self.spec.handler.rpartition(".")[2])
+                context = LambdaContext(
+                    function_name=self.spec.logical_id,
+                    memory_limit_in_mb=self.spec.memory_size,
+                    timeout_seconds=self.spec.timeout,
+                )
+                return handler(event, context)
+            finally:
+                for name, value in saved.items():
+                    if value is None:
+                        os.environ.pop(name, None)
+                    else:
+                        os.environ[name] = value

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import socket
 import time
 from dataclasses import dataclass, field
@@ -24,6 +25,11 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_TEMPLATE = PROJECT_ROOT / "template.yaml"
 LOCAL_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local", "AWS_SESSION_TOKEN": "local"}
 log = logging.getLogger("local_runner")
+
+
+def snake_case(logical_id: str) -> str:
+    """CartEventsDeadLetterQueue -> cart_events_dead_letter_queue (the CLI's variable names)."""
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", logical_id).lower()
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -92,7 +98,7 @@ class LocalRunner:
 
         routes = []
         for spec in self.template.functions():
-            function = LocalFunction(spec, PROJECT_ROOT)
+            function = LocalFunction(spec, PROJECT_ROOT, self.function_environment(spec.logical_id))
             self.functions[spec.logical_id] = function
             routes.extend((route, function) for route in spec.routes)
             for source in spec.sqs_sources:
@@ -126,18 +132,28 @@ class LocalRunner:
         return f"http://{self.config.host}:{self.http_api.port}"
 
     def environment(self) -> dict[str, str]:
-        """The functions' environment (Globals and every function's own variables, resolved)."""
-        variables: dict[str, str] = {}
-        for spec in self.template.functions():
-            for name, value in spec.environment.items():
-                if name != "POWERTOOLS_SERVICE_NAME":
-                    variables[name] = str(self.template.resolve(value))
-        return variables
+        """The environment every function shares (Globals), resolved."""
+        globals_ = self.template.document.get("Globals", {}).get("Function", {})
+        variables = globals_.get("Environment", {}).get("Variables", {})
+        return {name: str(self.template.resolve(value)) for name, value in variables.items()}
+
+    def function_environment(self, logical_id: str) -> dict[str, str]:
+        spec = next(spec for spec in self.template.functions() if spec.logical_id == logical_id)
+        return {
+            name: str(self.template.resolve(value))
+            for name, value in spec.own_environment.items()
+            if name != "POWERTOOLS_SERVICE_NAME"
+        }
 
     def operator_environment(self) -> dict[str, str]:
         """What the operator CLI needs to work against this runner (README: 'Register a store')."""
+        queues = {
+            f"{snake_case(logical_id).upper()}_URL": self.queue_url(logical_id)
+            for logical_id in self.template.of_type(QUEUE)
+        }
         return {
             **{name: value for name, value in self.environment().items() if not name.startswith("POWERTOOLS")},
+            **queues,
             "AWS_ENDPOINT_URL": self.aws_endpoint_url,
             "AWS_DEFAULT_REGION": self.template.pseudo["AWS::Region"],
             **LOCAL_CREDENTIALS,

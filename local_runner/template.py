@@ -68,6 +68,7 @@ class FunctionSpec:
     code_uri: str
     handler: str
     environment: dict[str, Any]
+    own_environment: dict[str, Any]
     timeout: int
     memory_size: int
     routes: list[HttpRoute] = field(default_factory=list)
@@ -170,6 +171,7 @@ class Template:
                 code_uri=str(properties.get("CodeUri", globals_.get("CodeUri", ""))),
                 handler=str(properties.get("Handler", globals_.get("Handler", "app.lambda_handler"))),
                 environment={**global_env, **own_env},
+                own_environment=dict(own_env),
                 timeout=int(self.resolve(properties.get("Timeout", globals_.get("Timeout", 3)))),
                 memory_size=int(self.resolve(properties.get("MemorySize", globals_.get("MemorySize", 128)))),
             )

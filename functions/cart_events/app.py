@@ -10,6 +10,7 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from commerce_sync.cart_sync import CartSync
+from commerce_sync.dead_letters import DeadLetters
 from commerce_sync.event_bus import event_from_message
 from commerce_sync.observability import logger, metrics, tracer
 from commerce_sync.services import Services
@@ -23,11 +24,20 @@ def cart_sync() -> CartSync:
     return CartSync(Services.from_environment())
 
 
-@tracer.capture_method
-def record_handler(record: SQSRecord) -> dict[str, Any]:
+@cache
+def dead_letters() -> DeadLetters:
+    return DeadLetters.from_environment()
+
+
+def apply(record: SQSRecord) -> dict[str, Any]:
     event = event_from_message(record.json_body)
     logger.set_correlation_id(event.event_id)
     return cart_sync().process(event=event)
+
+
+@tracer.capture_method
+def record_handler(record: SQSRecord) -> dict[str, Any]:
+    return dead_letters().handle(record, apply)
 
 
 @logger.inject_lambda_context(clear_state=True)

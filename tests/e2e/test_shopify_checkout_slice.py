@@ -154,15 +154,18 @@ def test_unknown_store_is_a_404(runner: LocalRunner, shopify_store: RegisteredSt
     assert "no active shopify store" in response.json()["message"]
 
 
-def test_unknown_platform_is_a_404_and_planned_platform_a_501(
-    runner: LocalRunner, shopify_store: RegisteredStore
-) -> None:
+def test_unknown_platform_is_a_404(runner: LocalRunner) -> None:
     unknown = requests.post(f"{runner.url}/webhooks/magento", data=b"{}", timeout=10)
-    planned = requests.post(f"{runner.url}/webhooks/woocommerce", data=b"{}", timeout=10)
 
     assert unknown.status_code == 404
-    assert planned.status_code == 501
-    assert "not implemented yet" in planned.json()["message"]
+    assert "no such platform" in unknown.json()["message"]
+
+
+def test_planned_topic_is_a_501_so_the_platform_keeps_it(runner: LocalRunner, shopify_store: RegisteredStore) -> None:
+    response = post(runner, shopify_store, {"id": 1}, topic="orders/create")
+
+    assert response.status_code == 501
+    assert "not implemented yet" in response.json()["message"]
 
 
 def test_unsupported_topic_is_acknowledged_as_ignored(runner: LocalRunner, shopify_store: RegisteredStore) -> None:

@@ -51,17 +51,43 @@ def test_a_batch_writes_every_cart_and_reports_no_failure(
         assert cart["order_total"] == float(detail["data"]["order_total"])
 
 
-def test_only_the_bad_record_is_reported_failed(
+def test_a_record_that_can_never_succeed_is_dead_lettered_at_once_with_its_reason(
     runner: LocalRunner, shopify_store: RegisteredStore, mailchimp_reader: MailchimpReader
 ) -> None:
     event, details = sqs_event(shopify_store.store_id, {}, {"currency_code": "not a currency"})
 
     result = runner.invoke("CartEventsFunction", event)
 
-    assert result == {"batchItemFailures": [{"itemIdentifier": event["Records"][1]["messageId"]}]}
+    # The bad record is not retried (it would fail the same way five times): it is already kept.
+    assert result == {"batchItemFailures": []}
     good, bad = details
     assert mailchimp_reader.resource(f"/ecommerce/stores/{shopify_store.store_id}/carts/{good['entity_id']}")
     assert mailchimp_reader.resource(f"/ecommerce/stores/{shopify_store.store_id}/carts/{bad['entity_id']}") is None
+    kept = take_dead_letters(runner, "CartEventsDeadLetterQueue", bad["event_id"])
+    assert len(kept) == 1
+    attributes = {name: value["StringValue"] for name, value in kept[0]["MessageAttributes"].items()}
+    assert attributes["error_type"] == "ValidationError"
+    assert "currency_code" in attributes["error_message"]
+    assert attributes["permanent"] == "true"
+    assert json.loads(kept[0]["Body"]) == json.loads(event["Records"][1]["body"]), "the record is kept unchanged"
+
+
+def take_dead_letters(runner: LocalRunner, queue: str, event_id: str) -> list[dict[str, Any]]:
+    """Receive (and delete) the dead letters whose canonical event id is `event_id`."""
+    sqs = runner.client("sqs")
+    url = runner.queue_url(queue)
+    found = []
+    for _ in range(5):
+        messages = sqs.receive_message(
+            QueueUrl=url, MaxNumberOfMessages=10, MessageAttributeNames=["All"], VisibilityTimeout=0
+        ).get("Messages", [])
+        for message in messages:
+            if json.loads(message["Body"])["detail"]["event_id"] == event_id:
+                found.append(message)
+                sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+        if found:
+            break
+    return found
 
 
 def test_an_event_for_an_unregistered_store_is_failed_not_dropped(runner: LocalRunner) -> None:

@@ -14,6 +14,7 @@ from commerce_sync.mailchimp_client import (
     _classify,
     base_url_for_key,
 )
+from commerce_sync.redaction import redact_emails
 
 ORDER_EXISTS = "We were unable to process the request. An order with the provided ID already exists in the account."
 PRODUCT_EXISTS = "We were unable to process the request. A product with the provided ID already exists in the account."
@@ -65,10 +66,23 @@ def test_classify(status: int, title: str, detail: str, kind: type[MailchimpErro
     # the problem fields are carried over
     assert classified.status == status
     assert classified.title == title
-    assert classified.detail == detail
+    assert classified.detail == redact_emails(detail)  # details quoting an address never carry it on
     assert classified.field_errors == [{"field": "lines", "message": "bad"}]
     assert classified.instance == "5a3a6b0e-6f0d-4a1e-9d0b-0b7c2f1e9a11"
     assert str(classified) == str(problem(status, title, detail))
+    assert "@" not in str(classified)
+
+
+def test_addresses_in_details_and_field_errors_are_redacted() -> None:
+    error = MailchimpError(
+        400,
+        "Invalid Resource",
+        "Jane.Doe@Example.com looks fake or invalid, please enter a real email address.",
+        [{"field": "email_address", "message": "Jane.Doe@Example.com looks fake or invalid"}],
+    )
+    assert "Jane.Doe" not in str(error)
+    assert error.detail == "<email> looks fake or invalid, please enter a real email address."
+    assert error.field_errors == [{"field": "email_address", "message": "<email> looks fake or invalid"}]
 
 
 @pytest.mark.parametrize(

@@ -321,7 +321,7 @@ def test_verify_without_a_signature(checkout_payload: dict[str, Any]) -> None:
 
 def test_adapters_registry() -> None:
     registry = adapters()
-    assert set(registry) == {"shopify", "canonical"}
+    assert {"shopify", "canonical"} <= set(registry)
     assert isinstance(registry["shopify"], ShopifyAdapter)
     assert not registry["shopify"].is_ping(WebhookRequest(platform="shopify", headers={}, body=b""))
 

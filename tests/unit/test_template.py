@@ -217,7 +217,7 @@ def test_every_sqs_event_reports_batch_item_failures_and_is_capped(resources: di
         assert 1 <= event["BatchSize"] <= 10
 
 
-def test_every_queue_redrives_to_a_dead_letter_queue(resources: dict[str, Any]) -> None:
+def test_every_queue_redrives_to_a_dead_letter_queue(template: dict[str, Any], resources: dict[str, Any]) -> None:
     queues = _of_type(resources, "AWS::SQS::Queue")
     dead_letter_queues = _dead_letter_queues(resources)
     assert set(QUEUES) == set(queues) - dead_letter_queues
@@ -226,8 +226,14 @@ def test_every_queue_redrives_to_a_dead_letter_queue(resources: dict[str, Any]) 
         target = redrive["deadLetterTargetArn"]["Fn::GetAtt"]
         assert target == [f"{name.removesuffix('Queue')}DeadLetterQueue", "Arn"]
         assert target[0] in dead_letter_queues
-        assert int(redrive["maxReceiveCount"]) >= 3
-        assert int(redrive["maxReceiveCount"]) == 5  # docs/architecture.md
+        # One parameter feeds both the redrive policy and the functions' own last-attempt check.
+        assert redrive["maxReceiveCount"] == {"Ref": "MaxReceiveCount"}
+    assert int(template["Parameters"]["MaxReceiveCount"]["Default"]) == 5  # docs/architecture.md
+    assert int(template["Parameters"]["MaxReceiveCount"]["MinValue"]) >= 2
+    for function in ("CartEventsFunction", "OrderStatusFunction", "ProductSyncFunction"):
+        variables = resources[function]["Properties"]["Environment"]["Variables"]
+        assert variables["MAX_RECEIVE_COUNT"] == {"Ref": "MaxReceiveCount"}
+        assert variables["DEAD_LETTER_QUEUE_URL"] == {"Ref": function.replace("Function", "DeadLetterQueue")}
 
 
 def test_queues_are_encrypted_and_dead_letters_kept_fourteen_days(resources: dict[str, Any]) -> None:

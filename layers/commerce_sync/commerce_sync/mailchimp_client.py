@@ -24,6 +24,7 @@ from urllib3.util.retry import Retry
 
 from commerce_sync.mailchimp_models import McCart, McCustomer, McOrder, McProduct, McProductVariant, McStore
 from commerce_sync.observability import logger
+from commerce_sync.redaction import redact_emails
 
 DEFAULT_CONNECT_TIMEOUT = 3.05
 DEFAULT_READ_TIMEOUT = 20.0
@@ -43,11 +44,14 @@ class MailchimpError(Exception):
     ) -> None:
         self.status = status
         self.title = title
-        self.detail = detail
-        self.field_errors = field_errors or []
+        # Mailchimp quotes the address in some details; this error may be logged or dead-lettered.
+        self.detail = redact_emails(detail)
+        self.field_errors = [
+            {key: redact_emails(str(value)) for key, value in item.items()} for item in field_errors or []
+        ]
         self.instance = instance
         fields = "; ".join(f"{e.get('field')}: {e.get('message')}" for e in self.field_errors)
-        super().__init__(f"Mailchimp {status} {title}: {detail}" + (f" ({fields})" if fields else ""))
+        super().__init__(f"Mailchimp {status} {title}: {self.detail}" + (f" ({fields})" if fields else ""))
 
     @property
     def retryable(self) -> bool:

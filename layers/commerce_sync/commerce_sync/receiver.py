@@ -51,7 +51,11 @@ class WebhookReceiver:
         if adapter.is_ping(request):
             return Receipt(status="ignored", reason="ping")
 
-        store = self._registry.find(platform, adapter.store_identity(request))
+        identity = adapter.store_identity(request)
+        if adapter.identifies_by_store_id:
+            store = self._registry.get(identity)
+        else:
+            store = self._registry.find(platform, identity)
         if store is None or not store.active:
             raise UnknownStore(f"no active {platform} store is registered for this identity")
         logger.append_keys(store_id=store.store_id, platform=platform)
