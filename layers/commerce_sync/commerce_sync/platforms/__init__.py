@@ -62,6 +62,9 @@ class Normalised:
 
 class PlatformAdapter(ABC):
     name: str
+    # True when store_identity() is our store id rather than the platform's own identity: canonical
+    # events may come from a store registered under any platform (a WooCommerce site's cart plugin).
+    identifies_by_store_id: bool = False
 
     def is_ping(self, request: WebhookRequest) -> bool:
         """A platform's liveness probe, answered 200 with nothing done (WooCommerce sends one)."""
