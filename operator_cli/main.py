@@ -18,6 +18,7 @@ from pathlib import Path
 import boto3
 from commerce_sync.settings import Settings
 
+from operator_cli import dead_letters
 from operator_cli.stores import NewStore, add_store, generate_webhook_secret, list_stores
 
 STACK_OUTPUTS_TO_ENV = {
@@ -26,6 +27,17 @@ STACK_OUTPUTS_TO_ENV = {
     "SyncStateTableName": "SYNC_STATE_TABLE",
     "IdempotencyTableName": "IDEMPOTENCY_TABLE",
     "EventBusName": "EVENT_BUS_NAME",
+    **{
+        f"{name}Url": f"{variable_prefix}_URL"
+        for name, variable_prefix in {
+            "CartEventsQueue": "CART_EVENTS_QUEUE",
+            "CartEventsDeadLetterQueue": "CART_EVENTS_DEAD_LETTER_QUEUE",
+            "OrderStatusQueue": "ORDER_STATUS_QUEUE",
+            "OrderStatusDeadLetterQueue": "ORDER_STATUS_DEAD_LETTER_QUEUE",
+            "ProductSyncQueue": "PRODUCT_SYNC_QUEUE",
+            "ProductSyncDeadLetterQueue": "PRODUCT_SYNC_DEAD_LETTER_QUEUE",
+        }.items()
+    },
 }
 
 
@@ -91,6 +103,22 @@ def _list_stores(arguments: argparse.Namespace) -> int:
     return 0
 
 
+def _dead_letters(arguments: argparse.Namespace) -> int:
+    if arguments.replay:
+        moved = dead_letters.replay(
+            arguments.function,
+            limit=arguments.limit,
+            progress=lambda count: print(f"\rreplayed {count}", end="", file=sys.stderr, flush=True),
+        )
+        print(f"\n{moved} record(s) sent back to the {arguments.function} queue")
+        return 0
+    letters = dead_letters.peek(arguments.function, limit=arguments.limit or 50)
+    for letter in letters:
+        print(f"{letter.message_id}  {letter.error_type}: {letter.error_message}")
+    print(f"{len(letters)} dead letter(s) shown for {arguments.function}")
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="commerce-sync", description=__doc__.splitlines()[0])
     root.add_argument("--stack", help="read table and secret names from this CloudFormation stack's outputs")
@@ -116,6 +144,14 @@ def parser() -> argparse.ArgumentParser:
     listing = commands.add_parser("list-stores", help="list registered stores")
     listing.add_argument("--json", action="store_true")
     listing.set_defaults(run=_list_stores)
+
+    letters = commands.add_parser(
+        "dead-letters", help="show a function's dead letters and why they failed, or --replay them"
+    )
+    letters.add_argument("function", choices=sorted(dead_letters.FUNCTIONS))
+    letters.add_argument("--replay", action="store_true", help="send them back to the function's queue")
+    letters.add_argument("--limit", type=int, help="at most this many")
+    letters.set_defaults(run=_dead_letters)
     return root
 
 

@@ -10,11 +10,14 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+import pytest
 import requests
 
 from emulators.mailchimp import MailchimpEmulator
 from local_runner.runner import LocalRunner
 from local_runner.senders import send_shopify
+from operator_cli import dead_letters
+from operator_cli import main as operator_main
 from tests.harness import MailchimpReader, RegisteredStore
 
 SAMPLE = Path(__file__).resolve().parents[2] / "events" / "shopify_checkout_update_body.json"
@@ -227,24 +230,45 @@ def test_mailchimp_throttling_and_faults_are_retried_until_the_cart_lands(
     assert 429 in statuses or 500 in statuses, "the faults were injected"
 
 
-def test_a_write_that_keeps_failing_ends_in_the_dead_letter_queue(
-    runner: LocalRunner, shopify_store: RegisteredStore, mailchimp: MailchimpEmulator
+def test_a_write_that_keeps_failing_is_dead_lettered_with_its_reason_then_replayed(
+    runner: LocalRunner,
+    shopify_store: RegisteredStore,
+    mailchimp: MailchimpEmulator,
+    mailchimp_reader: MailchimpReader,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     # About ten seconds: five receives, one second apart, each with its fast client retries.
     body = checkout()
-    dead_letters = runner.client("sqs")
-    dlq_url = runner.queue_url("CartEventsDeadLetterQueue")
+    cart_path = f"/ecommerce/stores/{shopify_store.store_id}/carts/{body['cart_token']}"
+    for name, value in runner.operator_environment().items():
+        monkeypatch.setenv(name, value)
     mailchimp.set_faults(rate_500=1.0, seed=1)
 
     assert post(runner, shopify_store, body).status_code == 202
     runner.wait_until_idle(timeout=90)
     mailchimp.set_faults()
 
-    messages = dead_letters.receive_message(QueueUrl=dlq_url, MaxNumberOfMessages=10).get("Messages", [])
-    kept = [json.loads(m["Body"]) for m in messages]
-    assert any(event["detail"]["entity_id"] == body["cart_token"] for event in kept)
-    for message in messages:
-        dead_letters.delete_message(QueueUrl=dlq_url, ReceiptHandle=message["ReceiptHandle"])
+    assert mailchimp_reader.resource(cart_path) is None
+    letters = [
+        letter
+        for letter in dead_letters.peek("cart_events")
+        if json.loads(letter.body)["detail"]["entity_id"] == body["cart_token"]
+    ]
+    assert len(letters) == 1
+    assert letters[0].error_type == "MailchimpError"
+    assert "500" in letters[0].error_message
+
+    assert operator_main.main(["dead-letters", "cart_events", "--replay"]) == 0
+    replay_output = capsys.readouterr().out
+    assert "sent back to the cart_events queue" in replay_output
+    runner.wait_until_idle(timeout=30)
+
+    cart = mailchimp_reader.resource(cart_path)
+    assert cart is not None, f"the replayed record reached Mailchimp ({replay_output})"
+    assert not [letter for letter in dead_letters.peek("cart_events") if body["cart_token"] in letter.body], (
+        "nothing is left behind"
+    )
 
 
 def test_webhook_logs_hold_no_email_address_nor_secret(
