@@ -3,6 +3,7 @@ sequence of webhooks, including the ones that must not write (cart after purchas
 
 from __future__ import annotations
 
+import hashlib
 import json
 import uuid
 from pathlib import Path
@@ -248,3 +249,37 @@ def test_an_address_mailchimp_refuses_is_dead_lettered_once_with_the_reason_not_
     assert len(letters) == 1
     assert "looks fake or invalid" in letters[0].error_message
     assert "zoë" not in letters[0].error_message
+
+
+def test_a_guest_checkout_gets_a_stable_guest_customer_id(
+    runner: LocalRunner, shopify_store: RegisteredStore, mailchimp_reader: MailchimpReader
+) -> None:
+    cart, checkout = visit()
+    checkout["customer"] = None
+    send(runner, shopify_store, "checkouts/update", checkout)
+    runner.wait_until_idle()
+
+    held = cart_in_mailchimp(mailchimp_reader, shopify_store, cart["token"])
+    assert held is not None
+    expected = "guest-" + hashlib.md5(checkout["email"].lower().encode()).hexdigest()
+    assert held["customer"]["id"] == expected
+    assert checkout["email"].lower() not in held["customer"]["id"]
+
+
+def test_a_known_campaign_is_kept_and_a_stale_one_dropped_without_losing_the_cart(
+    runner: LocalRunner, shopify_store: RegisteredStore, mailchimp: MailchimpEmulator, mailchimp_reader: MailchimpReader
+) -> None:
+    known_cart, known = visit()
+    known["landing_site"] = "/?mc_cid=live-campaign-1&mc_eid=abc"
+    mailchimp.add_campaign("live-campaign-1")
+    stale_cart, stale = visit()
+    stale["landing_site"] = "/?mc_cid=deleted-campaign&mc_eid=abc"
+
+    send(runner, shopify_store, "checkouts/update", known)
+    send(runner, shopify_store, "checkouts/update", stale)
+    runner.wait_until_idle()
+
+    assert cart_in_mailchimp(mailchimp_reader, shopify_store, known_cart["token"])["campaign_id"] == "live-campaign-1"
+    held = cart_in_mailchimp(mailchimp_reader, shopify_store, stale_cart["token"])
+    assert held is not None
+    assert not held.get("campaign_id")
