@@ -12,6 +12,7 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from commerce_sync.errors import BadRequest, NotImplementedYet, PublishError, UnknownPlatform, UnknownStore
 from commerce_sync.observability import logger, metrics, tracer
+from commerce_sync.platform_http import StoreApiUnavailable
 from commerce_sync.platforms import adapters
 from commerce_sync.receiver import WebhookReceiver
 from commerce_sync.services import Services
@@ -78,7 +79,9 @@ def _not_implemented(error: NotImplementedYet) -> Response:
 
 
 @app.exception_handler(PublishError)
-def _unavailable(error: PublishError) -> Response:
+@app.exception_handler(StoreApiUnavailable)
+def _unavailable(error: Exception) -> Response:
+    # The platform delivers again later (Shopify for 4 h, BigCommerce for 48 h): nothing is lost.
     return _error(HTTPStatus.SERVICE_UNAVAILABLE, error)
 
 

@@ -112,6 +112,7 @@ def build_canonical(build: Callable[[], ModelT]) -> ModelT:
 
 
 def adapters() -> dict[str, PlatformAdapter]:
+    from commerce_sync.platforms.bigcommerce import BigCommerceAdapter
     from commerce_sync.platforms.canonical import CanonicalAdapter
     from commerce_sync.platforms.shopify import ShopifyAdapter
     from commerce_sync.platforms.woocommerce import WooCommerceAdapter
@@ -119,6 +120,7 @@ def adapters() -> dict[str, PlatformAdapter]:
     available: list[PlatformAdapter] = [
         ShopifyAdapter(),
         WooCommerceAdapter(),
+        BigCommerceAdapter(),
         CanonicalAdapter(),
     ]
     return {adapter.name: adapter for adapter in available}

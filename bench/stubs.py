@@ -1,0 +1,423 @@
+"""Stand-ins at the client boundary for the benchmarks: AWS SDK clients/resources and a requests transport.
+
+Only the network side is replaced: everything above the boto3 client (or resource) and above requests'
+transport adapter is the project's and Powertools' real code. Every call is counted in a `CallLog`, so a
+benchmark can print how many AWS and Mailchimp calls one event costs.
+
+The stubs keep state where the code under test depends on it (DynamoDB condition expressions decide
+idempotency and sync-state outcomes), and refuse a call shape they do not understand rather than guess,
+so a change in how Powertools or the layer calls AWS shows up here instead of silently benchmarking a
+different path.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import Counter
+from collections.abc import Callable, Mapping
+from datetime import timedelta
+from typing import Any
+
+import requests
+from botocore.exceptions import ClientError
+from requests.adapters import BaseAdapter
+from requests.structures import CaseInsensitiveDict
+
+
+class CallLog:
+    """Counts calls by a label such as `dynamodb.GetItem sync-state` or `mailchimp PUT customer`."""
+
+    def __init__(self) -> None:
+        self.counts: Counter[str] = Counter()
+
+    def add(self, label: str) -> None:
+        self.counts[label] += 1
+
+    def snapshot(self) -> Counter[str]:
+        return Counter(self.counts)
+
+    def since(self, before: Counter[str]) -> Counter[str]:
+        return Counter({label: n - before.get(label, 0) for label, n in self.counts.items() if n != before.get(label)})
+
+
+def conditional_check_failed(operation: str, item: dict[str, Any] | None = None) -> ClientError:
+    response: dict[str, Any] = {
+        "Error": {"Code": "ConditionalCheckFailedException", "Message": "The conditional request failed"},
+        "ResponseMetadata": {"HTTPStatusCode": 400},
+    }
+    if item is not None:
+        response["Item"] = item
+    return ClientError(response, operation)  # type: ignore[arg-type]
+
+
+class _Events:
+    """`client.meta.events`: Powertools registers a user-agent hook on it; nothing here emits events."""
+
+    def register(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+
+class _Meta:
+    def __init__(self) -> None:
+        self.events = _Events()
+
+
+def _set_assignments(update_expression: str) -> list[tuple[str, str]]:
+    """`SET #a = :a, #b = :b` as [("#a", ":a"), ...]; any other clause is refused."""
+    if not update_expression.startswith("SET "):
+        raise NotImplementedError(f"stub handles SET updates only: {update_expression!r}")
+    pairs = []
+    for assignment in update_expression[4:].split(","):
+        name, _, value = assignment.partition("=")
+        pairs.append((name.strip(), value.strip()))
+    return pairs
+
+
+# ---- DynamoDB, resource API (StoreRegistry, SyncState) --------------------------------------------------
+
+
+class StubTable:
+    """A boto3 `dynamodb.Table` over a dict, keyed by the item's key attributes."""
+
+    SYNC_STATE_CONDITION = "attribute_not_exists(pk) OR applied_version < :applied_version"
+
+    def __init__(self, name: str, key_names: tuple[str, ...], calls: CallLog, label: str) -> None:
+        self.name = name
+        self.key_names = key_names
+        self.items: dict[tuple[Any, ...], dict[str, Any]] = {}
+        self._calls = calls
+        self._label = label
+        self._indexes: dict[str, str] = {}
+
+    def add_index(self, index_name: str, attribute: str) -> None:
+        self._indexes[index_name] = attribute
+
+    def _key(self, key: Mapping[str, Any]) -> tuple[Any, ...]:
+        return tuple(key[name] for name in self.key_names)
+
+    def put_item(self, Item: dict[str, Any], **kwargs: Any) -> dict[str, Any]:  # noqa: N803 (boto3 names)
+        self._calls.add(f"dynamodb.PutItem {self._label}")
+        if kwargs:
+            raise NotImplementedError(f"stub put_item takes no options: {sorted(kwargs)}")
+        self.items[self._key(Item)] = dict(Item)
+        return {}
+
+    def get_item(self, Key: dict[str, Any], ConsistentRead: bool = False) -> dict[str, Any]:  # noqa: N803
+        self._calls.add(f"dynamodb.GetItem {self._label}")
+        item = self.items.get(self._key(Key))
+        return {"Item": dict(item)} if item is not None else {}
+
+    def query(self, IndexName: str, KeyConditionExpression: Any, Limit: int | None = None) -> dict[str, Any]:  # noqa: N803
+        self._calls.add(f"dynamodb.Query {self._label}")
+        attribute = self._indexes[IndexName]
+        expression = KeyConditionExpression.get_expression()
+        if expression["operator"] != "=" or expression["values"][0].name != attribute:
+            raise NotImplementedError(f"stub query handles {attribute} = value only")
+        wanted = expression["values"][1]
+        found = [dict(item) for item in self.items.values() if item.get(attribute) == wanted][: Limit or None]
+        return {"Items": found, "Count": len(found), "ScannedCount": len(found)}
+
+    def update_item(
+        self,
+        Key: dict[str, Any],  # noqa: N803
+        UpdateExpression: str,  # noqa: N803
+        ExpressionAttributeNames: dict[str, str],  # noqa: N803
+        ExpressionAttributeValues: dict[str, Any],  # noqa: N803
+        ConditionExpression: str | None = None,  # noqa: N803
+    ) -> dict[str, Any]:
+        self._calls.add(f"dynamodb.UpdateItem {self._label}")
+        key = self._key(Key)
+        current = self.items.get(key)
+        if ConditionExpression is not None:
+            if ConditionExpression != self.SYNC_STATE_CONDITION:
+                raise NotImplementedError(f"stub does not evaluate {ConditionExpression!r}")
+            if current is not None and not current.get("applied_version", "") < ExpressionAttributeValues[
+                ":applied_version"
+            ]:
+                raise conditional_check_failed("UpdateItem")
+        item = current if current is not None else dict(Key)
+        for name, value in _set_assignments(UpdateExpression):
+            item[ExpressionAttributeNames[name]] = ExpressionAttributeValues[value]
+        self.items[key] = item
+        return {}
+
+
+class StubDynamoDBResource:
+    """`boto3.resource("dynamodb")`: `Table(name)` returns the registered StubTable."""
+
+    def __init__(self, tables: Mapping[str, StubTable]) -> None:
+        self._tables = dict(tables)
+
+    def Table(self, name: str) -> StubTable:  # noqa: N802 (boto3 name)
+        return self._tables[name]
+
+
+# ---- DynamoDB, client API (Powertools idempotency) --------------------------------------------------
+
+
+class StubDynamoDBClient:
+    """The low-level `dynamodb` client calls of Powertools' DynamoDBPersistenceLayer, over a dict.
+
+    put_item evaluates Powertools' own condition (key absent, or expired, or in progress past its
+    in-progress expiry) and fails like DynamoDB does, with the old item when ALL_OLD is asked for.
+    """
+
+    IDEMPOTENCY_CONDITION = (
+        "attribute_not_exists(#id) OR #expiry < :now OR "
+        "(#status = :inprogress AND attribute_exists(#in_progress_expiry) AND #in_progress_expiry < :now_in_millis)"
+    )
+
+    def __init__(self, calls: CallLog, label: str = "idempotency") -> None:
+        self.meta = _Meta()
+        self.tables: dict[str, dict[str, dict[str, Any]]] = {}
+        self._calls = calls
+        self._label = label
+
+    @staticmethod
+    def _key(key: Mapping[str, Mapping[str, str]]) -> str:
+        if len(key) != 1:
+            raise NotImplementedError("stub handles a single-attribute key (no sort key configured)")
+        ((attribute_value,),) = (tuple(value.values()) for value in key.values())
+        return attribute_value
+
+    def _table(self, name: str) -> dict[str, dict[str, Any]]:
+        return self.tables.setdefault(name, {})
+
+    def put_item(
+        self,
+        TableName: str,  # noqa: N803 (boto3 names)
+        Item: dict[str, Any],  # noqa: N803
+        ConditionExpression: str,  # noqa: N803
+        ExpressionAttributeNames: dict[str, str],  # noqa: N803
+        ExpressionAttributeValues: dict[str, Any],  # noqa: N803
+        ReturnValuesOnConditionCheckFailure: str | None = None,  # noqa: N803
+    ) -> dict[str, Any]:
+        self._calls.add(f"dynamodb.PutItem {self._label}")
+        if ConditionExpression != self.IDEMPOTENCY_CONDITION:
+            raise NotImplementedError(f"stub does not evaluate {ConditionExpression!r}")
+        names, values = ExpressionAttributeNames, ExpressionAttributeValues
+        table = self._table(TableName)
+        key = Item[names["#id"]]["S"]
+        old = table.get(key)
+        if old is not None:
+            expired = int(old[names["#expiry"]]["N"]) < int(values[":now"]["N"])
+            in_progress_expired = (
+                old[names["#status"]]["S"] == values[":inprogress"]["S"]
+                and names["#in_progress_expiry"] in old
+                and int(old[names["#in_progress_expiry"]]["N"]) < int(values[":now_in_millis"]["N"])
+            )
+            if not (expired or in_progress_expired):
+                raise conditional_check_failed(
+                    "PutItem", dict(old) if ReturnValuesOnConditionCheckFailure == "ALL_OLD" else None
+                )
+        table[key] = dict(Item)
+        return {}
+
+    def get_item(self, TableName: str, Key: dict[str, Any], ConsistentRead: bool = False) -> dict[str, Any]:  # noqa: N803
+        self._calls.add(f"dynamodb.GetItem {self._label}")
+        item = self._table(TableName).get(self._key(Key))
+        return {"Item": dict(item)} if item is not None else {}
+
+    def update_item(
+        self,
+        TableName: str,  # noqa: N803
+        Key: dict[str, Any],  # noqa: N803
+        UpdateExpression: str,  # noqa: N803
+        ExpressionAttributeNames: dict[str, str],  # noqa: N803
+        ExpressionAttributeValues: dict[str, Any],  # noqa: N803
+    ) -> dict[str, Any]:
+        self._calls.add(f"dynamodb.UpdateItem {self._label}")
+        table = self._table(TableName)
+        key = self._key(Key)
+        item = table.get(key) or dict(Key)
+        for name, value in _set_assignments(UpdateExpression):
+            item[ExpressionAttributeNames[name]] = ExpressionAttributeValues[value]
+        table[key] = item
+        return {}
+
+    def delete_item(self, TableName: str, Key: dict[str, Any]) -> dict[str, Any]:  # noqa: N803
+        self._calls.add(f"dynamodb.DeleteItem {self._label}")
+        self._table(TableName).pop(self._key(Key), None)
+        return {}
+
+
+# ---- Secrets Manager, EventBridge ----------------------------------------------------------------------
+
+
+class StubSecretsManagerClient:
+    class exceptions:  # noqa: N801 (boto3 shape: client.exceptions.ResourceNotFoundException)
+        class ResourceNotFoundException(Exception):
+            pass
+
+    def __init__(self, secrets: Mapping[str, dict[str, Any]], calls: CallLog) -> None:
+        self.meta = _Meta()
+        self._secrets = {name: json.dumps(value) for name, value in secrets.items()}
+        self._calls = calls
+
+    def get_secret_value(self, SecretId: str, VersionStage: str | None = None, **kwargs: Any) -> dict[str, Any]:  # noqa: N803
+        self._calls.add("secretsmanager.GetSecretValue")
+        if VersionStage not in (None, "AWSCURRENT") or SecretId not in self._secrets:
+            raise self.exceptions.ResourceNotFoundException(SecretId)
+        return {"Name": SecretId, "SecretString": self._secrets[SecretId], "VersionStages": ["AWSCURRENT"]}
+
+
+class StubEventsClient:
+    """EventBridge put_events that accepts every entry and keeps it (the bench replays them downstream)."""
+
+    def __init__(self, calls: CallLog) -> None:
+        self.meta = _Meta()
+        self.entries: list[dict[str, Any]] = []
+        self._calls = calls
+        self._sequence = 0
+
+    def put_events(self, Entries: list[dict[str, Any]]) -> dict[str, Any]:  # noqa: N803
+        self._calls.add("events.PutEvents")
+        self.entries.extend(Entries)
+        results = []
+        for _ in Entries:
+            self._sequence += 1
+            results.append({"EventId": f"00000000-0000-0000-0000-{self._sequence:012d}"})
+        return {"FailedEntryCount": 0, "Entries": results}
+
+
+class FakeLambdaContext:
+    """What Idempotency asks of the Lambda context the cart_events handler registers."""
+
+    function_name = "commerce-sync-CartEventsFunction"
+    aws_request_id = "00000000-0000-0000-0000-000000000000"
+
+    def __init__(self, remaining_millis: int = 25_000) -> None:
+        self._remaining = remaining_millis
+
+    def get_remaining_time_in_millis(self) -> int:
+        return self._remaining
+
+
+# ---- Mailchimp: a requests transport adapter -------------------------------------------------------------
+
+_ID = r"[^/?]+"
+MAILCHIMP_ROUTES: tuple[tuple[str, re.Pattern[str]], ...] = (
+    ("customer", re.compile(rf"/ecommerce/stores/{_ID}/customers/{_ID}$")),
+    ("cart", re.compile(rf"/ecommerce/stores/{_ID}/carts/{_ID}$")),
+    ("carts", re.compile(rf"/ecommerce/stores/{_ID}/carts$")),
+    ("product variant", re.compile(rf"/ecommerce/stores/{_ID}/products/{_ID}/variants/{_ID}$")),
+    ("product", re.compile(rf"/ecommerce/stores/{_ID}/products/{_ID}$")),
+    ("member", re.compile(rf"/lists/{_ID}/members/{_ID}$")),
+)
+
+
+def mailchimp_kind(path: str) -> str:
+    path = path.split("/3.0", 1)[-1]
+    return next((kind for kind, pattern in MAILCHIMP_ROUTES if pattern.search(path)), path)
+
+
+class StubMailchimpAdapter(BaseAdapter):
+    """Answers every request with a canned 200 JSON body, as real `requests.Response` objects, and opens
+    no socket. `responses` maps "METHOD kind" (e.g. "PUT customer") to the JSON bytes returned; an
+    unmapped call gets `{}` and still counts, so a new call pattern is visible in the counts."""
+
+    def __init__(self, responses: Mapping[str, bytes], calls: CallLog) -> None:
+        super().__init__()
+        self._responses = dict(responses)
+        self._calls = calls
+        self._served = 0
+
+    def send(self, request: requests.PreparedRequest, stream: bool = False, timeout: Any = None, **kwargs: Any):  # type: ignore[no-untyped-def, override]
+        label = f"{request.method} {mailchimp_kind(request.path_url.split('?', 1)[0])}"
+        self._calls.add(f"mailchimp {label}")
+        self._served += 1
+        response = requests.Response()
+        response.status_code = 200
+        response.reason = "OK"
+        response.headers = CaseInsensitiveDict(
+            {
+                "Content-Type": "application/json; charset=utf-8",
+                "X-Request-Id": f"bench-{self._served:08d}",
+                "Connection": "keep-alive",
+            }
+        )
+        response._content = self._responses.get(label, b"{}")
+        response.encoding = "utf-8"
+        response.url = request.url or ""
+        response.request = request
+        response.connection = self
+        response.elapsed = timedelta(0)
+        return response
+
+    def close(self) -> None:
+        return None
+
+
+def mount_stub_transport(session: requests.Session, adapter: BaseAdapter) -> None:
+    """Replace the session's transports (and with them urllib3's pool and retries) by `adapter`."""
+    session.mount("https://", adapter)
+    session.mount("http://", adapter)
+
+
+def canned_mailchimp_responses(store_id: str, render: Callable[[str, dict[str, Any]], bytes] | None = None) -> dict:
+    """Plausible bodies for the calls a cart sync makes (sizes like Mailchimp's, `_links` included)."""
+
+    def links(path: str) -> list[dict[str, str]]:
+        base = f"https://us6.api.mailchimp.com/3.0{path}"
+        return [
+            {"rel": rel, "href": base, "method": method, "targetSchema": f"{base}/schema.json"}
+            for rel, method in (("self", "GET"), ("parent", "GET"), ("update", "PATCH"), ("delete", "DELETE"))
+        ]
+
+    address = {
+        "address1": "42 Harbour Street",
+        "address2": "Apt 3",
+        "city": "Portland",
+        "province": "Maine",
+        "province_code": "ME",
+        "postal_code": "04101",
+        "country": "United States",
+        "country_code": "US",
+    }
+    customer = {
+        "id": "7712345678909",
+        "email_address": "jane.doe@example.com",
+        "opt_in_status": True,
+        "company": "",
+        "first_name": "Jane",
+        "last_name": "Doe",
+        "orders_count": 0,
+        "total_spent": 0,
+        "address": address,
+        "created_at": "2025-03-14T13:15:37+00:00",
+        "updated_at": "2025-03-14T13:18:02+00:00",
+        "_links": links(f"/ecommerce/stores/{store_id}/customers/7712345678909"),
+    }
+    lines = [
+        {
+            "id": f"line-{n}",
+            "product_id": f"88213345{n}",
+            "product_title": title,
+            "product_variant_id": f"4601122334{n}",
+            "product_variant_title": variant,
+            "image_url": "",
+            "quantity": quantity,
+            "price": price,
+            "_links": links(f"/ecommerce/stores/{store_id}/carts/cart/lines/line-{n}"),
+        }
+        for n, (title, variant, quantity, price) in enumerate(
+            (("Trail Running Socks", "M / Blue", 2, 39.98), ("Merino Beanie", "Charcoal", 1, 19.99))
+        )
+    ]
+    cart = {
+        "id": "cart",
+        "customer": {key: value for key, value in customer.items() if key != "_links"},
+        "campaign_id": "3f8a1b2c4d",
+        "checkout_url": "https://demo-shop.myshopify.com/checkouts/ac/recover",
+        "currency_code": "USD",
+        "order_total": 63.57,
+        "tax_total": 3.6,
+        "lines": lines,
+        "created_at": "2025-03-14T13:12:44+00:00",
+        "updated_at": "2025-03-14T13:18:02+00:00",
+        "_links": links(f"/ecommerce/stores/{store_id}/carts/cart"),
+    }
+    bodies = {"PUT customer": customer, "PATCH cart": cart, "POST carts": cart}
+    encode = render or (lambda _label, body: json.dumps(body).encode())
+    return {label: encode(label, body) for label, body in bodies.items()}

@@ -1,0 +1,337 @@
+"""The BigCommerce emulator's HTTP side: a werkzeug WSGI app over `BigCommerceState`.
+
+Routes, under `/stores/<store_hash>/v3` (anything else answers a BigCommerce-shaped 404):
+  GET /carts/<cart_id>                  `include=redirect_urls` mints one-time redirect URLs
+  GET /customers                        filters `id:in`, `email:in`; `page`, `limit`
+  GET /customers/subscribers            filters `email`, `id:in`; `page`, `limit`
+  GET /catalog/products                 `page`, `limit` (≤ 250), `id:in`, `include=variants,images`
+  GET /catalog/products/<product_id>    `include=variants,images`
+
+Order of checks for each request: added latency, an injected fault (429 with
+`X-Rate-Limit-Time-Reset-Ms`, or 500), the `X-Auth-Token` header (401 when missing or unknown), the
+store hash in the path (404), then the route. Every request is recorded (never its token). Every answer
+carries BigCommerce's rate-limit headers.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+import random
+import secrets
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from werkzeug.exceptions import HTTPException
+from werkzeug.routing import Map, Rule
+from werkzeug.serving import WSGIRequestHandler
+from werkzeug.wrappers import Request, Response
+
+JsonDict = dict[str, Any]
+STATUS_CODES_DOC = "https://developer.bigcommerce.com/api-docs/getting-started/api-status-codes"
+RATE_LIMIT_QUOTA = 150
+RATE_LIMIT_WINDOW_MS = 30_000
+MAX_RECORDED_REQUESTS = 50_000
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S+00:00")
+
+
+@dataclass(frozen=True)
+class FaultSettings:
+    """Each API request draws once from `random.Random(seed)`: below `rate_429` it is throttled (429
+    with `X-Rate-Limit-Time-Reset-Ms: reset_ms`), then below `rate_429 + rate_500` it fails with 500."""
+
+    rate_429: float = 0.0
+    rate_500: float = 0.0
+    latency_ms: int = 0
+    reset_ms: int = 50
+    seed: int = 1
+
+    def __post_init__(self) -> None:
+        if not (0.0 <= self.rate_429 <= 1.0 and 0.0 <= self.rate_500 <= 1.0):
+            raise ValueError("fault rates must be between 0 and 1")
+        if self.rate_429 + self.rate_500 > 1.0 + 1e-9:
+            raise ValueError("fault rates must add up to at most 1")
+        if self.latency_ms < 0 or self.reset_ms < 0:
+            raise ValueError("latency_ms and reset_ms must be >= 0")
+
+    def to_json(self) -> JsonDict:
+        return asdict(self)
+
+
+class FaultInjector:
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.settings = FaultSettings()
+        self._rng = random.Random(self.settings.seed)
+
+    def configure(self, settings: FaultSettings) -> None:
+        with self._lock:
+            self.settings = settings
+            self._rng = random.Random(settings.seed)
+
+    def draw(self) -> int | None:
+        """The status of the fault for the next request (429 or 500), or None."""
+        with self._lock:
+            settings = self.settings
+            if not (settings.rate_429 or settings.rate_500):
+                return None
+            roll = self._rng.random()
+        if roll < settings.rate_429:
+            return 429
+        if roll < settings.rate_429 + settings.rate_500:
+            return 500
+        return None
+
+
+@dataclass
+class BigCommerceState:
+    """The emulator's data: plain dicts shaped like BigCommerce's v3 GET answers (`data` items)."""
+
+    lock: threading.RLock = field(default_factory=threading.RLock)
+    carts: dict[str, JsonDict] = field(default_factory=dict)
+    customers: dict[int, JsonDict] = field(default_factory=dict)
+    subscribers: dict[int, JsonDict] = field(default_factory=dict)
+    products: dict[int, JsonDict] = field(default_factory=dict)
+    redirect_urls: dict[str, JsonDict] = field(default_factory=dict)
+    requests: list[JsonDict] = field(default_factory=list)
+
+    def clear(self) -> None:
+        with self.lock:
+            for collection in (self.carts, self.customers, self.subscribers, self.products, self.redirect_urls):
+                collection.clear()
+            self.requests.clear()
+
+
+class ApiError(Exception):
+    """A BigCommerce v3 error answer: `{status, title, type, errors}`."""
+
+    def __init__(self, status: int, title: str, headers: dict[str, str] | None = None) -> None:
+        super().__init__(f"{status} {title}")
+        self.status = status
+        self.title = title
+        self.headers = headers or {}
+
+    def body(self) -> JsonDict:
+        return {"status": self.status, "title": self.title, "type": STATUS_CODES_DOC, "errors": {}}
+
+
+class QuietRequestHandler(WSGIRequestHandler):
+    """No access log: query strings can carry e-mail addresses (`email:in`, subscribers' `email`)."""
+
+    def log(self, type: str, message: str, *args: Any) -> None:
+        return
+
+
+def _json(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return Response(json.dumps(body), status=status, headers=headers, content_type="application/json")
+
+
+def _int_list(raw: str | None, name: str) -> list[int] | None:
+    if raw is None:
+        return None
+    try:
+        return [int(part) for part in raw.split(",") if part.strip()]
+    except ValueError as error:
+        raise ApiError(422, f"The filter {name} must be a comma-separated list of integers") from error
+
+
+def _includes(request: Request) -> set[str]:
+    return {part.strip() for part in request.args.get("include", "").split(",") if part.strip()}
+
+
+def _page(request: Request, items: list[JsonDict], default_limit: int = 50, max_limit: int = 250) -> JsonDict:
+    """A v3 collection answer with `meta.pagination`, as BigCommerce pages its lists."""
+    try:
+        page = max(int(request.args.get("page", 1)), 1)
+        limit = min(max(int(request.args.get("limit", default_limit)), 1), max_limit)
+    except ValueError as error:
+        raise ApiError(422, "page and limit must be integers") from error
+    total = len(items)
+    total_pages = max(math.ceil(total / limit), 1) if total else 0
+    chunk = items[(page - 1) * limit : page * limit]
+    links: JsonDict = {"current": f"?page={page}&limit={limit}"}
+    if page > 1:
+        links["previous"] = f"?page={page - 1}&limit={limit}"
+    if page < total_pages:
+        links["next"] = f"?page={page + 1}&limit={limit}"
+    return {
+        "data": chunk,
+        "meta": {
+            "pagination": {
+                "total": total,
+                "count": len(chunk),
+                "per_page": limit,
+                "current_page": page,
+                "total_pages": total_pages,
+                "links": links,
+            }
+        },
+    }
+
+
+class BigCommerceApp:
+    """The WSGI application: authentication, faults, the request log and the v3 routes."""
+
+    def __init__(self, store_hash: str, access_tokens: Iterable[str], state: BigCommerceState) -> None:
+        self.store_hash = store_hash
+        self.access_tokens: set[str] = set(access_tokens)
+        self.state = state
+        self.faults = FaultInjector()
+        self._routes = Map(
+            [
+                Rule("/carts/<cart_id>", endpoint="cart", methods=["GET"]),
+                Rule("/customers", endpoint="customers", methods=["GET"]),
+                Rule("/customers/subscribers", endpoint="subscribers", methods=["GET"]),
+                Rule("/catalog/products", endpoint="products", methods=["GET"]),
+                Rule("/catalog/products/<int:product_id>", endpoint="product", methods=["GET"]),
+            ],
+            strict_slashes=False,
+        )
+
+    @property
+    def storefront(self) -> str:
+        return f"https://store-{self.store_hash}.mybigcommerce.com"
+
+    # ----- WSGI -------------------------------------------------------------------------------------------
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        request = Request(environ)
+        fault: int | None = None
+        try:
+            settings = self.faults.settings
+            if settings.latency_ms:
+                time.sleep(settings.latency_ms / 1000)
+            fault = self.faults.draw()
+            if fault == 429:
+                raise ApiError(
+                    429,
+                    "Too many requests",
+                    {"X-Rate-Limit-Time-Reset-Ms": str(settings.reset_ms), "X-Rate-Limit-Requests-Left": "0"},
+                )
+            if fault == 500:
+                raise ApiError(500, "Internal Server Error")
+            response = self._dispatch(request)
+        except ApiError as error:
+            response = _json(error.body(), error.status, error.headers)
+        except Exception:
+            response = _json(ApiError(500, "Internal Server Error").body(), 500)
+        self._rate_limit_headers(response)
+        self._record(request, response.status_code, fault)
+        return response(environ, start_response)
+
+    def _rate_limit_headers(self, response: Response) -> None:
+        headers = {
+            "X-Rate-Limit-Requests-Quota": str(RATE_LIMIT_QUOTA),
+            "X-Rate-Limit-Time-Window-Ms": str(RATE_LIMIT_WINDOW_MS),
+            "X-Rate-Limit-Requests-Left": str(RATE_LIMIT_QUOTA - 1),
+            "X-Rate-Limit-Time-Reset-Ms": str(RATE_LIMIT_WINDOW_MS // 2),
+        }
+        for name, value in headers.items():
+            response.headers.setdefault(name, value)
+
+    def _record(self, request: Request, status: int, fault: int | None) -> None:
+        entry = {
+            "method": request.method,
+            "path": request.path,
+            "query": request.args.to_dict(),
+            "status": status,
+            "fault": fault,
+            "at": now_iso(),
+        }
+        with self.state.lock:
+            self.state.requests.append(entry)
+            if len(self.state.requests) > MAX_RECORDED_REQUESTS:
+                del self.state.requests[: len(self.state.requests) - MAX_RECORDED_REQUESTS]
+
+    def _dispatch(self, request: Request) -> Response:
+        token = request.headers.get("X-Auth-Token")
+        if not token or token not in self.access_tokens:
+            raise ApiError(401, "Unauthorized: the X-Auth-Token header is missing or not valid for this store")
+        prefix = f"/stores/{self.store_hash}/v3"
+        if not (request.path == prefix or request.path.startswith(prefix + "/")):
+            raise ApiError(404, "Store not found or route not supported by the emulator")
+        adapter = self._routes.bind("api.bigcommerce.com")
+        try:
+            endpoint, args = adapter.match(request.path[len(prefix) :] or "/", method=request.method)
+        except HTTPException as error:
+            status = error.code or 404
+            raise ApiError(status, "Method Not Allowed" if status == 405 else "The route was not found") from error
+        with self.state.lock:
+            return getattr(self, f"_get_{endpoint}")(request, **args)
+
+    # ----- routes (called holding the state lock) ---------------------------------------------------------
+
+    def _get_cart(self, request: Request, cart_id: str) -> Response:
+        cart = self.state.carts.get(cart_id)
+        if cart is None:
+            raise ApiError(404, "Cart not found")
+        body = copy.deepcopy(cart)
+        preset = body.pop("redirect_urls", None)
+        if "redirect_urls" in _includes(request):
+            body["redirect_urls"] = preset or self._mint_redirect_urls(cart_id)
+            self.state.redirect_urls[cart_id] = dict(body["redirect_urls"])
+        return _json({"data": body, "meta": {}})
+
+    def _mint_redirect_urls(self, cart_id: str) -> JsonDict:
+        """Redirect URLs are single-use on BigCommerce, so every request mints a new token."""
+        token = secrets.token_hex(16)
+        base = f"{self.storefront}/cart.php"
+        return {
+            "cart_url": f"{base}?action=load&id={cart_id}&token={token}",
+            "checkout_url": f"{base}?action=loadInCheckout&id={cart_id}&token={token}",
+            "embedded_checkout_url": f"{base}?embedded=1&action=loadInCheckout&id={cart_id}&token={token}",
+        }
+
+    def _get_customers(self, request: Request) -> Response:
+        ids = _int_list(request.args.get("id:in"), "id:in")
+        emails = request.args.get("email:in")
+        wanted_emails = {e.strip().lower() for e in emails.split(",")} if emails is not None else None
+        found = [
+            copy.deepcopy(customer)
+            for customer_id, customer in sorted(self.state.customers.items())
+            if (ids is None or customer_id in ids)
+            and (wanted_emails is None or str(customer.get("email", "")).lower() in wanted_emails)
+        ]
+        return _json(_page(request, found))
+
+    def _get_subscribers(self, request: Request) -> Response:
+        ids = _int_list(request.args.get("id:in"), "id:in")
+        email = request.args.get("email")
+        found = [
+            copy.deepcopy(subscriber)
+            for subscriber_id, subscriber in sorted(self.state.subscribers.items())
+            if (ids is None or subscriber_id in ids)
+            and (email is None or str(subscriber.get("email", "")).lower() == email.strip().lower())
+        ]
+        return _json(_page(request, found))
+
+    def _product_view(self, product: JsonDict, includes: set[str]) -> JsonDict:
+        body = copy.deepcopy(product)
+        for sub_resource in ("variants", "images"):
+            if sub_resource not in includes:
+                body.pop(sub_resource, None)
+        return body
+
+    def _get_products(self, request: Request) -> Response:
+        ids = _int_list(request.args.get("id:in"), "id:in")
+        includes = _includes(request)
+        found = [
+            self._product_view(product, includes)
+            for product_id, product in sorted(self.state.products.items())
+            if ids is None or product_id in ids
+        ]
+        return _json(_page(request, found))
+
+    def _get_product(self, request: Request, product_id: int) -> Response:
+        product = self.state.products.get(product_id)
+        if product is None:
+            raise ApiError(404, "The requested product was not found")
+        return _json({"data": self._product_view(product, _includes(request)), "meta": {}})

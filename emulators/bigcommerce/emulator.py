@@ -1,0 +1,221 @@
+"""`BigCommerceEmulator`: the Python handle on a running BigCommerce API emulator.
+
+emu = BigCommerceEmulator("abc123", access_token="token", port=0).start()
+emu.base_url                      # "http://127.0.0.1:PORT/stores/abc123" (a store's platform_api_url)
+emu.put_cart({...})               # dicts shaped like the `data` of BigCommerce's v3 GET answers
+emu.delete_cart("cart-id")
+emu.put_customer({...}); emu.put_subscriber({...}); emu.put_product({...})
+emu.last_redirect_urls("cart-id") # the redirect URLs minted by the latest GET ...?include=redirect_urls
+emu.set_faults(rate_429=0.2, rate_500=0.1, reset_ms=50, latency_ms=0, seed=7)
+emu.requests                      # [{method, path, query, status, fault, at}]
+emu.stop()                        # also usable as a context manager
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import signal
+import threading
+import uuid
+from collections.abc import Iterable
+from types import TracebackType
+
+from werkzeug.serving import BaseWSGIServer, make_server
+
+from .app import BigCommerceApp, BigCommerceState, FaultSettings, JsonDict, QuietRequestHandler, now_iso
+
+
+class BigCommerceEmulator:
+    """A stateful subset of BigCommerce's REST Management API (v3) for one store, on 127.0.0.1."""
+
+    def __init__(
+        self,
+        store_hash: str,
+        access_token: str | Iterable[str],
+        port: int = 0,
+        host: str = "127.0.0.1",
+    ) -> None:
+        tokens = [access_token] if isinstance(access_token, str) else list(access_token)
+        self.store_hash = store_hash
+        self.host = host
+        self.port = port
+        self.state = BigCommerceState()
+        self.app = BigCommerceApp(store_hash, tokens, self.state)
+        self._server: BaseWSGIServer | None = None
+        self._thread: threading.Thread | None = None
+
+    # ----- lifecycle ----------------------------------------------------------------------------------------
+
+    def start(self) -> BigCommerceEmulator:
+        if self._server is not None:
+            return self
+        self._server = make_server(self.host, self.port, self.app, threaded=True, request_handler=QuietRequestHandler)
+        self.port = self._server.server_port
+        # A short poll interval makes stop() quick, so a test can run an emulator of its own.
+        self._thread = threading.Thread(
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            name="bigcommerce-emulator-http",
+            daemon=True,
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is None:
+            return
+        self._server.shutdown()
+        self._server.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        self._server = None
+        self._thread = None
+
+    def __enter__(self) -> BigCommerceEmulator:
+        return self.start()
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    # ----- addresses ----------------------------------------------------------------------------------------
+
+    @property
+    def root_url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def base_url(self) -> str:
+        """What the store's `platform_api_url` should be (BigCommerce's is
+        `https://api.bigcommerce.com/stores/{store_hash}`); API paths follow, e.g. `/v3/carts/{id}`."""
+        return f"{self.root_url}/stores/{self.store_hash}"
+
+    # ----- data ---------------------------------------------------------------------------------------------
+
+    def put_cart(self, cart: JsonDict) -> JsonDict:
+        """Adds or replaces a cart (a copy is kept). `id` defaults to a new UUID and the times to now; a
+        `redirect_urls` given here is returned as it is instead of freshly minted URLs."""
+        stored = copy.deepcopy(cart)
+        stored.setdefault("id", str(uuid.uuid4()))
+        stored.setdefault("created_time", now_iso())
+        stored.setdefault("updated_time", stored["created_time"])
+        with self.state.lock:
+            self.state.carts[str(stored["id"])] = stored
+        return copy.deepcopy(stored)
+
+    def delete_cart(self, cart_id: str) -> None:
+        """As when the last item is removed or the cart is converted: later GETs answer 404."""
+        with self.state.lock:
+            self.state.carts.pop(cart_id, None)
+
+    def put_customer(self, customer: JsonDict) -> JsonDict:
+        """Adds or replaces a customer; `id` (an integer, as on BigCommerce) is required."""
+        stored = copy.deepcopy(customer)
+        customer_id = int(stored["id"])
+        stored["id"] = customer_id
+        stored.setdefault("date_created", now_iso())
+        stored.setdefault("date_modified", stored["date_created"])
+        with self.state.lock:
+            self.state.customers[customer_id] = stored
+        return copy.deepcopy(stored)
+
+    def delete_customer(self, customer_id: int) -> None:
+        with self.state.lock:
+            self.state.customers.pop(int(customer_id), None)
+
+    def put_subscriber(self, subscriber: JsonDict) -> JsonDict:
+        """Adds or replaces a newsletter subscriber (`/v3/customers/subscribers`); `id` defaults to the next
+        free one. `consents` lists the active subscriptions (`marketing_newsletter`, `abandoned_cart`)."""
+        stored = copy.deepcopy(subscriber)
+        with self.state.lock:
+            stored["id"] = int(stored.get("id") or max(self.state.subscribers, default=0) + 1)
+            stored.setdefault("source", "storefront")
+            stored.setdefault("date_created", now_iso())
+            stored.setdefault("date_modified", stored["date_created"])
+            self.state.subscribers[stored["id"]] = stored
+        return copy.deepcopy(stored)
+
+    def put_product(self, product: JsonDict) -> JsonDict:
+        """Adds or replaces a catalog product; `id` (integer) is required. `variants` and `images` are
+        returned only when the request includes them, as on BigCommerce."""
+        stored = copy.deepcopy(product)
+        stored["id"] = int(stored["id"])
+        with self.state.lock:
+            self.state.products[stored["id"]] = stored
+        return copy.deepcopy(stored)
+
+    def cart(self, cart_id: str) -> JsonDict | None:
+        with self.state.lock:
+            cart = self.state.carts.get(cart_id)
+            return copy.deepcopy(cart) if cart is not None else None
+
+    def last_redirect_urls(self, cart_id: str) -> JsonDict | None:
+        """The redirect URLs returned by the latest `GET /v3/carts/{id}?include=redirect_urls`."""
+        with self.state.lock:
+            urls = self.state.redirect_urls.get(cart_id)
+            return dict(urls) if urls is not None else None
+
+    # ----- records and configuration ------------------------------------------------------------------------
+
+    @property
+    def requests(self) -> list[JsonDict]:
+        """Every request received: method, path, query, status, fault (None, 429 or 500), at."""
+        with self.state.lock:
+            return copy.deepcopy(self.state.requests)
+
+    def clear_requests(self) -> None:
+        with self.state.lock:
+            self.state.requests.clear()
+
+    def set_faults(
+        self, rate_429: float = 0.0, rate_500: float = 0.0, latency_ms: int = 0, reset_ms: int = 50, seed: int = 1
+    ) -> FaultSettings:
+        """Replaces the fault settings (all zero = no faults) and re-seeds the random choice. A throttled
+        request answers 429 with `X-Rate-Limit-Time-Reset-Ms: reset_ms`."""
+        settings = FaultSettings(
+            rate_429=rate_429, rate_500=rate_500, latency_ms=latency_ms, reset_ms=reset_ms, seed=seed
+        )
+        self.app.faults.configure(settings)
+        return settings
+
+    @property
+    def faults(self) -> FaultSettings:
+        return self.app.faults.settings
+
+    def add_access_token(self, token: str) -> None:
+        self.app.access_tokens.add(token)
+
+    def revoke_access_token(self, token: str) -> None:
+        self.app.access_tokens.discard(token)
+
+    def reset(self) -> None:
+        """Clears all data, the request log and the faults; tokens stay."""
+        self.state.clear()
+        self.app.faults.configure(FaultSettings())
+
+    def __repr__(self) -> str:
+        running = "running" if self._server is not None else "stopped"
+        return f"BigCommerceEmulator({self.base_url}, {running})"
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Runs the emulator in the foreground until interrupted (`python -m emulators.bigcommerce`)."""
+    parser = argparse.ArgumentParser(description="BigCommerce REST Management API emulator (carts, customers).")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8401)
+    parser.add_argument("--store-hash", default="abc123")
+    parser.add_argument("--access-token", action="append", dest="tokens", help="accepted X-Auth-Token (repeatable)")
+    args = parser.parse_args(argv)
+    emulator = BigCommerceEmulator(args.store_hash, args.tokens or ["local-token"], port=args.port, host=args.host)
+    emulator.start()
+    print(f"BigCommerce emulator on {emulator.base_url}", flush=True)
+    stopped = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stopped.set())
+    try:
+        stopped.wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        emulator.stop()
