@@ -157,14 +157,14 @@ def test_order_money_is_quantised_to_the_currency() -> None:
             "tax_total": "100.2",
             "shipping_total": "500.49",
             "discount_total": "0.5",
-            "refunded_total": "10.5",
+            "refunds": [{"id": "r1", "amount": "10.5"}],
         }
     )
     assert order.order_total == Decimal(4001)
     assert order.tax_total == Decimal(100)
     assert order.shipping_total == Decimal(500)
     assert order.discount_total == Decimal(1)
-    assert order.refunded_total == Decimal(11)
+    assert order.refunds[0].amount == Decimal(11)
     assert order.lines[0].price == Decimal(2000)
     assert order.lines[0].discount == Decimal(0)
     assert all(

@@ -183,10 +183,19 @@ class Promo(CanonicalModel):
 
 
 class Shipment(CanonicalModel):
+    """One parcel. `id` (the platform's fulfillment or shipment id) lets partial updates merge."""
+
+    id: str | None = None
     tracking_number: str | None = None
     tracking_carrier: str | None = None
     tracking_url: str | None = None
     shipped_at: Timestamp | None = None
+
+
+class Refund(CanonicalModel):
+    id: Identifier
+    amount: NonNegativeMoney
+    refunded_at: Timestamp | None = None
 
 
 class FinancialStatus(StrEnum):
@@ -207,11 +216,15 @@ class Order(CanonicalModel):
     tax_total: NonNegativeMoney | None = None
     shipping_total: NonNegativeMoney | None = None
     discount_total: NonNegativeMoney | None = None
-    refunded_total: NonNegativeMoney | None = None
+    # The platform's payment state mapped onto Mailchimp's values (commerce_sync.order_statuses).
     financial_status: FinancialStatus | None = None
+    # True once goods left (fully or partly): Mailchimp's shipping confirmation.
     shipped: bool = False
-    shipment: Shipment | None = None
+    shipments: tuple[Shipment, ...] = ()
+    refunds: tuple[Refund, ...] = ()
     cart_id: str | None = None
+    # Other ids of the order's cart (e.g. a Shopify checkout token), so it is found whichever was used.
+    cart_references: tuple[str, ...] = ()
     campaign_id: str | None = None
     tracking_code: Literal["prec"] | None = None
     landing_site: str | None = None
@@ -225,8 +238,12 @@ class Order(CanonicalModel):
 
     @model_validator(mode="after")
     def _quantised(self) -> Order:
-        fields = ("order_total", "tax_total", "shipping_total", "discount_total", "refunded_total")
+        fields = ("order_total", "tax_total", "shipping_total", "discount_total")
         object.__setattr__(self, "lines", _quantize_lines(self.lines, self.currency_code))
+        refunds = tuple(
+            refund.model_copy(update={"amount": quantize(refund.amount, self.currency_code)}) for refund in self.refunds
+        )
+        object.__setattr__(self, "refunds", refunds)
         for name, value in _quantize_money(self, self.currency_code, fields).items():
             object.__setattr__(self, name, value)
         return self
@@ -239,12 +256,30 @@ class EventType(StrEnum):
     CUSTOMER_DELETED = "customer.deleted"
     ORDER_UPDATED = "order.updated"
     ORDER_DELETED = "order.deleted"
+    ORDER_SHIPMENT = "order.shipment"
+    ORDER_REFUND = "order.refund"
     PRODUCT_UPDATED = "product.updated"
     PRODUCT_DELETED = "product.deleted"
 
 
 class DeletedEntity(CanonicalModel):
     id: Identifier
+
+
+class OrderShipment(CanonicalModel):
+    """A shipment reported on its own (Shopify fulfillments/*, BigCommerce store/shipment/*)."""
+
+    order_id: Identifier
+    shipment: Shipment
+    # True when this shipment completes the order; a partial one also fires the shipping e-mail.
+    complete: bool = False
+
+
+class OrderRefund(CanonicalModel):
+    """A refund reported on its own (Shopify refunds/create)."""
+
+    order_id: Identifier
+    refund: Refund
 
 
 class CartRemovalReason(StrEnum):
@@ -302,6 +337,12 @@ class CanonicalEvent(CanonicalModel):
     def deleted(self) -> DeletedEntity:
         return DeletedEntity.model_validate(self.data)
 
+    def order_shipment(self) -> OrderShipment:
+        return OrderShipment.model_validate(self.data)
+
+    def order_refund(self) -> OrderRefund:
+        return OrderRefund.model_validate(self.data)
+
     def cart_removal(self) -> CartRemoval:
         return CartRemoval.model_validate(self.data)
 
@@ -313,6 +354,8 @@ DATA_MODELS: dict[EventType, type[CanonicalModel]] = {
     EventType.CUSTOMER_DELETED: DeletedEntity,
     EventType.ORDER_UPDATED: Order,
     EventType.ORDER_DELETED: DeletedEntity,
+    EventType.ORDER_SHIPMENT: OrderShipment,
+    EventType.ORDER_REFUND: OrderRefund,
     EventType.PRODUCT_UPDATED: Product,
     EventType.PRODUCT_DELETED: DeletedEntity,
 }

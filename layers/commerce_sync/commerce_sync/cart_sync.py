@@ -12,11 +12,7 @@ entity version is not newer than the one applied) is skipped (sync state). Then:
 - cart.deleted: DELETE (already gone = done); `converted` also marks the cart and its shopper.
 - customer.updated / customer.deleted: PUT / DELETE the Mailchimp customer.
 
-Consent: `opt_in_status` is true only with real consent, and Mailchimp never lets it unsubscribe or
-overwrite an existing contact. With the store's double opt-in, a consenting shopper is sent with
-opt_in false and the audience member is then set to `pending` (confirmation e-mail) — only when the
-member is new or transactional, never one who is subscribed, unsubscribed or cleaned. A "Member In
-Compliance State" answer is recorded, not retried.
+Consent rules: commerce_sync.customer_writes. Conversion: commerce_sync.conversion.
 
 Anything else propagates: the queue retries it and, after the retries, keeps it in the dead-letter
 queue with the reason.
@@ -29,40 +25,23 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.idempotency import idempotent_function
 
-from commerce_sync.canonical import (
-    CanonicalEvent,
-    Cart,
-    CartRemovalReason,
-    ConsentState,
-    Customer,
-    EventType,
-)
+from commerce_sync.canonical import CanonicalEvent, Cart, CartRemovalReason, Customer, EventType
+from commerce_sync.conversion import CART, CART_ALIAS, CUSTOMER, OPEN_CARTS, convert, resolve_cart_id
+from commerce_sync.customer_writes import CustomerWriter, customer_for_store
 from commerce_sync.errors import NotImplementedYet, UnknownStore
+from commerce_sync.line_products import create_missing_products
 from commerce_sync.mailchimp_client import (
     MailchimpAuthError,
     MailchimpCampaignMissing,
     MailchimpClient,
-    MailchimpComplianceState,
     MailchimpNotFound,
     MailchimpProductMissing,
 )
-from commerce_sync.mailchimp_models import McCart, McCustomer
-from commerce_sync.mapping import (
-    customer_id,
-    product_from_line,
-    subscriber_hash,
-    to_mailchimp_cart,
-    to_mailchimp_customer,
-    variant_from_line,
-)
+from commerce_sync.mailchimp_models import McCart
+from commerce_sync.mapping import customer_id, to_mailchimp_cart
 from commerce_sync.observability import logger, metrics
 from commerce_sync.services import Services
 from commerce_sync.store_registry import Store
-
-CART = "cart"
-CART_ALIAS = "cart-alias"
-CUSTOMER = "customer"
-NEW_OR_TRANSACTIONAL = frozenset({None, "transactional"})
 
 Outcome = dict[str, Any]
 
@@ -70,6 +49,7 @@ Outcome = dict[str, Any]
 class CartSync:
     def __init__(self, services: Services) -> None:
         self._services = services
+        self._customers = CustomerWriter(services.sync_state)
         self.idempotency_config = services.idempotency_config()
         self.process: Callable[..., Outcome] = idempotent_function(
             data_keyword_argument="event",
@@ -109,10 +89,6 @@ class CartSync:
 
     # ---- carts -----------------------------------------------------------------------------------
 
-    def _resolve_cart_id(self, store: Store, cart_id: str) -> str:
-        alias = self._state.applied(store.store_id, CART_ALIAS, cart_id)
-        return str(alias["cart_id"]) if alias else cart_id
-
     def _cart_updated(self, store: Store, event: CanonicalEvent) -> Outcome:
         cart = event.cart()
         state = self._state.applied(store.store_id, CART, cart.id) or {}
@@ -137,7 +113,7 @@ class CartSync:
             self._state.record_applied(store.store_id, CART, cart.id, event.entity_version, removed="emptied")
             return {"outcome": "emptied", "cart_id": cart.id, **deleted}
 
-        customer = self._customer_for_store(store, cart.customer)
+        customer = customer_for_store(store, cart.customer)
         mailchimp_cart = to_mailchimp_cart(cart).model_copy(update={"customer": customer})
         outcome = self._mailchimp(lambda client: self._write_cart(client, store, cart, mailchimp_cart))
         self._state.record_applied(
@@ -151,6 +127,8 @@ class CartSync:
         )
         for reference in cart.references:
             self._state.mark(store.store_id, CART_ALIAS, reference, cart_id=cart.id)
+        # So a purchase by this shopper also ends this cart, whichever cart the order names.
+        self._state.add_to_set(store.store_id, CUSTOMER, shopper, OPEN_CARTS, {cart.id})
         return {"cart_id": cart.id, "cart_lines": len(cart.lines), **outcome}
 
     @staticmethod
@@ -167,7 +145,7 @@ class CartSync:
         return cart.model_copy(update=update) if update else cart
 
     def _write_cart(self, client: MailchimpClient, store: Store, cart: Cart, mailchimp_cart: McCart) -> Outcome:
-        outcome = self._write_customer(client, store, cart.customer, mailchimp_cart.customer)
+        outcome = self._customers.write(client, store, cart.customer, mailchimp_cart.customer)
         products_created = False
         # Each recoverable refusal is repaired at most once, so this ends in a write or a raised error.
         while True:
@@ -177,7 +155,7 @@ class CartSync:
             except MailchimpProductMissing:
                 if products_created:
                     raise
-                self._create_missing_products(client, store, cart)
+                create_missing_products(client, store.store_id, cart.lines)
                 products_created = True
             except MailchimpCampaignMissing:
                 if mailchimp_cart.campaign_id is None:
@@ -185,33 +163,22 @@ class CartSync:
                 logger.info("stale campaign id dropped", campaign_id=mailchimp_cart.campaign_id)
                 mailchimp_cart = mailchimp_cart.model_copy(update={"campaign_id": None})
 
-    @staticmethod
-    def _create_missing_products(client: MailchimpClient, store: Store, cart: Cart) -> None:
-        for line in cart.lines:
-            product = client.get_product(store.store_id, line.product_id)
-            if product is None:
-                client.upsert_product(store.store_id, product_from_line(line))
-                metrics.add_metric(name="ProductsCreatedFromLines", unit="Count", value=1)
-            elif all(v.get("id") != line.variant_id for v in product.get("variants", [])):
-                client.upsert_variant(store.store_id, line.product_id, variant_from_line(line))
-
     def _cart_deleted(self, store: Store, event: CanonicalEvent) -> Outcome:
         removal = event.cart_removal()
-        cart_id = self._resolve_cart_id(store, removal.id)
-        converted = removal.reason is CartRemovalReason.CONVERTED
-        if converted:
+        cart_id = resolve_cart_id(self._state, store.store_id, removal.id)
+        if removal.reason is CartRemovalReason.CONVERTED:
             # Final whatever the versions: no event may bring a purchased cart back.
-            self._state.mark(store.store_id, CART, cart_id, converted=True, converted_version=event.entity_version)
             shopper = self._shopper_of(store, cart_id, removal.customer)
-            if shopper:
-                self._state.mark(store.store_id, CUSTOMER, shopper, converted_version=event.entity_version)
-        elif self._state.is_stale(store.store_id, CART, cart_id, event.entity_version):
+            deleted = self._mailchimp(
+                lambda client: {
+                    "deleted": convert(self._state, client, store.store_id, [cart_id], shopper, event.entity_version)
+                }
+            )
+            return {"outcome": "converted", "cart_id": cart_id, **deleted}
+        if self._state.is_stale(store.store_id, CART, cart_id, event.entity_version):
             return {"outcome": "stale", "cart_id": cart_id}
         deleted = self._mailchimp(lambda client: {"deleted": client.delete_cart(store.store_id, cart_id)})
-        if not converted:
-            self._state.record_applied(
-                store.store_id, CART, cart_id, event.entity_version, removed=removal.reason.value
-            )
+        self._state.record_applied(store.store_id, CART, cart_id, event.entity_version, removed=removal.reason.value)
         return {"outcome": removal.reason.value, "cart_id": cart_id, **deleted}
 
     def _shopper_of(self, store: Store, cart_id: str, customer: Customer | None) -> str | None:
@@ -233,8 +200,8 @@ class CartSync:
         mailchimp_id = customer_id(customer)
         if self._state.is_stale(store.store_id, CUSTOMER, mailchimp_id, event.entity_version):
             return {"outcome": "stale", "customer_id": mailchimp_id}
-        mailchimp_customer = self._customer_for_store(store, customer)
-        outcome = self._mailchimp(lambda client: self._write_customer(client, store, customer, mailchimp_customer))
+        mailchimp_customer = customer_for_store(store, customer)
+        outcome = self._mailchimp(lambda client: self._customers.write(client, store, customer, mailchimp_customer))
         self._state.record_applied(store.store_id, CUSTOMER, mailchimp_id, event.entity_version)
         return {"outcome": "synced", "customer_id": mailchimp_id, **outcome}
 
@@ -253,47 +220,3 @@ class CartSync:
         outcome = self._mailchimp(delete)
         self._state.record_applied(store.store_id, CUSTOMER, removed.id, event.entity_version, removed="deleted")
         return {"outcome": "deleted", "customer_id": removed.id, **outcome}
-
-    @staticmethod
-    def _customer_for_store(store: Store, customer: Customer) -> McCustomer:
-        mailchimp_customer = to_mailchimp_customer(customer)
-        if store.double_opt_in and mailchimp_customer.opt_in_status:
-            # The member goes to `pending` after the write; opting in here would skip the confirmation.
-            return mailchimp_customer.model_copy(update={"opt_in_status": False})
-        return mailchimp_customer
-
-    def _write_customer(
-        self, client: MailchimpClient, store: Store, customer: Customer, mailchimp_customer: McCustomer
-    ) -> Outcome:
-        try:
-            client.upsert_customer(store.store_id, mailchimp_customer)
-        except MailchimpComplianceState:
-            self._record_compliance(store, mailchimp_customer.id)
-            return {"member": "compliance_state"}
-        if not (store.double_opt_in and customer.consent.state is ConsentState.GRANTED and customer.email):
-            return {}
-        return {"member": self._request_confirmation(client, store, customer.email, mailchimp_customer.id)}
-
-    def _request_confirmation(self, client: MailchimpClient, store: Store, email: str, mailchimp_id: str) -> str:
-        member_path = f"/lists/{store.list_id}/members/{subscriber_hash(email)}"
-        try:
-            status = client.get(member_path, fields="status").get("status")
-        except MailchimpNotFound:
-            status = None
-        if status not in NEW_OR_TRANSACTIONAL:
-            return f"left_{status}"
-        try:
-            client.update_member(store.list_id, subscriber_hash(email), {"status": "pending"})
-        except MailchimpComplianceState:
-            self._record_compliance(store, mailchimp_id)
-            return "compliance_state"
-        except MailchimpNotFound:
-            # No member yet (the customer write creates it asynchronously on some accounts): PUT creates it.
-            client.request(
-                "PUT", member_path, {"email_address": email, "status_if_new": "pending", "status": "pending"}
-            )
-        return "pending"
-
-    def _record_compliance(self, store: Store, mailchimp_id: str) -> None:
-        metrics.add_metric(name="MemberInComplianceState", unit="Count", value=1)
-        self._state.mark(store.store_id, CUSTOMER, mailchimp_id, compliance_state=True)

@@ -62,6 +62,24 @@ class SyncState:
         """Set attributes whatever the applied version (a conversion mark is final)."""
         self._update(store_id, entity_type, entity_id, attributes)
 
+    def add_to_set(self, store_id: str, entity_type: str, entity_id: str, attribute: str, values: set[str]) -> None:
+        self._table.update_item(
+            Key={"pk": entity_key(store_id, entity_type, entity_id), "sk": STATE_SORT_KEY},
+            UpdateExpression="ADD #attribute :values",
+            ExpressionAttributeNames={"#attribute": attribute},
+            ExpressionAttributeValues={":values": set(values)},
+        )
+
+    def remove_from_set(
+        self, store_id: str, entity_type: str, entity_id: str, attribute: str, values: set[str]
+    ) -> None:
+        self._table.update_item(
+            Key={"pk": entity_key(store_id, entity_type, entity_id), "sk": STATE_SORT_KEY},
+            UpdateExpression="DELETE #attribute :values",
+            ExpressionAttributeNames={"#attribute": attribute},
+            ExpressionAttributeValues={":values": set(values)},
+        )
+
     def _update(
         self,
         store_id: str,

@@ -1,0 +1,71 @@
+"""Writing a shopper to Mailchimp with the consent rules every path shares (carts, customers, orders).
+
+`opt_in_status` is true only with real consent, and Mailchimp never lets it unsubscribe or overwrite an
+existing contact. With the store's double opt-in, a consenting shopper is sent with opt_in false and
+the audience member is then set to `pending` (confirmation e-mail) — only when the member is new or
+transactional, never one who is subscribed, unsubscribed or cleaned. "Member In Compliance State" is
+recorded in the sync state, not retried.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from commerce_sync.canonical import ConsentState, Customer
+from commerce_sync.mailchimp_client import MailchimpClient, MailchimpComplianceState, MailchimpNotFound
+from commerce_sync.mailchimp_models import McCustomer
+from commerce_sync.mapping import subscriber_hash, to_mailchimp_customer
+from commerce_sync.observability import metrics
+from commerce_sync.store_registry import Store
+from commerce_sync.sync_state import SyncState
+
+CUSTOMER = "customer"
+NEW_OR_TRANSACTIONAL = frozenset({None, "transactional"})
+
+
+def customer_for_store(store: Store, customer: Customer) -> McCustomer:
+    mailchimp_customer = to_mailchimp_customer(customer)
+    if store.double_opt_in and mailchimp_customer.opt_in_status:
+        # The member goes to `pending` after the write; opting in here would skip the confirmation.
+        return mailchimp_customer.model_copy(update={"opt_in_status": False})
+    return mailchimp_customer
+
+
+class CustomerWriter:
+    def __init__(self, state: SyncState) -> None:
+        self._state = state
+
+    def write(
+        self, client: MailchimpClient, store: Store, customer: Customer, mailchimp_customer: McCustomer
+    ) -> dict[str, Any]:
+        try:
+            client.upsert_customer(store.store_id, mailchimp_customer)
+        except MailchimpComplianceState:
+            self._record_compliance(store, mailchimp_customer.id)
+            return {"member": "compliance_state"}
+        if not (store.double_opt_in and customer.consent.state is ConsentState.GRANTED and customer.email):
+            return {}
+        return {"member": self._request_confirmation(client, store, customer.email, mailchimp_customer.id)}
+
+    def _request_confirmation(self, client: MailchimpClient, store: Store, email: str, mailchimp_id: str) -> str:
+        member_path = f"/lists/{store.list_id}/members/{subscriber_hash(email)}"
+        try:
+            status = client.get(member_path, fields="status").get("status")
+        except MailchimpNotFound:
+            status = None
+        if status not in NEW_OR_TRANSACTIONAL:
+            return f"left_{status}"
+        try:
+            client.update_member(store.list_id, subscriber_hash(email), {"status": "pending"})
+        except MailchimpComplianceState:
+            self._record_compliance(store, mailchimp_id)
+            return "compliance_state"
+        except MailchimpNotFound:
+            client.request(
+                "PUT", member_path, {"email_address": email, "status_if_new": "pending", "status": "pending"}
+            )
+        return "pending"
+
+    def _record_compliance(self, store: Store, mailchimp_id: str) -> None:
+        metrics.add_metric(name="MemberInComplianceState", unit="Count", value=1)
+        self._state.mark(store.store_id, CUSTOMER, mailchimp_id, compliance_state=True)
