@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import re
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any
 
@@ -63,6 +63,41 @@ class _Meta:
         self.events = _Events()
 
 
+_CLAUSE = re.compile(r"\b(SET|ADD|DELETE|REMOVE)\s+")
+
+
+def apply_update(item: dict[str, Any], expression: str, names: Mapping[str, str], values: Mapping[str, Any]) -> None:
+    """Apply a resource-API UpdateExpression (python values) to `item` in place, as DynamoDB would:
+    SET `#a = :a`, ADD `#s :v` (set union, or number increment), DELETE `#s :v` (set difference; an
+    emptied set attribute disappears), REMOVE `#a`. Anything richer (functions, paths) is refused."""
+    parts = _CLAUSE.split(expression.strip())
+    if parts[0].strip():
+        raise NotImplementedError(f"stub cannot parse {expression!r}")
+    for clause, body in zip(parts[1::2], parts[2::2], strict=True):
+        for action in (piece.strip() for piece in body.split(",")):
+            if clause == "SET":
+                name, equals, value = (token.strip() for token in action.partition("="))
+                if not equals or not name.startswith("#") or not value.startswith(":"):
+                    raise NotImplementedError(f"stub handles SET #name = :value only: {action!r}")
+                item[names[name]] = values[value]
+            elif clause == "REMOVE":
+                item.pop(names[action], None)
+            else:
+                name, value = action.split()
+                attribute, operand = names[name], values[value]
+                current = item.get(attribute)
+                if clause == "ADD" and isinstance(operand, set | frozenset):
+                    item[attribute] = set(current or ()) | operand
+                elif clause == "ADD":
+                    item[attribute] = (current or 0) + operand
+                else:
+                    remaining = set(current or ()) - set(operand)
+                    if remaining:
+                        item[attribute] = remaining
+                    else:
+                        item.pop(attribute, None)
+
+
 def _set_assignments(update_expression: str) -> list[tuple[str, str]]:
     """`SET #a = :a, #b = :b` as [("#a", ":a"), ...]; any other clause is refused."""
     if not update_expression.startswith("SET "):
@@ -96,19 +131,19 @@ class StubTable:
     def _key(self, key: Mapping[str, Any]) -> tuple[Any, ...]:
         return tuple(key[name] for name in self.key_names)
 
-    def put_item(self, Item: dict[str, Any], **kwargs: Any) -> dict[str, Any]:  # noqa: N803 (boto3 names)
+    def put_item(self, Item: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
         self._calls.add(f"dynamodb.PutItem {self._label}")
         if kwargs:
             raise NotImplementedError(f"stub put_item takes no options: {sorted(kwargs)}")
         self.items[self._key(Item)] = dict(Item)
         return {}
 
-    def get_item(self, Key: dict[str, Any], ConsistentRead: bool = False) -> dict[str, Any]:  # noqa: N803
+    def get_item(self, Key: dict[str, Any], ConsistentRead: bool = False) -> dict[str, Any]:
         self._calls.add(f"dynamodb.GetItem {self._label}")
         item = self.items.get(self._key(Key))
         return {"Item": dict(item)} if item is not None else {}
 
-    def query(self, IndexName: str, KeyConditionExpression: Any, Limit: int | None = None) -> dict[str, Any]:  # noqa: N803
+    def query(self, IndexName: str, KeyConditionExpression: Any, Limit: int | None = None) -> dict[str, Any]:
         self._calls.add(f"dynamodb.Query {self._label}")
         attribute = self._indexes[IndexName]
         expression = KeyConditionExpression.get_expression()
@@ -120,25 +155,27 @@ class StubTable:
 
     def update_item(
         self,
-        Key: dict[str, Any],  # noqa: N803
-        UpdateExpression: str,  # noqa: N803
-        ExpressionAttributeNames: dict[str, str],  # noqa: N803
-        ExpressionAttributeValues: dict[str, Any],  # noqa: N803
-        ConditionExpression: str | None = None,  # noqa: N803
+        Key: dict[str, Any],
+        UpdateExpression: str,
+        ExpressionAttributeNames: dict[str, str] | None = None,
+        ExpressionAttributeValues: dict[str, Any] | None = None,
+        ConditionExpression: str | None = None,
     ) -> dict[str, Any]:
         self._calls.add(f"dynamodb.UpdateItem {self._label}")
+        ExpressionAttributeNames = ExpressionAttributeNames or {}
+        ExpressionAttributeValues = ExpressionAttributeValues or {}
         key = self._key(Key)
         current = self.items.get(key)
         if ConditionExpression is not None:
             if ConditionExpression != self.SYNC_STATE_CONDITION:
                 raise NotImplementedError(f"stub does not evaluate {ConditionExpression!r}")
-            if current is not None and not current.get("applied_version", "") < ExpressionAttributeValues[
-                ":applied_version"
-            ]:
+            if (
+                current is not None
+                and not current.get("applied_version", "") < ExpressionAttributeValues[":applied_version"]
+            ):
                 raise conditional_check_failed("UpdateItem")
         item = current if current is not None else dict(Key)
-        for name, value in _set_assignments(UpdateExpression):
-            item[ExpressionAttributeNames[name]] = ExpressionAttributeValues[value]
+        apply_update(item, UpdateExpression, ExpressionAttributeNames, ExpressionAttributeValues)
         self.items[key] = item
         return {}
 
@@ -149,7 +186,7 @@ class StubDynamoDBResource:
     def __init__(self, tables: Mapping[str, StubTable]) -> None:
         self._tables = dict(tables)
 
-    def Table(self, name: str) -> StubTable:  # noqa: N802 (boto3 name)
+    def Table(self, name: str) -> StubTable:
         return self._tables[name]
 
 
@@ -186,12 +223,12 @@ class StubDynamoDBClient:
 
     def put_item(
         self,
-        TableName: str,  # noqa: N803 (boto3 names)
-        Item: dict[str, Any],  # noqa: N803
-        ConditionExpression: str,  # noqa: N803
-        ExpressionAttributeNames: dict[str, str],  # noqa: N803
-        ExpressionAttributeValues: dict[str, Any],  # noqa: N803
-        ReturnValuesOnConditionCheckFailure: str | None = None,  # noqa: N803
+        TableName: str,
+        Item: dict[str, Any],
+        ConditionExpression: str,
+        ExpressionAttributeNames: dict[str, str],
+        ExpressionAttributeValues: dict[str, Any],
+        ReturnValuesOnConditionCheckFailure: str | None = None,
     ) -> dict[str, Any]:
         self._calls.add(f"dynamodb.PutItem {self._label}")
         if ConditionExpression != self.IDEMPOTENCY_CONDITION:
@@ -214,18 +251,18 @@ class StubDynamoDBClient:
         table[key] = dict(Item)
         return {}
 
-    def get_item(self, TableName: str, Key: dict[str, Any], ConsistentRead: bool = False) -> dict[str, Any]:  # noqa: N803
+    def get_item(self, TableName: str, Key: dict[str, Any], ConsistentRead: bool = False) -> dict[str, Any]:
         self._calls.add(f"dynamodb.GetItem {self._label}")
         item = self._table(TableName).get(self._key(Key))
         return {"Item": dict(item)} if item is not None else {}
 
     def update_item(
         self,
-        TableName: str,  # noqa: N803
-        Key: dict[str, Any],  # noqa: N803
-        UpdateExpression: str,  # noqa: N803
-        ExpressionAttributeNames: dict[str, str],  # noqa: N803
-        ExpressionAttributeValues: dict[str, Any],  # noqa: N803
+        TableName: str,
+        Key: dict[str, Any],
+        UpdateExpression: str,
+        ExpressionAttributeNames: dict[str, str],
+        ExpressionAttributeValues: dict[str, Any],
     ) -> dict[str, Any]:
         self._calls.add(f"dynamodb.UpdateItem {self._label}")
         table = self._table(TableName)
@@ -236,7 +273,7 @@ class StubDynamoDBClient:
         table[key] = item
         return {}
 
-    def delete_item(self, TableName: str, Key: dict[str, Any]) -> dict[str, Any]:  # noqa: N803
+    def delete_item(self, TableName: str, Key: dict[str, Any]) -> dict[str, Any]:
         self._calls.add(f"dynamodb.DeleteItem {self._label}")
         self._table(TableName).pop(self._key(Key), None)
         return {}
@@ -245,21 +282,62 @@ class StubDynamoDBClient:
 # ---- Secrets Manager, EventBridge ----------------------------------------------------------------------
 
 
+class _ResourceNotFoundException(ClientError):
+    """What botocore raises as `client.exceptions.ResourceNotFoundException` (a ClientError subclass)."""
+
+
 class StubSecretsManagerClient:
-    class exceptions:  # noqa: N801 (boto3 shape: client.exceptions.ResourceNotFoundException)
-        class ResourceNotFoundException(Exception):
-            pass
+    """Secrets with one version each, labelled AWSCURRENT (no rotation under way): GetSecretValue by
+    stage and/or version id, and DescribeSecret with the stage map and no tags. Any other stage is
+    ResourceNotFoundException, as Secrets Manager answers."""
+
+    class exceptions:
+        ResourceNotFoundException = _ResourceNotFoundException
 
     def __init__(self, secrets: Mapping[str, dict[str, Any]], calls: CallLog) -> None:
         self.meta = _Meta()
         self._secrets = {name: json.dumps(value) for name, value in secrets.items()}
         self._calls = calls
 
-    def get_secret_value(self, SecretId: str, VersionStage: str | None = None, **kwargs: Any) -> dict[str, Any]:  # noqa: N803
+    @staticmethod
+    def _version_id(secret_id: str) -> str:
+        return "v1-" + secret_id.rsplit(":", 1)[-1].replace("/", "-")
+
+    def _not_found(self, operation: str, secret_id: str) -> ClientError:
+        response: dict[str, Any] = {
+            "Error": {"Code": "ResourceNotFoundException", "Message": f"Secrets Manager can't find {secret_id}"},
+            "ResponseMetadata": {"HTTPStatusCode": 400},
+        }
+        return _ResourceNotFoundException(response, operation)  # type: ignore[arg-type]
+
+    def get_secret_value(
+        self, SecretId: str, VersionStage: str | None = None, VersionId: str | None = None
+    ) -> dict[str, Any]:
         self._calls.add("secretsmanager.GetSecretValue")
-        if VersionStage not in (None, "AWSCURRENT") or SecretId not in self._secrets:
-            raise self.exceptions.ResourceNotFoundException(SecretId)
-        return {"Name": SecretId, "SecretString": self._secrets[SecretId], "VersionStages": ["AWSCURRENT"]}
+        if (
+            SecretId not in self._secrets
+            or VersionStage not in (None, "AWSCURRENT")
+            or VersionId not in (None, self._version_id(SecretId))
+        ):
+            raise self._not_found("GetSecretValue", SecretId)
+        return {
+            "ARN": SecretId,
+            "Name": SecretId,
+            "VersionId": self._version_id(SecretId),
+            "SecretString": self._secrets[SecretId],
+            "VersionStages": ["AWSCURRENT"],
+        }
+
+    def describe_secret(self, SecretId: str) -> dict[str, Any]:
+        self._calls.add("secretsmanager.DescribeSecret")
+        if SecretId not in self._secrets:
+            raise self._not_found("DescribeSecret", SecretId)
+        return {
+            "ARN": SecretId,
+            "Name": SecretId,
+            "VersionIdsToStages": {self._version_id(SecretId): ["AWSCURRENT"]},
+            "Tags": [],
+        }
 
 
 class StubEventsClient:
@@ -271,7 +349,7 @@ class StubEventsClient:
         self._calls = calls
         self._sequence = 0
 
-    def put_events(self, Entries: list[dict[str, Any]]) -> dict[str, Any]:  # noqa: N803
+    def put_events(self, Entries: list[dict[str, Any]]) -> dict[str, Any]:
         self._calls.add("events.PutEvents")
         self.entries.extend(Entries)
         results = []
@@ -355,7 +433,7 @@ def mount_stub_transport(session: requests.Session, adapter: BaseAdapter) -> Non
     session.mount("http://", adapter)
 
 
-def canned_mailchimp_responses(store_id: str, render: Callable[[str, dict[str, Any]], bytes] | None = None) -> dict:
+def canned_mailchimp_responses(store_id: str) -> dict[str, bytes]:
     """Plausible bodies for the calls a cart sync makes (sizes like Mailchimp's, `_links` included)."""
 
     def links(path: str) -> list[dict[str, str]]:
@@ -419,5 +497,4 @@ def canned_mailchimp_responses(store_id: str, render: Callable[[str, dict[str, A
         "_links": links(f"/ecommerce/stores/{store_id}/carts/cart"),
     }
     bodies = {"PUT customer": customer, "PATCH cart": cart, "POST carts": cart}
-    encode = render or (lambda _label, body: json.dumps(body).encode())
-    return {label: encode(label, body) for label, body in bodies.items()}
+    return {label: json.dumps(body).encode() for label, body in bodies.items()}

@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -160,6 +161,13 @@ class MailchimpClient:
         self.base_url = (self.base_url or base_url_for_key(self.api_key)).rstrip("/")
         self.session = requests.Session()
         self.session.auth = ("commerce-sync", self.api_key)
+        # requests re-reads proxy and CA settings from os.environ on every call, which was most of a
+        # warm call's cost (bench/bench_cart_events.py); read them once here instead.
+        self.session.trust_env = False
+        self.session.proxies.update(requests.utils.get_environ_proxies(self.base_url))
+        ca_bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
+        if ca_bundle:
+            self.session.verify = ca_bundle
         self.session.headers.update({"Accept": "application/json", "User-Agent": "commerce-sync/0.1"})
         adapter = HTTPAdapter(
             max_retries=self.retry.as_urllib3(),
