@@ -91,7 +91,12 @@ class Template:
         self.pseudo["AWS::StackName"] = "commerce-sync-local"
 
     def of_type(self, resource_type: str) -> dict[str, dict[str, Any]]:
-        return {name: spec for name, spec in self.resources.items() if spec.get("Type") == resource_type}
+        """The resources of a type that this deployment creates (a false Condition leaves one out)."""
+        return {
+            name: spec
+            for name, spec in self.resources.items()
+            if spec.get("Type") == resource_type and ("Condition" not in spec or self.condition(spec["Condition"]))
+        }
 
     # ---- intrinsic functions -----------------------------------------------------------------
 

@@ -82,6 +82,7 @@ def _add_store(arguments: argparse.Namespace) -> int:
             platform_api_url=arguments.platform_api_url,
             domain=arguments.domain,
             double_opt_in=arguments.double_opt_in,
+            pending_then_paid=arguments.pending_then_paid,
         ),
         create_in_mailchimp=not arguments.skip_mailchimp,
     )
@@ -135,6 +136,11 @@ def parser() -> argparse.ArgumentParser:
     add.add_argument("--platform-api-url", help="the platform API base URL (BigCommerce fetches, catalog sync)")
     add.add_argument("--domain", help="the storefront domain Mailchimp shows")
     add.add_argument("--double-opt-in", action="store_true", help="new opted-in contacts confirm by e-mail")
+    add.add_argument(
+        "--pending-then-paid",
+        action="store_true",
+        help="send a new, already paid order as pending then paid (confirmation and invoice e-mails)",
+    )
     add.add_argument("--skip-mailchimp", action="store_true", help="do not create the store in Mailchimp")
     secret = add.add_mutually_exclusive_group()
     secret.add_argument("--webhook-secret-stdin", action="store_true", help="read the signing secret from stdin")

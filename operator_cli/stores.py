@@ -33,6 +33,7 @@ class NewStore:
     platform_api_credentials: dict[str, Any] | None = None
     domain: str | None = None
     double_opt_in: bool = False
+    pending_then_paid: bool = False
 
 
 def _put_store_secret(secretsmanager: Any, name: str, value: dict[str, Any]) -> str:
@@ -75,6 +76,7 @@ def add_store(settings: Settings, new: NewStore, create_in_mailchimp: bool = Tru
         platform_api_url=new.platform_api_url,
         domain=new.domain,
         double_opt_in=new.double_opt_in,
+        pending_then_paid=new.pending_then_paid,
     )
     if create_in_mailchimp:
         mailchimp_client(settings).ensure_store(

@@ -1,8 +1,14 @@
-"""POST /webhooks/{platform}: verify, normalise, publish; answer fast (Shopify allows 5 s)."""
+"""POST /webhooks/{platform}: verify, normalise, publish; answer fast (Shopify allows 5 s).
+
+The same function takes Shopify's Amazon EventBridge delivery (detail-type `shopifyWebhook` from the
+partner event source): the payload and its X-Shopify-* metadata reach the same normaliser, so a
+merchant may choose either delivery and Mailchimp ends up the same."""
 
 from __future__ import annotations
 
 import base64
+import json
+import os
 from functools import cache
 from http import HTTPStatus
 from typing import Any
@@ -10,10 +16,12 @@ from typing import Any
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from commerce_sync.dead_letters import DeadLetters
 from commerce_sync.errors import BadRequest, NotImplementedYet, PublishError, UnknownPlatform, UnknownStore
 from commerce_sync.observability import logger, metrics, tracer
 from commerce_sync.platform_http import StoreApiUnavailable
 from commerce_sync.platforms import adapters
+from commerce_sync.platforms.shopify_eventbridge import SHOPIFY_DETAIL_TYPE, ShopifyEventBridgeDelivery
 from commerce_sync.receiver import WebhookReceiver
 from commerce_sync.services import Services
 from commerce_sync.signatures import SignatureError
@@ -85,8 +93,31 @@ def _unavailable(error: Exception) -> Response:
     return _error(HTTPStatus.SERVICE_UNAVAILABLE, error)
 
 
+@cache
+def partner_dead_letters() -> DeadLetters:
+    return DeadLetters(os.environ.get("PARTNER_EVENTS_DEAD_LETTER_QUEUE_URL"), max_receive_count=1)
+
+
+def receive_partner_event(event: dict[str, Any]) -> dict[str, Any]:
+    """An EventBridge delivery: AWS authenticated the partner source, so there is no signature. A
+    delivery that can never be used is dead-lettered with the reason; anything else that fails is
+    raised, so EventBridge retries it (and dead-letters it itself after its retry policy)."""
+    delivery = ShopifyEventBridgeDelivery.model_validate(event)
+    logger.set_correlation_id(delivery.id)
+    try:
+        receipt = receiver().receive(
+            "shopify", delivery.detail.metadata, delivery.detail.payload_bytes(), authenticated_by_transport=True
+        )
+    except (BadRequest, UnknownStore, NotImplementedYet) as error:
+        partner_dead_letters().keep(json.dumps(event), error, source=delivery.source)
+        return {"status": "dead_lettered", "reason": str(error)}
+    return {"status": receipt.status, "event_ids": receipt.event_ids, "reason": receipt.reason}
+
+
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP, clear_state=True)
 @metrics.log_metrics
 @tracer.capture_lambda_handler
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    if event.get("detail-type") == SHOPIFY_DETAIL_TYPE:
+        return receive_partner_event(event)
     return app.resolve(event, context)

@@ -60,6 +60,12 @@ class DeadLetters:
             return {"outcome": "dead_lettered", "error_type": type(error).__name__}
 
     def _send(self, record: SQSRecord, error: Exception, receives: int, permanent: bool) -> None:
+        self.keep(record.body, error, source=record.event_source_arn or "", receives=receives, permanent=permanent)
+
+    def keep(self, body: str, error: Exception, source: str, receives: int = 1, permanent: bool = True) -> None:
+        """Put `body` in the dead-letter queue with the reason it failed."""
+        if not self._queue_url:
+            raise error
         message = redact_emails(str(error))[:ERROR_MESSAGE_LIMIT] or type(error).__name__
         attributes = {
             "error_type": type(error).__name__,
@@ -67,12 +73,12 @@ class DeadLetters:
             "permanent": "true" if permanent else "false",
             "receive_count": str(receives),
             "failed_at": datetime.now(UTC).isoformat(),
-            "source_queue_arn": record.event_source_arn or "",
+            "source": source,
         }
         client = self._client or boto3.client("sqs")
         client.send_message(
             QueueUrl=self._queue_url,
-            MessageBody=record.body,
+            MessageBody=body,
             MessageAttributes={
                 name: {"DataType": "String", "StringValue": value} for name, value in attributes.items() if value
             },

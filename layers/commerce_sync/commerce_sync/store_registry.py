@@ -31,6 +31,8 @@ class Store(BaseModel):
     domain: str | None = None
     active: bool = True
     double_opt_in: bool = False
+    # Send a new, already paid order as pending then paid, so both the confirmation and the invoice go out.
+    pending_then_paid: bool = False
     created_at: str = Field(default_factory=lambda: datetime.now(UTC).isoformat())
 
     @property

@@ -25,7 +25,8 @@ from commerce_sync.canonical import (
     MarketingConsent,
     make_event,
 )
-from commerce_sync.errors import NotImplementedYet
+from commerce_sync.errors import BadRequest, NotImplementedYet
+from commerce_sync.order_statuses import UnknownStatus
 from commerce_sync.platforms import (
     Normalised,
     PlatformAdapter,
@@ -34,6 +35,18 @@ from commerce_sync.platforms import (
     build_canonical,
     parse_json,
     parse_model,
+)
+from commerce_sync.platforms.shopify_orders import (
+    FULFILLMENT_TOPICS,
+    ORDER_TOPICS,
+    ShopifyDeletedOrder,
+    ShopifyFulfillment,
+    ShopifyOrder,
+    ShopifyRefund,
+    deleted_order,
+    fulfillment_to_shipment,
+    order_to_order,
+    refund_to_refund,
 )
 from commerce_sync.signatures import verify_base64_hmac
 from commerce_sync.store_registry import Store
@@ -45,17 +58,6 @@ CUSTOMER_TOPICS = frozenset({"customers/create", "customers/update"})
 # Topics the design covers that later issues build; until then they are refused with 501, not lost.
 PLANNED_TOPICS = frozenset(
     {
-        "orders/create",
-        "orders/updated",
-        "orders/paid",
-        "orders/cancelled",
-        "orders/fulfilled",
-        "orders/partially_fulfilled",
-        "orders/edited",
-        "orders/delete",
-        "refunds/create",
-        "fulfillments/create",
-        "fulfillments/update",
         "products/create",
         "products/update",
         "products/delete",
@@ -323,9 +325,51 @@ class ShopifyAdapter(PlatformAdapter):
             return self._customer(request, store, payload)
         if topic == "customers/delete":
             return self._customer_deleted(request, store, payload)
+        if topic in ORDER_TOPICS or topic in FULFILLMENT_TOPICS or topic in ("orders/delete", "refunds/create"):
+            return self._order(request, store, topic, payload)
         if topic in PLANNED_TOPICS:
             raise NotImplementedYet(f"Shopify topic {topic} is not implemented yet")
         return Normalised(ignored_reason=f"Shopify topic {topic} is not one commerce-sync handles")
+
+    def _order(self, request: WebhookRequest, store: Store, topic: str, payload: Any) -> Normalised:
+        if topic in ORDER_TOPICS:
+            order = parse_model(ShopifyOrder, payload)
+            consent = _consent(None, order.buyer_accepts_marketing)
+            try:
+                canonical = build_canonical(lambda: order_to_order(order, consent))
+            except UnknownStatus as error:
+                raise BadRequest(str(error), field="financial_status") from error
+            version = version_from_timestamp(order.updated_at)
+            return self._event(
+                request, store, EventType.ORDER_UPDATED, canonical, canonical.id, version, order.updated_at
+            )
+        if topic == "orders/delete":
+            deleted = parse_model(ShopifyDeletedOrder, payload)
+            at = _triggered_at(request)
+            return self._event(
+                request,
+                store,
+                EventType.ORDER_DELETED,
+                deleted_order(deleted),
+                deleted.id,
+                version_from_timestamp(at),
+                at,
+            )
+        if topic == "refunds/create":
+            refund = parse_model(ShopifyRefund, payload)
+            amended = build_canonical(lambda: refund_to_refund(refund))
+            at = refund.processed_at or refund.created_at or _triggered_at(request)
+            return self._event(
+                request, store, EventType.ORDER_REFUND, amended, amended.order_id, version_from_timestamp(at), at
+            )
+        fulfillment = parse_model(ShopifyFulfillment, payload)
+        if fulfillment.status in ("cancelled", "error", "failure"):
+            return Normalised(ignored_reason=f"fulfillment {fulfillment.id} is {fulfillment.status}: nothing shipped")
+        shipment = build_canonical(lambda: fulfillment_to_shipment(fulfillment))
+        at = fulfillment.updated_at or fulfillment.created_at or _triggered_at(request)
+        return self._event(
+            request, store, EventType.ORDER_SHIPMENT, shipment, shipment.order_id, version_from_timestamp(at), at
+        )
 
     @staticmethod
     def _event(
