@@ -164,13 +164,6 @@ def test_unknown_platform_is_a_404(runner: LocalRunner) -> None:
     assert "no such platform" in unknown.json()["message"]
 
 
-def test_planned_topic_is_a_501_so_the_platform_keeps_it(runner: LocalRunner, shopify_store: RegisteredStore) -> None:
-    response = post(runner, shopify_store, {"id": 1}, topic="orders/create")
-
-    assert response.status_code == 501
-    assert "not implemented yet" in response.json()["message"]
-
-
 def test_unsupported_topic_is_acknowledged_as_ignored(runner: LocalRunner, shopify_store: RegisteredStore) -> None:
     response = post(runner, shopify_store, {"id": 1}, topic="app/uninstalled")
 
