@@ -24,6 +24,27 @@ from local_runner.senders import send_shopify
 from operator_cli.stores import NewStore, add_store, generate_webhook_secret
 
 EVENTS = PROJECT_ROOT / "events"
+ORDER_LIFECYCLE = [
+    ("orders/create", {"financial_status": "pending", "updated_at": "2025-03-14T09:31:12-04:00"}),
+    ("orders/paid", {"financial_status": "paid", "updated_at": "2025-03-14T09:35:00-04:00"}),
+    (
+        "orders/fulfilled",
+        {
+            "fulfillment_status": "fulfilled",
+            "updated_at": "2025-03-15T08:00:00-04:00",
+            "fulfillments": [
+                {
+                    "id": 4401,
+                    "status": "success",
+                    "tracking_company": "UPS",
+                    "tracking_number": "1Z999AA10123456784",
+                    "tracking_url": "https://www.ups.com/track?tracknum=1Z999AA10123456784",
+                    "created_at": "2025-03-15T08:00:00-04:00",
+                }
+            ],
+        },
+    ),
+]
 DEMO_STORE = "demo-shopify"
 DEMO_SHOP = "demo-shop.myshopify.com"
 
@@ -52,6 +73,12 @@ def _print_mailchimp(client: MailchimpClient, store_id: str) -> None:
         for line in cart.get("lines", []):
             item = f"{line['product_id']}/{line['product_variant_id']}"
             print(f"           line {item} x{line['quantity']} @ {line['price']}")
+    for order in client.get(f"/ecommerce/stores/{store_id}/orders").get("orders", []):
+        print(
+            f"  order    {order['id']}: {order['currency_code']} {order['order_total']}, "
+            f"financial_status={order.get('financial_status')}, fulfillment_status={order.get('fulfillment_status')}, "
+            f"tracking={order.get('tracking_number')}"
+        )
 
 
 def main() -> int:
@@ -101,12 +128,23 @@ def main() -> int:
         )
         _show("unknown shop", send_shopify(runner.url, secret, "checkouts/update", "nobody.myshopify.com", body))
         runner.wait_until_idle(timeout=60)
+        _print_mailchimp(MailchimpClient(api_key=api_key, base_url=api_url), DEMO_STORE)
+
+        print("\nThe shopper buys: the order's lifecycle through POST /webhooks/shopify:")
+        order = json.loads((EVENTS / "shopify_order_body.json").read_text())
+        for topic, changes in ORDER_LIFECYCLE:
+            order.update(changes)
+            _show(topic, send_shopify(runner.url, secret, topic, DEMO_SHOP, json.dumps(order).encode()))
+            runner.wait_until_idle(timeout=60)
 
         print("\nNightly product sync (scheduled invocation):")
         schedule = json.loads((EVENTS / "product_sync_schedule.json").read_text())
         print("  ", runner.invoke("ProductSyncFunction", schedule))
 
         _print_mailchimp(MailchimpClient(api_key=api_key, base_url=api_url), DEMO_STORE)
+        if emulator:
+            history = emulator.order_status_history(DEMO_STORE, str(order["id"]))
+            print("  status changes Mailchimp saw (each fires its notification):", history)
         dead = {name: d["visible"] for name, d in runner.queue_depths().items() if "DeadLetter" in name}
         print("\nDead-letter queues:", dead)
     if emulator:
