@@ -115,7 +115,8 @@ class CartSync:
 
         customer = customer_for_store(store, cart.customer)
         mailchimp_cart = to_mailchimp_cart(cart).model_copy(update={"customer": customer})
-        outcome = self._mailchimp(lambda client: self._write_cart(client, store, cart, mailchimp_cart))
+        likely_new = not state.get("customer")
+        outcome = self._mailchimp(lambda client: self._write_cart(client, store, cart, mailchimp_cart, likely_new))
         self._state.record_applied(
             store.store_id,
             CART,
@@ -144,13 +145,15 @@ class CartSync:
             update["checkout_url"] = state["checkout_url"]
         return cart.model_copy(update=update) if update else cart
 
-    def _write_cart(self, client: MailchimpClient, store: Store, cart: Cart, mailchimp_cart: McCart) -> Outcome:
+    def _write_cart(
+        self, client: MailchimpClient, store: Store, cart: Cart, mailchimp_cart: McCart, likely_new: bool
+    ) -> Outcome:
         outcome = self._customers.write(client, store, cart.customer, mailchimp_cart.customer)
         products_created = False
         # Each recoverable refusal is repaired at most once, so this ends in a write or a raised error.
         while True:
             try:
-                client.upsert_cart(store.store_id, mailchimp_cart)
+                client.upsert_cart(store.store_id, mailchimp_cart, likely_new=likely_new)
                 return {"outcome": "synced", **outcome}
             except MailchimpProductMissing:
                 if products_created:
@@ -218,5 +221,7 @@ class CartSync:
             return {"deleted": True}
 
         outcome = self._mailchimp(delete)
-        self._state.record_applied(store.store_id, CUSTOMER, removed.id, event.entity_version, removed="deleted")
+        self._state.record_applied(
+            store.store_id, CUSTOMER, removed.id, event.entity_version, removed="deleted", written_fingerprint=""
+        )
         return {"outcome": "deleted", "customer_id": removed.id, **outcome}

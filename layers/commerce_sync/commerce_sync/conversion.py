@@ -17,6 +17,7 @@ CART = "cart"
 CART_ALIAS = "cart-alias"
 CUSTOMER = "customer"
 OPEN_CARTS = "open_carts"
+REMOVED_FROM_MAILCHIMP = "removed_from_mailchimp"
 
 
 def resolve_cart_id(state: SyncState, store_id: str, cart_id: str) -> str:
@@ -40,10 +41,13 @@ def convert(
         carts |= set(shopper_state.get(OPEN_CARTS) or ())
     deleted = []
     for cart_id in sorted(carts):
+        if (state.applied(store_id, CART, cart_id) or {}).get(REMOVED_FROM_MAILCHIMP):
+            continue  # a later event of the same order: this cart already left Mailchimp
         # Marked before the DELETE: a cart event racing with this conversion cannot bring it back.
         state.mark(store_id, CART, cart_id, converted=True, converted_version=version)
         if client.delete_cart(store_id, cart_id):
             deleted.append(cart_id)
+        state.mark(store_id, CART, cart_id, **{REMOVED_FROM_MAILCHIMP: True})
     if shopper and carts:
         state.remove_from_set(store_id, CUSTOMER, shopper, OPEN_CARTS, carts)
     return deleted

@@ -9,6 +9,8 @@ recorded in the sync state, not retried.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from typing import Any
 
 from commerce_sync.canonical import ConsentState, Customer
@@ -20,6 +22,7 @@ from commerce_sync.store_registry import Store
 from commerce_sync.sync_state import SyncState
 
 CUSTOMER = "customer"
+WRITTEN_FINGERPRINT = "written_fingerprint"
 NEW_OR_TRANSACTIONAL = frozenset({None, "transactional"})
 
 
@@ -38,11 +41,18 @@ class CustomerWriter:
     def write(
         self, client: MailchimpClient, store: Store, customer: Customer, mailchimp_customer: McCustomer
     ) -> dict[str, Any]:
+        """PUT the customer unless Mailchimp already holds exactly this body (every cart and order event
+        carries its shopper; re-sending an unchanged one would only spend the 10-connection budget)."""
+        fingerprint = hashlib.sha256(json.dumps(mailchimp_customer.body(), sort_keys=True).encode()).hexdigest()
+        known = self._state.applied(store.store_id, CUSTOMER, mailchimp_customer.id) or {}
+        if known.get(WRITTEN_FINGERPRINT) == fingerprint:
+            return {"customer": "unchanged"}
         try:
             client.upsert_customer(store.store_id, mailchimp_customer)
         except MailchimpComplianceState:
             self._record_compliance(store, mailchimp_customer.id)
             return {"member": "compliance_state"}
+        self._state.mark(store.store_id, CUSTOMER, mailchimp_customer.id, **{WRITTEN_FINGERPRINT: fingerprint})
         if not (store.double_opt_in and customer.consent.state is ConsentState.GRANTED and customer.email):
             return {}
         return {"member": self._request_confirmation(client, store, customer.email, mailchimp_customer.id)}

@@ -287,17 +287,29 @@ class MailchimpClient:
         except MailchimpNotFound:
             return None
 
-    def upsert_cart(self, store_id: str, cart: McCart) -> dict[str, Any]:
-        """PATCH with the full lines array, POST when new. Never DELETE+POST: that breaks automations."""
-        path = f"/ecommerce/stores/{store_id}/carts"
+    def _upsert(
+        self, collection: str, resource_id: str, body: dict[str, Any], patch: dict[str, Any], likely_new: bool
+    ) -> dict[str, Any]:
+        """PATCH-then-POST, or POST-then-PATCH when the caller knows the resource is probably new: either
+        way one call in the usual case, and "not found" / "already exists" fall back to the other."""
+        item = f"{collection}/{resource_id}"
+        if likely_new:
+            try:
+                return self.request("POST", collection, body)
+            except MailchimpAlreadyExists:
+                return self.request("PATCH", item, patch)
         try:
-            return self.request("PATCH", f"{path}/{cart.id}", cart.patch_body())
+            return self.request("PATCH", item, patch)
         except MailchimpNotFound:
             pass
         try:
-            return self.request("POST", path, cart.body())
+            return self.request("POST", collection, body)
         except MailchimpAlreadyExists:
-            return self.request("PATCH", f"{path}/{cart.id}", cart.patch_body())
+            return self.request("PATCH", item, patch)
+
+    def upsert_cart(self, store_id: str, cart: McCart, likely_new: bool = False) -> dict[str, Any]:
+        """PATCH with the full lines array, POST when new. Never DELETE+POST: that breaks automations."""
+        return self._upsert(f"/ecommerce/stores/{store_id}/carts", cart.id, cart.body(), cart.patch_body(), likely_new)
 
     def delete_cart(self, store_id: str, cart_id: str) -> bool:
         """True when a cart was deleted; a cart already gone is done, not an error."""
@@ -307,17 +319,11 @@ class MailchimpClient:
             return False
         return True
 
-    def upsert_order(self, store_id: str, order: McOrder) -> dict[str, Any]:
-        """PATCH-then-POST: the API has no PUT for orders, and a repeated POST says "already exists"."""
-        path = f"/ecommerce/stores/{store_id}/orders"
-        try:
-            return self.request("PATCH", f"{path}/{order.id}", order.patch_body())
-        except MailchimpNotFound:
-            pass
-        try:
-            return self.request("POST", path, order.body())
-        except MailchimpAlreadyExists:
-            return self.request("PATCH", f"{path}/{order.id}", order.patch_body())
+    def upsert_order(self, store_id: str, order: McOrder, likely_new: bool = False) -> dict[str, Any]:
+        """No PUT for orders (removed from the API); a repeated POST says "already exists"."""
+        return self._upsert(
+            f"/ecommerce/stores/{store_id}/orders", order.id, order.body(), order.patch_body(), likely_new
+        )
 
     def update_member(self, list_id: str, subscriber_hash: str, body: dict[str, Any]) -> dict[str, Any]:
         return self.request("PATCH", f"/lists/{list_id}/members/{subscriber_hash}", body)

@@ -142,10 +142,13 @@ class OrderSync:
         mailchimp_customer = customer_for_store(store, order.customer)
         member = self._customers.write(client, store, order.customer, mailchimp_customer)
         mailchimp_order = to_mailchimp_order(order).model_copy(update={"customer": mailchimp_customer})
-        if store.pending_then_paid and not sent_before and mailchimp_order.financial_status == FinancialStatus.PAID:
+        likely_new = not sent_before
+        if store.pending_then_paid and likely_new and mailchimp_order.financial_status == FinancialStatus.PAID:
             # Both e-mails: the confirmation (pending), then the invoice (paid).
-            self._upsert(client, store, order, mailchimp_order.model_copy(update={"financial_status": "pending"}))
-        self._upsert(client, store, order, mailchimp_order)
+            pending = mailchimp_order.model_copy(update={"financial_status": "pending"})
+            self._upsert(client, store, order, pending, likely_new=True)
+            likely_new = False
+        self._upsert(client, store, order, mailchimp_order, likely_new=likely_new)
         return {
             "outcome": "synced",
             "financial_status": mailchimp_order.financial_status,
@@ -155,12 +158,14 @@ class OrderSync:
         }
 
     @staticmethod
-    def _upsert(client: MailchimpClient, store: Store, order: Order, mailchimp_order: McOrder) -> None:
+    def _upsert(
+        client: MailchimpClient, store: Store, order: Order, mailchimp_order: McOrder, likely_new: bool
+    ) -> None:
         products_created = False
         # Each recoverable refusal is repaired at most once, so this ends in a write or a raised error.
         while True:
             try:
-                client.upsert_order(store.store_id, mailchimp_order)
+                client.upsert_order(store.store_id, mailchimp_order, likely_new=likely_new)
                 return
             except MailchimpProductMissing:
                 if products_created:

@@ -50,7 +50,7 @@ class SyncState:
                 entity_type,
                 entity_id,
                 values,
-                condition="attribute_not_exists(pk) OR applied_version < :applied_version",
+                condition="attribute_not_exists(applied_version) OR applied_version < :applied_version",
             )
         except ClientError as error:
             if error.response["Error"]["Code"] == "ConditionalCheckFailedException":
