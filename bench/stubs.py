@@ -115,7 +115,7 @@ def _set_assignments(update_expression: str) -> list[tuple[str, str]]:
 class StubTable:
     """A boto3 `dynamodb.Table` over a dict, keyed by the item's key attributes."""
 
-    SYNC_STATE_CONDITION = "attribute_not_exists(pk) OR applied_version < :applied_version"
+    SYNC_STATE_CONDITION = "attribute_not_exists(applied_version) OR applied_version < :applied_version"
 
     def __init__(self, name: str, key_names: tuple[str, ...], calls: CallLog, label: str) -> None:
         self.name = name
@@ -171,7 +171,8 @@ class StubTable:
                 raise NotImplementedError(f"stub does not evaluate {ConditionExpression!r}")
             if (
                 current is not None
-                and not current.get("applied_version", "") < ExpressionAttributeValues[":applied_version"]
+                and "applied_version" in current
+                and not current["applied_version"] < ExpressionAttributeValues[":applied_version"]
             ):
                 raise conditional_check_failed("UpdateItem")
         item = current if current is not None else dict(Key)
@@ -498,3 +499,179 @@ def canned_mailchimp_responses(store_id: str) -> dict[str, bytes]:
     }
     bodies = {"PUT customer": customer, "PATCH cart": cart, "POST carts": cart}
     return {label: json.dumps(body).encode() for label, body in bodies.items()}
+
+
+# ---- Mailchimp with resources that exist or not (orders and carts) ----------------------------------------
+
+MAILCHIMP_ORDER_ROUTES: tuple[tuple[str, re.Pattern[str]], ...] = (
+    ("order", re.compile(rf"/ecommerce/stores/{_ID}/orders/{_ID}$")),
+    ("orders", re.compile(rf"/ecommerce/stores/{_ID}/orders$")),
+)
+PROBLEM_CONTENT_TYPE = "application/problem+json; charset=utf-8"
+ERROR_DOCS_URL = "https://mailchimp.com/developer/marketing/docs/errors/"
+
+
+def mailchimp_resource_kind(path: str) -> str:
+    """`mailchimp_kind`, knowing orders too ("order" for /orders/{id}, "orders" for the collection)."""
+    trimmed = path.split("/3.0", 1)[-1]
+    kind = next((kind for kind, pattern in MAILCHIMP_ORDER_ROUTES if pattern.search(trimmed)), None)
+    return kind or mailchimp_kind(path)
+
+
+class StubMailchimpResourceAdapter(BaseAdapter):
+    """A requests transport that answers like Mailchimp for carts and orders that exist or not, and opens
+    no socket. It keeps the ids of the carts and orders Mailchimp holds:
+
+    - PATCH an order or a cart it does not hold: 404 problem+json (what sends upsert_order to the POST);
+    - POST orders / carts: 200 and the id is held from then on; an id already held is 400 "already exists";
+    - DELETE a cart or an order: 204 when held (and no longer held), else 404;
+    - anything else: 200 with the canned body for "METHOD kind" (or `{}`), as StubMailchimpAdapter.
+
+    Every call counts in the CallLog under `mailchimp METHOD kind`, and a 4xx answer also under
+    `mailchimp METHOD kind -> 404` (or 400), so the printed counts show which branch each upsert took.
+    """
+
+    HELD = {"cart": "carts", "order": "orders"}
+
+    def __init__(self, responses: Mapping[str, bytes], calls: CallLog) -> None:
+        super().__init__()
+        self._responses = dict(responses)
+        self._calls = calls
+        self._served = 0
+        self.carts: set[str] = set()
+        self.orders: set[str] = set()
+
+    def _held(self, collection: str) -> set[str]:
+        return self.carts if collection == "carts" else self.orders
+
+    def send(self, request: requests.PreparedRequest, stream: bool = False, timeout: Any = None, **kwargs: Any):  # type: ignore[no-untyped-def, override]
+        path = request.path_url.split("?", 1)[0]
+        kind = mailchimp_resource_kind(path)
+        label = f"{request.method} {kind}"
+        self._calls.add(f"mailchimp {label}")
+        status, body = 200, self._responses.get(label, b"{}")
+        if kind in self.HELD:
+            held = self._held(self.HELD[kind])
+            resource_id = path.rsplit("/", 1)[-1]
+            if resource_id not in held:
+                status, body = 404, b""
+            elif request.method == "DELETE":
+                held.discard(resource_id)
+                status, body = 204, b""
+        elif kind in self.HELD.values() and request.method == "POST":
+            held = self._held(kind)
+            resource_id = str(json.loads(request.body or b"{}")["id"])
+            if resource_id in held:
+                status, body = 400, b""
+            else:
+                held.add(resource_id)
+        if status >= 400:
+            self._calls.add(f"mailchimp {label} -> {status}")
+        return self._response(request, status, body, kind)
+
+    def _response(self, request: requests.PreparedRequest, status: int, body: bytes, kind: str) -> requests.Response:
+        self._served += 1
+        request_id = f"bench-{self._served:08d}"
+        response = requests.Response()
+        response.status_code = status
+        content_type = "application/json; charset=utf-8"
+        if status == 404:
+            response.reason = "Not Found"
+            body = _problem(404, "Resource Not Found", "The requested resource could not be found.", request_id)
+            content_type = PROBLEM_CONTENT_TYPE
+        elif status == 400:
+            response.reason = "Bad Request"
+            thing = "An order" if kind == "orders" else "A cart"
+            detail = (
+                f"We were unable to process the request. {thing} with the provided ID already exists in the account."
+            )
+            body = _problem(400, "Bad Request", detail, request_id)
+            content_type = PROBLEM_CONTENT_TYPE
+        else:
+            response.reason = "No Content" if status == 204 else "OK"
+        headers = {"X-Request-Id": request_id, "Connection": "keep-alive"}
+        if status != 204:
+            headers["Content-Type"] = content_type
+        response.headers = CaseInsensitiveDict(headers)
+        response._content = body
+        response.encoding = "utf-8"
+        response.url = request.url or ""
+        response.request = request
+        response.connection = self
+        response.elapsed = timedelta(0)
+        return response
+
+    def close(self) -> None:
+        return None
+
+
+def _problem(status: int, title: str, detail: str, instance: str) -> bytes:
+    """A Mailchimp problem document (the emulator's and the API's shape)."""
+    return json.dumps(
+        {"type": ERROR_DOCS_URL, "title": title, "status": status, "detail": detail, "instance": instance}
+    ).encode()
+
+
+def canned_mailchimp_order_responses(store_id: str) -> dict[str, bytes]:
+    """`canned_mailchimp_responses` plus plausible bodies for an order's PATCH and POST (Mailchimp answers
+    both with the whole order, its customer, lines and `_links`)."""
+    responses = canned_mailchimp_responses(store_id)
+    customer = json.loads(responses["PUT customer"])
+    base = f"https://us6.api.mailchimp.com/3.0/ecommerce/stores/{store_id}/orders/5512345678901"
+    links = [
+        {"rel": rel, "href": base, "method": method, "targetSchema": f"{base}/schema.json"}
+        for rel, method in (("self", "GET"), ("parent", "GET"), ("update", "PATCH"), ("delete", "DELETE"))
+    ]
+    address = {**customer["address"], "name": "Jane Doe", "phone": "+1 555-010-4242", "company": ""}
+    lines = [
+        {
+            "id": f"1357924680{n}",
+            "product_id": product_id,
+            "product_title": title,
+            "product_variant_id": variant_id,
+            "product_variant_title": variant,
+            "image_url": "",
+            "quantity": quantity,
+            "price": price,
+            "discount": discount,
+            "_links": links,
+        }
+        for n, (product_id, variant_id, title, variant, quantity, price, discount) in enumerate(
+            (
+                ("8821334556733", "46011223344573", "Trail Running Socks", "M / Blue", 2, 19.99, 0),
+                ("8821334622269", "46011223410109", "Merino Beanie", "Charcoal", 1, 19.99, 5),
+            ),
+            start=1,
+        )
+    ]
+    order = {
+        "id": "5512345678901",
+        "customer": {key: value for key, value in customer.items() if key != "_links"},
+        "store_id": store_id,
+        "campaign_id": "3f8a1b2c4d",
+        "landing_site": "/products/trail-running-socks?mc_cid=3f8a1b2c4d&mc_eid=5e6f7a8b9c&mc_tc=prec",
+        "financial_status": "pending",
+        "fulfillment_status": "",
+        "currency_code": "USD",
+        "order_total": 66.57,
+        "order_url": "https://demo-shop.myshopify.com/70885409065/orders/9f8e7d6c5b4a/authenticate?key=abc123",
+        "discount_total": 5,
+        "tax_total": 3.6,
+        "shipping_total": 8,
+        "tracking_code": "prec",
+        "processed_at_foreign": "2025-03-14T13:31:09+00:00",
+        "cancelled_at_foreign": "",
+        "updated_at_foreign": "2025-03-14T13:31:12+00:00",
+        "shipping_address": address,
+        "billing_address": address,
+        "promos": [{"code": "WELCOME5", "amount_discounted": 5, "type": "fixed"}],
+        "lines": lines,
+        "outreach": {"id": "3f8a1b2c4d", "name": "Spring restock", "type": "regular", "published_time": ""},
+        "tracking_number": "",
+        "tracking_carrier": "",
+        "tracking_url": "",
+        "_links": links,
+    }
+    encoded = json.dumps(order).encode()
+    responses.update({"PATCH order": encoded, "POST orders": encoded})
+    return responses
