@@ -18,7 +18,9 @@ from pathlib import Path
 import boto3
 from commerce_sync.settings import Settings
 
+from operator_cli import catalog as catalog_cli
 from operator_cli import dead_letters
+from operator_cli import rotation as rotation_cli
 from operator_cli.stores import NewStore, add_store, generate_webhook_secret, list_stores
 
 STACK_OUTPUTS_TO_ENV = {
@@ -120,6 +122,65 @@ def _dead_letters(arguments: argparse.Namespace) -> int:
     return 0
 
 
+def _rotate(arguments: argparse.Namespace) -> int:
+    settings = Settings.from_environment()
+    client = rotation_cli.secretsmanager()
+    local = rotation_cli.is_local(arguments.local)
+    store = None
+    try:
+        if arguments.target == "mailchimp-key":
+            if not settings.mailchimp_secret_arn:
+                raise rotation_cli.RotationCliError("MAILCHIMP_SECRET_ARN is not set (use --stack or --env-file)")
+            secret_id = settings.mailchimp_secret_arn
+            key = _read_secret("New Mailchimp API key (made in Mailchimp, not shown): ", arguments.stdin)
+            rotation_cli.stage_mailchimp_key(client, secret_id, key)
+            print("new Mailchimp key staged")
+        else:
+            store = rotation_cli.store_by_id(settings, arguments.store_id)
+            secret_id = store.secret_id
+            if arguments.target == "shopify-secret" and store.platform != "shopify":
+                raise rotation_cli.RotationCliError(f"store {store.store_id} is a {store.platform} store")
+            supplied = arguments.target == "shopify-secret" or arguments.supply or arguments.stdin
+            if supplied or rotation_cli.must_be_supplied(store):
+                prompt = f"New signing secret for {store.store_id} (not shown): "
+                rotation_cli.stage_webhook_secret(client, secret_id, _read_secret(prompt, arguments.stdin))
+                print("new webhook secret staged")
+        outcome = rotation_cli.rotate(
+            client,
+            secret_id,
+            settings,
+            local,
+            every_days=arguments.every_days,
+            restart=arguments.restart,
+            function_arn=arguments.rotation_function_arn,
+            wait_seconds=arguments.wait,
+        )
+    except rotation_cli.RotationCliError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    print(f"{outcome.secret_name}: {outcome.message}")
+    if outcome.promoted and arguments.target == "mailchimp-key":
+        print("now revoke the previous key in Mailchimp (Profile → Extras → API keys)")
+    if outcome.promoted and store is not None and getattr(arguments, "show_secret", False):
+        # Shown once, for a sender that cannot be updated through an API (the WooCommerce cart plugin).
+        print(f"new webhook signing secret: {rotation_cli.current_webhook_secret(client, secret_id)}")
+    return 0 if outcome.promoted else 1
+
+
+def _rotation_status(arguments: argparse.Namespace) -> int:
+    rows = rotation_cli.rotation_status(Settings.from_environment())
+    print(rotation_cli.status_as_json(rows) if arguments.json else rotation_cli.format_status(rows))
+    return 0
+
+
+def _sync_products(arguments: argparse.Namespace) -> int:
+    return catalog_cli.sync_products(arguments.store, arguments.stack, arguments.wait)
+
+
+def _catalog_status(arguments: argparse.Namespace) -> int:
+    return catalog_cli.catalog_status(arguments.store, arguments.json)
+
+
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="commerce-sync", description=__doc__.splitlines()[0])
     root.add_argument("--stack", help="read table and secret names from this CloudFormation stack's outputs")
@@ -158,6 +219,52 @@ def parser() -> argparse.ArgumentParser:
     letters.add_argument("--replay", action="store_true", help="send them back to the function's queue")
     letters.add_argument("--limit", type=int, help="at most this many")
     letters.set_defaults(run=_dead_letters)
+
+    rotate = commands.add_parser("rotate", help="rotate a secret now (Mailchimp key, store webhook secret)")
+    targets = rotate.add_subparsers(dest="target", required=True)
+    mailchimp_key = targets.add_parser(
+        "mailchimp-key", help="stage a key made in Mailchimp (prompt or --stdin) and rotate to it"
+    )
+    store_secret = targets.add_parser(
+        "store-secret", help="rotate a store's webhook secret (generated and pushed for WooCommerce, BigCommerce)"
+    )
+    store_secret.add_argument("store_id")
+    store_secret.add_argument("--supply", action="store_true", help="give the new secret yourself (prompt)")
+    store_secret.add_argument(
+        "--show-secret", action="store_true", help="print the new secret once (e.g. for the WooCommerce cart plugin)"
+    )
+    shopify_secret = targets.add_parser(
+        "shopify-secret", help="stage the Shopify app's new client secret (prompt or --stdin) and rotate to it"
+    )
+    shopify_secret.add_argument("store_id")
+    for target in (mailchimp_key, store_secret, shopify_secret):
+        target.add_argument("--stdin", action="store_true", help="read the new key or secret from stdin")
+        target.add_argument(
+            "--local",
+            action=argparse.BooleanOptionalAction,
+            default=None,
+            help="run the steps here through the local runner's function (default: when AWS_ENDPOINT_URL is set)",
+        )
+        target.add_argument("--every-days", type=int, help="also set the rotation schedule (AutomaticallyAfterDays)")
+        target.add_argument("--restart", action="store_true", help="abandon an unfinished rotation first")
+        target.add_argument("--rotation-function-arn", help="the stack output KeyRotationFunctionArn")
+        target.add_argument("--wait", type=float, default=120.0, help="seconds to wait for the rotation (AWS)")
+        target.set_defaults(run=_rotate)
+
+    status = commands.add_parser("rotation-status", help="rotation schedules and state of every secret (no values)")
+    status.add_argument("--json", action="store_true")
+    status.set_defaults(run=_rotation_status)
+    products = commands.add_parser(
+        "sync-products", help="run the catalog sync now (every active store, or --store); shows progress"
+    )
+    products.add_argument("--store", help="only this store")
+    products.add_argument("--wait", action="store_true", help="deployed: follow the run until it finishes")
+    products.set_defaults(run=_sync_products)
+
+    catalog = commands.add_parser("catalog-status", help="last catalog run, run in progress, lock and batches")
+    catalog.add_argument("--store", help="only this store")
+    catalog.add_argument("--json", action="store_true")
+    catalog.set_defaults(run=_catalog_status)
     return root
 
 

@@ -6,6 +6,10 @@ Routes, under `/stores/<store_hash>/v3` (anything else answers a BigCommerce-sha
   GET /customers/subscribers            filters `email`, `id:in`; `page`, `limit`
   GET /catalog/products                 `page`, `limit` (≤ 250), `id:in`, `include=variants,images`
   GET /catalog/products/<product_id>    `include=variants,images`
+  GET|POST /hooks, GET|PUT|DELETE /hooks/<hook_id>   webhook management (hooks.py)
+  GET /orders/<order_id>/payment_actions/refunds      an order's refunds (orders.py)
+and under `/stores/<store_hash>/v2` (orders.py; v2 errors are `[{status, message}]`):
+  GET /orders/<order_id>, GET /orders/<order_id>/products|shipments|coupons   (an empty list is 204)
 
 Order of checks for each request: added latency, an injected fault (429 with
 `X-Rate-Limit-Time-Reset-Ms`, or 500), the `X-Auth-Token` header (401 when missing or unknown), the
@@ -31,6 +35,9 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.routing import Map, Rule
 from werkzeug.serving import WSGIRequestHandler
 from werkzeug.wrappers import Request, Response
+
+from .hooks import HookError, HookRegistry, parse_body
+from .orders import OrderBook, OrderError
 
 JsonDict = dict[str, Any]
 STATUS_CODES_DOC = "https://developer.bigcommerce.com/api-docs/getting-started/api-status-codes"
@@ -123,6 +130,13 @@ class ApiError(Exception):
         return {"status": self.status, "title": self.title, "type": STATUS_CODES_DOC, "errors": {}}
 
 
+class V2ApiError(ApiError):
+    """A BigCommerce v2 error answer: `[{status, message}]`."""
+
+    def body(self) -> list[JsonDict]:  # type: ignore[override]
+        return [{"status": self.status, "message": self.title}]
+
+
 class QuietRequestHandler(WSGIRequestHandler):
     """No access log: query strings can carry e-mail addresses (`email:in`, subscribers' `email`)."""
 
@@ -185,6 +199,15 @@ class BigCommerceApp:
         self.access_tokens: set[str] = set(access_tokens)
         self.state = state
         self.faults = FaultInjector()
+        self.hook_registry = HookRegistry(store_hash)
+        self.order_book = OrderBook()
+        self._v2_routes = Map(
+            [
+                Rule("/orders/<int:order_id>", endpoint="order", methods=["GET"]),
+                Rule("/orders/<int:order_id>/<any(products,shipments,coupons):kind>", endpoint="list", methods=["GET"]),
+            ],
+            strict_slashes=False,
+        )
         self._routes = Map(
             [
                 Rule("/carts/<cart_id>", endpoint="cart", methods=["GET"]),
@@ -192,6 +215,10 @@ class BigCommerceApp:
                 Rule("/customers/subscribers", endpoint="subscribers", methods=["GET"]),
                 Rule("/catalog/products", endpoint="products", methods=["GET"]),
                 Rule("/catalog/products/<int:product_id>", endpoint="product", methods=["GET"]),
+                # Webhook management (hooks.py), for key rotation; these endpoints take other methods too.
+                Rule("/hooks", endpoint="hooks", methods=["GET", "POST"]),
+                Rule("/hooks/<int:hook_id>", endpoint="hook", methods=["GET", "PUT", "DELETE"]),
+                Rule("/orders/<int:order_id>/payment_actions/refunds", endpoint="order_refunds", methods=["GET"]),
             ],
             strict_slashes=False,
         )
@@ -255,6 +282,9 @@ class BigCommerceApp:
         token = request.headers.get("X-Auth-Token")
         if not token or token not in self.access_tokens:
             raise ApiError(401, "Unauthorized: the X-Auth-Token header is missing or not valid for this store")
+        v2_prefix = f"/stores/{self.store_hash}/v2"
+        if request.path.startswith(v2_prefix + "/"):
+            return self._dispatch_v2(request, request.path[len(v2_prefix) :])
         prefix = f"/stores/{self.store_hash}/v3"
         if not (request.path == prefix or request.path.startswith(prefix + "/")):
             raise ApiError(404, "Store not found or route not supported by the emulator")
@@ -335,3 +365,49 @@ class BigCommerceApp:
         if product is None:
             raise ApiError(404, "The requested product was not found")
         return _json({"data": self._product_view(product, _includes(request)), "meta": {}})
+
+    # ----- webhook management (`/v3/hooks`, see hooks.py); `_dispatch` calls `_get_<endpoint>` for every method
+
+    def _get_hooks(self, request: Request) -> Response:
+        try:
+            if request.method == "POST":
+                return _json({"data": self.hook_registry.create(parse_body(request.get_data())), "meta": {}})
+            return _json(self.hook_registry.list(request.args))
+        except HookError as error:
+            raise ApiError(error.status, error.title) from error
+
+    def _get_hook(self, request: Request, hook_id: int) -> Response:
+        try:
+            if request.method == "PUT":
+                hook = self.hook_registry.update(hook_id, parse_body(request.get_data()))
+            elif request.method == "DELETE":
+                hook = self.hook_registry.delete(hook_id)
+            else:
+                hook = self.hook_registry.get(hook_id)
+        except HookError as error:
+            raise ApiError(error.status, error.title) from error
+        return _json({"data": hook, "meta": {}})
+
+    # ----- orders (orders.py): v3 refunds here, the v2 reads in `_dispatch_v2` -------------------------------
+
+    def _get_order_refunds(self, request: Request, order_id: int) -> Response:
+        try:
+            return _json(self.order_book.refunds(order_id))
+        except OrderError as error:
+            raise ApiError(error.status, error.message) from error
+
+    def _dispatch_v2(self, request: Request, path: str) -> Response:
+        """The v2 order reads: bare JSON, 204 for an empty list, `[{status, message}]` errors."""
+        try:
+            endpoint, args = self._v2_routes.bind("api.bigcommerce.com").match(path, method=request.method)
+        except HTTPException as error:
+            status = error.code or 404
+            message = "Method Not Allowed" if status == 405 else "The requested resource was not found."
+            raise V2ApiError(status, message) from error
+        try:
+            if endpoint == "order":
+                return _json(self.order_book.order(args["order_id"]))
+            items = self.order_book.page(args["kind"], args["order_id"], request.args)
+        except OrderError as error:
+            raise V2ApiError(error.status, error.message) from error
+        return _json(items) if items is not None else Response(status=204)

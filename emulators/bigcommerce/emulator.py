@@ -5,6 +5,7 @@ emu.base_url                      # "http://127.0.0.1:PORT/stores/abc123" (a sto
 emu.put_cart({...})               # dicts shaped like the `data` of BigCommerce's v3 GET answers
 emu.delete_cart("cart-id")
 emu.put_customer({...}); emu.put_subscriber({...}); emu.put_product({...})
+emu.put_order({...}, products=[...], shipments=[...], coupons=[...], refunds=[...])  # the v2 order reads
 emu.last_redirect_urls("cart-id") # the redirect URLs minted by the latest GET ...?include=redirect_urls
 emu.set_faults(rate_429=0.2, rate_500=0.1, reset_ms=50, latency_ms=0, seed=7)
 emu.requests                      # [{method, path, query, status, fault, at}]
@@ -15,12 +16,14 @@ from __future__ import annotations
 
 import argparse
 import copy
+import json
 import signal
 import threading
 import uuid
 from collections.abc import Iterable
 from types import TracebackType
 
+import requests
 from werkzeug.serving import BaseWSGIServer, make_server
 
 from .app import BigCommerceApp, BigCommerceState, FaultSettings, JsonDict, QuietRequestHandler, now_iso
@@ -157,6 +160,77 @@ class BigCommerceEmulator:
             urls = self.state.redirect_urls.get(cart_id)
             return dict(urls) if urls is not None else None
 
+    # ----- orders (`/v2/orders/...`, `/v3/orders/{id}/payment_actions/refunds`; see orders.py) -------------
+
+    def put_order(
+        self,
+        order: JsonDict,
+        products: list[JsonDict] | None = None,
+        shipments: list[JsonDict] | None = None,
+        coupons: list[JsonDict] | None = None,
+        refunds: list[JsonDict] | None = None,
+    ) -> JsonDict:
+        """Adds or replaces an order: the body of `GET /v2/orders/{id}` (events/bigcommerce_order.json).
+        `id` defaults to the next free one, `date_created` to now (RFC 2822) and `date_modified` to it.
+        Each list given replaces that sub-resource (a list not given is kept); the emulator derives
+        nothing (status, totals) from them."""
+        stored = self.app.order_book.put_order(order)
+        lists = {"products": products, "shipments": shipments, "coupons": coupons, "refunds": refunds}
+        for kind, items in lists.items():
+            if items is not None:
+                self.app.order_book.put_children(kind, stored["id"], items)
+        return stored
+
+    def put_order_products(self, order_id: int, products: list[JsonDict]) -> list[JsonDict]:
+        """The items of `GET /v2/orders/{id}/products`; `id` defaults to 1, 2, …"""
+        return self.app.order_book.put_children("products", order_id, products)
+
+    def put_order_shipments(self, order_id: int, shipments: list[JsonDict]) -> list[JsonDict]:
+        """The items of `GET /v2/orders/{id}/shipments`; `date_created` defaults to now (RFC 2822)."""
+        return self.app.order_book.put_children("shipments", order_id, shipments)
+
+    def put_order_coupons(self, order_id: int, coupons: list[JsonDict]) -> list[JsonDict]:
+        """The items of `GET /v2/orders/{id}/coupons`."""
+        return self.app.order_book.put_children("coupons", order_id, coupons)
+
+    def put_order_refunds(self, order_id: int, refunds: list[JsonDict]) -> list[JsonDict]:
+        """The `data` of `GET /v3/orders/{id}/payment_actions/refunds`."""
+        return self.app.order_book.put_children("refunds", order_id, refunds)
+
+    def delete_order(self, order_id: int) -> None:
+        """As after `DELETE /v2/orders/{id}`: every read of the order answers 404 (archiving keeps it,
+        with `is_deleted`)."""
+        self.app.order_book.delete_order(order_id)
+
+    def order(self, order_id: int) -> JsonDict | None:
+        return self.app.order_book.get(order_id)
+
+    # ----- webhooks (`/v3/hooks`) ---------------------------------------------------------------------------
+
+    def put_hook(
+        self, scope: str, destination: str, headers: dict[str, str] | None = None, is_active: bool = True
+    ) -> JsonDict:
+        """Registers a hook as `POST /v3/hooks` would; `headers` are sent with every delivery."""
+        return self.app.hook_registry.create(
+            {"scope": scope, "destination": destination, "headers": headers or {}, "is_active": is_active}
+        )
+
+    def hook(self, hook_id: int) -> JsonDict | None:
+        try:
+            return self.app.hook_registry.get(hook_id)
+        except Exception:
+            return None
+
+    def hooks(self) -> list[JsonDict]:
+        return list(self.app.hook_registry.list({"limit": 250})["data"])
+
+    def deliver(self, hook_id: int, payload: JsonDict, timeout: float = 30.0) -> requests.Response:
+        """POSTs `payload` to the hook's destination with the hook's headers as they are now, as BigCommerce
+        sends a delivery."""
+        hook = self.app.hook_registry.get(hook_id)
+        headers = {"Content-Type": "application/json", **hook["headers"]}
+        return requests.post(hook["destination"], data=json.dumps(payload).encode(), headers=headers, timeout=timeout)
+
     # ----- records and configuration ------------------------------------------------------------------------
 
     @property
@@ -193,6 +267,7 @@ class BigCommerceEmulator:
     def reset(self) -> None:
         """Clears all data, the request log and the faults; tokens stay."""
         self.state.clear()
+        self.app.order_book.clear()
         self.app.faults.configure(FaultSettings())
 
     def __repr__(self) -> str:

@@ -196,11 +196,17 @@ class MailchimpEmulator:
         with self.state.lock:
             self.state.campaigns.add(campaign_id)
 
-    def add_api_key(self, api_key: str) -> None:
+    def add_api_key(self, api_key: str, account_id: str | None = None) -> None:
+        """Accept `api_key`. With an `account_id` other than the emulator's, the key belongs to that other
+        account: `GET /` names it, and its API calls see that account's own (empty) data."""
+        if account_id is not None and account_id != self.app.env.account.account_id:
+            self.app.add_other_account_key(api_key, account_id)
+            return
         self.app.api_keys.add(api_key)
 
     def revoke_api_key(self, api_key: str) -> None:
         self.app.api_keys.discard(api_key)
+        self.app.key_accounts.pop(api_key, None)
 
     def set_member_status(self, list_id: str, email: str, status: str) -> JsonDict:
         """Sets a member's status as the contact would in Mailchimp (e.g. "unsubscribed"); creates it if new."""

@@ -151,6 +151,10 @@ class EmulatorApp:
         self.state = EmulatorState()
         self.env = ApiEnv(self.state, account, validator or SpecValidator())
         self.dispatcher = Dispatcher(self.env)
+        # Keys of *other* accounts (add_api_key(key, account_id=...)): each such account has its own,
+        # empty data and no batches. Keys not listed here belong to the emulator's account.
+        self.key_accounts: dict[str, str] = {}
+        self.other_accounts: dict[str, Dispatcher] = {}
         self.faults = FaultInjector()
         self.limiter = ConcurrencyLimiter(max_concurrent)
         self.public_root = "http://127.0.0.1"
@@ -314,7 +318,22 @@ class EmulatorApp:
             problem = api_key_invalid()
         if problem is not None:
             return ApiResponse(problem.status, problem.to_json(request_id), _parse_json(raw), dict(problem.headers))
-        return self.dispatcher.dispatch(request.method, api_path, request.args, raw, request_id)
+        dispatcher = self.other_accounts.get(self.key_accounts.get(key, ""), self.dispatcher)
+        return dispatcher.dispatch(request.method, api_path, request.args, raw, request_id)
+
+    def add_other_account_key(self, api_key: str, account_id: str) -> None:
+        """Accept `api_key` as a key of another Mailchimp account, `account_id` (GET / names it)."""
+        if account_id not in self.other_accounts:
+            primary = self.env.account
+            other = Account(
+                account_id=account_id,
+                account_name=f"Other account {account_id}",
+                email=primary.email,
+                login_id=f"login-{account_id}",
+            )
+            self.other_accounts[account_id] = Dispatcher(ApiEnv(EmulatorState(), other, self.env.validator))
+        self.key_accounts[api_key] = account_id
+        self.api_keys.add(api_key)
 
     # ----- admin ------------------------------------------------------------------------------------------
 

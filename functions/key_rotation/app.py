@@ -1,18 +1,36 @@
-"""Secrets Manager rotation (createSecret, setSecret, testSecret, finishSecret). Not implemented yet
-(issue: key rotation). Failing loudly makes Secrets Manager mark the rotation failed and leaves
-AWSCURRENT exactly as it was, which is the safe outcome."""
+"""Secrets Manager rotation (createSecret, setSecret, testSecret, finishSecret) for the Mailchimp API key
+secret and the per-store webhook secrets; the steps are in commerce_sync.key_rotation.
+
+A failed step raises: Secrets Manager marks the rotation failed (and retries it), the Errors alarm
+fires, and AWSCURRENT is left exactly as it was. The event carries no secret, and nothing logged here
+ever holds one.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from functools import cache
 
+from aws_lambda_powertools.utilities.data_classes import SecretsManagerEvent, event_source
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from commerce_sync.observability import logger
+from commerce_sync.key_rotation import KeyRotation, RotationError
+from commerce_sync.observability import logger, metrics, tracer
 
-NOT_IMPLEMENTED = "key_rotation is not implemented yet; AWSCURRENT is left unchanged"
+
+@cache
+def rotation() -> KeyRotation:
+    return KeyRotation.from_environment()
 
 
 @logger.inject_lambda_context(clear_state=True)
-def lambda_handler(event: dict[str, Any], context: LambdaContext) -> None:
-    logger.error(NOT_IMPLEMENTED, step=event.get("Step"))
-    raise NotImplementedError(NOT_IMPLEMENTED)
+@metrics.log_metrics
+@tracer.capture_lambda_handler
+@event_source(data_class=SecretsManagerEvent)
+def lambda_handler(event: SecretsManagerEvent, context: LambdaContext) -> None:
+    try:
+        # RotationToken (cross-account rotation, 2025) is passed on to PutSecretValue when present.
+        rotation().rotate(event.step, event.secret_id, event.client_request_token, event.get("RotationToken"))
+    except RotationError as error:
+        logger.error(
+            "rotation step failed; AWSCURRENT is unchanged", reason=str(error), error_type=type(error).__name__
+        )
+        raise

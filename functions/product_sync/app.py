@@ -1,24 +1,119 @@
-"""Nightly catalog sync and real-time product events. Not implemented yet (issue: product sync).
+"""Products: real-time product events, and the catalog sync (nightly for every store, or now for one).
 
-Queue records are reported as failed (kept, retried, then dead-lettered for replay); a scheduled run
-answers with a clear not-implemented status instead of pretending to have synced anything.
+Invocations (the domain is commerce_sync.catalog_sync; docs/product-sync.md):
+- SQS, the product queue. A record is a bus message (product.updated / product.deleted), a `catalog_sync`
+  message (the nightly fan-out, or a run's continuation), or a `sync_product` message (a replayed dead
+  letter). Product events are handled before catalog work in the same batch, so a catalog slice never
+  holds them up; failed records are reported (partial batch failures) and dead-lettered with their reason.
+- Direct (the schedule, `commerce-sync sync-products`): `{"action": "catalog_sync", "scope": "all_stores"}`
+  queues one catalog sync per active store; `{"action": "catalog_sync", "store_id": "..."}` runs that
+  store's sync in this invocation, continuing through the queue if it nears the time limit.
+
+Nothing here sets the Mailchimp store's is_syncing: a catalog sync must not pause the store's automations.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from functools import cache
+from typing import Any, Literal
 
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from commerce_sync.observability import logger
+from commerce_sync.catalog_sync import CATALOG_SYNC, SYNC_PRODUCT, CatalogSync
+from commerce_sync.dead_letters import DeadLetters
+from commerce_sync.event_bus import event_from_message
+from commerce_sync.observability import logger, metrics, tracer
+from commerce_sync.services import Services
+from pydantic import BaseModel, ConfigDict, model_validator
 
-NOT_IMPLEMENTED = "product_sync is not implemented yet"
+processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+
+
+class SyncMessage(BaseModel):
+    """A catalog-sync or sync-product request (queue message or direct invocation)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    action: Literal["catalog_sync", "sync_product"]
+    scope: Literal["all_stores"] | None = None
+    store_id: str | None = None
+    run_id: str | None = None
+    product_id: str | None = None
+    trigger: str | None = None
+
+    @model_validator(mode="after")
+    def _target(self) -> SyncMessage:
+        if self.action == SYNC_PRODUCT and not (self.store_id and self.product_id):
+            raise ValueError("sync_product needs store_id and product_id")
+        if self.action == CATALOG_SYNC and not (self.scope or self.store_id):
+            raise ValueError('catalog_sync needs a store_id or "scope": "all_stores"')
+        return self
+
+
+@cache
+def catalog_sync() -> CatalogSync:
+    return CatalogSync(Services.from_environment())
+
+
+@cache
+def dead_letters() -> DeadLetters:
+    return DeadLetters.from_environment()
+
+
+def _is_request(body: Any) -> bool:
+    return isinstance(body, dict) and "action" in body
+
+
+def _handle_request(message: SyncMessage, context: LambdaContext, from_queue: bool) -> dict[str, Any]:
+    sync = catalog_sync()
+    if message.action == SYNC_PRODUCT:
+        return sync.resync(str(message.store_id), [str(message.product_id)])
+    if message.scope == "all_stores" and not message.store_id:
+        return sync.fan_out(trigger=message.trigger or "schedule")
+    return sync.run(
+        str(message.store_id),
+        trigger=message.trigger or ("queue" if from_queue else "direct"),
+        remaining_ms=context.get_remaining_time_in_millis,
+        run_id=message.run_id,
+        # In the queue consumer a slice is kept short, so product events waiting behind it are not delayed.
+        slice_seconds=sync.config.queue_slice_seconds if from_queue else None,
+    )
+
+
+def apply(record: SQSRecord, context: LambdaContext) -> dict[str, Any]:
+    body = record.json_body
+    if _is_request(body):
+        return _handle_request(SyncMessage.model_validate(body), context, from_queue=True)
+    event = event_from_message(body)
+    logger.set_correlation_id(event.event_id)
+    return catalog_sync().events.process(event=event)
+
+
+@tracer.capture_method
+def record_handler(record: SQSRecord, lambda_context: LambdaContext) -> dict[str, Any]:
+    return dead_letters().handle(record, lambda item: apply(item, lambda_context))
+
+
+def _events_first(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Catalog work last: a product event must not wait behind a catalog slice of the same batch."""
+
+    def is_request(record: dict[str, Any]) -> bool:
+        body = record.get("body") or ""
+        return '"action"' in body and '"detail-type"' not in body
+
+    return sorted(records, key=is_request)
 
 
 @logger.inject_lambda_context(clear_state=True)
+@metrics.log_metrics
+@tracer.capture_lambda_handler
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    records = event.get("Records")
-    if records is not None:
-        logger.error(NOT_IMPLEMENTED + "; records are left for retry and the dead-letter queue", records=len(records))
-        return {"batchItemFailures": [{"itemIdentifier": record["messageId"]} for record in records]}
-    logger.error(NOT_IMPLEMENTED + "; scheduled catalog sync skipped", trigger=event.get("action"))
-    return {"status": "not_implemented", "message": NOT_IMPLEMENTED}
+    if "Records" in event:
+        # Lets Idempotency expire an in-progress record when this invocation times out mid-record.
+        catalog_sync().events.idempotency_config.register_lambda_context(context)
+        event = {**event, "Records": _events_first(list(event["Records"]))}
+        return process_partial_response(
+            event=event, record_handler=record_handler, processor=processor, context=context
+        )
+    return _handle_request(SyncMessage.model_validate(event), context, from_queue=False)

@@ -247,17 +247,17 @@ def test_a_cart_gone_before_the_fetch_is_acknowledged_and_ignored(
     assert writes_to(mailchimp, bc_store.store_id) == []
 
 
-def test_planned_and_unhandled_scopes(
+def test_unhandled_scopes_and_vanished_orders_are_acknowledged(
     runner: LocalRunner, bigcommerce: BigCommerceEmulator, bc_store: RegisteredStore
 ) -> None:
-    planned = deliver(
+    vanished = deliver(
         runner, thin(bigcommerce, "store/order/created", {"type": "order", "id": 250}), bc_store.webhook_secret
     )
     ignored = deliver(
         runner, thin(bigcommerce, "store/category/created", {"type": "category", "id": 42}), bc_store.webhook_secret
     )
 
-    assert planned.status_code == 501 and "not implemented yet" in planned.json()["message"]
+    assert vanished.status_code == 200 and vanished.json()["status"] == "ignored"
     assert ignored.status_code == 200 and ignored.json()["status"] == "ignored"
 
 

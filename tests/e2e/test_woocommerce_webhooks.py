@@ -143,12 +143,6 @@ def test_an_unusable_customer_is_a_bad_request_naming_the_field(
     assert response.json()["message"].startswith("email:")
 
 
-def test_order_created_is_not_implemented_yet(runner: LocalRunner, woo_store: RegisteredStore) -> None:
-    response = deliver(runner, woo_store, {"id": 727, "status": "processing"}, topic="order.created")
-
-    assert response.status_code == 501
-
-
 def test_coupon_created_is_ignored_with_200(runner: LocalRunner, woo_store: RegisteredStore) -> None:
     response = deliver(runner, woo_store, {"id": 719, "code": "spring25"}, topic="coupon.created")
 

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 from commerce_sync.canonical import CartRemovalReason, ConsentState, EventType
-from commerce_sync.errors import BadRequest, NotImplementedYet
+from commerce_sync.errors import BadRequest
 from commerce_sync.platform_http import HttpPolicy, StoreApiUnavailable
 from commerce_sync.platforms import StoreApi, WebhookRequest, adapters
 from commerce_sync.platforms.bigcommerce import (
@@ -332,14 +332,6 @@ def test_two_updates_of_one_cart_with_the_same_hash_get_different_event_ids(
     ids = {adapter.normalise(delivery(body), bc_store, None).events[0].event_id for body in (first, later, first)}
 
     assert len(ids) == 2
-
-
-@pytest.mark.parametrize("scope", ["store/order/created", "store/order/statusUpdated", "store/product/updated"])
-def test_order_and_product_scopes_are_not_implemented_yet(
-    adapter: BigCommerceAdapter, bc_store: Store, scope: str
-) -> None:
-    with pytest.raises(NotImplementedYet, match=scope):
-        adapter.normalise(delivery(webhook(scope, {"type": "order", "id": 250})), bc_store, None)
 
 
 @pytest.mark.parametrize(

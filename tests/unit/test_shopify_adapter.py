@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 from commerce_sync.canonical import Cart, ConsentState, EventType
-from commerce_sync.errors import BadRequest, NotImplementedYet
+from commerce_sync.errors import BadRequest
 from commerce_sync.platforms import Normalised, WebhookRequest, adapters
 from commerce_sync.platforms.shopify import ShopifyAdapter
 from commerce_sync.signatures import SignatureError, sign_base64_hmac
@@ -220,14 +220,6 @@ def test_unknown_topic_is_ignored(checkout_payload: dict[str, Any], shopify_stor
     assert result.events == ()
     assert result.ignored_reason is not None
     assert topic in result.ignored_reason
-
-
-@pytest.mark.parametrize("topic", ["products/create", "products/update", "products/delete"])
-def test_planned_topic_is_not_implemented_yet(
-    checkout_payload: dict[str, Any], shopify_store: Store, topic: str
-) -> None:
-    with pytest.raises(NotImplementedYet, match=topic):
-        normalise(checkout_payload, shopify_store, topic=topic)
 
 
 @pytest.mark.parametrize("raw", [b"{not json", b"", b"\xff\xfe\x00", b'{"token": "abc"'])

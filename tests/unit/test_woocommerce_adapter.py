@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 from commerce_sync.canonical import ConsentState, Customer, EventType
-from commerce_sync.errors import BadRequest, NotImplementedYet
+from commerce_sync.errors import BadRequest
 from commerce_sync.platforms import Normalised, WebhookRequest, adapters
 from commerce_sync.platforms.woocommerce import (
     DEFAULT_CONSENT_META_KEYS,
@@ -451,21 +451,6 @@ def test_customer_deleted_without_an_id_is_a_bad_request(body: Any, woo_store: S
 
 
 # ---- other topics --------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("topic", "issue"),
-    [
-        ("order.created", "issue 4"),
-        ("order.updated", "issue 4"),
-        ("order.deleted", "issue 4"),
-        ("product.updated", "issue 5"),
-        ("product.deleted", "issue 5"),
-    ],
-)
-def test_planned_topics_are_not_implemented_yet(topic: str, issue: str, woo_store: Store) -> None:
-    with pytest.raises(NotImplementedYet, match=issue):
-        normalise({"id": 1}, woo_store, topic=topic)
 
 
 @pytest.mark.parametrize(

@@ -199,7 +199,7 @@ class Refund(CanonicalModel):
 
 
 class FinancialStatus(StrEnum):
-    """Mailchimp's notification-firing values (see docs/status-mapping.md for each platform's table)."""
+    """Mailchimp's notification-firing values (see docs/order-status.md for each platform's table)."""
 
     PENDING = "pending"
     PAID = "paid"

@@ -117,31 +117,104 @@ def _foreign_timestamp(value: datetime | None) -> str | None:
 
 
 def to_mailchimp_product(product: Product, currency_code: str | None = None) -> McProduct:
-    """Variant prices are quantised to the store's currency (two decimals when none is known)."""
+    """Variant prices are quantised to the store's currency (two decimals when none is known).
+
+    URLs go out absolute, since Mailchimp puts them into e-mails: a scheme-relative URL gets https, a
+    relative one is resolved against the product's own URL, and one that still is not http(s) is left out
+    rather than sent broken. The product's image is its own, else its first image; a variant's image is
+    its own, else the image that names the variant, else the product's.
+    """
     currency = currency_code or product.currency_code or "XXX"
+    base = absolute_url(product.url)
+    images = [
+        McProductImage(id=image.id, url=url, variant_ids=list(image.variant_ids))
+        for image in product.images
+        if (url := absolute_url(image.url, base))
+    ]
+    product_image = absolute_url(product.image_url, base) or (images[0].url if images else None)
+    image_of_variant: dict[str, str] = {}
+    for image in images:
+        for variant_id in image.variant_ids or ():
+            image_of_variant.setdefault(variant_id, image.url)
     return McProduct(
         id=product.id,
         title=product.title,
         handle=product.handle,
-        url=product.url,
+        url=base,
         description=product.description,
         type=product.type,
         vendor=product.vendor,
-        image_url=product.image_url,
+        image_url=product_image,
         published_at_foreign=_foreign_timestamp(product.published_at),
-        images=[McProductImage(id=i.id, url=i.url, variant_ids=list(i.variant_ids)) for i in product.images] or None,
+        images=images or None,
         variants=[
             McProductVariant(
                 id=v.id,
                 title=v.title,
-                url=v.url,
+                url=absolute_url(v.url, base),
                 sku=v.sku,
                 price=quantize(v.price, currency) if v.price is not None else None,
                 inventory_quantity=v.inventory_quantity,
-                image_url=v.image_url or product.image_url,
+                image_url=absolute_url(v.image_url, base) or image_of_variant.get(v.id) or product_image,
                 backorders=v.backorders,
                 visibility=v.visibility,
             )
             for v in product.variants
         ],
     )
+
+
+# Variant visibility as commerce-sync sends it (Mailchimp's field is a free string).
+VISIBLE = "visible"
+HIDDEN = "hidden"
+
+
+def absolute_url(value: str | None, base: str | None = None) -> str | None:
+    """`value` as an absolute http(s) URL, or None when it cannot be one."""
+    from urllib.parse import urljoin, urlsplit
+
+    text = (value or "").strip()
+    if not text:
+        return None
+    if text.startswith("//"):
+        text = "https:" + text
+    elif base and not urlsplit(text).scheme:
+        text = urljoin(base, text)
+    parts = urlsplit(text)
+    return text if parts.scheme in ("http", "https") and parts.netloc else None
+
+
+def hidden_variant(variant_id: str, title: str) -> McProductVariant:
+    """A variant that must stop being recommended but keep existing (orders and carts may name it):
+    Mailchimp recommends only variants with inventory_quantity > 0."""
+    return McProductVariant(id=variant_id, title=title or variant_id, inventory_quantity=0, visibility=HIDDEN)
+
+
+def to_mailchimp_hidden_product(product_id: str, title: str, variants: dict[str, str]) -> McProduct:
+    """The PUT body that retires a product gone from the catalog: every variant it had (id → title) at
+    inventory 0 and hidden. The product itself stays, so orders and carts that name it keep working."""
+    retired = [hidden_variant(variant_id, variant_title) for variant_id, variant_title in sorted(variants.items())]
+    return McProduct(
+        id=product_id,
+        title=title or product_id,
+        variants=retired or [hidden_variant(product_id, title or product_id)],
+    )
+
+
+def with_retired_variants(product: McProduct, known_variants: dict[str, str]) -> McProduct:
+    """`product` plus, hidden at inventory 0, the variants Mailchimp had that the product no longer has
+    (a PUT does not delete variants it leaves out, and a deleted variant would break orders naming it)."""
+    current = {variant.id for variant in product.variants}
+    retired = [hidden_variant(vid, title) for vid, title in sorted(known_variants.items()) if vid not in current]
+    if not retired:
+        return product
+    return product.model_copy(update={"variants": [*product.variants, *retired]})
+
+
+def product_content_hash(product: McProduct) -> str:
+    """A stable digest of exactly what would be sent: equal digests mean the write can be skipped. Any
+    change to the mapping changes the digest too, so the next catalog sync re-sends what it affects."""
+    import json
+
+    canonical = json.dumps(product.body(), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:32]

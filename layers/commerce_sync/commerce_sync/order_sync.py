@@ -113,7 +113,13 @@ class OrderSync:
         if str(state.get("applied_version", "")) >= event.entity_version:
             return {"outcome": "stale", "order_id": order.id}
         if known is not None:
-            order = merge(order, known.shipments, known.refunds)
+            # What the platform says now wins (an edited tracking number); parcels and refunds known only
+            # from their own events are kept.
+            order = merge(
+                order.model_copy(update={"shipments": known.shipments, "refunds": known.refunds}),
+                order.shipments,
+                order.refunds,
+            )
         if order.financial_status is None:
             self._state.record_applied(
                 store.store_id, ORDER, order.id, event.entity_version, order=order.model_dump_json()

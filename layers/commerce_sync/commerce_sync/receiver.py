@@ -18,7 +18,9 @@ from commerce_sync.secret_store import SecretReader
 from commerce_sync.signatures import SignatureError
 from commerce_sync.store_registry import StoreRegistry
 
-SIGNING_SECRET_LABELS = ("current", "pending")
+# The labels of a store's signing keyring (secret_store.SigningKeyring): AWSCURRENT, AWSPENDING while a
+# rotation runs, and AWSPREVIOUS for WEBHOOK_SECRET_PREVIOUS_GRACE_SECONDS after the rotation retired it.
+SIGNING_SECRET_LABELS = ("current", "pending", "previous")
 
 
 @dataclass(frozen=True)
@@ -82,13 +84,19 @@ class WebhookReceiver:
         return Receipt(status="accepted", event_ids=event_ids)
 
     def _verify(self, adapter: PlatformAdapter, request: WebhookRequest, secret_id: str) -> None:
-        try:
-            adapter.verify(request, self._secrets.webhook_secrets(secret_id))
-            metrics.add_metric(name="SignatureMatchedCurrent", unit="Count", value=1)
+        """Accepts a signature made with any secret of the store's keyring; on a miss the keyring is
+        re-read once (a rotation may have just staged or promoted a secret), then the miss is final."""
+        for refresh in (False, True):
+            candidates = self._secrets.signing_keyring(secret_id, refresh=refresh).usable()
+            try:
+                matched = adapter.verify(request, [candidate.value for candidate in candidates])
+            except SignatureError:
+                if refresh:
+                    raise
+                continue
+            label = candidates[matched].label
+            metrics.add_metric(name=f"SignatureMatched{label.title()}", unit="Count", value=1)
+            if label != SIGNING_SECRET_LABELS[0]:
+                # Tells the operator when the previous secret stops being used (safe to revoke).
+                logger.info("signature made with a rotated webhook secret", secret_label=label)
             return
-        except SignatureError:
-            pass
-        # A miss may mean the secret is mid-rotation: refresh the cache and try the staged one too.
-        matched = adapter.verify(request, self._secrets.webhook_secrets(secret_id, include_staged=True))
-        label = SIGNING_SECRET_LABELS[min(matched, len(SIGNING_SECRET_LABELS) - 1)]
-        metrics.add_metric(name=f"SignatureMatched{label.title()}", unit="Count", value=1)

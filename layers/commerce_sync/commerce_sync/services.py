@@ -53,7 +53,9 @@ class Services:
     def idempotency_store(self) -> DynamoDBPersistenceLayer:
         return DynamoDBPersistenceLayer(table_name=self.settings.idempotency_table)
 
-    def idempotency_config(self, key_path: str = "event_id") -> IdempotencyConfig:
+    def idempotency_config(self, key_path: str = "[store_id, event_id]") -> IdempotencyConfig:
+        """Keyed by store and event id: platforms' own ids (a WooCommerce resource id and date, a
+        BigCommerce hash) are unique within one store only."""
         return IdempotencyConfig(event_key_jmespath=key_path, expires_after_seconds=IDEMPOTENCY_TTL_SECONDS)
 
     def mailchimp(self, refresh_key: bool = False) -> MailchimpClient:

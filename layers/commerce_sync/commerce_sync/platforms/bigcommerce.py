@@ -116,7 +116,7 @@ CART_REMOVAL_SCOPES = {
 CUSTOMER_SCOPES = frozenset({"store/customer/created", "store/customer/updated"})
 CUSTOMER_DELETED_SCOPE = "store/customer/deleted"
 # Scope families that later issues build; until then they are refused with 501, not lost.
-PLANNED_SCOPE_PREFIXES = ("store/order/", "store/product/")
+PLANNED_SCOPE_PREFIXES: tuple[str, ...] = ()
 
 # The webhook Lambda has 10 s for up to three calls: short timeouts, two retries, and no waiting out a
 # throttle longer than 3 s (BigCommerce delivers again after 60 s anyway).
@@ -442,6 +442,13 @@ class BigCommerceAdapter(PlatformAdapter):
             return self._customer(parse_model(BcEntityWebhook, payload), store, api)
         if scope == CUSTOMER_DELETED_SCOPE:
             return self._customer_deleted(parse_model(BcEntityWebhook, payload), store)
+        if scope in PRODUCT_SCOPES:
+            return normalise_product_webhook(self, payload, store, api)
+        if scope.startswith(("store/order/", "store/shipment/")):
+            # Imported here: bigcommerce_orders builds on this module's models and API client.
+            from commerce_sync.platforms.bigcommerce_orders import normalise_order
+
+            return normalise_order(self, payload, store, api)
         if scope.startswith(PLANNED_SCOPE_PREFIXES):
             raise NotImplementedYet(f"BigCommerce scope {scope} is not implemented yet")
         return Normalised(ignored_reason=f"BigCommerce scope {scope} is not one commerce-sync handles")
@@ -518,3 +525,57 @@ class BigCommerceAdapter(PlatformAdapter):
         deleted = build_canonical(lambda: DeletedEntity(id=webhook.data.id))
         removed_at, version_at = webhook.occurred_at, _removal_version(webhook)
         return self._event(webhook, store, EventType.CUSTOMER_DELETED, deleted, deleted.id, version_at, removed_at)
+
+
+# ----- products ------------------------------------------------------------------------------------------
+
+PRODUCT_DELETED_SCOPE = "store/product/deleted"
+PRODUCT_SCOPES = frozenset(
+    {
+        "store/product/created",
+        "store/product/updated",
+        "store/product/inventory/updated",
+        "store/product/inventory/order/updated",
+        PRODUCT_DELETED_SCOPE,
+    }
+)
+
+
+def normalise_product_webhook(
+    adapter: BigCommerceAdapter, payload: Any, store: Store, api: StoreApi | None
+) -> Normalised:
+    """`data.id` is the product: it is read with its variants and images (the catalog sync's reader and
+    mapping) → product.updated; store/product/deleted → product.deleted, nothing read."""
+    from commerce_sync.catalog.bigcommerce import BigCommerceCatalog
+
+    webhook = parse_model(BcEntityWebhook, payload)
+    if webhook.scope == PRODUCT_DELETED_SCOPE:
+        deleted = build_canonical(lambda: DeletedEntity(id=webhook.data.id))
+        return BigCommerceAdapter._event(
+            webhook,
+            store,
+            EventType.PRODUCT_DELETED,
+            deleted,
+            deleted.id,
+            _removal_version(webhook),
+            webhook.occurred_at,
+        )
+    base_url = (api.base_url if api else None) or f"{DEFAULT_API_ROOT}/{store.identity}"
+    token = (api.credentials.get("access_token") if api else None) or ""
+    if not token:
+        raise StoreApiUnavailable(
+            f"store {store.store_id} has no BigCommerce access token (platform_api_credentials.access_token)"
+        )
+    catalog = BigCommerceCatalog(store, base_url, str(token), adapter.session)
+    try:
+        found = catalog.products_by_id([webhook.data.id])
+    except PlatformAuthError as error:
+        raise StoreApiUnavailable(f"BigCommerce refused the store's access token ({error.status})") from error
+    except PlatformApiError as error:
+        if error.retryable:
+            raise StoreApiUnavailable(f"the BigCommerce API is unavailable: {error}") from error
+        raise BadRequest(f"BigCommerce refused a read for this delivery: {error}") from error
+    if not found:
+        return Normalised(ignored_reason=f"product {webhook.data.id} no longer exists on BigCommerce")
+    product = found[0]
+    return BigCommerceAdapter._event(webhook, store, EventType.PRODUCT_UPDATED, product, product.id, product.updated_at)

@@ -56,13 +56,7 @@ CHECKOUT_TOPICS = frozenset({"checkouts/create", "checkouts/update"})
 CART_TOPICS = frozenset({"carts/create", "carts/update"})
 CUSTOMER_TOPICS = frozenset({"customers/create", "customers/update"})
 # Topics the design covers that later issues build; until then they are refused with 501, not lost.
-PLANNED_TOPICS = frozenset(
-    {
-        "products/create",
-        "products/update",
-        "products/delete",
-    }
-)
+PLANNED_TOPICS: frozenset[str] = frozenset()
 CHECKOUT_REFERENCE = "shopify-checkout:"
 
 
@@ -327,6 +321,8 @@ class ShopifyAdapter(PlatformAdapter):
             return self._customer_deleted(request, store, payload)
         if topic in ORDER_TOPICS or topic in FULFILLMENT_TOPICS or topic in ("orders/delete", "refunds/create"):
             return self._order(request, store, topic, payload)
+        if topic in PRODUCT_TOPICS:
+            return normalise_product_webhook(request, store, payload)
         if topic in PLANNED_TOPICS:
             raise NotImplementedYet(f"Shopify topic {topic} is not implemented yet")
         return Normalised(ignored_reason=f"Shopify topic {topic} is not one commerce-sync handles")
@@ -454,3 +450,38 @@ def _triggered_at(request: WebhookRequest) -> datetime:
         except ValueError:
             pass
     return datetime.now(UTC)
+
+
+# ----- products ------------------------------------------------------------------------------------------
+
+PRODUCT_TOPICS = frozenset({"products/create", "products/update", "products/delete"})
+
+
+class ShopifyDeletedProduct(ShopifyModel):
+    id: str
+
+
+def normalise_product_webhook(request: WebhookRequest, store: Store, payload: Any) -> Normalised:
+    """products/create|update deliver the REST product (the catalog sync's shape, mapped the same way);
+    products/delete only its id."""
+    from commerce_sync.catalog.shopify import ShopifyProduct
+    from commerce_sync.catalog.shopify import to_canonical_product as shopify_product
+
+    if request.header("X-Shopify-Topic") == "products/delete":
+        deleted = parse_model(ShopifyDeletedProduct, payload)
+        deleted_at = _triggered_at(request)
+        return ShopifyAdapter._event(
+            request,
+            store,
+            EventType.PRODUCT_DELETED,
+            DeletedEntity(id=deleted.id),
+            deleted.id,
+            version_from_timestamp(deleted_at),
+            deleted_at,
+        )
+    shopify = parse_model(ShopifyProduct, payload)
+    product = build_canonical(lambda: shopify_product(shopify, store))
+    changed_at = shopify.updated_at or _triggered_at(request)
+    return ShopifyAdapter._event(
+        request, store, EventType.PRODUCT_UPDATED, product, product.id, version_from_timestamp(changed_at), changed_at
+    )

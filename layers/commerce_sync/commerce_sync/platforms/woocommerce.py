@@ -52,7 +52,7 @@ CUSTOMER_DELETED_TOPIC = "customer.deleted"
 # Resources the design covers that later issues build (orders: issue 4, products: issue 5). Until then
 # they are answered 501, not lost silently. WooCommerce counts a 501 as a failed delivery, so such
 # webhooks should not be created yet (docs/woocommerce.md says so).
-PLANNED_RESOURCES = {"order": "issue 4", "product": "issue 5"}
+PLANNED_RESOURCES: dict[str, str] = {}
 
 # WooCommerce has no marketing consent of its own. The Mailchimp for WooCommerce plugin keeps the
 # shopper's newsletter choice in the user meta `mailchimp_woocommerce_is_subscribed`; the protected
@@ -247,6 +247,13 @@ class WooCommerceAdapter(PlatformAdapter):
             return self._customer(request, store, parse_json(request.body))
         if topic == CUSTOMER_DELETED_TOPIC:
             return self._customer_deleted(request, store, parse_json(request.body))
+        if resource == "order":
+            # Imported here: woocommerce_orders builds on this module's models.
+            from commerce_sync.platforms.woocommerce_orders import normalise_order
+
+            return normalise_order(request, store, topic, self.consent_meta_keys)
+        if topic in PRODUCT_TOPICS:
+            return normalise_product_webhook(request, store, api)
         if resource in PLANNED_RESOURCES:
             raise NotImplementedYet(f"WooCommerce topic {topic} is not implemented yet ({PLANNED_RESOURCES[resource]})")
         # Not parsed: an unusable body of a topic we ignore must not count as a failed delivery.
@@ -299,3 +306,86 @@ class WooCommerceAdapter(PlatformAdapter):
 def _delivery_event_id(request: WebhookRequest, fallback: str) -> str:
     delivery_id = (request.header(DELIVERY_ID_HEADER) or "").strip()
     return f"woocommerce:{delivery_id}" if delivery_id else f"woocommerce:{fallback}"
+
+
+# ----- products ------------------------------------------------------------------------------------------
+
+PRODUCT_TOPICS = frozenset({"product.created", "product.updated", "product.deleted", "product.restored"})
+PRODUCT_DELETED_TOPIC = "product.deleted"
+
+
+def normalise_product_webhook(request: WebhookRequest, store: Store, api: StoreApi | None) -> Normalised:
+    """product.created|updated|restored deliver the wc/v3 product; a variable product's variations are not
+    in it, so they are read from the store's API (as the catalog sync does, and mapped the same way).
+    product.deleted (also sent when a product is trashed) carries only the id, and so does a product
+    whose status is "trash"."""
+    from commerce_sync.catalog.woocommerce import VARIABLE_TYPES, WooCommerceCatalog
+    from commerce_sync.errors import BadRequest
+    from commerce_sync.platform_http import (
+        PlatformApiError,
+        PlatformAuthError,
+        PlatformNotFound,
+        StoreApiUnavailable,
+        platform_session,
+    )
+    from commerce_sync.platforms.bigcommerce import WEBHOOK_HTTP_POLICY
+
+    topic = request.require_header(TOPIC_HEADER).strip().lower()
+    payload = parse_json(request.body)
+    if topic == PRODUCT_DELETED_TOPIC or (isinstance(payload, dict) and payload.get("status") == "trash"):
+        return _product_deleted(request, store, payload)
+    if not isinstance(payload, dict):
+        raise BadRequest("a product delivery must be a JSON object")
+    credentials = dict(api.credentials) if api else {}
+    key_pair = (str(credentials.get("consumer_key") or ""), str(credentials.get("consumer_secret") or ""))
+    if payload.get("type") in VARIABLE_TYPES and payload.get("variations") and not all(key_pair):
+        raise StoreApiUnavailable(
+            f"store {store.store_id} has no WooCommerce REST key (platform_api_credentials) to read variations"
+        )
+    base_url = (api.base_url if api else None) or store.platform_api_url or store.identity
+    catalog = WooCommerceCatalog(store, base_url, key_pair, platform_session(WEBHOOK_HTTP_POLICY))
+    try:
+        products, skipped = catalog.complete([payload])
+    except PlatformNotFound:
+        return Normalised(ignored_reason=f"product {payload.get('id')} no longer exists on WooCommerce")
+    except PlatformAuthError as error:
+        raise StoreApiUnavailable(f"WooCommerce refused the store's REST key ({error.status})") from error
+    except PlatformApiError as error:
+        if error.retryable:
+            raise StoreApiUnavailable(f"the WooCommerce API is unavailable: {error}") from error
+        raise BadRequest(f"WooCommerce refused a read for this delivery: {error}") from error
+    if skipped:
+        raise BadRequest(skipped[0][1], field="product")
+    product = products[0]
+    changed_at = product.updated_at or datetime.now(UTC)
+    version = version_from_timestamp(changed_at)
+    event = make_event(
+        event_type=EventType.PRODUCT_UPDATED,
+        # One save can fire several deliveries: the id and the modification time name the change.
+        event_id=f"woocommerce:product:{product.id}:{version}",
+        store_id=store.store_id,
+        platform="woocommerce",
+        entity=product,
+        entity_id=product.id,
+        entity_version=version,
+        occurred_at=changed_at,
+    )
+    return Normalised(events=[event])
+
+
+def _product_deleted(request: WebhookRequest, store: Store, payload: Any) -> Normalised:
+    deleted = parse_model(WooDeleted, payload)
+    entity = build_canonical(lambda: DeletedEntity(id=deleted.id))
+    deleted_at = datetime.now(UTC)
+    version = version_from_timestamp(deleted_at)
+    event = make_event(
+        event_type=EventType.PRODUCT_DELETED,
+        event_id=_delivery_event_id(request, f"product-deleted:{entity.id}:{version}"),
+        store_id=store.store_id,
+        platform="woocommerce",
+        entity=entity,
+        entity_id=entity.id,
+        entity_version=version,
+        occurred_at=deleted_at,
+    )
+    return Normalised(events=[event])

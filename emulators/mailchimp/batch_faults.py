@@ -1,0 +1,97 @@
+"""Batch faults for tests: failed operations inside a batch, and results URLs that have expired.
+
+Batch operations never draw the HTTP faults (`set_faults`): on Mailchimp they fail one by one inside a
+finished batch (`errored_operations`, a status ≥ 400 in the results), which is what these inject.
+
+    handle = fail_batch_operations(emu, lambda op: op["operation_id"].endswith(":x"), status=500)
+    expire_batch_downloads(emu, count=1)   # the next download answers 403, as an expired pre-signed URL
+    handle.remove()                         # back to normal
+
+Both wrap the emulator's batch runner (the operation runner and the archive lookup) and leave everything
+else as it is.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from .emulator import MailchimpEmulator
+from .state import BatchResult
+
+OperationMatch = Callable[[dict[str, Any]], bool]
+
+PROBLEMS = {
+    400: ("Invalid Resource", "The resource submitted could not be validated."),
+    429: ("Too Many Requests", "You have exceeded the limit of 10 simultaneous connections."),
+    500: ("Internal Server Error", "An unexpected internal error has occurred."),
+    503: ("Service Unavailable", "The service is temporarily unavailable."),
+}
+
+
+@dataclass
+class BatchFault:
+    emulator: MailchimpEmulator
+    original: Any
+    attribute: str
+    failed: list[str] = field(default_factory=list)
+
+    def remove(self) -> None:
+        setattr(self.emulator.app.batches, self.attribute, self.original)
+
+
+def fail_batch_operations(
+    emulator: MailchimpEmulator, match: OperationMatch, status: int = 500, once: bool = True
+) -> BatchFault:
+    """Operations for which `match(operation)` is true answer `status` without being applied. With `once`,
+    each operation id fails only the first time it is run (a retry succeeds)."""
+    runner = emulator.app.batches
+    original = runner.run_operation
+    seen: set[str] = set()
+    lock = threading.Lock()
+    fault = BatchFault(emulator, original, "run_operation")
+
+    def run(operation: dict[str, Any]) -> BatchResult:
+        operation_id = str(operation.get("operation_id") or "")
+        with lock:
+            hit = match(operation) and not (once and operation_id in seen)
+            if hit:
+                seen.add(operation_id)
+                fault.failed.append(operation_id)
+        if not hit:
+            return original(operation)
+        title, detail = PROBLEMS.get(status, ("Error", "The operation failed."))
+        problem = {
+            "type": "https://mailchimp.com/developer/marketing/docs/errors/",
+            "title": title,
+            "status": status,
+            "detail": detail,
+            "instance": "",
+        }
+        return BatchResult(status, operation.get("operation_id"), json.dumps(problem))
+
+    runner.run_operation = run  # type: ignore[method-assign]
+    return fault
+
+
+def expire_batch_downloads(emulator: MailchimpEmulator, count: int = 1) -> BatchFault:
+    """The next `count` results downloads answer 403 (an expired URL); later ones work."""
+    runner = emulator.app.batches
+    original = runner.archive_for
+    remaining = [count]
+    lock = threading.Lock()
+    fault = BatchFault(emulator, original, "archive_for")
+
+    def archive_for(batch_id: str, token: str) -> tuple[int, bytes | None]:
+        with lock:
+            if remaining[0] > 0:
+                remaining[0] -= 1
+                fault.failed.append(batch_id)
+                return 403, None
+        return original(batch_id, token)
+
+    runner.archive_for = archive_for  # type: ignore[method-assign]
+    return fault

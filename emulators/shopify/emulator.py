@@ -1,0 +1,154 @@
+"""`ShopifyEmulator`: the Admin REST API's product reads for one shop, on 127.0.0.1.
+
+emu = ShopifyEmulator("demo.myshopify.com", access_token="shpat_test").start()
+emu.base_url                          # "http://127.0.0.1:PORT": the store's platform_api_url
+emu.put_product({...})                # REST product JSON (events/shopify_product_update_body.json)
+emu.delete_product(632910392)
+emu.products.generate(100_000, generated_product)   # a large catalog computed on demand
+emu.set_faults(rate_429=0.2, retry_after=0.05, latency_ms=0, seed=7)
+emu.fail_when(lambda path, query: 500 if query.get("page_info") else None)
+emu.requests                          # [{method, path, query, status, fault, at}]
+
+Routes, under `/admin/api/<version>/` (any version), `X-Shopify-Access-Token` required:
+  GET products.json          `limit` (≤ 250, default 50), first request filters `ids`, `since_id`, `status`;
+                             cursor pagination: a `Link` header with rel="next"/"previous" `page_info`
+                             (a request with `page_info` may carry only `limit` and `fields`, else 400)
+  GET products/<id>.json     `{"product": {...}}`, 404 when unknown
+  GET products/count.json    `{"count": n}`
+Every answer carries `X-Shopify-Shop-Api-Call-Limit`; a throttled one is 429 with `Retry-After`.
+Products are returned in id order, as Shopify pages them.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from typing import Any
+
+from werkzeug.exceptions import HTTPException
+from werkzeug.routing import Map, Rule
+from werkzeug.wrappers import Request, Response
+
+from .platform import JsonDict, PlatformEmulator, json_response
+
+MAX_LIMIT = 250
+DEFAULT_LIMIT = 50
+BUCKET_SIZE = 40
+INVALID_TOKEN = "[API] Invalid API key or access token (unrecognized login or wrong password)"
+
+
+def _encode(cursor: JsonDict) -> str:
+    return base64.urlsafe_b64encode(json.dumps(cursor, separators=(",", ":")).encode()).decode().rstrip("=")
+
+
+def _decode(page_info: str) -> JsonDict:
+    padded = page_info + "=" * (-len(page_info) % 4)
+    return json.loads(base64.urlsafe_b64decode(padded.encode()))
+
+
+class ShopifyEmulator(PlatformEmulator):
+    name = "shopify"
+
+    def __init__(self, shop_domain: str, access_token: str | list[str], host: str = "127.0.0.1", port: int = 0):
+        super().__init__(host, port)
+        self.shop_domain = shop_domain
+        self.access_tokens = {access_token} if isinstance(access_token, str) else set(access_token)
+        self._routes = Map(
+            [
+                Rule("/admin/api/<version>/products.json", endpoint="products"),
+                Rule("/admin/api/<version>/products/count.json", endpoint="count"),
+                Rule("/admin/api/<version>/products/<int:product_id>.json", endpoint="product"),
+            ]
+        )
+
+    @property
+    def base_url(self) -> str:
+        """A store's `platform_api_url` (Shopify's is `https://{shop}.myshopify.com`)."""
+        return self.root_url
+
+    def put_product(self, product: JsonDict) -> JsonDict:
+        """Adds or replaces a product (REST JSON; `id` required). `variants` and `images` default to []."""
+        stored = dict(product)
+        stored.setdefault("variants", [])
+        stored.setdefault("images", [])
+        return self.products.put(stored)
+
+    def delete_product(self, product_id: int) -> None:
+        self.products.delete(product_id)
+
+    def error(self, status: int, message: str, headers: dict[str, str] | None = None) -> Response:
+        response = json_response({"errors": message}, status, headers)
+        response.headers["X-Shopify-Shop-Api-Call-Limit"] = f"{BUCKET_SIZE if status == 429 else 1}/{BUCKET_SIZE}"
+        return response
+
+    def dispatch(self, request: Request) -> Response:
+        if request.headers.get("X-Shopify-Access-Token") not in self.access_tokens:
+            return self.error(401, INVALID_TOKEN)
+        if request.method != "GET":
+            return self.error(405, "Method Not Allowed")
+        try:
+            endpoint, args = self._routes.bind("shopify").match(request.path, method="GET")
+        except HTTPException:
+            return self.error(404, "Not Found")
+        response = getattr(self, f"_{endpoint}")(request, **args)
+        response.headers["X-Shopify-Shop-Api-Call-Limit"] = f"1/{BUCKET_SIZE}"
+        return response
+
+    # ----- routes -------------------------------------------------------------------------------------
+
+    def _product(self, request: Request, version: str, product_id: int) -> Response:
+        product = self.products.get(product_id)
+        if product is None:
+            return self.error(404, "Not Found")
+        return json_response({"product": product})
+
+    def _count(self, request: Request, version: str) -> Response:
+        return json_response({"count": len(self.products.ids())})
+
+    def _products(self, request: Request, version: str) -> Response:
+        args = request.args
+        try:
+            limit = int(args.get("limit", DEFAULT_LIMIT))
+        except ValueError:
+            return self.error(400, "limit must be an integer")
+        if not 1 <= limit <= MAX_LIMIT:
+            return self.error(400, f"limit must be between 1 and {MAX_LIMIT}")
+        if "page_info" in args:
+            extra = set(args) - {"page_info", "limit", "fields"}
+            if extra:
+                return self.error(400, f"page_info cannot be combined with: {', '.join(sorted(extra))}")
+            try:
+                cursor = _decode(args["page_info"])
+            except ValueError:
+                return self.error(400, "page_info - Invalid value.")
+        else:
+            cursor = {
+                "after": int(args.get("since_id", 0) or 0),
+                "ids": [int(i) for i in args.get("ids", "").split(",") if i.strip()] or None,
+                "status": [s.strip() for s in args.get("status", "").split(",") if s.strip()] or None,
+            }
+        page = self.products.after(int(cursor["after"]), limit + 1, keep=self._filter(cursor))
+        more, page = len(page) > limit, page[:limit]
+        links = []
+        if page and more:
+            links.append(self._link(version, limit, {**cursor, "after": page[-1]["id"]}, "next"))
+        if page and int(cursor["after"]) > 0:
+            links.append(self._link(version, limit, {**cursor, "after": 0}, "previous"))
+        headers = {"Link": ", ".join(links)} if links else {}
+        return json_response({"products": page}, headers=headers)
+
+    @staticmethod
+    def _filter(cursor: JsonDict) -> Any:
+        ids = set(cursor.get("ids") or [])
+        statuses = set(cursor.get("status") or [])
+
+        def keep(product: JsonDict) -> bool:
+            if ids and int(product["id"]) not in ids:
+                return False
+            return not statuses or product.get("status", "active") in statuses
+
+        return keep if ids or statuses else None
+
+    def _link(self, version: str, limit: int, cursor: JsonDict, rel: str) -> str:
+        url = f"{self.base_url}/admin/api/{version}/products.json?limit={limit}&page_info={_encode(cursor)}"
+        return f'<{url}>; rel="{rel}"'

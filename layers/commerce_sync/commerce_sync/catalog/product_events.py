@@ -1,0 +1,110 @@
+"""Real-time product events (product.updated / product.deleted) from the product queue.
+
+Per event: a duplicate (same event id) writes nothing (Powertools Idempotency); an event older than the
+version recorded for the product is skipped; content equal to what Mailchimp already has (same hash) costs
+no Mailchimp call. Otherwise one direct PUT through the same mapping as the catalog sync, then the record.
+
+product.deleted retires the product rather than deleting it (docs/product-sync.md): every variant goes to
+inventory 0 and hidden, so Mailchimp stops recommending it while the orders and carts naming it keep
+working. A product Mailchimp has but we have no record of is read from Mailchimp first, to learn its
+variants.
+
+Mailchimp errors propagate: the queue retries the record and the function dead-letters it with the reason
+(commerce_sync.dead_letters), as for carts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from aws_lambda_powertools.utilities.idempotency import idempotent_function
+
+from commerce_sync.canonical import CanonicalEvent, EventType
+from commerce_sync.catalog.state import CatalogState, ProductRecord
+from commerce_sync.catalog.writer import Outcome, ProductWriter, removal_write, unchanged, upsert_write
+from commerce_sync.errors import NotImplementedYet, UnknownStore
+from commerce_sync.mailchimp_client import MailchimpNotFound
+from commerce_sync.observability import logger, metrics
+from commerce_sync.services import Services
+from commerce_sync.store_registry import Store
+
+Result = dict[str, Any]
+
+
+class ProductEvents:
+    def __init__(self, services: Services, state: CatalogState, refetch: Callable[[Store, str], None] | None = None):
+        self._services = services
+        self._state = state
+        # After a write that lost a race with a newer one: read the product from the store and write it
+        # again (catalog_sync provides it; canonical stores have nothing to read from).
+        self._refetch = refetch
+        self.idempotency_config = services.idempotency_config()
+        self.process: Callable[..., Result] = idempotent_function(
+            data_keyword_argument="event",
+            persistence_store=services.idempotency_store,
+            config=self.idempotency_config,
+        )(self._process)
+
+    def _process(self, event: CanonicalEvent) -> Result:
+        store = self._services.registry.get(event.store_id)
+        if store is None:
+            raise UnknownStore(f"store {event.store_id} is not registered")
+        logger.append_keys(store_id=store.store_id, event_id=event.event_id, event_type=event.type.value)
+        if event.type is EventType.PRODUCT_UPDATED:
+            result = self._updated(store, event)
+        elif event.type is EventType.PRODUCT_DELETED:
+            result = self._deleted(store, event)
+        else:
+            raise NotImplementedYet(f"product_sync does not handle {event.type.value} events")
+        metrics.add_metric(name=f"ProductEvent_{result['outcome']}", unit="Count", value=1)
+        logger.info(f"{event.type.value} {result['outcome']}", product_id=result.get("product_id"))
+        return result
+
+    def _writer(self, store: Store) -> ProductWriter:
+        return ProductWriter(store, self._state, lambda refresh: self._services.mailchimp(refresh_key=refresh))
+
+    def _updated(self, store: Store, event: CanonicalEvent) -> Result:
+        product = event.product()
+        record = self._state.product(store.store_id, product.id)
+        if record is not None and record.version > event.entity_version:
+            return {"outcome": "stale", "product_id": product.id}
+        pending = upsert_write(product, record, store, event.entity_version)
+        if unchanged(pending, record):
+            self._state.mark_seen(store.store_id, [product.id])
+            return {"outcome": "unchanged", "product_id": product.id}
+        outcome = self._writer(store).write(pending, condition="version", raise_errors=True)
+        if outcome is Outcome.CONFLICT:
+            self._repair(store, product.id)
+        return {"outcome": pending.kind if outcome is Outcome.APPLIED else outcome.value, "product_id": product.id}
+
+    def _deleted(self, store: Store, event: CanonicalEvent) -> Result:
+        product_id = event.deleted().id
+        record = self._state.product(store.store_id, product_id)
+        if record is not None and record.version > event.entity_version:
+            return {"outcome": "stale", "product_id": product_id}
+        if record is not None and record.removed:
+            return {"outcome": "already_removed", "product_id": product_id}
+        record = record or self._record_from_mailchimp(store, product_id)
+        if record is None:
+            # Nothing to hide; the marker keeps a late, older product.updated from bringing it back.
+            marker = ProductRecord(product_id=product_id, removed=True, version=event.entity_version)
+            self._state.put_product_if_newer(store.store_id, marker)
+            return {"outcome": "not_in_mailchimp", "product_id": product_id}
+        pending = removal_write(record, event.entity_version)
+        outcome = self._writer(store).write(pending, condition="version", raise_errors=True)
+        return {"outcome": "removed" if outcome is Outcome.APPLIED else outcome.value, "product_id": product_id}
+
+    def _record_from_mailchimp(self, store: Store, product_id: str) -> ProductRecord | None:
+        try:
+            existing = self._services.mailchimp().get(f"/ecommerce/stores/{store.store_id}/products/{product_id}")
+        except MailchimpNotFound:
+            return None
+        variants = {str(v["id"]): str(v.get("title") or v["id"]) for v in existing.get("variants") or []}
+        return ProductRecord(product_id=product_id, hash="", title=str(existing.get("title") or ""), variants=variants)
+
+    def _repair(self, store: Store, product_id: str) -> None:
+        if self._refetch is None:
+            logger.warning("a concurrent newer change may have been overwritten", product_id=product_id)
+            return
+        self._refetch(store, product_id)

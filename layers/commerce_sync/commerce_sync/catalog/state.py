@@ -1,0 +1,402 @@
+"""What the sync-state table remembers about a store's catalog.
+
+All of one store's catalog items share one partition, `pk = "<store_id>#catalog"`, so that the sweep for
+removed products can Query them in order instead of scanning the table:
+
+- `product#<id>`: the last write Mailchimp accepted: `hash` of the body, `title` and `variants` (id →
+  title: every variant Mailchimp has, so a removal can hide them all), the platform `version` it came
+  from, `removed`, and `failed` (why a write was dead-lettered).
+- `seen#<id>`: `seen_at` (epoch milliseconds), when a catalog run (or an event) last saw the product.
+  Kept apart from the product item so that marking 100,000 unchanged products is blind batch writes,
+  which can never overwrite a concurrent change.
+- `run`: the checkpoint of the current or last run (`RunCheckpoint`, JSON).
+- `lock`: the run lock (commerce_sync.sync_lock).
+- `batch#<key>`: a Mailchimp batch in flight: its operations (product id → hash), written *before* the
+  batch is submitted, so nothing submitted is ever unaccounted for.
+- `summary#last`, `summary#<finished>`: run summaries (the latter expire after SUMMARY_TTL_DAYS).
+
+Product items are written with a condition on what was read (`hash`, see `put_products`), so a catalog
+run never overwrites a newer real-time change it did not see.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field, replace
+from decimal import Decimal
+from typing import Any, Literal
+
+from boto3.dynamodb.conditions import Key
+from botocore.exceptions import ClientError
+from pydantic import BaseModel, Field
+
+PRODUCT = "product#"
+SEEN = "seen#"
+BATCH = "batch#"
+RUN = "run"
+LOCK = "lock"
+LAST_SUMMARY = "summary#last"
+SUMMARY = "summary#"
+SEEN_TTL_DAYS = 40
+SUMMARY_TTL_DAYS = 90
+BATCH_TTL_DAYS = 8
+BATCH_GET_LIMIT = 100
+TRANSACTION_LIMIT = 100
+
+
+def partition(store_id: str) -> str:
+    return f"{store_id}#catalog"
+
+
+def _ttl(days: int) -> int:
+    return int(time.time()) + days * 86400
+
+
+def _plain(value: Any) -> Any:
+    """DynamoDB numbers arrive as Decimal; the models want int/float."""
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, dict):
+        return {key: _plain(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_plain(item) for item in value]
+    return value
+
+
+@dataclass(frozen=True)
+class ProductRecord:
+    product_id: str
+    hash: str = ""
+    title: str = ""
+    variants: dict[str, str] = field(default_factory=dict)
+    version: str = ""
+    removed: bool = False
+    failed: str = ""
+    updated_at: int = 0
+
+    def item(self, store_id: str) -> dict[str, Any]:
+        return {
+            "pk": partition(store_id),
+            "sk": PRODUCT + self.product_id,
+            "hash": self.hash,
+            "title": self.title,
+            "variants": dict(self.variants),
+            "version": self.version,
+            "removed": self.removed,
+            "failed": self.failed,
+            "updated_at": int(time.time()),
+        }
+
+    @classmethod
+    def from_item(cls, item: dict[str, Any]) -> ProductRecord:
+        return cls(
+            product_id=str(item["sk"]).removeprefix(PRODUCT),
+            hash=str(item.get("hash", "")),
+            title=str(item.get("title", "")),
+            variants={str(k): str(v) for k, v in (item.get("variants") or {}).items()},
+            version=str(item.get("version", "")),
+            removed=bool(item.get("removed", False)),
+            failed=str(item.get("failed", "")),
+            updated_at=int(item.get("updated_at", 0)),
+        )
+
+    def with_changes(self, **changes: Any) -> ProductRecord:
+        return replace(self, **changes)
+
+
+class RunCounters(BaseModel):
+    seen: int = 0
+    unchanged: int = 0
+    created: int = 0
+    updated: int = 0
+    removed: int = 0
+    failed: int = 0
+    dead_lettered: int = 0
+    retried: int = 0
+    skipped_newer: int = 0
+
+    def add(self, other: RunCounters) -> None:
+        for name in type(self).model_fields:
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+
+
+Phase = Literal["pages", "sweep", "batches", "done"]
+
+
+class RunCheckpoint(BaseModel):
+    """Where a store's catalog run is. Saved after every committed page, so a fresh invocation (or a
+    crashed run's successor) continues from here; the counters are committed with the cursor, so pages
+    read again after a crash are not counted twice."""
+
+    run_id: str
+    trigger: str = ""
+    status: Literal["running", "done"] = "running"
+    phase: Phase = "pages"
+    cursor: str | None = None
+    sweep_after: str | None = None
+    started_at: float
+    finished_at: float | None = None
+    updated_at: float = Field(default_factory=time.time)
+    pages: int = 0
+    slices: int = 0
+    total: int | None = None
+    batches: int = 0
+    mailchimp_requests: int = 0
+    counters: RunCounters = Field(default_factory=RunCounters)
+    last_error: str | None = None
+
+    @property
+    def duration_seconds(self) -> float:
+        return round((self.finished_at or time.time()) - self.started_at, 3)
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "run_id": self.run_id,
+            "trigger": self.trigger,
+            "status": self.status,
+            "phase": self.phase,
+            **self.counters.model_dump(),
+            "pages": self.pages,
+            "slices": self.slices,
+            "batches": self.batches,
+            "mailchimp_requests": self.mailchimp_requests,
+            "started_at": self.started_at,
+            "finished_at": self.finished_at,
+            "duration_seconds": self.duration_seconds,
+            "last_error": self.last_error,
+        }
+
+
+class BatchRecord(BaseModel):
+    key: str
+    run_id: str
+    status: Literal["submitting", "submitted"] = "submitting"
+    mailchimp_id: str | None = None
+    submitted_at: float = Field(default_factory=time.time)
+    # product id -> (hash written, "created" | "updated" | "removed")
+    ops: dict[str, tuple[str, str]] = Field(default_factory=dict)
+
+
+class CatalogState:
+    def __init__(self, table_name: str, dynamodb: Any) -> None:
+        self._dynamodb = dynamodb
+        self.table = dynamodb.Table(table_name)
+        self._table_name = table_name
+        self._client = dynamodb.meta.client
+
+    # ---- products --------------------------------------------------------------------------------
+
+    def product(self, store_id: str, product_id: str) -> ProductRecord | None:
+        item = self.table.get_item(
+            Key={"pk": partition(store_id), "sk": PRODUCT + product_id}, ConsistentRead=True
+        ).get("Item")
+        return ProductRecord.from_item(item) if item else None
+
+    def products(self, store_id: str, product_ids: Sequence[str]) -> dict[str, ProductRecord]:
+        """The records of these products (consistent reads, 100 keys per call)."""
+        found: dict[str, ProductRecord] = {}
+        unique = list(dict.fromkeys(product_ids))
+        for start in range(0, len(unique), BATCH_GET_LIMIT):
+            keys = [{"pk": partition(store_id), "sk": PRODUCT + pid} for pid in unique[start : start + BATCH_GET_LIMIT]]
+            request: dict[str, Any] = {self._table_name: {"Keys": keys, "ConsistentRead": True}}
+            attempt = 0
+            while request:
+                answer = self._dynamodb.batch_get_item(RequestItems=request)
+                for item in answer.get("Responses", {}).get(self._table_name, []):
+                    record = ProductRecord.from_item(item)
+                    found[record.product_id] = record
+                request = answer.get("UnprocessedKeys") or {}
+                attempt += 1
+                if request:
+                    time.sleep(min(0.05 * 2**attempt, 2.0))
+        return found
+
+    def put_products(self, store_id: str, writes: Sequence[tuple[ProductRecord, str | None]]) -> set[str]:
+        """Write records, each only if the stored hash is still the one read (None: no record was read).
+
+        TransactWriteItems, 100 at a time: a transaction with a failed condition is cancelled as a whole, so
+        the conflicting items are taken out and the rest written again. Returns the conflicting ids — a
+        concurrent writer (a real-time event) changed them, and the caller must not write them.
+        """
+        conflicts: set[str] = set()
+        for start in range(0, len(writes), TRANSACTION_LIMIT):
+            remaining = list(writes[start : start + TRANSACTION_LIMIT])
+            attempt = 0
+            while remaining:
+                try:
+                    self._client.transact_write_items(
+                        TransactItems=[self._conditional_put(store_id, r, expected) for r, expected in remaining]
+                    )
+                    break
+                except ClientError as error:
+                    if error.response["Error"]["Code"] != "TransactionCanceledException":
+                        raise
+                    reasons = error.response.get("CancellationReasons") or []
+                    failed = {
+                        remaining[index][0].product_id
+                        for index, reason in enumerate(reasons)
+                        if reason.get("Code") == "ConditionalCheckFailed"
+                    }
+                    attempt += 1
+                    if not failed:
+                        # Another transaction touched the same items at the same moment: try again.
+                        if attempt > 5:
+                            raise
+                        time.sleep(0.05 * 2**attempt)
+                    conflicts |= failed
+                    remaining = [(r, expected) for r, expected in remaining if r.product_id not in failed]
+        return conflicts
+
+    def _conditional_put(self, store_id: str, record: ProductRecord, expected_hash: str | None) -> dict[str, Any]:
+        put: dict[str, Any] = {
+            "TableName": self._table_name,
+            # The resource's client converts Python values itself (boto3's DynamoDB transformation).
+            "Item": record.item(store_id),
+        }
+        if expected_hash is None:
+            put["ConditionExpression"] = "attribute_not_exists(pk)"
+        else:
+            put["ConditionExpression"] = "#hash = :expected"
+            put["ExpressionAttributeNames"] = {"#hash": "hash"}
+            put["ExpressionAttributeValues"] = {":expected": expected_hash}
+        return {"Put": put}
+
+    def put_product_if_newer(self, store_id: str, record: ProductRecord) -> bool:
+        """The real-time path's write: unless a newer version is recorded already. False when it is."""
+        try:
+            self.table.put_item(
+                Item=record.item(store_id),
+                ConditionExpression="attribute_not_exists(pk) OR #version <= :version",
+                ExpressionAttributeNames={"#version": "version"},
+                ExpressionAttributeValues={":version": record.version},
+            )
+        except ClientError as error:
+            if error.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
+
+    def forget_hash(self, store_id: str, product_id: str, expected_hash: str) -> bool:
+        """Make the next run write this product again (its write was lost or failed), unless someone has
+        written it since."""
+        try:
+            self.table.update_item(
+                Key={"pk": partition(store_id), "sk": PRODUCT + product_id},
+                UpdateExpression="SET #hash = :empty",
+                ConditionExpression="#hash = :expected",
+                ExpressionAttributeNames={"#hash": "hash"},
+                ExpressionAttributeValues={":empty": "", ":expected": expected_hash},
+            )
+        except ClientError as error:
+            if error.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
+
+    def iter_products(self, store_id: str, after: str | None = None) -> Iterator[ProductRecord]:
+        for item in self._query(store_id, PRODUCT, after):
+            yield ProductRecord.from_item(item)
+
+    # ---- seen marks --------------------------------------------------------------------------------
+
+    def mark_seen(self, store_id: str, product_ids: Sequence[str], at: float | None = None) -> None:
+        # Milliseconds: a run that starts within a second of the previous one must still tell them apart.
+        seen_at = int((at if at is not None else time.time()) * 1000)
+        expires = _ttl(SEEN_TTL_DAYS)
+        with self.table.batch_writer(overwrite_by_pkeys=["pk", "sk"]) as writer:
+            for product_id in dict.fromkeys(product_ids):
+                writer.put_item(
+                    Item={"pk": partition(store_id), "sk": SEEN + product_id, "seen_at": seen_at, "expires_at": expires}
+                )
+
+    def iter_seen(self, store_id: str, after: str | None = None) -> Iterator[tuple[str, int]]:
+        for item in self._query(store_id, SEEN, after, projection="sk, seen_at"):
+            yield str(item["sk"]).removeprefix(SEEN), int(item.get("seen_at", 0))
+
+    def _query(self, store_id: str, prefix: str, after: str | None, projection: str | None = None) -> Iterator[dict]:
+        """Items of one kind in key order, one page (≤ 1 MB) in memory at a time."""
+        arguments: dict[str, Any] = {
+            "KeyConditionExpression": Key("pk").eq(partition(store_id)) & Key("sk").begins_with(prefix),
+            "ConsistentRead": True,
+        }
+        if projection:
+            arguments["ProjectionExpression"] = projection
+        if after is not None:
+            arguments["ExclusiveStartKey"] = {"pk": partition(store_id), "sk": prefix + after}
+        while True:
+            page = self.table.query(**arguments)
+            yield from page.get("Items", [])
+            if "LastEvaluatedKey" not in page:
+                return
+            arguments["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    # ---- runs ------------------------------------------------------------------------------------
+
+    def load_run(self, store_id: str) -> RunCheckpoint | None:
+        item = self.table.get_item(Key={"pk": partition(store_id), "sk": RUN}, ConsistentRead=True).get("Item")
+        return RunCheckpoint.model_validate_json(item["doc"]) if item else None
+
+    def save_run(self, store_id: str, checkpoint: RunCheckpoint) -> None:
+        checkpoint.updated_at = time.time()
+        self.table.put_item(
+            Item={
+                "pk": partition(store_id),
+                "sk": RUN,
+                "run_id": checkpoint.run_id,
+                "status": checkpoint.status,
+                "doc": checkpoint.model_dump_json(),
+            }
+        )
+
+    def save_summary(self, store_id: str, summary: dict[str, Any]) -> None:
+        document = json.dumps(summary, default=str)
+        finished = str(summary.get("finished_at") or time.time())
+        with self.table.batch_writer() as writer:
+            writer.put_item(Item={"pk": partition(store_id), "sk": LAST_SUMMARY, "doc": document})
+            writer.put_item(
+                Item={
+                    "pk": partition(store_id),
+                    "sk": f"{SUMMARY}{float(finished):017.3f}",
+                    "doc": document,
+                    "expires_at": _ttl(SUMMARY_TTL_DAYS),
+                }
+            )
+
+    def last_summary(self, store_id: str) -> dict[str, Any] | None:
+        item = self.table.get_item(Key={"pk": partition(store_id), "sk": LAST_SUMMARY}).get("Item")
+        return json.loads(item["doc"]) if item else None
+
+    def summaries(self, store_id: str, limit: int = 10) -> list[dict[str, Any]]:
+        """The latest run summaries, newest first."""
+        page = self.table.query(
+            KeyConditionExpression=Key("pk").eq(partition(store_id)) & Key("sk").between(SUMMARY + "0", SUMMARY + "9~"),
+            ScanIndexForward=False,
+            Limit=limit,
+        )
+        return [json.loads(item["doc"]) for item in page.get("Items", [])]
+
+    # ---- batches ---------------------------------------------------------------------------------
+
+    def put_batch(self, store_id: str, record: BatchRecord) -> None:
+        self.table.put_item(
+            Item={
+                "pk": partition(store_id),
+                "sk": BATCH + record.key,
+                "doc": record.model_dump_json(),
+                "expires_at": _ttl(BATCH_TTL_DAYS),
+            }
+        )
+
+    def delete_batch(self, store_id: str, key: str) -> None:
+        self.table.delete_item(Key={"pk": partition(store_id), "sk": BATCH + key})
+
+    def open_batches(self, store_id: str) -> list[BatchRecord]:
+        """Every batch still to be settled, oldest first (a handful at most: a run keeps few in flight)."""
+        records = [BatchRecord.model_validate_json(item["doc"]) for item in self._query(store_id, BATCH, None)]
+        return sorted(records, key=lambda record: record.submitted_at)
+
+    def raw(self, store_id: str, sk: str) -> dict[str, Any] | None:
+        item = self.table.get_item(Key={"pk": partition(store_id), "sk": sk}, ConsistentRead=True).get("Item")
+        return _plain(item) if item else None

@@ -1,0 +1,216 @@
+"""Building product writes and sending them to Mailchimp one at a time.
+
+One product is one `PUT /ecommerce/stores/{store}/products/{id}` ("create or update"), whatever changed:
+Mailchimp keeps variants a PUT leaves out, so the body also carries every variant Mailchimp had that the
+product no longer has, hidden at inventory 0 (a deleted variant would break the orders naming it). A
+product gone from the catalog is a PUT too (`to_mailchimp_hidden_product`). So every change is one
+independent write, which is also what a batch needs: never two dependent writes in one batch.
+
+The record (hash, variants, version) is written only after Mailchimp accepted the write, and only if the
+stored record is still the one the write was built from, so a slow writer never buries a newer change.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any, Literal
+
+import boto3
+
+from commerce_sync.canonical import Product
+from commerce_sync.catalog.state import CatalogState, ProductRecord
+from commerce_sync.mailchimp_client import MailchimpAuthError, MailchimpClient, MailchimpError
+from commerce_sync.mailchimp_models import McProduct
+from commerce_sync.mapping import (
+    product_content_hash,
+    to_mailchimp_hidden_product,
+    to_mailchimp_product,
+    with_retired_variants,
+)
+from commerce_sync.observability import logger, metrics
+from commerce_sync.redaction import redact_emails
+from commerce_sync.store_registry import Store
+from commerce_sync.sync_state import version_from_timestamp
+
+Kind = Literal["created", "updated", "removed"]
+SYNC_PRODUCT = "sync_product"
+
+
+def product_path(store_id: str, product_id: str) -> str:
+    return f"/ecommerce/stores/{store_id}/products/{product_id}"
+
+
+def product_version(product: Product) -> str:
+    return version_from_timestamp(product.updated_at) if product.updated_at else ""
+
+
+def now_version() -> str:
+    return version_from_timestamp(datetime.now(UTC))
+
+
+@dataclass(frozen=True)
+class PendingWrite:
+    """One product's write and the record to keep once Mailchimp has it."""
+
+    kind: Kind
+    body: McProduct
+    record: ProductRecord
+    # The hash of the record the write was built from (None: there was none); the record is written only
+    # while the stored hash is still this one.
+    read_hash: str | None
+
+    @property
+    def product_id(self) -> str:
+        return self.record.product_id
+
+
+def upsert_write(product: Product, record: ProductRecord | None, store: Store, version: str) -> PendingWrite:
+    body = to_mailchimp_product(product, store.currency_code)
+    known = dict(record.variants) if record else {}
+    if known:
+        body = with_retired_variants(body, known)
+    variants = {**known, **{variant.id: variant.title for variant in body.variants}}
+    content = product_content_hash(body)
+    return PendingWrite(
+        kind="updated" if record else "created",
+        body=body,
+        record=ProductRecord(
+            product_id=product.id, hash=content, title=product.title, variants=variants, version=version
+        ),
+        read_hash=record.hash if record else None,
+    )
+
+
+def removal_write(record: ProductRecord, version: str) -> PendingWrite:
+    body = to_mailchimp_hidden_product(record.product_id, record.title, record.variants)
+    variants = {**record.variants, **{variant.id: variant.title for variant in body.variants}}
+    return PendingWrite(
+        kind="removed",
+        body=body,
+        record=record.with_changes(
+            hash=product_content_hash(body), variants=variants, version=version, removed=True, failed=""
+        ),
+        read_hash=record.hash,
+    )
+
+
+def unchanged(write: PendingWrite, record: ProductRecord | None) -> bool:
+    return record is not None and record.hash == write.record.hash and record.removed == write.record.removed
+
+
+class Outcome(StrEnum):
+    APPLIED = "applied"
+    CONFLICT = "conflict"  # written to Mailchimp, but a newer change was recorded meanwhile
+    RETRY_LATER = "retry_later"  # Mailchimp failed in a way that may pass; the next run writes it again
+    DEAD_LETTERED = "dead_lettered"
+
+
+class ProductDeadLetters:
+    """Parks a product Mailchimp refuses, with the reason, in the function's dead-letter queue. The body
+    is a `sync_product` message: replaying it (commerce-sync dead-letters product_sync --replay) makes
+    product_sync read the product from the store again and write it directly."""
+
+    def __init__(self, queue_url: str | None, client: Any | None = None) -> None:
+        self._queue_url = queue_url
+        self._client = client
+
+    def send(self, store_id: str, product_id: str, error: Exception, permanent: bool = True) -> bool:
+        if not self._queue_url:
+            logger.error("no dead-letter queue configured; product left failed", product_id=product_id)
+            return False
+        message = redact_emails(str(error))[:1000] or type(error).__name__
+        attributes = {
+            "error_type": type(error).__name__,
+            "error_message": message,
+            "permanent": "true" if permanent else "false",
+            "receive_count": "1",
+            "failed_at": datetime.now(UTC).isoformat(),
+            "source": "catalog_sync",
+        }
+        (self._client or boto3.client("sqs")).send_message(
+            QueueUrl=self._queue_url,
+            MessageBody=json.dumps({"action": SYNC_PRODUCT, "store_id": store_id, "product_id": product_id}),
+            MessageAttributes={
+                name: {"DataType": "String", "StringValue": value} for name, value in attributes.items()
+            },
+        )
+        metrics.add_metric(name="DeadLettered", unit="Count", value=1)
+        logger.warning("product dead-lettered", product_id=product_id, error_type=type(error).__name__, error=message)
+        return True
+
+
+class ProductWriter:
+    """Direct writes of one product at a time on the invocation's Mailchimp client (one connection)."""
+
+    def __init__(
+        self,
+        store: Store,
+        state: CatalogState,
+        mailchimp: Callable[[bool], MailchimpClient],
+        dead_letters: ProductDeadLetters | None = None,
+    ) -> None:
+        self.store = store
+        self.state = state
+        self._mailchimp = mailchimp
+        self._dead_letters = dead_letters
+        self.requests = 0
+
+    def put(self, body: McProduct) -> None:
+        path = product_path(self.store.store_id, body.id)
+        self.requests += 1
+        try:
+            self._mailchimp(False).request("PUT", path, body.body())
+        except MailchimpAuthError:
+            # The key may have been rotated while this container was warm: read it again once.
+            self.requests += 1
+            self._mailchimp(True).request("PUT", path, body.body())
+
+    def write(self, pending: PendingWrite, *, condition: Literal["hash", "version"], raise_errors: bool) -> Outcome:
+        """Write to Mailchimp, then keep the record.
+
+        `condition`: "hash" (catalog runs: only if the record is still the one read) or "version" (events:
+        unless a newer version is recorded). Mailchimp errors are raised with `raise_errors` (the queue
+        retries or dead-letters the record); otherwise a lasting refusal is dead-lettered here and a passing
+        one left for the next run.
+        """
+        try:
+            self.put(pending.body)
+        except MailchimpError as error:
+            if raise_errors:
+                raise
+            if error.retryable or isinstance(error, MailchimpAuthError):
+                logger.warning(
+                    "product write failed; the next run retries", product_id=pending.product_id, error=str(error)
+                )
+                return Outcome.RETRY_LATER
+            self._dead_letter(pending, error)
+            return Outcome.DEAD_LETTERED
+        stored = self._record(pending, condition)
+        if not stored:
+            logger.info("a newer change of the product was recorded meanwhile", product_id=pending.product_id)
+            return Outcome.CONFLICT
+        return Outcome.APPLIED
+
+    def _record(self, pending: PendingWrite, condition: Literal["hash", "version"]) -> bool:
+        if condition == "version":
+            stored = self.state.put_product_if_newer(self.store.store_id, pending.record)
+        else:
+            stored = not self.state.put_products(self.store.store_id, [(pending.record, pending.read_hash)])
+        if stored and not pending.record.removed:
+            self.state.mark_seen(self.store.store_id, [pending.product_id], time.time())
+        return stored
+
+    def _dead_letter(self, pending: PendingWrite, error: MailchimpError) -> None:
+        parked = False
+        if self._dead_letters is not None:
+            parked = self._dead_letters.send(self.store.store_id, pending.product_id, error)
+        # The failed content is recorded with its reason, so unchanged content is not sent (and refused)
+        # again every night; a change, an event or a replay of the dead letter tries again.
+        reason = f"{error.status} {error.title}: {error.detail}"[:500] if parked else ""
+        record = pending.record.with_changes(failed=reason) if parked else pending.record.with_changes(hash="")
+        self.state.put_products(self.store.store_id, [(record, pending.read_hash)])

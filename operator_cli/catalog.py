@@ -1,0 +1,229 @@
+"""`commerce-sync sync-products` (run the catalog sync now) and `commerce-sync catalog-status`.
+
+sync-products runs the product_sync function itself, as Lambda would:
+- locally (the default; settings from `--env-file .local/runner.env`): the function's handler is loaded
+  from template.yaml's CodeUri and invoked in this process with a Lambda-like context, one store at a
+  time, against the same AWS endpoint and Mailchimp the local runner uses. A run that nears the time
+  limit continues through the product queue, which the running `commerce-sync-local` consumes.
+- deployed (`--stack NAME`, or PRODUCT_SYNC_FUNCTION_NAME set): the function is invoked asynchronously
+  (Event) per store; `--wait` then follows the run's checkpoint until it finishes.
+Progress (phase, pages, products seen) is read from the run's checkpoint while it works.
+
+catalog-status reads what the runs left in the sync-state table: the last run's summary, the run in
+progress (or interrupted) with its checkpoint, who holds the run lock, and batches still in flight.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import threading
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any, TextIO
+
+import boto3
+from commerce_sync.catalog.state import LOCK, CatalogState, partition
+from commerce_sync.settings import Settings
+from commerce_sync.store_registry import Store, StoreRegistry
+from commerce_sync.sync_lock import SyncLock
+
+FUNCTION_LOGICAL_ID = "ProductSyncFunction"
+FUNCTION_NAME_OUTPUT = "ProductSyncFunctionName"
+FUNCTION_NAME_VARIABLE = "PRODUCT_SYNC_FUNCTION_NAME"
+PROGRESS_INTERVAL_SECONDS = 2.0
+
+
+def catalog_state(settings: Settings | None = None) -> CatalogState:
+    return CatalogState((settings or Settings.from_environment()).sync_state_table, boto3.resource("dynamodb"))
+
+
+def stores_to_sync(store_id: str | None) -> list[Store]:
+    registry = StoreRegistry(Settings.from_environment().stores_table)
+    if store_id:
+        store = registry.get(store_id)
+        if store is None:
+            raise SystemExit(f"error: no store {store_id} is registered")
+        return [store]
+    return [store for store in registry.list() if store.active]
+
+
+def deployed_function_name(stack: str | None) -> str | None:
+    if os.environ.get(FUNCTION_NAME_VARIABLE):
+        return os.environ[FUNCTION_NAME_VARIABLE]
+    if not stack:
+        return None
+    outputs = boto3.client("cloudformation").describe_stacks(StackName=stack)["Stacks"][0].get("Outputs", [])
+    return next((o["OutputValue"] for o in outputs if o["OutputKey"] == FUNCTION_NAME_OUTPUT), None)
+
+
+def local_invoker() -> Callable[[dict[str, Any]], Any]:
+    """The product_sync handler, loaded and invoked as the local runner does (one warm container)."""
+    from local_runner.functions import LocalFunction
+    from local_runner.runner import DEFAULT_TEMPLATE, PROJECT_ROOT
+    from local_runner.template import Template
+
+    spec = next(s for s in Template(DEFAULT_TEMPLATE).functions() if s.logical_id == FUNCTION_LOGICAL_ID)
+    environment = {
+        "POWERTOOLS_SERVICE_NAME": "product_sync",
+        "PRODUCT_SYNC_QUEUE_URL": os.environ.get("PRODUCT_SYNC_QUEUE_URL", ""),
+        "DEAD_LETTER_QUEUE_URL": os.environ.get("PRODUCT_SYNC_DEAD_LETTER_QUEUE_URL", ""),
+        "MAX_RECEIVE_COUNT": os.environ.get("MAX_RECEIVE_COUNT", "5"),
+    }
+    return LocalFunction(spec, PROJECT_ROOT, environment).invoke
+
+
+class ProgressPrinter:
+    """Prints a store's run progress from its checkpoint while the run works (in another thread)."""
+
+    def __init__(self, state: CatalogState, store_id: str, out: TextIO | None = None) -> None:
+        self._state = state
+        self._store_id = store_id
+        self._out = out or sys.stderr
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._watch, daemon=True)
+        self._last = ""
+
+    def __enter__(self) -> ProgressPrinter:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+    def _watch(self) -> None:
+        while not self._stop.wait(PROGRESS_INTERVAL_SECONDS):
+            try:
+                checkpoint = self._state.load_run(self._store_id)
+            except Exception:
+                continue
+            if checkpoint is None or checkpoint.status != "running":
+                continue
+            counters = checkpoint.counters
+            total = f"/{checkpoint.total}" if checkpoint.total else ""
+            line = (
+                f"{self._store_id}: {checkpoint.phase}, {checkpoint.pages} pages, {counters.seen}{total} seen, "
+                f"{counters.created + counters.updated + counters.removed} written"
+            )
+            if line != self._last:
+                print(line, file=self._out, flush=True)
+                self._last = line
+
+
+def sync_products(store_id: str | None, stack: str | None, wait: bool, out: TextIO | None = None) -> int:
+    out = out or sys.stdout
+    stores = stores_to_sync(store_id)
+    if not stores:
+        print("no active store to sync", file=out)
+        return 0
+    state = catalog_state()
+    function_name = deployed_function_name(stack)
+    failures = 0
+    invoke = None if function_name else local_invoker()
+    for store in stores:
+        event = {"action": "catalog_sync", "store_id": store.store_id, "trigger": "cli"}
+        if function_name:
+            started = time.time()
+            boto3.client("lambda").invoke(
+                FunctionName=function_name, InvocationType="Event", Payload=json.dumps(event).encode()
+            )
+            print(f"{store.store_id}: catalog sync started in {function_name}", file=out)
+            if wait:
+                failures += _wait_for_run(state, store.store_id, started, out)
+            continue
+        assert invoke is not None
+        with ProgressPrinter(state, store.store_id):
+            try:
+                result = invoke(event)
+            except Exception as error:
+                print(f"{store.store_id}: failed: {type(error).__name__}: {error}", file=out)
+                failures += 1
+                continue
+        print(f"{store.store_id}: {describe(result)}", file=out)
+        failures += result.get("status") not in ("done", "continued", "already_running", "skipped")
+    return 1 if failures else 0
+
+
+def _wait_for_run(state: CatalogState, store_id: str, started: float, out: TextIO) -> int:
+    with ProgressPrinter(state, store_id):
+        while True:
+            time.sleep(PROGRESS_INTERVAL_SECONDS)
+            summary = state.last_summary(store_id)
+            if summary and float(summary.get("finished_at") or 0) >= started:
+                print(f"{store_id}: {describe({'status': 'done', **summary})}", file=out)
+                return 0
+            checkpoint = state.load_run(store_id)
+            if checkpoint and checkpoint.last_error and checkpoint.updated_at >= started:
+                print(f"{store_id}: failed: {checkpoint.last_error}", file=out)
+                return 1
+
+
+def describe(result: dict[str, Any]) -> str:
+    status = result.get("status")
+    if status == "done":
+        return (
+            f"done in {result.get('duration_seconds', 0):.1f}s: {result.get('seen', 0)} seen, "
+            f"{result.get('unchanged', 0)} unchanged, {result.get('created', 0)} created, "
+            f"{result.get('updated', 0)} updated, {result.get('removed', 0)} removed, "
+            f"{result.get('failed', 0)} failed ({result.get('mailchimp_requests', 0)} Mailchimp requests)"
+        )
+    if status == "continued":
+        return f"continues through the product queue (phase {result.get('phase')}, {result.get('pages')} pages)"
+    if status == "already_running":
+        return "a run for this store is already in progress"
+    return f"{status}: {result.get('reason', '')}".rstrip(": ")
+
+
+def _when(epoch: float | None) -> str:
+    if not epoch:
+        return "-"
+    return datetime.fromtimestamp(float(epoch), UTC).strftime("%Y-%m-%d %H:%M:%SZ")
+
+
+def status_of(state: CatalogState, store: Store) -> dict[str, Any]:
+    checkpoint = state.load_run(store.store_id)
+    holder = SyncLock(state.table, partition(store.store_id), LOCK).holder()
+    return {
+        "store_id": store.store_id,
+        "platform": store.platform,
+        "last_run": state.last_summary(store.store_id),
+        "current_run": checkpoint.summary() | {"cursor": checkpoint.cursor} if checkpoint else None,
+        "lock": None
+        if holder is None or holder.expired
+        else {"held_since": holder.acquired_at, "lease_until": holder.lease_until, "by": holder.label},
+        "batches_in_flight": len(state.open_batches(store.store_id)),
+    }
+
+
+def catalog_status(store_id: str | None, as_json: bool, out: TextIO | None = None) -> int:
+    out = out or sys.stdout
+    stores = stores_to_sync(store_id) if store_id else StoreRegistry(Settings.from_environment().stores_table).list()
+    state = catalog_state()
+    statuses = [status_of(state, store) for store in stores]
+    if as_json:
+        print(json.dumps(statuses, indent=2, default=str), file=out)
+        return 0
+    header = f"{'store':<24} {'last run finished':<21} {'seen':>7} {'unchg':>7} {'new':>6} {'upd':>6} {'rm':>5}"
+    print(header + f" {'fail':>5} {'secs':>7}  now", file=out)
+    for status in statuses:
+        last = status["last_run"] or {}
+        current = status["current_run"]
+        now = "idle"
+        if status["lock"]:
+            now = f"running ({current['phase']}, {current['pages']} pages)" if current else "running"
+        elif current and current["status"] == "running":
+            now = f"interrupted in {current['phase']}; the next run resumes it"
+            if current.get("last_error"):
+                now += f" ({current['last_error'][:60]})"
+        if status["batches_in_flight"]:
+            now += f", {status['batches_in_flight']} batch(es) in flight"
+        print(
+            f"{status['store_id']:<24} {_when(last.get('finished_at')):<21} {last.get('seen', 0):>7} "
+            f"{last.get('unchanged', 0):>7} {last.get('created', 0):>6} {last.get('updated', 0):>6} "
+            f"{last.get('removed', 0):>5} {last.get('failed', 0):>5} {last.get('duration_seconds', 0):>7.1f}  {now}",
+            file=out,
+        )
+    return 0

@@ -1,0 +1,112 @@
+"""The run lock and the catalog's records in the sync-state table (moto, in process): lease expiry and
+renewal, conditional record writes that never bury a concurrent change, seen marks in key order."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import boto3
+import pytest
+from commerce_sync.catalog.state import CatalogState, ProductRecord, RunCheckpoint
+from commerce_sync.catalog_sync import CatalogConfig, _Peekable
+from commerce_sync.sync_lock import LockLost, SyncLock
+from moto import mock_aws
+
+TABLE = "sync-state"
+
+
+@pytest.fixture
+def state() -> Iterator[CatalogState]:
+    saved = {name: os.environ.get(name) for name in ("AWS_ENDPOINT_URL", "AWS_DEFAULT_REGION")}
+    os.environ.pop("AWS_ENDPOINT_URL", None)
+    os.environ["AWS_DEFAULT_REGION"] = "us-east-1"
+    with mock_aws():
+        resource = boto3.resource("dynamodb", region_name="us-east-1")
+        resource.create_table(
+            TableName=TABLE,
+            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+            AttributeDefinitions=[
+                {"AttributeName": "pk", "AttributeType": "S"},
+                {"AttributeName": "sk", "AttributeType": "S"},
+            ],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        yield CatalogState(TABLE, resource)
+    for name, value in saved.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
+
+
+def test_the_lock_excludes_others_until_released_or_expired(state: CatalogState) -> None:
+    clock = [1000.0]
+    lock = SyncLock(state.table, "s1#catalog", clock=lambda: clock[0])
+
+    assert lock.acquire("a", lease_seconds=60)
+    assert not lock.acquire("b", lease_seconds=60)
+    assert lock.acquire("a", lease_seconds=60), "the holder may take it again"
+    clock[0] += 61
+    assert lock.acquire("b", lease_seconds=60), "an expired lease is free"
+    with pytest.raises(LockLost):
+        lock.renew("a", 60)
+    lock.release("a")  # not the holder: nothing happens
+    assert lock.holder().token == "b"
+    lock.release("b")
+    assert lock.holder() is None
+
+
+def test_record_writes_are_conditional_on_what_was_read(state: CatalogState) -> None:
+    first = ProductRecord("p1", hash="h1", title="P", variants={"v": "V"}, version="2025-01")
+    assert state.put_products("s1", [(first, None)]) == set()
+    assert state.put_products("s1", [(first.with_changes(hash="h2"), None)]) == {"p1"}, "exists already"
+
+    # A concurrent writer changed p1 after we read h1; p2 is new: only p2 is written.
+    state.put_products("s1", [(first.with_changes(hash="h-event"), "h1")])
+    conflicts = state.put_products(
+        "s1", [(first.with_changes(hash="h-nightly"), "h1"), (ProductRecord("p2", hash="x"), None)]
+    )
+
+    assert conflicts == {"p1"}
+    assert state.product("s1", "p1").hash == "h-event" and state.product("s1", "p2").hash == "x"
+    assert not state.forget_hash("s1", "p1", "h-nightly")
+    assert state.forget_hash("s1", "p1", "h-event") and state.product("s1", "p1").hash == ""
+
+
+def test_events_never_overwrite_a_newer_version(state: CatalogState) -> None:
+    assert state.put_product_if_newer("s1", ProductRecord("p1", hash="b", version="2025-02"))
+    assert not state.put_product_if_newer("s1", ProductRecord("p1", hash="a", version="2025-01"))
+    assert state.product("s1", "p1").hash == "b"
+
+
+def test_records_and_seen_marks_come_back_in_key_order(state: CatalogState) -> None:
+    ids = [f"p{n}" for n in (3, 10, 1, 22)]
+    state.put_products("s1", [(ProductRecord(pid, hash=pid, variants={pid: pid}), None) for pid in ids])
+    state.mark_seen("s1", ["p10", "p3"], at=5.0)
+
+    assert [r.product_id for r in state.iter_products("s1")] == sorted(ids)
+    assert [r.product_id for r in state.iter_products("s1", after="p10")] == ["p22", "p3"]
+    seen = _Peekable(state.iter_seen("s1"))
+    assert [seen.seen_at(pid) for pid in sorted(ids)] == [0, 5000, 0, 5000]
+    assert set(state.products("s1", ["p1", "p3", "missing"])) == {"p1", "p3"}
+
+
+def test_checkpoints_and_summaries(state: CatalogState) -> None:
+    checkpoint = RunCheckpoint(run_id="r1", started_at=10.0, cursor="abc")
+    checkpoint.counters.seen = 5
+    state.save_run("s1", checkpoint)
+    state.save_summary("s1", {"run_id": "r0", "finished_at": 1.0})
+    state.save_summary("s1", {"run_id": "r1", "finished_at": 2.0})
+
+    loaded = state.load_run("s1")
+    assert (loaded.run_id, loaded.cursor, loaded.counters.seen) == ("r1", "abc", 5)
+    assert state.last_summary("s1")["run_id"] == "r1"
+    assert [s["run_id"] for s in state.summaries("s1")] == ["r1", "r0"]
+
+
+def test_config_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CATALOG_BATCH_SIZE", "200")
+    monkeypatch.setenv("CATALOG_QUEUE_SLICE_SECONDS", "0.5")
+    config = CatalogConfig.from_environment()
+    assert (config.batch_size, config.queue_slice_seconds, config.direct_max) == (200, 0.5, 50)
