@@ -72,6 +72,8 @@ class SqsPoller:
             try:
                 self.poll_once()
             except Exception:
+                if self._stop.is_set():
+                    break  # the AWS endpoint went away because the runner is stopping
                 log.exception("polling %s failed", self.source.queue)
                 self._stop.wait(1)
 
