@@ -344,3 +344,11 @@ def test_a_connection_refused_is_a_retryable_error_with_status_0() -> None:
         get_json(fast, url)
 
     assert failed.value.status == 0 and failed.value.retryable
+
+
+def test_fractional_retry_after_is_understood() -> None:
+    # Shopify answers 429 with "Retry-After: 2.0"; urllib3 alone reads only whole seconds or a date.
+    from commerce_sync.platform_http import PlatformRetry
+
+    assert PlatformRetry(total=1).parse_retry_after("2.0") == 2.0
+    assert PlatformRetry(total=1).parse_retry_after("3") == 3.0

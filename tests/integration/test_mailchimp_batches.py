@@ -76,20 +76,22 @@ def test_an_expired_results_url_is_replaced_by_a_fresh_one(
     assert len(expired.failed) == 2 and [r.status_code for r in results] == [200]
 
 
-def test_results_before_the_end_and_of_a_deleted_batch(
-    batches: MailchimpBatches, mailchimp: MailchimpEmulator, store_id: str
-) -> None:
-    submitted = batches.submit([product_op(store_id, "d1")])
-    status = batches.status(submitted.id)
-    if status is not None and not status.finished:
+def test_results_before_the_end_and_of_a_deleted_batch() -> None:
+    # An emulator of its own whose batches wait before they start, so "not finished yet" is certain.
+    with MailchimpEmulator(api_key=API_KEY, batch_start_delay_s=0.5) as slow:
+        batches = MailchimpBatches(MailchimpClient(api_key=API_KEY, base_url=slow.base_url, retry=RetryPolicy(total=1)))
+        store = {"id": "slow", "list_id": "list-b", "name": "Slow", "currency_code": "USD"}
+        batches._client.request("POST", "/ecommerce/stores", store)
+        submitted = batches.submit([product_op("slow", "d1")])
+
         with pytest.raises(BatchNotFinished):
             list(batches.results(submitted.id))
-    mailchimp.wait_for_batches(10)
-    batches.delete(submitted.id)
+        assert slow.wait_for_batches(10)
+        batches.delete(submitted.id)
 
-    assert batches.status(submitted.id) is None
-    with pytest.raises(BatchGone):
-        list(batches.results(submitted.id))
+        assert batches.status(submitted.id) is None
+        with pytest.raises(BatchGone):
+            list(batches.results(submitted.id))
 
 
 def test_operation_ids_carry_type_id_and_version() -> None:

@@ -77,6 +77,13 @@ class PlatformRetry(Retry):
         kw.setdefault("max_wait", self.max_wait)
         return super().new(**kw)
 
+    def parse_retry_after(self, retry_after: str) -> float:
+        # Shopify sends fractional seconds ("2.0"), which urllib3 only accepts as whole seconds or a date.
+        try:
+            return max(float(retry_after), 0.0)
+        except ValueError:
+            return super().parse_retry_after(retry_after)
+
     def get_retry_after(self, response: Any) -> float | None:
         retry_after = super().get_retry_after(response)
         if retry_after is not None:

@@ -10,10 +10,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
-from commerce_sync.errors import NotImplementedYet, UnknownPlatform, UnknownStore
+from commerce_sync.errors import UnknownPlatform, UnknownStore
 from commerce_sync.event_bus import EventPublisher
 from commerce_sync.observability import logger, metrics
-from commerce_sync.platforms import PLANNED_PLATFORMS, PlatformAdapter, StoreApi, WebhookRequest
+from commerce_sync.platforms import PlatformAdapter, StoreApi, WebhookRequest
 from commerce_sync.secret_store import SecretReader
 from commerce_sync.signatures import SignatureError
 from commerce_sync.store_registry import StoreRegistry
@@ -50,8 +50,6 @@ class WebhookReceiver:
         (Shopify's EventBridge partner event source), which carries no signature to check."""
         adapter = self._adapters.get(platform)
         if adapter is None:
-            if platform in PLANNED_PLATFORMS:
-                raise NotImplementedYet(f"the {platform} adapter is not implemented yet")
             raise UnknownPlatform(f"no such platform: {platform}")
         request = WebhookRequest(platform=platform, headers=headers, body=body)
         if adapter.is_ping(request):

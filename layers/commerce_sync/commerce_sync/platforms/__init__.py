@@ -124,7 +124,3 @@ def adapters() -> dict[str, PlatformAdapter]:
         CanonicalAdapter(),
     ]
     return {adapter.name: adapter for adapter in available}
-
-
-# Platforms the design names whose adapters later issues build; their deliveries get 501 until then.
-PLANNED_PLATFORMS = frozenset({"woocommerce", "bigcommerce"})

@@ -23,7 +23,8 @@ Scopes:
   (reason converted). Nothing is fetched: a converted cart no longer exists on BigCommerce.
 - `store/customer/created|updated` → the customer and the subscriber are fetched → `customer.updated`;
   `store/customer/deleted` → `customer.deleted`.
-- `store/order/*`, `store/product/*`: later issues (501 until then). Any other scope is ignored (200).
+- `store/order/*`, `store/shipment/*`: orders (platforms/bigcommerce_orders.py); `store/product/*`: products
+  (the catalog package). Any other scope is ignored (200).
 
 Marketing consent: BigCommerce keeps it on the newsletter subscriber (`GET /v3/customers/subscribers
 ?email=…`), whose `consents` lists the shopper's active subscriptions. GRANTED only when it holds
@@ -71,7 +72,7 @@ from commerce_sync.canonical import (
     MarketingConsent,
     make_event,
 )
-from commerce_sync.errors import BadRequest, NotImplementedYet
+from commerce_sync.errors import BadRequest
 from commerce_sync.platform_http import (
     HttpPolicy,
     PlatformApiError,
@@ -115,8 +116,6 @@ CART_REMOVAL_SCOPES = {
 }
 CUSTOMER_SCOPES = frozenset({"store/customer/created", "store/customer/updated"})
 CUSTOMER_DELETED_SCOPE = "store/customer/deleted"
-# Scope families that later issues build; until then they are refused with 501, not lost.
-PLANNED_SCOPE_PREFIXES: tuple[str, ...] = ()
 
 # The webhook Lambda has 10 s for up to three calls: short timeouts, two retries, and no waiting out a
 # throttle longer than 3 s (BigCommerce delivers again after 60 s anyway).
@@ -449,8 +448,6 @@ class BigCommerceAdapter(PlatformAdapter):
             from commerce_sync.platforms.bigcommerce_orders import normalise_order
 
             return normalise_order(self, payload, store, api)
-        if scope.startswith(PLANNED_SCOPE_PREFIXES):
-            raise NotImplementedYet(f"BigCommerce scope {scope} is not implemented yet")
         return Normalised(ignored_reason=f"BigCommerce scope {scope} is not one commerce-sync handles")
 
     def api_for(self, store: Store, api: StoreApi | None) -> BigCommerceApi:

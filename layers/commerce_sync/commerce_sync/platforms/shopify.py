@@ -25,7 +25,7 @@ from commerce_sync.canonical import (
     MarketingConsent,
     make_event,
 )
-from commerce_sync.errors import BadRequest, NotImplementedYet
+from commerce_sync.errors import BadRequest
 from commerce_sync.order_statuses import UnknownStatus
 from commerce_sync.platforms import (
     Normalised,
@@ -55,8 +55,6 @@ from commerce_sync.sync_state import version_from_timestamp
 CHECKOUT_TOPICS = frozenset({"checkouts/create", "checkouts/update"})
 CART_TOPICS = frozenset({"carts/create", "carts/update"})
 CUSTOMER_TOPICS = frozenset({"customers/create", "customers/update"})
-# Topics the design covers that later issues build; until then they are refused with 501, not lost.
-PLANNED_TOPICS: frozenset[str] = frozenset()
 CHECKOUT_REFERENCE = "shopify-checkout:"
 
 
@@ -323,8 +321,6 @@ class ShopifyAdapter(PlatformAdapter):
             return self._order(request, store, topic, payload)
         if topic in PRODUCT_TOPICS:
             return normalise_product_webhook(request, store, payload)
-        if topic in PLANNED_TOPICS:
-            raise NotImplementedYet(f"Shopify topic {topic} is not implemented yet")
         return Normalised(ignored_reason=f"Shopify topic {topic} is not one commerce-sync handles")
 
     def _order(self, request: WebhookRequest, store: Store, topic: str, payload: Any) -> Normalised:

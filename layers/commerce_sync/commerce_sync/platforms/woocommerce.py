@@ -28,7 +28,6 @@ from commerce_sync.canonical import (
     MarketingConsent,
     make_event,
 )
-from commerce_sync.errors import NotImplementedYet
 from commerce_sync.platforms import (
     Normalised,
     PlatformAdapter,
@@ -49,10 +48,6 @@ DELIVERY_ID_HEADER = "X-WC-Webhook-Delivery-ID"
 
 CUSTOMER_TOPICS = frozenset({"customer.created", "customer.updated"})
 CUSTOMER_DELETED_TOPIC = "customer.deleted"
-# Resources the design covers that later issues build (orders: issue 4, products: issue 5). Until then
-# they are answered 501, not lost silently. WooCommerce counts a 501 as a failed delivery, so such
-# webhooks should not be created yet (docs/woocommerce.md says so).
-PLANNED_RESOURCES: dict[str, str] = {}
 
 # WooCommerce has no marketing consent of its own. The Mailchimp for WooCommerce plugin keeps the
 # shopper's newsletter choice in the user meta `mailchimp_woocommerce_is_subscribed`; the protected
@@ -254,8 +249,6 @@ class WooCommerceAdapter(PlatformAdapter):
             return normalise_order(request, store, topic, self.consent_meta_keys)
         if topic in PRODUCT_TOPICS:
             return normalise_product_webhook(request, store, api)
-        if resource in PLANNED_RESOURCES:
-            raise NotImplementedYet(f"WooCommerce topic {topic} is not implemented yet ({PLANNED_RESOURCES[resource]})")
         # Not parsed: an unusable body of a topic we ignore must not count as a failed delivery.
         return Normalised(ignored_reason=f"WooCommerce topic {topic} is not one commerce-sync handles")
 
