@@ -71,10 +71,11 @@ class SqsPoller:
         while not self._stop.is_set():
             try:
                 self.poll_once()
-            except Exception:
+            except Exception as error:
                 if self._stop.is_set():
                     break  # the AWS endpoint went away because the runner is stopping
-                log.exception("polling %s failed", self.source.queue)
+                # The records stay in the queue; the next poll (or the redrive) takes them.
+                log.warning("polling %s failed (retrying in 1 s): %r", self.source.queue, error)
                 self._stop.wait(1)
 
     def poll_once(self) -> int:
