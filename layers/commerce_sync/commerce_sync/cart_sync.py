@@ -20,18 +20,15 @@ queue with the reason.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Mapping
 from typing import Any
-
-from aws_lambda_powertools.utilities.idempotency import idempotent_function
 
 from commerce_sync.canonical import CanonicalEvent, Cart, CartRemovalReason, Customer, EventType
 from commerce_sync.conversion import CART, CART_ALIAS, CUSTOMER, OPEN_CARTS, convert, resolve_cart_id
 from commerce_sync.customer_writes import CustomerWriter, customer_for_store
-from commerce_sync.errors import NotImplementedYet, UnknownStore
+from commerce_sync.event_applier import EventApplier, Handler, Outcome
 from commerce_sync.line_products import create_missing_products
 from commerce_sync.mailchimp_client import (
-    MailchimpAuthError,
     MailchimpCampaignMissing,
     MailchimpClient,
     MailchimpNotFound,
@@ -39,53 +36,25 @@ from commerce_sync.mailchimp_client import (
 )
 from commerce_sync.mailchimp_models import McCart
 from commerce_sync.mapping import customer_id, to_mailchimp_cart
-from commerce_sync.observability import logger, metrics
+from commerce_sync.observability import logger
 from commerce_sync.services import Services
 from commerce_sync.store_registry import Store
 
-Outcome = dict[str, Any]
 
+class CartSync(EventApplier):
+    function_name = "cart_events"
 
-class CartSync:
     def __init__(self, services: Services) -> None:
-        self._services = services
+        super().__init__(services)
         self._customers = CustomerWriter(services.sync_state)
-        self.idempotency_config = services.idempotency_config()
-        self.process: Callable[..., Outcome] = idempotent_function(
-            data_keyword_argument="event",
-            persistence_store=services.idempotency_store,
-            config=self.idempotency_config,
-        )(self._process)
-        self._handlers: dict[EventType, Callable[[Store, CanonicalEvent], Outcome]] = {
+
+    def handlers(self) -> Mapping[EventType, Handler]:
+        return {
             EventType.CART_UPDATED: self._cart_updated,
             EventType.CART_DELETED: self._cart_deleted,
             EventType.CUSTOMER_UPDATED: self._customer_updated,
             EventType.CUSTOMER_DELETED: self._customer_deleted,
         }
-
-    def _process(self, event: CanonicalEvent) -> Outcome:
-        store = self._services.registry.get(event.store_id)
-        if store is None:
-            raise UnknownStore(f"store {event.store_id} is not registered")
-        logger.append_keys(store_id=store.store_id, event_id=event.event_id, event_type=event.type.value)
-        handler = self._handlers.get(event.type)
-        if handler is None:
-            raise NotImplementedYet(f"cart_events does not handle {event.type.value} events")
-        outcome = handler(store, event)
-        metrics.add_metric(name=f"Outcome_{outcome['outcome']}", unit="Count", value=1)
-        logger.info(f"{event.type.value} {outcome['outcome']}", **{k: v for k, v in outcome.items() if k != "outcome"})
-        return outcome
-
-    @property
-    def _state(self):  # type: ignore[no-untyped-def]
-        return self._services.sync_state
-
-    def _mailchimp(self, write: Callable[[MailchimpClient], Outcome]) -> Outcome:
-        try:
-            return write(self._services.mailchimp())
-        except MailchimpAuthError:
-            # The key may have been rotated while this container was warm: read it again once.
-            return write(self._services.mailchimp(refresh_key=True))
 
     # ---- carts -----------------------------------------------------------------------------------
 

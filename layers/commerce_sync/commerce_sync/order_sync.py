@@ -20,18 +20,15 @@ saw is what fires notifications.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Mapping
 from typing import Any
-
-from aws_lambda_powertools.utilities.idempotency import idempotent_function
 
 from commerce_sync.canonical import CanonicalEvent, EventType, FinancialStatus, Order, Refund, Shipment
 from commerce_sync.conversion import convert
 from commerce_sync.customer_writes import CustomerWriter, customer_for_store
-from commerce_sync.errors import NotImplementedYet, UnknownStore
+from commerce_sync.event_applier import EventApplier, Handler, Outcome
 from commerce_sync.line_products import create_missing_products
 from commerce_sync.mailchimp_client import (
-    MailchimpAuthError,
     MailchimpCampaignMissing,
     MailchimpClient,
     MailchimpNotFound,
@@ -39,13 +36,12 @@ from commerce_sync.mailchimp_client import (
 )
 from commerce_sync.mailchimp_models import McOrder
 from commerce_sync.mapping import customer_id
-from commerce_sync.observability import logger, metrics
+from commerce_sync.observability import logger
 from commerce_sync.order_mapping import to_mailchimp_order
 from commerce_sync.services import Services
 from commerce_sync.store_registry import Store
 
 ORDER = "order"
-Outcome = dict[str, Any]
 
 
 class OrderNotYetKnown(Exception):
@@ -61,45 +57,21 @@ def merge(order: Order, shipments: tuple[Shipment, ...] = (), refunds: tuple[Ref
     return order.model_copy(update={"shipments": tuple(by_shipment.values()), "refunds": tuple(by_refund.values())})
 
 
-class OrderSync:
+class OrderSync(EventApplier):
+    function_name = "order_status"
+    metric_prefix = "Order"
+
     def __init__(self, services: Services) -> None:
-        self._services = services
+        super().__init__(services)
         self._customers = CustomerWriter(services.sync_state)
-        self.idempotency_config = services.idempotency_config()
-        self.process: Callable[..., Outcome] = idempotent_function(
-            data_keyword_argument="event",
-            persistence_store=services.idempotency_store,
-            config=self.idempotency_config,
-        )(self._process)
-        self._handlers: dict[EventType, Callable[[Store, CanonicalEvent], Outcome]] = {
+
+    def handlers(self) -> Mapping[EventType, Handler]:
+        return {
             EventType.ORDER_UPDATED: self._order_updated,
             EventType.ORDER_SHIPMENT: self._order_shipment,
             EventType.ORDER_REFUND: self._order_refund,
             EventType.ORDER_DELETED: self._order_deleted,
         }
-
-    @property
-    def _state(self):  # type: ignore[no-untyped-def]
-        return self._services.sync_state
-
-    def _process(self, event: CanonicalEvent) -> Outcome:
-        store = self._services.registry.get(event.store_id)
-        if store is None:
-            raise UnknownStore(f"store {event.store_id} is not registered")
-        logger.append_keys(store_id=store.store_id, event_id=event.event_id, event_type=event.type.value)
-        handler = self._handlers.get(event.type)
-        if handler is None:
-            raise NotImplementedYet(f"order_status does not handle {event.type.value} events")
-        outcome = handler(store, event)
-        metrics.add_metric(name=f"Order_{outcome['outcome']}", unit="Count", value=1)
-        logger.info(f"{event.type.value} {outcome['outcome']}", **{k: v for k, v in outcome.items() if k != "outcome"})
-        return outcome
-
-    def _mailchimp(self, write: Callable[[MailchimpClient], Outcome]) -> Outcome:
-        try:
-            return write(self._services.mailchimp())
-        except MailchimpAuthError:
-            return write(self._services.mailchimp(refresh_key=True))
 
     def _stored(self, store: Store, order_id: str) -> tuple[dict[str, Any], Order | None]:
         state = self._state.applied(store.store_id, ORDER, order_id) or {}
