@@ -12,7 +12,6 @@ from urllib.parse import parse_qs, urlsplit
 from pydantic import BaseModel, ConfigDict, Field
 
 from commerce_sync.canonical import (
-    Address,
     CanonicalModel,
     Cart,
     CartRemoval,
@@ -36,6 +35,7 @@ from commerce_sync.platforms import (
     parse_json,
     parse_model,
 )
+from commerce_sync.platforms.shopify_addresses import ShopifyAddress, to_canonical_address
 from commerce_sync.platforms.shopify_orders import (
     FULFILLMENT_TOPICS,
     ORDER_TOPICS,
@@ -76,21 +76,6 @@ class ShopifyCustomer(ShopifyModel):
     accepts_marketing: bool | None = None
     email_marketing_consent: ShopifyConsent | None = None
     updated_at: datetime | None = None
-
-
-class ShopifyAddress(ShopifyModel):
-    first_name: str | None = None
-    last_name: str | None = None
-    company: str | None = None
-    address1: str | None = None
-    address2: str | None = None
-    city: str | None = None
-    province: str | None = None
-    province_code: str | None = None
-    zip: str | None = None
-    country: str | None = None
-    country_code: str | None = None
-    phone: str | None = None
 
 
 class ShopifyLineItem(ShopifyModel):
@@ -189,25 +174,6 @@ def _consent(customer: ShopifyCustomer | None, buyer_accepts_marketing: bool | N
     return MarketingConsent()
 
 
-def _address(address: ShopifyAddress | None) -> Address | None:
-    if address is None:
-        return None
-    name = " ".join(part for part in (address.first_name, address.last_name) if part) or None
-    return Address(
-        name=name,
-        company=address.company,
-        address1=address.address1,
-        address2=address.address2,
-        city=address.city,
-        province=address.province,
-        province_code=address.province_code,
-        postal_code=address.zip,
-        country=address.country,
-        country_code=address.country_code,
-        phone=address.phone,
-    )
-
-
 def _attribute(checkout: ShopifyCheckout, name: str) -> str | None:
     return next((a.value for a in checkout.note_attributes if a.name == name and a.value), None)
 
@@ -233,7 +199,7 @@ def checkout_to_cart(checkout: ShopifyCheckout) -> Cart:
             email=email,
             first_name=customer.first_name if customer else None,
             last_name=customer.last_name if customer else None,
-            address=_address(checkout.billing_address),
+            address=to_canonical_address(checkout.billing_address),
             consent=_consent(customer, checkout.buyer_accepts_marketing),
         ),
         currency_code=checkout.currency,
@@ -290,7 +256,7 @@ def customer_to_customer(customer: ShopifyCustomerPayload) -> Customer:
         email=customer.email,
         first_name=customer.first_name,
         last_name=customer.last_name,
-        address=_address(customer.default_address),
+        address=to_canonical_address(customer.default_address),
         consent=_consent(customer, None),
     )
 

@@ -15,7 +15,6 @@ from urllib.parse import parse_qs, urlsplit
 from pydantic import BaseModel, ConfigDict, Field
 
 from commerce_sync.canonical import (
-    Address,
     Customer,
     DeletedEntity,
     Line,
@@ -29,6 +28,7 @@ from commerce_sync.canonical import (
 )
 from commerce_sync.errors import BadRequest
 from commerce_sync.order_statuses import shopify_status
+from commerce_sync.platforms.shopify_addresses import ShopifyAddress, to_canonical_address
 
 ORDER_TOPICS = frozenset(
     {
@@ -105,22 +105,6 @@ class ShopifyRefund(ShopifyOrderModel):
         )
 
 
-class ShopifyOrderAddress(ShopifyOrderModel):
-    first_name: str | None = None
-    last_name: str | None = None
-    name: str | None = None
-    company: str | None = None
-    address1: str | None = None
-    address2: str | None = None
-    city: str | None = None
-    province: str | None = None
-    province_code: str | None = None
-    zip: str | None = None
-    country: str | None = None
-    country_code: str | None = None
-    phone: str | None = None
-
-
 class ShopifyOrderCustomer(ShopifyOrderModel):
     id: str | None = None
     email: str | None = None
@@ -154,8 +138,8 @@ class ShopifyOrder(ShopifyOrderModel):
     order_status_url: str | None = None
     buyer_accepts_marketing: bool | None = None
     customer: ShopifyOrderCustomer | None = None
-    billing_address: ShopifyOrderAddress | None = None
-    shipping_address: ShopifyOrderAddress | None = None
+    billing_address: ShopifyAddress | None = None
+    shipping_address: ShopifyAddress | None = None
     line_items: list[ShopifyOrderLine] = Field(min_length=1)
     discount_codes: list[ShopifyDiscountCode] = []
     fulfillments: list[ShopifyFulfillment] = []
@@ -176,25 +160,6 @@ def _query_value(url: str | None, name: str) -> str | None:
 
 def _note(order: ShopifyOrder, name: str) -> str | None:
     return next((n.value for n in order.note_attributes if n.name == name and n.value), None)
-
-
-def _address(address: ShopifyOrderAddress | None) -> Address | None:
-    if address is None:
-        return None
-    name = address.name or " ".join(p for p in (address.first_name, address.last_name) if p) or None
-    return Address(
-        name=name,
-        company=address.company,
-        address1=address.address1,
-        address2=address.address2,
-        city=address.city,
-        province=address.province,
-        province_code=address.province_code,
-        postal_code=address.zip,
-        country=address.country,
-        country_code=address.country_code,
-        phone=address.phone,
-    )
 
 
 def _shipment(fulfillment: ShopifyFulfillment) -> Shipment:
@@ -232,7 +197,7 @@ def order_to_order(order: ShopifyOrder, consent: MarketingConsent) -> Order:
             email=order.email or order.contact_email or (customer.email if customer else None),
             first_name=customer.first_name if customer else None,
             last_name=customer.last_name if customer else None,
-            address=_address(order.billing_address),
+            address=to_canonical_address(order.billing_address),
             consent=consent,
         ),
         currency_code=order.currency,
@@ -251,8 +216,8 @@ def order_to_order(order: ShopifyOrder, consent: MarketingConsent) -> Order:
         landing_site=order.landing_site,
         order_url=order.order_status_url,
         promos=tuple(_promo(d) for d in order.discount_codes),
-        billing_address=_address(order.billing_address),
-        shipping_address=_address(order.shipping_address),
+        billing_address=to_canonical_address(order.billing_address),
+        shipping_address=to_canonical_address(order.shipping_address),
         processed_at=order.processed_at or order.created_at,
         cancelled_at=order.cancelled_at,
         updated_at=order.updated_at,
