@@ -1,9 +1,10 @@
 """`make demo`: the whole function set offline, end to end, printed as it goes.
 
 Starts moto, the Mailchimp emulator (unless MAILCHIMP_API_URL and MAILCHIMP_API_KEY name a real
-account) and the local API; registers a demo Shopify store; replays the sample checkout webhook from
-events/ with a valid signature, plus a forged and a malformed one; runs the nightly product sync;
-then prints what Mailchimp holds.
+account), a Shopify Admin API emulator with a small catalog, and the local API; registers a demo
+Shopify store; replays the sample checkout webhook from events/ with a valid signature, plus a
+duplicate, a forged, a malformed and an unknown-shop one; replays an order's lifecycle; runs the
+nightly product sync; and prints what Mailchimp holds after each part.
 """
 
 from __future__ import annotations
@@ -92,6 +93,13 @@ def main() -> int:
         emulator.start()
         api_url = emulator.base_url
         print(f"Mailchimp emulator: {api_url}")
+    from emulators.shopify import ShopifyEmulator
+    from emulators.shopify.fixtures import sample_catalog
+
+    # The shop's own Admin API, serving a small fixture catalog for the nightly product sync.
+    shop_api = ShopifyEmulator(DEMO_SHOP, access_token="shpat_demo").start()
+    for product in sample_catalog():
+        shop_api.put_product(product)
     with LocalRunner(RunnerConfig(mailchimp_api_url=api_url, mailchimp_api_key=api_key)) as runner:
         print(f"Local API: {runner.url}   AWS (moto): {runner.aws_endpoint_url}")
         secret = generate_webhook_secret()
@@ -106,6 +114,8 @@ def main() -> int:
                 currency_code="USD",
                 webhook_secret=secret,
                 domain=DEMO_SHOP,
+                platform_api_url=shop_api.base_url,
+                platform_api_credentials={"access_token": "shpat_demo"},
             ),
         )
         print(f"Registered store {store.store_id} for {store.platform_identity}")
@@ -140,6 +150,7 @@ def main() -> int:
         print("\nNightly product sync (scheduled invocation):")
         schedule = json.loads((EVENTS / "product_sync_schedule.json").read_text())
         print("  ", runner.invoke("ProductSyncFunction", schedule))
+        runner.wait_until_idle(timeout=120)
 
         _print_mailchimp(MailchimpClient(api_key=api_key, base_url=api_url), DEMO_STORE)
         if emulator:
@@ -147,6 +158,7 @@ def main() -> int:
             print("  status changes Mailchimp saw (each fires its notification):", history)
         dead = {name: d["visible"] for name, d in runner.queue_depths().items() if "DeadLetter" in name}
         print("\nDead-letter queues:", dead)
+    shop_api.stop()
     if emulator:
         emulator.stop()
     return 0
