@@ -40,6 +40,8 @@ from commerce_sync.observability import logger
 from commerce_sync.services import Services
 from commerce_sync.store_registry import Store
 
+MAX_OPEN_CARTS = 200
+
 
 class CartSync(EventApplier):
     function_name = "cart_events"
@@ -97,8 +99,12 @@ class CartSync(EventApplier):
         )
         for reference in cart.references:
             self._state.mark(store.store_id, CART_ALIAS, reference, cart_id=cart.id)
-        # So a purchase by this shopper also ends this cart, whichever cart the order names.
-        self._state.add_to_set(store.store_id, CUSTOMER, shopper, OPEN_CARTS, {cart.id})
+        # So a purchase by this shopper also ends this cart, whichever cart the order names. Bounded so a
+        # shopper who abandons carts for years cannot grow the item past DynamoDB's 400 KB; a cart past
+        # the bound is still ended by its own conversion and by the shopper's purchase-time mark.
+        open_carts = shopper_state.get(OPEN_CARTS) or ()
+        if cart.id not in open_carts and len(open_carts) < MAX_OPEN_CARTS:
+            self._state.add_to_set(store.store_id, CUSTOMER, shopper, OPEN_CARTS, {cart.id})
         return {"cart_id": cart.id, "cart_lines": len(cart.lines), **outcome}
 
     @staticmethod
