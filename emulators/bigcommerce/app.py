@@ -33,7 +33,6 @@ from typing import Any
 
 from werkzeug.exceptions import HTTPException
 from werkzeug.routing import Map, Rule
-from werkzeug.serving import WSGIRequestHandler
 from werkzeug.wrappers import Request, Response
 
 from .hooks import HookError, HookRegistry, parse_body
@@ -135,13 +134,6 @@ class V2ApiError(ApiError):
 
     def body(self) -> list[JsonDict]:  # type: ignore[override]
         return [{"status": self.status, "message": self.title}]
-
-
-class QuietRequestHandler(WSGIRequestHandler):
-    """No access log: query strings can carry e-mail addresses (`email:in`, subscribers' `email`)."""
-
-    def log(self, type: str, message: str, *args: Any) -> None:
-        return
 
 
 def _json(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:

@@ -21,15 +21,16 @@ import signal
 import threading
 import uuid
 from collections.abc import Iterable
-from types import TracebackType
+from typing import Any
 
 import requests
-from werkzeug.serving import BaseWSGIServer, make_server
 
-from .app import BigCommerceApp, BigCommerceState, FaultSettings, JsonDict, QuietRequestHandler, now_iso
+from emulators.loopback import LoopbackServer
+
+from .app import BigCommerceApp, BigCommerceState, FaultSettings, JsonDict, now_iso
 
 
-class BigCommerceEmulator:
+class BigCommerceEmulator(LoopbackServer):
     """A stateful subset of BigCommerce's REST Management API (v3) for one store, on 127.0.0.1."""
 
     def __init__(
@@ -45,49 +46,9 @@ class BigCommerceEmulator:
         self.port = port
         self.state = BigCommerceState()
         self.app = BigCommerceApp(store_hash, tokens, self.state)
-        self._server: BaseWSGIServer | None = None
-        self._thread: threading.Thread | None = None
 
-    # ----- lifecycle ----------------------------------------------------------------------------------------
-
-    def start(self) -> BigCommerceEmulator:
-        if self._server is not None:
-            return self
-        self._server = make_server(self.host, self.port, self.app, threaded=True, request_handler=QuietRequestHandler)
-        self.port = self._server.server_port
-        # A short poll interval makes stop() quick, so a test can run an emulator of its own.
-        self._thread = threading.Thread(
-            target=self._server.serve_forever,
-            kwargs={"poll_interval": 0.05},
-            name="bigcommerce-emulator-http",
-            daemon=True,
-        )
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        if self._server is None:
-            return
-        self._server.shutdown()
-        self._server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-        self._server = None
-        self._thread = None
-
-    def __enter__(self) -> BigCommerceEmulator:
-        return self.start()
-
-    def __exit__(
-        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
-    ) -> None:
-        self.stop()
-
-    # ----- addresses ----------------------------------------------------------------------------------------
-
-    @property
-    def root_url(self) -> str:
-        return f"http://{self.host}:{self.port}"
+    def wsgi_app(self) -> Any:
+        return self.app
 
     @property
     def base_url(self) -> str:

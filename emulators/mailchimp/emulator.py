@@ -11,19 +11,18 @@ emu.stop()
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterable
-from types import TracebackType
+from typing import Any
 
-from werkzeug.serving import BaseWSGIServer, make_server
+from emulators.loopback import LoopbackServer
 
 from .faults import FaultSettings
 from .members import force_member_status
-from .server import DEFAULT_API_KEY, EmulatorApp, QuietRequestHandler
+from .server import DEFAULT_API_KEY, EmulatorApp
 from .state import Account, EmulatorState, JsonDict, OrderStatusEvent, RecordedRequest, subscriber_hash
 
 
-class MailchimpEmulator:
+class MailchimpEmulator(LoopbackServer):
     """A stateful Mailchimp Marketing API v3 (e-commerce subset) on 127.0.0.1, in a background thread."""
 
     def __init__(
@@ -60,46 +59,16 @@ class MailchimpEmulator:
             batch_results_per_file=batch_results_per_file,
             batch_url_ttl_s=batch_url_ttl_s,
         )
-        self._server: BaseWSGIServer | None = None
-        self._thread: threading.Thread | None = None
 
-    # ----- lifecycle ----------------------------------------------------------------------------------------
+    def wsgi_app(self) -> Any:
+        return self.app
 
-    def start(self) -> MailchimpEmulator:
-        if self._server is not None:
-            return self
-        self._server = make_server(self.host, self.port, self.app, threaded=True, request_handler=QuietRequestHandler)
-        self.port = self._server.server_port
+    def _after_start(self) -> None:
         self.app.public_root = self.root_url
-        self._thread = threading.Thread(target=self._server.serve_forever, name="mailchimp-emulator-http", daemon=True)
-        self._thread.start()
         self.app.batches.start()
-        return self
 
-    def stop(self) -> None:
-        if self._server is None:
-            return
-        self._server.shutdown()
-        self._server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
+    def _before_stop(self) -> None:
         self.app.batches.stop()
-        self._server = None
-        self._thread = None
-
-    def __enter__(self) -> MailchimpEmulator:
-        return self.start()
-
-    def __exit__(
-        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
-    ) -> None:
-        self.stop()
-
-    # ----- addresses ----------------------------------------------------------------------------------------
-
-    @property
-    def root_url(self) -> str:
-        return f"http://{self.host}:{self.port}"
 
     @property
     def base_url(self) -> str:

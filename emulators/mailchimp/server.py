@@ -37,7 +37,6 @@ from typing import Any
 from werkzeug.datastructures import MultiDict
 from werkzeug.exceptions import HTTPException
 from werkzeug.routing import Map, Rule
-from werkzeug.serving import WSGIRequestHandler
 from werkzeug.wrappers import Request, Response
 
 from .batches import BatchRunner
@@ -94,13 +93,6 @@ class ConcurrencyLimiter:
     def release(self) -> None:
         with self._lock:
             self._in_flight -= 1
-
-
-class QuietRequestHandler(WSGIRequestHandler):
-    """No access log: request lines can carry emails (member paths, `email_address` filters)."""
-
-    def log(self, type: str, message: str, *args: Any) -> None:
-        return
 
 
 def _json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:

@@ -20,11 +20,11 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
-from types import TracebackType
 from typing import Any
 
-from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
+
+from emulators.loopback import LoopbackServer
 
 JsonDict = dict[str, Any]
 ProductFactory = Callable[[int], JsonDict]
@@ -134,16 +134,11 @@ class Faults:
         return asdict(self)
 
 
-class QuietRequestHandler(WSGIRequestHandler):
-    def log(self, type: str, message: str, *args: Any) -> None:
-        return
-
-
 def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
     return Response(json.dumps(body), status=status, headers=headers, content_type="application/json")
 
 
-class PlatformEmulator:
+class PlatformEmulator(LoopbackServer):
     """Server lifecycle, faults, the request log and forced failures; subclasses route and authenticate."""
 
     name = "platform"
@@ -158,45 +153,9 @@ class PlatformEmulator:
         self._failure_rule: FailureRule | None = None
         self._requests: list[JsonDict] = []
         self._requests_lock = threading.Lock()
-        self._server: BaseWSGIServer | None = None
-        self._thread: threading.Thread | None = None
 
-    # ----- lifecycle ----------------------------------------------------------------------------------
-
-    def start(self) -> PlatformEmulator:
-        if self._server is None:
-            self._server = make_server(self.host, self.port, self, threaded=True, request_handler=QuietRequestHandler)
-            self.port = self._server.server_port
-            self._thread = threading.Thread(
-                target=self._server.serve_forever,
-                kwargs={"poll_interval": 0.05},
-                name=f"{self.name}-emulator-http",
-                daemon=True,
-            )
-            self._thread.start()
+    def wsgi_app(self) -> Any:
         return self
-
-    def stop(self) -> None:
-        if self._server is None:
-            return
-        self._server.shutdown()
-        self._server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-        self._server = None
-        self._thread = None
-
-    def __enter__(self) -> PlatformEmulator:
-        return self.start()
-
-    def __exit__(
-        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
-    ) -> None:
-        self.stop()
-
-    @property
-    def root_url(self) -> str:
-        return f"http://{self.host}:{self.port}"
 
     # ----- faults and records -------------------------------------------------------------------------
 

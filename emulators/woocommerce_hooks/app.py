@@ -28,7 +28,6 @@ from typing import Any
 
 from werkzeug.exceptions import HTTPException
 from werkzeug.routing import Map, Rule
-from werkzeug.serving import WSGIRequestHandler
 from werkzeug.wrappers import Request, Response
 
 JsonDict = dict[str, Any]
@@ -72,11 +71,6 @@ class HooksState:
             self.requests.clear()
             self.next_id = 1
             self.updates_to_pass = self.updates_to_fail = 0
-
-
-class QuietRequestHandler(WSGIRequestHandler):
-    def log(self, type: str, message: str, *args: Any) -> None:
-        return
 
 
 def _json(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:

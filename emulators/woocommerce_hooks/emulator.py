@@ -21,25 +21,24 @@ import json
 import signal
 import threading
 import uuid
-from types import TracebackType
 from typing import Any
 
 import requests
-from werkzeug.serving import BaseWSGIServer, make_server
+
+from emulators.loopback import LoopbackServer
 
 from .app import (
     API_PREFIX,
     TOPIC_HOOKS,
     HooksState,
     JsonDict,
-    QuietRequestHandler,
     WooCommerceHooksApp,
     now_local,
     public_view,
 )
 
 
-class WooCommerceHooksEmulator:
+class WooCommerceHooksEmulator(LoopbackServer):
     """WooCommerce's `wc/v3/webhooks` REST resource for one site, on 127.0.0.1."""
 
     def __init__(
@@ -55,41 +54,9 @@ class WooCommerceHooksEmulator:
         self._site_url = site_url
         self.state = HooksState()
         self.app = WooCommerceHooksApp(consumer_key, consumer_secret, self.state)
-        self._server: BaseWSGIServer | None = None
-        self._thread: threading.Thread | None = None
 
-    def start(self) -> WooCommerceHooksEmulator:
-        if self._server is not None:
-            return self
-        self._server = make_server(self.host, self.port, self.app, threaded=True, request_handler=QuietRequestHandler)
-        self.port = self._server.server_port
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name="woocommerce-hooks", daemon=True
-        )
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        if self._server is None:
-            return
-        self._server.shutdown()
-        self._server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-        self._server = None
-        self._thread = None
-
-    def __enter__(self) -> WooCommerceHooksEmulator:
-        return self.start()
-
-    def __exit__(
-        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
-    ) -> None:
-        self.stop()
-
-    @property
-    def root_url(self) -> str:
-        return f"http://{self.host}:{self.port}"
+    def wsgi_app(self) -> Any:
+        return self.app
 
     @property
     def site_url(self) -> str:
