@@ -3,7 +3,7 @@ renewal, conditional record writes that never bury a concurrent change, seen mar
 
 from __future__ import annotations
 
-import os
+import uuid
 from collections.abc import Iterator
 
 import boto3
@@ -11,33 +11,44 @@ import pytest
 from commerce_sync.catalog.state import CatalogState, ProductRecord, RunCheckpoint
 from commerce_sync.catalog_sync import CatalogConfig, _Peekable
 from commerce_sync.sync_lock import LockLost, SyncLock
-from moto import mock_aws
+from moto.server import ThreadedMotoServer
+
+from local_runner.runner import free_port
 
 TABLE = "sync-state"
 
 
+@pytest.fixture(scope="module")
+def moto_endpoint() -> Iterator[str]:
+    # moto in server mode: the in-process mock patches botocore for the whole process, which would cut
+    # off any local runner other tests in this worker keep running.
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    yield f"http://127.0.0.1:{port}"
+    server.stop()
+
+
 @pytest.fixture
-def state() -> Iterator[CatalogState]:
-    saved = {name: os.environ.get(name) for name in ("AWS_ENDPOINT_URL", "AWS_DEFAULT_REGION")}
-    os.environ.pop("AWS_ENDPOINT_URL", None)
-    os.environ["AWS_DEFAULT_REGION"] = "us-east-1"
-    with mock_aws():
-        resource = boto3.resource("dynamodb", region_name="us-east-1")
-        resource.create_table(
-            TableName=TABLE,
-            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
-            AttributeDefinitions=[
-                {"AttributeName": "pk", "AttributeType": "S"},
-                {"AttributeName": "sk", "AttributeType": "S"},
-            ],
-            BillingMode="PAY_PER_REQUEST",
-        )
-        yield CatalogState(TABLE, resource)
-    for name, value in saved.items():
-        if value is None:
-            os.environ.pop(name, None)
-        else:
-            os.environ[name] = value
+def state(moto_endpoint: str) -> CatalogState:
+    resource = boto3.resource(
+        "dynamodb",
+        endpoint_url=moto_endpoint,
+        region_name="us-east-1",
+        aws_access_key_id="local",
+        aws_secret_access_key="local",
+    )
+    table = f"{TABLE}-{uuid.uuid4().hex[:8]}"
+    resource.create_table(
+        TableName=table,
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+        AttributeDefinitions=[
+            {"AttributeName": "pk", "AttributeType": "S"},
+            {"AttributeName": "sk", "AttributeType": "S"},
+        ],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    return CatalogState(table, resource)
 
 
 def test_the_lock_excludes_others_until_released_or_expired(state: CatalogState) -> None:
