@@ -115,24 +115,12 @@ class ShopifyCheckout(ShopifyModel):
     note_attributes: list[ShopifyNoteAttribute] = []
 
 
-class ShopifyCartLineItem(ShopifyModel):
-    key: str | None = None
-    id: str | None = None
-    product_id: str
-    variant_id: str
-    title: str
-    variant_title: str | None = None
-    sku: str | None = None
-    quantity: int = Field(ge=0)
-    price: Decimal = Field(ge=0)
-
-
 class ShopifyCart(ShopifyModel):
     """carts/create and carts/update: no e-mail, no currency, no checkout URL."""
 
     id: str | None = None
     token: str = Field(min_length=1)
-    line_items: list[ShopifyCartLineItem] = []
+    line_items: list[ShopifyLineItem] = []
     updated_at: datetime
     created_at: datetime | None = None
 
@@ -187,6 +175,23 @@ def campaign_id(checkout: ShopifyCheckout) -> str | None:
     return values[0] if values else None
 
 
+def _lines(items: list[ShopifyLineItem]) -> tuple[Line, ...]:
+    """Checkouts and carts carry the same line shape."""
+    return tuple(
+        Line(
+            id=item.key or item.id or item.variant_id,
+            product_id=item.product_id,
+            variant_id=item.variant_id,
+            product_title=item.title,
+            variant_title=item.variant_title,
+            sku=item.sku,
+            quantity=item.quantity,
+            price=item.price,
+        )
+        for item in items
+    )
+
+
 def checkout_to_cart(checkout: ShopifyCheckout) -> Cart:
     customer = checkout.customer
     email = checkout.email or (customer.email if customer else None)
@@ -209,19 +214,7 @@ def checkout_to_cart(checkout: ShopifyCheckout) -> Cart:
         campaign_id=campaign_id(checkout),
         created_at=checkout.created_at,
         updated_at=checkout.updated_at,
-        lines=tuple(
-            Line(
-                id=item.key or item.id or item.variant_id,
-                product_id=item.product_id,
-                variant_id=item.variant_id,
-                product_title=item.title,
-                variant_title=item.variant_title,
-                sku=item.sku,
-                quantity=item.quantity,
-                price=item.price,
-            )
-            for item in checkout.line_items
-        ),
+        lines=_lines(checkout.line_items),
     )
 
 
@@ -234,19 +227,7 @@ def cart_to_cart(cart: ShopifyCart, currency_code: str) -> Cart:
         order_total=sum((item.price * item.quantity for item in cart.line_items), Decimal(0)),
         created_at=cart.created_at,
         updated_at=cart.updated_at,
-        lines=tuple(
-            Line(
-                id=item.key or item.id or item.variant_id,
-                product_id=item.product_id,
-                variant_id=item.variant_id,
-                product_title=item.title,
-                variant_title=item.variant_title,
-                sku=item.sku,
-                quantity=item.quantity,
-                price=item.price,
-            )
-            for item in cart.line_items
-        ),
+        lines=_lines(cart.line_items),
     )
 
 
