@@ -17,6 +17,7 @@ os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
 os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
 
 from commerce_sync.mailchimp_client import MailchimpClient
+from commerce_sync.mailchimp_ids import store_path
 from commerce_sync.settings import Settings
 
 from local_runner.main import DEMO_API_KEY
@@ -61,11 +62,11 @@ def _show(title: str, response) -> None:  # type: ignore[no-untyped-def]
 
 def _print_mailchimp(client: MailchimpClient, store_id: str) -> None:
     print("\nWhat Mailchimp holds for store", store_id)
-    for customer in client.get(f"/ecommerce/stores/{store_id}/customers").get("customers", []):
+    for customer in client.get(store_path(store_id, "customers")).get("customers", []):
         print(f"  customer {customer['id']}: opt_in_status={customer.get('opt_in_status')}")
-    for product in client.get(f"/ecommerce/stores/{store_id}/products").get("products", []):
+    for product in client.get(store_path(store_id, "products")).get("products", []):
         print(f"  product  {product['id']}: {product['title']} ({len(product.get('variants', []))} variant(s))")
-    for cart in client.get(f"/ecommerce/stores/{store_id}/carts").get("carts", []):
+    for cart in client.get(store_path(store_id, "carts")).get("carts", []):
         print(
             f"  cart     {cart['id']}: {cart['currency_code']} {cart['order_total']}, "
             f"{len(cart.get('lines', []))} line(s), customer {cart['customer']['id']}"
@@ -74,7 +75,7 @@ def _print_mailchimp(client: MailchimpClient, store_id: str) -> None:
         for line in cart.get("lines", []):
             item = f"{line['product_id']}/{line['product_variant_id']}"
             print(f"           line {item} x{line['quantity']} @ {line['price']}")
-    for order in client.get(f"/ecommerce/stores/{store_id}/orders").get("orders", []):
+    for order in client.get(store_path(store_id, "orders")).get("orders", []):
         print(
             f"  order    {order['id']}: {order['currency_code']} {order['order_total']}, "
             f"financial_status={order.get('financial_status')}, fulfillment_status={order.get('fulfillment_status')}, "

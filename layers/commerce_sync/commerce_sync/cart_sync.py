@@ -31,7 +31,6 @@ from commerce_sync.line_products import create_missing_products
 from commerce_sync.mailchimp_client import (
     MailchimpCampaignMissing,
     MailchimpClient,
-    MailchimpNotFound,
     MailchimpProductMissing,
 )
 from commerce_sync.mailchimp_models import McCart
@@ -188,14 +187,7 @@ class CartSync(EventApplier):
         if self._state.is_stale(store.store_id, CUSTOMER, removed.id, event.entity_version):
             return {"outcome": "stale", "customer_id": removed.id}
 
-        def delete(client: MailchimpClient) -> Outcome:
-            try:
-                client.request("DELETE", f"/ecommerce/stores/{store.store_id}/customers/{removed.id}")
-            except MailchimpNotFound:
-                return {"deleted": False}
-            return {"deleted": True}
-
-        outcome = self._mailchimp(delete)
+        outcome = self._mailchimp(lambda client: {"deleted": client.delete_customer(store.store_id, removed.id)})
         self._state.record_applied(
             store.store_id, CUSTOMER, removed.id, event.entity_version, removed="deleted", written_fingerprint=""
         )

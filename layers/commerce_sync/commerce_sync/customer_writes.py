@@ -58,11 +58,8 @@ class CustomerWriter:
         return {"member": self._request_confirmation(client, store, customer.email, mailchimp_customer.id)}
 
     def _request_confirmation(self, client: MailchimpClient, store: Store, email: str, mailchimp_id: str) -> str:
-        member_path = f"/lists/{store.list_id}/members/{subscriber_hash(email)}"
-        try:
-            status = client.get(member_path, fields="status").get("status")
-        except MailchimpNotFound:
-            status = None
+        member = client.get_member(store.list_id, subscriber_hash(email), fields="status")
+        status = member.get("status") if member else None
         if status not in NEW_OR_TRANSACTIONAL:
             return f"left_{status}"
         try:
@@ -71,9 +68,8 @@ class CustomerWriter:
             self._record_compliance(store, mailchimp_id)
             return "compliance_state"
         except MailchimpNotFound:
-            client.request(
-                "PUT", member_path, {"email_address": email, "status_if_new": "pending", "status": "pending"}
-            )
+            body = {"email_address": email, "status_if_new": "pending", "status": "pending"}
+            client.put_member(store.list_id, subscriber_hash(email), body)
         return "pending"
 
     def _record_compliance(self, store: Store, mailchimp_id: str) -> None:

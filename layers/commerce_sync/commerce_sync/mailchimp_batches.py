@@ -30,7 +30,8 @@ from pydantic import BaseModel, ConfigDict
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
-from commerce_sync.mailchimp_client import MailchimpClient, MailchimpNotFound
+from commerce_sync.mailchimp_client import MailchimpClient, MailchimpNotFound, check_path
+from commerce_sync.mailchimp_ids import api_path
 
 Method = Literal["GET", "POST", "PUT", "PATCH", "DELETE"]
 FINISHED = "finished"
@@ -166,13 +167,15 @@ class MailchimpBatches:
         if not operations:
             raise ValueError("a batch needs at least one operation")
         self.requests += 1
-        answer = self._client.request("POST", "/batches", {"operations": [op.wire() for op in operations]})
+        for operation in operations:
+            check_path(operation.path)
+        answer = self._client.request("POST", api_path("batches"), {"operations": [op.wire() for op in operations]})
         return BatchStatus.model_validate(answer)
 
     def status(self, batch_id: str) -> BatchStatus | None:
         self.requests += 1
         try:
-            return BatchStatus.model_validate(self._client.get(f"/batches/{batch_id}"))
+            return BatchStatus.model_validate(self._client.get(api_path("batches", batch_id)))
         except MailchimpNotFound:
             return None
 
@@ -180,7 +183,7 @@ class MailchimpBatches:
         """Stop a batch (its unread results are discarded); one already gone is fine."""
         self.requests += 1
         try:
-            self._client.request("DELETE", f"/batches/{batch_id}")
+            self._client.request("DELETE", api_path("batches", batch_id))
         except MailchimpNotFound:
             return
 

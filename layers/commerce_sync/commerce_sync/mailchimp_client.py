@@ -23,6 +23,7 @@ from requests.adapters import HTTPAdapter
 from urllib3.exceptions import MaxRetryError
 from urllib3.util.retry import Retry
 
+from commerce_sync.mailchimp_ids import UnsafePathSegment, api_path, store_path
 from commerce_sync.mailchimp_models import McCart, McCustomer, McOrder, McProduct, McProductVariant, McStore
 from commerce_sync.observability import logger
 from commerce_sync.redaction import redact_emails
@@ -188,6 +189,9 @@ class MailchimpClient:
             yield
 
     def request(self, method: str, path: str, body: dict[str, Any] | None = None, **params: Any) -> Any:
+        """`path` comes from `mailchimp_ids.api_path` / `store_path`; it is checked again here, the one place
+        every call passes, so no caller can send a path whose segments climb or vanish."""
+        check_path(path)
         url = f"{self.base_url}{path}"
         try:
             with self._slot():
@@ -248,7 +252,7 @@ class MailchimpClient:
 
     def get_store(self, store_id: str) -> dict[str, Any] | None:
         try:
-            return self.get(f"/ecommerce/stores/{store_id}")
+            return self.get(api_path("ecommerce", "stores", store_id))
         except MailchimpNotFound:
             return None
 
@@ -258,9 +262,9 @@ class MailchimpClient:
         existing = self.get_store(store.id)
         if existing is None:
             try:
-                return self.request("POST", "/ecommerce/stores", store.body())
+                return self.request("POST", api_path("ecommerce", "stores"), store.body())
             except MailchimpAlreadyExists:
-                existing = self.get(f"/ecommerce/stores/{store.id}")
+                existing = self.get(api_path("ecommerce", "stores", store.id))
         if existing.get("list_id") != store.list_id:
             raise ValueError(
                 f"Mailchimp store {store.id} is bound to audience {existing.get('list_id')}, "
@@ -271,31 +275,40 @@ class MailchimpClient:
     # ---- e-commerce resources ----------------------------------------------------------------------
 
     def upsert_customer(self, store_id: str, customer: McCustomer) -> dict[str, Any]:
-        return self.request("PUT", f"/ecommerce/stores/{store_id}/customers/{customer.id}", customer.body())
+        return self.request("PUT", store_path(store_id, "customers", customer.id), customer.body())
+
+    def delete_customer(self, store_id: str, customer_id: str) -> bool:
+        """True when a customer was deleted; one already gone is done, not an error."""
+        return self._delete(store_path(store_id, "customers", customer_id))
 
     def upsert_product(self, store_id: str, product: McProduct) -> dict[str, Any]:
-        return self.request("PUT", f"/ecommerce/stores/{store_id}/products/{product.id}", product.body())
+        return self.request("PUT", store_path(store_id, "products", product.id), product.body())
 
     def upsert_variant(self, store_id: str, product_id: str, variant: McProductVariant) -> dict[str, Any]:
-        return self.request(
-            "PUT", f"/ecommerce/stores/{store_id}/products/{product_id}/variants/{variant.id}", variant.body()
-        )
+        return self.request("PUT", store_path(store_id, "products", product_id, "variants", variant.id), variant.body())
 
     def get_product(self, store_id: str, product_id: str) -> dict[str, Any] | None:
         try:
-            return self.get(f"/ecommerce/stores/{store_id}/products/{product_id}")
+            return self.get(store_path(store_id, "products", product_id))
         except MailchimpNotFound:
             return None
 
     def _upsert(
-        self, collection: str, resource_id: str, body: dict[str, Any], patch: dict[str, Any], likely_new: bool
+        self,
+        store_id: str,
+        collection: str,
+        resource_id: str,
+        body: dict[str, Any],
+        patch: dict[str, Any],
+        likely_new: bool,
     ) -> dict[str, Any]:
         """PATCH-then-POST, or POST-then-PATCH when the caller knows the resource is probably new: either
         way one call in the usual case, and "not found" / "already exists" fall back to the other."""
-        item = f"{collection}/{resource_id}"
+        collection_path = store_path(store_id, collection)
+        item = store_path(store_id, collection, resource_id)
         if likely_new:
             try:
-                return self.request("POST", collection, body)
+                return self.request("POST", collection_path, body)
             except MailchimpAlreadyExists:
                 return self.request("PATCH", item, patch)
         try:
@@ -303,27 +316,55 @@ class MailchimpClient:
         except MailchimpNotFound:
             pass
         try:
-            return self.request("POST", collection, body)
+            return self.request("POST", collection_path, body)
         except MailchimpAlreadyExists:
             return self.request("PATCH", item, patch)
 
     def upsert_cart(self, store_id: str, cart: McCart, likely_new: bool = False) -> dict[str, Any]:
         """PATCH with the full lines array, POST when new. Never DELETE+POST: that breaks automations."""
-        return self._upsert(f"/ecommerce/stores/{store_id}/carts", cart.id, cart.body(), cart.patch_body(), likely_new)
+        return self._upsert(store_id, "carts", cart.id, cart.body(), cart.patch_body(), likely_new)
 
     def delete_cart(self, store_id: str, cart_id: str) -> bool:
         """True when a cart was deleted; a cart already gone is done, not an error."""
+        return self._delete(store_path(store_id, "carts", cart_id))
+
+    def upsert_order(self, store_id: str, order: McOrder, likely_new: bool = False) -> dict[str, Any]:
+        """No PUT for orders (removed from the API); a repeated POST says "already exists"."""
+        return self._upsert(store_id, "orders", order.id, order.body(), order.patch_body(), likely_new)
+
+    def delete_order(self, store_id: str, order_id: str) -> bool:
+        """True when an order was deleted; one already gone is done, not an error."""
+        return self._delete(store_path(store_id, "orders", order_id))
+
+    def _delete(self, resource: str) -> bool:
         try:
-            self.request("DELETE", f"/ecommerce/stores/{store_id}/carts/{cart_id}")
+            self.request("DELETE", resource)
         except MailchimpNotFound:
             return False
         return True
 
-    def upsert_order(self, store_id: str, order: McOrder, likely_new: bool = False) -> dict[str, Any]:
-        """No PUT for orders (removed from the API); a repeated POST says "already exists"."""
-        return self._upsert(
-            f"/ecommerce/stores/{store_id}/orders", order.id, order.body(), order.patch_body(), likely_new
-        )
+    # ---- audience members --------------------------------------------------------------------------
+
+    def get_member(self, list_id: str, subscriber_hash: str, **params: Any) -> dict[str, Any] | None:
+        try:
+            return self.get(api_path("lists", list_id, "members", subscriber_hash), **params)
+        except MailchimpNotFound:
+            return None
 
     def update_member(self, list_id: str, subscriber_hash: str, body: dict[str, Any]) -> dict[str, Any]:
-        return self.request("PATCH", f"/lists/{list_id}/members/{subscriber_hash}", body)
+        return self.request("PATCH", api_path("lists", list_id, "members", subscriber_hash), body)
+
+    def put_member(self, list_id: str, subscriber_hash: str, body: dict[str, Any]) -> dict[str, Any]:
+        return self.request("PUT", api_path("lists", list_id, "members", subscriber_hash), body)
+
+
+def check_path(value: str) -> None:
+    """Refuses a path with an empty, `.` or `..` segment or a raw control character: whatever built it,
+    such a path could reach a resource other than the one meant."""
+    if not value.startswith("/"):
+        raise UnsafePathSegment("a Mailchimp path must start with /")
+    segments = value.split("?", 1)[0].split("/")[1:]
+    if value != "/" and any(segment in ("", ".", "..") for segment in segments):
+        raise UnsafePathSegment("a Mailchimp path segment is empty, '.' or '..'")
+    if not value.isprintable():
+        raise UnsafePathSegment("a Mailchimp path holds control characters")

@@ -31,7 +31,6 @@ from commerce_sync.line_products import create_missing_products
 from commerce_sync.mailchimp_client import (
     MailchimpCampaignMissing,
     MailchimpClient,
-    MailchimpNotFound,
     MailchimpProductMissing,
 )
 from commerce_sync.mailchimp_models import McOrder
@@ -195,13 +194,6 @@ class OrderSync(EventApplier):
         if self._state.is_stale(store.store_id, ORDER, removed.id, event.entity_version):
             return {"outcome": "stale", "order_id": removed.id}
 
-        def delete(client: MailchimpClient) -> Outcome:
-            try:
-                client.request("DELETE", f"/ecommerce/stores/{store.store_id}/orders/{removed.id}")
-            except MailchimpNotFound:
-                return {"deleted": False}
-            return {"deleted": True}
-
-        outcome = self._mailchimp(delete)
+        outcome = self._mailchimp(lambda client: {"deleted": client.delete_order(store.store_id, removed.id)})
         self._state.record_applied(store.store_id, ORDER, removed.id, event.entity_version, removed="deleted")
         return {"outcome": "deleted", "order_id": removed.id, **outcome}

@@ -24,7 +24,6 @@ from commerce_sync.canonical import CanonicalEvent, EventType
 from commerce_sync.catalog.state import CatalogState, ProductRecord
 from commerce_sync.catalog.writer import Outcome, ProductWriter, removal_write, unchanged, upsert_write
 from commerce_sync.errors import NotImplementedYet, UnknownStore
-from commerce_sync.mailchimp_client import MailchimpNotFound
 from commerce_sync.observability import logger, metrics
 from commerce_sync.services import Services
 from commerce_sync.store_registry import Store
@@ -96,9 +95,8 @@ class ProductEvents:
         return {"outcome": "removed" if outcome is Outcome.APPLIED else outcome.value, "product_id": product_id}
 
     def _record_from_mailchimp(self, store: Store, product_id: str) -> ProductRecord | None:
-        try:
-            existing = self._services.mailchimp().get(f"/ecommerce/stores/{store.store_id}/products/{product_id}")
-        except MailchimpNotFound:
+        existing = self._services.mailchimp().get_product(store.store_id, product_id)
+        if existing is None:
             return None
         variants = {str(v["id"]): str(v.get("title") or v["id"]) for v in existing.get("variants") or []}
         return ProductRecord(product_id=product_id, hash="", title=str(existing.get("title") or ""), variants=variants)

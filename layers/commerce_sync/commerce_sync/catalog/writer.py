@@ -25,6 +25,7 @@ import boto3
 from commerce_sync.canonical import Product
 from commerce_sync.catalog.state import CatalogState, ProductRecord
 from commerce_sync.mailchimp_client import MailchimpAuthError, MailchimpClient, MailchimpError
+from commerce_sync.mailchimp_ids import store_path
 from commerce_sync.mailchimp_models import McProduct
 from commerce_sync.mapping import (
     product_content_hash,
@@ -42,7 +43,7 @@ SYNC_PRODUCT = "sync_product"
 
 
 def product_path(store_id: str, product_id: str) -> str:
-    return f"/ecommerce/stores/{store_id}/products/{product_id}"
+    return store_path(store_id, "products", product_id)
 
 
 def product_version(product: Product) -> str:
@@ -161,14 +162,13 @@ class ProductWriter:
         self.requests = 0
 
     def put(self, body: McProduct) -> None:
-        path = product_path(self.store.store_id, body.id)
         self.requests += 1
         try:
-            self._mailchimp(False).request("PUT", path, body.body())
+            self._mailchimp(False).upsert_product(self.store.store_id, body)
         except MailchimpAuthError:
             # The key may have been rotated while this container was warm: read it again once.
             self.requests += 1
-            self._mailchimp(True).request("PUT", path, body.body())
+            self._mailchimp(True).upsert_product(self.store.store_id, body)
 
     def write(self, pending: PendingWrite, *, condition: Literal["hash", "version"], raise_errors: bool) -> Outcome:
         """Write to Mailchimp, then keep the record.
