@@ -12,8 +12,9 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PlainSerializer
 
+from commerce_sync.mailchimp_ids import MailchimpId
+
 Money = Annotated[Decimal, PlainSerializer(lambda value: float(value), return_type=float)]
-CustomerId = Annotated[str, Field(min_length=1, max_length=50)]
 
 
 class MailchimpResource(BaseModel):
@@ -44,7 +45,7 @@ class McOrderAddress(McAddress):
 class McCustomer(MailchimpResource):
     """Body of PUT /customers/{id}, and the customer embedded in a cart or order."""
 
-    id: CustomerId
+    id: MailchimpId
     email_address: str | None = None
     opt_in_status: bool | None = None
     company: str | None = None
@@ -54,7 +55,7 @@ class McCustomer(MailchimpResource):
 
 
 class McProductVariant(MailchimpResource):
-    id: Annotated[str, Field(min_length=1)]
+    id: MailchimpId
     title: Annotated[str, Field(min_length=1)]
     url: str | None = None
     sku: str | None = None
@@ -66,15 +67,15 @@ class McProductVariant(MailchimpResource):
 
 
 class McProductImage(MailchimpResource):
-    id: Annotated[str, Field(min_length=1)]
+    id: MailchimpId
     url: Annotated[str, Field(min_length=1)]
-    variant_ids: list[str] | None = None
+    variant_ids: list[MailchimpId] | None = None
 
 
 class McProduct(MailchimpResource):
     """Body of PUT /products/{id} ("create or update"); every product has at least one variant."""
 
-    id: Annotated[str, Field(min_length=1)]
+    id: MailchimpId
     title: Annotated[str, Field(min_length=1)]
     handle: str | None = None
     url: str | None = None
@@ -88,9 +89,9 @@ class McProduct(MailchimpResource):
 
 
 class McLine(MailchimpResource):
-    id: Annotated[str, Field(min_length=1)]
-    product_id: Annotated[str, Field(min_length=1)]
-    product_variant_id: Annotated[str, Field(min_length=1)]
+    id: MailchimpId
+    product_id: MailchimpId
+    product_variant_id: MailchimpId
     quantity: Annotated[int, Field(ge=0)]
     price: Money
     discount: Money | None = None
@@ -99,7 +100,7 @@ class McLine(MailchimpResource):
 class McCart(MailchimpResource):
     """Body of POST /carts and, without `id`, of PATCH /carts/{id} (the full lines array each time)."""
 
-    id: Annotated[str, Field(min_length=1)]
+    id: MailchimpId
     customer: McCustomer
     currency_code: Annotated[str, Field(pattern=r"^[A-Z]{3}$")]
     order_total: Money
@@ -125,7 +126,7 @@ class McPromo(MailchimpResource):
 class McOrder(MailchimpResource):
     """Body of POST /orders and, without `id`, of PATCH /orders/{id}. There is no PUT for orders."""
 
-    id: Annotated[str, Field(min_length=1)]
+    id: MailchimpId
     customer: McCustomer
     currency_code: Annotated[str, Field(pattern=r"^[A-Z]{3}$")]
     order_total: Money
@@ -148,7 +149,7 @@ class McOrder(MailchimpResource):
     tracking_number: str | None = None
     tracking_carrier: str | None = None
     tracking_url: str | None = None
-    cart_id: str | None = None
+    cart_id: MailchimpId | None = None
 
     def patch_body(self) -> dict[str, Any]:
         body = self.body()
