@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -54,6 +55,12 @@ def register_store(
         ),
     )
     return RegisteredStore(store=store, webhook_secret=secret)
+
+
+def mailchimp_customer_id(email: str) -> str:
+    """The id commerce-sync gives a shopper in Mailchimp: the MD5 of the trimmed, lower-cased address
+    (docs/carts-and-customers.md), computed here independently of the code under test."""
+    return hashlib.md5(email.strip().lower().encode(), usedforsecurity=False).hexdigest()
 
 
 class MailchimpReader:

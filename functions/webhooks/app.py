@@ -17,16 +17,25 @@ from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from commerce_sync.dead_letters import DeadLetters
-from commerce_sync.errors import BadRequest, NotImplementedYet, PublishError, UnknownPlatform, UnknownStore
+from commerce_sync.errors import (
+    BadRequest,
+    BodyTooLarge,
+    NotImplementedYet,
+    PublishError,
+    UnknownPlatform,
+    UnknownStore,
+)
 from commerce_sync.observability import logger, metrics, tracer
 from commerce_sync.platform_http import StoreApiUnavailable
 from commerce_sync.platforms import adapters
 from commerce_sync.platforms.shopify_eventbridge import SHOPIFY_DETAIL_TYPE, ShopifyEventBridgeDelivery
-from commerce_sync.receiver import WebhookReceiver
+from commerce_sync.receiver import MAX_BODY_BYTES, WebhookReceiver
 from commerce_sync.services import Services
 from commerce_sync.signatures import SignatureError
 
 app = APIGatewayHttpResolver()
+# Base64 makes 4 characters of 3 bytes; API Gateway base64-encodes binary and form bodies.
+MAX_ENCODED_BODY = (MAX_BODY_BYTES + 2) // 3 * 4
 
 
 @cache
@@ -39,7 +48,15 @@ def _raw_body() -> bytes:
     event = app.current_event
     if event.body is None:
         return b""
-    return base64.b64decode(event.body) if event.is_base64_encoded else event.body.encode()
+    if len(event.body) > MAX_ENCODED_BODY:
+        # Refused before decoding a body the receiver would refuse anyway.
+        raise BodyTooLarge(f"the body is over {MAX_BODY_BYTES} bytes")
+    if not event.is_base64_encoded:
+        return event.body.encode()
+    try:
+        return base64.b64decode(event.body, validate=True)
+    except ValueError as error:
+        raise BadRequest("the body is not valid base64") from error
 
 
 def _error(status: HTTPStatus, error: Exception) -> Response:
@@ -75,6 +92,11 @@ def _bad_request(error: BadRequest) -> Response:
     return _error(HTTPStatus.BAD_REQUEST, error)
 
 
+@app.exception_handler(BodyTooLarge)
+def _too_large(error: BodyTooLarge) -> Response:
+    return _error(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, error)
+
+
 @app.exception_handler(UnknownPlatform)
 @app.exception_handler(UnknownStore)
 def _not_found(error: Exception) -> Response:
@@ -108,7 +130,7 @@ def receive_partner_event(event: dict[str, Any]) -> dict[str, Any]:
         receipt = receiver().receive(
             "shopify", delivery.detail.metadata, delivery.detail.payload_bytes(), authenticated_by_transport=True
         )
-    except (BadRequest, UnknownStore, NotImplementedYet) as error:
+    except (BadRequest, BodyTooLarge, UnknownStore, NotImplementedYet) as error:
         partner_dead_letters().keep(json.dumps(event), error, source=delivery.source)
         return {"status": "dead_lettered", "reason": str(error)}
     return {"status": receipt.status, "event_ids": receipt.event_ids, "reason": receipt.reason}

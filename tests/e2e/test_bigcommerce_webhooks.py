@@ -23,7 +23,7 @@ from commerce_sync.signatures import sign_standard_webhook
 from emulators.bigcommerce import BigCommerceEmulator
 from emulators.mailchimp import MailchimpEmulator
 from local_runner.runner import LocalRunner
-from tests.harness import MailchimpReader, RegisteredStore, register_store
+from tests.harness import MailchimpReader, RegisteredStore, mailchimp_customer_id, register_store
 
 EVENTS = Path(__file__).resolve().parents[2] / "events"
 ACCESS_TOKEN = "bc-e2e-access-token"
@@ -130,12 +130,13 @@ def test_cart_updated_is_fetched_and_lands_in_mailchimp(
     assert held["checkout_url"] == bigcommerce.last_redirect_urls(cart["id"])["checkout_url"]  # type: ignore[index]
     assert held["currency_code"] == "EUR"
     assert held["order_total"] == 66.89
-    assert held["customer"]["id"] == "42"
+    assert held["customer"]["id"] == mailchimp_customer_id(held["customer"]["email_address"])
+    assert held["customer"]["email_address"] == "zoe.martin-lefevre@example.com"
     items = [*cart["line_items"]["physical_items"], *cart["line_items"]["digital_items"]]
     assert sorted((line["product_variant_id"], line["quantity"], line["price"]) for line in held["lines"]) == sorted(
         (str(item["variant_id"]), item["quantity"], item["sale_price"]) for item in items
     )
-    customer = mailchimp_reader.resource(f"/ecommerce/stores/{store}/customers/42")
+    customer = mailchimp_reader.resource(f"/ecommerce/stores/{store}/customers/{held['customer']['id']}")
     assert customer is not None
     assert customer["email_address"] == "zoe.martin-lefevre@example.com"
     assert (customer["first_name"], customer["opt_in_status"]) == ("Zoë", True)

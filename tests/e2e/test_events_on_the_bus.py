@@ -7,7 +7,7 @@ import json
 import uuid
 
 from local_runner.runner import LocalRunner
-from tests.harness import MailchimpReader, register_store
+from tests.harness import MailchimpReader, mailchimp_customer_id, register_store
 
 
 def test_a_canonical_cart_put_on_the_bus_reaches_mailchimp(
@@ -58,5 +58,5 @@ def test_a_canonical_cart_put_on_the_bus_reaches_mailchimp(
     cart = mailchimp_reader.resource(f"/ecommerce/stores/{store.store_id}/carts/{cart_id}")
     assert cart is not None
     assert cart["order_total"] == 10.5
-    assert cart["customer"]["id"] == "erp-42"
+    assert cart["customer"]["id"] == mailchimp_customer_id("buyer@example.com")
     assert cart["customer"]["opt_in_status"] is False

@@ -3,7 +3,6 @@ sequence of webhooks, including the ones that must not write (cart after purchas
 
 from __future__ import annotations
 
-import hashlib
 import json
 import uuid
 from pathlib import Path
@@ -15,7 +14,7 @@ from emulators.mailchimp import MailchimpEmulator
 from local_runner.runner import LocalRunner
 from local_runner.senders import send_shopify
 from operator_cli import dead_letters
-from tests.harness import MailchimpReader, RegisteredStore, register_store
+from tests.harness import MailchimpReader, RegisteredStore, mailchimp_customer_id, register_store
 
 EVENTS = Path(__file__).resolve().parents[2] / "events"
 
@@ -145,7 +144,7 @@ def test_customers_are_created_updated_in_order_and_deleted(
 ) -> None:
     customer = sample("shopify_customer_update_body.json")
     customer["id"] = int(uuid.uuid4().int % 10**12)
-    path = f"/ecommerce/stores/{shopify_store.store_id}/customers/{customer['id']}"
+    path = f"/ecommerce/stores/{shopify_store.store_id}/customers/{mailchimp_customer_id(customer['email'])}"
     send(runner, shopify_store, "customers/create", dict(customer, updated_at="2025-03-14T10:00:00Z"))
     runner.wait_until_idle()
     held = mailchimp_reader.resource(path)
@@ -198,7 +197,7 @@ def test_double_opt_in_store_asks_for_confirmation_and_never_touches_subscribed_
 
     assert mailchimp.member(store.store.list_id, new["email"])["status"] == "pending"
     assert mailchimp.member(store.store.list_id, subscribed["email"])["status"] == "subscribed"
-    customer = mailchimp.state.stores[store.store_id].customers[str(new["id"])]
+    customer = mailchimp.state.stores[store.store_id].customers[mailchimp_customer_id(new["email"])]
     assert customer["opt_in_status"] is False, "the confirmation e-mail decides, not the customer write"
 
 
@@ -232,26 +231,48 @@ def test_a_large_cart_in_yen_with_free_lines_keeps_every_line_and_exact_totals(
     assert {line["price"] for line in held["lines"]} == {0, 1200}
 
 
-def test_an_address_mailchimp_refuses_is_dead_lettered_once_with_the_reason_not_retried(
+def test_an_address_mailchimp_refuses_by_its_syntax_is_skipped_at_the_edge(
+    runner: LocalRunner, shopify_store: RegisteredStore, mailchimp: MailchimpEmulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Shopify cannot change what its shopper typed: a 400 would only bring the delivery back. The entity is
+    skipped with the reason (200), nothing reaches Mailchimp, nothing is dead-lettered to page anyone."""
+    customer = sample("shopify_customer_update_body.json")
+    customer.update(id=int(uuid.uuid4().int % 10**12), email=f"zoë.{uuid.uuid4().hex[:6]}@example.de")
+    for name, value in runner.operator_environment().items():
+        monkeypatch.setenv(name, value)
+    before = len(mailchimp.requests)
+
+    body = json.dumps(customer).encode()
+    response = send_shopify(runner.url, shopify_store.webhook_secret, "customers/create", shopify_store.identity, body)
+    runner.wait_until_idle()
+
+    assert response.status_code == 200, response.text
+    assert response.json()["status"] == "ignored"
+    assert "email" in response.json()["reason"] and "ASCII" in response.json()["reason"]
+    assert "zoë" not in response.text
+    assert [r for r in mailchimp.requests[before:] if shopify_store.store_id in r["path"]] == []
+    assert [letter for letter in dead_letters.peek("cart_events") if str(customer["id"]) in letter.body] == []
+
+
+def test_an_address_mailchimp_judges_fake_is_tried_once_and_skipped_not_dead_lettered(
     runner: LocalRunner, shopify_store: RegisteredStore, mailchimp: MailchimpEmulator, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     customer = sample("shopify_customer_update_body.json")
-    customer.update(id=int(uuid.uuid4().int % 10**12), email=f"zoë.{uuid.uuid4().hex[:6]}@example.de")
+    address = f"erased.{uuid.uuid4().hex[:6]}@site.invalid"  # well-formed; the emulator judges it fake
+    customer.update(id=int(uuid.uuid4().int % 10**12), email=address)
     for name, value in runner.operator_environment().items():
         monkeypatch.setenv(name, value)
 
     send(runner, shopify_store, "customers/create", customer)
     runner.wait_until_idle()
 
-    attempts = [r for r in mailchimp.requests if r["path"].endswith(f"/customers/{customer['id']}")]
+    attempts = [r for r in mailchimp.requests if r["path"].endswith(f"/customers/{mailchimp_customer_id(address)}")]
     assert len(attempts) == 1, "a refusal Mailchimp will repeat is not retried"
-    letters = [letter for letter in dead_letters.peek("cart_events") if str(customer["id"]) in letter.body]
-    assert len(letters) == 1
-    assert "looks fake or invalid" in letters[0].error_message
-    assert "zoë" not in letters[0].error_message
+    assert [letter for letter in dead_letters.peek("cart_events") if str(customer["id"]) in letter.body] == []
+    assert mailchimp.state.stores[shopify_store.store_id].customers.get(mailchimp_customer_id(address)) is None
 
 
-def test_a_guest_checkout_gets_a_stable_guest_customer_id(
+def test_a_guest_checkout_is_keyed_by_its_address(
     runner: LocalRunner, shopify_store: RegisteredStore, mailchimp_reader: MailchimpReader
 ) -> None:
     cart, checkout = visit()
@@ -261,8 +282,7 @@ def test_a_guest_checkout_gets_a_stable_guest_customer_id(
 
     held = cart_in_mailchimp(mailchimp_reader, shopify_store, cart["token"])
     assert held is not None
-    expected = "guest-" + hashlib.md5(checkout["email"].lower().encode()).hexdigest()
-    assert held["customer"]["id"] == expected
+    assert held["customer"]["id"] == mailchimp_customer_id(checkout["email"])
     assert checkout["email"].lower() not in held["customer"]["id"]
 
 

@@ -18,7 +18,7 @@ from local_runner.runner import LocalRunner
 from local_runner.senders import send_shopify
 from operator_cli import dead_letters
 from operator_cli import main as operator_main
-from tests.harness import MailchimpReader, RegisteredStore
+from tests.harness import MailchimpReader, RegisteredStore, mailchimp_customer_id
 
 SAMPLE = Path(__file__).resolve().parents[2] / "events" / "shopify_checkout_update_body.json"
 
@@ -63,7 +63,7 @@ def test_signed_checkout_becomes_mailchimp_customer_and_cart(
     assert response.json()["status"] == "accepted"
     runner.wait_until_idle()
     store = shopify_store.store_id
-    customer_id = str(body["customer"]["id"])
+    customer_id = mailchimp_customer_id(body["email"])
     customer = mailchimp_reader.resource(f"/ecommerce/stores/{store}/customers/{customer_id}")
     assert customer is not None
     assert customer["email_address"] == body["email"].lower()

@@ -101,7 +101,7 @@ REGISTERED = Customer(
     consent=MarketingConsent(state=ConsentState.GRANTED),
 )
 GUEST = Customer(email="guest@example.org")
-LONG_ID = Customer(id="gid://shopify/Customer/" + "9" * 60, email="long@example.org")
+LONG_ID = Customer(id="gid:shopify:Customer:" + "9" * 60, email="long@example.org")
 
 CARTS = {
     "usd": Cart(

@@ -20,9 +20,9 @@ from commerce_sync.canonical import (
     ProductImage,
     ProductVariant,
 )
+from commerce_sync.mailchimp_ids import MAX_MAILCHIMP_ID
 from commerce_sync.mailchimp_models import McCart, McProduct
 from commerce_sync.mapping import (
-    MAX_CUSTOMER_ID,
     UnmappableError,
     customer_id,
     product_from_line,
@@ -77,35 +77,24 @@ def make_cart(**overrides: Any) -> Cart:
 # ---- customer ids ---------------------------------------------------------------------------------
 
 
-def test_platform_customer_id_is_kept() -> None:
-    assert customer_id(Customer(id="7712345678909", email="jane@example.com")) == "7712345678909"
+def test_a_customer_is_keyed_by_the_md5_of_its_lower_cased_email() -> None:
+    """As Mailchimp for WooCommerce keys them: an address is a customer, whatever platform account holds it."""
+    registered = customer_id(Customer(id="7712345678909", email="Jane.Doe@Example.COM"))
+    guest = customer_id(Customer(email="  jane.doe@EXAMPLE.com "))
+    assert registered == guest == md5("jane.doe@example.com")
+    assert "jane" not in registered
+    assert len(registered) <= MAX_MAILCHIMP_ID
 
 
-def test_customer_id_of_exactly_fifty_characters_is_kept() -> None:
-    long_id = "x" * MAX_CUSTOMER_ID
-    assert customer_id(Customer(id=long_id)) == long_id
+def test_a_new_address_is_a_new_mailchimp_customer() -> None:
+    before = customer_id(Customer(id="7712345678909", email="jane@example.com"))
+    after = customer_id(Customer(id="7712345678909", email="jane.doe@example.net"))
+    assert before != after
 
 
-def test_long_customer_id_is_hashed_to_fit_mailchimp() -> None:
-    first = "gid://shopify/Customer/" + "7" * 60
-    second = "gid://shopify/Customer/" + "7" * 59 + "8"
-    hashed = customer_id(Customer(id=first))
-    assert len(first) > MAX_CUSTOMER_ID
-    assert len(hashed) <= MAX_CUSTOMER_ID
-    assert hashed != first
-    assert hashed == customer_id(Customer(id=first))  # stable
-    assert hashed != customer_id(Customer(id=second))  # distinct inputs stay distinct
-
-
-def test_guest_customer_id_is_md5_of_the_lower_cased_email() -> None:
-    guest = customer_id(Customer(email="Jane.Doe@Example.COM"))
-    assert guest == "guest-" + md5("jane.doe@example.com")
-    assert guest == customer_id(Customer(email="  jane.doe@EXAMPLE.com "))
-    assert "jane" not in guest
-    assert len(guest) <= MAX_CUSTOMER_ID
-
-
-def test_customer_with_neither_id_nor_email_is_unmappable() -> None:
+def test_a_shopper_without_email_has_no_mailchimp_customer_id() -> None:
+    with pytest.raises(UnmappableError):
+        customer_id(Customer(id="7712345678909"))
     with pytest.raises(UnmappableError):
         customer_id(Customer())
     assert issubclass(UnmappableError, ValueError)
@@ -141,7 +130,7 @@ def test_customer_body() -> None:
     )
     body = to_mailchimp_customer(customer).body()
     assert body == {
-        "id": "c1",
+        "id": md5("jane@example.com"),
         "email_address": "jane@example.com",
         "opt_in_status": False,
         "first_name": "Jane",
@@ -213,7 +202,7 @@ def test_cart_body_omits_none_fields() -> None:
     assert set(body) == {"id", "customer", "currency_code", "order_total", "lines"}
     assert "null" not in json.dumps(body)
     assert body["customer"] == {
-        "id": "7712345678909",
+        "id": md5("jane.doe@example.com"),
         "email_address": "jane.doe@example.com",
         "opt_in_status": True,
     }
@@ -245,15 +234,14 @@ def test_empty_cart_maps_to_an_empty_lines_array() -> None:
     assert body["order_total"] == 0
 
 
-def test_patch_body_has_no_id_and_only_the_customer_id() -> None:
+def test_patch_body_has_neither_the_id_nor_the_customer() -> None:
+    """Mailchimp never moves a cart to another customer; the customer's details go by PUT /customers."""
     cart = to_mailchimp_cart(make_cart(campaign_id="3f8a1b2c4d"))
     full = cart.body()
     patch = cart.patch_body()
     assert "id" not in patch
-    assert patch["customer"] == {"id": "7712345678909"}
-    assert {key: value for key, value in full.items() if key not in {"id", "customer"}} == {
-        key: value for key, value in patch.items() if key != "customer"
-    }
+    assert "customer" not in patch
+    assert {key: value for key, value in full.items() if key not in {"id", "customer"}} == patch
     # patch_body does not change the model or what body() gives
     assert cart.body() == full
 
@@ -341,10 +329,12 @@ titles = st.builds(
     st.characters(categories=("L", "N", "S", "P")),
     st.text(max_size=40),
 )
+atoms = st.text(alphabet="abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_+-", min_size=1, max_size=8)
+labels = st.from_regex(r"[a-z0-9]([a-z0-9-]{0,10}[a-z0-9])?", fullmatch=True)
 emails = st.builds(
-    lambda local, domain, tld: f"{local}@{domain}.{tld}",
-    st.text(alphabet="abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._+-", min_size=1, max_size=20),
-    st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789-", min_size=1, max_size=15),
+    lambda local, domain, tld: f"{'.'.join(local)}@{domain}.{tld}",
+    st.lists(atoms, min_size=1, max_size=3),
+    labels,
     st.sampled_from(["com", "de", "co.uk", "JP", "io"]),
 )
 customers = st.one_of(
@@ -355,7 +345,7 @@ customers = st.one_of(
         consent=st.builds(MarketingConsent, state=st.sampled_from(ConsentState)),
     ),
     st.builds(Customer, email=emails, first_name=st.none() | titles),
-    st.builds(Customer, id=st.text(alphabet="abcdef0123456789/:", min_size=51, max_size=120), email=emails),
+    st.builds(Customer, id=st.text(alphabet="abcdef0123456789:", min_size=51, max_size=120), email=emails),
 )
 
 
@@ -430,8 +420,8 @@ def test_every_mapped_cart_is_a_valid_mailchimp_cart(generated: tuple[Cart, bool
     assert McCart.model_validate(wire).body() == body
     patch = mapped.patch_body()
     assert "id" not in patch
-    assert set(patch["customer"]) == {"id"}
-    assert len(body["customer"]["id"]) <= MAX_CUSTOMER_ID
+    assert "customer" not in patch, "a cart's customer never changes on PATCH"
+    assert len(body["customer"]["id"]) <= MAX_MAILCHIMP_ID
     assert body["currency_code"] == cart.currency_code.upper()
 
     # every amount is a JSON number equal to the quantised canonical amount (no float noise)

@@ -7,7 +7,6 @@ lower-cased; timestamps are timezone-aware.
 
 from __future__ import annotations
 
-import re
 from datetime import UTC, datetime
 from decimal import Decimal
 from enum import StrEnum
@@ -22,21 +21,57 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from pydantic_core import PydanticCustomError
 
+from commerce_sync.email_addresses import email_problem, normalise_email
+from commerce_sync.mailchimp_ids import entity_id_problem
 from commerce_sync.money import quantize
 
 SCHEMA_VERSION = "1"
 
-# Deliberately simple: Mailchimp makes the real deliverability judgement; this only rejects what can
-# never be an address, so that a bad value is a 400 at the edge rather than a retried Mailchimp error.
-_EMAIL_SHAPE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+# The error type of a value that is well-formed but that Mailchimp would refuse (an e-mail address it
+# does not take, a number beyond what it stores). A platform cannot fix those, so its webhook skips the
+# entity (200, with the reason logged and counted); a canonical sender gets a 400 naming the field.
+MAILCHIMP_REFUSES = "mailchimp_refuses"
+
+# Mailchimp types quantities and inventory as `integer` with no format; the SDKs generated from its spec
+# read that as a 32-bit integer, so a larger value cannot round-trip through them.
+MAX_MAILCHIMP_INTEGER = 2**31 - 1
+MIN_MAILCHIMP_INTEGER = -(2**31)
+# Money travels as a JSON number (a float64 on Mailchimp's side): below 10^12 every amount keeps its minor
+# unit exactly (10^12 x 1000 < 2^53), and no real order in any currency comes near it.
+MAX_MONEY = Decimal(10) ** 12
+
+
+def refused(message: str) -> PydanticCustomError:
+    return PydanticCustomError(MAILCHIMP_REFUSES, message)
 
 
 def _normalise_email(value: str) -> str:
-    email = value.strip().lower()
-    if not _EMAIL_SHAPE.match(email):
-        raise ValueError("not a valid e-mail address")
+    email = normalise_email(value)
+    problem = email_problem(email)
+    if problem:
+        raise refused(problem)
     return email
+
+
+def _entity_id(value: str) -> str:
+    problem = entity_id_problem(value)
+    if problem:
+        raise ValueError(f"not a usable id: {problem}")
+    return value
+
+
+def _mailchimp_integer(value: int) -> int:
+    if not MIN_MAILCHIMP_INTEGER <= value <= MAX_MAILCHIMP_INTEGER:
+        raise refused("Mailchimp stores this as a 32-bit integer; the value is out of its range")
+    return value
+
+
+def _mailchimp_money(value: Decimal) -> Decimal:
+    if value >= MAX_MONEY:
+        raise refused("amounts must be below 1,000,000,000,000")
+    return value
 
 
 def _aware(value: datetime) -> datetime:
@@ -45,9 +80,15 @@ def _aware(value: datetime) -> datetime:
 
 Email = Annotated[str, AfterValidator(_normalise_email)]
 Timestamp = Annotated[datetime, AfterValidator(_aware)]
+# Event ids and versions: free text (BigCommerce's scope in an event id holds '/'); they never enter a path.
 Identifier = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=255)]
+# Entity ids reach Mailchimp paths: no path syntax, ever (commerce_sync.mailchimp_ids).
+EntityId = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1), AfterValidator(_entity_id)]
 CurrencyCode = Annotated[str, StringConstraints(strip_whitespace=True, to_upper=True, pattern=r"^[A-Za-z]{3}$")]
-NonNegativeMoney = Annotated[Decimal, Field(ge=0, allow_inf_nan=False)]
+NonNegativeMoney = Annotated[Decimal, Field(ge=0, allow_inf_nan=False), AfterValidator(_mailchimp_money)]
+Quantity = Annotated[int, Field(ge=0), AfterValidator(_mailchimp_integer)]
+Inventory = Annotated[int, AfterValidator(_mailchimp_integer)]
+CampaignId = Annotated[str, StringConstraints(strip_whitespace=True, max_length=50)]
 
 
 class CanonicalModel(BaseModel):
@@ -85,7 +126,7 @@ class MarketingConsent(CanonicalModel):
 class Customer(CanonicalModel):
     """A shopper. `id` is the platform's customer id; guests have none (see mapping.customer_id)."""
 
-    id: Identifier | None = None
+    id: EntityId | None = None
     email: Email | None = None
     first_name: str | None = None
     last_name: str | None = None
@@ -95,25 +136,25 @@ class Customer(CanonicalModel):
 
 
 class ProductImage(CanonicalModel):
-    id: Identifier
+    id: EntityId
     url: Annotated[str, Field(min_length=1)]
-    variant_ids: tuple[str, ...] = ()
+    variant_ids: tuple[EntityId, ...] = ()
 
 
 class ProductVariant(CanonicalModel):
-    id: Identifier
+    id: EntityId
     title: str
     sku: str | None = None
     url: str | None = None
     price: NonNegativeMoney | None = None
-    inventory_quantity: int | None = None
+    inventory_quantity: Inventory | None = None
     image_url: str | None = None
     backorders: str | None = None
     visibility: str | None = None
 
 
 class Product(CanonicalModel):
-    id: Identifier
+    id: EntityId
     title: Annotated[str, Field(min_length=1)]
     handle: str | None = None
     url: str | None = None
@@ -131,13 +172,13 @@ class Product(CanonicalModel):
 class Line(CanonicalModel):
     """A cart or order line, carrying enough of the product to create it in Mailchimp if it is missing."""
 
-    id: Identifier
-    product_id: Identifier
-    variant_id: Identifier
+    id: EntityId
+    product_id: EntityId
+    variant_id: EntityId
     product_title: str
     variant_title: str | None = None
     sku: str | None = None
-    quantity: Annotated[int, Field(ge=0)]
+    quantity: Quantity
     price: NonNegativeMoney
     discount: NonNegativeMoney = Decimal(0)
     url: str | None = None
@@ -153,19 +194,19 @@ def _quantize_lines(lines: tuple[Line, ...], currency_code: str) -> tuple[Line, 
 
 
 class Cart(CanonicalModel):
-    id: Identifier
+    id: EntityId
     customer: Customer
     currency_code: CurrencyCode
     lines: tuple[Line, ...] = ()
     order_total: NonNegativeMoney
     tax_total: NonNegativeMoney | None = None
     checkout_url: str | None = None
-    campaign_id: str | None = None
+    campaign_id: CampaignId | None = None
     created_at: Timestamp | None = None
     updated_at: Timestamp | None = None
     # Other platform ids of the same cart (e.g. a Shopify checkout id), so a later removal that names
     # only one of them still finds it.
-    references: tuple[str, ...] = ()
+    references: tuple[EntityId, ...] = ()
 
     @model_validator(mode="after")
     def _quantised(self) -> Cart:
@@ -208,7 +249,7 @@ class FinancialStatus(StrEnum):
 
 
 class Order(CanonicalModel):
-    id: Identifier
+    id: EntityId
     customer: Customer
     currency_code: CurrencyCode
     lines: tuple[Line, ...] = Field(min_length=1)
@@ -222,10 +263,10 @@ class Order(CanonicalModel):
     shipped: bool = False
     shipments: tuple[Shipment, ...] = ()
     refunds: tuple[Refund, ...] = ()
-    cart_id: str | None = None
+    cart_id: EntityId | None = None
     # Other ids of the order's cart (e.g. a Shopify checkout token), so it is found whichever was used.
-    cart_references: tuple[str, ...] = ()
-    campaign_id: str | None = None
+    cart_references: tuple[EntityId, ...] = ()
+    campaign_id: CampaignId | None = None
     tracking_code: Literal["prec"] | None = None
     landing_site: str | None = None
     order_url: str | None = None
@@ -263,13 +304,13 @@ class EventType(StrEnum):
 
 
 class DeletedEntity(CanonicalModel):
-    id: Identifier
+    id: EntityId
 
 
 class OrderShipment(CanonicalModel):
     """A shipment reported on its own (Shopify fulfillments/*, BigCommerce store/shipment/*)."""
 
-    order_id: Identifier
+    order_id: EntityId
     shipment: Shipment
     # True when this shipment completes the order; a partial one also fires the shipping e-mail.
     complete: bool = False
@@ -278,7 +319,7 @@ class OrderShipment(CanonicalModel):
 class OrderRefund(CanonicalModel):
     """A refund reported on its own (Shopify refunds/create)."""
 
-    order_id: Identifier
+    order_id: EntityId
     refund: Refund
 
 
@@ -292,7 +333,7 @@ class CartRemoval(CanonicalModel):
     """A cart that must leave Mailchimp. CONVERTED carries the buyer, so that a cart event of theirs
     that predates the purchase and arrives late cannot bring an abandoned-cart e-mail back."""
 
-    id: Identifier
+    id: EntityId
     reason: CartRemovalReason = CartRemovalReason.DELETED
     customer: Customer | None = None
     removed_at: Timestamp | None = None
@@ -311,7 +352,7 @@ class CanonicalEvent(CanonicalModel):
     store_id: Identifier
     platform: Identifier
     occurred_at: Timestamp
-    entity_id: Identifier
+    entity_id: EntityId
     entity_version: Identifier
     data: dict[str, Any]
 

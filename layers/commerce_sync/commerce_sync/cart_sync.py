@@ -25,7 +25,7 @@ from typing import Any
 
 from commerce_sync.canonical import CanonicalEvent, Cart, CartRemovalReason, Customer, EventType
 from commerce_sync.conversion import CART, CART_ALIAS, CUSTOMER, OPEN_CARTS, convert, resolve_cart_id
-from commerce_sync.customer_writes import CustomerWriter, customer_for_store
+from commerce_sync.customer_writes import PLATFORM_CUSTOMER, CustomerWriter, customer_for_store
 from commerce_sync.event_applier import EventApplier, Handler, Outcome
 from commerce_sync.line_products import create_missing_products
 from commerce_sync.mailchimp_client import (
@@ -86,6 +86,13 @@ class CartSync(EventApplier):
         customer = customer_for_store(store, cart.customer)
         mailchimp_cart = to_mailchimp_cart(cart).model_copy(update={"customer": customer})
         likely_new = not state.get("customer")
+        previous_shopper = self._shopper_in(state)
+        if previous_shopper is not None and previous_shopper != shopper and not state.get("removed"):
+            # The shopper typed another address. Mailchimp cannot move a cart to another customer, so the
+            # cart leaves the old one and is created on the new one (its abandonment clock restarts, which
+            # is right: the new address has only just been given).
+            self._mailchimp(lambda client: {"deleted": client.delete_cart(store.store_id, cart.id)})
+            likely_new = True
         outcome = self._mailchimp(lambda client: self._write_cart(client, store, cart, mailchimp_cart, likely_new))
         self._state.record_applied(
             store.store_id,
@@ -105,6 +112,14 @@ class CartSync(EventApplier):
         if cart.id not in open_carts and len(open_carts) < MAX_OPEN_CARTS:
             self._state.add_to_set(store.store_id, CUSTOMER, shopper, OPEN_CARTS, {cart.id})
         return {"cart_id": cart.id, "cart_lines": len(cart.lines), **outcome}
+
+    @staticmethod
+    def _shopper_in(state: dict[str, Any]) -> str | None:
+        """The Mailchimp customer the cart was last written for, from its remembered shopper."""
+        if not state.get("customer"):
+            return None
+        remembered = Customer.model_validate_json(state["customer"])
+        return customer_id(remembered) if remembered.email else None
 
     @staticmethod
     def _with_remembered(cart: Cart, state: dict[str, Any]) -> Cart:
@@ -159,14 +174,9 @@ class CartSync(EventApplier):
         return {"outcome": removal.reason.value, "cart_id": cart_id, **deleted}
 
     def _shopper_of(self, store: Store, cart_id: str, customer: Customer | None) -> str | None:
-        if customer is not None and (customer.id or customer.email):
+        if customer is not None and customer.email:
             return customer_id(customer)
-        remembered = (self._state.applied(store.store_id, CART, cart_id) or {}).get("customer")
-        if remembered:
-            known = Customer.model_validate_json(remembered)
-            if known.id or known.email:
-                return customer_id(known)
-        return None
+        return self._shopper_in(self._state.applied(store.store_id, CART, cart_id) or {})
 
     # ---- customers -------------------------------------------------------------------------------
 
@@ -175,20 +185,31 @@ class CartSync(EventApplier):
         if customer.email is None:
             return {"outcome": "no_email"}
         mailchimp_id = customer_id(customer)
-        if self._state.is_stale(store.store_id, CUSTOMER, mailchimp_id, event.entity_version):
+        # Versions order the platform's changes of one customer, whichever address each change carries.
+        if self._state.is_stale(store.store_id, PLATFORM_CUSTOMER, event.entity_id, event.entity_version):
             return {"outcome": "stale", "customer_id": mailchimp_id}
         mailchimp_customer = customer_for_store(store, customer)
         outcome = self._mailchimp(lambda client: self._customers.write(client, store, customer, mailchimp_customer))
-        self._state.record_applied(store.store_id, CUSTOMER, mailchimp_id, event.entity_version)
+        self._state.record_applied(store.store_id, PLATFORM_CUSTOMER, event.entity_id, event.entity_version)
         return {"outcome": "synced", "customer_id": mailchimp_id, **outcome}
 
     def _customer_deleted(self, store: Store, event: CanonicalEvent) -> Outcome:
+        """The platform names only its own customer id: every Mailchimp customer written for it goes."""
         removed = event.deleted()
-        if self._state.is_stale(store.store_id, CUSTOMER, removed.id, event.entity_version):
-            return {"outcome": "stale", "customer_id": removed.id}
+        if self._state.is_stale(store.store_id, PLATFORM_CUSTOMER, removed.id, event.entity_version):
+            return {"outcome": "stale", "platform_customer_id": removed.id}
+        mailchimp_ids = sorted(self._customers.mailchimp_ids_of(store, removed.id))
 
-        outcome = self._mailchimp(lambda client: {"deleted": client.delete_customer(store.store_id, removed.id)})
+        def delete(client: MailchimpClient) -> Outcome:
+            deleted = [
+                mailchimp_id for mailchimp_id in mailchimp_ids if client.delete_customer(store.store_id, mailchimp_id)
+            ]
+            return {"deleted": len(deleted)}
+
+        outcome = self._mailchimp(delete)
+        for mailchimp_id in mailchimp_ids:
+            self._customers.forget(store, mailchimp_id)
         self._state.record_applied(
-            store.store_id, CUSTOMER, removed.id, event.entity_version, removed="deleted", written_fingerprint=""
+            store.store_id, PLATFORM_CUSTOMER, removed.id, event.entity_version, removed="deleted"
         )
-        return {"outcome": "deleted", "customer_id": removed.id, **outcome}
+        return {"outcome": "deleted", "platform_customer_id": removed.id, **outcome}

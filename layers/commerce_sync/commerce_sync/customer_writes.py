@@ -22,6 +22,10 @@ from commerce_sync.store_registry import Store
 from commerce_sync.sync_state import SyncState
 
 CUSTOMER = "customer"
+# Keyed by the platform's customer id: the Mailchimp customers (one per e-mail address the shopper has
+# used) that a platform deletion must remove, and the version of the platform's last customer event.
+PLATFORM_CUSTOMER = "platform-customer"
+MAILCHIMP_IDS = "mailchimp_ids"
 WRITTEN_FINGERPRINT = "written_fingerprint"
 NEW_OR_TRANSACTIONAL = frozenset({None, "transactional"})
 
@@ -53,9 +57,23 @@ class CustomerWriter:
             self._record_compliance(store, mailchimp_customer.id)
             return {"member": "compliance_state"}
         self._state.mark(store.store_id, CUSTOMER, mailchimp_customer.id, **{WRITTEN_FINGERPRINT: fingerprint})
+        if customer.id:
+            self._state.add_to_set(
+                store.store_id, PLATFORM_CUSTOMER, customer.id, MAILCHIMP_IDS, {mailchimp_customer.id}
+            )
         if not (store.double_opt_in and customer.consent.state is ConsentState.GRANTED and customer.email):
             return {}
         return {"member": self._request_confirmation(client, store, customer.email, mailchimp_customer.id)}
+
+    def mailchimp_ids_of(self, store: Store, platform_customer_id: str) -> set[str]:
+        """Every Mailchimp customer written for a platform customer. Before customers were keyed by e-mail
+        their Mailchimp id was the platform id itself, so that one is included."""
+        known = self._state.applied(store.store_id, PLATFORM_CUSTOMER, platform_customer_id) or {}
+        return {*(known.get(MAILCHIMP_IDS) or ()), platform_customer_id}
+
+    def forget(self, store: Store, mailchimp_id: str) -> None:
+        """The customer left Mailchimp: the next write of the same shopper must not be skipped as unchanged."""
+        self._state.mark(store.store_id, CUSTOMER, mailchimp_id, **{WRITTEN_FINGERPRINT: ""})
 
     def _request_confirmation(self, client: MailchimpClient, store: Store, email: str, mailchimp_id: str) -> str:
         member = client.get_member(store.list_id, subscriber_hash(email), fields="status")

@@ -11,6 +11,16 @@ class BadRequest(Exception):
         super().__init__(f"{field}: {message}" if field else message)
 
 
+class EntityRefused(BadRequest):
+    """400 on the canonical route; for a platform webhook the entity is skipped (200) with this reason:
+    the value is well-formed but Mailchimp would refuse it (an e-mail address, a number out of range), and
+    a platform answered 400 would only deliver the same payload again, or disable the webhook."""
+
+
+class BodyTooLarge(Exception):
+    """413: the request body is over the receiver's cap (the message says the cap)."""
+
+
 class UnknownPlatform(Exception):
     """404: no adapter for the platform in the path."""
 

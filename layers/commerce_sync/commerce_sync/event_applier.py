@@ -11,7 +11,7 @@ from aws_lambda_powertools.utilities.idempotency import idempotent_function
 
 from commerce_sync.canonical import CanonicalEvent, EventType
 from commerce_sync.errors import NotImplementedYet, UnknownStore
-from commerce_sync.mailchimp_client import MailchimpAuthError, MailchimpClient
+from commerce_sync.mailchimp_client import MailchimpAuthError, MailchimpClient, MailchimpEmailRefused
 from commerce_sync.observability import logger, metrics
 from commerce_sync.services import Services
 from commerce_sync.store_registry import Store
@@ -51,7 +51,12 @@ class EventApplier:
         handler = self.handlers().get(event.type)
         if handler is None:
             raise NotImplementedYet(f"{self.function_name} does not handle {event.type.value} events")
-        outcome = handler(store, event)
+        try:
+            outcome = handler(store, event)
+        except MailchimpEmailRefused as refusal:
+            # Retrying cannot help and a dead letter would page someone over a shopper's typo.
+            logger.warning("event skipped: Mailchimp refuses the shopper's address", reason=str(refusal))
+            outcome = {"outcome": "skipped_email_refused"}
         metrics.add_metric(name=f"{self.metric_prefix}_{outcome['outcome']}", unit="Count", value=1)
         logger.info(f"{event.type.value} {outcome['outcome']}", **{k: v for k, v in outcome.items() if k != "outcome"})
         return outcome

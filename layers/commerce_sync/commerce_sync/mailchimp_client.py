@@ -85,6 +85,11 @@ class MailchimpAuthError(MailchimpError):
     pass
 
 
+class MailchimpEmailRefused(MailchimpError):
+    """Mailchimp judged the shopper's address fake or invalid: it will say so on every retry, and the
+    platform cannot change what the shopper typed, so the event is skipped (counted), not dead-lettered."""
+
+
 def _classify(error: MailchimpError) -> MailchimpError:
     detail = error.detail.lower()
     kind: type[MailchimpError] = MailchimpError
@@ -100,6 +105,10 @@ def _classify(error: MailchimpError) -> MailchimpError:
         kind = MailchimpCampaignMissing
     elif error.status == 400 and "compliance state" in (error.title + error.detail).lower():
         kind = MailchimpComplianceState
+    elif error.status == 400 and "looks fake or invalid" in " ".join(
+        [detail, *(str(item.get("message", "")).lower() for item in error.field_errors)]
+    ):
+        kind = MailchimpEmailRefused
     if kind is MailchimpError:
         return error
     return kind(error.status, error.title, error.detail, error.field_errors, error.instance)

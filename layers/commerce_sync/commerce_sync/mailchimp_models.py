@@ -112,8 +112,10 @@ class McCart(MailchimpResource):
     def patch_body(self) -> dict[str, Any]:
         body = self.body()
         body.pop("id")
-        # The embedded customer's id and email cannot change on PATCH; sending only the id keeps it valid.
-        body["customer"] = {"id": self.customer.id}
+        # A cart's customer can never change (Mailchimp refuses another id or e-mail), so a PATCH leaves it
+        # out; the customer's own details are written by PUT /customers, and a cart whose shopper moved to
+        # another address is deleted and created again for it (cart_sync).
+        body.pop("customer")
         return body
 
 
@@ -154,7 +156,9 @@ class McOrder(MailchimpResource):
     def patch_body(self) -> dict[str, Any]:
         body = self.body()
         body.pop("id")
-        body["customer"] = {"id": self.customer.id}
+        # An order stays with the customer who placed it, even when the platform later shows another
+        # address for it: Mailchimp cannot move an order, and the history belongs to that address.
+        body.pop("customer")
         return body
 
 

@@ -17,27 +17,24 @@ from commerce_sync.mailchimp_models import (
 )
 from commerce_sync.money import quantize
 
-MAX_CUSTOMER_ID = 50
-
 
 class UnmappableError(ValueError):
     """The canonical entity cannot become a Mailchimp resource (e.g. a shopper with no e-mail)."""
 
 
 def customer_id(customer: Customer) -> str:
-    """The stable Mailchimp customer id of a shopper in one store.
+    """The Mailchimp customer id of a shopper in one store: the MD5 of the trimmed, lower-cased e-mail
+    address, whether the shopper has a platform account or checked out as a guest.
 
-    A customer with a platform id keeps it (hashed when longer than Mailchimp's 50 characters). A guest
-    has only an e-mail address, so the id is `guest-` plus the MD5 of the lower-cased address: the same
-    guest gets the same id on every event, and the address itself never appears in the id.
+    Mailchimp never lets a customer's e-mail change, so a customer *is* an address: a shopper who moves to
+    a new address becomes a new Mailchimp customer, and their orders and carts land on it instead of being
+    refused. It is also the id Mailchimp for WooCommerce gives its customers, so a store moving from that
+    plugin keeps its customers' history. The platform's own customer id is remembered beside it (sync
+    state) for the platform's deletions, which name only that id.
     """
-    if customer.id:
-        if len(customer.id) <= MAX_CUSTOMER_ID:
-            return customer.id
-        return "h-" + hashlib.sha256(customer.id.encode()).hexdigest()[:40]
-    if customer.email:
-        return "guest-" + hashlib.md5(customer.email.encode(), usedforsecurity=False).hexdigest()
-    raise UnmappableError("customer has neither an id nor an e-mail address")
+    if not customer.email:
+        raise UnmappableError("customer.email is required: Mailchimp keys a customer by its e-mail address")
+    return subscriber_hash(customer.email)
 
 
 def subscriber_hash(email: str) -> str:

@@ -107,7 +107,7 @@ class OrderSync(EventApplier):
     def _write(
         self, client: MailchimpClient, store: Store, order: Order, event: CanonicalEvent, sent_before: bool
     ) -> Outcome:
-        shopper = customer_id(order.customer) if (order.customer.id or order.customer.email) else None
+        shopper = customer_id(order.customer) if order.customer.email else None
         ended = convert(
             self._state,
             client,

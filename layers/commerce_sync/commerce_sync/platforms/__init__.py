@@ -7,6 +7,7 @@ receiver) owns the order of work: find the store, verify, parse, normalise, publ
 from __future__ import annotations
 
 import json
+import re
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -14,8 +15,8 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from commerce_sync.canonical import CanonicalEvent
-from commerce_sync.errors import BadRequest
+from commerce_sync.canonical import MAILCHIMP_REFUSES, CanonicalEvent
+from commerce_sync.errors import BadRequest, EntityRefused
 from commerce_sync.store_registry import Store
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
@@ -65,6 +66,9 @@ class PlatformAdapter(ABC):
     # True when store_identity() is our store id rather than the platform's own identity: canonical
     # events may come from a store registered under any platform (a WooCommerce site's cart plugin).
     identifies_by_store_id: bool = False
+    # True when the sender can fix a payload we answer 400 (the canonical route); a platform cannot, so a
+    # value Mailchimp would refuse skips the entity instead (errors.EntityRefused).
+    sender_fixes_refusals: bool = False
 
     def is_ping(self, request: WebhookRequest) -> bool:
         """A platform's liveness probe, answered 200 with nothing done (WooCommerce sends one)."""
@@ -84,11 +88,54 @@ class PlatformAdapter(ABC):
         """Canonical events for a verified delivery; raises errors.BadRequest for unusable payloads."""
 
 
+# Real payloads nest about seven levels (an order's line's tax line's price set's shop money).
+MAX_JSON_DEPTH = 32
+_JSON_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
+_ALL_BUT_BRACKETS = bytes(sorted(set(range(256)) - set(b"[]{}")))
+_OPENING = frozenset(b"[{")
+
+
 def parse_json(body: bytes) -> Any:
+    """A body as JSON, or a 400 naming the problem. Python's parser recurses and stops at the interpreter's
+    recursion limit: nesting that deep is a 400 too, never a 500."""
     try:
         return json.loads(body)
+    except RecursionError as error:
+        raise BadRequest("the body is nested too deeply") from error
     except (UnicodeDecodeError, ValueError) as error:
         raise BadRequest(f"the body is not valid JSON ({error})") from error
+
+
+def parse_unauthenticated_json(body: bytes) -> Any:
+    """For the one read that must happen before the signature is checked (a platform that names the store
+    only in the body): the nesting is capped before the parser sees it."""
+    check_json_depth(body)
+    return parse_json(body)
+
+
+def check_json_depth(body: bytes, limit: int = MAX_JSON_DEPTH) -> None:
+    """Refuse JSON nested deeper than `limit` without recursing: strings are cut out and everything but
+    brackets dropped (at C speed), then the brackets are walked. Unpaired brackets are left for the JSON
+    parser to report."""
+    depth = 0
+    for bracket in _JSON_STRING.sub(b"", body).translate(None, _ALL_BUT_BRACKETS):
+        if bracket in _OPENING:
+            depth += 1
+            if depth > limit:
+                raise BadRequest(f"the body is nested deeper than {limit} levels")
+        else:
+            depth -= 1
+
+
+def _refusal(error: ValidationError) -> BadRequest:
+    """The first problem as a 400 naming the field; EntityRefused when every problem is a value that is
+    well-formed but that Mailchimp would refuse."""
+    problems = error.errors()
+    first = problems[0]
+    location = ".".join(str(part) for part in first["loc"]) or "body"
+    if all(problem["type"] == MAILCHIMP_REFUSES for problem in problems):
+        return EntityRefused(first["msg"], field=location)
+    return BadRequest(first["msg"], field=location)
 
 
 def parse_model(model: type[ModelT], payload: Any) -> ModelT:
@@ -96,9 +143,7 @@ def parse_model(model: type[ModelT], payload: Any) -> ModelT:
     try:
         return model.model_validate(payload)
     except ValidationError as error:
-        first = error.errors()[0]
-        location = ".".join(str(part) for part in first["loc"]) or "body"
-        raise BadRequest(first["msg"], field=location) from error
+        raise _refusal(error) from error
 
 
 def build_canonical(build: Callable[[], ModelT]) -> ModelT:
@@ -106,9 +151,7 @@ def build_canonical(build: Callable[[], ModelT]) -> ModelT:
     try:
         return build()
     except ValidationError as error:
-        first = error.errors()[0]
-        location = ".".join(str(part) for part in first["loc"]) or "body"
-        raise BadRequest(first["msg"], field=location) from error
+        raise _refusal(error) from error
 
 
 def adapters() -> dict[str, PlatformAdapter]:

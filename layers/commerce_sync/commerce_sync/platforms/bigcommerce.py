@@ -90,6 +90,7 @@ from commerce_sync.platforms import (
     build_canonical,
     parse_json,
     parse_model,
+    parse_unauthenticated_json,
 )
 from commerce_sync.signatures import SignatureError, verify_standard_webhook
 from commerce_sync.store_registry import Store
@@ -401,7 +402,8 @@ class BigCommerceAdapter(PlatformAdapter):
     # ----- identity and authenticity ------------------------------------------------------------------
 
     def store_identity(self, request: WebhookRequest) -> str:
-        payload = parse_json(request.body)
+        # Read before the delivery is authenticated: bounded (the receiver caps the size, this the nesting).
+        payload = parse_unauthenticated_json(request.body)
         producer = payload.get("producer") if isinstance(payload, dict) else None
         prefix, _, store_hash = producer.partition("/") if isinstance(producer, str) else ("", "", "")
         if prefix != "stores" or not store_hash.strip():

@@ -20,6 +20,7 @@ STORE_HEADER = "commerce-sync-store"
 class CanonicalAdapter(PlatformAdapter):
     name = "canonical"
     identifies_by_store_id = True
+    sender_fixes_refusals = True
 
     def store_identity(self, request: WebhookRequest) -> str:
         return request.require_header(STORE_HEADER)
