@@ -4,6 +4,8 @@ store API (the ones that do are covered end to end in tests/e2e/test_product_web
 from __future__ import annotations
 
 import json
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -59,12 +61,28 @@ def test_shopify_products_update_is_a_product_updated_event() -> None:
     assert product.url == "https://demo.myshopify.com/products/trail-running-socks"
 
 
-def test_shopify_products_delete_carries_only_the_id() -> None:
+def test_shopify_products_delete_carries_only_the_id_and_is_dated_by_a_recent_triggered_at() -> None:
+    fired = datetime.now(UTC) - timedelta(hours=1)
     request = shopify_request("products/delete", sample("shopify_product_delete_body.json"))
+    request = replace(request, headers={**request.headers, "X-Shopify-Triggered-At": fired.isoformat()})
     (event,) = ShopifyAdapter().normalise(request, store("shopify")).events
 
     assert (event.type, event.deleted().id) == (EventType.PRODUCT_DELETED, "8821334556733")
-    assert event.entity_version == "2025-03-15T08:00:00.000000Z"
+    assert event.entity_version == fired.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+@pytest.mark.parametrize("claimed", [timedelta(days=-3), timedelta(hours=2), timedelta(days=365 * 7000)])
+def test_a_triggered_at_far_from_now_is_not_believed(claimed: timedelta) -> None:
+    """The header is not signed: a replayed deletion must not date itself into the future (it would
+    outrank every later genuine change) nor far into the past."""
+    before = datetime.now(UTC)
+    fired = before + claimed
+    request = shopify_request("products/delete", sample("shopify_product_delete_body.json"))
+    request = replace(request, headers={**request.headers, "X-Shopify-Triggered-At": fired.isoformat()})
+    (event,) = ShopifyAdapter().normalise(request, store("shopify")).events
+
+    assert before.strftime("%Y-%m-%dT%H:%M:%S.%fZ") <= event.entity_version
+    assert event.entity_version <= datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def test_shopify_products_create_with_an_unusable_product_is_a_400() -> None:
@@ -95,7 +113,11 @@ def test_woocommerce_variable_product_without_api_credentials_is_unavailable() -
 
 
 @pytest.mark.parametrize(
-    ("topic", "body"), [("product.deleted", {"id": 301}), ("product.updated", {"id": 301, "status": "trash"})]
+    ("topic", "body"),
+    [
+        ("product.deleted", {"id": 301}),
+        ("product.updated", {"id": 301, "status": "trash", "permalink": "https://shop.example.com/?p=301"}),
+    ],
 )
 def test_woocommerce_deleted_or_trashed_product(topic: str, body: dict[str, Any]) -> None:
     (event,) = WooCommerceAdapter().normalise(woo_request(topic, body), store("woocommerce")).events

@@ -38,6 +38,7 @@ from commerce_sync.mapping import customer_id, to_mailchimp_cart
 from commerce_sync.observability import logger
 from commerce_sync.services import Services
 from commerce_sync.store_registry import Store
+from commerce_sync.sync_state import applied_version
 
 MAX_OPEN_CARTS = 200
 
@@ -64,7 +65,7 @@ class CartSync(EventApplier):
         state = self._state.applied(store.store_id, CART, cart.id) or {}
         if state.get("converted"):
             return {"outcome": "skipped_converted", "cart_id": cart.id}
-        if str(state.get("applied_version", "")) >= event.entity_version:
+        if applied_version(state) >= event.entity_version:
             return {"outcome": "stale", "cart_id": cart.id}
         cart = self._with_remembered(cart, state)
         if cart.customer.email is None:

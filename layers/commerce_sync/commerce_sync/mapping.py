@@ -173,11 +173,14 @@ def absolute_url(value: str | None, base: str | None = None) -> str | None:
     text = (value or "").strip()
     if not text:
         return None
-    if text.startswith("//"):
-        text = "https:" + text
-    elif base and not urlsplit(text).scheme:
-        text = urljoin(base, text)
-    parts = urlsplit(text)
+    try:
+        if text.startswith("//"):
+            text = "https:" + text
+        elif base and not urlsplit(text).scheme:
+            text = urljoin(base, text)
+        parts = urlsplit(text)
+    except ValueError:
+        return None  # malformed (an unclosed IPv6 bracket): left out, as any URL that cannot be absolute
     return text if parts.scheme in ("http", "https") and parts.netloc else None
 
 

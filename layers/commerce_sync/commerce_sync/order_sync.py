@@ -39,6 +39,7 @@ from commerce_sync.observability import logger
 from commerce_sync.order_mapping import to_mailchimp_order
 from commerce_sync.services import Services
 from commerce_sync.store_registry import Store
+from commerce_sync.sync_state import applied_version
 
 ORDER = "order"
 
@@ -81,7 +82,7 @@ class OrderSync(EventApplier):
     def _order_updated(self, store: Store, event: CanonicalEvent) -> Outcome:
         order = event.order()
         state, known = self._stored(store, order.id)
-        if str(state.get("applied_version", "")) >= event.entity_version:
+        if applied_version(state) >= event.entity_version:
             return {"outcome": "stale", "order_id": order.id}
         if known is not None:
             # What the platform says now wins (an edited tracking number); parcels and refunds known only

@@ -2,23 +2,73 @@
 out-of-order event never overwrites a newer one.
 
 Versions are strings that sort in time order (see `version_from_timestamp`); adapters produce them.
+
+A version from the future would block every genuine change of its entity for ever, so none gets in:
+`version_from_timestamp` refuses a time more than MAX_CLOCK_SKEW ahead of now (the edge answers 400), a
+time an unsigned source claims (a header) is used only through `claimed_time`, and a stored version
+that is already impossible (written before these rules) is treated as absent and overwritten.
 """
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import re
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import boto3
 from botocore.exceptions import ClientError
 
 STATE_SORT_KEY = "state"
+# How far ahead of our clock a platform's clock may run; anything further is not a real time.
+MAX_CLOCK_SKEW = timedelta(hours=24)
+_TIMESTAMP_VERSION = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}")
 
 
-def version_from_timestamp(value: datetime) -> str:
-    """A fixed-width UTC timestamp, so that string order is time order."""
+class ImpossibleVersion(ValueError):
+    """A change dated further in the future than any clock skew explains (or beyond the calendar)."""
+
+
+def version_from_timestamp(value: datetime, now: datetime | None = None) -> str:
+    """A fixed-width UTC timestamp, so that string order is time order. Refuses a time more than
+    MAX_CLOCK_SKEW ahead of now: as a version it would outrank every genuine change."""
     aware = value if value.tzinfo else value.replace(tzinfo=UTC)
-    return aware.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    try:
+        utc = aware.astimezone(UTC)
+    except OverflowError as error:
+        raise ImpossibleVersion(f"{value.isoformat()} is outside the calendar") from error
+    if utc > (now or datetime.now(UTC)) + MAX_CLOCK_SKEW:
+        raise ImpossibleVersion(f"{utc.isoformat()} is more than {MAX_CLOCK_SKEW} in the future")
+    return utc.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def claimed_time(claimed: datetime | None, now: datetime | None = None) -> datetime:
+    """When a change happened, by a source nothing signs (a delivery header, an unsigned body field): used
+    only within MAX_CLOCK_SKEW before now and never after now; otherwise now. A forged far-future time can
+    then neither outrank later genuine changes nor reorder anything by more than the skew."""
+    current = now or datetime.now(UTC)
+    if claimed is None:
+        return current
+    aware = claimed if claimed.tzinfo else claimed.replace(tzinfo=UTC)
+    try:
+        utc = aware.astimezone(UTC)
+    except OverflowError:
+        return current
+    return utc if current - MAX_CLOCK_SKEW <= utc <= current else current
+
+
+def is_impossible(version: str, now: datetime | None = None) -> bool:
+    """True for a timestamp version further ahead than any clock skew (counters and other versions are
+    never judged: only timestamp-shaped ones can be dated)."""
+    if not _TIMESTAMP_VERSION.match(version):
+        return False
+    ceiling = ((now or datetime.now(UTC)) + MAX_CLOCK_SKEW).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return version > ceiling
+
+
+def applied_version(item: dict[str, Any] | None) -> str:
+    """The version an item records as applied; "" when none, or when the recorded one is impossible."""
+    version = str((item or {}).get("applied_version", ""))
+    return "" if is_impossible(version) else version
 
 
 def entity_key(store_id: str, entity_type: str, entity_id: str) -> str:
@@ -36,7 +86,7 @@ class SyncState:
     def is_stale(self, store_id: str, entity_type: str, entity_id: str, version: str) -> bool:
         """True when a version newer than `version` (or the same one) has already been applied."""
         item = self.applied(store_id, entity_type, entity_id)
-        return bool(item) and str(item.get("applied_version", "")) >= version
+        return bool(item) and applied_version(item) >= version
 
     def record_applied(self, store_id: str, entity_type: str, entity_id: str, version: str, **attributes: Any) -> bool:
         """Record `version` as applied unless a newer one already is; False when it lost that race.
@@ -51,6 +101,26 @@ class SyncState:
                 entity_id,
                 values,
                 condition="attribute_not_exists(applied_version) OR applied_version < :applied_version",
+            )
+        except ClientError as error:
+            if error.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise
+            return self._replace_impossible(store_id, entity_type, entity_id, values)
+        return True
+
+    def _replace_impossible(self, store_id: str, entity_type: str, entity_id: str, values: dict[str, Any]) -> bool:
+        """An impossible recorded version (written before versions were bounded) yields to a real one."""
+        recorded = str((self.applied(store_id, entity_type, entity_id) or {}).get("applied_version", ""))
+        if not is_impossible(recorded):
+            return False
+        try:
+            self._update(
+                store_id,
+                entity_type,
+                entity_id,
+                values,
+                condition="applied_version = :recorded",
+                extra_values={":recorded": recorded},
             )
         except ClientError as error:
             if error.response["Error"]["Code"] == "ConditionalCheckFailedException":
@@ -87,13 +157,14 @@ class SyncState:
         entity_id: str,
         values: dict[str, Any],
         condition: str | None = None,
+        extra_values: dict[str, Any] | None = None,
     ) -> None:
         names = {f"#{name}": name for name in values}
         arguments: dict[str, Any] = {
             "Key": {"pk": entity_key(store_id, entity_type, entity_id), "sk": STATE_SORT_KEY},
             "UpdateExpression": "SET " + ", ".join(f"#{name} = :{name}" for name in values),
             "ExpressionAttributeNames": names,
-            "ExpressionAttributeValues": {f":{name}": value for name, value in values.items()},
+            "ExpressionAttributeValues": {f":{name}": value for name, value in values.items()} | (extra_values or {}),
         }
         if condition:
             arguments["ConditionExpression"] = condition

@@ -36,7 +36,7 @@ from commerce_sync.mapping import (
 from commerce_sync.observability import logger, metrics
 from commerce_sync.redaction import redact_emails
 from commerce_sync.store_registry import Store
-from commerce_sync.sync_state import version_from_timestamp
+from commerce_sync.sync_state import ImpossibleVersion, version_from_timestamp
 
 Kind = Literal["created", "updated", "removed"]
 SYNC_PRODUCT = "sync_product"
@@ -47,7 +47,13 @@ def product_path(store_id: str, product_id: str) -> str:
 
 
 def product_version(product: Product) -> str:
-    return version_from_timestamp(product.updated_at) if product.updated_at else ""
+    if not product.updated_at:
+        return ""
+    try:
+        return version_from_timestamp(product.updated_at)
+    except ImpossibleVersion:
+        # A catalog read may carry a date from the future; as a version it would freeze the product.
+        return now_version()
 
 
 def now_version() -> str:

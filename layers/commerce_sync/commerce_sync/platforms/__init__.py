@@ -127,6 +127,31 @@ def check_json_depth(body: bytes, limit: int = MAX_JSON_DEPTH) -> None:
             depth -= 1
 
 
+@dataclass(frozen=True)
+class BodyShape:
+    """What a topic's body must and must not carry. Platforms that sign only the body (Shopify,
+    WooCommerce) name the topic in an unsigned header: a captured signed body resent under another topic
+    (an update as a delete, a checkout as an order) must not pass. A forbidden key counts only when it
+    holds something (real deletion payloads carry a few empty fields)."""
+
+    needs: frozenset[str] = frozenset()
+    forbids: frozenset[str] = frozenset()
+
+    @classmethod
+    def of(cls, needs: str = "", forbids: str = "") -> BodyShape:
+        return cls(needs=frozenset(needs.split()), forbids=frozenset(forbids.split()))
+
+    def check(self, topic: str, payload: Any) -> None:
+        if not isinstance(payload, dict):
+            raise BadRequest(f"a {topic} body must be a JSON object", field="body")
+        missing = sorted(self.needs - payload.keys())
+        if missing:
+            raise BadRequest(f"is required in a {topic} payload", field=missing[0])
+        carried = sorted(key for key in self.forbids & payload.keys() if payload[key] not in (None, [], {}, ""))
+        if carried:
+            raise BadRequest(f"the body is not a {topic} payload: it carries {', '.join(carried)}", field="topic")
+
+
 def _refusal(error: ValidationError) -> BadRequest:
     """The first problem as a 400 naming the field; EntityRefused when every problem is a value that is
     well-formed but that Mailchimp would refuse."""

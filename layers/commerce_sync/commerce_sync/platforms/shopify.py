@@ -1,16 +1,24 @@
 """Shopify webhooks: HMAC-SHA256 (base64) of the raw body in X-Shopify-Hmac-Sha256, keyed with the
-app's client secret; the store is X-Shopify-Shop-Domain; X-Shopify-Event-Id is the duplicate key."""
+app's client secret; the store is X-Shopify-Shop-Domain; X-Shopify-Event-Id is the duplicate key.
+
+Shopify signs the body only. The X-Shopify-Topic header says what the delivery is, but a captured signed
+body can be resent under another topic, so the topic must agree with the body's shape (TOPIC_SHAPES):
+a delete carries no more than ids (no `updated_at`, no content), an order carries `financial_status`, a
+checkout a `token` and no `financial_status`, and so on; a mismatch is a 400. Versions come from the
+signed body (`updated_at`, `processed_at`, ...). X-Shopify-Triggered-At, unsigned, dates only what has no
+time of its own (deletions), and only within a day before now (sync_state.claimed_time).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from commerce_sync.campaign_links import query_value
 from commerce_sync.canonical import (
     CanonicalModel,
     Cart,
@@ -27,6 +35,7 @@ from commerce_sync.canonical import (
 from commerce_sync.errors import BadRequest
 from commerce_sync.order_statuses import UnknownStatus
 from commerce_sync.platforms import (
+    BodyShape,
     Normalised,
     PlatformAdapter,
     StoreApi,
@@ -50,12 +59,30 @@ from commerce_sync.platforms.shopify_orders import (
 )
 from commerce_sync.signatures import verify_base64_hmac
 from commerce_sync.store_registry import Store
-from commerce_sync.sync_state import version_from_timestamp
+from commerce_sync.sync_state import claimed_time, version_from_timestamp
 
 CHECKOUT_TOPICS = frozenset({"checkouts/create", "checkouts/update"})
 CART_TOPICS = frozenset({"carts/create", "carts/update"})
 CUSTOMER_TOPICS = frozenset({"customers/create", "customers/update"})
 CHECKOUT_REFERENCE = "shopify-checkout:"
+
+# What each topic's body must and must not carry, so that a signed body cannot be replayed as another
+# topic. The keys are ones every real payload of the kind has (orders: `financial_status`, which checkouts
+# and carts lack; deletions: only ids and a few empty fields, never `updated_at`).
+_DELETION = BodyShape.of(
+    needs="id", forbids="updated_at created_at email line_items title variants transactions financial_status"
+)
+TOPIC_SHAPES: dict[str, BodyShape] = {
+    **dict.fromkeys(CHECKOUT_TOPICS, BodyShape.of(needs="token line_items", forbids="financial_status order_number")),
+    **dict.fromkeys(CART_TOPICS, BodyShape.of(needs="token line_items", forbids="financial_status email")),
+    **dict.fromkeys(CUSTOMER_TOPICS, BodyShape.of(forbids="line_items financial_status variants transactions")),
+    **dict.fromkeys(ORDER_TOPICS, BodyShape.of(needs="line_items financial_status")),
+    **dict.fromkeys(FULFILLMENT_TOPICS, BodyShape.of(needs="order_id", forbids="financial_status")),
+    "refunds/create": BodyShape.of(needs="order_id", forbids="financial_status line_items"),
+    "products/create": BodyShape.of(needs="title variants", forbids="line_items"),
+    "products/update": BodyShape.of(needs="title variants", forbids="line_items"),
+    **dict.fromkeys(("checkouts/delete", "customers/delete", "orders/delete", "products/delete"), _DELETION),
+}
 
 
 class ShopifyModel(BaseModel):
@@ -171,8 +198,7 @@ def campaign_id(checkout: ShopifyCheckout) -> str | None:
     from_attribute = _attribute(checkout, "mc_cid")
     if from_attribute or not checkout.landing_site:
         return from_attribute
-    values = parse_qs(urlsplit(checkout.landing_site).query).get("mc_cid")
-    return values[0] if values else None
+    return query_value(checkout.landing_site, "mc_cid")
 
 
 def _lines(items: list[ShopifyLineItem]) -> tuple[Line, ...]:
@@ -254,6 +280,8 @@ class ShopifyAdapter(PlatformAdapter):
     def normalise(self, request: WebhookRequest, store: Store, api: StoreApi | None = None) -> Normalised:
         topic = request.require_header("X-Shopify-Topic")
         payload: Any = parse_json(request.body)
+        if topic in TOPIC_SHAPES:
+            TOPIC_SHAPES[topic].check(topic, payload)
         if topic in CHECKOUT_TOPICS:
             return self._checkout(request, store, payload)
         if topic == "checkouts/delete":
@@ -385,14 +413,16 @@ class ShopifyAdapter(PlatformAdapter):
 
 
 def _triggered_at(request: WebhookRequest) -> datetime:
-    """When Shopify fired the webhook (deletions carry no updated_at of their own)."""
+    """When Shopify fired the webhook, for what has no time of its own (deletions). The header is not
+    signed: it counts only within a day before now (sync_state.claimed_time), else the time is now."""
     raw = request.header("X-Shopify-Triggered-At")
-    if raw:
+    claimed = None
+    if raw and len(raw) <= 40:
         try:
-            return datetime.fromisoformat(raw.replace("Z", "+00:00"))
+            claimed = datetime.fromisoformat(raw.replace("Z", "+00:00"))
         except ValueError:
-            pass
-    return datetime.now(UTC)
+            claimed = None
+    return claimed_time(claimed)
 
 
 # ----- products ------------------------------------------------------------------------------------------

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
-from urllib.parse import parse_qs, urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from commerce_sync.campaign_links import query_value
 from commerce_sync.canonical import (
     Customer,
     DeletedEntity,
@@ -151,13 +151,6 @@ class ShopifyDeletedOrder(ShopifyOrderModel):
     id: str
 
 
-def _query_value(url: str | None, name: str) -> str | None:
-    if not url:
-        return None
-    values = parse_qs(urlsplit(url).query).get(name)
-    return values[0] if values else None
-
-
 def _note(order: ShopifyOrder, name: str) -> str | None:
     return next((n.value for n in order.note_attributes if n.name == name and n.value), None)
 
@@ -188,8 +181,8 @@ def order_to_order(order: ShopifyOrder, consent: MarketingConsent) -> Order:
     """`consent` comes from the shop's adapter (the order's own flag or its customer's consent)."""
     status = shopify_status(order.financial_status, order.fulfillment_status, order.cancelled_at is not None)
     customer = order.customer
-    campaign = _note(order, "mc_cid") or _query_value(order.landing_site, "mc_cid")
-    came_from_campaign_link = _note(order, "mc_tc") or _query_value(order.landing_site, "mc_tc")
+    campaign = _note(order, "mc_cid") or query_value(order.landing_site, "mc_cid")
+    came_from_campaign_link = _note(order, "mc_tc") or query_value(order.landing_site, "mc_tc")
     return Order(
         id=order.id,
         customer=Customer(

@@ -29,6 +29,7 @@ from commerce_sync.canonical import (
     make_event,
 )
 from commerce_sync.platforms import (
+    BodyShape,
     Normalised,
     PlatformAdapter,
     StoreApi,
@@ -237,20 +238,22 @@ class WooCommerceAdapter(PlatformAdapter):
 
     def normalise(self, request: WebhookRequest, store: Store, api: StoreApi | None = None) -> Normalised:
         topic = request.require_header(TOPIC_HEADER).strip().lower()
-        resource = topic.partition(".")[0]
+        shape = TOPIC_SHAPES.get(topic)
+        if shape is None:
+            # Not parsed: an unusable body of a topic we ignore must not count as a failed delivery.
+            return Normalised(ignored_reason=f"WooCommerce topic {topic} is not one commerce-sync handles")
+        payload = parse_json(request.body)
+        shape.check(topic, payload)
         if topic in CUSTOMER_TOPICS:
-            return self._customer(request, store, parse_json(request.body))
+            return self._customer(request, store, payload)
         if topic == CUSTOMER_DELETED_TOPIC:
-            return self._customer_deleted(request, store, parse_json(request.body))
-        if resource == "order":
-            # Imported here: woocommerce_orders builds on this module's models.
-            from commerce_sync.platforms.woocommerce_orders import normalise_order
-
-            return normalise_order(request, store, topic, self.consent_meta_keys)
+            return self._customer_deleted(request, store, payload)
         if topic in PRODUCT_TOPICS:
-            return normalise_product_webhook(request, store, api)
-        # Not parsed: an unusable body of a topic we ignore must not count as a failed delivery.
-        return Normalised(ignored_reason=f"WooCommerce topic {topic} is not one commerce-sync handles")
+            return normalise_product_webhook(request, store, api, payload)
+        # Imported here: woocommerce_orders builds on this module's models.
+        from commerce_sync.platforms.woocommerce_orders import normalise_order
+
+        return normalise_order(request, store, topic, self.consent_meta_keys, payload)
 
     def _customer(self, request: WebhookRequest, store: Store, payload: Any) -> Normalised:
         woo = parse_model(WooCustomer, payload)
@@ -306,8 +309,28 @@ def _delivery_event_id(request: WebhookRequest, fallback: str) -> str:
 PRODUCT_TOPICS = frozenset({"product.created", "product.updated", "product.deleted", "product.restored"})
 PRODUCT_DELETED_TOPIC = "product.deleted"
 
+# WooCommerce signs the body only and names the topic in X-WC-Webhook-Topic: a captured signed body resent
+# under another topic must not pass (platforms.BodyShape). A `*.deleted` body is only `{"id"}`; the others
+# are the wc/v3 resource, told apart by keys each kind always has (orders `line_items`, products
+# `permalink`, customers `username`).
+_WOO_DELETION = BodyShape.of(
+    needs="id", forbids="date_modified_gmt date_created_gmt email line_items name status billing total type"
+)
+TOPIC_SHAPES: dict[str, BodyShape] = {
+    **dict.fromkeys(CUSTOMER_TOPICS, BodyShape.of(needs="email", forbids="line_items permalink order_key")),
+    **dict.fromkeys(
+        ("order.created", "order.updated", "order.restored"),
+        BodyShape.of(needs="line_items status", forbids="username permalink"),
+    ),
+    **dict.fromkeys(
+        ("product.created", "product.updated", "product.restored"),
+        BodyShape.of(needs="permalink", forbids="line_items username order_key"),
+    ),
+    **dict.fromkeys((CUSTOMER_DELETED_TOPIC, "order.deleted", PRODUCT_DELETED_TOPIC), _WOO_DELETION),
+}
 
-def normalise_product_webhook(request: WebhookRequest, store: Store, api: StoreApi | None) -> Normalised:
+
+def normalise_product_webhook(request: WebhookRequest, store: Store, api: StoreApi | None, payload: Any) -> Normalised:
     """product.created|updated|restored deliver the wc/v3 product; a variable product's variations are not
     in it, so they are read from the store's API (as the catalog sync does, and mapped the same way).
     product.deleted (also sent when a product is trashed) carries only the id, and so does a product
@@ -324,7 +347,6 @@ def normalise_product_webhook(request: WebhookRequest, store: Store, api: StoreA
     from commerce_sync.platforms.bigcommerce import WEBHOOK_HTTP_POLICY
 
     topic = request.require_header(TOPIC_HEADER).strip().lower()
-    payload = parse_json(request.body)
     if topic == PRODUCT_DELETED_TOPIC or (isinstance(payload, dict) and payload.get("status") == "trash"):
         return _product_deleted(request, store, payload)
     if not isinstance(payload, dict):

@@ -38,10 +38,10 @@ from collections.abc import Sequence
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Annotated, Any
-from urllib.parse import parse_qs, urlsplit
 
 from pydantic import BeforeValidator, Field
 
+from commerce_sync.campaign_links import query_value
 from commerce_sync.canonical import (
     Customer,
     DeletedEntity,
@@ -56,7 +56,7 @@ from commerce_sync.canonical import (
 )
 from commerce_sync.errors import BadRequest
 from commerce_sync.order_statuses import WOOCOMMERCE_CUSTOM_ENV, UnknownStatus, woocommerce_status
-from commerce_sync.platforms import Normalised, WebhookRequest, build_canonical, parse_json, parse_model
+from commerce_sync.platforms import Normalised, WebhookRequest, build_canonical, parse_model
 from commerce_sync.platforms.woocommerce import (
     SOURCE_HEADER,
     GmtTime,
@@ -145,18 +145,14 @@ def _text(value: Any) -> str | None:
     return (value.strip() or None) if isinstance(value, str) else None
 
 
-def _query_value(url: str | None, name: str) -> str | None:
-    if not url:
-        return None
-    values = parse_qs(urlsplit(url).query).get(name)
-    return values[0] if values else None
-
-
 def _shipped_at(value: Any) -> datetime | None:
     """Shipment Tracking stores `date_shipped` as a Unix timestamp; older entries hold `Y-m-d`."""
     text = str(value).strip() if isinstance(value, int | str) else ""
     if text.isdigit():
-        return datetime.fromtimestamp(int(text), UTC)
+        try:
+            return datetime.fromtimestamp(int(text), UTC)
+        except (OverflowError, OSError, ValueError):
+            return None  # a date no parcel can have: the parcel stays, undated
     try:
         day = date.fromisoformat(text)
     except ValueError:
@@ -253,8 +249,8 @@ def order_to_order(order: WooOrder, consent_keys: Sequence[str], site_url: str |
         refunds=tuple(Refund(id=f"refund-{r.id}", amount=abs(r.total)) for r in order.refunds if r.total),
         cart_id=carts[-1] if carts else order.cart_hash,
         cart_references=tuple(carts[:-1]),
-        campaign_id=_text(order.meta(CAMPAIGN_META_KEY)) or _query_value(landing_site, "mc_cid"),
-        tracking_code="prec" if _query_value(landing_site, "mc_tc") else None,
+        campaign_id=_text(order.meta(CAMPAIGN_META_KEY)) or query_value(landing_site, "mc_cid"),
+        tracking_code="prec" if query_value(landing_site, "mc_tc") else None,
         landing_site=landing_site,
         order_url=_order_url(order, status.financial, site_url),
         promos=tuple(
@@ -269,12 +265,14 @@ def order_to_order(order: WooOrder, consent_keys: Sequence[str], site_url: str |
     )
 
 
-def normalise_order(request: WebhookRequest, store: Store, topic: str, consent_keys: Sequence[str]) -> Normalised:
-    """The WooCommerce adapter's answer for an `order.*` topic."""
+def normalise_order(
+    request: WebhookRequest, store: Store, topic: str, consent_keys: Sequence[str], payload: Any
+) -> Normalised:
+    """The WooCommerce adapter's answer for an `order.*` topic (`payload`: the body, parsed)."""
     if topic in ORDER_TOPICS:
-        return _order_updated(request, store, parse_json(request.body), consent_keys)
+        return _order_updated(request, store, payload, consent_keys)
     if topic == ORDER_DELETED_TOPIC:
-        return _order_deleted(request, store, parse_json(request.body))
+        return _order_deleted(request, store, payload)
     return Normalised(ignored_reason=f"WooCommerce topic {topic} is not one commerce-sync handles")
 
 
