@@ -290,6 +290,7 @@ def test_cart_deleted_and_converted_become_cart_deleted_without_a_fetch(
     adapter: BigCommerceAdapter, bc_store: Store, name: str | None, reason: CartRemovalReason
 ) -> None:
     body = sample(name) if name else webhook("store/cart/deleted", {"type": "cart", "id": CART_ID})
+    body["created_at"] = int(datetime.now(UTC).timestamp()) - 60  # a recent delivery: its time is believed
 
     # No API at all: a converted or deleted cart no longer exists on BigCommerce, nothing is fetched.
     [event] = adapter.normalise(delivery(body), bc_store, None).events

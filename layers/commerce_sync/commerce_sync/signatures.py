@@ -65,10 +65,10 @@ def verify_standard_webhook(
 ) -> int:
     if not (message_id and timestamp and signature_header):
         raise SignatureError("webhook-id, webhook-timestamp and webhook-signature headers are required")
-    try:
-        sent_at = int(timestamp)
-    except ValueError as error:
-        raise SignatureError("webhook-timestamp is not a Unix time") from error
+    # Unix seconds have 10 digits until the year 2286; a longer value is not a time (and would overflow).
+    if not (timestamp.isascii() and timestamp.isdigit() and len(timestamp) <= 12):
+        raise SignatureError("webhook-timestamp is not a Unix time")
+    sent_at = int(timestamp)
     if abs((now if now is not None else time.time()) - sent_at) > tolerance:
         raise SignatureError("webhook-timestamp is outside the allowed window")
     presented: list[bytes] = []

@@ -67,6 +67,7 @@ from commerce_sync.canonical import (
     ConsentState,
     Customer,
     DeletedEntity,
+    EntityId,
     EventType,
     Line,
     MarketingConsent,
@@ -94,7 +95,7 @@ from commerce_sync.platforms import (
 )
 from commerce_sync.signatures import SignatureError, verify_standard_webhook
 from commerce_sync.store_registry import Store
-from commerce_sync.sync_state import version_from_timestamp
+from commerce_sync.sync_state import claimed_time, version_from_timestamp
 
 __all__ = ["BigCommerceAdapter", "BigCommerceApi", "StoreApiUnavailable"]
 
@@ -139,12 +140,15 @@ class BcWebhook(BcModel):
     store_id: str | None = None
     producer: str = Field(pattern=r"^stores/[A-Za-z0-9]+$")
     hash: str | None = None
-    created_at: int = Field(ge=0)
+    # Unix seconds; bounded so that no value can overflow a date (10^11 s is the year 5138).
+    created_at: int = Field(ge=0, lt=10**11)
     data: dict[str, Any] = {}
 
     @property
     def occurred_at(self) -> datetime:
-        return datetime.fromtimestamp(self.created_at, UTC)
+        """When BigCommerce says it fired. A token-authenticated delivery signs nothing, so this time is
+        believed only within a day before now (sync_state.claimed_time), like any unsigned header."""
+        return claimed_time(datetime.fromtimestamp(self.created_at, UTC))
 
     @property
     def event_id(self) -> str:
@@ -156,7 +160,8 @@ class BcWebhook(BcModel):
 
 class BcEntityData(BcModel):
     type: str | None = None
-    id: str = Field(min_length=1)
+    # Goes into a store API path (fetch by id) and on to Mailchimp's: no path syntax.
+    id: EntityId
 
 
 class BcEntityWebhook(BcWebhook):
@@ -164,7 +169,7 @@ class BcEntityWebhook(BcWebhook):
 
 
 class BcLineItemData(BcEntityData):
-    cart_id: str = Field(alias="cartId", min_length=1)
+    cart_id: EntityId = Field(alias="cartId")
 
 
 class BcLineItemWebhook(BcWebhook):

@@ -45,6 +45,7 @@ from commerce_sync.canonical import (
     CanonicalModel,
     Customer,
     DeletedEntity,
+    EntityId,
     EventType,
     Line,
     Order,
@@ -207,7 +208,7 @@ class BcOrderWebhook(BcWebhook):
 
 
 class BcShipmentData(BcEntityData):
-    order_id: str = Field(alias="orderId", min_length=1)
+    order_id: EntityId = Field(alias="orderId")
 
 
 class BcShipmentWebhook(BcWebhook):

@@ -7,12 +7,14 @@ The sender names its store in `commerce-sync-store` and signs with Standard Webh
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import UTC, datetime
 
 from commerce_sync.canonical import DATA_MODELS, CanonicalEvent
 from commerce_sync.errors import BadRequest
 from commerce_sync.platforms import Normalised, PlatformAdapter, StoreApi, WebhookRequest, parse_json, parse_model
 from commerce_sync.signatures import verify_standard_webhook
 from commerce_sync.store_registry import Store
+from commerce_sync.sync_state import MAX_CLOCK_SKEW, is_impossible
 
 STORE_HEADER = "commerce-sync-store"
 
@@ -38,6 +40,11 @@ class CanonicalAdapter(PlatformAdapter):
         event = parse_model(CanonicalEvent, parse_json(request.body))
         if event.store_id != store.store_id:
             raise BadRequest(f"names store {event.store_id!r}, not the signing store", field="store_id")
+        # A version or time from the future would outrank every later genuine change of the entity.
+        if is_impossible(event.entity_version):
+            raise BadRequest(f"is more than {MAX_CLOCK_SKEW} in the future", field="entity_version")
+        if event.occurred_at > datetime.now(UTC) + MAX_CLOCK_SKEW:
+            raise BadRequest(f"is more than {MAX_CLOCK_SKEW} in the future", field="occurred_at")
         data = parse_model(DATA_MODELS[event.type], event.data)
         # The entity as validated (e-mail lower-cased, money quantised) is what travels on.
         clean = event.model_copy(update={"data": data.model_dump(mode="json", exclude_none=True)})
