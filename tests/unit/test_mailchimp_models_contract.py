@@ -24,7 +24,7 @@ from commerce_sync.canonical import (
     ProductImage,
     ProductVariant,
 )
-from commerce_sync.mailchimp_models import McStore
+from commerce_sync.mailchimp_models import McStore, McStoreUpdate
 from commerce_sync.mapping import product_from_line, to_mailchimp_cart, to_mailchimp_customer, to_mailchimp_product
 from commerce_sync.store_registry import Store
 from jsonschema import Draft4Validator
@@ -43,6 +43,7 @@ POST_CART = "POST /ecommerce/stores/{store_id}/carts"
 PATCH_CART = "PATCH /ecommerce/stores/{store_id}/carts/{cart_id}"
 PUT_PRODUCT = "PUT /ecommerce/stores/{store_id}/products/{product_id}"
 POST_STORE = "POST /ecommerce/stores"
+PATCH_STORE = "PATCH /ecommerce/stores/{store_id}"
 
 
 @pytest.fixture(scope="module")
@@ -191,6 +192,13 @@ def test_store_post_body(validator_for: Callable[[str], Draft4Validator], shopif
     assert_valid(validator_for(POST_STORE), body)
     minimal = McStore(id="s1", list_id="l1", name="Shop", currency_code="EUR").body()
     assert_valid(validator_for(POST_STORE), minimal)
+
+
+def test_store_patch_body(validator_for: Callable[[str], Draft4Validator]) -> None:
+    # what `add-store` sends for a registered store's changed fields
+    changes = McStoreUpdate(name="Shop EU", currency_code="EUR", platform="woocommerce", domain="shop.example").body()
+    assert_valid(validator_for(PATCH_STORE), changes)
+    assert_valid(validator_for(PATCH_STORE), McStoreUpdate(name="Shop").body())
 
 
 # ---- the validator itself catches what it should (so the tests above can fail) ---------------------
