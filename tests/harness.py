@@ -52,7 +52,7 @@ def register_store(
             webhook_secret=secret,
             **options,
         ),
-    )
+    ).store
     return RegisteredStore(store=store, webhook_secret=secret)
 
 
