@@ -68,7 +68,10 @@ def load_stack_outputs(stack: str) -> None:
 
 
 def _read_secret(prompt: str, from_stdin: bool) -> str:
-    value = sys.stdin.readline().strip() if from_stdin else getpass.getpass(prompt)
+    try:
+        value = sys.stdin.readline().strip() if from_stdin else getpass.getpass(prompt)
+    except EOFError:  # a prompt without a terminal, its input closed
+        value = ""
     if not value:
         raise SystemExit("error: an empty secret was given")
     return value
