@@ -118,7 +118,7 @@ def main() -> int:
                 platform_api_url=shop_api.base_url,
                 platform_api_credentials={"access_token": "shpat_demo"},
             ),
-        )
+        ).store
         print(f"Registered store {store.store_id} for {store.platform_identity}")
 
         body, headers = _sample_checkout()

@@ -21,7 +21,15 @@ from commerce_sync.settings import Settings
 from operator_cli import catalog as catalog_cli
 from operator_cli import dead_letters
 from operator_cli import rotation as rotation_cli
-from operator_cli.stores import NewStore, add_store, generate_webhook_secret, list_stores
+from operator_cli.stores import (
+    MissingFields,
+    NewStore,
+    StoreError,
+    add_store,
+    find_store,
+    generate_webhook_secret,
+    list_stores,
+)
 
 STACK_OUTPUTS_TO_ENV = {
     "StoresTableName": "STORES_TABLE",
@@ -60,38 +68,78 @@ def load_stack_outputs(stack: str) -> None:
 
 
 def _read_secret(prompt: str, from_stdin: bool) -> str:
-    value = sys.stdin.readline().strip() if from_stdin else getpass.getpass(prompt)
+    try:
+        value = sys.stdin.readline().strip() if from_stdin else getpass.getpass(prompt)
+    except EOFError:  # a prompt without a terminal, its input closed
+        value = ""
     if not value:
         raise SystemExit("error: an empty secret was given")
     return value
 
 
+# How add-store names what a new store lacks: by the option that gives it.
+OPTION_OF_FIELD = {
+    "platform": "--platform",
+    "identity": "--identity",
+    "name": "--name",
+    "list_id": "--list-id",
+    "currency_code": "--currency",
+    "webhook_secret": "a webhook secret (--webhook-secret-stdin or --generate-webhook-secret)",
+}
+
+
+def _add_store_error(message: str) -> int:
+    print(f"commerce-sync add-store: error: {message}", file=sys.stderr)
+    return 2
+
+
 def _add_store(arguments: argparse.Namespace) -> int:
-    if arguments.generate_webhook_secret:
-        webhook_secret = generate_webhook_secret()
-    else:
-        webhook_secret = _read_secret("Webhook signing secret: ", arguments.webhook_secret_stdin)
-    store = add_store(
-        Settings.from_environment(),
-        NewStore(
-            store_id=arguments.store_id,
-            platform=arguments.platform,
-            identity=arguments.identity,
-            name=arguments.name,
-            list_id=arguments.list_id,
-            currency_code=arguments.currency,
-            webhook_secret=webhook_secret,
-            platform_api_url=arguments.platform_api_url,
-            domain=arguments.domain,
-            double_opt_in=arguments.double_opt_in,
-            pending_then_paid=arguments.pending_then_paid,
-        ),
-        create_in_mailchimp=not arguments.skip_mailchimp,
+    settings = Settings.from_environment()
+    given = NewStore(
+        store_id=arguments.store_id,
+        platform=arguments.platform,
+        identity=arguments.identity,
+        name=arguments.name,
+        list_id=arguments.list_id,
+        currency_code=arguments.currency,
+        platform_api_url=arguments.platform_api_url,
+        domain=arguments.domain,
+        double_opt_in=arguments.double_opt_in,
+        pending_then_paid=arguments.pending_then_paid,
     )
-    print(f"store {store.store_id} registered for {store.platform_identity} (audience {store.list_id})")
+    anew = arguments.replace or find_store(settings, arguments.store_id) is None
+    # Checked before any prompt, so a missing option is reported before a secret is typed.
+    missing = [name for name in given.missing_for_new() if name != "webhook_secret"] if anew else []
+    if missing:
+        state = "registered anew (--replace)" if arguments.replace else "new"
+        return _add_store_error(
+            f"store {arguments.store_id} is {state}; it needs {', '.join(OPTION_OF_FIELD[name] for name in missing)}"
+        )
+    if arguments.generate_webhook_secret:
+        given.webhook_secret = generate_webhook_secret()
+    elif arguments.webhook_secret_stdin or anew:
+        given.webhook_secret = _read_secret("Webhook signing secret: ", arguments.webhook_secret_stdin)
+    try:
+        registration = add_store(
+            settings, given, create_in_mailchimp=not arguments.skip_mailchimp, replace=arguments.replace
+        )
+    except MissingFields as error:
+        return _add_store_error(
+            f"{error.reason}; it needs {', '.join(OPTION_OF_FIELD.get(name, name) for name in error.fields)}"
+        )
+    except StoreError as error:
+        return _add_store_error(str(error))
+    store = registration.store
+    if registration.created:
+        print(f"store {store.store_id} registered for {store.platform_identity} (audience {store.list_id})")
+    elif registration.changed:
+        verb = "replaced" if arguments.replace else "updated"
+        print(f"store {store.store_id} {verb}: {', '.join(registration.changed)}")
+    else:
+        print(f"store {store.store_id}: nothing to change")
     if arguments.generate_webhook_secret:
         # Shown once so it can be pasted into the platform's webhook settings; it is not logged.
-        print(f"webhook signing secret (configure it on the platform now): {webhook_secret}")
+        print(f"webhook signing secret (configure it on the platform now): {given.webhook_secret}")
     return 0
 
 
@@ -187,24 +235,54 @@ def parser() -> argparse.ArgumentParser:
     root.add_argument("--env-file", type=Path, help="read settings from a file (the local runner writes one)")
     commands = root.add_subparsers(dest="command", required=True)
 
-    add = commands.add_parser("add-store", help="register a store (and create it in Mailchimp if missing)")
-    add.add_argument("--platform", required=True, choices=["shopify", "woocommerce", "bigcommerce", "canonical"])
-    add.add_argument("--identity", required=True, help="shop domain, site URL, store hash or (canonical) store id")
+    add = commands.add_parser(
+        "add-store",
+        help="register a store, or update a registered one (and create it in Mailchimp if missing)",
+        description=(
+            "Registers a store. For a store id already registered, only what is given changes: its platform API "
+            "credentials, webhook secret and other options are kept (the secret gets no new version unless it "
+            "changes). --replace registers it anew instead."
+        ),
+    )
     add.add_argument("--store-id", required=True, help="the Mailchimp store id (≤ 50 characters)")
-    add.add_argument("--name", required=True)
-    add.add_argument("--list-id", required=True, help="the Mailchimp audience; it can never change afterwards")
-    add.add_argument("--currency", required=True, help="ISO 4217 code, e.g. USD")
-    add.add_argument("--platform-api-url", help="the platform API base URL (BigCommerce fetches, catalog sync)")
-    add.add_argument("--domain", help="the storefront domain Mailchimp shows")
-    add.add_argument("--double-opt-in", action="store_true", help="new opted-in contacts confirm by e-mail")
+    new_only = "needed for a new store"
+    add.add_argument("--platform", choices=["shopify", "woocommerce", "bigcommerce", "canonical"], help=new_only)
+    add.add_argument("--identity", help=f"shop domain, site URL, store hash or (canonical) store id; {new_only}")
+    add.add_argument("--name", help=new_only)
+    add.add_argument("--list-id", help=f"the Mailchimp audience, fixed once the Mailchimp store exists; {new_only}")
+    add.add_argument("--currency", help=f"ISO 4217 code, e.g. USD; {new_only}")
+    add.add_argument(
+        "--platform-api-url", help='the platform API base URL (BigCommerce fetches, catalog sync); "" removes it'
+    )
+    add.add_argument("--domain", help='the storefront domain Mailchimp shows; "" removes it')
+    add.add_argument(
+        "--double-opt-in",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="new opted-in contacts confirm by e-mail (default for a new store: off; else kept)",
+    )
     add.add_argument(
         "--pending-then-paid",
-        action="store_true",
-        help="send a new, already paid order as pending then paid (confirmation and invoice e-mails)",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="send a new, already paid order as pending then paid (confirmation and invoice e-mails); "
+        "default for a new store: off, else kept",
     )
-    add.add_argument("--skip-mailchimp", action="store_true", help="do not create the store in Mailchimp")
+    add.add_argument(
+        "--replace",
+        action="store_true",
+        help="register a registered store anew: options not given go back to their defaults, and its secret holds "
+        "only the new webhook secret (its platform API credentials are dropped)",
+    )
+    add.add_argument("--skip-mailchimp", action="store_true", help="do not create or update the store in Mailchimp")
     secret = add.add_mutually_exclusive_group()
-    secret.add_argument("--webhook-secret-stdin", action="store_true", help="read the signing secret from stdin")
+    secret.add_argument(
+        "--webhook-secret-stdin",
+        action="store_true",
+        help="read the signing secret from stdin (a new store without this or --generate-webhook-secret prompts). "
+        "A registered store's secret is better changed with `commerce-sync rotate`, which keeps accepting the old "
+        "one for a grace period",
+    )
     secret.add_argument("--generate-webhook-secret", action="store_true", help="generate one and print it once")
     add.set_defaults(run=_add_store)
 

@@ -1,52 +1,115 @@
 """Registering stores: the store's secret in Secrets Manager, its registry item, and its Mailchimp store
-(created when Mailchimp lacks it). Used by the `commerce-sync` CLI and by the local demo."""
+(created when Mailchimp lacks it). Used by the `commerce-sync` CLI and by the local demo.
+
+Registering a store id that is already registered updates it: what the caller gives changes, everything
+else stays as it is — in the secret the platform API credentials, the webhook secret and any other key
+(the rotation's `origin`), in the registry every field (options, `active`, `created_at`). The secret gets
+a new version only when its JSON changes, through a plain PutSecretValue (AWSCURRENT moves to it, the
+version it leaves becomes AWSPREVIOUS), and not while a rotation has a pending value that would be
+promoted over it. `replace=True` registers the store anew: options not given go back to their defaults
+and the secret holds only what is given.
+"""
 
 from __future__ import annotations
 
 import json
 import secrets as random_secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import boto3
+from botocore.exceptions import ClientError
+from commerce_sync.key_rotation import KIND_STORE
 from commerce_sync.mailchimp_client import MailchimpClient
-from commerce_sync.mailchimp_models import McStore
-from commerce_sync.secret_store import SecretReader
+from commerce_sync.mailchimp_models import McStore, McStoreUpdate
+from commerce_sync.secret_store import AWSCURRENT, AWSPENDING, SecretReader, version_holding
 from commerce_sync.settings import Settings
 from commerce_sync.store_registry import Store, StoreRegistry
+from pydantic import ValidationError
+
+# What a store cannot be registered without (for an update, all of them are optional).
+REQUIRED_FOR_NEW = ("platform", "identity", "name", "list_id", "currency_code", "webhook_secret")
+REGISTRY_FIELDS = (
+    "platform",
+    "identity",
+    "name",
+    "list_id",
+    "currency_code",
+    "platform_api_url",
+    "domain",
+    "double_opt_in",
+    "pending_then_paid",
+)
+CLEARABLE_FIELDS = ("platform_api_url", "domain")
+# Registry fields the Mailchimp store shows too; a change is sent there as well.
+MAILCHIMP_FIELDS = ("name", "currency_code", "platform", "domain")
+# Bookkeeping, not settings: never reported as a change.
+UNREPORTED_FIELDS = ("store_id", "created_at")
 
 
 def generate_webhook_secret() -> str:
     return random_secrets.token_urlsafe(32)
 
 
+class StoreError(Exception):
+    """What the operator must give or do differently. Never holds a secret value."""
+
+
+class MissingFields(StoreError):
+    def __init__(self, fields: list[str], reason: str) -> None:
+        self.fields = fields
+        self.reason = reason
+        super().__init__(f"{reason}; it needs {', '.join(fields)}")
+
+
 @dataclass
 class NewStore:
+    """What the caller gives for a store. A store that is not registered yet (or one registered anew with
+    `replace`) needs every field of REQUIRED_FOR_NEW. For a registered store None means "keep what it
+    has", and "" removes platform_api_url or domain."""
+
     store_id: str
-    platform: str
-    identity: str
-    name: str
-    list_id: str
-    currency_code: str
-    webhook_secret: str
+    platform: str | None = None
+    identity: str | None = None
+    name: str | None = None
+    list_id: str | None = None
+    currency_code: str | None = None
+    webhook_secret: str | None = field(default=None, repr=False)
     platform_api_url: str | None = None
-    platform_api_credentials: dict[str, Any] | None = None
+    platform_api_credentials: dict[str, Any] | None = field(default=None, repr=False)
     domain: str | None = None
-    double_opt_in: bool = False
-    pending_then_paid: bool = False
+    double_opt_in: bool | None = None
+    pending_then_paid: bool | None = None
+
+    def missing_for_new(self) -> list[str]:
+        return [name for name in REQUIRED_FOR_NEW if not getattr(self, name)]
+
+    def registry_values(self) -> dict[str, Any]:
+        """The registry fields given (None for one given as "" to remove it)."""
+        values = {name: getattr(self, name) for name in REGISTRY_FIELDS if getattr(self, name) is not None}
+        for name in CLEARABLE_FIELDS:
+            if values.get(name) == "":
+                values[name] = None
+        if "currency_code" in values:
+            values["currency_code"] = values["currency_code"].upper()
+        return values
+
+    def secret_values(self) -> dict[str, Any]:
+        values: dict[str, Any] = {}
+        if self.webhook_secret:
+            values["webhook_secret"] = self.webhook_secret
+        if self.platform_api_credentials is not None:
+            values["platform_api_credentials"] = self.platform_api_credentials
+        return values
 
 
-def _put_store_secret(secretsmanager: Any, name: str, value: dict[str, Any]) -> str:
-    body = json.dumps(value)
-    try:
-        return secretsmanager.create_secret(
-            Name=name,
-            SecretString=body,
-            Description="commerce-sync store webhook secret and platform API credentials",
-            Tags=[{"Key": "kind", "Value": "store_webhook_secret"}],
-        )["ARN"]
-    except secretsmanager.exceptions.ResourceExistsException:
-        return secretsmanager.put_secret_value(SecretId=name, SecretString=body)["ARN"]
+@dataclass(frozen=True)
+class Registration:
+    store: Store
+    created: bool  # the store id was not registered before
+    # For a registered store: names of the registry fields and secret keys that changed (never values).
+    changed: tuple[str, ...]
+    secret_written: bool
 
 
 def mailchimp_client(settings: Settings) -> MailchimpClient:
@@ -54,44 +117,177 @@ def mailchimp_client(settings: Settings) -> MailchimpClient:
     return MailchimpClient(api_key=api_key, base_url=settings.mailchimp_api_url)
 
 
-def add_store(settings: Settings, new: NewStore, create_in_mailchimp: bool = True) -> Store:
-    """Idempotent: adding the same store again updates its secret and registry item."""
-    secret_arn = _put_store_secret(
-        boto3.client("secretsmanager"),
-        f"{settings.store_secret_prefix}{new.store_id}",
-        {
-            "kind": "store_webhook_secret",
-            "webhook_secret": new.webhook_secret,
-            "platform_api_credentials": new.platform_api_credentials or {},
-        },
-    )
-    store = Store(
-        store_id=new.store_id,
-        platform=new.platform,
-        identity=new.identity,
-        name=new.name,
-        list_id=new.list_id,
-        currency_code=new.currency_code.upper(),
-        secret_id=secret_arn,
-        platform_api_url=new.platform_api_url,
-        domain=new.domain,
-        double_opt_in=new.double_opt_in,
-        pending_then_paid=new.pending_then_paid,
-    )
+def find_store(settings: Settings, store_id: str) -> Store | None:
+    return StoreRegistry(settings.stores_table).get(store_id)
+
+
+def add_store(
+    settings: Settings, new: NewStore, create_in_mailchimp: bool = True, replace: bool = False
+) -> Registration:
+    """Registers a new store, or updates a registered one with what `new` gives (module docstring);
+    `replace` registers a registered store anew. Raises StoreError (MissingFields) before writing anything
+    when the store cannot be registered or changed as asked."""
+    registry = StoreRegistry(settings.stores_table)
+    secretsmanager = boto3.client("secretsmanager")
+    existing = registry.get(new.store_id)
+    anew = existing is None or replace
+    if anew and new.missing_for_new():
+        reason = f"store {new.store_id} is not registered" if existing is None else "--replace registers it anew"
+        raise MissingFields(new.missing_for_new(), reason)
+
+    secret_name = f"{settings.store_secret_prefix}{new.store_id}"
+    secret_id, current_secret = _read_secret(secretsmanager, existing.secret_id if existing else secret_name)
+    if current_secret is None and existing is not None:
+        # The registered secret is gone; one under the store's own name may still be there.
+        secret_id, current_secret = _read_secret(secretsmanager, secret_name)
+    wanted_secret = _wanted_secret(new, None if anew else current_secret, secret_name)
+    secret_changes = _changed_keys(current_secret or {}, wanted_secret)
+    store = _merged_store(existing, new, secret_id, replace)
+    registry_changes = _changed_fields(existing, store)
+
+    if existing is None or {"platform", "identity"} & set(registry_changes):
+        owner = registry.find(store.platform, store.identity)
+        if owner is not None and owner.store_id != store.store_id:
+            raise StoreError(f"{store.platform_identity} is already registered as store {owner.store_id}")
+    if existing is not None and "list_id" in registry_changes and not create_in_mailchimp:
+        raise StoreError("a store's audience can only change after Mailchimp confirms it; drop --skip-mailchimp")
+    if secret_changes and current_secret is not None:
+        _refuse_during_rotation(secretsmanager, secret_id)
+
     if create_in_mailchimp:
-        mailchimp_client(settings).ensure_store(
+        _sync_mailchimp(settings, store, registry_changes)
+    if secret_changes:
+        written = _write_secret(secretsmanager, secret_name, secret_id, current_secret, wanted_secret)
+        store = store.model_copy(update={"secret_id": written})
+        if existing is not None and written != existing.secret_id and "secret_id" not in registry_changes:
+            registry_changes.append("secret_id")
+    if anew:
+        registry.put(store)
+    elif registry_changes:
+        registry.update(store, registry_changes)
+    return Registration(
+        store=store,
+        created=existing is None,
+        changed=() if existing is None else tuple(registry_changes + secret_changes),
+        secret_written=bool(secret_changes),
+    )
+
+
+def list_stores(settings: Settings) -> list[Store]:
+    return StoreRegistry(settings.stores_table).list()
+
+
+def _merged_store(existing: Store | None, new: NewStore, secret_id: str, replace: bool) -> Store:
+    values = {**new.registry_values(), "store_id": new.store_id, "secret_id": secret_id}
+    try:
+        if existing is None:
+            return Store.model_validate(values)
+        if replace:
+            return Store.model_validate({**values, "created_at": existing.created_at})
+        return Store.model_validate({**existing.model_dump(), **values})
+    except ValidationError as error:
+        problems = "; ".join(
+            f"{'.'.join(map(str, problem['loc']))}: {problem['msg']}" for problem in error.errors(include_input=False)
+        )
+        raise StoreError(f"store {new.store_id} is not valid: {problems}") from error
+
+
+def _wanted_secret(new: NewStore, kept: dict[str, Any] | None, secret_name: str) -> dict[str, Any]:
+    """The secret's JSON after this call: `kept` (the current value, unless the store is registered anew)
+    with what `new` gives, else only what `new` gives."""
+    if kept is not None:
+        return {**kept, **new.secret_values()}
+    if not new.webhook_secret:
+        raise MissingFields(["webhook_secret"], f"store {new.store_id} has no secret {secret_name}")
+    return {"kind": KIND_STORE, "platform_api_credentials": {}, **new.secret_values()}
+
+
+def _changed_fields(existing: Store | None, store: Store) -> list[str]:
+    return [
+        name
+        for name in Store.model_fields
+        if name not in UNREPORTED_FIELDS and (existing is None or getattr(existing, name) != getattr(store, name))
+    ]
+
+
+def _changed_keys(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
+    return [key for key in (*before, *(key for key in after if key not in before)) if before.get(key) != after.get(key)]
+
+
+def _read_secret(client: Any, secret_id: str) -> tuple[str, dict[str, Any] | None]:
+    """The secret's ARN and AWSCURRENT value, or (secret_id, None) when there is no such secret. The stage
+    is named because moto serves a half-made pending version to reads that name none."""
+    try:
+        answer = client.get_secret_value(SecretId=secret_id, VersionStage=AWSCURRENT)
+    except client.exceptions.ResourceNotFoundException:
+        return secret_id, None
+    try:
+        value = json.loads(answer.get("SecretString") or "null")
+    except ValueError:
+        value = None
+    if not isinstance(value, dict):
+        raise StoreError(f"secret {secret_id} is not a JSON object; fix it or register the store with --replace")
+    return str(answer["ARN"]), value
+
+
+def _refuse_during_rotation(client: Any, secret_id: str) -> None:
+    """finishSecret would promote the pending value, made from the current one before this change, and
+    silently undo it. A pending version still without its value is made from the current one later, so
+    it takes the change along."""
+    description = client.describe_secret(SecretId=secret_id)
+    stages = description.get("VersionIdsToStages") or {}
+    pending = version_holding(stages, AWSPENDING)
+    if not pending or pending == version_holding(stages, AWSCURRENT):
+        return
+    try:
+        client.get_secret_value(SecretId=secret_id, VersionId=pending, VersionStage=AWSPENDING)
+    except ClientError:
+        return
+    raise StoreError(
+        f"a rotation of {description['Name']} has a pending version ({pending}) that would undo this change of "
+        "the secret. Let it finish (`commerce-sync rotation-status`), or abandon it with `commerce-sync rotate "
+        "store-secret <store-id> --restart`, then run add-store again"
+    )
+
+
+def _write_secret(client: Any, name: str, secret_id: str, current: dict[str, Any] | None, value: dict[str, Any]) -> str:
+    body = json.dumps(value)
+    if current is not None:
+        return str(client.put_secret_value(SecretId=secret_id, SecretString=body)["ARN"])
+    try:
+        return str(
+            client.create_secret(
+                Name=name,
+                SecretString=body,
+                Description="commerce-sync store webhook secret and platform API credentials",
+                Tags=[{"Key": "kind", "Value": "store_webhook_secret"}],
+            )["ARN"]
+        )
+    except client.exceptions.ResourceExistsException:
+        return str(client.put_secret_value(SecretId=name, SecretString=body)["ARN"])
+
+
+def _sync_mailchimp(settings: Settings, store: Store, registry_changes: list[str]) -> None:
+    """Creates the Mailchimp store when Mailchimp lacks it, else sends it what changed here (but never
+    undoes what someone changed in Mailchimp and this call did not touch)."""
+    client = mailchimp_client(settings)
+    try:
+        remote = client.ensure_store(
             McStore(
                 id=store.store_id,
                 list_id=store.list_id,
                 name=store.name,
                 currency_code=store.currency_code,
-                platform=new.platform,
-                domain=new.domain,
+                platform=store.platform,
+                domain=store.domain,
             )
         )
-    StoreRegistry(settings.stores_table).put(store)
-    return store
-
-
-def list_stores(settings: Settings) -> list[Store]:
-    return StoreRegistry(settings.stores_table).list()
+    except ValueError as error:  # another audience: a Mailchimp store's list_id is fixed
+        raise StoreError(str(error)) from error
+    update = {
+        name: getattr(store, name)
+        for name in MAILCHIMP_FIELDS
+        if name in registry_changes and getattr(store, name) is not None and remote.get(name) != getattr(store, name)
+    }
+    if update:
+        client.update_store(store.store_id, McStoreUpdate(**update))

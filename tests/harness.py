@@ -53,7 +53,7 @@ def register_store(
             webhook_secret=secret,
             **options,
         ),
-    )
+    ).store
     return RegisteredStore(store=store, webhook_secret=secret)
 
 

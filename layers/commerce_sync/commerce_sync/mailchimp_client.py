@@ -24,7 +24,15 @@ from urllib3.exceptions import MaxRetryError
 from urllib3.util.retry import Retry
 
 from commerce_sync.mailchimp_ids import UnsafePathSegment, api_path, store_path
-from commerce_sync.mailchimp_models import McCart, McCustomer, McOrder, McProduct, McProductVariant, McStore
+from commerce_sync.mailchimp_models import (
+    McCart,
+    McCustomer,
+    McOrder,
+    McProduct,
+    McProductVariant,
+    McStore,
+    McStoreUpdate,
+)
 from commerce_sync.observability import logger
 from commerce_sync.redaction import redact_emails
 
@@ -280,6 +288,9 @@ class MailchimpClient:
                 f"not {store.list_id}; a store's audience cannot change"
             )
         return existing
+
+    def update_store(self, store_id: str, changes: McStoreUpdate) -> dict[str, Any]:
+        return self.request("PATCH", api_path("ecommerce", "stores", store_id), changes.body())
 
     # ---- e-commerce resources ----------------------------------------------------------------------
 

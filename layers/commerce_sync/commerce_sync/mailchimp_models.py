@@ -173,3 +173,12 @@ class McStore(MailchimpResource):
     domain: str | None = None
     email_address: str | None = None
     is_syncing: bool | None = None
+
+
+class McStoreUpdate(MailchimpResource):
+    """Body of PATCH /ecommerce/stores/{store_id}: only the fields that change (never id or list_id)."""
+
+    name: Annotated[str, Field(min_length=1)] | None = None
+    currency_code: Annotated[str, Field(pattern=r"^[A-Z]{3}$")] | None = None
+    platform: str | None = None
+    domain: str | None = None

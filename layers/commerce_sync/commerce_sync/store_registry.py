@@ -3,6 +3,7 @@ platform's own identity for it (shop domain, site URL, store hash)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -51,6 +52,37 @@ class StoreRegistry:
 
     def put(self, store: Store) -> None:
         self._table.put_item(Item=store.to_item())
+
+    def update(self, store: Store, fields: Iterable[str]) -> None:
+        """Writes only `fields` of `store` onto its existing item (a field that is None is removed), so
+        attributes this version of the model does not know survive. Never creates an item."""
+        item = store.to_item()
+        names = set(fields)
+        if names & {"platform", "identity"}:
+            names.add("platform_identity")  # the identity index key follows its parts
+        if not names:
+            return
+        placeholders = {f"#f{index}": name for index, name in enumerate(sorted(names))}
+        assignments = [f"{key} = :v{key[2:]}" for key, name in placeholders.items() if name in item]
+        removals = [key for key, name in placeholders.items() if name not in item]
+        expression = " ".join(
+            part
+            for part in (
+                f"SET {', '.join(assignments)}" if assignments else "",
+                f"REMOVE {', '.join(removals)}" if removals else "",
+            )
+            if part
+        )
+        arguments: dict[str, Any] = {
+            "Key": {"store_id": store.store_id},
+            "UpdateExpression": expression,
+            "ConditionExpression": "attribute_exists(store_id)",
+            "ExpressionAttributeNames": placeholders,
+        }
+        values = {f":v{key[2:]}": item[name] for key, name in placeholders.items() if name in item}
+        if values:
+            arguments["ExpressionAttributeValues"] = values
+        self._table.update_item(**arguments)
 
     def get(self, store_id: str) -> Store | None:
         item = self._table.get_item(Key={"store_id": store_id}).get("Item")
