@@ -15,7 +15,7 @@ from commerce_sync.mailchimp_batches import (
     operation_id,
     parse_operation_id,
 )
-from commerce_sync.mailchimp_client import MailchimpClient, RetryPolicy
+from commerce_sync.mailchimp_client import MailchimpAlreadyExists, MailchimpClient, MailchimpNotFound, RetryPolicy
 
 from emulators.mailchimp import MailchimpEmulator
 from emulators.mailchimp.batch_faults import (
@@ -106,6 +106,30 @@ def test_operation_ids_carry_type_id_and_version() -> None:
     assert parse_operation_id("nonsense") is None and parse_operation_id(None) is None
     with pytest.raises(ValueError):
         operation_id("product", "p", "v:1")
+
+
+def test_a_failed_operation_carries_the_error_its_request_would_have_raised(
+    batches: MailchimpBatches, mailchimp: MailchimpEmulator, store_id: str
+) -> None:
+    existing = product_op(store_id, "x1")
+    batches._client.request("PUT", existing.path, existing.body)
+    create = BatchOperation(
+        "POST", f"/ecommerce/stores/{store_id}/products", operation_id("product", "x1", "post"), existing.body
+    )
+    orphan = BatchOperation(
+        "POST",
+        f"/ecommerce/stores/{store_id}/products/nowhere/variants",
+        operation_id("variant", "nowhere", "post"),
+        {"id": "v", "title": "V"},
+    )
+    submitted = batches.submit([create, orphan, product_op(store_id, "x2")])
+    assert mailchimp.wait_for_batches(10)
+
+    errors = {parse_operation_id(r.operation_id)[1]: r.error() for r in batches.results(submitted.id)}
+
+    assert isinstance(errors["x1"], MailchimpAlreadyExists)
+    assert isinstance(errors["nowhere"], MailchimpNotFound)
+    assert errors["x2"] is None
 
 
 def test_shuffled_operations_run_out_of_submitted_order(
