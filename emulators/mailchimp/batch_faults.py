@@ -5,15 +5,18 @@ finished batch (`errored_operations`, a status ≥ 400 in the results), which is
 
     handle = fail_batch_operations(emu, lambda op: op["operation_id"].endswith(":x"), status=500)
     expire_batch_downloads(emu, count=1)   # the next download answers 403, as an expired pre-signed URL
+    shuffle_batch_operations(emu, seed=7)  # operations run in a shuffled order, as Mailchimp may run them
+    held = hold_batches(emu)               # batches start but run no operation until held.remove()
     handle.remove()                         # back to normal
 
-Both wrap the emulator's batch runner (the operation runner and the archive lookup) and leave everything
-else as it is.
+Each wraps one part of the emulator's batch runner (the operation runner, the archive lookup, the order
+of operations) and leaves everything else as it is.
 """
 
 from __future__ import annotations
 
 import json
+import random
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -38,9 +41,12 @@ class BatchFault:
     original: Any
     attribute: str
     failed: list[str] = field(default_factory=list)
+    on_remove: Callable[[], None] | None = None
 
     def remove(self) -> None:
         setattr(self.emulator.app.batches, self.attribute, self.original)
+        if self.on_remove is not None:
+            self.on_remove()
 
 
 def fail_batch_operations(
@@ -94,4 +100,29 @@ def expire_batch_downloads(emulator: MailchimpEmulator, count: int = 1) -> Batch
         return original(batch_id, token)
 
     runner.archive_for = archive_for  # type: ignore[method-assign]
+    return fault
+
+
+def shuffle_batch_operations(emulator: MailchimpEmulator, seed: int = 0) -> BatchFault:
+    """Every batch runs its operations in a shuffled order (seeded), rather than as submitted."""
+    runner = emulator.app.batches
+    shuffler = random.Random(seed)
+    fault = BatchFault(emulator, runner.reorder, "reorder")
+    runner.reorder = lambda operations: shuffler.sample(operations, len(operations))
+    return fault
+
+
+def hold_batches(emulator: MailchimpEmulator) -> BatchFault:
+    """Batches start but run no operation (they stay `started`) until `remove()`, which lets them go on.
+    Batches run one at a time, so a held one also keeps every later one `pending`."""
+    runner = emulator.app.batches
+    original = runner.run_operation
+    released = threading.Event()
+    fault = BatchFault(emulator, original, "run_operation", on_remove=released.set)
+
+    def run(operation: dict[str, Any]) -> BatchResult:
+        released.wait()
+        return original(operation)
+
+    runner.run_operation = run  # type: ignore[method-assign]
     return fault

@@ -71,6 +71,9 @@ class BatchRunner:
         self.op_delay_s = op_delay_s
         self.results_per_file = max(1, results_per_file)
         self.url_ttl_s = url_ttl_s
+        # Mailchimp runs a batch's operations in no guaranteed order; tests set this to run them in another
+        # order than submitted (batch_faults.shuffle_batch_operations). None keeps the submitted order.
+        self.reorder: Callable[[list[JsonDict]], list[JsonDict]] | None = None
         self._queue: queue.Queue[str | None] = queue.Queue()
         self._thread: threading.Thread | None = None
         self._outstanding = 0
@@ -123,6 +126,8 @@ class BatchRunner:
                 return
             batch.status = "started"
             operations = list(batch.operations)
+        if self.reorder is not None:
+            operations = self.reorder(operations)
         for operation in operations:
             with self.state.lock:
                 if not self._current(batch):

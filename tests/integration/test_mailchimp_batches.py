@@ -3,6 +3,7 @@ operation_id, failed operations, an expired results URL replaced by a fresh one,
 
 from __future__ import annotations
 
+import time
 import uuid
 
 import pytest
@@ -14,10 +15,15 @@ from commerce_sync.mailchimp_batches import (
     operation_id,
     parse_operation_id,
 )
-from commerce_sync.mailchimp_client import MailchimpClient, RetryPolicy
+from commerce_sync.mailchimp_client import MailchimpAlreadyExists, MailchimpClient, MailchimpNotFound, RetryPolicy
 
 from emulators.mailchimp import MailchimpEmulator
-from emulators.mailchimp.batch_faults import expire_batch_downloads, fail_batch_operations
+from emulators.mailchimp.batch_faults import (
+    expire_batch_downloads,
+    fail_batch_operations,
+    hold_batches,
+    shuffle_batch_operations,
+)
 from tests.harness import API_KEY
 
 
@@ -100,3 +106,59 @@ def test_operation_ids_carry_type_id_and_version() -> None:
     assert parse_operation_id("nonsense") is None and parse_operation_id(None) is None
     with pytest.raises(ValueError):
         operation_id("product", "p", "v:1")
+
+
+def test_a_failed_operation_carries_the_error_its_request_would_have_raised(
+    batches: MailchimpBatches, mailchimp: MailchimpEmulator, store_id: str
+) -> None:
+    existing = product_op(store_id, "x1")
+    batches._client.request("PUT", existing.path, existing.body)
+    create = BatchOperation(
+        "POST", f"/ecommerce/stores/{store_id}/products", operation_id("product", "x1", "post"), existing.body
+    )
+    orphan = BatchOperation(
+        "POST",
+        f"/ecommerce/stores/{store_id}/products/nowhere/variants",
+        operation_id("variant", "nowhere", "post"),
+        {"id": "v", "title": "V"},
+    )
+    submitted = batches.submit([create, orphan, product_op(store_id, "x2")])
+    assert mailchimp.wait_for_batches(10)
+
+    errors = {parse_operation_id(r.operation_id)[1]: r.error() for r in batches.results(submitted.id)}
+
+    assert isinstance(errors["x1"], MailchimpAlreadyExists)
+    assert isinstance(errors["nowhere"], MailchimpNotFound)
+    assert errors["x2"] is None
+
+
+def test_shuffled_operations_run_out_of_submitted_order(
+    batches: MailchimpBatches, mailchimp: MailchimpEmulator, store_id: str
+) -> None:
+    operations = [product_op(store_id, f"s{n}") for n in range(20)]
+    shuffled = shuffle_batch_operations(mailchimp, seed=3)
+    try:
+        submitted = batches.submit(operations)
+        assert mailchimp.wait_for_batches(10)
+    finally:
+        shuffled.remove()
+
+    ran = [r["operation_id"] for r in mailchimp.requests if r["source"] == "batch" and store_id in r["path"]]
+    assert sorted(ran) == sorted(op.operation_id for op in operations)
+    assert ran != [op.operation_id for op in operations]
+    assert {r.operation_id for r in batches.results(submitted.id)} == set(ran)
+
+
+def test_a_held_batch_does_not_finish_until_released(
+    batches: MailchimpBatches, mailchimp: MailchimpEmulator, store_id: str
+) -> None:
+    held = hold_batches(mailchimp)
+    try:
+        submitted = batches.submit([product_op(store_id, "h1")])
+        time.sleep(0.3)
+        assert not batches.status(submitted.id).finished
+    finally:
+        held.remove()
+
+    assert mailchimp.wait_for_batches(10)
+    assert batches.status(submitted.id).finished

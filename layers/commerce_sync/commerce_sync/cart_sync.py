@@ -148,7 +148,8 @@ class CartSync(EventApplier):
             except MailchimpProductMissing:
                 if products_created:
                     raise
-                create_missing_products(client, store.store_id, cart.lines)
+                created = create_missing_products(client, store.store_id, cart.lines, self._time_left())
+                outcome["line_products"] = created.via
                 products_created = True
             except MailchimpCampaignMissing:
                 if mailchimp_cart.campaign_id is None:

@@ -61,6 +61,12 @@ class EventApplier:
         logger.info(f"{event.type.value} {outcome['outcome']}", **{k: v for k, v in outcome.items() if k != "outcome"})
         return outcome
 
+    def _time_left(self) -> float | None:
+        """Seconds this invocation has left; None outside Lambda. The context is the one process_batch
+        registers for idempotency, which is this invocation's."""
+        context = self.idempotency_config.lambda_context
+        return context.get_remaining_time_in_millis() / 1000 if context is not None else None
+
     def _mailchimp(self, write: Callable[[MailchimpClient], Outcome]) -> Outcome:
         try:
             return write(self._services.mailchimp())

@@ -30,7 +30,7 @@ from pydantic import BaseModel, ConfigDict
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
-from commerce_sync.mailchimp_client import MailchimpClient, MailchimpNotFound, check_path
+from commerce_sync.mailchimp_client import MailchimpClient, MailchimpError, MailchimpNotFound, check_path, problem_error
 from commerce_sync.mailchimp_ids import api_path
 
 Method = Literal["GET", "POST", "PUT", "PATCH", "DELETE"]
@@ -110,6 +110,17 @@ class OperationResult:
         if not isinstance(body, dict):
             body = {}
         return str(body.get("title") or f"HTTP {self.status_code}"), str(body.get("detail") or "")
+
+    def error(self) -> MailchimpError | None:
+        """The typed error a failed operation would have raised as a request (MailchimpAlreadyExists,
+        MailchimpNotFound, ...); None when it succeeded."""
+        if self.ok:
+            return None
+        try:
+            body = json.loads(self.response) if self.response else {}
+        except ValueError:
+            body = {}
+        return problem_error(self.status_code, body if isinstance(body, dict) else {})
 
 
 class BatchGone(Exception):

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -120,6 +120,20 @@ def _classify(error: MailchimpError) -> MailchimpError:
     if kind is MailchimpError:
         return error
     return kind(error.status, error.title, error.detail, error.field_errors, error.instance)
+
+
+def problem_error(status: int, problem: Mapping[str, Any], reason: str = "") -> MailchimpError:
+    """The typed error for a problem document, whether it answered a request or a batch operation."""
+    errors = problem.get("errors")
+    return _classify(
+        MailchimpError(
+            status=int(problem.get("status") or status),
+            title=str(problem.get("title") or reason or f"HTTP {status}"),
+            detail=str(problem.get("detail") or ""),
+            field_errors=[item for item in errors if isinstance(item, dict)] if isinstance(errors, list) else [],
+            instance=problem.get("instance"),
+        )
+    )
 
 
 class _MailchimpRetry(Retry):
@@ -247,14 +261,7 @@ class MailchimpClient:
         if not isinstance(problem, dict):
             # A CDN page (HTML 403/502/503) rather than a problem document.
             return MailchimpError(response.status_code, response.reason or "HTTP error", "no problem body")
-        error = MailchimpError(
-            status=int(problem.get("status") or response.status_code),
-            title=str(problem.get("title") or response.reason),
-            detail=str(problem.get("detail") or ""),
-            field_errors=problem.get("errors") or [],
-            instance=problem.get("instance"),
-        )
-        return _classify(error)
+        return problem_error(response.status_code, problem, response.reason or "")
 
     def get(self, path: str, **params: Any) -> Any:
         return self.request("GET", path, **params)
@@ -306,6 +313,24 @@ class MailchimpClient:
 
     def upsert_variant(self, store_id: str, product_id: str, variant: McProductVariant) -> dict[str, Any]:
         return self.request("PUT", store_path(store_id, "products", product_id, "variants", variant.id), variant.body())
+
+    def create_product(self, store_id: str, product: McProduct) -> bool:
+        """POST, which never touches a product Mailchimp already holds: True when created, False when
+        one with this id exists (it is left exactly as it is)."""
+        try:
+            self.request("POST", store_path(store_id, "products"), product.body())
+        except MailchimpAlreadyExists:
+            return False
+        return True
+
+    def create_variant(self, store_id: str, product_id: str, variant: McProductVariant) -> bool:
+        """POST, which never touches a variant Mailchimp already holds: True when created, False when
+        the product already has a variant with this id."""
+        try:
+            self.request("POST", store_path(store_id, "products", product_id, "variants"), variant.body())
+        except MailchimpAlreadyExists:
+            return False
+        return True
 
     def get_product(self, store_id: str, product_id: str) -> dict[str, Any] | None:
         try:

@@ -135,9 +135,8 @@ class OrderSync(EventApplier):
             **member,
         }
 
-    @staticmethod
     def _upsert(
-        client: MailchimpClient, store: Store, order: Order, mailchimp_order: McOrder, likely_new: bool
+        self, client: MailchimpClient, store: Store, order: Order, mailchimp_order: McOrder, likely_new: bool
     ) -> None:
         products_created = False
         # Each recoverable refusal is repaired at most once, so this ends in a write or a raised error.
@@ -148,7 +147,7 @@ class OrderSync(EventApplier):
             except MailchimpProductMissing:
                 if products_created:
                     raise
-                create_missing_products(client, store.store_id, order.lines)
+                create_missing_products(client, store.store_id, order.lines, self._time_left())
                 products_created = True
             except MailchimpCampaignMissing:
                 if mailchimp_order.campaign_id is None:
