@@ -137,11 +137,14 @@ class WooCommerceHooksEmulator(LoopbackServer):
         }
 
     def deliver(self, hook_id: int, payload: bytes | dict[str, Any], timeout: float = 30.0) -> requests.Response:
-        """Sends one delivery of `payload` to the hook's delivery_url, signed with the hook's secret now."""
-        body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+        """Sends one delivery of `payload` to the hook's delivery_url, signed with the hook's secret now. As
+        WC_Webhook::build_payload does, a `*.deleted` hook sends only the resource's id."""
         webhook = self.webhook(hook_id)
         if webhook is None:
             raise KeyError(hook_id)
+        if isinstance(payload, dict) and webhook["event"] == "deleted":
+            payload = {"id": payload["id"]}
+        body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
         headers = self.delivery_headers(hook_id, body)
         return requests.post(str(webhook["delivery_url"]), data=body, headers=headers, timeout=timeout)
 

@@ -9,6 +9,7 @@ import copy
 import json
 import random
 import uuid
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -217,7 +218,8 @@ def test_trashed_then_restored_order_leaves_and_comes_back(
     assert mailchimp_order(mailchimp_reader, woo_store, order["id"]) is None
 
     # Untrashing saves the order, so the restored copy is newer than the deletion.
-    send(runner, woo_store, "order.restored", dict(order, date_modified_gmt="2099-01-01T00:00:00"))
+    restored_at = (datetime.now(UTC) + timedelta(minutes=1)).strftime("%Y-%m-%dT%H:%M:%S")
+    send(runner, woo_store, "order.restored", dict(order, date_modified_gmt=restored_at))
     runner.wait_until_idle()
     held = mailchimp_order(mailchimp_reader, woo_store, order["id"])
     assert held is not None and held["financial_status"] == "paid"

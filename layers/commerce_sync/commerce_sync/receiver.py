@@ -17,10 +17,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Literal
 
+from pydantic import ValidationError
+
 from commerce_sync.errors import BadRequest, BodyTooLarge, EntityRefused, UnknownPlatform, UnknownStore
 from commerce_sync.event_bus import EventPublisher
 from commerce_sync.observability import logger, metrics
-from commerce_sync.platforms import Normalised, PlatformAdapter, StoreApi, WebhookRequest
+from commerce_sync.platforms import Normalised, PlatformAdapter, StoreApi, WebhookRequest, validation_refusal
 from commerce_sync.redaction import redact_emails
 from commerce_sync.secret_store import SecretReader
 from commerce_sync.signatures import SignatureError
@@ -134,6 +136,9 @@ class WebhookReceiver:
 def _input_errors_as_bad_request() -> Iterator[None]:
     try:
         yield
+    except ValidationError as error:
+        # A model the adapter built directly (not through build_canonical): the field named all the same.
+        raise validation_refusal(error) from error
     except UNREADABLE_INPUT as error:
         # The reason may quote the payload: addresses are removed and the length bounded.
         reason = redact_emails(str(error).splitlines()[0] if str(error) else type(error).__name__)[:300]

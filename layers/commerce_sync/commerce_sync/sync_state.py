@@ -21,6 +21,8 @@ from botocore.exceptions import ClientError
 STATE_SORT_KEY = "state"
 # How far ahead of our clock a platform's clock may run; anything further is not a real time.
 MAX_CLOCK_SKEW = timedelta(hours=24)
+# No store's change predates Unix time; an earlier date is an error or an attack.
+EARLIEST_VERSION = datetime(1970, 1, 1, tzinfo=UTC)
 _TIMESTAMP_VERSION = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}")
 
 
@@ -38,6 +40,10 @@ def version_from_timestamp(value: datetime, now: datetime | None = None) -> str:
         raise ImpossibleVersion(f"{value.isoformat()} is outside the calendar") from error
     if utc > (now or datetime.now(UTC)) + MAX_CLOCK_SKEW:
         raise ImpossibleVersion(f"{utc.isoformat()} is more than {MAX_CLOCK_SKEW} in the future")
+    if utc < EARLIEST_VERSION:
+        # Also keeps the width fixed: strftime writes years below 1000 with fewer digits, which would sort
+        # after every real version.
+        raise ImpossibleVersion(f"{utc.isoformat()} is before {EARLIEST_VERSION.year}")
     return utc.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 

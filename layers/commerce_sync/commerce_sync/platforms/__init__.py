@@ -152,7 +152,7 @@ class BodyShape:
             raise BadRequest(f"the body is not a {topic} payload: it carries {', '.join(carried)}", field="topic")
 
 
-def _refusal(error: ValidationError) -> BadRequest:
+def validation_refusal(error: ValidationError) -> BadRequest:
     """The first problem as a 400 naming the field; EntityRefused when every problem is a value that is
     well-formed but that Mailchimp would refuse."""
     problems = error.errors()
@@ -168,7 +168,7 @@ def parse_model(model: type[ModelT], payload: Any) -> ModelT:
     try:
         return model.model_validate(payload)
     except ValidationError as error:
-        raise _refusal(error) from error
+        raise validation_refusal(error) from error
 
 
 def build_canonical(build: Callable[[], ModelT]) -> ModelT:
@@ -176,7 +176,7 @@ def build_canonical(build: Callable[[], ModelT]) -> ModelT:
     try:
         return build()
     except ValidationError as error:
-        raise _refusal(error) from error
+        raise validation_refusal(error) from error
 
 
 def adapters() -> dict[str, PlatformAdapter]:

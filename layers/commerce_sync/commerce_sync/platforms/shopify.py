@@ -27,6 +27,7 @@ from commerce_sync.canonical import (
     ConsentState,
     Customer,
     DeletedEntity,
+    EntityId,
     EventType,
     Line,
     MarketingConsent,
@@ -48,6 +49,7 @@ from commerce_sync.platforms.shopify_addresses import ShopifyAddress, to_canonic
 from commerce_sync.platforms.shopify_orders import (
     FULFILLMENT_TOPICS,
     ORDER_TOPICS,
+    CartToken,
     ShopifyDeletedOrder,
     ShopifyFulfillment,
     ShopifyOrder,
@@ -124,8 +126,8 @@ class ShopifyNoteAttribute(ShopifyModel):
 
 class ShopifyCheckout(ShopifyModel):
     id: str
-    token: str = Field(min_length=1)
-    cart_token: str | None = None
+    token: CartToken = Field(min_length=1)
+    cart_token: CartToken | None = None
     email: str | None = None
     buyer_accepts_marketing: bool | None = None
     landing_site: str | None = None
@@ -146,7 +148,7 @@ class ShopifyCart(ShopifyModel):
     """carts/create and carts/update: no e-mail, no currency, no checkout URL."""
 
     id: str | None = None
-    token: str = Field(min_length=1)
+    token: CartToken = Field(min_length=1)
     line_items: list[ShopifyLineItem] = []
     updated_at: datetime
     created_at: datetime | None = None
@@ -155,9 +157,9 @@ class ShopifyCart(ShopifyModel):
 class ShopifyCheckoutRef(ShopifyModel):
     """checkouts/delete: the payload may carry no more than the checkout id."""
 
-    id: str
-    token: str | None = None
-    cart_token: str | None = None
+    id: EntityId
+    token: CartToken | None = None
+    cart_token: CartToken | None = None
     updated_at: datetime | None = None
 
 

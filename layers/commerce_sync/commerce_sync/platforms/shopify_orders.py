@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
+from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from commerce_sync.campaign_links import query_value
 from commerce_sync.canonical import (
@@ -42,6 +43,17 @@ ORDER_TOPICS = frozenset(
     }
 )
 FULFILLMENT_TOPICS = frozenset({"fulfillments/create", "fulfillments/update"})
+
+
+def without_access_key(value: object) -> object:
+    """Shopify's cart tokens carry an access key since 2024 (`c1-7a2abe…?key=824bdj…`). The key is a
+    credential, not part of the cart's identity: it is dropped, so it never reaches Mailchimp, and the same
+    cart keeps one id whether a payload shows the key or not."""
+    return value.split("?key=", 1)[0] if isinstance(value, str) else value
+
+
+# A cart or checkout token as Shopify sends it, without its access key.
+CartToken = Annotated[str, BeforeValidator(without_access_key)]
 
 
 class ShopifyOrderModel(BaseModel):
@@ -132,8 +144,8 @@ class ShopifyOrder(ShopifyOrderModel):
     created_at: datetime | None = None
     updated_at: datetime
     cancelled_at: datetime | None = None
-    checkout_token: str | None = None
-    cart_token: str | None = None
+    checkout_token: CartToken | None = None
+    cart_token: CartToken | None = None
     landing_site: str | None = None
     order_status_url: str | None = None
     buyer_accepts_marketing: bool | None = None
