@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 from cfnlint.decode import cfn_yaml
+from commerce_sync.event_bus import CLAIM_CHECK_PREFIX
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE_PATH = ROOT / "template.yaml"
@@ -293,7 +294,8 @@ def test_bus_is_named_by_parameter_and_archived(template: dict[str, Any], resour
 
 CLAIM_CHECK_WRITERS = {"WebhooksFunction"}
 CLAIM_CHECK_READERS = {"CartEventsFunction", "OrderStatusFunction", "ProductSyncFunction"}
-CLAIM_CHECK_OBJECTS = {"Fn::Sub": "${ClaimCheckBucket.Arn}/canonical-events/*"}
+# The prefix the publisher writes under (commerce_sync.event_bus) is the one the policies name.
+CLAIM_CHECK_OBJECTS = {"Fn::Sub": f"${{ClaimCheckBucket.Arn}}/{CLAIM_CHECK_PREFIX}*"}
 
 
 def _statements(resources: dict[str, Any], function: str) -> list[dict[str, Any]]:
