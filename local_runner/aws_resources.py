@@ -1,5 +1,8 @@
-"""Creates the template's AWS resources (tables, queues, bus and rules, secrets) on an AWS endpoint
-(moto server) and records each one's Ref and Arn in the Template, as CloudFormation would."""
+"""Creates the template's AWS resources (tables, queues, bus and rules, secrets, buckets) on an AWS
+endpoint (moto server) and records each one's Ref and Arn in the Template, as CloudFormation would.
+
+Buckets are created bare: their encryption, public access block, policy and lifecycle are AWS's to
+enforce, and moto enforces none of them."""
 
 from __future__ import annotations
 
@@ -16,12 +19,13 @@ QUEUE = "AWS::SQS::Queue"
 BUS = "AWS::Events::EventBus"
 RULE = "AWS::Events::Rule"
 SECRET = "AWS::SecretsManager::Secret"
+BUCKET = "AWS::S3::Bucket"
 
 
 def _clients(endpoint_url: str, region: str) -> dict[str, Any]:
     return {
         service: boto3.client(service, endpoint_url=endpoint_url, region_name=region)
-        for service in ("dynamodb", "sqs", "events", "secretsmanager")
+        for service in ("dynamodb", "sqs", "events", "secretsmanager", "s3")
     }
 
 
@@ -43,6 +47,7 @@ def provision(template: Template, endpoint_url: str, secret_values: dict[str, st
     _create_queues(template, clients["sqs"])
     _create_bus_and_rules(template, clients["events"])
     _create_secrets(template, clients["secretsmanager"], secret_values or {})
+    _create_buckets(template, clients["s3"])
 
 
 def _create_tables(template: Template, dynamodb: Any) -> None:
@@ -129,3 +134,21 @@ def _create_secrets(template: Template, secretsmanager: Any, secret_values: dict
             arn = secretsmanager.put_secret_value(SecretId=name, SecretString=value)["ARN"]
         template.refs[logical_id] = arn
         template.attributes[(logical_id, "Id")] = arn
+
+
+def bucket_name(template: Template, logical_id: str) -> str:
+    """Like CloudFormation's generated names (stack, then logical id), lower-cased as S3 requires."""
+    return f"{template.pseudo['AWS::StackName']}-{logical_id}".lower()[:63]
+
+
+def _create_buckets(template: Template, s3: Any) -> None:
+    region = template.pseudo["AWS::Region"]
+    for logical_id in template.of_type(BUCKET):
+        name = bucket_name(template, logical_id)
+        template.refs[logical_id] = name
+        template.attributes[(logical_id, "Arn")] = f"arn:aws:s3:::{name}"
+        arguments: dict[str, Any] = {"Bucket": name}
+        if region != "us-east-1":
+            arguments["CreateBucketConfiguration"] = {"LocationConstraint": region}
+        with contextlib.suppress(s3.exceptions.BucketAlreadyOwnedByYou):
+            s3.create_bucket(**arguments)

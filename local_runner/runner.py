@@ -15,6 +15,7 @@ from typing import Any
 
 import boto3
 
+from local_runner import aws_limits
 from local_runner.aws_resources import QUEUE, provision
 from local_runner.event_sources import SqsPoller
 from local_runner.functions import LocalFunction
@@ -83,6 +84,7 @@ class LocalRunner:
                 "POWERTOOLS_TRACE_DISABLED": "true",
             }
         )
+        aws_limits.enforce()
         mailchimp_secret = {"kind": "mailchimp_api_key", "api_key": self.config.mailchimp_api_key}
         provision(
             self.template,
@@ -117,6 +119,7 @@ class LocalRunner:
             self.http_api.stop()
         if self._moto:
             self._moto.stop()
+        aws_limits.relax()
 
     def __enter__(self) -> LocalRunner:
         return self.start()

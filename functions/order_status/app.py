@@ -14,8 +14,13 @@ from commerce_sync.services import Services
 
 
 @cache
+def services() -> Services:
+    return Services.from_environment()
+
+
+@cache
 def applier() -> OrderSync:
-    return OrderSync(Services.from_environment())
+    return OrderSync(services())
 
 
 @cache
@@ -27,4 +32,4 @@ def dead_letters() -> DeadLetters:
 @metrics.log_metrics
 @tracer.capture_lambda_handler
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return process_batch(event, context, applier(), dead_letters())
+    return process_batch(event, context, applier(), dead_letters(), services().claim_checks)

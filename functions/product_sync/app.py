@@ -85,9 +85,11 @@ def apply(record: SQSRecord, context: LambdaContext) -> dict[str, Any]:
     body = record.json_body
     if _is_request(body):
         return _handle_request(SyncMessage.model_validate(body), context, from_queue=True)
-    event = event_from_message(body)
+    sync = catalog_sync()
+    # A product event too large for the bus arrives as a claim-check reference, read back here.
+    event = event_from_message(body, sync.services.claim_checks)
     logger.set_correlation_id(event.event_id)
-    return catalog_sync().events.process(event=event)
+    return sync.events.process(event=event)
 
 
 @tracer.capture_method

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 from cfnlint.decode import cfn_yaml
+from commerce_sync.event_bus import CLAIM_CHECK_PREFIX
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE_PATH = ROOT / "template.yaml"
@@ -289,6 +290,111 @@ def test_bus_is_named_by_parameter_and_archived(template: dict[str, Any], resour
     assert archive["Properties"]["SourceArn"] == {"Fn::GetAtt": ["EventBus", "Arn"]}
 
 
+# ------------------------------------------------------------------ claim-check bucket
+
+CLAIM_CHECK_WRITERS = {"WebhooksFunction"}
+CLAIM_CHECK_READERS = {"CartEventsFunction", "OrderStatusFunction", "ProductSyncFunction"}
+# The prefix the publisher writes under (commerce_sync.event_bus) is the one the policies name.
+CLAIM_CHECK_OBJECTS = {"Fn::Sub": f"${{ClaimCheckBucket.Arn}}/{CLAIM_CHECK_PREFIX}*"}
+
+
+def _statements(resources: dict[str, Any], function: str) -> list[dict[str, Any]]:
+    return [
+        statement
+        for policy in resources[function]["Properties"].get("Policies", [])
+        if isinstance(policy, dict) and "Statement" in policy
+        for statement in policy["Statement"]
+    ]
+
+
+def _actions(statement: dict[str, Any]) -> list[str]:
+    action = statement["Action"]
+    return [action] if isinstance(action, str) else list(action)
+
+
+def _names_the_bucket(value: Any) -> bool:
+    return "ClaimCheckBucket" in json.dumps(value)
+
+
+def test_claim_check_bucket_is_private_and_encrypted(resources: dict[str, Any]) -> None:
+    bucket = resources["ClaimCheckBucket"]
+    assert bucket["Type"] == "AWS::S3::Bucket"
+    properties = bucket["Properties"]
+    assert "BucketName" not in properties, "a generated name: bucket names are global"
+    assert properties["PublicAccessBlockConfiguration"] == {
+        "BlockPublicAcls": True,
+        "BlockPublicPolicy": True,
+        "IgnorePublicAcls": True,
+        "RestrictPublicBuckets": True,
+    }
+    (encryption,) = properties["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+    assert encryption["ServerSideEncryptionByDefault"] == {"SSEAlgorithm": "AES256"}
+    assert properties["OwnershipControls"]["Rules"] == [{"ObjectOwnership": "BucketOwnerEnforced"}]
+
+
+def test_claim_check_bucket_refuses_anything_but_tls(resources: dict[str, Any]) -> None:
+    policies = [
+        res["Properties"]
+        for res in _of_type(resources, "AWS::S3::BucketPolicy").values()
+        if res["Properties"]["Bucket"] == {"Ref": "ClaimCheckBucket"}
+    ]
+    assert len(policies) == 1
+    (statement,) = policies[0]["PolicyDocument"]["Statement"]
+    assert statement["Effect"] == "Deny"
+    assert statement["Principal"] == "*"
+    assert statement["Action"] == "s3:*"
+    assert statement["Resource"] == [
+        {"Fn::GetAtt": ["ClaimCheckBucket", "Arn"]},
+        {"Fn::Sub": "${ClaimCheckBucket.Arn}/*"},
+    ]
+    assert statement["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+
+
+def test_claim_checks_outlive_every_reference_the_archive_or_a_dead_letter_queue_keeps(
+    resources: dict[str, Any],
+) -> None:
+    (rule,) = resources["ClaimCheckBucket"]["Properties"]["LifecycleConfiguration"]["Rules"]
+    assert rule["Status"] == "Enabled"
+    assert "Prefix" not in rule and "Filter" not in rule, "every object expires"
+    archive_days = int(resources["EventArchive"]["Properties"]["RetentionDays"])
+    queues = _of_type(resources, "AWS::SQS::Queue")
+    dead_letter_days = max(
+        int(queues[name]["Properties"]["MessageRetentionPeriod"]) // (24 * 3600)
+        for name in _dead_letter_queues(resources)
+    )
+    # A reference replayed from the archive on its last day can then wait out a dead-letter queue.
+    assert int(rule["ExpirationInDays"]) > archive_days + dead_letter_days
+
+
+def test_only_the_receiver_writes_claim_checks_and_only_the_consumers_read_them(resources: dict[str, Any]) -> None:
+    for name in FUNCTIONS:
+        touching = [statement for statement in _statements(resources, name) if _names_the_bucket(statement)]
+        if name in CLAIM_CHECK_WRITERS:
+            expected = ["s3:PutObject"]
+        elif name in CLAIM_CHECK_READERS:
+            expected = ["s3:GetObject"]
+        else:
+            expected = []
+        assert [action for statement in touching for action in _actions(statement)] == expected, name
+        for statement in touching:
+            assert statement["Effect"] == "Allow", name
+            assert statement["Resource"] == CLAIM_CHECK_OBJECTS, name
+        # No managed S3 policy template (they grant more than one action) and no wildcard S3 action.
+        templates = [policy for policy in resources[name]["Properties"].get("Policies", []) if isinstance(policy, dict)]
+        assert not [policy for policy in templates if any(key.startswith("S3") for key in policy)], name
+        for statement in _statements(resources, name):
+            assert not [action for action in _actions(statement) if action.startswith("s3:") and "*" in action], name
+
+
+def test_functions_that_use_the_claim_check_bucket_are_told_its_name(resources: dict[str, Any]) -> None:
+    for name in FUNCTIONS:
+        variables = resources[name]["Properties"]["Environment"]["Variables"]
+        if name in CLAIM_CHECK_WRITERS | CLAIM_CHECK_READERS:
+            assert variables["CLAIM_CHECK_BUCKET"] == {"Ref": "ClaimCheckBucket"}, name
+        else:
+            assert "CLAIM_CHECK_BUCKET" not in variables, name
+
+
 def test_nightly_catalog_sync_schedule(resources: dict[str, Any]) -> None:
     (schedule,) = _events(resources, "ProductSyncFunction", "ScheduleV2")
     assert schedule["ScheduleExpression"] == {"Ref": "ProductSyncScheduleExpression"}
@@ -447,6 +553,7 @@ def test_outputs_for_operators_and_the_cli(template: dict[str, Any]) -> None:
         "ProductSyncQueueUrl",
         "ProductSyncDeadLetterQueueUrl",
         "MailchimpApiKeySecretArn",
+        "ClaimCheckBucketName",
     }
     assert expected <= set(outputs)
     assert outputs["WebhookUrl"]["Value"]["Fn::Sub"].endswith("/webhooks/{platform}")

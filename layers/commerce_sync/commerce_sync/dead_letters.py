@@ -19,6 +19,7 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from pydantic import ValidationError
 
 from commerce_sync.errors import BadRequest, NotImplementedYet
+from commerce_sync.event_bus import ClaimCheckError
 from commerce_sync.mailchimp_client import MailchimpAuthError, MailchimpError
 from commerce_sync.mapping import UnmappableError
 from commerce_sync.observability import logger, metrics
@@ -31,6 +32,8 @@ def is_permanent(error: Exception) -> bool:
     """True when the same record will fail the same way however often it is retried."""
     if isinstance(error, ValidationError | UnmappableError | BadRequest | NotImplementedYet):
         return True
+    if isinstance(error, ClaimCheckError):
+        return error.permanent
     if isinstance(error, MailchimpError):
         # A 401 may heal once the key is fixed; throttling and server faults heal by themselves.
         return not error.retryable and not isinstance(error, MailchimpAuthError)

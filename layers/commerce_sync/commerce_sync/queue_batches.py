@@ -12,7 +12,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from commerce_sync.dead_letters import DeadLetters
 from commerce_sync.event_applier import EventApplier, Outcome
-from commerce_sync.event_bus import event_from_message
+from commerce_sync.event_bus import ClaimChecks, event_from_message
 from commerce_sync.observability import logger
 
 # Every failed record is reported back (not raised), so SQS retries exactly those and redrives them.
@@ -20,13 +20,17 @@ _processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_fail
 
 
 def process_batch(
-    event: dict[str, Any], context: LambdaContext, applier: EventApplier, dead_letters: DeadLetters
+    event: dict[str, Any],
+    context: LambdaContext,
+    applier: EventApplier,
+    dead_letters: DeadLetters,
+    claim_checks: ClaimChecks,
 ) -> dict[str, Any]:
     # Lets Idempotency expire an in-progress record when this invocation times out mid-record.
     applier.idempotency_config.register_lambda_context(context)
 
     def apply(record: SQSRecord) -> Outcome:
-        canonical = event_from_message(record.json_body)
+        canonical = event_from_message(record.json_body, claim_checks)
         logger.set_correlation_id(canonical.event_id)
         return applier.process(event=canonical)
 

@@ -12,7 +12,7 @@ from functools import cached_property
 import boto3
 from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer, IdempotencyConfig
 
-from commerce_sync.event_bus import EventPublisher
+from commerce_sync.event_bus import ClaimChecks, EventPublisher
 from commerce_sync.mailchimp_client import MailchimpClient, RetryPolicy
 from commerce_sync.secret_store import SecretReader
 from commerce_sync.settings import Settings
@@ -46,8 +46,12 @@ class Services:
         return SecretReader(self.settings.secret_max_age_seconds)
 
     @cached_property
+    def claim_checks(self) -> ClaimChecks:
+        return ClaimChecks(self.settings.claim_check_bucket)
+
+    @cached_property
     def publisher(self) -> EventPublisher:
-        return EventPublisher(self.settings.event_bus_name)
+        return EventPublisher(self.settings.event_bus_name, claim_checks=self.claim_checks)
 
     @cached_property
     def idempotency_store(self) -> DynamoDBPersistenceLayer:

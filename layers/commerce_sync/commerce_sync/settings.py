@@ -20,6 +20,8 @@ class Settings:
     mailchimp_retries: int
     mailchimp_backoff_factor: float
     mailchimp_read_timeout: float
+    # Where events too large for the bus are checked in (commerce_sync.event_bus); unset in the CLI.
+    claim_check_bucket: str | None = None
 
     @classmethod
     def from_environment(cls) -> Settings:
@@ -37,4 +39,5 @@ class Settings:
             mailchimp_retries=int(env.get("MAILCHIMP_RETRIES", "5")),
             mailchimp_backoff_factor=float(env.get("MAILCHIMP_BACKOFF_FACTOR", "0.5")),
             mailchimp_read_timeout=float(env.get("MAILCHIMP_READ_TIMEOUT", "20")),
+            claim_check_bucket=env.get("CLAIM_CHECK_BUCKET") or None,
         )
