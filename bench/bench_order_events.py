@@ -69,6 +69,7 @@ from commerce_sync.canonical import Customer  # noqa: E402
 from commerce_sync.conversion import CART, CART_ALIAS, CUSTOMER, OPEN_CARTS  # noqa: E402
 from commerce_sync.event_bus import EventPublisher, event_from_message  # noqa: E402
 from commerce_sync.mailchimp_client import MailchimpClient, RetryPolicy  # noqa: E402
+from commerce_sync.mapping import customer_id  # noqa: E402
 from commerce_sync.observability import logger, metrics  # noqa: E402
 from commerce_sync.order_sync import OrderSync  # noqa: E402
 from commerce_sync.platforms import adapters  # noqa: E402
@@ -335,7 +336,7 @@ def seed_abandoned_carts(world: World, deliveries: Sequence[Delivery]) -> int:
         )
         for reference in (CHECKOUT_REFERENCE + order.checkout_id, order.checkout_token):
             state.mark(STORE_ID, CART_ALIAS, reference, cart_id=order.cart_token)
-        state.add_to_set(STORE_ID, CUSTOMER, order.customer_id, OPEN_CARTS, {order.cart_token})
+        state.add_to_set(STORE_ID, CUSTOMER, customer_id(shopper), OPEN_CARTS, {order.cart_token})
         world.mailchimp_adapter.carts.add(order.cart_token)
         seeded += 1
     world.calls.counts.clear()
