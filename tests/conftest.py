@@ -12,9 +12,10 @@ import logging
 from collections.abc import Iterator
 
 import pytest
+from moto.server import ThreadedMotoServer
 
 from emulators.mailchimp import MailchimpEmulator
-from local_runner.runner import LocalRunner, RunnerConfig
+from local_runner.runner import LocalRunner, RunnerConfig, free_port
 from tests.harness import ACCOUNT_ID, API_KEY, MailchimpReader, RegisteredStore, register_store
 
 # Fast retries so a fault-injection test takes seconds; the policy (which errors retry) is unchanged.
@@ -32,6 +33,16 @@ def mailchimp() -> Iterator[MailchimpEmulator]:
     emulator.start()
     yield emulator
     emulator.stop()
+
+
+@pytest.fixture(scope="session")
+def moto_endpoint() -> Iterator[str]:
+    """A moto server of its own, for tests that need AWS without the local runner. Server mode, because the
+    in-process mock patches botocore for the whole worker and would cut off the runner other tests use."""
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=(port := free_port()), verbose=False)
+    server.start()
+    yield f"http://127.0.0.1:{port}"
+    server.stop()
 
 
 @pytest.fixture(scope="session")

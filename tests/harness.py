@@ -7,6 +7,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
+import boto3
 import requests
 from commerce_sync.settings import Settings
 from commerce_sync.store_registry import Store
@@ -55,6 +56,34 @@ def register_store(
         ),
     ).store
     return RegisteredStore(store=store, webhook_secret=secret)
+
+
+def local_aws(service: str, endpoint: str, *, resource: bool = False) -> Any:
+    """A boto3 client (or resource) for moto server at `endpoint`, with throwaway credentials."""
+    factory = boto3.resource if resource else boto3.client
+    return factory(
+        service,
+        endpoint_url=endpoint,
+        region_name="us-east-1",
+        aws_access_key_id="local",
+        aws_secret_access_key="local",
+    )
+
+
+def new_sync_state_table(endpoint: str) -> tuple[Any, str]:
+    """A fresh table shaped like the template's SyncStateTable (pk, sk) in moto server: (resource, name)."""
+    dynamodb = local_aws("dynamodb", endpoint, resource=True)
+    name = f"sync-state-{uuid.uuid4().hex[:8]}"
+    dynamodb.create_table(
+        TableName=name,
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+        AttributeDefinitions=[
+            {"AttributeName": "pk", "AttributeType": "S"},
+            {"AttributeName": "sk", "AttributeType": "S"},
+        ],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    return dynamodb, name
 
 
 def mailchimp_customer_id(email: str) -> str:

@@ -292,6 +292,34 @@ def test_shopify_ids_with_path_syntax_are_refused_naming_the_field(
         assert_refused(response, 400, "id")
 
 
+def test_shopifys_eventbridge_delivery_with_a_path_id_is_dead_lettered_with_the_reason(
+    runner: LocalRunner, mailchimp: MailchimpEmulator, victim: Victim, shop: RegisteredStore
+) -> None:
+    """The partner event source carries no signature (AWS authenticates it) but the same payloads: the same
+    rules apply, and what can never be used is kept with its reason instead of raising (EventBridge would
+    retry it for a day)."""
+    order = sample("shopify_order_body.json")
+    order["id"] = f"../../{victim.store_id}"
+    delivery = {
+        "version": "0",
+        "id": str(uuid.uuid4()),
+        "detail-type": "shopifyWebhook",
+        "source": "aws.partner/shopify.com/123456/commerce-sync",
+        "account": "123456789012",
+        "time": now_iso(),
+        "region": "us-east-1",
+        "resources": [],
+        "detail": {
+            "payload": order,
+            "metadata": {"X-Shopify-Topic": "orders/create", "X-Shopify-Shop-Domain": shop.identity},
+        },
+    }
+    with victim_untouched(runner, mailchimp, victim):
+        answer = runner.invoke("WebhooksFunction", delivery)
+    assert answer["status"] == "dead_lettered", answer
+    assert "id" in answer["reason"]
+
+
 def test_a_customer_delete_aimed_at_an_audience_never_reaches_it(
     runner: LocalRunner, mailchimp: MailchimpEmulator, victim: Victim, shop: RegisteredStore
 ) -> None:

@@ -3,48 +3,18 @@
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Iterator
-
-import boto3
 import pytest
 from commerce_sync.sync_state import SyncState
-from moto.server import ThreadedMotoServer
 
-from local_runner.runner import free_port
+from tests.harness import new_sync_state_table
 
 POISONED = "9999-12-31T23:59:59.000000Z"
 
 
-@pytest.fixture(scope="module")
-def moto_endpoint() -> Iterator[str]:
-    port = free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    yield f"http://127.0.0.1:{port}"
-    server.stop()
-
-
 @pytest.fixture
 def state(moto_endpoint: str) -> SyncState:
-    resource = boto3.resource(
-        "dynamodb",
-        endpoint_url=moto_endpoint,
-        region_name="us-east-1",
-        aws_access_key_id="local",
-        aws_secret_access_key="local",
-    )
-    table = f"sync-state-{uuid.uuid4().hex[:8]}"
-    resource.create_table(
-        TableName=table,
-        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
-        AttributeDefinitions=[
-            {"AttributeName": "pk", "AttributeType": "S"},
-            {"AttributeName": "sk", "AttributeType": "S"},
-        ],
-        BillingMode="PAY_PER_REQUEST",
-    )
-    return SyncState(table, resource)
+    dynamodb, table = new_sync_state_table(moto_endpoint)
+    return SyncState(table, dynamodb)
 
 
 def test_an_impossible_recorded_version_yields_to_the_next_real_change(state: SyncState) -> None:

@@ -1,54 +1,20 @@
-"""The run lock and the catalog's records in the sync-state table (moto, in process): lease expiry and
+"""The run lock and the catalog's records in the sync-state table (moto server): lease expiry and
 renewal, conditional record writes that never bury a concurrent change, seen marks in key order."""
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Iterator
-
-import boto3
 import pytest
 from commerce_sync.catalog.state import CatalogState, ProductRecord, RunCheckpoint
 from commerce_sync.catalog_sync import CatalogConfig, _Peekable
 from commerce_sync.sync_lock import LockLost, SyncLock
-from moto.server import ThreadedMotoServer
 
-from local_runner.runner import free_port
-
-TABLE = "sync-state"
-
-
-@pytest.fixture(scope="module")
-def moto_endpoint() -> Iterator[str]:
-    # moto in server mode: the in-process mock patches botocore for the whole process, which would cut
-    # off any local runner other tests in this worker keep running.
-    port = free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    yield f"http://127.0.0.1:{port}"
-    server.stop()
+from tests.harness import new_sync_state_table
 
 
 @pytest.fixture
 def state(moto_endpoint: str) -> CatalogState:
-    resource = boto3.resource(
-        "dynamodb",
-        endpoint_url=moto_endpoint,
-        region_name="us-east-1",
-        aws_access_key_id="local",
-        aws_secret_access_key="local",
-    )
-    table = f"{TABLE}-{uuid.uuid4().hex[:8]}"
-    resource.create_table(
-        TableName=table,
-        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
-        AttributeDefinitions=[
-            {"AttributeName": "pk", "AttributeType": "S"},
-            {"AttributeName": "sk", "AttributeType": "S"},
-        ],
-        BillingMode="PAY_PER_REQUEST",
-    )
-    return CatalogState(table, resource)
+    dynamodb, table = new_sync_state_table(moto_endpoint)
+    return CatalogState(table, dynamodb)
 
 
 def test_the_lock_excludes_others_until_released_or_expired(state: CatalogState) -> None:

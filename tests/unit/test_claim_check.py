@@ -7,11 +7,9 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
-from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
 
-import boto3
 import pytest
 from commerce_sync.canonical import CanonicalEvent, Cart, Customer, EventType, Line, make_event
 from commerce_sync.dead_letters import is_permanent
@@ -28,33 +26,14 @@ from commerce_sync.event_bus import (
     event_from_message,
     to_entry,
 )
-from moto.server import ThreadedMotoServer
 
-from local_runner.runner import free_port
+from tests.harness import local_aws
 
-REGION = "us-east-1"
 BUS = "claim-check-tests"
 
 
-@pytest.fixture(scope="module")
-def moto_endpoint() -> Iterator[str]:
-    # moto in server mode: the in-process mock would patch botocore for the whole process and cut off
-    # any local runner other tests in this worker keep running.
-    port = free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    yield f"http://127.0.0.1:{port}"
-    server.stop()
-
-
 def _client(service: str, endpoint: str) -> Any:
-    return boto3.client(
-        service,
-        endpoint_url=endpoint,
-        region_name=REGION,
-        aws_access_key_id="local",
-        aws_secret_access_key="local",
-    )
+    return local_aws(service, endpoint)
 
 
 class RecordingEvents:

@@ -26,6 +26,7 @@ CUSTOMER = "customer"
 # used) that a platform deletion must remove, and the version of the platform's last customer event.
 PLATFORM_CUSTOMER = "platform-customer"
 MAILCHIMP_IDS = "mailchimp_ids"
+PLATFORM_CUSTOMER_ID = "platform_customer_id"
 WRITTEN_FINGERPRINT = "written_fingerprint"
 NEW_OR_TRANSACTIONAL = frozenset({None, "transactional"})
 
@@ -56,11 +57,12 @@ class CustomerWriter:
         except MailchimpComplianceState:
             self._record_compliance(store, mailchimp_customer.id)
             return {"member": "compliance_state"}
-        self._state.mark(store.store_id, CUSTOMER, mailchimp_customer.id, **{WRITTEN_FINGERPRINT: fingerprint})
-        if customer.id:
-            self._state.add_to_set(
-                store.store_id, PLATFORM_CUSTOMER, customer.id, MAILCHIMP_IDS, {mailchimp_customer.id}
-            )
+        marks = {WRITTEN_FINGERPRINT: fingerprint} | ({PLATFORM_CUSTOMER_ID: customer.id} if customer.id else {})
+        self._state.mark(store.store_id, CUSTOMER, mailchimp_customer.id, **marks)
+        if customer.id and known.get(PLATFORM_CUSTOMER_ID) != customer.id:
+            # Only the first write of this address for this platform customer costs the second item.
+            known_as = {mailchimp_customer.id}
+            self._state.add_to_set(store.store_id, PLATFORM_CUSTOMER, customer.id, MAILCHIMP_IDS, known_as)
         if not (store.double_opt_in and customer.consent.state is ConsentState.GRANTED and customer.email):
             return {}
         return {"member": self._request_confirmation(client, store, customer.email, mailchimp_customer.id)}

@@ -100,34 +100,28 @@ class SyncState:
         Other attributes of the item (a conversion mark, a remembered customer) are kept.
         """
         values = {"applied_version": version, "applied_at": datetime.now(UTC).isoformat(), **attributes}
-        try:
-            self._update(
-                store_id,
-                entity_type,
-                entity_id,
-                values,
-                condition="attribute_not_exists(applied_version) OR applied_version < :applied_version",
-            )
-        except ClientError as error:
-            if error.response["Error"]["Code"] != "ConditionalCheckFailedException":
-                raise
-            return self._replace_impossible(store_id, entity_type, entity_id, values)
-        return True
+        key = (store_id, entity_type, entity_id)
+        newer = "attribute_not_exists(applied_version) OR applied_version < :applied_version"
+        if self._update_if(*key, values, newer):
+            return True
+        # An impossible recorded version (written before versions were bounded) yields to a real one.
+        recorded = str((self.applied(*key) or {}).get("applied_version", ""))
+        return is_impossible(recorded) and self._update_if(
+            *key, values, "applied_version = :recorded", extra_values={":recorded": recorded}
+        )
 
-    def _replace_impossible(self, store_id: str, entity_type: str, entity_id: str, values: dict[str, Any]) -> bool:
-        """An impossible recorded version (written before versions were bounded) yields to a real one."""
-        recorded = str((self.applied(store_id, entity_type, entity_id) or {}).get("applied_version", ""))
-        if not is_impossible(recorded):
-            return False
+    def _update_if(
+        self,
+        store_id: str,
+        entity_type: str,
+        entity_id: str,
+        values: dict[str, Any],
+        condition: str,
+        extra_values: dict[str, Any] | None = None,
+    ) -> bool:
+        """The conditional update; False when the condition did not hold."""
         try:
-            self._update(
-                store_id,
-                entity_type,
-                entity_id,
-                values,
-                condition="applied_version = :recorded",
-                extra_values={":recorded": recorded},
-            )
+            self._update(store_id, entity_type, entity_id, values, condition=condition, extra_values=extra_values)
         except ClientError as error:
             if error.response["Error"]["Code"] == "ConditionalCheckFailedException":
                 return False
