@@ -349,21 +349,19 @@ class MailchimpClient:
     ) -> dict[str, Any]:
         """PATCH-then-POST, or POST-then-PATCH when the caller knows the resource is probably new: either
         way one call in the usual case, and "not found" / "already exists" fall back to the other."""
-        collection_path = store_path(store_id, collection)
-        item = store_path(store_id, collection, resource_id)
         if likely_new:
             try:
-                return self.request("POST", collection_path, body)
+                return self.request("POST", store_path(store_id, collection), body)
             except MailchimpAlreadyExists:
-                return self.request("PATCH", item, patch)
+                return self.request("PATCH", store_path(store_id, collection, resource_id), patch)
         try:
-            return self.request("PATCH", item, patch)
+            return self.request("PATCH", store_path(store_id, collection, resource_id), patch)
         except MailchimpNotFound:
             pass
         try:
-            return self.request("POST", collection_path, body)
+            return self.request("POST", store_path(store_id, collection), body)
         except MailchimpAlreadyExists:
-            return self.request("PATCH", item, patch)
+            return self.request("PATCH", store_path(store_id, collection, resource_id), patch)
 
     def upsert_cart(self, store_id: str, cart: McCart, likely_new: bool = False) -> dict[str, Any]:
         """PATCH with the full lines array, POST when new. Never DELETE+POST: that breaks automations."""

@@ -19,6 +19,7 @@ same way on every path and in every body, so the mapping is stable and idempoten
 from __future__ import annotations
 
 import hashlib
+import re
 from typing import Annotated
 from urllib.parse import quote
 
@@ -26,7 +27,11 @@ from pydantic import AfterValidator
 
 MAX_ENTITY_ID = 255
 MAX_MAILCHIMP_ID = 50
-FORBIDDEN_ID_CHARACTERS = frozenset("/\\?#%")
+FORBIDDEN_ID_CHARACTERS = "/\\?#%"
+# One C-speed scan per id: every entity id of every delivery passes here.
+_FORBIDDEN = re.compile("[" + re.escape(FORBIDDEN_ID_CHARACTERS) + "]")
+_UNRESERVED = re.compile(r"[A-Za-z0-9_.~-]+")  # RFC 3986 unreserved: the same before and after quote()
+_PATH_SYNTAX = re.compile("[" + re.escape(FORBIDDEN_ID_CHARACTERS) + r"]|\.\.")
 _HASHED_PREFIX = "h-"
 
 
@@ -36,9 +41,9 @@ def entity_id_problem(value: str) -> str | None:
         return "must not be empty"
     if len(value) > MAX_ENTITY_ID:
         return f"must be at most {MAX_ENTITY_ID} characters"
-    if any(character in FORBIDDEN_ID_CHARACTERS for character in value):
-        return "must not contain /, \\, ?, # or %"
-    if ".." in value or value == ".":
+    if _PATH_SYNTAX.search(value):
+        return "must not contain /, \\, ?, # or %" if _FORBIDDEN.search(value) else "must not contain '..'"
+    if value == ".":
         return "must not contain '..' or be '.'"
     if not value.isprintable():
         return "must be printable (no control or separator characters)"
@@ -74,6 +79,9 @@ def api_path(*segments: str) -> str:
     for segment in segments:
         if not isinstance(segment, str) or segment in ("", ".", ".."):
             raise UnsafePathSegment(f"unusable path segment {segment!r}")
+        if _UNRESERVED.fullmatch(segment):
+            encoded.append(segment)  # nothing to encode (most ids): skips quote()'s per-character work
+            continue
         if not segment.isprintable():
             raise UnsafePathSegment("a path segment holds control characters")
         encoded.append(quote(segment, safe=""))
