@@ -59,18 +59,18 @@ from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
 
 from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer  # noqa: E402
-from commerce_sync.cart_sync import CartSync  # noqa: E402
-from commerce_sync.event_bus import EventPublisher, event_from_message  # noqa: E402
-from commerce_sync.mailchimp_client import MailchimpClient, RetryPolicy  # noqa: E402
-from commerce_sync.observability import logger, metrics  # noqa: E402
-from commerce_sync.platforms import adapters  # noqa: E402
-from commerce_sync.receiver import WebhookReceiver  # noqa: E402
-from commerce_sync.secret_store import SecretReader  # noqa: E402
-from commerce_sync.services import Services  # noqa: E402
-from commerce_sync.settings import Settings  # noqa: E402
-from commerce_sync.signatures import sign_base64_hmac  # noqa: E402
-from commerce_sync.store_registry import PLATFORM_IDENTITY_INDEX, Store, StoreRegistry  # noqa: E402
-from commerce_sync.sync_state import SyncState  # noqa: E402
+from commerce_sync.aws.event_bus import EventPublisher, event_from_message  # noqa: E402
+from commerce_sync.aws.observability import logger, metrics  # noqa: E402
+from commerce_sync.aws.secret_store import SecretReader  # noqa: E402
+from commerce_sync.aws.settings import Settings  # noqa: E402
+from commerce_sync.aws.store_registry import PLATFORM_IDENTITY_INDEX, Store, StoreRegistry  # noqa: E402
+from commerce_sync.aws.sync_state import SyncState  # noqa: E402
+from commerce_sync.carts.sync import CartSync  # noqa: E402
+from commerce_sync.mailchimp.client import MailchimpClient, RetryPolicy  # noqa: E402
+from commerce_sync.platforms.adapter import adapters  # noqa: E402
+from commerce_sync.platforms.receiver import WebhookReceiver  # noqa: E402
+from commerce_sync.platforms.signatures import sign_base64_hmac  # noqa: E402
+from commerce_sync.processing.services import Services  # noqa: E402
 from stubs import (  # noqa: E402
     CallLog,
     FakeLambdaContext,

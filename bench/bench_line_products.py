@@ -75,7 +75,7 @@ def main() -> int:
     parser.add_argument("--variants", type=int, default=3)
     args = parser.parse_args()
 
-    from commerce_sync.settings import Settings
+    from commerce_sync.aws.settings import Settings
 
     from emulators.mailchimp import MailchimpEmulator
     from local_runner.runner import LocalRunner, RunnerConfig

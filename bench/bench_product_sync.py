@@ -385,9 +385,9 @@ def peak_rss_mb() -> float:
 
 
 def child_sync(store_id: str) -> dict[str, Any]:
+    from commerce_sync.catalog.run import CatalogSync
     from commerce_sync.catalog.state import CatalogState
-    from commerce_sync.catalog_sync import CatalogSync
-    from commerce_sync.services import Services
+    from commerce_sync.processing.services import Services
 
     sync = CatalogSync(Services.from_environment())
     resource_stub = RemoteResource(os.environ["BENCH_SYNC_STATE"])
@@ -418,10 +418,10 @@ def child_sync(store_id: str) -> dict[str, Any]:
 
 def child_naive(store_id: str, sample: int) -> dict[str, Any]:
     """One PUT per product, one at a time, on one connection: what a sync without batches or state does."""
-    from commerce_sync.catalog.sources import source_for
-    from commerce_sync.mailchimp_client import MailchimpClient
-    from commerce_sync.mapping import to_mailchimp_product
-    from commerce_sync.services import Services
+    from commerce_sync.mailchimp.client import MailchimpClient
+    from commerce_sync.mailchimp.mapping import to_mailchimp_product
+    from commerce_sync.platforms.sources import source_for
+    from commerce_sync.processing.services import Services
 
     services = Services.from_environment()
     store = services.registry.get(store_id)
@@ -524,7 +524,7 @@ def start_environment(args: argparse.Namespace) -> tuple[dict[str, str], Any, Ma
 
 
 def add_shop(count: int) -> tuple[str, Any]:
-    from commerce_sync.settings import Settings
+    from commerce_sync.aws.settings import Settings
 
     from emulators.shopify import ShopifyEmulator
     from emulators.shopify.fixtures import generated_product

@@ -3,7 +3,7 @@ AWS would refuse fails locally too. The functions run in this process (local_run
 clients they create once the runner has started are covered.
 
 - PutEvents: the entries of one request must total less than 256 KB, counted as EventBridge counts
-  them (commerce_sync.event_bus.entry_size); AWS answers ValidationException.
+  them (commerce_sync.aws.event_bus.entry_size); AWS answers ValidationException.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from typing import Any
 
 import boto3
 from botocore.exceptions import ClientError
-from commerce_sync.event_bus import PUT_EVENTS_MAX_BYTES, entry_size
+from commerce_sync.aws.event_bus import PUT_EVENTS_MAX_BYTES, entry_size
 
 _PUT_EVENTS_HOOK = "before-parameter-build.events.PutEvents"
 _HOOK_ID = "commerce-sync-local:put-events-size"

@@ -16,9 +16,9 @@ import os
 os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
 os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
 
-from commerce_sync.mailchimp_client import MailchimpClient
-from commerce_sync.mailchimp_ids import store_path
-from commerce_sync.settings import Settings
+from commerce_sync.aws.settings import Settings
+from commerce_sync.mailchimp.client import MailchimpClient
+from commerce_sync.mailchimp.ids import store_path
 
 from local_runner.main import DEMO_API_KEY
 from local_runner.runner import PROJECT_ROOT, LocalRunner, RunnerConfig

@@ -8,7 +8,7 @@ import uuid
 from datetime import UTC, datetime
 
 import requests
-from commerce_sync.signatures import sign_base64_hmac, sign_standard_webhook
+from commerce_sync.platforms.signatures import sign_base64_hmac, sign_standard_webhook
 
 TIMEOUT = (3.05, 30)
 

@@ -25,10 +25,10 @@ from datetime import UTC, datetime
 from typing import Any, TextIO
 
 import boto3
+from commerce_sync.aws.settings import Settings
+from commerce_sync.aws.store_registry import Store, StoreRegistry
+from commerce_sync.aws.sync_lock import SyncLock
 from commerce_sync.catalog.state import LOCK, CatalogState, partition
-from commerce_sync.settings import Settings
-from commerce_sync.store_registry import Store, StoreRegistry
-from commerce_sync.sync_lock import SyncLock
 
 FUNCTION_LOGICAL_ID = "ProductSyncFunction"
 FUNCTION_NAME_OUTPUT = "ProductSyncFunctionName"

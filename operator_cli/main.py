@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 
 import boto3
-from commerce_sync.settings import Settings
+from commerce_sync.aws.settings import Settings
 
 from operator_cli import catalog as catalog_cli
 from operator_cli import dead_letters

@@ -34,15 +34,7 @@ from typing import Any
 import boto3
 import requests
 from botocore.exceptions import ClientError
-from commerce_sync.key_rotation import (
-    KIND_MAILCHIMP,
-    KIND_STORE,
-    MAILCHIMP_KEY_PATTERN,
-    MIN_WEBHOOK_SECRET_LENGTH,
-    STEPS,
-)
-from commerce_sync.platform_hooks import PUSHABLE_PLATFORMS
-from commerce_sync.secret_store import (
+from commerce_sync.aws.secret_store import (
     AWSCURRENT,
     AWSPENDING,
     AWSPREVIOUS,
@@ -52,8 +44,16 @@ from commerce_sync.secret_store import (
     parse_promoted_at,
     version_holding,
 )
-from commerce_sync.settings import Settings
-from commerce_sync.store_registry import Store, StoreRegistry
+from commerce_sync.aws.settings import Settings
+from commerce_sync.aws.store_registry import Store, StoreRegistry
+from commerce_sync.platforms.hooks import PUSHABLE_PLATFORMS
+from commerce_sync.rotation.key_rotation import (
+    KIND_MAILCHIMP,
+    KIND_STORE,
+    MAILCHIMP_KEY_PATTERN,
+    MIN_WEBHOOK_SECRET_LENGTH,
+    STEPS,
+)
 
 DEFAULT_EVERY_DAYS = 90
 LOCAL_STUB_FUNCTION = "commerce-sync-local-rotation-stub"

@@ -19,12 +19,12 @@ from typing import Any
 
 import boto3
 from botocore.exceptions import ClientError
-from commerce_sync.key_rotation import KIND_STORE
-from commerce_sync.mailchimp_client import MailchimpClient
-from commerce_sync.mailchimp_models import McStore, McStoreUpdate
-from commerce_sync.secret_store import AWSCURRENT, AWSPENDING, SecretReader, version_holding
-from commerce_sync.settings import Settings
-from commerce_sync.store_registry import Store, StoreRegistry
+from commerce_sync.aws.secret_store import AWSCURRENT, AWSPENDING, SecretReader, version_holding
+from commerce_sync.aws.settings import Settings
+from commerce_sync.aws.store_registry import Store, StoreRegistry
+from commerce_sync.mailchimp.client import MailchimpClient
+from commerce_sync.mailchimp.models import McStore, McStoreUpdate
+from commerce_sync.rotation.key_rotation import KIND_STORE
 from pydantic import ValidationError
 
 # What a store cannot be registered without (for an update, all of them are optional).

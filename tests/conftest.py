@@ -77,7 +77,7 @@ def mailchimp_reader(mailchimp: MailchimpEmulator) -> MailchimpReader:
 @pytest.fixture
 def captured_logs() -> Iterator[io.StringIO]:
     """Everything the functions log, formatted by Powertools exactly as CloudWatch would receive it."""
-    from commerce_sync.observability import logger
+    from commerce_sync.aws.observability import logger
 
     stream = io.StringIO()
     handler = logging.StreamHandler(stream)

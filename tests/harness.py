@@ -9,8 +9,8 @@ from typing import Any
 
 import boto3
 import requests
-from commerce_sync.settings import Settings
-from commerce_sync.store_registry import Store
+from commerce_sync.aws.settings import Settings
+from commerce_sync.aws.store_registry import Store
 
 from operator_cli.stores import NewStore, add_store, generate_webhook_secret
 

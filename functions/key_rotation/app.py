@@ -1,5 +1,5 @@
 """Secrets Manager rotation (createSecret, setSecret, testSecret, finishSecret) for the Mailchimp API key
-secret and the per-store webhook secrets; the steps are in commerce_sync.key_rotation.
+secret and the per-store webhook secrets; the steps are in commerce_sync.rotation.key_rotation.
 
 A failed step raises: Secrets Manager marks the rotation failed (and retries it), the Errors alarm
 fires, and AWSCURRENT is left exactly as it was. The event carries no secret, and nothing logged here
@@ -12,8 +12,8 @@ from functools import cache
 
 from aws_lambda_powertools.utilities.data_classes import SecretsManagerEvent, event_source
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from commerce_sync.key_rotation import KeyRotation, RotationError
-from commerce_sync.observability import logger, metrics, tracer
+from commerce_sync.aws.observability import logger, metrics, tracer
+from commerce_sync.rotation.key_rotation import KeyRotation, RotationError
 
 
 @cache

@@ -1,4 +1,4 @@
-"""Orders: SQS batches of canonical order events from the bus, applied to Mailchimp (commerce_sync.order_sync)."""
+"""Orders: SQS batches of canonical order events from the bus, applied to Mailchimp (commerce_sync.orders.sync)."""
 
 from __future__ import annotations
 
@@ -6,11 +6,11 @@ from functools import cache
 from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from commerce_sync.dead_letters import DeadLetters
-from commerce_sync.observability import logger, metrics, tracer
-from commerce_sync.order_sync import OrderSync
-from commerce_sync.queue_batches import process_batch
-from commerce_sync.services import Services
+from commerce_sync.aws.observability import logger, metrics, tracer
+from commerce_sync.orders.sync import OrderSync
+from commerce_sync.processing.dead_letters import DeadLetters
+from commerce_sync.processing.queue_batches import process_batch
+from commerce_sync.processing.services import Services
 
 
 @cache

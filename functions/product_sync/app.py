@@ -1,6 +1,6 @@
 """Products: real-time product events, and the catalog sync (nightly for every store, or now for one).
 
-Invocations (the domain is commerce_sync.catalog_sync; docs/product-sync.md):
+Invocations (the domain is commerce_sync.catalog.run; docs/product-sync.md):
 - SQS, the product queue. A record is a bus message (product.updated / product.deleted), a `catalog_sync`
   message (the nightly fan-out, or a run's continuation), or a `sync_product` message (a replayed dead
   letter). Product events are handled before catalog work in the same batch, so a catalog slice never
@@ -20,11 +20,11 @@ from typing import Any, Literal
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from commerce_sync.catalog_sync import CATALOG_SYNC, SYNC_PRODUCT, CatalogSync
-from commerce_sync.dead_letters import DeadLetters
-from commerce_sync.event_bus import event_from_message
-from commerce_sync.observability import logger, metrics, tracer
-from commerce_sync.services import Services
+from commerce_sync.aws.event_bus import event_from_message
+from commerce_sync.aws.observability import logger, metrics, tracer
+from commerce_sync.catalog.run import CATALOG_SYNC, SYNC_PRODUCT, CatalogSync
+from commerce_sync.processing.dead_letters import DeadLetters
+from commerce_sync.processing.services import Services
 from pydantic import BaseModel, ConfigDict, model_validator
 
 processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)

@@ -16,8 +16,8 @@ from typing import Any
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from commerce_sync.dead_letters import DeadLetters
-from commerce_sync.errors import (
+from commerce_sync.aws.observability import logger, metrics, tracer
+from commerce_sync.canonical.errors import (
     BadRequest,
     BodyTooLarge,
     NotImplementedYet,
@@ -25,13 +25,13 @@ from commerce_sync.errors import (
     UnknownPlatform,
     UnknownStore,
 )
-from commerce_sync.observability import logger, metrics, tracer
-from commerce_sync.platform_http import StoreApiUnavailable
-from commerce_sync.platforms import adapters
-from commerce_sync.platforms.shopify_eventbridge import SHOPIFY_DETAIL_TYPE, ShopifyEventBridgeDelivery
-from commerce_sync.receiver import MAX_BODY_BYTES, WebhookReceiver
-from commerce_sync.services import Services
-from commerce_sync.signatures import SignatureError
+from commerce_sync.platforms.adapter import adapters
+from commerce_sync.platforms.http import StoreApiUnavailable
+from commerce_sync.platforms.receiver import MAX_BODY_BYTES, WebhookReceiver
+from commerce_sync.platforms.shopify.eventbridge import SHOPIFY_DETAIL_TYPE, ShopifyEventBridgeDelivery
+from commerce_sync.platforms.signatures import SignatureError
+from commerce_sync.processing.dead_letters import DeadLetters
+from commerce_sync.processing.services import Services
 
 app = APIGatewayHttpResolver()
 # Base64 makes 4 characters of 3 bytes; API Gateway base64-encodes binary and form bodies.

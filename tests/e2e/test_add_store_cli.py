@@ -18,9 +18,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from commerce_sync.secret_store import AWSCURRENT
-from commerce_sync.settings import Settings
-from commerce_sync.store_registry import Store, StoreRegistry
+from commerce_sync.aws.secret_store import AWSCURRENT
+from commerce_sync.aws.settings import Settings
+from commerce_sync.aws.store_registry import Store, StoreRegistry
 
 from emulators.bigcommerce import BigCommerceEmulator
 from local_runner.main import write_env_file

@@ -23,7 +23,7 @@ from typing import Any
 
 import pytest
 import requests
-from commerce_sync.signatures import sign_base64_hmac, sign_standard_webhook
+from commerce_sync.platforms.signatures import sign_base64_hmac, sign_standard_webhook
 
 from emulators.bigcommerce import BigCommerceEmulator
 from emulators.mailchimp import MailchimpEmulator

@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from commerce_sync.canonical import CanonicalEvent
-from commerce_sync.event_bus import CLAIM_CHECK_PREFIX, PUT_EVENTS_MAX_BYTES
+from commerce_sync.aws.event_bus import CLAIM_CHECK_PREFIX, PUT_EVENTS_MAX_BYTES
+from commerce_sync.canonical.model import CanonicalEvent
 
 from emulators.mailchimp import MailchimpEmulator
 from local_runner.runner import LocalRunner

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 import requests
-from commerce_sync.signatures import sign_base64_hmac
+from commerce_sync.platforms.signatures import sign_base64_hmac
 
 from emulators.bigcommerce import BigCommerceEmulator
 from emulators.bigcommerce.catalog_fixtures import put_catalog

@@ -15,8 +15,8 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from commerce_sync.secret_store import AWSCURRENT
-from commerce_sync.settings import Settings
+from commerce_sync.aws.secret_store import AWSCURRENT
+from commerce_sync.aws.settings import Settings
 
 from emulators.bigcommerce import BigCommerceEmulator
 from emulators.mailchimp import MailchimpEmulator

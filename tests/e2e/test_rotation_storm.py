@@ -20,8 +20,8 @@ from pathlib import Path
 from typing import Any
 
 import requests
-from commerce_sync.key_rotation import STEPS
-from commerce_sync.secret_store import AWSCURRENT, AWSPREVIOUS, PROMOTED_AT_TAG
+from commerce_sync.aws.secret_store import AWSCURRENT, AWSPREVIOUS, PROMOTED_AT_TAG
+from commerce_sync.rotation.key_rotation import STEPS
 
 from local_runner.runner import LocalRunner
 from local_runner.senders import send_shopify

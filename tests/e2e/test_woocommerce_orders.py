@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 import requests
-from commerce_sync.signatures import sign_base64_hmac
+from commerce_sync.platforms.signatures import sign_base64_hmac
 
 from emulators.mailchimp import MailchimpEmulator
 from local_runner.runner import LocalRunner

@@ -47,7 +47,7 @@ def deliver(
     source: str | None = None,
 ) -> requests.Response:
     """POST as WC_Webhook::deliver does: the JSON body, signed, with every X-WC-Webhook-* header."""
-    from commerce_sync.signatures import sign_base64_hmac
+    from commerce_sync.platforms.signatures import sign_base64_hmac
 
     raw = body if isinstance(body, bytes) else json.dumps(body).encode()
     resource, _, event = topic.partition(".")

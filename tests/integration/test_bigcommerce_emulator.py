@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 import requests
-from commerce_sync.platform_http import (
+from commerce_sync.platforms.http import (
     HttpPolicy,
     PlatformApiError,
     PlatformAuthError,
@@ -348,7 +348,7 @@ def test_a_connection_refused_is_a_retryable_error_with_status_0() -> None:
 
 def test_fractional_retry_after_is_understood() -> None:
     # Shopify answers 429 with "Retry-After: 2.0"; urllib3 alone reads only whole seconds or a date.
-    from commerce_sync.platform_http import PlatformRetry
+    from commerce_sync.platforms.http import PlatformRetry
 
     assert PlatformRetry(total=1).parse_retry_after("2.0") == 2.0
     assert PlatformRetry(total=1).parse_retry_after("3") == 3.0

@@ -10,7 +10,8 @@ import uuid
 from decimal import Decimal
 from typing import Any
 
-from commerce_sync.canonical import (
+from commerce_sync.aws.event_bus import ClaimCheckReference, ClaimChecks, event_source
+from commerce_sync.canonical.model import (
     CanonicalEvent,
     Cart,
     Customer,
@@ -20,7 +21,6 @@ from commerce_sync.canonical import (
     ProductVariant,
     make_event,
 )
-from commerce_sync.event_bus import ClaimCheckReference, ClaimChecks, event_source
 
 from local_runner.runner import LocalRunner
 from tests.harness import MailchimpReader, RegisteredStore

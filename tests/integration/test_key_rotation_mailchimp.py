@@ -16,8 +16,8 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from commerce_sync.key_rotation import STEPS
-from commerce_sync.secret_store import AWSCURRENT, AWSPENDING, AWSPREVIOUS, STAGED
+from commerce_sync.aws.secret_store import AWSCURRENT, AWSPENDING, AWSPREVIOUS, STAGED
+from commerce_sync.rotation.key_rotation import STEPS
 
 from emulators.mailchimp import MailchimpEmulator
 from local_runner.runner import LocalRunner
@@ -233,7 +233,7 @@ def test_the_gate_refuses_versions_that_are_not_pending_and_secrets_not_rotating
 
 
 def runner_settings() -> Any:
-    from commerce_sync.settings import Settings
+    from commerce_sync.aws.settings import Settings
 
     return Settings.from_environment()
 

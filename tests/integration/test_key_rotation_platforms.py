@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from commerce_sync.key_rotation import STEPS
-from commerce_sync.secret_store import AWSCURRENT, AWSPENDING, AWSPREVIOUS
+from commerce_sync.aws.secret_store import AWSCURRENT, AWSPENDING, AWSPREVIOUS
+from commerce_sync.rotation.key_rotation import STEPS
 
 from emulators.bigcommerce import BigCommerceEmulator
 from emulators.woocommerce_hooks import WooCommerceHooksEmulator

@@ -12,9 +12,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from commerce_sync.canonical import Line
-from commerce_sync.line_products import DEFAULT_POLICY, ProductsNotCreated, create_missing_products
-from commerce_sync.mailchimp_client import MailchimpClient, RetryPolicy
+from commerce_sync.canonical.model import Line
+from commerce_sync.carts.line_products import DEFAULT_POLICY, ProductsNotCreated, create_missing_products
+from commerce_sync.mailchimp.client import MailchimpClient, RetryPolicy
 
 from emulators.mailchimp import MailchimpEmulator
 from emulators.mailchimp.batch_faults import fail_batch_operations, hold_batches, shuffle_batch_operations

@@ -7,7 +7,7 @@ import time
 import uuid
 
 import pytest
-from commerce_sync.mailchimp_batches import (
+from commerce_sync.mailchimp.batches import (
     BatchGone,
     BatchNotFinished,
     BatchOperation,
@@ -15,7 +15,7 @@ from commerce_sync.mailchimp_batches import (
     operation_id,
     parse_operation_id,
 )
-from commerce_sync.mailchimp_client import MailchimpAlreadyExists, MailchimpClient, MailchimpNotFound, RetryPolicy
+from commerce_sync.mailchimp.client import MailchimpAlreadyExists, MailchimpClient, MailchimpNotFound, RetryPolicy
 
 from emulators.mailchimp import MailchimpEmulator
 from emulators.mailchimp.batch_faults import (

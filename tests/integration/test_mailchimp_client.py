@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from decimal import Decimal
 
 import pytest
-from commerce_sync.mailchimp_client import (
+from commerce_sync.mailchimp.client import (
     MailchimpAuthError,
     MailchimpClient,
     MailchimpError,
@@ -17,7 +17,7 @@ from commerce_sync.mailchimp_client import (
     MailchimpProductMissing,
     RetryPolicy,
 )
-from commerce_sync.mailchimp_models import (
+from commerce_sync.mailchimp.models import (
     McCart,
     McCustomer,
     McLine,

@@ -15,10 +15,10 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from commerce_sync.catalog import UNTRACKED_STOCK_QUANTITY
+from commerce_sync.aws.settings import Settings
+from commerce_sync.aws.sync_lock import SyncLock
 from commerce_sync.catalog.state import LOCK, CatalogState, partition
-from commerce_sync.settings import Settings
-from commerce_sync.sync_lock import SyncLock
+from commerce_sync.platforms.products import UNTRACKED_STOCK_QUANTITY
 
 from emulators.mailchimp import MailchimpEmulator
 from emulators.mailchimp.batch_faults import expire_batch_downloads, fail_batch_operations
@@ -238,7 +238,7 @@ def test_an_interrupted_run_resumes_where_it_stopped_without_duplicate_writes(
 ) -> None:
     # Two products a page, and every change flushed at once: the first page is committed before the
     # platform starts failing on the second.
-    import commerce_sync.catalog.shopify as shopify_catalog
+    import commerce_sync.platforms.shopify.catalog as shopify_catalog
 
     monkeypatch.setattr(shopify_catalog, "PAGE_SIZE", 2)
     monkeypatch.setenv("CATALOG_FLUSH_INTERVAL_SECONDS", "0")
@@ -270,7 +270,7 @@ def test_a_run_near_the_time_limit_continues_through_the_queue(
     mailchimp: MailchimpEmulator,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    import commerce_sync.catalog.shopify as shopify_catalog
+    import commerce_sync.platforms.shopify.catalog as shopify_catalog
 
     monkeypatch.setattr(shopify_catalog, "PAGE_SIZE", 1)
     monkeypatch.setenv("CATALOG_QUEUE_SLICE_SECONDS", "0")

@@ -68,7 +68,7 @@ def test_sync_products_runs_now_and_catalog_status_reports_it(store: RegisteredS
 def test_an_interrupted_run_shows_in_catalog_status(
     store: RegisteredStore, shopify: ShopifyEmulator, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import commerce_sync.catalog.shopify as shopify_catalog
+    import commerce_sync.platforms.shopify.catalog as shopify_catalog
 
     monkeypatch.setattr(shopify_catalog, "PAGE_SIZE", 2)
     shopify.fail_when(lambda path, query: 401 if "page_info" in query else None)
@@ -84,7 +84,7 @@ def test_the_nightly_schedule_fans_out_one_sync_per_store(
     runner: LocalRunner, store: RegisteredStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Only this test's store: the registry is shared by every test of the session.
-    monkeypatch.setattr("commerce_sync.store_registry.StoreRegistry.list", lambda self: [self.get(store.store_id)])
+    monkeypatch.setattr("commerce_sync.aws.store_registry.StoreRegistry.list", lambda self: [self.get(store.store_id)])
     answer = runner.invoke("ProductSyncFunction", {"action": "catalog_sync", "scope": "all_stores"})
     runner.wait_until_idle(timeout=30)
 

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from commerce_sync.catalog import UNTRACKED_STOCK_QUANTITY
+from commerce_sync.platforms.products import UNTRACKED_STOCK_QUANTITY
 
 from emulators.bigcommerce import BigCommerceEmulator
 from emulators.bigcommerce.catalog_fixtures import delete_product, put_catalog

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import pytest
-from commerce_sync.sync_state import SyncState
+from commerce_sync.aws.sync_state import SyncState
 
 from tests.harness import new_sync_state_table
 

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from commerce_sync.store_registry import Store
+from commerce_sync.aws.store_registry import Store
 
 ROOT = Path(__file__).resolve().parents[2]
 SHOPIFY_CHECKOUT_BODY = ROOT / "events" / "shopify_checkout_update_body.json"

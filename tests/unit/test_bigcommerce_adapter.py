@@ -15,11 +15,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from commerce_sync.canonical import CartRemovalReason, ConsentState, EventType
-from commerce_sync.errors import BadRequest
-from commerce_sync.platform_http import HttpPolicy, StoreApiUnavailable
-from commerce_sync.platforms import StoreApi, WebhookRequest, adapters
-from commerce_sync.platforms.bigcommerce import (
+from commerce_sync.aws.store_registry import Store
+from commerce_sync.canonical.errors import BadRequest
+from commerce_sync.canonical.model import CartRemovalReason, ConsentState, EventType
+from commerce_sync.platforms.adapter import StoreApi, WebhookRequest, adapters
+from commerce_sync.platforms.bigcommerce.webhooks import (
     TOKEN_HEADER,
     BcCart,
     BcCustomer,
@@ -28,8 +28,8 @@ from commerce_sync.platforms.bigcommerce import (
     consent_from_subscriber,
     to_canonical_cart,
 )
-from commerce_sync.signatures import SignatureError, sign_standard_webhook
-from commerce_sync.store_registry import Store
+from commerce_sync.platforms.http import HttpPolicy, StoreApiUnavailable
+from commerce_sync.platforms.signatures import SignatureError, sign_standard_webhook
 
 from emulators.bigcommerce import BigCommerceEmulator
 

@@ -14,13 +14,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from commerce_sync.canonical import ConsentState, EventType, FinancialStatus
-from commerce_sync.errors import BadRequest
-from commerce_sync.order_mapping import to_mailchimp_order
-from commerce_sync.platform_http import HttpPolicy, StoreApiUnavailable
-from commerce_sync.platforms import StoreApi, WebhookRequest
-from commerce_sync.platforms.bigcommerce import BcSubscriber, BigCommerceAdapter
-from commerce_sync.platforms.bigcommerce_orders import (
+from commerce_sync.aws.store_registry import Store
+from commerce_sync.canonical.errors import BadRequest
+from commerce_sync.canonical.model import ConsentState, EventType, FinancialStatus
+from commerce_sync.orders.mapping import to_mailchimp_order
+from commerce_sync.platforms.adapter import StoreApi, WebhookRequest
+from commerce_sync.platforms.bigcommerce.orders import (
     BcFetchedOrder,
     BcOrder,
     BcOrderCoupon,
@@ -29,7 +28,8 @@ from commerce_sync.platforms.bigcommerce_orders import (
     BcShipment,
     order_to_order,
 )
-from commerce_sync.store_registry import Store
+from commerce_sync.platforms.bigcommerce.webhooks import BcSubscriber, BigCommerceAdapter
+from commerce_sync.platforms.http import HttpPolicy, StoreApiUnavailable
 
 from emulators.bigcommerce import BigCommerceEmulator
 

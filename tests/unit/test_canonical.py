@@ -1,4 +1,4 @@
-"""commerce_sync.canonical (the model every adapter produces) and the canonical-format adapter."""
+"""commerce_sync.canonical.model (the model every adapter produces) and the canonical-format adapter."""
 
 from __future__ import annotations
 
@@ -9,7 +9,9 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from commerce_sync.canonical import (
+from commerce_sync.aws.store_registry import Store
+from commerce_sync.canonical.errors import BadRequest
+from commerce_sync.canonical.model import (
     DATA_MODELS,
     CanonicalEvent,
     CanonicalModel,
@@ -25,11 +27,9 @@ from commerce_sync.canonical import (
     ProductVariant,
     make_event,
 )
-from commerce_sync.errors import BadRequest
-from commerce_sync.platforms import WebhookRequest
-from commerce_sync.platforms.canonical import STORE_HEADER, CanonicalAdapter
-from commerce_sync.signatures import SignatureError, sign_standard_webhook
-from commerce_sync.store_registry import Store
+from commerce_sync.platforms.adapter import WebhookRequest
+from commerce_sync.platforms.canonical.webhooks import STORE_HEADER, CanonicalAdapter
+from commerce_sync.platforms.signatures import SignatureError, sign_standard_webhook
 from pydantic import ValidationError
 
 

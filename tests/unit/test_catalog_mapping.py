@@ -7,23 +7,23 @@ import copy
 from decimal import Decimal
 
 import pytest
-from commerce_sync.canonical import Product, ProductImage, ProductVariant
-from commerce_sync.catalog import UNTRACKED_STOCK_QUANTITY, build_product, stock
-from commerce_sync.catalog.bigcommerce import BcProduct
-from commerce_sync.catalog.bigcommerce import to_canonical_product as bigcommerce_product
-from commerce_sync.catalog.shopify import ShopifyProduct, next_page_info
-from commerce_sync.catalog.shopify import to_canonical_product as shopify_product
-from commerce_sync.catalog.woocommerce import WooProduct, WooVariation
-from commerce_sync.catalog.woocommerce import to_canonical_product as woo_product
+from commerce_sync.aws.store_registry import Store
+from commerce_sync.canonical.model import Product, ProductImage, ProductVariant
 from commerce_sync.catalog.writer import removal_write, unchanged, upsert_write
-from commerce_sync.mapping import (
+from commerce_sync.mailchimp.mapping import (
     absolute_url,
     product_content_hash,
     to_mailchimp_hidden_product,
     to_mailchimp_product,
     with_retired_variants,
 )
-from commerce_sync.store_registry import Store
+from commerce_sync.platforms.bigcommerce.catalog import BcProduct
+from commerce_sync.platforms.bigcommerce.catalog import to_canonical_product as bigcommerce_product
+from commerce_sync.platforms.products import UNTRACKED_STOCK_QUANTITY, build_product, stock
+from commerce_sync.platforms.shopify.catalog import ShopifyProduct, next_page_info
+from commerce_sync.platforms.shopify.catalog import to_canonical_product as shopify_product
+from commerce_sync.platforms.woocommerce.catalog import WooProduct, WooVariation
+from commerce_sync.platforms.woocommerce.catalog import to_canonical_product as woo_product
 
 from emulators.bigcommerce.catalog_fixtures import sample_catalog as bigcommerce_catalog
 from emulators.shopify.fixtures import sample_catalog as shopify_catalog

@@ -4,9 +4,9 @@ renewal, conditional record writes that never bury a concurrent change, seen mar
 from __future__ import annotations
 
 import pytest
+from commerce_sync.aws.sync_lock import LockLost, SyncLock
+from commerce_sync.catalog.run import CatalogConfig, _Peekable
 from commerce_sync.catalog.state import CatalogState, ProductRecord, RunCheckpoint
-from commerce_sync.catalog_sync import CatalogConfig, _Peekable
-from commerce_sync.sync_lock import LockLost, SyncLock
 
 from tests.harness import new_sync_state_table
 

@@ -11,10 +11,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from commerce_sync.canonical import CanonicalEvent, Cart, Customer, EventType, Line, make_event
-from commerce_sync.dead_letters import is_permanent
-from commerce_sync.errors import PublishError
-from commerce_sync.event_bus import (
+from commerce_sync.aws.event_bus import (
     INLINE_ENTRY_MAX_BYTES,
     PUT_EVENTS_MAX_BYTES,
     PUT_EVENTS_MAX_ENTRIES,
@@ -26,6 +23,9 @@ from commerce_sync.event_bus import (
     event_from_message,
     to_entry,
 )
+from commerce_sync.canonical.errors import PublishError
+from commerce_sync.canonical.model import CanonicalEvent, Cart, Customer, EventType, Line, make_event
+from commerce_sync.processing.dead_letters import is_permanent
 
 from tests.harness import local_aws
 

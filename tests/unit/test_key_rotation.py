@@ -13,7 +13,22 @@ from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
-from commerce_sync.key_rotation import (
+from commerce_sync.aws.secret_store import (
+    PROMOTED_AT_TAG,
+    PROMOTED_VERSION_TAG,
+    STAGED,
+    SecretReader,
+    SigningKeyring,
+    SigningSecret,
+)
+from commerce_sync.aws.settings import Settings
+from commerce_sync.aws.store_registry import Store
+from commerce_sync.mailchimp.client import MailchimpAuthError, MailchimpError
+from commerce_sync.platforms.adapter import WebhookRequest
+from commerce_sync.platforms.hooks import HookPushError, PushResult
+from commerce_sync.platforms.receiver import SIGNING_SECRET_LABELS, WebhookReceiver
+from commerce_sync.platforms.signatures import SignatureError, sign_base64_hmac
+from commerce_sync.rotation.key_rotation import (
     STEPS,
     KeyRotation,
     NewSecretRejected,
@@ -24,21 +39,6 @@ from commerce_sync.key_rotation import (
     VersionNotPending,
     secret_kind,
 )
-from commerce_sync.mailchimp_client import MailchimpAuthError, MailchimpError
-from commerce_sync.platform_hooks import HookPushError, PushResult
-from commerce_sync.platforms import WebhookRequest
-from commerce_sync.receiver import SIGNING_SECRET_LABELS, WebhookReceiver
-from commerce_sync.secret_store import (
-    PROMOTED_AT_TAG,
-    PROMOTED_VERSION_TAG,
-    STAGED,
-    SecretReader,
-    SigningKeyring,
-    SigningSecret,
-)
-from commerce_sync.settings import Settings
-from commerce_sync.signatures import SignatureError, sign_base64_hmac
-from commerce_sync.store_registry import Store
 
 KEY_A = "a" * 32 + "-us6"
 KEY_B = "b" * 32 + "-us6"
@@ -463,7 +463,7 @@ class FakeReader:
 
 class HmacAdapter:
     def verify(self, request: WebhookRequest, secrets: Sequence[str]) -> int:
-        from commerce_sync.signatures import verify_base64_hmac
+        from commerce_sync.platforms.signatures import verify_base64_hmac
 
         return verify_base64_hmac(secrets, request.body, request.header("X-Signature"))
 

@@ -8,17 +8,17 @@ import random
 from typing import Any
 
 import pytest
-from commerce_sync.canonical import Line
-from commerce_sync.dead_letters import is_permanent
-from commerce_sync.line_products import (
+from commerce_sync.canonical.model import Line
+from commerce_sync.carts.line_products import (
     LineProductsPolicy,
     ProductsNotCreated,
     batch_operations,
     products_from_lines,
     settle,
 )
-from commerce_sync.mailchimp_batches import BatchOperation, OperationResult
-from commerce_sync.mailchimp_ids import store_path, to_mailchimp_id
+from commerce_sync.mailchimp.batches import BatchOperation, OperationResult
+from commerce_sync.mailchimp.ids import store_path, to_mailchimp_id
+from commerce_sync.processing.dead_letters import is_permanent
 
 
 def line(number: int, product: str, variant: str, **extra: Any) -> Line:

@@ -1,9 +1,10 @@
-"""commerce_sync.mailchimp_client without the network: problem classification, retryability, base URL."""
+"""commerce_sync.mailchimp.client without the network: problem classification, retryability, base URL."""
 
 from __future__ import annotations
 
 import pytest
-from commerce_sync.mailchimp_client import (
+from commerce_sync.canonical.redaction import redact_emails
+from commerce_sync.mailchimp.client import (
     MailchimpAlreadyExists,
     MailchimpAuthError,
     MailchimpCampaignMissing,
@@ -14,7 +15,6 @@ from commerce_sync.mailchimp_client import (
     _classify,
     base_url_for_key,
 )
-from commerce_sync.redaction import redact_emails
 
 ORDER_EXISTS = "We were unable to process the request. An order with the provided ID already exists in the account."
 PRODUCT_EXISTS = "We were unable to process the request. A product with the provided ID already exists in the account."

@@ -1,13 +1,13 @@
-"""commerce_sync.mailchimp_ids and the canonical EntityId: no id can change which resource a path reaches."""
+"""commerce_sync.mailchimp.ids and the canonical EntityId: no id can change which resource a path reaches."""
 
 from __future__ import annotations
 
 from urllib.parse import unquote
 
 import pytest
-from commerce_sync.canonical import DeletedEntity, Line
-from commerce_sync.mailchimp_client import check_path
-from commerce_sync.mailchimp_ids import (
+from commerce_sync.canonical.model import DeletedEntity, Line
+from commerce_sync.mailchimp.client import check_path
+from commerce_sync.mailchimp.ids import (
     MAX_MAILCHIMP_ID,
     UnsafePathSegment,
     api_path,
@@ -15,7 +15,7 @@ from commerce_sync.mailchimp_ids import (
     store_path,
     to_mailchimp_id,
 )
-from commerce_sync.mailchimp_models import McLine
+from commerce_sync.mailchimp.models import McLine
 from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import ValidationError

@@ -16,7 +16,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from commerce_sync.canonical import (
+from commerce_sync.aws.store_registry import Store
+from commerce_sync.canonical.model import (
     Address,
     Cart,
     ConsentState,
@@ -27,9 +28,13 @@ from commerce_sync.canonical import (
     ProductImage,
     ProductVariant,
 )
-from commerce_sync.mailchimp_models import McStore, McStoreUpdate
-from commerce_sync.mapping import product_from_line, to_mailchimp_cart, to_mailchimp_customer, to_mailchimp_product
-from commerce_sync.store_registry import Store
+from commerce_sync.mailchimp.mapping import (
+    product_from_line,
+    to_mailchimp_cart,
+    to_mailchimp_customer,
+    to_mailchimp_product,
+)
+from commerce_sync.mailchimp.models import McStore, McStoreUpdate
 from jsonschema import Draft4Validator
 from referencing import Registry
 from referencing.jsonschema import DRAFT4

@@ -1,4 +1,4 @@
-"""commerce_sync.mapping: canonical entities to Mailchimp request bodies (NOTES.md §5, §12)."""
+"""commerce_sync.mailchimp.mapping: canonical entities to Mailchimp request bodies (NOTES.md §5, §12)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from commerce_sync.canonical import (
+from commerce_sync.canonical.model import (
     Address,
     Cart,
     ConsentState,
@@ -20,9 +20,9 @@ from commerce_sync.canonical import (
     ProductImage,
     ProductVariant,
 )
-from commerce_sync.mailchimp_ids import MAX_MAILCHIMP_ID
-from commerce_sync.mailchimp_models import McCart, McProduct
-from commerce_sync.mapping import (
+from commerce_sync.canonical.money import minor_units
+from commerce_sync.mailchimp.ids import MAX_MAILCHIMP_ID
+from commerce_sync.mailchimp.mapping import (
     UnmappableError,
     customer_id,
     product_from_line,
@@ -32,7 +32,7 @@ from commerce_sync.mapping import (
     to_mailchimp_line,
     to_mailchimp_product,
 )
-from commerce_sync.money import minor_units
+from commerce_sync.mailchimp.models import McCart, McProduct
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 

@@ -1,11 +1,11 @@
-"""commerce_sync.money: Decimal amounts quantised (half-up) to the currency's ISO 4217 minor unit."""
+"""commerce_sync.canonical.money: Decimal amounts quantised (half-up) to the currency's ISO 4217 minor unit."""
 
 from __future__ import annotations
 
 from decimal import Decimal
 
 import pytest
-from commerce_sync.money import minor_units, quantize
+from commerce_sync.canonical.money import minor_units, quantize
 
 
 @pytest.mark.parametrize(

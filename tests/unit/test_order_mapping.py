@@ -9,16 +9,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from commerce_sync.canonical import FinancialStatus, MarketingConsent, Order, Refund, Shipment
-from commerce_sync.order_mapping import to_mailchimp_order
-from commerce_sync.order_statuses import (
+from commerce_sync.canonical.model import FinancialStatus, MarketingConsent, Order, Refund, Shipment
+from commerce_sync.orders.mapping import to_mailchimp_order
+from commerce_sync.orders.sync import merge
+from commerce_sync.platforms.order_statuses import (
     UnknownStatus,
     bigcommerce_status,
     shopify_status,
     woocommerce_status,
 )
-from commerce_sync.order_sync import merge
-from commerce_sync.platforms.shopify_orders import ShopifyOrder, order_to_order
+from commerce_sync.platforms.shopify.orders import ShopifyOrder, order_to_order
 
 SAMPLE = Path(__file__).resolve().parents[2] / "events" / "shopify_order_body.json"
 

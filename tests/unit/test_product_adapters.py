@@ -10,14 +10,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from commerce_sync.canonical import EventType
-from commerce_sync.errors import BadRequest
-from commerce_sync.platform_http import StoreApiUnavailable
-from commerce_sync.platforms import StoreApi, WebhookRequest
-from commerce_sync.platforms.bigcommerce import BigCommerceAdapter
-from commerce_sync.platforms.shopify import ShopifyAdapter
-from commerce_sync.platforms.woocommerce import WooCommerceAdapter
-from commerce_sync.store_registry import Store
+from commerce_sync.aws.store_registry import Store
+from commerce_sync.canonical.errors import BadRequest
+from commerce_sync.canonical.model import EventType
+from commerce_sync.platforms.adapter import StoreApi, WebhookRequest
+from commerce_sync.platforms.bigcommerce.webhooks import BigCommerceAdapter
+from commerce_sync.platforms.http import StoreApiUnavailable
+from commerce_sync.platforms.shopify.webhooks import ShopifyAdapter
+from commerce_sync.platforms.woocommerce.webhooks import WooCommerceAdapter
 
 EVENTS = Path(__file__).resolve().parents[2] / "events"
 

@@ -8,12 +8,12 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from commerce_sync.canonical import Cart, ConsentState, EventType
-from commerce_sync.errors import BadRequest
-from commerce_sync.platforms import Normalised, WebhookRequest, adapters
-from commerce_sync.platforms.shopify import ShopifyAdapter
-from commerce_sync.signatures import SignatureError, sign_base64_hmac
-from commerce_sync.store_registry import Store
+from commerce_sync.aws.store_registry import Store
+from commerce_sync.canonical.errors import BadRequest
+from commerce_sync.canonical.model import Cart, ConsentState, EventType
+from commerce_sync.platforms.adapter import Normalised, WebhookRequest, adapters
+from commerce_sync.platforms.shopify.webhooks import ShopifyAdapter
+from commerce_sync.platforms.signatures import SignatureError, sign_base64_hmac
 
 CHECKOUT_TOKEN = "b7f0d3c2a9e84e1f8c6d5a4b3e2f1a0c"
 # The Mailchimp cart id is the checkout's cart token, shared with the carts/* topics of the same visit.

@@ -1,4 +1,4 @@
-"""commerce_sync.signatures: Shopify-style base64 HMAC and Standard Webhooks, with secret rotation."""
+"""commerce_sync.platforms.signatures: Shopify-style base64 HMAC and Standard Webhooks, with secret rotation."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import hashlib
 import hmac
 
 import pytest
-from commerce_sync.signatures import (
+from commerce_sync.platforms.signatures import (
     STANDARD_WEBHOOKS_TOLERANCE_SECONDS,
     SignatureError,
     sign_base64_hmac,

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 from cfnlint.decode import cfn_yaml
-from commerce_sync.event_bus import CLAIM_CHECK_PREFIX
+from commerce_sync.aws.event_bus import CLAIM_CHECK_PREFIX
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE_PATH = ROOT / "template.yaml"
@@ -294,7 +294,7 @@ def test_bus_is_named_by_parameter_and_archived(template: dict[str, Any], resour
 
 CLAIM_CHECK_WRITERS = {"WebhooksFunction"}
 CLAIM_CHECK_READERS = {"CartEventsFunction", "OrderStatusFunction", "ProductSyncFunction"}
-# The prefix the publisher writes under (commerce_sync.event_bus) is the one the policies name.
+# The prefix the publisher writes under (commerce_sync.aws.event_bus) is the one the policies name.
 CLAIM_CHECK_OBJECTS = {"Fn::Sub": f"${{ClaimCheckBucket.Arn}}/{CLAIM_CHECK_PREFIX}*"}
 
 
@@ -589,7 +589,7 @@ def test_webhook_sample_is_an_http_api_v2_event_for_the_route(resources: dict[st
 # The product function's sample is the schedule input (checked above); its queue carries the same envelope.
 @pytest.mark.parametrize("queue", ["CartEventsQueue", "OrderStatusQueue"])
 def test_sqs_samples_carry_canonical_events_the_rules_route_to_that_queue(queue: str) -> None:
-    from commerce_sync.canonical import DATA_MODELS, CanonicalEvent
+    from commerce_sync.canonical.model import DATA_MODELS, CanonicalEvent
 
     function, _, _, prefixes = QUEUES[queue]
     records = _load_event(SAMPLE_EVENTS[function])["Records"]

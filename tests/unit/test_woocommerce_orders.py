@@ -11,13 +11,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from commerce_sync.canonical import ConsentState, EventType, FinancialStatus, Order
-from commerce_sync.errors import BadRequest
-from commerce_sync.order_mapping import to_mailchimp_order
-from commerce_sync.platforms import Normalised, WebhookRequest
-from commerce_sync.platforms.woocommerce import DEFAULT_CONSENT_META_KEYS, WooCommerceAdapter
-from commerce_sync.platforms.woocommerce_orders import WooOrder, order_to_order, tracking_shipments
-from commerce_sync.store_registry import Store
+from commerce_sync.aws.store_registry import Store
+from commerce_sync.canonical.errors import BadRequest
+from commerce_sync.canonical.model import ConsentState, EventType, FinancialStatus, Order
+from commerce_sync.orders.mapping import to_mailchimp_order
+from commerce_sync.platforms.adapter import Normalised, WebhookRequest
+from commerce_sync.platforms.woocommerce.orders import WooOrder, order_to_order, tracking_shipments
+from commerce_sync.platforms.woocommerce.webhooks import DEFAULT_CONSENT_META_KEYS, WooCommerceAdapter
 
 EVENTS = Path(__file__).resolve().parents[2] / "events"
 SITE = "https://shop.example.com/"

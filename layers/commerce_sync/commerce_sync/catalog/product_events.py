@@ -10,7 +10,7 @@ working. A product Mailchimp has but we have no record of is read from Mailchimp
 variants.
 
 Mailchimp errors propagate: the queue retries the record and the function dead-letters it with the reason
-(commerce_sync.dead_letters), as for carts.
+(commerce_sync.processing.dead_letters), as for carts.
 """
 
 from __future__ import annotations
@@ -20,13 +20,13 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.idempotency import idempotent_function
 
-from commerce_sync.canonical import CanonicalEvent, EventType
+from commerce_sync.aws.observability import logger, metrics
+from commerce_sync.aws.store_registry import Store
+from commerce_sync.canonical.errors import NotImplementedYet, UnknownStore
+from commerce_sync.canonical.model import CanonicalEvent, EventType
 from commerce_sync.catalog.state import CatalogState, ProductRecord
 from commerce_sync.catalog.writer import Outcome, ProductWriter, removal_write, unchanged, upsert_write
-from commerce_sync.errors import NotImplementedYet, UnknownStore
-from commerce_sync.observability import logger, metrics
-from commerce_sync.services import Services
-from commerce_sync.store_registry import Store
+from commerce_sync.processing.services import Services
 
 Result = dict[str, Any]
 

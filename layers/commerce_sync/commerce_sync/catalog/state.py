@@ -10,7 +10,7 @@ removed products can Query them in order instead of scanning the table:
   Kept apart from the product item so that marking 100,000 unchanged products is blind batch writes,
   which can never overwrite a concurrent change.
 - `run`: the checkpoint of the current or last run (`RunCheckpoint`, JSON).
-- `lock`: the run lock (commerce_sync.sync_lock).
+- `lock`: the run lock (commerce_sync.aws.sync_lock).
 - `batch#<key>`: a Mailchimp batch in flight: its operations (product id → hash), written *before* the
   batch is submitted, so nothing submitted is ever unaccounted for.
 - `summary#last`, `summary#<finished>`: run summaries (the latter expire after SUMMARY_TTL_DAYS).

@@ -22,21 +22,21 @@ from typing import Any, Literal
 
 import boto3
 
-from commerce_sync.canonical import Product
+from commerce_sync.aws.observability import logger, metrics
+from commerce_sync.aws.store_registry import Store
+from commerce_sync.aws.sync_state import ImpossibleVersion, version_from_timestamp
+from commerce_sync.canonical.model import Product
+from commerce_sync.canonical.redaction import redact_emails
 from commerce_sync.catalog.state import CatalogState, ProductRecord
-from commerce_sync.mailchimp_client import MailchimpAuthError, MailchimpClient, MailchimpError
-from commerce_sync.mailchimp_ids import store_path
-from commerce_sync.mailchimp_models import McProduct
-from commerce_sync.mapping import (
+from commerce_sync.mailchimp.client import MailchimpAuthError, MailchimpClient, MailchimpError
+from commerce_sync.mailchimp.ids import store_path
+from commerce_sync.mailchimp.mapping import (
     product_content_hash,
     to_mailchimp_hidden_product,
     to_mailchimp_product,
     with_retired_variants,
 )
-from commerce_sync.observability import logger, metrics
-from commerce_sync.redaction import redact_emails
-from commerce_sync.store_registry import Store
-from commerce_sync.sync_state import ImpossibleVersion, version_from_timestamp
+from commerce_sync.mailchimp.models import McProduct
 
 Kind = Literal["created", "updated", "removed"]
 SYNC_PRODUCT = "sync_product"

@@ -1,0 +1,425 @@
+"""The canonical model: what every platform adapter produces and every processing function consumes.
+
+The format is documented for outside publishers in docs/canonical-events.md. Money is Decimal,
+quantised to the entity's currency when the model is built; e-mail addresses are stripped and
+lower-cased; timestamps are timezone-aware.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+from enum import StrEnum
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
+
+from commerce_sync.canonical.emails import email_problem, normalise_email
+from commerce_sync.canonical.money import quantize
+from commerce_sync.mailchimp.ids import entity_id_problem
+
+SCHEMA_VERSION = "1"
+
+# The error type of a value that is well-formed but that Mailchimp would refuse (an e-mail address it
+# does not take, a number beyond what it stores). A platform cannot fix those, so its webhook skips the
+# entity (200, with the reason logged and counted); a canonical sender gets a 400 naming the field.
+MAILCHIMP_REFUSES = "mailchimp_refuses"
+
+# Mailchimp types quantities and inventory as `integer` with no format; the SDKs generated from its spec
+# read that as a 32-bit integer, so a larger value cannot round-trip through them.
+MAX_MAILCHIMP_INTEGER = 2**31 - 1
+MIN_MAILCHIMP_INTEGER = -(2**31)
+# Money travels as a JSON number (a float64 on Mailchimp's side): below 10^12 every amount keeps its minor
+# unit exactly (10^12 x 1000 < 2^53), and no real order in any currency comes near it.
+MAX_MONEY = Decimal(10) ** 12
+
+
+def refused(message: str) -> PydanticCustomError:
+    return PydanticCustomError(MAILCHIMP_REFUSES, message)
+
+
+def _normalise_email(value: str) -> str:
+    email = normalise_email(value)
+    problem = email_problem(email)
+    if problem:
+        raise refused(problem)
+    return email
+
+
+def _entity_id(value: str) -> str:
+    problem = entity_id_problem(value)
+    if problem:
+        raise ValueError(f"not a usable id: {problem}")
+    return value
+
+
+def _mailchimp_integer(value: int) -> int:
+    if not MIN_MAILCHIMP_INTEGER <= value <= MAX_MAILCHIMP_INTEGER:
+        raise refused("Mailchimp stores this as a 32-bit integer; the value is out of its range")
+    return value
+
+
+def _mailchimp_money(value: Decimal) -> Decimal:
+    if value >= MAX_MONEY:
+        raise refused("amounts must be below 1,000,000,000,000")
+    return value
+
+
+def _aware(value: datetime) -> datetime:
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+Email = Annotated[str, AfterValidator(_normalise_email)]
+Timestamp = Annotated[datetime, AfterValidator(_aware)]
+# Event ids and versions: free text (BigCommerce's scope in an event id holds '/'); they never enter a path.
+Identifier = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=255)]
+# Entity ids reach Mailchimp paths: no path syntax, ever (commerce_sync.mailchimp.ids).
+EntityId = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1), AfterValidator(_entity_id)]
+CurrencyCode = Annotated[str, StringConstraints(strip_whitespace=True, to_upper=True, pattern=r"^[A-Za-z]{3}$")]
+NonNegativeMoney = Annotated[Decimal, Field(ge=0, allow_inf_nan=False), AfterValidator(_mailchimp_money)]
+Quantity = Annotated[int, Field(ge=0), AfterValidator(_mailchimp_integer)]
+Inventory = Annotated[int, AfterValidator(_mailchimp_integer)]
+CampaignId = Annotated[str, StringConstraints(strip_whitespace=True, max_length=50)]
+
+
+class CanonicalModel(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True, str_strip_whitespace=True)
+
+
+class Address(CanonicalModel):
+    name: str | None = None
+    company: str | None = None
+    address1: str | None = None
+    address2: str | None = None
+    city: str | None = None
+    province: str | None = None
+    province_code: str | None = None
+    postal_code: str | None = None
+    country: str | None = None
+    country_code: str | None = None
+    phone: str | None = None
+
+
+class ConsentState(StrEnum):
+    """What the shopper agreed to; only GRANTED ever subscribes anyone."""
+
+    GRANTED = "granted"
+    DENIED = "denied"
+    UNKNOWN = "unknown"
+
+
+class MarketingConsent(CanonicalModel):
+    state: ConsentState = ConsentState.UNKNOWN
+    source: str | None = None
+    updated_at: Timestamp | None = None
+
+
+class Customer(CanonicalModel):
+    """A shopper. `id` is the platform's customer id; guests have none (see mapping.customer_id)."""
+
+    id: EntityId | None = None
+    email: Email | None = None
+    first_name: str | None = None
+    last_name: str | None = None
+    company: str | None = None
+    address: Address | None = None
+    consent: MarketingConsent = MarketingConsent()
+
+
+class ProductImage(CanonicalModel):
+    id: EntityId
+    url: Annotated[str, Field(min_length=1)]
+    variant_ids: tuple[EntityId, ...] = ()
+
+
+class ProductVariant(CanonicalModel):
+    id: EntityId
+    title: str
+    sku: str | None = None
+    url: str | None = None
+    price: NonNegativeMoney | None = None
+    inventory_quantity: Inventory | None = None
+    image_url: str | None = None
+    backorders: str | None = None
+    visibility: str | None = None
+
+
+class Product(CanonicalModel):
+    id: EntityId
+    title: Annotated[str, Field(min_length=1)]
+    handle: str | None = None
+    url: str | None = None
+    description: str | None = None
+    type: str | None = None
+    vendor: str | None = None
+    image_url: str | None = None
+    images: tuple[ProductImage, ...] = ()
+    variants: tuple[ProductVariant, ...] = Field(min_length=1)
+    currency_code: CurrencyCode | None = None
+    published_at: Timestamp | None = None
+    updated_at: Timestamp | None = None
+
+
+class Line(CanonicalModel):
+    """A cart or order line, carrying enough of the product to create it in Mailchimp if it is missing."""
+
+    id: EntityId
+    product_id: EntityId
+    variant_id: EntityId
+    product_title: str
+    variant_title: str | None = None
+    sku: str | None = None
+    quantity: Quantity
+    price: NonNegativeMoney
+    discount: NonNegativeMoney = Decimal(0)
+    url: str | None = None
+    image_url: str | None = None
+
+
+def _quantize_money(model: BaseModel, currency_code: str, fields: tuple[str, ...]) -> dict[str, Any]:
+    return {name: quantize(getattr(model, name), currency_code) for name in fields if getattr(model, name) is not None}
+
+
+def _quantize_lines(lines: tuple[Line, ...], currency_code: str) -> tuple[Line, ...]:
+    return tuple(line.model_copy(update=_quantize_money(line, currency_code, ("price", "discount"))) for line in lines)
+
+
+class Cart(CanonicalModel):
+    id: EntityId
+    customer: Customer
+    currency_code: CurrencyCode
+    lines: tuple[Line, ...] = ()
+    order_total: NonNegativeMoney
+    tax_total: NonNegativeMoney | None = None
+    checkout_url: str | None = None
+    campaign_id: CampaignId | None = None
+    created_at: Timestamp | None = None
+    updated_at: Timestamp | None = None
+    # Other platform ids of the same cart (e.g. a Shopify checkout id), so a later removal that names
+    # only one of them still finds it.
+    references: tuple[EntityId, ...] = ()
+
+    @model_validator(mode="after")
+    def _quantised(self) -> Cart:
+        money = _quantize_money(self, self.currency_code, ("order_total", "tax_total"))
+        object.__setattr__(self, "lines", _quantize_lines(self.lines, self.currency_code))
+        for name, value in money.items():
+            object.__setattr__(self, name, value)
+        return self
+
+
+class Promo(CanonicalModel):
+    code: Annotated[str, Field(min_length=1, max_length=50)]
+    amount_discounted: NonNegativeMoney
+    type: Literal["fixed", "percentage"] = "fixed"
+
+
+class Shipment(CanonicalModel):
+    """One parcel. `id` (the platform's fulfillment or shipment id) lets partial updates merge."""
+
+    id: str | None = None
+    tracking_number: str | None = None
+    tracking_carrier: str | None = None
+    tracking_url: str | None = None
+    shipped_at: Timestamp | None = None
+
+
+class Refund(CanonicalModel):
+    id: Identifier
+    amount: NonNegativeMoney
+    refunded_at: Timestamp | None = None
+
+
+class FinancialStatus(StrEnum):
+    """Mailchimp's notification-firing values (see docs/order-status.md for each platform's table)."""
+
+    PENDING = "pending"
+    PAID = "paid"
+    REFUNDED = "refunded"
+    CANCELLED = "cancelled"
+
+
+class Order(CanonicalModel):
+    id: EntityId
+    customer: Customer
+    currency_code: CurrencyCode
+    lines: tuple[Line, ...] = Field(min_length=1)
+    order_total: NonNegativeMoney
+    tax_total: NonNegativeMoney | None = None
+    shipping_total: NonNegativeMoney | None = None
+    discount_total: NonNegativeMoney | None = None
+    # The platform's payment state mapped onto Mailchimp's values (commerce_sync.platforms.order_statuses).
+    financial_status: FinancialStatus | None = None
+    # True once goods left (fully or partly): Mailchimp's shipping confirmation.
+    shipped: bool = False
+    shipments: tuple[Shipment, ...] = ()
+    refunds: tuple[Refund, ...] = ()
+    cart_id: EntityId | None = None
+    # Other ids of the order's cart (e.g. a Shopify checkout token), so it is found whichever was used.
+    cart_references: tuple[EntityId, ...] = ()
+    campaign_id: CampaignId | None = None
+    tracking_code: Literal["prec"] | None = None
+    landing_site: str | None = None
+    order_url: str | None = None
+    promos: tuple[Promo, ...] = ()
+    billing_address: Address | None = None
+    shipping_address: Address | None = None
+    processed_at: Timestamp | None = None
+    cancelled_at: Timestamp | None = None
+    updated_at: Timestamp | None = None
+
+    @model_validator(mode="after")
+    def _quantised(self) -> Order:
+        fields = ("order_total", "tax_total", "shipping_total", "discount_total")
+        object.__setattr__(self, "lines", _quantize_lines(self.lines, self.currency_code))
+        refunds = tuple(
+            refund.model_copy(update={"amount": quantize(refund.amount, self.currency_code)}) for refund in self.refunds
+        )
+        object.__setattr__(self, "refunds", refunds)
+        for name, value in _quantize_money(self, self.currency_code, fields).items():
+            object.__setattr__(self, name, value)
+        return self
+
+
+class EventType(StrEnum):
+    CART_UPDATED = "cart.updated"
+    CART_DELETED = "cart.deleted"
+    CUSTOMER_UPDATED = "customer.updated"
+    CUSTOMER_DELETED = "customer.deleted"
+    ORDER_UPDATED = "order.updated"
+    ORDER_DELETED = "order.deleted"
+    ORDER_SHIPMENT = "order.shipment"
+    ORDER_REFUND = "order.refund"
+    PRODUCT_UPDATED = "product.updated"
+    PRODUCT_DELETED = "product.deleted"
+
+
+class DeletedEntity(CanonicalModel):
+    id: EntityId
+
+
+class OrderShipment(CanonicalModel):
+    """A shipment reported on its own (Shopify fulfillments/*, BigCommerce store/shipment/*)."""
+
+    order_id: EntityId
+    shipment: Shipment
+    # True when this shipment completes the order; a partial one also fires the shipping e-mail.
+    complete: bool = False
+
+
+class OrderRefund(CanonicalModel):
+    """A refund reported on its own (Shopify refunds/create)."""
+
+    order_id: EntityId
+    refund: Refund
+
+
+class CartRemovalReason(StrEnum):
+    DELETED = "deleted"
+    EMPTIED = "emptied"
+    CONVERTED = "converted"
+
+
+class CartRemoval(CanonicalModel):
+    """A cart that must leave Mailchimp. CONVERTED carries the buyer, so that a cart event of theirs
+    that predates the purchase and arrives late cannot bring an abandoned-cart e-mail back."""
+
+    id: EntityId
+    reason: CartRemovalReason = CartRemovalReason.DELETED
+    customer: Customer | None = None
+    removed_at: Timestamp | None = None
+
+
+class CanonicalEvent(CanonicalModel):
+    """The envelope on the bus: EventBridge `detail-type` is `type`, `detail` is this model's JSON.
+
+    `event_id` is stable across redeliveries (dedupe key); `entity_version` orders the changes of one
+    entity (the platform's updated_at, or a counter) so a stale event never overwrites a newer one.
+    """
+
+    schema_version: Literal["1"] = SCHEMA_VERSION
+    event_id: Identifier
+    type: EventType
+    store_id: Identifier
+    platform: Identifier
+    occurred_at: Timestamp
+    entity_id: EntityId
+    entity_version: Identifier
+    data: dict[str, Any]
+
+    @field_validator("data")
+    @classmethod
+    def _data_is_object(cls, value: dict[str, Any]) -> dict[str, Any]:
+        if not value:
+            raise ValueError("data must describe the entity")
+        return value
+
+    def cart(self) -> Cart:
+        return Cart.model_validate(self.data)
+
+    def customer(self) -> Customer:
+        return Customer.model_validate(self.data)
+
+    def order(self) -> Order:
+        return Order.model_validate(self.data)
+
+    def product(self) -> Product:
+        return Product.model_validate(self.data)
+
+    def deleted(self) -> DeletedEntity:
+        return DeletedEntity.model_validate(self.data)
+
+    def order_shipment(self) -> OrderShipment:
+        return OrderShipment.model_validate(self.data)
+
+    def order_refund(self) -> OrderRefund:
+        return OrderRefund.model_validate(self.data)
+
+    def cart_removal(self) -> CartRemoval:
+        return CartRemoval.model_validate(self.data)
+
+
+DATA_MODELS: dict[EventType, type[CanonicalModel]] = {
+    EventType.CART_UPDATED: Cart,
+    EventType.CART_DELETED: CartRemoval,
+    EventType.CUSTOMER_UPDATED: Customer,
+    EventType.CUSTOMER_DELETED: DeletedEntity,
+    EventType.ORDER_UPDATED: Order,
+    EventType.ORDER_DELETED: DeletedEntity,
+    EventType.ORDER_SHIPMENT: OrderShipment,
+    EventType.ORDER_REFUND: OrderRefund,
+    EventType.PRODUCT_UPDATED: Product,
+    EventType.PRODUCT_DELETED: DeletedEntity,
+}
+
+
+def make_event(
+    *,
+    event_type: EventType,
+    event_id: str,
+    store_id: str,
+    platform: str,
+    entity: CanonicalModel,
+    entity_id: str,
+    entity_version: str,
+    occurred_at: datetime | None = None,
+) -> CanonicalEvent:
+    return CanonicalEvent(
+        event_id=event_id,
+        type=event_type,
+        store_id=store_id,
+        platform=platform,
+        occurred_at=occurred_at or datetime.now(UTC),
+        entity_id=entity_id,
+        entity_version=entity_version,
+        data=entity.model_dump(mode="json", exclude_none=True),
+    )

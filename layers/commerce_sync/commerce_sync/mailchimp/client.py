@@ -1,0 +1,413 @@
+"""A Mailchimp Marketing API client on requests, with the retry and upsert rules the real API needs.
+
+- Base URL: `MAILCHIMP_API_URL` when set, else `https://<dc>.api.mailchimp.com/3.0` from the key's
+  `-<dc>` suffix.
+- Retries (urllib3 Retry, exponential backoff with jitter) on 429, 5xx, bare 403 (Mailchimp's CDN
+  throttles with an HTML 403) and connect/read timeouts, for every verb: every write here is a PUT,
+  a PATCH, a DELETE or a POST inside an upsert whose repeat ends in "already exists", handled below.
+- Errors arrive as problem+json and become typed exceptions.
+- The key is used only in the Authorization header; nothing here logs it, nor any e-mail address.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import requests
+from requests.adapters import HTTPAdapter
+from urllib3.exceptions import MaxRetryError
+from urllib3.util.retry import Retry
+
+from commerce_sync.aws.observability import logger
+from commerce_sync.canonical.redaction import redact_emails
+from commerce_sync.mailchimp.ids import UnsafePathSegment, api_path, store_path
+from commerce_sync.mailchimp.models import (
+    McCart,
+    McCustomer,
+    McOrder,
+    McProduct,
+    McProductVariant,
+    McStore,
+    McStoreUpdate,
+)
+
+DEFAULT_CONNECT_TIMEOUT = 3.05
+DEFAULT_READ_TIMEOUT = 20.0
+RETRYABLE_STATUSES = frozenset({403, 429, 500, 502, 503, 504})
+
+
+class MailchimpError(Exception):
+    """An error answer from Mailchimp (or no answer at all), with the problem+json fields."""
+
+    def __init__(
+        self,
+        status: int,
+        title: str,
+        detail: str = "",
+        field_errors: list[dict[str, str]] | None = None,
+        instance: str | None = None,
+    ) -> None:
+        self.status = status
+        self.title = title
+        # Mailchimp quotes the address in some details; this error may be logged or dead-lettered.
+        self.detail = redact_emails(detail)
+        self.field_errors = [
+            {key: redact_emails(str(value)) for key, value in item.items()} for item in field_errors or []
+        ]
+        self.instance = instance
+        fields = "; ".join(f"{e.get('field')}: {e.get('message')}" for e in self.field_errors)
+        super().__init__(f"Mailchimp {status} {title}: {self.detail}" + (f" ({fields})" if fields else ""))
+
+    @property
+    def retryable(self) -> bool:
+        """True when trying again later may succeed: throttling, server faults, no answer."""
+        return self.status in RETRYABLE_STATUSES or self.status == 0
+
+
+class MailchimpNotFound(MailchimpError):
+    pass
+
+
+class MailchimpAlreadyExists(MailchimpError):
+    pass
+
+
+class MailchimpProductMissing(MailchimpError):
+    """A cart or order line names a product or variant that Mailchimp does not hold."""
+
+
+class MailchimpCampaignMissing(MailchimpError):
+    """The campaign_id is stale or from another audience; the resource is valid without it."""
+
+
+class MailchimpComplianceState(MailchimpError):
+    """The contact unsubscribed or was cleaned; it must not be re-subscribed, so never retried."""
+
+
+class MailchimpAuthError(MailchimpError):
+    pass
+
+
+class MailchimpEmailRefused(MailchimpError):
+    """Mailchimp judged the shopper's address fake or invalid: it will say so on every retry, and the
+    platform cannot change what the shopper typed, so the event is skipped (counted), not dead-lettered."""
+
+
+def _classify(error: MailchimpError) -> MailchimpError:
+    detail = error.detail.lower()
+    kind: type[MailchimpError] = MailchimpError
+    if error.status == 404:
+        kind = MailchimpNotFound
+    elif error.status == 401:
+        kind = MailchimpAuthError
+    elif error.status == 400 and "already exists" in detail:
+        kind = MailchimpAlreadyExists
+    elif error.status == 400 and "product with the provided" in detail and "does not exist" in detail:
+        kind = MailchimpProductMissing
+    elif error.status == 400 and "campaign with the provided id does not exist" in detail:
+        kind = MailchimpCampaignMissing
+    elif error.status == 400 and "compliance state" in (error.title + error.detail).lower():
+        kind = MailchimpComplianceState
+    elif error.status == 400 and "looks fake or invalid" in " ".join(
+        [detail, *(str(item.get("message", "")).lower() for item in error.field_errors)]
+    ):
+        kind = MailchimpEmailRefused
+    if kind is MailchimpError:
+        return error
+    return kind(error.status, error.title, error.detail, error.field_errors, error.instance)
+
+
+def problem_error(status: int, problem: Mapping[str, Any], reason: str = "") -> MailchimpError:
+    """The typed error for a problem document, whether it answered a request or a batch operation."""
+    errors = problem.get("errors")
+    return _classify(
+        MailchimpError(
+            status=int(problem.get("status") or status),
+            title=str(problem.get("title") or reason or f"HTTP {status}"),
+            detail=str(problem.get("detail") or ""),
+            field_errors=[item for item in errors if isinstance(item, dict)] if isinstance(errors, list) else [],
+            instance=problem.get("instance"),
+        )
+    )
+
+
+class _MailchimpRetry(Retry):
+    """urllib3 Retry that treats a 403 *with* a JSON body as final: that is a real Forbidden (role or
+    plan), while the CDN's throttling 403 comes as HTML and is worth waiting out."""
+
+    def increment(self, method=None, url=None, response=None, error=None, _pool=None, _stacktrace=None):  # type: ignore[no-untyped-def]
+        if response is not None and response.status == 403 and "json" in (response.headers.get("Content-Type") or ""):
+            raise MaxRetryError(_pool, url, "403 with a problem body is not retried")  # type: ignore[arg-type]
+        return super().increment(method, url, response, error, _pool, _stacktrace)
+
+
+def base_url_for_key(api_key: str) -> str:
+    """`https://<dc>.api.mailchimp.com/3.0` from a key of the form `<32 hex>-<dc>`."""
+    _, separator, datacenter = api_key.rpartition("-")
+    if not separator or not datacenter.isalnum():
+        raise ValueError("the Mailchimp API key has no datacenter suffix (expected '<key>-usN')")
+    return f"https://{datacenter}.api.mailchimp.com/3.0"
+
+
+@dataclass
+class RetryPolicy:
+    total: int = 5
+    backoff_factor: float = 0.5
+    backoff_jitter: float = 0.5
+    backoff_max: float = 20.0
+
+    def as_urllib3(self) -> Retry:
+        return _MailchimpRetry(
+            total=self.total,
+            connect=self.total,
+            read=self.total,
+            status=self.total,
+            other=0,
+            allowed_methods=None,
+            status_forcelist=RETRYABLE_STATUSES,
+            backoff_factor=self.backoff_factor,
+            backoff_jitter=self.backoff_jitter,
+            backoff_max=self.backoff_max,
+            respect_retry_after_header=True,
+            raise_on_status=False,
+        )
+
+
+@dataclass
+class MailchimpClient:
+    api_key: str = field(repr=False)
+    base_url: str | None = None
+    connect_timeout: float = DEFAULT_CONNECT_TIMEOUT
+    read_timeout: float = DEFAULT_READ_TIMEOUT
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    # One connection per invocation: the template budgets Mailchimp connections per invocation.
+    max_connections: int = 1
+    session: requests.Session = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.base_url = (self.base_url or base_url_for_key(self.api_key)).rstrip("/")
+        self.session = requests.Session()
+        self.session.auth = ("commerce-sync", self.api_key)
+        # requests re-reads proxy and CA settings from os.environ on every call, which was most of a
+        # warm call's cost (bench/bench_cart_events.py); read them once here instead.
+        self.session.trust_env = False
+        self.session.proxies.update(requests.utils.get_environ_proxies(self.base_url))
+        ca_bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
+        if ca_bundle:
+            self.session.verify = ca_bundle
+        self.session.headers.update({"Accept": "application/json", "User-Agent": "commerce-sync/0.1"})
+        adapter = HTTPAdapter(
+            max_retries=self.retry.as_urllib3(),
+            pool_connections=1,
+            pool_maxsize=self.max_connections,
+            pool_block=True,
+        )
+        self.session.mount("http://", adapter)
+        self.session.mount("https://", adapter)
+        # Mailchimp allows 10 connections per user across every caller; this bounds our own share.
+        self._slots = threading.BoundedSemaphore(self.max_connections)
+
+    # ---- transport -------------------------------------------------------------------------------
+
+    @contextmanager
+    def _slot(self) -> Iterator[None]:
+        with self._slots:
+            yield
+
+    def request(self, method: str, path: str, body: dict[str, Any] | None = None, **params: Any) -> Any:
+        """`path` comes from `mailchimp_ids.api_path` / `store_path`; it is checked again here, the one place
+        every call passes, so no caller can send a path whose segments climb or vanish."""
+        check_path(path)
+        url = f"{self.base_url}{path}"
+        try:
+            with self._slot():
+                response = self.session.request(
+                    method,
+                    url,
+                    json=body,
+                    params=params or None,
+                    timeout=(self.connect_timeout, self.read_timeout),
+                )
+        except requests.exceptions.RetryError as error:
+            raise MailchimpError(0, "Retries exhausted", str(error)) from error
+        except requests.exceptions.Timeout as error:
+            raise MailchimpError(0, "Timeout", f"{method} {path} timed out after retries") from error
+        except requests.exceptions.ConnectionError as error:
+            raise MailchimpError(0, "Connection failed", f"{method} {path}: {type(error).__name__}") from error
+        logger.debug(
+            "mailchimp call",
+            method=method,
+            path=path,
+            status=response.status_code,
+            request_id=response.headers.get("X-Request-Id"),
+        )
+        if response.status_code >= 400:
+            raise self._error(response)
+        if response.status_code == 204 or not response.content:
+            return None
+        return response.json()
+
+    @staticmethod
+    def _error(response: requests.Response) -> MailchimpError:
+        try:
+            problem = response.json()
+        except ValueError:
+            problem = None
+        if not isinstance(problem, dict):
+            # A CDN page (HTML 403/502/503) rather than a problem document.
+            return MailchimpError(response.status_code, response.reason or "HTTP error", "no problem body")
+        return problem_error(response.status_code, problem, response.reason or "")
+
+    def get(self, path: str, **params: Any) -> Any:
+        return self.request("GET", path, **params)
+
+    # ---- account and stores ----------------------------------------------------------------------
+
+    def ping(self) -> dict[str, Any]:
+        return self.get("/ping")
+
+    def account(self) -> dict[str, Any]:
+        return self.get("/")
+
+    def get_store(self, store_id: str) -> dict[str, Any] | None:
+        try:
+            return self.get(api_path("ecommerce", "stores", store_id))
+        except MailchimpNotFound:
+            return None
+
+    def ensure_store(self, store: McStore) -> dict[str, Any]:
+        """Create the store when Mailchimp lacks it; an existing store is returned as it is (its
+        list_id is immutable, so a different audience is reported rather than silently ignored)."""
+        existing = self.get_store(store.id)
+        if existing is None:
+            try:
+                return self.request("POST", api_path("ecommerce", "stores"), store.body())
+            except MailchimpAlreadyExists:
+                existing = self.get(api_path("ecommerce", "stores", store.id))
+        if existing.get("list_id") != store.list_id:
+            raise ValueError(
+                f"Mailchimp store {store.id} is bound to audience {existing.get('list_id')}, "
+                f"not {store.list_id}; a store's audience cannot change"
+            )
+        return existing
+
+    def update_store(self, store_id: str, changes: McStoreUpdate) -> dict[str, Any]:
+        return self.request("PATCH", api_path("ecommerce", "stores", store_id), changes.body())
+
+    # ---- e-commerce resources ----------------------------------------------------------------------
+
+    def upsert_customer(self, store_id: str, customer: McCustomer) -> dict[str, Any]:
+        return self.request("PUT", store_path(store_id, "customers", customer.id), customer.body())
+
+    def delete_customer(self, store_id: str, customer_id: str) -> bool:
+        """True when a customer was deleted; one already gone is done, not an error."""
+        return self._delete(store_path(store_id, "customers", customer_id))
+
+    def upsert_product(self, store_id: str, product: McProduct) -> dict[str, Any]:
+        return self.request("PUT", store_path(store_id, "products", product.id), product.body())
+
+    def upsert_variant(self, store_id: str, product_id: str, variant: McProductVariant) -> dict[str, Any]:
+        return self.request("PUT", store_path(store_id, "products", product_id, "variants", variant.id), variant.body())
+
+    def create_product(self, store_id: str, product: McProduct) -> bool:
+        """POST, which never touches a product Mailchimp already holds: True when created, False when
+        one with this id exists (it is left exactly as it is)."""
+        try:
+            self.request("POST", store_path(store_id, "products"), product.body())
+        except MailchimpAlreadyExists:
+            return False
+        return True
+
+    def create_variant(self, store_id: str, product_id: str, variant: McProductVariant) -> bool:
+        """POST, which never touches a variant Mailchimp already holds: True when created, False when
+        the product already has a variant with this id."""
+        try:
+            self.request("POST", store_path(store_id, "products", product_id, "variants"), variant.body())
+        except MailchimpAlreadyExists:
+            return False
+        return True
+
+    def get_product(self, store_id: str, product_id: str) -> dict[str, Any] | None:
+        try:
+            return self.get(store_path(store_id, "products", product_id))
+        except MailchimpNotFound:
+            return None
+
+    def _upsert(
+        self,
+        store_id: str,
+        collection: str,
+        resource_id: str,
+        body: dict[str, Any],
+        patch: dict[str, Any],
+        likely_new: bool,
+    ) -> dict[str, Any]:
+        """PATCH-then-POST, or POST-then-PATCH when the caller knows the resource is probably new: either
+        way one call in the usual case, and "not found" / "already exists" fall back to the other."""
+        if likely_new:
+            try:
+                return self.request("POST", store_path(store_id, collection), body)
+            except MailchimpAlreadyExists:
+                return self.request("PATCH", store_path(store_id, collection, resource_id), patch)
+        try:
+            return self.request("PATCH", store_path(store_id, collection, resource_id), patch)
+        except MailchimpNotFound:
+            pass
+        try:
+            return self.request("POST", store_path(store_id, collection), body)
+        except MailchimpAlreadyExists:
+            return self.request("PATCH", store_path(store_id, collection, resource_id), patch)
+
+    def upsert_cart(self, store_id: str, cart: McCart, likely_new: bool = False) -> dict[str, Any]:
+        """PATCH with the full lines array, POST when new. Never DELETE+POST: that breaks automations."""
+        return self._upsert(store_id, "carts", cart.id, cart.body(), cart.patch_body(), likely_new)
+
+    def delete_cart(self, store_id: str, cart_id: str) -> bool:
+        """True when a cart was deleted; a cart already gone is done, not an error."""
+        return self._delete(store_path(store_id, "carts", cart_id))
+
+    def upsert_order(self, store_id: str, order: McOrder, likely_new: bool = False) -> dict[str, Any]:
+        """No PUT for orders (removed from the API); a repeated POST says "already exists"."""
+        return self._upsert(store_id, "orders", order.id, order.body(), order.patch_body(), likely_new)
+
+    def delete_order(self, store_id: str, order_id: str) -> bool:
+        """True when an order was deleted; one already gone is done, not an error."""
+        return self._delete(store_path(store_id, "orders", order_id))
+
+    def _delete(self, resource: str) -> bool:
+        try:
+            self.request("DELETE", resource)
+        except MailchimpNotFound:
+            return False
+        return True
+
+    # ---- audience members --------------------------------------------------------------------------
+
+    def get_member(self, list_id: str, subscriber_hash: str, **params: Any) -> dict[str, Any] | None:
+        try:
+            return self.get(api_path("lists", list_id, "members", subscriber_hash), **params)
+        except MailchimpNotFound:
+            return None
+
+    def update_member(self, list_id: str, subscriber_hash: str, body: dict[str, Any]) -> dict[str, Any]:
+        return self.request("PATCH", api_path("lists", list_id, "members", subscriber_hash), body)
+
+    def put_member(self, list_id: str, subscriber_hash: str, body: dict[str, Any]) -> dict[str, Any]:
+        return self.request("PUT", api_path("lists", list_id, "members", subscriber_hash), body)
+
+
+def check_path(value: str) -> None:
+    """Refuses a path with an empty, `.` or `..` segment or a raw control character: whatever built it,
+    such a path could reach a resource other than the one meant."""
+    if not value.startswith("/"):
+        raise UnsafePathSegment("a Mailchimp path must start with /")
+    segments = value.split("?", 1)[0].split("/")[1:]
+    if value != "/" and any(segment in ("", ".", "..") for segment in segments):
+        raise UnsafePathSegment("a Mailchimp path segment is empty, '.' or '..'")
+    if not value.isprintable():
+        raise UnsafePathSegment("a Mailchimp path holds control characters")

@@ -1,0 +1,184 @@
+"""Outbound Mailchimp e-commerce resources (Marketing API v3.0.90), as the request bodies we send.
+
+Field names, required fields, enums and documented limits follow the spec; see
+../shared/mailchimp/NOTES.md §5. Money is Decimal in the model and a JSON number on the wire (the
+3.0.90 spec types money as number), already quantised by the canonical model.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, PlainSerializer
+
+from commerce_sync.mailchimp.ids import MailchimpId
+
+Money = Annotated[Decimal, PlainSerializer(lambda value: float(value), return_type=float)]
+
+
+class MailchimpResource(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    def body(self) -> dict[str, Any]:
+        """The JSON body to send: unset optional fields are left out rather than sent as null."""
+        return self.model_dump(mode="json", exclude_none=True)
+
+
+class McAddress(MailchimpResource):
+    address1: str | None = None
+    address2: str | None = None
+    city: str | None = None
+    province: str | None = None
+    province_code: str | None = None
+    postal_code: str | None = None
+    country: str | None = None
+    country_code: str | None = None
+
+
+class McOrderAddress(McAddress):
+    name: str | None = None
+    phone: str | None = None
+    company: str | None = None
+
+
+class McCustomer(MailchimpResource):
+    """Body of PUT /customers/{id}, and the customer embedded in a cart or order."""
+
+    id: MailchimpId
+    email_address: str | None = None
+    opt_in_status: bool | None = None
+    company: str | None = None
+    first_name: str | None = None
+    last_name: str | None = None
+    address: McAddress | None = None
+
+
+class McProductVariant(MailchimpResource):
+    id: MailchimpId
+    title: Annotated[str, Field(min_length=1)]
+    url: str | None = None
+    sku: str | None = None
+    price: Money | None = None
+    inventory_quantity: int | None = None
+    image_url: str | None = None
+    backorders: str | None = None
+    visibility: str | None = None
+
+
+class McProductImage(MailchimpResource):
+    id: MailchimpId
+    url: Annotated[str, Field(min_length=1)]
+    variant_ids: list[MailchimpId] | None = None
+
+
+class McProduct(MailchimpResource):
+    """Body of PUT /products/{id} ("create or update"); every product has at least one variant."""
+
+    id: MailchimpId
+    title: Annotated[str, Field(min_length=1)]
+    handle: str | None = None
+    url: str | None = None
+    description: str | None = None
+    type: str | None = None
+    vendor: str | None = None
+    image_url: str | None = None
+    variants: Annotated[list[McProductVariant], Field(min_length=1)]
+    images: list[McProductImage] | None = None
+    published_at_foreign: str | None = None
+
+
+class McLine(MailchimpResource):
+    id: MailchimpId
+    product_id: MailchimpId
+    product_variant_id: MailchimpId
+    quantity: Annotated[int, Field(ge=0)]
+    price: Money
+    discount: Money | None = None
+
+
+class McCart(MailchimpResource):
+    """Body of POST /carts and, without `id`, of PATCH /carts/{id} (the full lines array each time)."""
+
+    id: MailchimpId
+    customer: McCustomer
+    currency_code: Annotated[str, Field(pattern=r"^[A-Z]{3}$")]
+    order_total: Money
+    lines: list[McLine]
+    campaign_id: str | None = None
+    checkout_url: str | None = None
+    tax_total: Money | None = None
+
+    def patch_body(self) -> dict[str, Any]:
+        body = self.body()
+        body.pop("id")
+        # A cart's customer can never change (Mailchimp refuses another id or e-mail), so a PATCH leaves it
+        # out; the customer's own details are written by PUT /customers, and a cart whose shopper moved to
+        # another address is deleted and created again for it (cart_sync).
+        body.pop("customer")
+        return body
+
+
+class McPromo(MailchimpResource):
+    code: Annotated[str, Field(min_length=1, max_length=50)]
+    amount_discounted: Money
+    type: Literal["fixed", "percentage"]
+
+
+class McOrder(MailchimpResource):
+    """Body of POST /orders and, without `id`, of PATCH /orders/{id}. There is no PUT for orders."""
+
+    id: MailchimpId
+    customer: McCustomer
+    currency_code: Annotated[str, Field(pattern=r"^[A-Z]{3}$")]
+    order_total: Money
+    lines: Annotated[list[McLine], Field(min_length=1)]
+    campaign_id: str | None = None
+    landing_site: str | None = None
+    financial_status: Literal["paid", "pending", "refunded", "cancelled"] | None = None
+    fulfillment_status: Literal["shipped"] | None = None
+    order_url: str | None = None
+    discount_total: Money | None = None
+    tax_total: Money | None = None
+    shipping_total: Money | None = None
+    tracking_code: Literal["prec"] | None = None
+    processed_at_foreign: str | None = None
+    cancelled_at_foreign: str | None = None
+    updated_at_foreign: str | None = None
+    shipping_address: McOrderAddress | None = None
+    billing_address: McOrderAddress | None = None
+    promos: list[McPromo] | None = None
+    tracking_number: str | None = None
+    tracking_carrier: str | None = None
+    tracking_url: str | None = None
+    cart_id: MailchimpId | None = None
+
+    def patch_body(self) -> dict[str, Any]:
+        body = self.body()
+        body.pop("id")
+        # An order stays with the customer who placed it, even when the platform later shows another
+        # address for it: Mailchimp cannot move an order, and the history belongs to that address.
+        body.pop("customer")
+        return body
+
+
+class McStore(MailchimpResource):
+    """Body of POST /ecommerce/stores; `id` and `list_id` can never change afterwards."""
+
+    id: Annotated[str, Field(min_length=1, max_length=50)]
+    list_id: Annotated[str, Field(min_length=1)]
+    name: Annotated[str, Field(min_length=1)]
+    currency_code: Annotated[str, Field(pattern=r"^[A-Z]{3}$")]
+    platform: str | None = None
+    domain: str | None = None
+    email_address: str | None = None
+    is_syncing: bool | None = None
+
+
+class McStoreUpdate(MailchimpResource):
+    """Body of PATCH /ecommerce/stores/{store_id}: only the fields that change (never id or list_id)."""
+
+    name: Annotated[str, Field(min_length=1)] | None = None
+    currency_code: Annotated[str, Field(pattern=r"^[A-Z]{3}$")] | None = None
+    platform: str | None = None
+    domain: str | None = None

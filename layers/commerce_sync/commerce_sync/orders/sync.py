@@ -1,0 +1,199 @@
+"""Applying order events to Mailchimp, so every order notification fires once, in order, with the
+right revenue.
+
+Per event: a duplicate (same event id) writes nothing; a stale `order.updated` (its version is not
+newer than the one applied) is skipped, so a late `pending` never follows `paid`. Then:
+
+- order.updated: shipments and refunds already known for the order are merged in (by id), the
+  shopper's carts are ended (commerce_sync.carts.conversion) before the order is written, the customer is
+  written with the consent rules, then the order by PATCH, or POST when new (the API has no PUT for
+  orders; "already exists" is handled by the client). Lines naming products Mailchimp lacks get them
+  created; a stale campaign id is dropped. A new order that is already paid is sent `pending` first
+  when the store wants both the confirmation and the invoice e-mail.
+- order.shipment / order.refund: merged into the last applied order and written again; an order not
+  seen yet is retried later (the queue), then dead-lettered with the reason.
+- order.deleted: DELETE (already gone = done).
+
+The last applied order is kept in the sync state; Mailchimp's own record of which status changes it
+saw is what fires notifications.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from commerce_sync.aws.observability import logger
+from commerce_sync.aws.store_registry import Store
+from commerce_sync.aws.sync_state import applied_version
+from commerce_sync.canonical.model import CanonicalEvent, EventType, FinancialStatus, Order, Refund, Shipment
+from commerce_sync.carts.conversion import convert
+from commerce_sync.carts.customers import CustomerWriter, customer_for_store
+from commerce_sync.carts.line_products import create_missing_products
+from commerce_sync.mailchimp.client import (
+    MailchimpCampaignMissing,
+    MailchimpClient,
+    MailchimpProductMissing,
+)
+from commerce_sync.mailchimp.mapping import customer_id
+from commerce_sync.mailchimp.models import McOrder
+from commerce_sync.orders.mapping import to_mailchimp_order
+from commerce_sync.processing.event_applier import EventApplier, Handler, Outcome
+from commerce_sync.processing.services import Services
+
+ORDER = "order"
+
+
+class OrderNotYetKnown(Exception):
+    """A shipment or refund for an order whose own event has not been applied yet: retried later."""
+
+
+def merge(order: Order, shipments: tuple[Shipment, ...] = (), refunds: tuple[Refund, ...] = ()) -> Order:
+    """The order with every shipment and refund known so far, each once (by id, newest data winning)."""
+    by_shipment = {shipment.id or f"#{index}": shipment for index, shipment in enumerate(order.shipments)}
+    by_shipment.update({shipment.id or f"+{index}": shipment for index, shipment in enumerate(shipments)})
+    by_refund = {refund.id: refund for refund in order.refunds}
+    by_refund.update({refund.id: refund for refund in refunds})
+    return order.model_copy(update={"shipments": tuple(by_shipment.values()), "refunds": tuple(by_refund.values())})
+
+
+class OrderSync(EventApplier):
+    function_name = "order_status"
+    metric_prefix = "Order"
+
+    def __init__(self, services: Services) -> None:
+        super().__init__(services)
+        self._customers = CustomerWriter(services.sync_state)
+
+    def handlers(self) -> Mapping[EventType, Handler]:
+        return {
+            EventType.ORDER_UPDATED: self._order_updated,
+            EventType.ORDER_SHIPMENT: self._order_shipment,
+            EventType.ORDER_REFUND: self._order_refund,
+            EventType.ORDER_DELETED: self._order_deleted,
+        }
+
+    def _stored(self, store: Store, order_id: str) -> tuple[dict[str, Any], Order | None]:
+        state = self._state.applied(store.store_id, ORDER, order_id) or {}
+        return state, Order.model_validate_json(state["order"]) if state.get("order") else None
+
+    # ---- order.updated ---------------------------------------------------------------------------
+
+    def _order_updated(self, store: Store, event: CanonicalEvent) -> Outcome:
+        order = event.order()
+        state, known = self._stored(store, order.id)
+        if applied_version(state) >= event.entity_version:
+            return {"outcome": "stale", "order_id": order.id}
+        if known is not None:
+            # What the platform says now wins (an edited tracking number); parcels and refunds known only
+            # from their own events are kept.
+            order = merge(
+                order.model_copy(update={"shipments": known.shipments, "refunds": known.refunds}),
+                order.shipments,
+                order.refunds,
+            )
+        if order.financial_status is None:
+            self._state.record_applied(
+                store.store_id, ORDER, order.id, event.entity_version, order=order.model_dump_json()
+            )
+            return {"outcome": "not_an_order_yet", "order_id": order.id}
+
+        sent_before = bool(state.get("sent"))
+        outcome = self._mailchimp(lambda client: self._write(client, store, order, event, sent_before))
+        self._state.record_applied(
+            store.store_id, ORDER, order.id, event.entity_version, order=order.model_dump_json(), sent=True
+        )
+        return {"order_id": order.id, **outcome}
+
+    def _write(
+        self, client: MailchimpClient, store: Store, order: Order, event: CanonicalEvent, sent_before: bool
+    ) -> Outcome:
+        shopper = customer_id(order.customer) if order.customer.email else None
+        ended = convert(
+            self._state,
+            client,
+            store.store_id,
+            [order.cart_id or "", *order.cart_references],
+            shopper,
+            event.entity_version,
+        )
+        mailchimp_customer = customer_for_store(store, order.customer)
+        member = self._customers.write(client, store, order.customer, mailchimp_customer)
+        mailchimp_order = to_mailchimp_order(order).model_copy(update={"customer": mailchimp_customer})
+        likely_new = not sent_before
+        if store.pending_then_paid and likely_new and mailchimp_order.financial_status == FinancialStatus.PAID:
+            # Both e-mails: the confirmation (pending), then the invoice (paid).
+            pending = mailchimp_order.model_copy(update={"financial_status": "pending"})
+            self._upsert(client, store, order, pending, likely_new=True)
+            likely_new = False
+        self._upsert(client, store, order, mailchimp_order, likely_new=likely_new)
+        return {
+            "outcome": "synced",
+            "financial_status": mailchimp_order.financial_status,
+            "shipped": mailchimp_order.fulfillment_status == "shipped",
+            "carts_ended": len(ended),
+            **member,
+        }
+
+    def _upsert(
+        self, client: MailchimpClient, store: Store, order: Order, mailchimp_order: McOrder, likely_new: bool
+    ) -> None:
+        products_created = False
+        # Each recoverable refusal is repaired at most once, so this ends in a write or a raised error.
+        while True:
+            try:
+                client.upsert_order(store.store_id, mailchimp_order, likely_new=likely_new)
+                return
+            except MailchimpProductMissing:
+                if products_created:
+                    raise
+                create_missing_products(client, store.store_id, order.lines, self._time_left())
+                products_created = True
+            except MailchimpCampaignMissing:
+                if mailchimp_order.campaign_id is None:
+                    raise
+                logger.info("stale campaign id dropped", campaign_id=mailchimp_order.campaign_id)
+                mailchimp_order = mailchimp_order.model_copy(update={"campaign_id": None})
+
+    # ---- partial order events --------------------------------------------------------------------
+
+    def _order_shipment(self, store: Store, event: CanonicalEvent) -> Outcome:
+        shipment = event.order_shipment()
+        return self._amend(store, event, shipment.order_id, shipments=(shipment.shipment,), shipped=True)
+
+    def _order_refund(self, store: Store, event: CanonicalEvent) -> Outcome:
+        refund = event.order_refund()
+        return self._amend(store, event, refund.order_id, refunds=(refund.refund,))
+
+    def _amend(
+        self,
+        store: Store,
+        event: CanonicalEvent,
+        order_id: str,
+        shipments: tuple[Shipment, ...] = (),
+        refunds: tuple[Refund, ...] = (),
+        shipped: bool = False,
+    ) -> Outcome:
+        state, known = self._stored(store, order_id)
+        if known is None or not state.get("sent"):
+            raise OrderNotYetKnown(f"order {order_id} has not been applied yet; {event.type.value} will be retried")
+        order = merge(known, shipments, refunds)
+        if shipped:
+            order = order.model_copy(update={"shipped": True})
+        if order == known:
+            return {"outcome": "unchanged", "order_id": order_id}
+        outcome = self._mailchimp(lambda client: self._write(client, store, order, event, sent_before=True))
+        # The order's own version stays: a later order.updated still applies, and keeps these merged in.
+        self._state.mark(store.store_id, ORDER, order_id, order=order.model_dump_json())
+        return {"order_id": order_id, **outcome}
+
+    # ---- order.deleted ---------------------------------------------------------------------------
+
+    def _order_deleted(self, store: Store, event: CanonicalEvent) -> Outcome:
+        removed = event.deleted()
+        if self._state.is_stale(store.store_id, ORDER, removed.id, event.entity_version):
+            return {"outcome": "stale", "order_id": removed.id}
+
+        outcome = self._mailchimp(lambda client: {"deleted": client.delete_order(store.store_id, removed.id)})
+        self._state.record_applied(store.store_id, ORDER, removed.id, event.entity_version, removed="deleted")
+        return {"outcome": "deleted", "order_id": removed.id, **outcome}

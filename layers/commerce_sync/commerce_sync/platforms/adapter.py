@@ -1,0 +1,194 @@
+"""Platform adapters: how each platform identifies the store, signs deliveries and shapes payloads.
+
+An adapter turns one verified webhook delivery into canonical events. The receiver (commerce_sync.
+receiver) owns the order of work: find the store, verify, parse, normalise, publish.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+from commerce_sync.aws.store_registry import Store
+from commerce_sync.canonical.errors import BadRequest, EntityRefused
+from commerce_sync.canonical.model import MAILCHIMP_REFUSES, CanonicalEvent
+
+ModelT = TypeVar("ModelT", bound=BaseModel)
+
+
+@dataclass(frozen=True)
+class WebhookRequest:
+    platform: str
+    headers: Mapping[str, str]
+    body: bytes
+
+    def header(self, name: str) -> str | None:
+        """Case-insensitive: the HTTP API lower-cases header names, other front doors may not."""
+        wanted = name.lower()
+        for key, value in self.headers.items():
+            if key.lower() == wanted:
+                return value
+        return None
+
+    def require_header(self, name: str) -> str:
+        value = self.header(name)
+        if not value:
+            raise BadRequest(f"the {name} header is required")
+        return value
+
+
+@dataclass(frozen=True)
+class StoreApi:
+    """What an adapter needs to call the store's own API (BigCommerce payloads carry only ids): the
+    base URL from the registry and the credentials from the store's secret (`platform_api_credentials`)."""
+
+    base_url: str | None
+    credentials: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Normalised:
+    """The adapter's answer: events to publish, or why the delivery was deliberately ignored."""
+
+    events: Sequence[CanonicalEvent] = ()
+    ignored_reason: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class PlatformAdapter(ABC):
+    name: str
+    # True when store_identity() is our store id rather than the platform's own identity: canonical
+    # events may come from a store registered under any platform (a WooCommerce site's cart plugin).
+    identifies_by_store_id: bool = False
+    # True when the sender can fix a payload we answer 400 (the canonical route); a platform cannot, so a
+    # value Mailchimp would refuse skips the entity instead (errors.EntityRefused).
+    sender_fixes_refusals: bool = False
+
+    def is_ping(self, request: WebhookRequest) -> bool:
+        """A platform's liveness probe, answered 200 with nothing done (WooCommerce sends one)."""
+        return False
+
+    @abstractmethod
+    def store_identity(self, request: WebhookRequest) -> str:
+        """The platform's identity of the sending store, from the unverified request (used only to
+        find which secret to verify with)."""
+
+    @abstractmethod
+    def verify(self, request: WebhookRequest, secrets: Sequence[str]) -> int:
+        """Index of the secret that signed the delivery; raises signatures.SignatureError."""
+
+    @abstractmethod
+    def normalise(self, request: WebhookRequest, store: Store, api: StoreApi | None = None) -> Normalised:
+        """Canonical events for a verified delivery; raises errors.BadRequest for unusable payloads."""
+
+
+# Real payloads nest about seven levels (an order's line's tax line's price set's shop money).
+MAX_JSON_DEPTH = 32
+_JSON_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
+_ALL_BUT_BRACKETS = bytes(sorted(set(range(256)) - set(b"[]{}")))
+_OPENING = frozenset(b"[{")
+
+
+def parse_json(body: bytes) -> Any:
+    """A body as JSON, or a 400 naming the problem. Python's parser recurses and stops at the interpreter's
+    recursion limit: nesting that deep is a 400 too, never a 500."""
+    try:
+        return json.loads(body)
+    except RecursionError as error:
+        raise BadRequest("the body is nested too deeply") from error
+    except (UnicodeDecodeError, ValueError) as error:
+        raise BadRequest(f"the body is not valid JSON ({error})") from error
+
+
+def parse_unauthenticated_json(body: bytes) -> Any:
+    """For the one read that must happen before the signature is checked (a platform that names the store
+    only in the body): the nesting is capped before the parser sees it."""
+    check_json_depth(body)
+    return parse_json(body)
+
+
+def check_json_depth(body: bytes, limit: int = MAX_JSON_DEPTH) -> None:
+    """Refuse JSON nested deeper than `limit` without recursing: strings are cut out and everything but
+    brackets dropped (at C speed), then the brackets are walked. Unpaired brackets are left for the JSON
+    parser to report."""
+    depth = 0
+    for bracket in _JSON_STRING.sub(b"", body).translate(None, _ALL_BUT_BRACKETS):
+        if bracket in _OPENING:
+            depth += 1
+            if depth > limit:
+                raise BadRequest(f"the body is nested deeper than {limit} levels")
+        else:
+            depth -= 1
+
+
+@dataclass(frozen=True)
+class BodyShape:
+    """What a topic's body must and must not carry. Platforms that sign only the body (Shopify,
+    WooCommerce) name the topic in an unsigned header: a captured signed body resent under another topic
+    (an update as a delete, a checkout as an order) must not pass. A forbidden key counts only when it
+    holds something (real deletion payloads carry a few empty fields)."""
+
+    needs: frozenset[str] = frozenset()
+    forbids: frozenset[str] = frozenset()
+
+    @classmethod
+    def of(cls, needs: str = "", forbids: str = "") -> BodyShape:
+        return cls(needs=frozenset(needs.split()), forbids=frozenset(forbids.split()))
+
+    def check(self, topic: str, payload: Any) -> None:
+        if not isinstance(payload, dict):
+            raise BadRequest(f"a {topic} body must be a JSON object", field="body")
+        missing = sorted(self.needs - payload.keys())
+        if missing:
+            raise BadRequest(f"is required in a {topic} payload", field=missing[0])
+        carried = sorted(key for key in self.forbids & payload.keys() if payload[key] not in (None, [], {}, ""))
+        if carried:
+            raise BadRequest(f"the body is not a {topic} payload: it carries {', '.join(carried)}", field="topic")
+
+
+def validation_refusal(error: ValidationError) -> BadRequest:
+    """The first problem as a 400 naming the field; EntityRefused when every problem is a value that is
+    well-formed but that Mailchimp would refuse."""
+    problems = error.errors()
+    first = problems[0]
+    location = ".".join(str(part) for part in first["loc"]) or "body"
+    if all(problem["type"] == MAILCHIMP_REFUSES for problem in problems):
+        return EntityRefused(first["msg"], field=location)
+    return BadRequest(first["msg"], field=location)
+
+
+def parse_model(model: type[ModelT], payload: Any) -> ModelT:
+    """Validate a payload, turning the first problem into a 400 that names the field."""
+    try:
+        return model.model_validate(payload)
+    except ValidationError as error:
+        raise validation_refusal(error) from error
+
+
+def build_canonical(build: Callable[[], ModelT]) -> ModelT:
+    """Run an adapter's mapping into the canonical model; a value the model refuses is a 400, not a 500."""
+    try:
+        return build()
+    except ValidationError as error:
+        raise validation_refusal(error) from error
+
+
+def adapters() -> dict[str, PlatformAdapter]:
+    from commerce_sync.platforms.bigcommerce.webhooks import BigCommerceAdapter
+    from commerce_sync.platforms.canonical.webhooks import CanonicalAdapter
+    from commerce_sync.platforms.shopify.webhooks import ShopifyAdapter
+    from commerce_sync.platforms.woocommerce.webhooks import WooCommerceAdapter
+
+    available: list[PlatformAdapter] = [
+        ShopifyAdapter(),
+        WooCommerceAdapter(),
+        BigCommerceAdapter(),
+        CanonicalAdapter(),
+    ]
+    return {adapter.name: adapter for adapter in available}

@@ -1,0 +1,436 @@
+"""BigCommerce order and shipment scopes to canonical order events (docs/order-status.md).
+
+Deliveries carry only ids, so the whole order is fetched, through the adapter's pooled session and
+with the same policy as a cart (short timeouts, two retries, no waiting out a long throttle):
+
+- `store/order/created|updated|statusUpdated` and `store/order/refund/created` (`data: {type: "order",
+  id}`), and `store/shipment/created|updated|deleted` (`data: {type: "shipment", id, orderId}`):
+  `GET /v2/orders/{id}`, its `/products`, `/shipments` and `/coupons`, the newsletter subscriber of the
+  billing e-mail (marketing consent, as for carts), and, when `refunded_amount` is above 0,
+  `GET /v3/orders/{id}/payment_actions/refunds` → `order.updated`. A shipment event fetches the whole
+  order as well: every shipment the order has is then in the event.
+- `store/order/archived` → `order.deleted`; so does a fetched order that is archived (`is_deleted`).
+- Any other `store/order/*` scope (messages, transactions) is acknowledged and ignored.
+
+An order that is gone (404 on any of its reads) is acknowledged and ignored; failures that may pass
+raise StoreApiUnavailable (503, BigCommerce delivers again). Each delivery costs 5 reads (6 with a
+refund); v2 lists answer 204 when empty and are paged by 250.
+
+Mapping: the status from `status_id` (commerce_sync.platforms.order_statuses; 0, Incomplete, is not an order yet,
+and an id missing from the table is a 400 naming `status_id`); the customer from `customer_id` (0 is a
+guest) and `billing_address`; lines from the order products (bundle children skipped; the unit price
+including tax, as `total_inc_tax` is the order total; `applied_discounts` as the line discount);
+shipments by id (`tracking_carrier`, else `shipping_provider`; `tracking_link`); refunds from the v3
+refunds (or, when the store lists none, one refund of `refunded_amount`); coupons as promos; the cart is
+`cart_id`; amounts are in `default_currency_code`, the currency the shopper paid in.
+
+Versions: `date_modified` (RFC 2822), or the newest shipment or refund time when that is later, so a
+new parcel or refund is never taken for a stale copy. Event ids are the delivery's, as for carts, with
+the store named too (`bigcommerce:{store id}:{hash}:{scope}:{created_at}`): event ids must be unique
+across stores, and order ids are small numbers that every store repeats.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from email.utils import parsedate_to_datetime
+from typing import Annotated, Any
+from urllib.parse import quote
+
+from pydantic import BeforeValidator, Field
+
+from commerce_sync.aws.store_registry import Store
+from commerce_sync.aws.sync_state import version_from_timestamp
+from commerce_sync.canonical.errors import BadRequest
+from commerce_sync.canonical.model import (
+    Address,
+    CanonicalModel,
+    Customer,
+    DeletedEntity,
+    EntityId,
+    EventType,
+    Line,
+    Order,
+    Promo,
+    Refund,
+    Shipment,
+    make_event,
+)
+from commerce_sync.platforms.adapter import Normalised, StoreApi, build_canonical, parse_model
+from commerce_sync.platforms.bigcommerce.webhooks import (
+    PLATFORM,
+    BcEntityData,
+    BcModel,
+    BcSubscriber,
+    BcWebhook,
+    BigCommerceAdapter,
+    BigCommerceApi,
+    _removal_version,
+    _text,
+    consent_from_subscriber,
+    parse_fetched,
+)
+from commerce_sync.platforms.http import PlatformNotFound
+from commerce_sync.platforms.order_statuses import UnknownStatus, bigcommerce_status
+
+ORDER_SCOPES = frozenset(
+    {"store/order/created", "store/order/updated", "store/order/statusUpdated", "store/order/refund/created"}
+)
+ORDER_ARCHIVED_SCOPE = "store/order/archived"
+SHIPMENT_SCOPES = frozenset({"store/shipment/created", "store/shipment/updated", "store/shipment/deleted"})
+PAGE_LIMIT = 250
+PERCENTAGE_COUPON = 1
+
+
+def _rfc2822(value: Any) -> Any:
+    """BigCommerce v2 dates are RFC 2822 (`Fri, 14 Mar 2025 13:18:02 +0000`); "" is absent."""
+    if isinstance(value, str):
+        if not value.strip():
+            return None
+        try:
+            return parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return value  # ISO 8601 is still accepted; anything else fails validation, naming the field
+    return value
+
+
+V2Time = Annotated[datetime | None, BeforeValidator(_rfc2822)]
+
+
+# ----- what the API answers ------------------------------------------------------------------------------
+
+
+class BcOrderAddress(BcModel):
+    first_name: str | None = None
+    last_name: str | None = None
+    company: str | None = None
+    street_1: str | None = None
+    street_2: str | None = None
+    city: str | None = None
+    state: str | None = None
+    zip: str | None = None
+    country: str | None = None
+    country_iso2: str | None = None
+    phone: str | None = None
+    email: str | None = None
+
+
+class BcOrder(BcModel):
+    """`GET /v2/orders/{id}`: money as strings, dates in RFC 2822."""
+
+    id: str = Field(min_length=1)
+    customer_id: str | None = None
+    date_created: V2Time = None
+    date_modified: Annotated[datetime, BeforeValidator(_rfc2822)]
+    status_id: int
+    status: str | None = None
+    total_inc_tax: Decimal = Field(ge=0)
+    total_tax: Decimal | None = None
+    shipping_cost_inc_tax: Decimal | None = None
+    discount_amount: Decimal | None = None
+    coupon_discount: Decimal | None = None
+    refunded_amount: Decimal = Decimal(0)
+    currency_code: str | None = None
+    default_currency_code: str | None = None
+    cart_id: str | None = None
+    is_deleted: bool = False
+    billing_address: BcOrderAddress | None = None
+
+    @property
+    def registered_customer_id(self) -> str | None:
+        """Guests have `customer_id` 0."""
+        return self.customer_id if self.customer_id not in (None, "", "0") else None
+
+    @property
+    def email(self) -> str | None:
+        return _text(self.billing_address.email) if self.billing_address else None
+
+
+class BcAppliedDiscount(BcModel):
+    amount: Decimal = Decimal(0)
+
+
+class BcOrderProduct(BcModel):
+    id: str = Field(min_length=1)
+    product_id: str | None = None
+    variant_id: str | None = None
+    name: str = ""
+    sku: str | None = None
+    quantity: int = Field(ge=0)
+    price_inc_tax: Decimal = Field(ge=0)
+    parent_order_product_id: str | None = None
+    applied_discounts: list[BcAppliedDiscount] = []
+
+
+class BcShipment(BcModel):
+    id: str = Field(min_length=1)
+    tracking_number: str | None = None
+    shipping_provider: str | None = None
+    tracking_carrier: str | None = None
+    tracking_link: str | None = None
+    date_created: V2Time = None
+    shipping_address: BcOrderAddress | None = None
+
+
+class BcOrderCoupon(BcModel):
+    code: str = Field(min_length=1)
+    type: int | None = None
+    discount: Decimal = Decimal(0)
+
+
+class BcRefund(BcModel):
+    id: str = Field(min_length=1)
+    created: datetime | None = None
+    total_amount: Decimal = Field(ge=0)
+
+
+class BcFetchedOrder(BcModel):
+    """Everything one order event needs, as fetched."""
+
+    order: BcOrder
+    products: list[BcOrderProduct] = []
+    shipments: list[BcShipment] = []
+    coupons: list[BcOrderCoupon] = []
+    refunds: list[BcRefund] = []
+    subscriber: BcSubscriber | None = None
+
+    @property
+    def changed_at(self) -> datetime:
+        times = [self.order.date_modified]
+        times += [shipment.date_created for shipment in self.shipments if shipment.date_created]
+        times += [refund.created for refund in self.refunds if refund.created]
+        return max(times, key=lambda at: version_from_timestamp(at))
+
+
+class BcOrderWebhook(BcWebhook):
+    data: BcEntityData  # type: ignore[assignment]
+
+
+class BcShipmentData(BcEntityData):
+    order_id: EntityId = Field(alias="orderId")
+
+
+class BcShipmentWebhook(BcWebhook):
+    data: BcShipmentData  # type: ignore[assignment]
+
+
+# ----- the store's API -----------------------------------------------------------------------------------
+
+
+class BigCommerceOrderApi(BigCommerceApi):
+    """The order reads, over the adapter's client (the same store, token and pooled session). Not found
+    raises PlatformNotFound: an order is read whole or not at all."""
+
+    @classmethod
+    def of(cls, client: BigCommerceApi) -> BigCommerceOrderApi:
+        orders = cls.__new__(cls)
+        orders.__dict__.update(vars(client))
+        return orders
+
+    def order(self, order_id: str) -> Any:
+        return self._get(f"/v2/orders/{quote(order_id, safe='')}")
+
+    def order_list(self, order_id: str, kind: str) -> list[Any]:
+        """Every page of `/v2/orders/{id}/{kind}` (204, no body, when there is nothing)."""
+        items: list[Any] = []
+        page = 1
+        while True:
+            answer = self._get(
+                f"/v2/orders/{quote(order_id, safe='')}/{kind}", {"page": str(page), "limit": str(PAGE_LIMIT)}
+            )
+            chunk = answer if isinstance(answer, list) else []
+            items.extend(chunk)
+            if len(chunk) < PAGE_LIMIT:
+                return items
+            page += 1
+
+    def refunds(self, order_id: str) -> list[Any]:
+        answer = self._get(f"/v3/orders/{quote(order_id, safe='')}/payment_actions/refunds")
+        data = answer.get("data") if isinstance(answer, dict) else None
+        return data if isinstance(data, list) else []
+
+    def fetch(self, order_id: str) -> BcFetchedOrder:
+        order = parse_fetched(BcOrder, self.order(order_id), "order")
+        products = [parse_fetched(BcOrderProduct, p, "order product") for p in self.order_list(order_id, "products")]
+        shipments = [parse_fetched(BcShipment, s, "shipment") for s in self.order_list(order_id, "shipments")]
+        coupons = [parse_fetched(BcOrderCoupon, c, "coupon") for c in self.order_list(order_id, "coupons")]
+        refunds = (
+            [parse_fetched(BcRefund, r, "refund") for r in self.refunds(order_id)] if order.refunded_amount > 0 else []
+        )
+        raw_subscriber = self.subscriber(order.email) if order.email else None
+        subscriber = parse_fetched(BcSubscriber, raw_subscriber, "subscriber") if raw_subscriber else None
+        return BcFetchedOrder(
+            order=order, products=products, shipments=shipments, coupons=coupons, refunds=refunds, subscriber=subscriber
+        )
+
+
+# ----- mapping to the canonical model --------------------------------------------------------------------
+
+
+def _address(address: BcOrderAddress | None) -> Address | None:
+    if address is None:
+        return None
+    name = " ".join(part for part in (_text(address.first_name), _text(address.last_name)) if part) or None
+    mapped = Address(
+        name=name,
+        company=_text(address.company),
+        address1=_text(address.street_1),
+        address2=_text(address.street_2),
+        city=_text(address.city),
+        province=_text(address.state),
+        postal_code=_text(address.zip),
+        country=_text(address.country),
+        country_code=_text(address.country_iso2),
+        phone=_text(address.phone),
+    )
+    return mapped if mapped.model_dump(exclude_none=True) else None
+
+
+def _line(product: BcOrderProduct) -> Line:
+    # Custom products (product_id 0) name no catalog product; the line stands for itself.
+    product_id = product.product_id if product.product_id not in (None, "", "0") else f"custom-{product.id}"
+    variant_id = product.variant_id if product.variant_id not in (None, "", "0") else product_id
+    return Line(
+        id=product.id,
+        product_id=product_id,
+        variant_id=variant_id,
+        product_title=_text(product.name) or f"Item {product.id}",
+        sku=_text(product.sku),
+        quantity=product.quantity,
+        price=product.price_inc_tax,
+        discount=sum((max(d.amount, Decimal(0)) for d in product.applied_discounts), Decimal(0)),
+    )
+
+
+def _shipment(shipment: BcShipment) -> Shipment:
+    return Shipment(
+        id=f"shipment-{shipment.id}",
+        tracking_number=_text(shipment.tracking_number),
+        tracking_carrier=_text(shipment.tracking_carrier) or _text(shipment.shipping_provider),
+        tracking_url=_text(shipment.tracking_link),
+        shipped_at=shipment.date_created,
+    )
+
+
+def _refunds(fetched: BcFetchedOrder) -> tuple[Refund, ...]:
+    refunds = tuple(
+        Refund(id=f"refund-{r.id}", amount=r.total_amount, refunded_at=r.created)
+        for r in fetched.refunds
+        if r.total_amount > 0
+    )
+    if refunds or fetched.order.refunded_amount <= 0:
+        return refunds
+    # Refunds made before BigCommerce's refunds API (or outside it) are only an amount on the order.
+    return (Refund(id="refunded-amount", amount=fetched.order.refunded_amount),)
+
+
+def order_url(order: BcOrder, domain: str | None) -> str | None:
+    """The storefront's order page, for a registered customer when the store's domain is known."""
+    if not (domain and order.registered_customer_id):
+        return None
+    host = domain.strip().rstrip("/")
+    base = host if host.startswith(("http://", "https://")) else f"https://{host}"
+    return f"{base}/account.php?action=view_order&order_id={order.id}"
+
+
+def order_to_order(fetched: BcFetchedOrder, fallback_currency: str | None = None, domain: str | None = None) -> Order:
+    """Raises UnknownStatus for a `status_id` missing from the table."""
+    order = fetched.order
+    status = bigcommerce_status(order.status_id)
+    billing = order.billing_address
+    shipments = tuple(_shipment(s) for s in fetched.shipments)
+    first_shipped_to = next((s.shipping_address for s in fetched.shipments if s.shipping_address), None)
+    return Order(
+        id=order.id,
+        customer=Customer(
+            id=order.registered_customer_id,
+            email=order.email,
+            first_name=_text(billing.first_name) if billing else None,
+            last_name=_text(billing.last_name) if billing else None,
+            company=_text(billing.company) if billing else None,
+            address=_address(billing),
+            consent=consent_from_subscriber(fetched.subscriber),
+        ),
+        currency_code=_text(order.default_currency_code) or _text(order.currency_code) or fallback_currency or "",
+        order_total=order.total_inc_tax,
+        tax_total=order.total_tax,
+        shipping_total=order.shipping_cost_inc_tax,
+        discount_total=(order.discount_amount or Decimal(0)) + (order.coupon_discount or Decimal(0)),
+        financial_status=status.financial,
+        shipped=status.shipped or bool(shipments),
+        shipments=shipments,
+        refunds=_refunds(fetched),
+        cart_id=_text(order.cart_id),
+        order_url=order_url(order, domain),
+        promos=tuple(
+            Promo(
+                code=coupon.code[:50],
+                amount_discounted=max(coupon.discount, Decimal(0)),
+                type="percentage" if coupon.type == PERCENTAGE_COUPON else "fixed",
+            )
+            for coupon in fetched.coupons
+        ),
+        billing_address=_address(billing),
+        shipping_address=_address(first_shipped_to),
+        processed_at=order.date_created,
+        updated_at=order.date_modified,
+        lines=tuple(_line(p) for p in fetched.products if p.parent_order_product_id in (None, "", "0")),
+    )
+
+
+# ----- the adapter's entry point -------------------------------------------------------------------------
+
+
+def normalise_order(adapter: BigCommerceAdapter, payload: Any, store: Store, api: StoreApi | None) -> Normalised:
+    """The BigCommerce adapter's answer for a `store/order/*` or `store/shipment/*` scope."""
+    scope = parse_model(BcWebhook, payload).scope
+    if scope == ORDER_ARCHIVED_SCOPE:
+        webhook = parse_model(BcOrderWebhook, payload)
+        version_at = _removal_version(webhook)
+        return _event(webhook, store, EventType.ORDER_DELETED, DeletedEntity(id=webhook.data.id), version_at)
+    if scope in ORDER_SCOPES:
+        order_webhook = parse_model(BcOrderWebhook, payload)
+        return _fetched_order(adapter, order_webhook, order_webhook.data.id, store, api)
+    if scope in SHIPMENT_SCOPES:
+        shipment_webhook = parse_model(BcShipmentWebhook, payload)
+        return _fetched_order(adapter, shipment_webhook, shipment_webhook.data.order_id, store, api)
+    return Normalised(ignored_reason=f"BigCommerce scope {scope} is not one commerce-sync handles")
+
+
+def _fetched_order(
+    adapter: BigCommerceAdapter, webhook: BcWebhook, order_id: str, store: Store, api: StoreApi | None
+) -> Normalised:
+    client = BigCommerceOrderApi.of(adapter.api_for(store, api))
+    try:
+        fetched = client.fetch(order_id)
+    except PlatformNotFound:
+        return Normalised(ignored_reason=f"order {order_id} no longer exists on BigCommerce")
+    order = fetched.order
+    if order.is_deleted:
+        return _event(webhook, store, EventType.ORDER_DELETED, DeletedEntity(id=order.id), fetched.changed_at)
+    if not any(p.parent_order_product_id in (None, "", "0") for p in fetched.products):
+        return Normalised(ignored_reason=f"order {order.id} has no products Mailchimp can show")
+    if not order.email:
+        return Normalised(ignored_reason=f"order {order.id} has no billing e-mail address, which Mailchimp needs")
+    try:
+        canonical = build_canonical(lambda: order_to_order(fetched, store.currency_code, store.domain))
+    except UnknownStatus as error:
+        raise BadRequest(str(error), field="status_id") from error
+    return _event(webhook, store, EventType.ORDER_UPDATED, canonical, fetched.changed_at)
+
+
+def _event(
+    webhook: BcWebhook, store: Store, event_type: EventType, entity: CanonicalModel, version_at: datetime
+) -> Normalised:
+    event = make_event(
+        event_type=event_type,
+        event_id=webhook.event_id.replace(f"{PLATFORM}:", f"{PLATFORM}:{store.store_id}:", 1),
+        store_id=store.store_id,
+        platform=PLATFORM,
+        entity=entity,
+        entity_id=str(entity.id),  # type: ignore[attr-defined]
+        entity_version=version_from_timestamp(version_at),
+        occurred_at=version_at,
+    )
+    return Normalised(events=[event])

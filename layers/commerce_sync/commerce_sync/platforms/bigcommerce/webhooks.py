@@ -1,0 +1,585 @@
+"""BigCommerce webhooks: thin payloads, so the adapter fetches what changed from the store's own API.
+
+Deliveries: `{scope, store_id, data: {type, id, …}, hash, created_at, producer: "stores/{store_hash}"}`
+(developer.bigcommerce.com/docs/integrations/webhooks/events). The store is the hash in `producer`.
+
+Authentication, either of:
+- the `X-Commerce-Sync-Token` header, which we put in the hook's `headers` when registering it, equal
+  to the store's webhook secret (compared in constant time);
+- a Standard Webhooks signature (`webhook-id`, `webhook-timestamp`, `webhook-signature`), which
+  BigCommerce has added since 2025, keyed with the secret as it is. BigCommerce signs with the app's
+  client secret, which may not be the secret we hold for the store; so when a signed delivery also
+  carries our token, a valid token is enough.
+
+Scopes:
+- `store/cart/created|updated|abandoned|couponApplied` (`data.id` is the cart) and
+  `store/cart/lineItem/created|updated|deleted` (`data.cartId` is the cart): the cart is fetched
+  (`GET /v3/carts/{id}?include=redirect_urls`), then the customer when the cart has one
+  (`GET /v3/customers?id:in=…`), then the newsletter subscriber by e-mail → `cart.updated`. A cart that
+  is gone (404) is acknowledged and ignored: `store/cart/deleted` follows. Registering
+  `store/cart/updated` alone is enough (it fires on creation and on every line change) and saves API
+  quota: each fetched delivery costs up to three calls.
+- `store/cart/deleted` → `cart.deleted` (reason deleted); `store/cart/converted` → `cart.deleted`
+  (reason converted). Nothing is fetched: a converted cart no longer exists on BigCommerce.
+- `store/customer/created|updated` → the customer and the subscriber are fetched → `customer.updated`;
+  `store/customer/deleted` → `customer.deleted`.
+- `store/order/*`, `store/shipment/*`: orders (platforms/bigcommerce_orders.py); `store/product/*`: products
+  (the catalog package). Any other scope is ignored (200).
+
+Marketing consent: BigCommerce keeps it on the newsletter subscriber (`GET /v3/customers/subscribers
+?email=…`), whose `consents` lists the shopper's active subscriptions. GRANTED only when it holds
+`marketing_newsletter`; DENIED when the subscriber exists with `consents` lacking it (BigCommerce: the
+shopper unsubscribed or left the checkbox unticked); UNKNOWN when there is no subscriber (the store may
+collect sign-ups elsewhere) or an older API answers without `consents`. The customer's
+`accepts_product_review_abandoned_cart_emails` is not marketing consent: it governs BigCommerce's own
+review-request and Abandoned Cart Saver e-mails, and is on by default.
+
+Event ids: `bigcommerce:{hash}:{scope}:{created_at}`. BigCommerce documents `hash` as the duplicate
+key but also as the SHA-1 of the payload's `data`, which for carts and customers is only `{type, id}`:
+on its own it would be the same for every update of one cart and the 24-hour duplicate check would
+drop all but the first. A redelivery repeats the whole payload, so it keeps the same id.
+
+API failures that may pass (429, 5xx, no answer, and refused credentials, which an operator can fix)
+raise `StoreApiUnavailable`, which the webhooks handler answers with 503 so that BigCommerce delivers
+again later.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from functools import cached_property
+from typing import Any, TypeVar
+from urllib.parse import quote
+
+import requests
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from commerce_sync.aws.store_registry import Store
+from commerce_sync.aws.sync_state import claimed_time, version_from_timestamp
+from commerce_sync.canonical.errors import BadRequest
+from commerce_sync.canonical.model import (
+    CanonicalEvent,
+    CanonicalModel,
+    Cart,
+    CartRemoval,
+    CartRemovalReason,
+    ConsentState,
+    Customer,
+    DeletedEntity,
+    EntityId,
+    EventType,
+    Line,
+    MarketingConsent,
+    make_event,
+)
+from commerce_sync.platforms.adapter import (
+    Normalised,
+    PlatformAdapter,
+    StoreApi,
+    WebhookRequest,
+    build_canonical,
+    parse_json,
+    parse_model,
+    parse_unauthenticated_json,
+)
+from commerce_sync.platforms.http import (
+    HttpPolicy,
+    PlatformApiError,
+    PlatformAuthError,
+    PlatformNotFound,
+    StoreApiUnavailable,
+    get_json,
+    platform_session,
+)
+from commerce_sync.platforms.signatures import SignatureError, verify_standard_webhook
+
+__all__ = ["BigCommerceAdapter", "BigCommerceApi", "StoreApiUnavailable"]
+
+ModelT = TypeVar("ModelT", bound=BaseModel)
+
+PLATFORM = "bigcommerce"
+DEFAULT_API_ROOT = "https://api.bigcommerce.com/stores"
+TOKEN_HEADER = "X-Commerce-Sync-Token"
+MARKETING_CONSENT = "marketing_newsletter"
+
+CART_SCOPES = frozenset(
+    {"store/cart/created", "store/cart/updated", "store/cart/abandoned", "store/cart/couponApplied"}
+)
+LINE_ITEM_SCOPES = frozenset(
+    {"store/cart/lineItem/created", "store/cart/lineItem/updated", "store/cart/lineItem/deleted"}
+)
+CART_REMOVAL_SCOPES = {
+    "store/cart/deleted": CartRemovalReason.DELETED,
+    "store/cart/converted": CartRemovalReason.CONVERTED,
+}
+CUSTOMER_SCOPES = frozenset({"store/customer/created", "store/customer/updated"})
+CUSTOMER_DELETED_SCOPE = "store/customer/deleted"
+
+# The webhook Lambda has 10 s for up to three calls: short timeouts, two retries, and no waiting out a
+# throttle longer than 3 s (BigCommerce delivers again after 60 s anyway).
+WEBHOOK_HTTP_POLICY = HttpPolicy(
+    connect_timeout=3.05, read_timeout=4.0, retries=2, backoff_factor=0.25, backoff_max=2.0, max_wait=3.0
+)
+
+
+# ----- the inbound delivery ------------------------------------------------------------------------------
+
+
+class BcModel(BaseModel):
+    model_config = ConfigDict(extra="ignore", coerce_numbers_to_str=True, populate_by_name=True)
+
+
+class BcWebhook(BcModel):
+    """The envelope every delivery shares; `data` varies with the scope (see the scope models)."""
+
+    scope: str = Field(min_length=1)
+    store_id: str | None = None
+    producer: str = Field(pattern=r"^stores/[A-Za-z0-9]+$")
+    hash: str | None = None
+    # Unix seconds; bounded so that no value can overflow a date (10^11 s is the year 5138).
+    created_at: int = Field(ge=0, lt=10**11)
+    data: dict[str, Any] = {}
+
+    @property
+    def occurred_at(self) -> datetime:
+        """When BigCommerce says it fired. A token-authenticated delivery signs nothing, so this time is
+        believed only within a day before now (sync_state.claimed_time), like any unsigned header."""
+        return claimed_time(datetime.fromtimestamp(self.created_at, UTC))
+
+    @property
+    def event_id(self) -> str:
+        if self.hash:
+            return f"{PLATFORM}:{self.hash}:{self.scope}:{self.created_at}"
+        data = self.data if isinstance(self.data, dict) else self.data.model_dump()
+        return f"{PLATFORM}:{self.scope}:{data.get('id')}:{self.created_at}"
+
+
+class BcEntityData(BcModel):
+    type: str | None = None
+    # Goes into a store API path (fetch by id) and on to Mailchimp's: no path syntax.
+    id: EntityId
+
+
+class BcEntityWebhook(BcWebhook):
+    data: BcEntityData  # type: ignore[assignment]
+
+
+class BcLineItemData(BcEntityData):
+    cart_id: EntityId = Field(alias="cartId")
+
+
+class BcLineItemWebhook(BcWebhook):
+    data: BcLineItemData  # type: ignore[assignment]
+
+
+# ----- what the API answers ------------------------------------------------------------------------------
+
+
+class BcCurrency(BcModel):
+    code: str
+
+
+class BcLineItem(BcModel):
+    id: str = Field(min_length=1)
+    product_id: str = Field(min_length=1)
+    variant_id: str | None = None
+    name: str = ""
+    sku: str | None = None
+    quantity: int = Field(ge=0)
+    list_price: Decimal = Field(ge=0)
+    sale_price: Decimal | None = Field(default=None, ge=0)
+    discount_amount: Decimal = Field(default=Decimal(0), ge=0)
+    url: str | None = None
+    image_url: str | None = None
+
+
+class BcLineItems(BcModel):
+    physical_items: list[BcLineItem] = []
+    digital_items: list[BcLineItem] = []
+
+
+class BcRedirectUrls(BcModel):
+    cart_url: str | None = None
+    checkout_url: str | None = None
+    embedded_checkout_url: str | None = None
+
+
+class BcCart(BcModel):
+    id: str = Field(min_length=1)
+    customer_id: str | None = None
+    email: str | None = None
+    currency: BcCurrency | None = None
+    tax_included: bool | None = None
+    base_amount: Decimal | None = None
+    cart_amount: Decimal = Field(ge=0)
+    line_items: BcLineItems = BcLineItems()
+    created_time: datetime | None = None
+    updated_time: datetime
+    redirect_urls: BcRedirectUrls | None = None
+
+    @property
+    def registered_customer_id(self) -> str | None:
+        """BigCommerce gives guests `customer_id` 0."""
+        return self.customer_id if self.customer_id not in (None, "", "0") else None
+
+
+class BcCustomer(BcModel):
+    id: str = Field(min_length=1)
+    email: str | None = None
+    first_name: str | None = None
+    last_name: str | None = None
+    company: str | None = None
+    date_created: datetime | None = None
+    date_modified: datetime | None = None
+    accepts_product_review_abandoned_cart_emails: bool | None = None
+
+
+class BcSubscriber(BcModel):
+    id: str | None = None
+    email: str | None = None
+    consents: list[str] | None = None
+    date_modified: datetime | None = None
+
+
+def parse_fetched(model: type[ModelT], payload: Any, what: str) -> ModelT:
+    """Validate what the API answered; a shape we cannot use is a 400 naming `what` and the field."""
+    try:
+        return model.model_validate(payload)
+    except ValidationError as error:
+        first = error.errors()[0]
+        location = ".".join(str(part) for part in first["loc"])
+        raise BadRequest(f"BigCommerce's {what} is unusable: {first['msg']}", field=f"{what}.{location}") from error
+
+
+# ----- mapping to the canonical model --------------------------------------------------------------------
+
+
+def _text(value: str | None) -> str | None:
+    """BigCommerce sends "" for absent strings."""
+    stripped = value.strip() if value else ""
+    return stripped or None
+
+
+def consent_from_subscriber(subscriber: BcSubscriber | None) -> MarketingConsent:
+    if subscriber is None or subscriber.consents is None:
+        return MarketingConsent()
+    state = ConsentState.GRANTED if MARKETING_CONSENT in subscriber.consents else ConsentState.DENIED
+    return MarketingConsent(state=state, source="bigcommerce_subscriber", updated_at=subscriber.date_modified)
+
+
+def to_canonical_customer(
+    customer: BcCustomer | None,
+    subscriber: BcSubscriber | None,
+    customer_id: str | None = None,
+    email: str | None = None,
+) -> Customer:
+    return Customer(
+        id=customer.id if customer else customer_id,
+        email=_text(customer.email if customer and _text(customer.email) else email),
+        first_name=_text(customer.first_name) if customer else None,
+        last_name=_text(customer.last_name) if customer else None,
+        company=_text(customer.company) if customer else None,
+        consent=consent_from_subscriber(subscriber),
+    )
+
+
+def to_canonical_line(item: BcLineItem) -> Line:
+    return Line(
+        id=item.id,
+        product_id=item.product_id,
+        variant_id=item.variant_id or item.product_id,
+        product_title=item.name,
+        sku=_text(item.sku),
+        quantity=item.quantity,
+        price=item.sale_price if item.sale_price is not None else item.list_price,
+        discount=item.discount_amount,
+        url=_text(item.url),
+        image_url=_text(item.image_url),
+    )
+
+
+def to_canonical_cart(
+    cart: BcCart,
+    customer: BcCustomer | None = None,
+    subscriber: BcSubscriber | None = None,
+    fallback_currency: str | None = None,
+) -> Cart:
+    """Physical and digital items become lines (custom items and gift certificates name no catalog
+    product); the price is the unit sale price; the total is `cart_amount`."""
+    items = [*cart.line_items.physical_items, *cart.line_items.digital_items]
+    currency = cart.currency.code if cart.currency and cart.currency.code else fallback_currency
+    return Cart(
+        id=cart.id,
+        customer=to_canonical_customer(customer, subscriber, cart.registered_customer_id, cart.email),
+        currency_code=currency or "",
+        lines=tuple(to_canonical_line(item) for item in items),
+        order_total=cart.cart_amount,
+        checkout_url=_text(cart.redirect_urls.checkout_url) if cart.redirect_urls else None,
+        created_at=cart.created_time,
+        updated_at=cart.updated_time,
+    )
+
+
+# ----- the store's API -----------------------------------------------------------------------------------
+
+
+class BigCommerceApi:
+    """The few reads the adapter needs, with the store's `X-Auth-Token`. Not found is None; failures
+    that may pass raise StoreApiUnavailable; other refusals are a 400 (the delivery is unusable)."""
+
+    def __init__(self, base_url: str, access_token: str, session: requests.Session) -> None:
+        self._base_url = base_url.rstrip("/")
+        self._headers = {"X-Auth-Token": access_token}
+        self._session = session
+
+    def _get(self, path: str, params: dict[str, str] | None = None) -> Any:
+        try:
+            return get_json(self._session, f"{self._base_url}{path}", params=params, headers=self._headers)
+        except PlatformNotFound:
+            raise
+        except PlatformAuthError as error:
+            raise StoreApiUnavailable(
+                f"BigCommerce refused the store's access token ({error.status}); check the API account's "
+                "scopes and the platform_api_credentials in the store's secret"
+            ) from error
+        except PlatformApiError as error:
+            if error.retryable:
+                raise StoreApiUnavailable(f"the BigCommerce API is unavailable: {error}") from error
+            raise BadRequest(f"BigCommerce refused a read for this delivery: {error}") from error
+
+    def _first(self, path: str, params: dict[str, str]) -> dict[str, Any] | None:
+        try:
+            answer = self._get(path, params)
+        except PlatformNotFound:
+            return None
+        items = answer.get("data") if isinstance(answer, dict) else None
+        return items[0] if isinstance(items, list) and items and isinstance(items[0], dict) else None
+
+    def cart(self, cart_id: str) -> Any | None:
+        try:
+            answer = self._get(f"/v3/carts/{quote(cart_id, safe='')}", {"include": "redirect_urls"})
+        except PlatformNotFound:
+            return None
+        return answer.get("data") if isinstance(answer, dict) else answer
+
+    def customer(self, customer_id: str) -> dict[str, Any] | None:
+        return self._first("/v3/customers", {"id:in": customer_id})
+
+    def subscriber(self, email: str) -> dict[str, Any] | None:
+        return self._first("/v3/customers/subscribers", {"email": email})
+
+
+def _removal_version(webhook: BcWebhook) -> datetime:
+    """The last microsecond of the second the removal was announced in: `created_at` has whole seconds,
+    while the entity's own versions (`updated_time`, `date_modified`) may be finer, and nothing can
+    change a cart or customer after it is gone, so the removal must sort after any version that second."""
+    return webhook.occurred_at + timedelta(microseconds=999_999)
+
+
+def verify_token(secrets: Sequence[str], presented: str | None) -> int:
+    """Index of the secret equal to the token, compared in constant time (as digests, so that not even
+    the length of a secret shows in the timing)."""
+    if not presented:
+        raise SignatureError(f"the {TOKEN_HEADER} header is missing")
+    given = hashlib.sha256(presented.strip().encode()).digest()
+    for index, secret in enumerate(secrets):
+        if secret and hmac.compare_digest(hashlib.sha256(secret.encode()).digest(), given):
+            return index
+    raise SignatureError(f"the {TOKEN_HEADER} header does not match")
+
+
+class BigCommerceAdapter(PlatformAdapter):
+    name = PLATFORM
+
+    def __init__(self, session: requests.Session | None = None, policy: HttpPolicy = WEBHOOK_HTTP_POLICY) -> None:
+        self._given_session = session
+        self._policy = policy
+
+    @cached_property
+    def session(self) -> requests.Session:
+        """One pooled session per container, shared by every store (the token goes per request)."""
+        return self._given_session or platform_session(self._policy)
+
+    # ----- identity and authenticity ------------------------------------------------------------------
+
+    def store_identity(self, request: WebhookRequest) -> str:
+        # Read before the delivery is authenticated: bounded (the receiver caps the size, this the nesting).
+        payload = parse_unauthenticated_json(request.body)
+        producer = payload.get("producer") if isinstance(payload, dict) else None
+        prefix, _, store_hash = producer.partition("/") if isinstance(producer, str) else ("", "", "")
+        if prefix != "stores" or not store_hash.strip():
+            raise BadRequest("the store hash ('stores/{store_hash}') is required", field="producer")
+        return store_hash.strip()
+
+    def verify(self, request: WebhookRequest, secrets: Sequence[str]) -> int:
+        token = request.header(TOKEN_HEADER)
+        if request.header("webhook-signature"):
+            try:
+                return verify_standard_webhook(
+                    secrets,
+                    request.body,
+                    request.header("webhook-id"),
+                    request.header("webhook-timestamp"),
+                    request.header("webhook-signature"),
+                )
+            except SignatureError:
+                if not token:
+                    raise
+        return verify_token(secrets, token)
+
+    # ----- normalising ---------------------------------------------------------------------------------
+
+    def normalise(self, request: WebhookRequest, store: Store, api: StoreApi | None = None) -> Normalised:
+        payload: Any = parse_json(request.body)
+        webhook = parse_model(BcWebhook, payload)
+        scope = webhook.scope
+        if scope in CART_SCOPES:
+            return self._cart(parse_model(BcEntityWebhook, payload), store, api, cart_id=None)
+        if scope in LINE_ITEM_SCOPES:
+            line_webhook = parse_model(BcLineItemWebhook, payload)
+            return self._cart(line_webhook, store, api, cart_id=line_webhook.data.cart_id)
+        if scope in CART_REMOVAL_SCOPES:
+            return self._cart_removed(parse_model(BcEntityWebhook, payload), store, CART_REMOVAL_SCOPES[scope])
+        if scope in CUSTOMER_SCOPES:
+            return self._customer(parse_model(BcEntityWebhook, payload), store, api)
+        if scope == CUSTOMER_DELETED_SCOPE:
+            return self._customer_deleted(parse_model(BcEntityWebhook, payload), store)
+        if scope in PRODUCT_SCOPES:
+            return normalise_product_webhook(self, payload, store, api)
+        if scope.startswith(("store/order/", "store/shipment/")):
+            # Imported here: bigcommerce_orders builds on this module's models and API client.
+            from commerce_sync.platforms.bigcommerce.orders import normalise_order
+
+            return normalise_order(self, payload, store, api)
+        return Normalised(ignored_reason=f"BigCommerce scope {scope} is not one commerce-sync handles")
+
+    def api_for(self, store: Store, api: StoreApi | None) -> BigCommerceApi:
+        base_url = (api.base_url if api else None) or f"{DEFAULT_API_ROOT}/{store.identity}"
+        token = (api.credentials.get("access_token") if api else None) or ""
+        if not token:
+            raise StoreApiUnavailable(
+                f"store {store.store_id} has no BigCommerce access token (platform_api_credentials.access_token)"
+            )
+        return BigCommerceApi(base_url, str(token), self.session)
+
+    @staticmethod
+    def _event(
+        webhook: BcWebhook,
+        store: Store,
+        event_type: EventType,
+        entity: CanonicalModel,
+        entity_id: str,
+        version_at: datetime | None,
+        occurred_at: datetime | None = None,
+    ) -> Normalised:
+        version_at = version_at or webhook.occurred_at
+        event: CanonicalEvent = make_event(
+            event_type=event_type,
+            event_id=webhook.event_id,
+            store_id=store.store_id,
+            platform=PLATFORM,
+            entity=entity,
+            entity_id=entity_id,
+            entity_version=version_from_timestamp(version_at),
+            occurred_at=occurred_at or version_at,
+        )
+        return Normalised(events=[event])
+
+    def _cart(self, webhook: BcEntityWebhook, store: Store, api: StoreApi | None, cart_id: str | None) -> Normalised:
+        cart_id = cart_id or webhook.data.id
+        client = self.api_for(store, api)
+        fetched = client.cart(cart_id)
+        if fetched is None:
+            return Normalised(ignored_reason=f"cart {cart_id} no longer exists on BigCommerce")
+        bc_cart = parse_fetched(BcCart, fetched, "cart")
+        customer = None
+        if bc_cart.registered_customer_id:
+            raw_customer = client.customer(bc_cart.registered_customer_id)
+            customer = parse_fetched(BcCustomer, raw_customer, "customer") if raw_customer else None
+        email = _text(customer.email if customer and _text(customer.email) else bc_cart.email)
+        raw_subscriber = client.subscriber(email) if email else None
+        subscriber = parse_fetched(BcSubscriber, raw_subscriber, "subscriber") if raw_subscriber else None
+        cart = build_canonical(lambda: to_canonical_cart(bc_cart, customer, subscriber, store.currency_code))
+        return self._event(webhook, store, EventType.CART_UPDATED, cart, cart.id, bc_cart.updated_time)
+
+    def _cart_removed(self, webhook: BcEntityWebhook, store: Store, reason: CartRemovalReason) -> Normalised:
+        removed_at = webhook.occurred_at
+        removal = build_canonical(lambda: CartRemoval(id=webhook.data.id, reason=reason, removed_at=removed_at))
+        version_at = _removal_version(webhook)
+        return self._event(webhook, store, EventType.CART_DELETED, removal, removal.id, version_at, removed_at)
+
+    def _customer(self, webhook: BcEntityWebhook, store: Store, api: StoreApi | None) -> Normalised:
+        client = self.api_for(store, api)
+        raw_customer = client.customer(webhook.data.id)
+        if raw_customer is None:
+            return Normalised(ignored_reason=f"customer {webhook.data.id} no longer exists on BigCommerce")
+        bc_customer = parse_fetched(BcCustomer, raw_customer, "customer")
+        email = _text(bc_customer.email)
+        raw_subscriber = client.subscriber(email) if email else None
+        subscriber = parse_fetched(BcSubscriber, raw_subscriber, "subscriber") if raw_subscriber else None
+        customer = build_canonical(lambda: to_canonical_customer(bc_customer, subscriber))
+        version_at = bc_customer.date_modified or bc_customer.date_created
+        return self._event(webhook, store, EventType.CUSTOMER_UPDATED, customer, bc_customer.id, version_at)
+
+    def _customer_deleted(self, webhook: BcEntityWebhook, store: Store) -> Normalised:
+        deleted = build_canonical(lambda: DeletedEntity(id=webhook.data.id))
+        removed_at, version_at = webhook.occurred_at, _removal_version(webhook)
+        return self._event(webhook, store, EventType.CUSTOMER_DELETED, deleted, deleted.id, version_at, removed_at)
+
+
+# ----- products ------------------------------------------------------------------------------------------
+
+PRODUCT_DELETED_SCOPE = "store/product/deleted"
+PRODUCT_SCOPES = frozenset(
+    {
+        "store/product/created",
+        "store/product/updated",
+        "store/product/inventory/updated",
+        "store/product/inventory/order/updated",
+        PRODUCT_DELETED_SCOPE,
+    }
+)
+
+
+def normalise_product_webhook(
+    adapter: BigCommerceAdapter, payload: Any, store: Store, api: StoreApi | None
+) -> Normalised:
+    """`data.id` is the product: it is read with its variants and images (the catalog sync's reader and
+    mapping) → product.updated; store/product/deleted → product.deleted, nothing read."""
+    from commerce_sync.platforms.bigcommerce.catalog import BigCommerceCatalog
+
+    webhook = parse_model(BcEntityWebhook, payload)
+    if webhook.scope == PRODUCT_DELETED_SCOPE:
+        deleted = build_canonical(lambda: DeletedEntity(id=webhook.data.id))
+        return BigCommerceAdapter._event(
+            webhook,
+            store,
+            EventType.PRODUCT_DELETED,
+            deleted,
+            deleted.id,
+            _removal_version(webhook),
+            webhook.occurred_at,
+        )
+    base_url = (api.base_url if api else None) or f"{DEFAULT_API_ROOT}/{store.identity}"
+    token = (api.credentials.get("access_token") if api else None) or ""
+    if not token:
+        raise StoreApiUnavailable(
+            f"store {store.store_id} has no BigCommerce access token (platform_api_credentials.access_token)"
+        )
+    catalog = BigCommerceCatalog(store, base_url, str(token), adapter.session)
+    try:
+        found = catalog.products_by_id([webhook.data.id])
+    except PlatformAuthError as error:
+        raise StoreApiUnavailable(f"BigCommerce refused the store's access token ({error.status})") from error
+    except PlatformApiError as error:
+        if error.retryable:
+            raise StoreApiUnavailable(f"the BigCommerce API is unavailable: {error}") from error
+        raise BadRequest(f"BigCommerce refused a read for this delivery: {error}") from error
+    if not found:
+        return Normalised(ignored_reason=f"product {webhook.data.id} no longer exists on BigCommerce")
+    product = found[0]
+    return BigCommerceAdapter._event(webhook, store, EventType.PRODUCT_UPDATED, product, product.id, product.updated_at)

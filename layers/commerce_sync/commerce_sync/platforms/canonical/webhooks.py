@@ -1,0 +1,58 @@
+"""POST /webhooks/canonical: any platform can send our canonical events (docs/canonical-events.md).
+
+The sender names its store in `commerce-sync-store` and signs with Standard Webhooks headers
+(`webhook-id`, `webhook-timestamp`, `webhook-signature`) using the store's webhook secret.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+
+from commerce_sync.aws.store_registry import Store
+from commerce_sync.aws.sync_state import MAX_CLOCK_SKEW, is_impossible
+from commerce_sync.canonical.errors import BadRequest
+from commerce_sync.canonical.model import DATA_MODELS, CanonicalEvent
+from commerce_sync.platforms.adapter import (
+    Normalised,
+    PlatformAdapter,
+    StoreApi,
+    WebhookRequest,
+    parse_json,
+    parse_model,
+)
+from commerce_sync.platforms.signatures import verify_standard_webhook
+
+STORE_HEADER = "commerce-sync-store"
+
+
+class CanonicalAdapter(PlatformAdapter):
+    name = "canonical"
+    identifies_by_store_id = True
+    sender_fixes_refusals = True
+
+    def store_identity(self, request: WebhookRequest) -> str:
+        return request.require_header(STORE_HEADER)
+
+    def verify(self, request: WebhookRequest, secrets: Sequence[str]) -> int:
+        return verify_standard_webhook(
+            secrets,
+            request.body,
+            request.header("webhook-id"),
+            request.header("webhook-timestamp"),
+            request.header("webhook-signature"),
+        )
+
+    def normalise(self, request: WebhookRequest, store: Store, api: StoreApi | None = None) -> Normalised:
+        event = parse_model(CanonicalEvent, parse_json(request.body))
+        if event.store_id != store.store_id:
+            raise BadRequest(f"names store {event.store_id!r}, not the signing store", field="store_id")
+        # A version or time from the future would outrank every later genuine change of the entity.
+        if is_impossible(event.entity_version):
+            raise BadRequest(f"is more than {MAX_CLOCK_SKEW} in the future", field="entity_version")
+        if event.occurred_at > datetime.now(UTC) + MAX_CLOCK_SKEW:
+            raise BadRequest(f"is more than {MAX_CLOCK_SKEW} in the future", field="occurred_at")
+        data = parse_model(DATA_MODELS[event.type], event.data)
+        # The entity as validated (e-mail lower-cased, money quantised) is what travels on.
+        clean = event.model_copy(update={"data": data.model_dump(mode="json", exclude_none=True)})
+        return Normalised(events=[clean])

@@ -1,0 +1,146 @@
+"""Receiving one webhook delivery: find the store, verify the signature, normalise, publish.
+
+The signature is checked before the body is parsed, so a forged request learns nothing about what
+a valid one looks like; nothing is published unless every step succeeded. Only a platform that names
+the store inside the body (BigCommerce) reads it first, bounded: the size is capped here (413 above
+MAX_BODY_BYTES) and the nesting by the adapter.
+
+Input never causes a 5xx: whatever a payload makes a parser raise (a date out of range, a number too
+large, a malformed URL, nesting past the recursion limit) is a 400 with the reason. A 5xx would make the
+platform deliver the same payload again, and after a few WooCommerce disables the webhook.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Literal
+
+from pydantic import ValidationError
+
+from commerce_sync.aws.event_bus import EventPublisher
+from commerce_sync.aws.observability import logger, metrics
+from commerce_sync.aws.secret_store import SecretReader
+from commerce_sync.aws.store_registry import Store, StoreRegistry
+from commerce_sync.canonical.errors import BadRequest, BodyTooLarge, EntityRefused, UnknownPlatform, UnknownStore
+from commerce_sync.canonical.redaction import redact_emails
+from commerce_sync.platforms.adapter import Normalised, PlatformAdapter, StoreApi, WebhookRequest, validation_refusal
+from commerce_sync.platforms.signatures import SignatureError
+
+# The labels of a store's signing keyring (secret_store.SigningKeyring): AWSCURRENT, AWSPENDING while a
+# rotation runs, and AWSPREVIOUS for WEBHOOK_SECRET_PREVIOUS_GRACE_SECONDS after the rotation retired it.
+SIGNING_SECRET_LABELS = ("current", "pending", "previous")
+# No platform sends a webhook near 1 MB (Shopify's largest orders are a few hundred KB); anything larger
+# is refused before it is read. The HTTP API itself would take up to 10 MB.
+MAX_BODY_BYTES = 1024 * 1024
+# What a payload can make a parser raise; each is the payload's fault, so a 400, not a 500.
+UNREADABLE_INPUT = (ValueError, OverflowError, RecursionError, UnicodeError)
+
+
+@dataclass(frozen=True)
+class Receipt:
+    status: Literal["accepted", "ignored"]
+    event_ids: list[str] = field(default_factory=list)
+    reason: str | None = None
+
+
+class WebhookReceiver:
+    def __init__(
+        self,
+        adapters: Mapping[str, PlatformAdapter],
+        registry: StoreRegistry,
+        secrets: SecretReader,
+        publisher: EventPublisher,
+    ) -> None:
+        self._adapters = adapters
+        self._registry = registry
+        self._secrets = secrets
+        self._publisher = publisher
+
+    def receive(
+        self, platform: str, headers: Mapping[str, str], body: bytes, authenticated_by_transport: bool = False
+    ) -> Receipt:
+        """`authenticated_by_transport`: the delivery came through a channel AWS already authenticated
+        (Shopify's EventBridge partner event source), which carries no signature to check."""
+        adapter = self._adapters.get(platform)
+        if adapter is None:
+            raise UnknownPlatform(f"no such platform: {platform}")
+        if len(body) > MAX_BODY_BYTES:
+            raise BodyTooLarge(f"the body is {len(body)} bytes; at most {MAX_BODY_BYTES} are accepted")
+        request = WebhookRequest(platform=platform, headers=headers, body=body)
+        if adapter.is_ping(request):
+            return Receipt(status="ignored", reason="ping")
+
+        with _input_errors_as_bad_request():
+            identity = adapter.store_identity(request)
+        if adapter.identifies_by_store_id:
+            store = self._registry.get(identity)
+        else:
+            store = self._registry.find(platform, identity)
+        if store is None or not store.active:
+            raise UnknownStore(f"no active {platform} store is registered for this identity")
+        logger.append_keys(store_id=store.store_id, platform=platform)
+
+        if not authenticated_by_transport:
+            self._verify(adapter, request, store.secret_id)
+        api = StoreApi(
+            base_url=store.platform_api_url,
+            credentials=self._secrets.current(store.secret_id).get("platform_api_credentials") or {},
+        )
+        normalised = self._normalise(adapter, request, store, api)
+        if normalised.ignored_reason:
+            logger.info("webhook ignored", reason=normalised.ignored_reason)
+            return Receipt(status="ignored", reason=normalised.ignored_reason)
+
+        self._publisher.publish(normalised.events)
+        metrics.add_metric(name="EventsPublished", unit="Count", value=len(normalised.events))
+        event_ids = [event.event_id for event in normalised.events]
+        logger.info("webhook accepted", event_ids=event_ids, types=[e.type.value for e in normalised.events])
+        return Receipt(status="accepted", event_ids=event_ids)
+
+    @staticmethod
+    def _normalise(adapter: PlatformAdapter, request: WebhookRequest, store: Store, api: StoreApi) -> Normalised:
+        try:
+            with _input_errors_as_bad_request():
+                return adapter.normalise(request, store, api)
+        except EntityRefused as refusal:
+            if adapter.sender_fixes_refusals:
+                raise
+            # The platform cannot change what its shopper typed; a 400 would only bring the same payload
+            # back (or disable the webhook). Counted and logged, never dead-lettered.
+            metrics.add_metric(name="EntitiesSkipped", unit="Count", value=1)
+            logger.warning("entity skipped: Mailchimp would refuse it", reason=str(refusal))
+            return Normalised(ignored_reason=f"skipped, Mailchimp would refuse it: {refusal}")
+
+    def _verify(self, adapter: PlatformAdapter, request: WebhookRequest, secret_id: str) -> None:
+        """Accepts a signature made with any secret of the store's keyring; on a miss the keyring is
+        re-read once (a rotation may have just staged or promoted a secret), then the miss is final."""
+        for refresh in (False, True):
+            candidates = self._secrets.signing_keyring(secret_id, refresh=refresh).usable()
+            try:
+                matched = adapter.verify(request, [candidate.value for candidate in candidates])
+            except SignatureError:
+                if refresh:
+                    raise
+                continue
+            label = candidates[matched].label
+            metrics.add_metric(name=f"SignatureMatched{label.title()}", unit="Count", value=1)
+            if label != SIGNING_SECRET_LABELS[0]:
+                # Tells the operator when the previous secret stops being used (safe to revoke).
+                logger.info("signature made with a rotated webhook secret", secret_label=label)
+            return
+
+
+@contextmanager
+def _input_errors_as_bad_request() -> Iterator[None]:
+    try:
+        yield
+    except ValidationError as error:
+        # A model the adapter built directly (not through build_canonical): the field named all the same.
+        raise validation_refusal(error) from error
+    except UNREADABLE_INPUT as error:
+        # The reason may quote the payload: addresses are removed and the length bounded.
+        reason = redact_emails(str(error).splitlines()[0] if str(error) else type(error).__name__)[:300]
+        logger.warning("webhook payload unreadable", error_type=type(error).__name__)
+        raise BadRequest(f"the payload could not be read: {reason}") from error

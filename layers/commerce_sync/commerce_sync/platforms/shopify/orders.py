@@ -1,0 +1,259 @@
+"""Shopify order topics to canonical order events.
+
+orders/create, updated, paid, cancelled, fulfilled, partially_fulfilled and edited all carry the whole
+order: each becomes `order.updated`, versioned by the order's `updated_at`, so whichever arrives last
+in Shopify's time wins whatever order they are delivered in. refunds/create and fulfillments/* carry a
+part of the order: they become `order.refund` and `order.shipment`, merged into the order by id.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Annotated
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+
+from commerce_sync.canonical.errors import BadRequest
+from commerce_sync.canonical.model import (
+    Customer,
+    DeletedEntity,
+    Line,
+    MarketingConsent,
+    Order,
+    OrderRefund,
+    OrderShipment,
+    Promo,
+    Refund,
+    Shipment,
+)
+from commerce_sync.platforms.campaign_links import query_value
+from commerce_sync.platforms.order_statuses import shopify_status
+from commerce_sync.platforms.shopify.addresses import ShopifyAddress, to_canonical_address
+
+ORDER_TOPICS = frozenset(
+    {
+        "orders/create",
+        "orders/updated",
+        "orders/paid",
+        "orders/cancelled",
+        "orders/fulfilled",
+        "orders/partially_fulfilled",
+        "orders/edited",
+    }
+)
+FULFILLMENT_TOPICS = frozenset({"fulfillments/create", "fulfillments/update"})
+
+
+def without_access_key(value: object) -> object:
+    """Shopify's cart tokens carry an access key since 2024 (`c1-7a2abe…?key=824bdj…`). The key is a
+    credential, not part of the cart's identity: it is dropped, so it never reaches Mailchimp, and the same
+    cart keeps one id whether a payload shows the key or not."""
+    return value.split("?key=", 1)[0] if isinstance(value, str) else value
+
+
+# A cart or checkout token as Shopify sends it, without its access key.
+CartToken = Annotated[str, BeforeValidator(without_access_key)]
+
+
+class ShopifyOrderModel(BaseModel):
+    model_config = ConfigDict(extra="ignore", coerce_numbers_to_str=True)
+
+
+class ShopifyMoney(ShopifyOrderModel):
+    amount: Decimal
+
+
+class ShopifyMoneySet(ShopifyOrderModel):
+    shop_money: ShopifyMoney
+
+
+class ShopifyOrderLine(ShopifyOrderModel):
+    id: str
+    product_id: str | None = None
+    variant_id: str | None = None
+    title: str = ""
+    variant_title: str | None = None
+    sku: str | None = None
+    quantity: int = Field(ge=0)
+    price: Decimal = Field(ge=0)
+    total_discount: Decimal = Decimal(0)
+
+
+class ShopifyDiscountCode(ShopifyOrderModel):
+    code: str
+    amount: Decimal = Decimal(0)
+    type: str = "fixed_amount"
+
+
+class ShopifyFulfillment(ShopifyOrderModel):
+    id: str
+    order_id: str | None = None
+    status: str | None = None
+    tracking_company: str | None = None
+    tracking_number: str | None = None
+    tracking_url: str | None = None
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+
+
+class ShopifyTransaction(ShopifyOrderModel):
+    kind: str | None = None
+    status: str | None = None
+    amount: Decimal = Decimal(0)
+
+
+class ShopifyRefund(ShopifyOrderModel):
+    id: str
+    order_id: str | None = None
+    created_at: datetime | None = None
+    processed_at: datetime | None = None
+    transactions: list[ShopifyTransaction] = []
+
+    def amount(self) -> Decimal:
+        return sum(
+            (t.amount for t in self.transactions if t.kind == "refund" and t.status in (None, "success")),
+            Decimal(0),
+        )
+
+
+class ShopifyOrderCustomer(ShopifyOrderModel):
+    id: str | None = None
+    email: str | None = None
+    first_name: str | None = None
+    last_name: str | None = None
+
+
+class ShopifyNote(ShopifyOrderModel):
+    name: str
+    value: str | None = None
+
+
+class ShopifyOrder(ShopifyOrderModel):
+    id: str
+    email: str | None = None
+    contact_email: str | None = None
+    currency: str = Field(min_length=3, max_length=3)
+    total_price: Decimal = Field(ge=0)
+    total_tax: Decimal | None = None
+    total_discounts: Decimal | None = None
+    total_shipping_price_set: ShopifyMoneySet | None = None
+    financial_status: str | None = None
+    fulfillment_status: str | None = None
+    processed_at: datetime | None = None
+    created_at: datetime | None = None
+    updated_at: datetime
+    cancelled_at: datetime | None = None
+    checkout_token: CartToken | None = None
+    cart_token: CartToken | None = None
+    landing_site: str | None = None
+    order_status_url: str | None = None
+    buyer_accepts_marketing: bool | None = None
+    customer: ShopifyOrderCustomer | None = None
+    billing_address: ShopifyAddress | None = None
+    shipping_address: ShopifyAddress | None = None
+    line_items: list[ShopifyOrderLine] = Field(min_length=1)
+    discount_codes: list[ShopifyDiscountCode] = []
+    fulfillments: list[ShopifyFulfillment] = []
+    refunds: list[ShopifyRefund] = []
+    note_attributes: list[ShopifyNote] = []
+
+
+class ShopifyDeletedOrder(ShopifyOrderModel):
+    id: str
+
+
+def _note(order: ShopifyOrder, name: str) -> str | None:
+    return next((n.value for n in order.note_attributes if n.name == name and n.value), None)
+
+
+def _shipment(fulfillment: ShopifyFulfillment) -> Shipment:
+    return Shipment(
+        id=f"fulfillment-{fulfillment.id}",
+        tracking_number=fulfillment.tracking_number,
+        tracking_carrier=fulfillment.tracking_company,
+        tracking_url=fulfillment.tracking_url,
+        shipped_at=fulfillment.created_at,
+    )
+
+
+def _refund(refund: ShopifyRefund) -> Refund:
+    return Refund(
+        id=f"refund-{refund.id}", amount=refund.amount(), refunded_at=refund.processed_at or refund.created_at
+    )
+
+
+def _promo(discount: ShopifyDiscountCode) -> Promo:
+    # Shopify's "shipping" discounts are free or cheaper shipping: Mailchimp's fixed amount on shipping.
+    kind = "percentage" if discount.type == "percentage" else "fixed"
+    return Promo(code=discount.code[:50], amount_discounted=discount.amount, type=kind)
+
+
+def order_to_order(order: ShopifyOrder, consent: MarketingConsent) -> Order:
+    """`consent` comes from the shop's adapter (the order's own flag or its customer's consent)."""
+    status = shopify_status(order.financial_status, order.fulfillment_status, order.cancelled_at is not None)
+    customer = order.customer
+    campaign = _note(order, "mc_cid") or query_value(order.landing_site, "mc_cid")
+    came_from_campaign_link = _note(order, "mc_tc") or query_value(order.landing_site, "mc_tc")
+    return Order(
+        id=order.id,
+        customer=Customer(
+            id=customer.id if customer else None,
+            email=order.email or order.contact_email or (customer.email if customer else None),
+            first_name=customer.first_name if customer else None,
+            last_name=customer.last_name if customer else None,
+            address=to_canonical_address(order.billing_address),
+            consent=consent,
+        ),
+        currency_code=order.currency,
+        order_total=order.total_price,
+        tax_total=order.total_tax,
+        discount_total=order.total_discounts,
+        shipping_total=order.total_shipping_price_set.shop_money.amount if order.total_shipping_price_set else None,
+        financial_status=status.financial,
+        shipped=status.shipped,
+        shipments=tuple(_shipment(f) for f in order.fulfillments if f.status not in ("cancelled", "error", "failure")),
+        refunds=tuple(_refund(r) for r in order.refunds if r.amount() > 0),
+        cart_id=order.cart_token or order.checkout_token,
+        cart_references=tuple(t for t in (order.checkout_token,) if t),
+        campaign_id=campaign,
+        tracking_code="prec" if came_from_campaign_link else None,
+        landing_site=order.landing_site,
+        order_url=order.order_status_url,
+        promos=tuple(_promo(d) for d in order.discount_codes),
+        billing_address=to_canonical_address(order.billing_address),
+        shipping_address=to_canonical_address(order.shipping_address),
+        processed_at=order.processed_at or order.created_at,
+        cancelled_at=order.cancelled_at,
+        updated_at=order.updated_at,
+        lines=tuple(
+            Line(
+                id=line.id,
+                product_id=line.product_id or f"custom-{line.id}",
+                variant_id=line.variant_id or line.product_id or f"custom-{line.id}",
+                product_title=line.title or f"Item {line.id}",
+                variant_title=line.variant_title,
+                sku=line.sku,
+                quantity=line.quantity,
+                price=line.price,
+                discount=line.total_discount,
+            )
+            for line in order.line_items
+        ),
+    )
+
+
+def fulfillment_to_shipment(fulfillment: ShopifyFulfillment) -> OrderShipment:
+    if not fulfillment.order_id:
+        raise BadRequest("is required", field="order_id")
+    return OrderShipment(order_id=fulfillment.order_id, shipment=_shipment(fulfillment))
+
+
+def refund_to_refund(refund: ShopifyRefund) -> OrderRefund:
+    if not refund.order_id:
+        raise BadRequest("is required", field="order_id")
+    return OrderRefund(order_id=refund.order_id, refund=_refund(refund))
+
+
+def deleted_order(payload: ShopifyDeletedOrder) -> DeletedEntity:
+    return DeletedEntity(id=payload.id)

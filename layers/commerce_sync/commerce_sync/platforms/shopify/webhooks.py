@@ -1,0 +1,462 @@
+"""Shopify webhooks: HMAC-SHA256 (base64) of the raw body in X-Shopify-Hmac-Sha256, keyed with the
+app's client secret; the store is X-Shopify-Shop-Domain; X-Shopify-Event-Id is the duplicate key.
+
+Shopify signs the body only. The X-Shopify-Topic header says what the delivery is, but a captured signed
+body can be resent under another topic, so the topic must agree with the body's shape (TOPIC_SHAPES):
+a delete carries no more than ids (no `updated_at`, no content), an order carries `financial_status`, a
+checkout a `token` and no `financial_status`, and so on; a mismatch is a 400. Versions come from the
+signed body (`updated_at`, `processed_at`, ...). X-Shopify-Triggered-At, unsigned, dates only what has no
+time of its own (deletions), and only within a day before now (sync_state.claimed_time).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from commerce_sync.aws.store_registry import Store
+from commerce_sync.aws.sync_state import claimed_time, version_from_timestamp
+from commerce_sync.canonical.errors import BadRequest
+from commerce_sync.canonical.model import (
+    CanonicalModel,
+    Cart,
+    CartRemoval,
+    CartRemovalReason,
+    ConsentState,
+    Customer,
+    DeletedEntity,
+    EntityId,
+    EventType,
+    Line,
+    MarketingConsent,
+    make_event,
+)
+from commerce_sync.platforms.adapter import (
+    BodyShape,
+    Normalised,
+    PlatformAdapter,
+    StoreApi,
+    WebhookRequest,
+    build_canonical,
+    parse_json,
+    parse_model,
+)
+from commerce_sync.platforms.campaign_links import query_value
+from commerce_sync.platforms.order_statuses import UnknownStatus
+from commerce_sync.platforms.shopify.addresses import ShopifyAddress, to_canonical_address
+from commerce_sync.platforms.shopify.orders import (
+    FULFILLMENT_TOPICS,
+    ORDER_TOPICS,
+    CartToken,
+    ShopifyDeletedOrder,
+    ShopifyFulfillment,
+    ShopifyOrder,
+    ShopifyRefund,
+    deleted_order,
+    fulfillment_to_shipment,
+    order_to_order,
+    refund_to_refund,
+)
+from commerce_sync.platforms.signatures import verify_base64_hmac
+
+CHECKOUT_TOPICS = frozenset({"checkouts/create", "checkouts/update"})
+CART_TOPICS = frozenset({"carts/create", "carts/update"})
+CUSTOMER_TOPICS = frozenset({"customers/create", "customers/update"})
+CHECKOUT_REFERENCE = "shopify-checkout:"
+
+# What each topic's body must and must not carry, so that a signed body cannot be replayed as another
+# topic. The keys are ones every real payload of the kind has (orders: `financial_status`, which checkouts
+# and carts lack; deletions: only ids and a few empty fields, never `updated_at`).
+_DELETION = BodyShape.of(
+    needs="id", forbids="updated_at created_at email line_items title variants transactions financial_status"
+)
+TOPIC_SHAPES: dict[str, BodyShape] = {
+    **dict.fromkeys(CHECKOUT_TOPICS, BodyShape.of(needs="token line_items", forbids="financial_status order_number")),
+    **dict.fromkeys(CART_TOPICS, BodyShape.of(needs="token line_items", forbids="financial_status email")),
+    **dict.fromkeys(CUSTOMER_TOPICS, BodyShape.of(forbids="line_items financial_status variants transactions")),
+    **dict.fromkeys(ORDER_TOPICS, BodyShape.of(needs="line_items financial_status")),
+    **dict.fromkeys(FULFILLMENT_TOPICS, BodyShape.of(needs="order_id", forbids="financial_status")),
+    "refunds/create": BodyShape.of(needs="order_id", forbids="financial_status line_items"),
+    "products/create": BodyShape.of(needs="title variants", forbids="line_items"),
+    "products/update": BodyShape.of(needs="title variants", forbids="line_items"),
+    **dict.fromkeys(("checkouts/delete", "customers/delete", "orders/delete", "products/delete"), _DELETION),
+}
+
+
+class ShopifyModel(BaseModel):
+    model_config = ConfigDict(extra="ignore", coerce_numbers_to_str=True)
+
+
+class ShopifyConsent(ShopifyModel):
+    state: str | None = None
+    opt_in_level: str | None = None
+    consent_updated_at: datetime | None = None
+
+
+class ShopifyCustomer(ShopifyModel):
+    id: str | None = None
+    email: str | None = None
+    first_name: str | None = None
+    last_name: str | None = None
+    accepts_marketing: bool | None = None
+    email_marketing_consent: ShopifyConsent | None = None
+    updated_at: datetime | None = None
+
+
+class ShopifyLineItem(ShopifyModel):
+    key: str | None = None
+    id: str | None = None
+    product_id: str
+    variant_id: str
+    title: str
+    variant_title: str | None = None
+    sku: str | None = None
+    quantity: int = Field(ge=0)
+    price: Decimal = Field(ge=0)
+
+
+class ShopifyNoteAttribute(ShopifyModel):
+    name: str
+    value: str | None = None
+
+
+class ShopifyCheckout(ShopifyModel):
+    id: str
+    token: CartToken = Field(min_length=1)
+    cart_token: CartToken | None = None
+    email: str | None = None
+    buyer_accepts_marketing: bool | None = None
+    landing_site: str | None = None
+    currency: str = Field(min_length=3, max_length=3)
+    total_price: Decimal = Field(ge=0)
+    total_tax: Decimal | None = None
+    abandoned_checkout_url: str | None = None
+    created_at: datetime | None = None
+    updated_at: datetime
+    completed_at: datetime | None = None
+    customer: ShopifyCustomer | None = None
+    billing_address: ShopifyAddress | None = None
+    line_items: list[ShopifyLineItem] = []
+    note_attributes: list[ShopifyNoteAttribute] = []
+
+
+class ShopifyCart(ShopifyModel):
+    """carts/create and carts/update: no e-mail, no currency, no checkout URL."""
+
+    id: str | None = None
+    token: CartToken = Field(min_length=1)
+    line_items: list[ShopifyLineItem] = []
+    updated_at: datetime
+    created_at: datetime | None = None
+
+
+class ShopifyCheckoutRef(ShopifyModel):
+    """checkouts/delete: the payload may carry no more than the checkout id."""
+
+    id: EntityId
+    token: CartToken | None = None
+    cart_token: CartToken | None = None
+    updated_at: datetime | None = None
+
+
+class ShopifyDeletedCustomer(ShopifyModel):
+    id: str
+
+
+class ShopifyCustomerPayload(ShopifyCustomer):
+    id: str
+    updated_at: datetime
+    default_address: ShopifyAddress | None = None
+
+
+def _consent(customer: ShopifyCustomer | None, buyer_accepts_marketing: bool | None) -> MarketingConsent:
+    if customer is None:
+        customer = ShopifyCustomer(accepts_marketing=buyer_accepts_marketing)
+    consent = customer.email_marketing_consent
+    if consent and consent.state:
+        state = {
+            "subscribed": ConsentState.GRANTED,
+            "unsubscribed": ConsentState.DENIED,
+            "not_subscribed": ConsentState.DENIED,
+        }.get(consent.state, ConsentState.UNKNOWN)
+        return MarketingConsent(state=state, source="shopify", updated_at=consent.consent_updated_at)
+    accepts = customer.accepts_marketing if customer.accepts_marketing is not None else buyer_accepts_marketing
+    if accepts is not None:
+        state = ConsentState.GRANTED if accepts else ConsentState.DENIED
+        return MarketingConsent(state=state, source="shopify")
+    return MarketingConsent()
+
+
+def _attribute(checkout: ShopifyCheckout, name: str) -> str | None:
+    return next((a.value for a in checkout.note_attributes if a.name == name and a.value), None)
+
+
+def campaign_id(checkout: ShopifyCheckout) -> str | None:
+    """mc_cid from a cart attribute (set by a storefront script) or the landing page's query string."""
+    from_attribute = _attribute(checkout, "mc_cid")
+    if from_attribute or not checkout.landing_site:
+        return from_attribute
+    return query_value(checkout.landing_site, "mc_cid")
+
+
+def _lines(items: list[ShopifyLineItem]) -> tuple[Line, ...]:
+    """Checkouts and carts carry the same line shape."""
+    return tuple(
+        Line(
+            id=item.key or item.id or item.variant_id,
+            product_id=item.product_id,
+            variant_id=item.variant_id,
+            product_title=item.title,
+            variant_title=item.variant_title,
+            sku=item.sku,
+            quantity=item.quantity,
+            price=item.price,
+        )
+        for item in items
+    )
+
+
+def checkout_to_cart(checkout: ShopifyCheckout) -> Cart:
+    customer = checkout.customer
+    email = checkout.email or (customer.email if customer else None)
+    return Cart(
+        # The cart token, when there is one, is shared with the carts/* topics of the same visit.
+        id=checkout.cart_token or checkout.token,
+        references=(CHECKOUT_REFERENCE + checkout.id, checkout.token),
+        customer=Customer(
+            id=customer.id if customer else None,
+            email=email,
+            first_name=customer.first_name if customer else None,
+            last_name=customer.last_name if customer else None,
+            address=to_canonical_address(checkout.billing_address),
+            consent=_consent(customer, checkout.buyer_accepts_marketing),
+        ),
+        currency_code=checkout.currency,
+        order_total=checkout.total_price,
+        tax_total=checkout.total_tax,
+        checkout_url=checkout.abandoned_checkout_url,
+        campaign_id=campaign_id(checkout),
+        created_at=checkout.created_at,
+        updated_at=checkout.updated_at,
+        lines=_lines(checkout.line_items),
+    )
+
+
+def cart_to_cart(cart: ShopifyCart, currency_code: str) -> Cart:
+    """A Shopify cart knows no shopper; commerce-sync sends it once an event for the token brings one."""
+    return Cart(
+        id=cart.token,
+        customer=Customer(),
+        currency_code=currency_code,
+        order_total=sum((item.price * item.quantity for item in cart.line_items), Decimal(0)),
+        created_at=cart.created_at,
+        updated_at=cart.updated_at,
+        lines=_lines(cart.line_items),
+    )
+
+
+def customer_to_customer(customer: ShopifyCustomerPayload) -> Customer:
+    return Customer(
+        id=customer.id,
+        email=customer.email,
+        first_name=customer.first_name,
+        last_name=customer.last_name,
+        address=to_canonical_address(customer.default_address),
+        consent=_consent(customer, None),
+    )
+
+
+class ShopifyAdapter(PlatformAdapter):
+    name = "shopify"
+
+    def store_identity(self, request: WebhookRequest) -> str:
+        return request.require_header("X-Shopify-Shop-Domain")
+
+    def verify(self, request: WebhookRequest, secrets: Sequence[str]) -> int:
+        return verify_base64_hmac(secrets, request.body, request.header("X-Shopify-Hmac-Sha256"))
+
+    def normalise(self, request: WebhookRequest, store: Store, api: StoreApi | None = None) -> Normalised:
+        topic = request.require_header("X-Shopify-Topic")
+        payload: Any = parse_json(request.body)
+        if topic in TOPIC_SHAPES:
+            TOPIC_SHAPES[topic].check(topic, payload)
+        if topic in CHECKOUT_TOPICS:
+            return self._checkout(request, store, payload)
+        if topic == "checkouts/delete":
+            return self._checkout_deleted(request, store, payload)
+        if topic in CART_TOPICS:
+            return self._cart(request, store, payload)
+        if topic in CUSTOMER_TOPICS:
+            return self._customer(request, store, payload)
+        if topic == "customers/delete":
+            return self._customer_deleted(request, store, payload)
+        if topic in ORDER_TOPICS or topic in FULFILLMENT_TOPICS or topic in ("orders/delete", "refunds/create"):
+            return self._order(request, store, topic, payload)
+        if topic in PRODUCT_TOPICS:
+            return normalise_product_webhook(request, store, payload)
+        return Normalised(ignored_reason=f"Shopify topic {topic} is not one commerce-sync handles")
+
+    def _order(self, request: WebhookRequest, store: Store, topic: str, payload: Any) -> Normalised:
+        if topic in ORDER_TOPICS:
+            order = parse_model(ShopifyOrder, payload)
+            consent = _consent(None, order.buyer_accepts_marketing)
+            try:
+                canonical = build_canonical(lambda: order_to_order(order, consent))
+            except UnknownStatus as error:
+                raise BadRequest(str(error), field="financial_status") from error
+            version = version_from_timestamp(order.updated_at)
+            return self._event(
+                request, store, EventType.ORDER_UPDATED, canonical, canonical.id, version, order.updated_at
+            )
+        if topic == "orders/delete":
+            deleted = parse_model(ShopifyDeletedOrder, payload)
+            at = _triggered_at(request)
+            return self._event(
+                request,
+                store,
+                EventType.ORDER_DELETED,
+                deleted_order(deleted),
+                deleted.id,
+                version_from_timestamp(at),
+                at,
+            )
+        if topic == "refunds/create":
+            refund = parse_model(ShopifyRefund, payload)
+            amended = build_canonical(lambda: refund_to_refund(refund))
+            at = refund.processed_at or refund.created_at or _triggered_at(request)
+            return self._event(
+                request, store, EventType.ORDER_REFUND, amended, amended.order_id, version_from_timestamp(at), at
+            )
+        fulfillment = parse_model(ShopifyFulfillment, payload)
+        if fulfillment.status in ("cancelled", "error", "failure"):
+            return Normalised(ignored_reason=f"fulfillment {fulfillment.id} is {fulfillment.status}: nothing shipped")
+        shipment = build_canonical(lambda: fulfillment_to_shipment(fulfillment))
+        at = fulfillment.updated_at or fulfillment.created_at or _triggered_at(request)
+        return self._event(
+            request, store, EventType.ORDER_SHIPMENT, shipment, shipment.order_id, version_from_timestamp(at), at
+        )
+
+    @staticmethod
+    def _event(
+        request: WebhookRequest,
+        store: Store,
+        event_type: EventType,
+        entity: CanonicalModel,
+        entity_id: str,
+        version: str,
+        occurred_at: datetime | None,
+    ) -> Normalised:
+        topic = request.header("X-Shopify-Topic")
+        delivery_id = request.header("X-Shopify-Event-Id") or request.header("X-Shopify-Webhook-Id")
+        event = make_event(
+            event_type=event_type,
+            event_id=f"shopify:{delivery_id}" if delivery_id else f"shopify:{topic}:{entity_id}:{version}",
+            store_id=store.store_id,
+            platform="shopify",
+            entity=entity,
+            entity_id=entity_id,
+            entity_version=version,
+            occurred_at=occurred_at,
+        )
+        return Normalised(events=[event])
+
+    def _checkout(self, request: WebhookRequest, store: Store, payload: Any) -> Normalised:
+        checkout = parse_model(ShopifyCheckout, payload)
+        cart = build_canonical(lambda: checkout_to_cart(checkout))
+        if checkout.completed_at is not None:
+            # A completed checkout is a purchase: the cart leaves Mailchimp and may never come back.
+            removal = CartRemoval(
+                id=cart.id, reason=CartRemovalReason.CONVERTED, customer=cart.customer, removed_at=checkout.completed_at
+            )
+            version = version_from_timestamp(max(checkout.completed_at, checkout.updated_at))
+            return self._event(request, store, EventType.CART_DELETED, removal, cart.id, version, checkout.completed_at)
+        version = version_from_timestamp(checkout.updated_at)
+        return self._event(request, store, EventType.CART_UPDATED, cart, cart.id, version, checkout.updated_at)
+
+    def _checkout_deleted(self, request: WebhookRequest, store: Store, payload: Any) -> Normalised:
+        checkout = parse_model(ShopifyCheckoutRef, payload)
+        cart_id = checkout.cart_token or checkout.token or CHECKOUT_REFERENCE + checkout.id
+        deleted_at = checkout.updated_at or _triggered_at(request)
+        version = version_from_timestamp(deleted_at)
+        removal = CartRemoval(id=cart_id, reason=CartRemovalReason.DELETED, removed_at=deleted_at)
+        return self._event(request, store, EventType.CART_DELETED, removal, cart_id, version, deleted_at)
+
+    def _cart(self, request: WebhookRequest, store: Store, payload: Any) -> Normalised:
+        shopify_cart = parse_model(ShopifyCart, payload)
+        cart = build_canonical(lambda: cart_to_cart(shopify_cart, store.currency_code))
+        version = version_from_timestamp(shopify_cart.updated_at)
+        return self._event(request, store, EventType.CART_UPDATED, cart, cart.id, version, shopify_cart.updated_at)
+
+    def _customer(self, request: WebhookRequest, store: Store, payload: Any) -> Normalised:
+        shopify_customer = parse_model(ShopifyCustomerPayload, payload)
+        customer = build_canonical(lambda: customer_to_customer(shopify_customer))
+        version = version_from_timestamp(shopify_customer.updated_at)
+        return self._event(
+            request,
+            store,
+            EventType.CUSTOMER_UPDATED,
+            customer,
+            customer.id or "",
+            version,
+            shopify_customer.updated_at,
+        )
+
+    def _customer_deleted(self, request: WebhookRequest, store: Store, payload: Any) -> Normalised:
+        deleted = parse_model(ShopifyDeletedCustomer, payload)
+        deleted_at = _triggered_at(request)
+        version = version_from_timestamp(deleted_at)
+        return self._event(
+            request, store, EventType.CUSTOMER_DELETED, DeletedEntity(id=deleted.id), deleted.id, version, deleted_at
+        )
+
+
+def _triggered_at(request: WebhookRequest) -> datetime:
+    """When Shopify fired the webhook, for what has no time of its own (deletions). The header is not
+    signed: it counts only within a day before now (sync_state.claimed_time), else the time is now."""
+    raw = request.header("X-Shopify-Triggered-At")
+    claimed = None
+    if raw and len(raw) <= 40:
+        try:
+            claimed = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+        except ValueError:
+            claimed = None
+    return claimed_time(claimed)
+
+
+# ----- products ------------------------------------------------------------------------------------------
+
+PRODUCT_TOPICS = frozenset({"products/create", "products/update", "products/delete"})
+
+
+class ShopifyDeletedProduct(ShopifyModel):
+    id: str
+
+
+def normalise_product_webhook(request: WebhookRequest, store: Store, payload: Any) -> Normalised:
+    """products/create|update deliver the REST product (the catalog sync's shape, mapped the same way);
+    products/delete only its id."""
+    from commerce_sync.platforms.shopify.catalog import ShopifyProduct
+    from commerce_sync.platforms.shopify.catalog import to_canonical_product as shopify_product
+
+    if request.header("X-Shopify-Topic") == "products/delete":
+        deleted = parse_model(ShopifyDeletedProduct, payload)
+        deleted_at = _triggered_at(request)
+        return ShopifyAdapter._event(
+            request,
+            store,
+            EventType.PRODUCT_DELETED,
+            DeletedEntity(id=deleted.id),
+            deleted.id,
+            version_from_timestamp(deleted_at),
+            deleted_at,
+        )
+    shopify = parse_model(ShopifyProduct, payload)
+    product = build_canonical(lambda: shopify_product(shopify, store))
+    changed_at = shopify.updated_at or _triggered_at(request)
+    return ShopifyAdapter._event(
+        request, store, EventType.PRODUCT_UPDATED, product, product.id, version_from_timestamp(changed_at), changed_at
+    )

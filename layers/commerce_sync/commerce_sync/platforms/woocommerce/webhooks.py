@@ -1,0 +1,406 @@
+"""WooCommerce webhooks (docs/woocommerce.md).
+
+WooCommerce signs each delivery with X-WC-Webhook-Signature, the base64 HMAC-SHA256 of the exact body
+keyed with the webhook's secret. X-WC-Webhook-Source is the site URL (`home_url('/')`), which names the
+store. The body is the REST (wc/v3) representation of the resource; a `*.deleted` body is only `{"id"}`.
+
+WooCommerce never retries a delivery, and it disables the webhook after more than 5 consecutive
+failures. When a webhook is created it sends an unsigned ping, a form-encoded `webhook_id=<id>` body
+with no X-WC-* headers, and the webhook is only saved as active when the answer is exactly 200.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+
+from commerce_sync.aws.store_registry import Store
+from commerce_sync.aws.sync_state import version_from_timestamp
+from commerce_sync.canonical.model import (
+    Address,
+    ConsentState,
+    Customer,
+    DeletedEntity,
+    EventType,
+    MarketingConsent,
+    make_event,
+)
+from commerce_sync.platforms.adapter import (
+    BodyShape,
+    Normalised,
+    PlatformAdapter,
+    StoreApi,
+    WebhookRequest,
+    build_canonical,
+    parse_json,
+    parse_model,
+)
+from commerce_sync.platforms.signatures import verify_base64_hmac
+
+SIGNATURE_HEADER = "X-WC-Webhook-Signature"
+SOURCE_HEADER = "X-WC-Webhook-Source"
+TOPIC_HEADER = "X-WC-Webhook-Topic"
+DELIVERY_ID_HEADER = "X-WC-Webhook-Delivery-ID"
+
+CUSTOMER_TOPICS = frozenset({"customer.created", "customer.updated"})
+CUSTOMER_DELETED_TOPIC = "customer.deleted"
+
+# WooCommerce has no marketing consent of its own. The Mailchimp for WooCommerce plugin keeps the
+# shopper's newsletter choice in the user meta `mailchimp_woocommerce_is_subscribed`; the protected
+# (underscore) spelling is also seen. WOOCOMMERCE_CONSENT_META_KEYS (comma-separated) replaces the list.
+DEFAULT_CONSENT_META_KEYS: tuple[str, ...] = (
+    "mailchimp_woocommerce_is_subscribed",
+    "_mailchimp_woocommerce_is_subscribed",
+)
+CONSENT_META_KEYS_ENV = "WOOCOMMERCE_CONSENT_META_KEYS"
+GRANTED_VALUES = frozenset({"1", "yes", "true"})
+DENIED_VALUES = frozenset({"0", "no", "false"})
+
+_PING_BODY = re.compile(rb"\s*webhook_id=\d{1,20}\s*")
+
+
+def site_identity(source: str) -> str:
+    """The store identity of a site URL: trimmed, lower-cased, without trailing slashes.
+
+    The same rule as store_registry.platform_identity, so registering `https://shop.example.com/` matches
+    deliveries from `https://shop.example.com` and `HTTPS://Shop.Example.com/`. The scheme and any path
+    (a WordPress installed in a sub-folder) are kept: `http://` and `https://` are different identities.
+    """
+    return source.strip().lower().rstrip("/")
+
+
+def consent_meta_keys_from_environment() -> tuple[str, ...]:
+    raw = os.environ.get(CONSENT_META_KEYS_ENV)
+    if raw is None:
+        return DEFAULT_CONSENT_META_KEYS
+    return tuple(key.strip() for key in raw.split(",") if key.strip())
+
+
+def _blank_to_none(value: Any) -> Any:
+    return None if isinstance(value, str) and not value.strip() else value
+
+
+# WooCommerce sends "" for every unset text, date or address field.
+Text = Annotated[str | None, BeforeValidator(_blank_to_none)]
+GmtTime = Annotated[datetime | None, BeforeValidator(_blank_to_none)]
+
+
+class WooModel(BaseModel):
+    model_config = ConfigDict(extra="ignore", coerce_numbers_to_str=True)
+
+
+class WooAddress(WooModel):
+    """`billing` / `shipping` of a wc/v3 customer (`shipping` has no email or phone)."""
+
+    first_name: Text = None
+    last_name: Text = None
+    company: Text = None
+    address_1: Text = None
+    address_2: Text = None
+    city: Text = None
+    state: Text = None
+    postcode: Text = None
+    country: Text = None
+    email: Text = None
+    phone: Text = None
+
+
+class WooMeta(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    id: int | None = None
+    key: str
+    value: Any = None
+
+
+class WooCustomer(WooModel):
+    """A wc/v3 customer (GET /wp-json/wc/v3/customers/<id>), as customer.created/updated deliver it."""
+
+    id: int = Field(gt=0)
+    date_created_gmt: GmtTime = None
+    date_modified_gmt: GmtTime = None
+    email: Text = None
+    first_name: Text = None
+    last_name: Text = None
+    role: Text = None
+    username: Text = None
+    billing: Annotated[WooAddress | None, BeforeValidator(_blank_to_none)] = None
+    shipping: Annotated[WooAddress | None, BeforeValidator(_blank_to_none)] = None
+    is_paying_customer: bool | None = None
+    meta_data: list[WooMeta] = []
+
+
+class WooDeleted(BaseModel):
+    """A `*.deleted` body: WooCommerce sends only the id."""
+
+    model_config = ConfigDict(extra="ignore", coerce_numbers_to_str=True)
+
+    id: str = Field(min_length=1)
+
+
+def _gmt(value: datetime | None) -> datetime | None:
+    """WooCommerce's `*_gmt` fields carry no offset; they are UTC."""
+    if value is None:
+        return None
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def consent_from_meta(meta_data: Sequence[WooMeta], keys: Sequence[str]) -> MarketingConsent:
+    """The first configured key holding a recognised value decides; no such key means UNKNOWN.
+
+    For one key the first meta entry wins, as `get_user_meta($id, $key, true)` reads it.
+    """
+    for key in keys:
+        entry = next((meta for meta in meta_data if meta.key == key), None)
+        if entry is None:
+            continue
+        state = _consent_state(entry.value)
+        if state is not None:
+            return MarketingConsent(state=state, source=f"woocommerce:{key}")
+    return MarketingConsent()
+
+
+def _consent_state(value: Any) -> ConsentState | None:
+    if isinstance(value, bool):
+        return ConsentState.GRANTED if value else ConsentState.DENIED
+    if isinstance(value, int | float | str):
+        text = str(value).strip().lower()
+        if text in GRANTED_VALUES:
+            return ConsentState.GRANTED
+        if text in DENIED_VALUES:
+            return ConsentState.DENIED
+    return None
+
+
+def _address(billing: WooAddress | None) -> Address | None:
+    if billing is None:
+        return None
+    name = " ".join(part for part in (billing.first_name, billing.last_name) if part) or None
+    address = Address(
+        name=name,
+        company=billing.company,
+        address1=billing.address_1,
+        address2=billing.address_2,
+        city=billing.city,
+        # WooCommerce's `state` is the state's code for countries it knows the states of, else free text.
+        province=billing.state,
+        province_code=billing.state if billing.state and len(billing.state) <= 3 else None,
+        postal_code=billing.postcode,
+        country_code=billing.country,
+        phone=billing.phone,
+    )
+    return address if address.model_dump(exclude_none=True) else None
+
+
+def customer_to_customer(customer: WooCustomer, consent_keys: Sequence[str]) -> Customer:
+    billing = customer.billing
+    return Customer(
+        id=str(customer.id),
+        email=customer.email or (billing.email if billing else None),
+        first_name=customer.first_name or (billing.first_name if billing else None),
+        last_name=customer.last_name or (billing.last_name if billing else None),
+        company=billing.company if billing else None,
+        address=_address(billing),
+        consent=consent_from_meta(customer.meta_data, consent_keys),
+    )
+
+
+class WooCommerceAdapter(PlatformAdapter):
+    name = "woocommerce"
+
+    def __init__(self, consent_meta_keys: Sequence[str] | None = None) -> None:
+        self.consent_meta_keys: tuple[str, ...] = (
+            tuple(consent_meta_keys) if consent_meta_keys is not None else consent_meta_keys_from_environment()
+        )
+
+    def is_ping(self, request: WebhookRequest) -> bool:
+        """The creation ping: unsigned, form-encoded `webhook_id=<digits>` and nothing else.
+
+        A signed request is never a ping, whatever its body, and neither is any other unsigned one: those
+        go on to be refused like every other delivery.
+        """
+        if (request.header(SIGNATURE_HEADER) or "").strip():
+            return False
+        # The body decides, not the content type: WordPress sends the ping as
+        # application/x-www-form-urlencoded, but a `woocommerce_webhook_http_args` filter may change it.
+        return _PING_BODY.fullmatch(request.body) is not None
+
+    def store_identity(self, request: WebhookRequest) -> str:
+        return site_identity(request.require_header(SOURCE_HEADER))
+
+    def verify(self, request: WebhookRequest, secrets: Sequence[str]) -> int:
+        return verify_base64_hmac(secrets, request.body, request.header(SIGNATURE_HEADER))
+
+    def normalise(self, request: WebhookRequest, store: Store, api: StoreApi | None = None) -> Normalised:
+        topic = request.require_header(TOPIC_HEADER).strip().lower()
+        shape = TOPIC_SHAPES.get(topic)
+        if shape is None:
+            # Not parsed: an unusable body of a topic we ignore must not count as a failed delivery.
+            return Normalised(ignored_reason=f"WooCommerce topic {topic} is not one commerce-sync handles")
+        payload = parse_json(request.body)
+        shape.check(topic, payload)
+        if topic in CUSTOMER_TOPICS:
+            return self._customer(request, store, payload)
+        if topic == CUSTOMER_DELETED_TOPIC:
+            return self._customer_deleted(request, store, payload)
+        if topic in PRODUCT_TOPICS:
+            return normalise_product_webhook(request, store, api, payload)
+        # Imported here: woocommerce_orders builds on this module's models.
+        from commerce_sync.platforms.woocommerce.orders import normalise_order
+
+        return normalise_order(request, store, topic, self.consent_meta_keys, payload)
+
+    def _customer(self, request: WebhookRequest, store: Store, payload: Any) -> Normalised:
+        woo = parse_model(WooCustomer, payload)
+        customer = build_canonical(lambda: customer_to_customer(woo, self.consent_meta_keys))
+        changed_at = _gmt(woo.date_modified_gmt) or _gmt(woo.date_created_gmt)
+        entity_id = str(woo.id)
+        if changed_at is not None:
+            version = version_from_timestamp(changed_at)
+            # WooCommerce can fire several deliveries for one save: the id and the modification time
+            # name the change, so those duplicates share one event id.
+            event_id = f"woocommerce:customer:{entity_id}:{version}"
+        else:
+            changed_at = datetime.now(UTC)
+            version = version_from_timestamp(changed_at)
+            event_id = _delivery_event_id(request, f"customer:{entity_id}:{version}")
+        event = make_event(
+            event_type=EventType.CUSTOMER_UPDATED,
+            event_id=event_id,
+            store_id=store.store_id,
+            platform=self.name,
+            entity=customer,
+            entity_id=entity_id,
+            entity_version=version,
+            occurred_at=changed_at,
+        )
+        return Normalised(events=[event])
+
+    def _customer_deleted(self, request: WebhookRequest, store: Store, payload: Any) -> Normalised:
+        deleted = parse_model(WooDeleted, payload)
+        entity = build_canonical(lambda: DeletedEntity(id=deleted.id))
+        deleted_at = datetime.now(UTC)
+        version = version_from_timestamp(deleted_at)
+        event = make_event(
+            event_type=EventType.CUSTOMER_DELETED,
+            event_id=_delivery_event_id(request, f"customer-deleted:{entity.id}:{version}"),
+            store_id=store.store_id,
+            platform=self.name,
+            entity=entity,
+            entity_id=entity.id,
+            entity_version=version,
+            occurred_at=deleted_at,
+        )
+        return Normalised(events=[event])
+
+
+def _delivery_event_id(request: WebhookRequest, fallback: str) -> str:
+    delivery_id = (request.header(DELIVERY_ID_HEADER) or "").strip()
+    return f"woocommerce:{delivery_id}" if delivery_id else f"woocommerce:{fallback}"
+
+
+# ----- products ------------------------------------------------------------------------------------------
+
+PRODUCT_TOPICS = frozenset({"product.created", "product.updated", "product.deleted", "product.restored"})
+PRODUCT_DELETED_TOPIC = "product.deleted"
+
+# WooCommerce signs the body only and names the topic in X-WC-Webhook-Topic: a captured signed body resent
+# under another topic must not pass (platforms.BodyShape). A `*.deleted` body is only `{"id"}`; the others
+# are the wc/v3 resource, told apart by keys each kind always has (orders `line_items`, products
+# `permalink`, customers `username`).
+_WOO_DELETION = BodyShape.of(
+    needs="id", forbids="date_modified_gmt date_created_gmt email line_items name status billing total type"
+)
+TOPIC_SHAPES: dict[str, BodyShape] = {
+    **dict.fromkeys(CUSTOMER_TOPICS, BodyShape.of(needs="email", forbids="line_items permalink order_key")),
+    **dict.fromkeys(
+        ("order.created", "order.updated", "order.restored"),
+        BodyShape.of(needs="line_items status", forbids="username permalink"),
+    ),
+    **dict.fromkeys(
+        ("product.created", "product.updated", "product.restored"),
+        BodyShape.of(needs="permalink", forbids="line_items username order_key"),
+    ),
+    **dict.fromkeys((CUSTOMER_DELETED_TOPIC, "order.deleted", PRODUCT_DELETED_TOPIC), _WOO_DELETION),
+}
+
+
+def normalise_product_webhook(request: WebhookRequest, store: Store, api: StoreApi | None, payload: Any) -> Normalised:
+    """product.created|updated|restored deliver the wc/v3 product; a variable product's variations are not
+    in it, so they are read from the store's API (as the catalog sync does, and mapped the same way).
+    product.deleted (also sent when a product is trashed) carries only the id, and so does a product
+    whose status is "trash"."""
+    from commerce_sync.canonical.errors import BadRequest
+    from commerce_sync.platforms.bigcommerce.webhooks import WEBHOOK_HTTP_POLICY
+    from commerce_sync.platforms.http import (
+        PlatformApiError,
+        PlatformAuthError,
+        PlatformNotFound,
+        StoreApiUnavailable,
+        platform_session,
+    )
+    from commerce_sync.platforms.woocommerce.catalog import VARIABLE_TYPES, WooCommerceCatalog
+
+    topic = request.require_header(TOPIC_HEADER).strip().lower()
+    if topic == PRODUCT_DELETED_TOPIC or (isinstance(payload, dict) and payload.get("status") == "trash"):
+        return _product_deleted(request, store, payload)
+    if not isinstance(payload, dict):
+        raise BadRequest("a product delivery must be a JSON object")
+    credentials = dict(api.credentials) if api else {}
+    key_pair = (str(credentials.get("consumer_key") or ""), str(credentials.get("consumer_secret") or ""))
+    if payload.get("type") in VARIABLE_TYPES and payload.get("variations") and not all(key_pair):
+        raise StoreApiUnavailable(
+            f"store {store.store_id} has no WooCommerce REST key (platform_api_credentials) to read variations"
+        )
+    base_url = (api.base_url if api else None) or store.platform_api_url or store.identity
+    catalog = WooCommerceCatalog(store, base_url, key_pair, platform_session(WEBHOOK_HTTP_POLICY))
+    try:
+        products, skipped = catalog.complete([payload])
+    except PlatformNotFound:
+        return Normalised(ignored_reason=f"product {payload.get('id')} no longer exists on WooCommerce")
+    except PlatformAuthError as error:
+        raise StoreApiUnavailable(f"WooCommerce refused the store's REST key ({error.status})") from error
+    except PlatformApiError as error:
+        if error.retryable:
+            raise StoreApiUnavailable(f"the WooCommerce API is unavailable: {error}") from error
+        raise BadRequest(f"WooCommerce refused a read for this delivery: {error}") from error
+    if skipped:
+        raise BadRequest(skipped[0][1], field="product")
+    product = products[0]
+    changed_at = product.updated_at or datetime.now(UTC)
+    version = version_from_timestamp(changed_at)
+    event = make_event(
+        event_type=EventType.PRODUCT_UPDATED,
+        # One save can fire several deliveries: the id and the modification time name the change.
+        event_id=f"woocommerce:product:{product.id}:{version}",
+        store_id=store.store_id,
+        platform="woocommerce",
+        entity=product,
+        entity_id=product.id,
+        entity_version=version,
+        occurred_at=changed_at,
+    )
+    return Normalised(events=[event])
+
+
+def _product_deleted(request: WebhookRequest, store: Store, payload: Any) -> Normalised:
+    deleted = parse_model(WooDeleted, payload)
+    entity = build_canonical(lambda: DeletedEntity(id=deleted.id))
+    deleted_at = datetime.now(UTC)
+    version = version_from_timestamp(deleted_at)
+    event = make_event(
+        event_type=EventType.PRODUCT_DELETED,
+        event_id=_delivery_event_id(request, f"product-deleted:{entity.id}:{version}"),
+        store_id=store.store_id,
+        platform="woocommerce",
+        entity=entity,
+        entity_id=entity.id,
+        entity_version=version,
+        occurred_at=deleted_at,
+    )
+    return Normalised(events=[event])

@@ -1,0 +1,74 @@
+"""What every queue-fed function does around its own rules: drop duplicates (Powertools Idempotency
+on store and event id), find the store, dispatch by event type, count and log the outcome, and read
+the Mailchimp key again once after a 401 (a key rotated while the container was warm)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from aws_lambda_powertools.utilities.idempotency import idempotent_function
+
+from commerce_sync.aws.observability import logger, metrics
+from commerce_sync.aws.store_registry import Store
+from commerce_sync.aws.sync_state import SyncState
+from commerce_sync.canonical.errors import NotImplementedYet, UnknownStore
+from commerce_sync.canonical.model import CanonicalEvent, EventType
+from commerce_sync.mailchimp.client import MailchimpAuthError, MailchimpClient, MailchimpEmailRefused
+from commerce_sync.processing.services import Services
+
+Outcome = dict[str, Any]
+Handler = Callable[[Store, CanonicalEvent], Outcome]
+
+
+class EventApplier:
+    """Subclasses name their function (for messages and metrics) and map event types to handlers."""
+
+    function_name: str = "events"
+    metric_prefix: str = "Outcome"
+
+    def __init__(self, services: Services) -> None:
+        self._services = services
+        self.idempotency_config = services.idempotency_config()
+        self.process: Callable[..., Outcome] = idempotent_function(
+            data_keyword_argument="event",
+            persistence_store=services.idempotency_store,
+            config=self.idempotency_config,
+        )(self._process)
+
+    def handlers(self) -> Mapping[EventType, Handler]:
+        raise NotImplementedError
+
+    @property
+    def _state(self) -> SyncState:
+        return self._services.sync_state
+
+    def _process(self, event: CanonicalEvent) -> Outcome:
+        store = self._services.registry.get(event.store_id)
+        if store is None:
+            raise UnknownStore(f"store {event.store_id} is not registered")
+        logger.append_keys(store_id=store.store_id, event_id=event.event_id, event_type=event.type.value)
+        handler = self.handlers().get(event.type)
+        if handler is None:
+            raise NotImplementedYet(f"{self.function_name} does not handle {event.type.value} events")
+        try:
+            outcome = handler(store, event)
+        except MailchimpEmailRefused as refusal:
+            # Retrying cannot help and a dead letter would page someone over a shopper's typo.
+            logger.warning("event skipped: Mailchimp refuses the shopper's address", reason=str(refusal))
+            outcome = {"outcome": "skipped_email_refused"}
+        metrics.add_metric(name=f"{self.metric_prefix}_{outcome['outcome']}", unit="Count", value=1)
+        logger.info(f"{event.type.value} {outcome['outcome']}", **{k: v for k, v in outcome.items() if k != "outcome"})
+        return outcome
+
+    def _time_left(self) -> float | None:
+        """Seconds this invocation has left; None outside Lambda. The context is the one process_batch
+        registers for idempotency, which is this invocation's."""
+        context = self.idempotency_config.lambda_context
+        return context.get_remaining_time_in_millis() / 1000 if context is not None else None
+
+    def _mailchimp(self, write: Callable[[MailchimpClient], Outcome]) -> Outcome:
+        try:
+            return write(self._services.mailchimp())
+        except MailchimpAuthError:
+            return write(self._services.mailchimp(refresh_key=True))

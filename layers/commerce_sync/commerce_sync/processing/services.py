@@ -1,0 +1,78 @@
+"""The composition root of one Lambda container: builds the shared services once from Settings.
+
+Handlers call `Services.from_environment()` lazily (on first use, not at import), so the local
+runner and the tests can point the environment at moto and the Mailchimp emulator first.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cached_property
+
+import boto3
+from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer, IdempotencyConfig
+
+from commerce_sync.aws.event_bus import ClaimChecks, EventPublisher
+from commerce_sync.aws.secret_store import SecretReader
+from commerce_sync.aws.settings import Settings
+from commerce_sync.aws.store_registry import StoreRegistry
+from commerce_sync.aws.sync_state import SyncState
+from commerce_sync.mailchimp.client import MailchimpClient, RetryPolicy
+
+# Shopify retries for 4 hours and BigCommerce for 48; a day of dedupe covers every platform's
+# redelivery of the same event without keeping records forever.
+IDEMPOTENCY_TTL_SECONDS = 24 * 3600
+
+
+@dataclass
+class Services:
+    settings: Settings
+    _mailchimp: MailchimpClient | None = field(default=None, init=False, repr=False)
+
+    @classmethod
+    def from_environment(cls) -> Services:
+        return cls(Settings.from_environment())
+
+    @cached_property
+    def registry(self) -> StoreRegistry:
+        return StoreRegistry(self.settings.stores_table, boto3.resource("dynamodb"))
+
+    @cached_property
+    def sync_state(self) -> SyncState:
+        return SyncState(self.settings.sync_state_table, boto3.resource("dynamodb"))
+
+    @cached_property
+    def secrets(self) -> SecretReader:
+        return SecretReader(self.settings.secret_max_age_seconds)
+
+    @cached_property
+    def claim_checks(self) -> ClaimChecks:
+        return ClaimChecks(self.settings.claim_check_bucket)
+
+    @cached_property
+    def publisher(self) -> EventPublisher:
+        return EventPublisher(self.settings.event_bus_name, claim_checks=self.claim_checks)
+
+    @cached_property
+    def idempotency_store(self) -> DynamoDBPersistenceLayer:
+        return DynamoDBPersistenceLayer(table_name=self.settings.idempotency_table)
+
+    def idempotency_config(self, key_path: str = "[store_id, event_id]") -> IdempotencyConfig:
+        """Keyed by store and event id: platforms' own ids (a WooCommerce resource id and date, a
+        BigCommerce hash) are unique within one store only."""
+        return IdempotencyConfig(event_key_jmespath=key_path, expires_after_seconds=IDEMPOTENCY_TTL_SECONDS)
+
+    def mailchimp(self, refresh_key: bool = False) -> MailchimpClient:
+        """The Mailchimp client for the account key; `refresh_key` re-reads it after a 401 (a key
+        rotated while this container was warm)."""
+        if self._mailchimp is None or refresh_key:
+            api_key = self.secrets.mailchimp_api_key(self.settings.mailchimp_secret_arn, refresh=refresh_key)
+            self._mailchimp = MailchimpClient(
+                api_key=api_key,
+                base_url=self.settings.mailchimp_api_url,
+                read_timeout=self.settings.mailchimp_read_timeout,
+                retry=RetryPolicy(
+                    total=self.settings.mailchimp_retries, backoff_factor=self.settings.mailchimp_backoff_factor
+                ),
+            )
+        return self._mailchimp
