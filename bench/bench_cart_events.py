@@ -67,8 +67,8 @@ from commerce_sync.aws.store_registry import PLATFORM_IDENTITY_INDEX, Store, Sto
 from commerce_sync.aws.sync_state import SyncState  # noqa: E402
 from commerce_sync.carts.sync import CartSync  # noqa: E402
 from commerce_sync.mailchimp.client import MailchimpClient, RetryPolicy  # noqa: E402
-from commerce_sync.platforms.adapter import adapters  # noqa: E402
 from commerce_sync.platforms.receiver import WebhookReceiver  # noqa: E402
+from commerce_sync.platforms.registry import adapters  # noqa: E402
 from commerce_sync.platforms.signatures import sign_base64_hmac  # noqa: E402
 from commerce_sync.processing.services import Services  # noqa: E402
 from stubs import (  # noqa: E402

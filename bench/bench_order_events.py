@@ -70,14 +70,15 @@ from commerce_sync.aws.observability import logger, metrics  # noqa: E402
 from commerce_sync.aws.secret_store import SecretReader  # noqa: E402
 from commerce_sync.aws.settings import Settings  # noqa: E402
 from commerce_sync.aws.store_registry import PLATFORM_IDENTITY_INDEX, Store, StoreRegistry  # noqa: E402
-from commerce_sync.aws.sync_state import SyncState, version_from_timestamp  # noqa: E402
+from commerce_sync.aws.sync_state import SyncState  # noqa: E402
 from commerce_sync.canonical.model import Customer  # noqa: E402
+from commerce_sync.canonical.versions import version_from_timestamp  # noqa: E402
 from commerce_sync.carts.conversion import CART, CART_ALIAS, CUSTOMER, OPEN_CARTS  # noqa: E402
 from commerce_sync.mailchimp.client import MailchimpClient, RetryPolicy  # noqa: E402
 from commerce_sync.mailchimp.mapping import customer_id  # noqa: E402
 from commerce_sync.orders.sync import OrderSync  # noqa: E402
-from commerce_sync.platforms.adapter import adapters  # noqa: E402
 from commerce_sync.platforms.receiver import WebhookReceiver  # noqa: E402
+from commerce_sync.platforms.registry import adapters  # noqa: E402
 from commerce_sync.platforms.shopify.webhooks import CHECKOUT_REFERENCE  # noqa: E402
 from commerce_sync.platforms.signatures import sign_base64_hmac  # noqa: E402
 from commerce_sync.processing.services import Services  # noqa: E402

@@ -420,7 +420,7 @@ def child_naive(store_id: str, sample: int) -> dict[str, Any]:
     """One PUT per product, one at a time, on one connection: what a sync without batches or state does."""
     from commerce_sync.mailchimp.client import MailchimpClient
     from commerce_sync.mailchimp.mapping import to_mailchimp_product
-    from commerce_sync.platforms.sources import source_for
+    from commerce_sync.platforms.registry import source_for
     from commerce_sync.processing.services import Services
 
     services = Services.from_environment()

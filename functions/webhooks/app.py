@@ -25,9 +25,9 @@ from commerce_sync.canonical.errors import (
     UnknownPlatform,
     UnknownStore,
 )
-from commerce_sync.platforms.adapter import adapters
 from commerce_sync.platforms.http import StoreApiUnavailable
 from commerce_sync.platforms.receiver import MAX_BODY_BYTES, WebhookReceiver
+from commerce_sync.platforms.registry import adapters
 from commerce_sync.platforms.shopify.eventbridge import SHOPIFY_DETAIL_TYPE, ShopifyEventBridgeDelivery
 from commerce_sync.platforms.signatures import SignatureError
 from commerce_sync.processing.dead_letters import DeadLetters

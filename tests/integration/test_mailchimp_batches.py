@@ -15,7 +15,8 @@ from commerce_sync.mailchimp.batches import (
     operation_id,
     parse_operation_id,
 )
-from commerce_sync.mailchimp.client import MailchimpAlreadyExists, MailchimpClient, MailchimpNotFound, RetryPolicy
+from commerce_sync.mailchimp.client import MailchimpClient, RetryPolicy
+from commerce_sync.mailchimp.errors import MailchimpAlreadyExists, MailchimpNotFound
 
 from emulators.mailchimp import MailchimpEmulator
 from emulators.mailchimp.batch_faults import (

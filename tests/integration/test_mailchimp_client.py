@@ -9,13 +9,12 @@ from collections.abc import Iterator
 from decimal import Decimal
 
 import pytest
-from commerce_sync.mailchimp.client import (
+from commerce_sync.mailchimp.client import MailchimpClient, RetryPolicy
+from commerce_sync.mailchimp.errors import (
     MailchimpAuthError,
-    MailchimpClient,
     MailchimpError,
     MailchimpNotFound,
     MailchimpProductMissing,
-    RetryPolicy,
 )
 from commerce_sync.mailchimp.models import (
     McCart,

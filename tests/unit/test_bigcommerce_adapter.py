@@ -18,17 +18,17 @@ import pytest
 from commerce_sync.aws.store_registry import Store
 from commerce_sync.canonical.errors import BadRequest
 from commerce_sync.canonical.model import CartRemovalReason, ConsentState, EventType
-from commerce_sync.platforms.adapter import StoreApi, WebhookRequest, adapters
-from commerce_sync.platforms.bigcommerce.webhooks import (
+from commerce_sync.platforms.adapter import StoreApi, WebhookRequest
+from commerce_sync.platforms.bigcommerce.models import (
     TOKEN_HEADER,
     BcCart,
     BcCustomer,
     BcSubscriber,
-    BigCommerceAdapter,
     consent_from_subscriber,
-    to_canonical_cart,
 )
+from commerce_sync.platforms.bigcommerce.webhooks import BigCommerceAdapter, to_canonical_cart
 from commerce_sync.platforms.http import HttpPolicy, StoreApiUnavailable
+from commerce_sync.platforms.registry import adapters
 from commerce_sync.platforms.signatures import SignatureError, sign_standard_webhook
 
 from emulators.bigcommerce import BigCommerceEmulator

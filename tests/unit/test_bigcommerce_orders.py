@@ -19,6 +19,7 @@ from commerce_sync.canonical.errors import BadRequest
 from commerce_sync.canonical.model import ConsentState, EventType, FinancialStatus
 from commerce_sync.orders.mapping import to_mailchimp_order
 from commerce_sync.platforms.adapter import StoreApi, WebhookRequest
+from commerce_sync.platforms.bigcommerce.models import BcSubscriber
 from commerce_sync.platforms.bigcommerce.orders import (
     BcFetchedOrder,
     BcOrder,
@@ -28,7 +29,7 @@ from commerce_sync.platforms.bigcommerce.orders import (
     BcShipment,
     order_to_order,
 )
-from commerce_sync.platforms.bigcommerce.webhooks import BcSubscriber, BigCommerceAdapter
+from commerce_sync.platforms.bigcommerce.webhooks import BigCommerceAdapter
 from commerce_sync.platforms.http import HttpPolicy, StoreApiUnavailable
 
 from emulators.bigcommerce import BigCommerceEmulator

@@ -7,17 +7,12 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
-from commerce_sync.aws.sync_state import (
-    ImpossibleVersion,
-    applied_version,
-    claimed_time,
-    is_impossible,
-    version_from_timestamp,
-)
+from commerce_sync.aws.sync_state import applied_version
 from commerce_sync.canonical.emails import email_problem
 from commerce_sync.canonical.errors import BadRequest
 from commerce_sync.canonical.model import MAILCHIMP_REFUSES, Customer, Line, ProductVariant
 from commerce_sync.canonical.redaction import redact_emails
+from commerce_sync.canonical.versions import ImpossibleVersion, claimed_time, is_impossible, version_from_timestamp
 from commerce_sync.platforms.adapter import check_json_depth, parse_json
 from hypothesis import given
 from hypothesis import strategies as st

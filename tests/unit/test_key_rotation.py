@@ -23,10 +23,10 @@ from commerce_sync.aws.secret_store import (
 )
 from commerce_sync.aws.settings import Settings
 from commerce_sync.aws.store_registry import Store
-from commerce_sync.mailchimp.client import MailchimpAuthError, MailchimpError
+from commerce_sync.mailchimp.errors import MailchimpAuthError, MailchimpError
 from commerce_sync.platforms.adapter import WebhookRequest
-from commerce_sync.platforms.hooks import HookPushError, PushResult
 from commerce_sync.platforms.receiver import SIGNING_SECRET_LABELS, WebhookReceiver
+from commerce_sync.platforms.secret_push import HookPushError, PushResult
 from commerce_sync.platforms.signatures import SignatureError, sign_base64_hmac
 from commerce_sync.rotation.key_rotation import (
     STEPS,

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 from commerce_sync.canonical.redaction import redact_emails
-from commerce_sync.mailchimp.client import (
+from commerce_sync.mailchimp.client import base_url_for_key
+from commerce_sync.mailchimp.errors import (
     MailchimpAlreadyExists,
     MailchimpAuthError,
     MailchimpCampaignMissing,
@@ -13,7 +14,6 @@ from commerce_sync.mailchimp.client import (
     MailchimpNotFound,
     MailchimpProductMissing,
     _classify,
-    base_url_for_key,
 )
 
 ORDER_EXISTS = "We were unable to process the request. An order with the provided ID already exists in the account."

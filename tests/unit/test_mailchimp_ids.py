@@ -5,13 +5,13 @@ from __future__ import annotations
 from urllib.parse import unquote
 
 import pytest
+from commerce_sync.canonical.ids import entity_id_problem
 from commerce_sync.canonical.model import DeletedEntity, Line
 from commerce_sync.mailchimp.client import check_path
 from commerce_sync.mailchimp.ids import (
     MAX_MAILCHIMP_ID,
     UnsafePathSegment,
     api_path,
-    entity_id_problem,
     store_path,
     to_mailchimp_id,
 )

@@ -11,7 +11,8 @@ import pytest
 from commerce_sync.aws.store_registry import Store
 from commerce_sync.canonical.errors import BadRequest
 from commerce_sync.canonical.model import Cart, ConsentState, EventType
-from commerce_sync.platforms.adapter import Normalised, WebhookRequest, adapters
+from commerce_sync.platforms.adapter import Normalised, WebhookRequest
+from commerce_sync.platforms.registry import adapters
 from commerce_sync.platforms.shopify.webhooks import ShopifyAdapter
 from commerce_sync.platforms.signatures import SignatureError, sign_base64_hmac
 

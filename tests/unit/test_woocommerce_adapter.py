@@ -12,13 +12,10 @@ import pytest
 from commerce_sync.aws.store_registry import Store, platform_identity
 from commerce_sync.canonical.errors import BadRequest
 from commerce_sync.canonical.model import ConsentState, Customer, EventType
-from commerce_sync.platforms.adapter import Normalised, WebhookRequest, adapters
+from commerce_sync.platforms.adapter import Normalised, WebhookRequest
+from commerce_sync.platforms.registry import adapters
 from commerce_sync.platforms.signatures import SignatureError, sign_base64_hmac
-from commerce_sync.platforms.woocommerce.webhooks import (
-    DEFAULT_CONSENT_META_KEYS,
-    WooCommerceAdapter,
-    site_identity,
-)
+from commerce_sync.platforms.woocommerce.webhooks import DEFAULT_CONSENT_META_KEYS, WooCommerceAdapter, site_identity
 
 EVENTS = Path(__file__).resolve().parents[2] / "events"
 SECRET = "wc-webhook-secret-Qk3v"

@@ -1,74 +1,22 @@
 """Per-entity sync state in DynamoDB: the last version applied to Mailchimp, so that a stale or
 out-of-order event never overwrites a newer one.
 
-Versions are strings that sort in time order (see `version_from_timestamp`); adapters produce them.
-
-A version from the future would block every genuine change of its entity for ever, so none gets in:
-`version_from_timestamp` refuses a time more than MAX_CLOCK_SKEW ahead of now (the edge answers 400), a
-time an unsigned source claims (a header) is used only through `claimed_time`, and a stored version
-that is already impossible (written before these rules) is treated as absent and overwritten.
+Versions are strings that sort in time order (commerce_sync.canonical.versions); adapters produce them. A
+stored version that is impossible (from the future, written before versions were bounded) is treated as
+absent and overwritten.
 """
 
 from __future__ import annotations
 
-import re
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 import boto3
 from botocore.exceptions import ClientError
 
+from commerce_sync.canonical.versions import is_impossible
+
 STATE_SORT_KEY = "state"
-# How far ahead of our clock a platform's clock may run; anything further is not a real time.
-MAX_CLOCK_SKEW = timedelta(hours=24)
-# No store's change predates Unix time; an earlier date is an error or an attack.
-EARLIEST_VERSION = datetime(1970, 1, 1, tzinfo=UTC)
-_TIMESTAMP_VERSION = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}")
-
-
-class ImpossibleVersion(ValueError):
-    """A change dated further in the future than any clock skew explains (or beyond the calendar)."""
-
-
-def version_from_timestamp(value: datetime, now: datetime | None = None) -> str:
-    """A fixed-width UTC timestamp, so that string order is time order. Refuses a time more than
-    MAX_CLOCK_SKEW ahead of now: as a version it would outrank every genuine change."""
-    aware = value if value.tzinfo else value.replace(tzinfo=UTC)
-    try:
-        utc = aware.astimezone(UTC)
-    except OverflowError as error:
-        raise ImpossibleVersion(f"{value.isoformat()} is outside the calendar") from error
-    if utc > (now or datetime.now(UTC)) + MAX_CLOCK_SKEW:
-        raise ImpossibleVersion(f"{utc.isoformat()} is more than {MAX_CLOCK_SKEW} in the future")
-    if utc < EARLIEST_VERSION:
-        # Also keeps the width fixed: strftime writes years below 1000 with fewer digits, which would sort
-        # after every real version.
-        raise ImpossibleVersion(f"{utc.isoformat()} is before {EARLIEST_VERSION.year}")
-    return utc.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def claimed_time(claimed: datetime | None, now: datetime | None = None) -> datetime:
-    """When a change happened, by a source nothing signs (a delivery header, an unsigned body field): used
-    only within MAX_CLOCK_SKEW before now and never after now; otherwise now. A forged far-future time can
-    then neither outrank later genuine changes nor reorder anything by more than the skew."""
-    current = now or datetime.now(UTC)
-    if claimed is None:
-        return current
-    aware = claimed if claimed.tzinfo else claimed.replace(tzinfo=UTC)
-    try:
-        utc = aware.astimezone(UTC)
-    except OverflowError:
-        return current
-    return utc if current - MAX_CLOCK_SKEW <= utc <= current else current
-
-
-def is_impossible(version: str, now: datetime | None = None) -> bool:
-    """True for a timestamp version further ahead than any clock skew (counters and other versions are
-    never judged: only timestamp-shaped ones can be dated)."""
-    if not _TIMESTAMP_VERSION.match(version):
-        return False
-    ceiling = ((now or datetime.now(UTC)) + MAX_CLOCK_SKEW).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-    return version > ceiling
 
 
 def applied_version(item: dict[str, Any] | None) -> str:

@@ -24,8 +24,8 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from commerce_sync.canonical.emails import email_problem, normalise_email
+from commerce_sync.canonical.ids import entity_id_problem
 from commerce_sync.canonical.money import quantize
-from commerce_sync.mailchimp.ids import entity_id_problem
 
 SCHEMA_VERSION = "1"
 
@@ -139,6 +139,12 @@ class ProductImage(CanonicalModel):
     id: EntityId
     url: Annotated[str, Field(min_length=1)]
     variant_ids: tuple[EntityId, ...] = ()
+
+
+# A variant's visibility as commerce-sync states it (Mailchimp's field is a free string): "hidden" variants
+# exist (orders may name them) but are never recommended.
+VISIBLE = "visible"
+HIDDEN = "hidden"
 
 
 class ProductVariant(CanonicalModel):

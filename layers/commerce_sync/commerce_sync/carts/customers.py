@@ -17,7 +17,8 @@ from commerce_sync.aws.observability import metrics
 from commerce_sync.aws.store_registry import Store
 from commerce_sync.aws.sync_state import SyncState
 from commerce_sync.canonical.model import ConsentState, Customer
-from commerce_sync.mailchimp.client import MailchimpClient, MailchimpComplianceState, MailchimpNotFound
+from commerce_sync.mailchimp.client import MailchimpClient
+from commerce_sync.mailchimp.errors import MailchimpComplianceState, MailchimpNotFound
 from commerce_sync.mailchimp.mapping import subscriber_hash, to_mailchimp_customer
 from commerce_sync.mailchimp.models import McCustomer
 

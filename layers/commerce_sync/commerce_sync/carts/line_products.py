@@ -45,7 +45,8 @@ from commerce_sync.mailchimp.batches import (
     operation_id,
     parse_operation_id,
 )
-from commerce_sync.mailchimp.client import MailchimpAlreadyExists, MailchimpClient, MailchimpNotFound
+from commerce_sync.mailchimp.client import MailchimpClient
+from commerce_sync.mailchimp.errors import MailchimpAlreadyExists, MailchimpNotFound
 from commerce_sync.mailchimp.ids import store_path
 from commerce_sync.mailchimp.mapping import product_from_line, variant_from_line
 from commerce_sync.mailchimp.models import McProduct, McProductVariant

@@ -30,11 +30,8 @@ from commerce_sync.canonical.model import CanonicalEvent, Cart, CartRemovalReaso
 from commerce_sync.carts.conversion import CART, CART_ALIAS, CUSTOMER, OPEN_CARTS, convert, resolve_cart_id
 from commerce_sync.carts.customers import PLATFORM_CUSTOMER, CustomerWriter, customer_for_store
 from commerce_sync.carts.line_products import create_missing_products
-from commerce_sync.mailchimp.client import (
-    MailchimpCampaignMissing,
-    MailchimpClient,
-    MailchimpProductMissing,
-)
+from commerce_sync.mailchimp.client import MailchimpClient
+from commerce_sync.mailchimp.errors import MailchimpCampaignMissing, MailchimpProductMissing
 from commerce_sync.mailchimp.mapping import customer_id, to_mailchimp_cart
 from commerce_sync.mailchimp.models import McCart
 from commerce_sync.processing.event_applier import EventApplier, Handler, Outcome

@@ -79,10 +79,10 @@ from commerce_sync.mailchimp.batches import (
     operation_id,
     parse_operation_id,
 )
-from commerce_sync.mailchimp.client import MailchimpError
+from commerce_sync.mailchimp.errors import MailchimpError
 from commerce_sync.platforms.http import PlatformApiError
-from commerce_sync.platforms.products import CatalogUnavailable
-from commerce_sync.platforms.sources import CatalogSource, chunks, source_for
+from commerce_sync.platforms.products import CatalogSource, CatalogUnavailable, chunks
+from commerce_sync.platforms.registry import source_for
 from commerce_sync.processing.services import Services
 
 CATALOG_SYNC = "catalog_sync"

@@ -24,11 +24,12 @@ import boto3
 
 from commerce_sync.aws.observability import logger, metrics
 from commerce_sync.aws.store_registry import Store
-from commerce_sync.aws.sync_state import ImpossibleVersion, version_from_timestamp
 from commerce_sync.canonical.model import Product
 from commerce_sync.canonical.redaction import redact_emails
+from commerce_sync.canonical.versions import ImpossibleVersion, version_from_timestamp
 from commerce_sync.catalog.state import CatalogState, ProductRecord
-from commerce_sync.mailchimp.client import MailchimpAuthError, MailchimpClient, MailchimpError
+from commerce_sync.mailchimp.client import MailchimpClient
+from commerce_sync.mailchimp.errors import MailchimpAuthError, MailchimpError
 from commerce_sync.mailchimp.ids import store_path
 from commerce_sync.mailchimp.mapping import (
     product_content_hash,

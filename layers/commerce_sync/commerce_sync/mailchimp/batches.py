@@ -30,7 +30,8 @@ from pydantic import BaseModel, ConfigDict
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
-from commerce_sync.mailchimp.client import MailchimpClient, MailchimpError, MailchimpNotFound, check_path, problem_error
+from commerce_sync.mailchimp.client import MailchimpClient, check_path
+from commerce_sync.mailchimp.errors import MailchimpError, MailchimpNotFound, problem_error
 from commerce_sync.mailchimp.ids import api_path
 
 Method = Literal["GET", "POST", "PUT", "PATCH", "DELETE"]

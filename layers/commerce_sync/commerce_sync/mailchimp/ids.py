@@ -3,9 +3,9 @@
 Entity ids (cart, customer, order, product, variant, line) come from payloads, so they are hostile until
 checked. Two layers keep one store's id from reaching another store's data:
 
-- **At the edge** (`entity_id_problem`, enforced by the canonical model's `EntityId` type): an id is
-  1-255 printable characters with none of `/`, `\\`, `?`, `#`, `%` and no `..`, so it can never carry path
-  syntax, whatever a later layer does with it. A payload that breaks the rule gets a 400 naming the field.
+- **At the edge** (commerce_sync.canonical.ids, enforced by the canonical model's `EntityId` type): an id
+  is 1-255 printable characters with none of `/`, `\\`, `?`, `#`, `%` and no `..`, so it can never carry
+  path syntax, whatever a later layer does with it. A payload that breaks the rule gets a 400 naming it.
 - **At the client** (`api_path`): every path is built from segments, each percent-encoded on its own; an
   empty, `.` or `..` segment, or one with control characters, is refused before any request. The HTTP
   stack collapses dot segments and decodes `%2F`, so encoding alone in one place would not be enough.
@@ -25,29 +25,11 @@ from urllib.parse import quote
 
 from pydantic import AfterValidator
 
-MAX_ENTITY_ID = 255
+from commerce_sync.canonical.ids import entity_id_problem
+
 MAX_MAILCHIMP_ID = 50
-FORBIDDEN_ID_CHARACTERS = "/\\?#%"
-# One C-speed scan per id: every entity id of every delivery passes here.
-_FORBIDDEN = re.compile("[" + re.escape(FORBIDDEN_ID_CHARACTERS) + "]")
 _UNRESERVED = re.compile(r"[A-Za-z0-9_.~-]+")  # RFC 3986 unreserved: the same before and after quote()
-_PATH_SYNTAX = re.compile("[" + re.escape(FORBIDDEN_ID_CHARACTERS) + r"]|\.\.")
 _HASHED_PREFIX = "h-"
-
-
-def entity_id_problem(value: str) -> str | None:
-    """Why `value` cannot be an entity id, or None when it can."""
-    if not value:
-        return "must not be empty"
-    if len(value) > MAX_ENTITY_ID:
-        return f"must be at most {MAX_ENTITY_ID} characters"
-    if _PATH_SYNTAX.search(value):
-        return "must not contain /, \\, ?, # or %" if _FORBIDDEN.search(value) else "must not contain '..'"
-    if value == ".":
-        return "must not contain '..' or be '.'"
-    if not value.isprintable():
-        return "must be printable (no control or separator characters)"
-    return None
 
 
 def to_mailchimp_id(value: str) -> str:

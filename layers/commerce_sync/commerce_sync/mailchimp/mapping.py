@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 from datetime import datetime
 
-from commerce_sync.canonical.model import Address, Cart, ConsentState, Customer, Line, Product
+from commerce_sync.canonical.model import HIDDEN, Address, Cart, ConsentState, Customer, Line, Product
 from commerce_sync.canonical.money import quantize
 from commerce_sync.mailchimp.models import (
     McAddress,
@@ -159,11 +159,6 @@ def to_mailchimp_product(product: Product, currency_code: str | None = None) -> 
             for v in product.variants
         ],
     )
-
-
-# Variant visibility as commerce-sync sends it (Mailchimp's field is a free string).
-VISIBLE = "visible"
-HIDDEN = "hidden"
 
 
 def absolute_url(value: str | None, base: str | None = None) -> str | None:

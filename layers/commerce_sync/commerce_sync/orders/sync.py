@@ -30,11 +30,8 @@ from commerce_sync.canonical.model import CanonicalEvent, EventType, FinancialSt
 from commerce_sync.carts.conversion import convert
 from commerce_sync.carts.customers import CustomerWriter, customer_for_store
 from commerce_sync.carts.line_products import create_missing_products
-from commerce_sync.mailchimp.client import (
-    MailchimpCampaignMissing,
-    MailchimpClient,
-    MailchimpProductMissing,
-)
+from commerce_sync.mailchimp.client import MailchimpClient
+from commerce_sync.mailchimp.errors import MailchimpCampaignMissing, MailchimpProductMissing
 from commerce_sync.mailchimp.mapping import customer_id
 from commerce_sync.mailchimp.models import McOrder
 from commerce_sync.orders.mapping import to_mailchimp_order

@@ -177,18 +177,3 @@ def build_canonical(build: Callable[[], ModelT]) -> ModelT:
         return build()
     except ValidationError as error:
         raise validation_refusal(error) from error
-
-
-def adapters() -> dict[str, PlatformAdapter]:
-    from commerce_sync.platforms.bigcommerce.webhooks import BigCommerceAdapter
-    from commerce_sync.platforms.canonical.webhooks import CanonicalAdapter
-    from commerce_sync.platforms.shopify.webhooks import ShopifyAdapter
-    from commerce_sync.platforms.woocommerce.webhooks import WooCommerceAdapter
-
-    available: list[PlatformAdapter] = [
-        ShopifyAdapter(),
-        WooCommerceAdapter(),
-        BigCommerceAdapter(),
-        CanonicalAdapter(),
-    ]
-    return {adapter.name: adapter for adapter in available}

@@ -1,4 +1,5 @@
-"""HTTP sessions for the platforms' own APIs (BigCommerce now; WooCommerce and Shopify catalogs later).
+"""HTTP sessions for the platforms' own APIs: webhook reads (BigCommerce fetches by id), catalog pages,
+webhook-secret pushes.
 
 - Explicit connect and read timeouts on every request (requests has no default: a hung platform
   would otherwise hold a Lambda until it times out).
@@ -136,6 +137,17 @@ class HttpPolicy:
         )
 
 
+# Background work (the catalog sync): generous timeouts, more retries, a wait of up to a minute if asked.
+CATALOG_HTTP_POLICY = HttpPolicy(
+    connect_timeout=3.05, read_timeout=30.0, retries=6, backoff_factor=0.5, backoff_max=30.0, max_wait=60.0
+)
+# A webhook Lambda has 10 s for up to three calls: short timeouts, two retries, and no waiting out a
+# throttle longer than 3 s (the platform delivers again later anyway).
+WEBHOOK_HTTP_POLICY = HttpPolicy(
+    connect_timeout=3.05, read_timeout=4.0, retries=2, backoff_factor=0.25, backoff_max=2.0, max_wait=3.0
+)
+
+
 class PlatformSession(requests.Session):
     """A requests Session whose requests always carry the policy's (connect, read) timeout."""
 
@@ -181,20 +193,25 @@ def _error_message(response: requests.Response) -> str:
     return response.reason or "HTTP error"
 
 
-def get_json(
+def fetch_json(
     session: requests.Session,
     url: str,
     params: Mapping[str, Any] | None = None,
     headers: Mapping[str, str] | None = None,
-) -> Any:
-    """GET a JSON document; raises PlatformNotFound, PlatformAuthError or PlatformApiError."""
+    auth: tuple[str, str] | None = None,
+) -> tuple[Any, Mapping[str, str]]:
+    """GET a JSON document and the answer's headers (Shopify and WooCommerce page through headers); None for
+    an empty answer. Raises PlatformNotFound, PlatformAuthError or PlatformApiError (0 = no answer, 429 =
+    still throttled after the retries). Messages carry the method and the path only, never a header or the
+    query string; credentials go per request (`headers`, `auth`), so one pooled session serves every store.
+    """
     where = f"GET {urlsplit(url).path}"
     try:
-        response = session.get(url, params=params, headers=headers)
+        response = session.get(url, params=params, headers=headers, auth=auth)
+    except requests.exceptions.RetryError as error:
+        raise PlatformApiError(429, f"{where}: still throttled after retries") from error
     except requests.exceptions.Timeout as error:
         raise PlatformApiError(0, f"{where} timed out after retries") from error
-    except requests.exceptions.RetryError as error:
-        raise PlatformApiError(0, f"{where}: retries exhausted") from error
     except requests.exceptions.ConnectionError as error:
         # Read timeouts that outlast the retries arrive as a ConnectionError around urllib3's MaxRetryError.
         reason = getattr(error.args[0], "reason", None) if error.args else None
@@ -210,8 +227,19 @@ def get_json(
             raise PlatformAuthError(status, message)
         raise PlatformApiError(status, message)
     if status == 204 or not response.content:
-        return None
+        return None, response.headers
     try:
-        return response.json()
+        return response.json(), response.headers
     except ValueError as error:
         raise PlatformApiError(status, f"{where}: the answer is not JSON") from error
+
+
+def get_json(
+    session: requests.Session,
+    url: str,
+    params: Mapping[str, Any] | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> Any:
+    """GET a JSON document (as `fetch_json`, without the answer's headers)."""
+    body, _ = fetch_json(session, url, params, headers)
+    return body

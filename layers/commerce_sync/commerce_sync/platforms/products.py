@@ -1,15 +1,9 @@
-"""The product catalog: reading each platform's catalog page by page, and the rules every platform shares.
-
-- `sources`: `CatalogSource` (one page at a time behind an opaque cursor; products by id) and
-  `source_for(store, credentials)`; the platform modules (`shopify`, `woocommerce`, `bigcommerce`) hold
-  each platform's product models, its mapping into the canonical `Product`, and its API reader. The
-  webhook adapters use the same mapping, so a product looks the same whether it came from the nightly
-  sync or from a webhook.
-- `state`: what the sync-state table remembers about the catalog (a content hash per product, the run's
-  checkpoint, batches in flight, run summaries).
-- `writer`: the one place products are written to Mailchimp directly (real-time events, small change
-  sets, retries), with the state recorded only after Mailchimp accepted the write.
-- `product_events`: product.updated / product.deleted from the queue.
+"""What every platform's catalog reader shares: the `CatalogSource` interface (one page at a time behind an
+opaque cursor, so a sync holds one page in memory whatever the catalog's size and can continue from any
+page in a fresh invocation; products by id, to check which still exist) and the rules every platform
+follows when it maps a product into the canonical `Product`. Each platform's `catalog` module implements
+it; `platforms.registry.source_for` picks one for a store. The webhook adapters use the same mapping, so
+a product looks the same whether it came from the nightly sync or from a webhook.
 
 Rules shared by every platform (docs/product-sync.md):
 - Stock: a tracked variant sends its quantity (never below 0). A variant whose stock is not tracked
@@ -25,13 +19,13 @@ Rules shared by every platform (docs/product-sync.md):
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import TypeVar
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol, TypeVar
 
 from pydantic import ValidationError
 
-from commerce_sync.canonical.model import Product
-from commerce_sync.mailchimp.mapping import HIDDEN, VISIBLE
+from commerce_sync.canonical.model import HIDDEN, VISIBLE, Product
 
 UNTRACKED_STOCK_QUANTITY = 1_000_000
 
@@ -80,3 +74,29 @@ def build_product(build: Callable[[], Product]) -> Product | str:
         return build()
     except (ValidationError, ValueError) as error:
         return f"unmappable: {str(error).splitlines()[0][:200]}"
+
+
+@dataclass(frozen=True)
+class CatalogPage:
+    products: list[Product]
+    next_cursor: str | None
+    # The catalog's size when the platform says (for progress only).
+    total: int | None = None
+    # Platform products that could not be mapped: (id, reason). They are counted as failed, not fatal.
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+
+
+class CatalogSource(Protocol):
+    platform: str
+
+    def page(self, cursor: str | None) -> CatalogPage:
+        """The page at `cursor` (None: the first one); `next_cursor` is None after the last page."""
+        ...
+
+    def products_by_id(self, ids: Sequence[str]) -> list[Product]:
+        """The products among `ids` that exist now; an id missing from the answer is gone."""
+        ...
+
+
+def chunks(items: Sequence[str], size: int) -> list[Sequence[str]]:
+    return [items[start : start + size] for start in range(0, len(items), size)]

@@ -22,7 +22,7 @@ from commerce_sync.aws.event_bus import ClaimCheckError
 from commerce_sync.aws.observability import logger, metrics
 from commerce_sync.canonical.errors import BadRequest, NotImplementedYet
 from commerce_sync.canonical.redaction import redact_emails
-from commerce_sync.mailchimp.client import MailchimpAuthError, MailchimpError
+from commerce_sync.mailchimp.errors import MailchimpAuthError, MailchimpError
 from commerce_sync.mailchimp.mapping import UnmappableError
 
 ERROR_MESSAGE_LIMIT = 1000

@@ -14,7 +14,8 @@ from commerce_sync.aws.store_registry import Store
 from commerce_sync.aws.sync_state import SyncState
 from commerce_sync.canonical.errors import NotImplementedYet, UnknownStore
 from commerce_sync.canonical.model import CanonicalEvent, EventType
-from commerce_sync.mailchimp.client import MailchimpAuthError, MailchimpClient, MailchimpEmailRefused
+from commerce_sync.mailchimp.client import MailchimpClient
+from commerce_sync.mailchimp.errors import MailchimpAuthError, MailchimpEmailRefused
 from commerce_sync.processing.services import Services
 
 Outcome = dict[str, Any]

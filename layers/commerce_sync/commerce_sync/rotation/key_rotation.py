@@ -63,9 +63,11 @@ from commerce_sync.aws.secret_store import (
 )
 from commerce_sync.aws.settings import Settings
 from commerce_sync.aws.store_registry import Store, StoreRegistry
-from commerce_sync.mailchimp.client import MailchimpAuthError, MailchimpClient, MailchimpError, RetryPolicy
-from commerce_sync.platforms.hooks import PUSHABLE_PLATFORMS, HookPushError, PlatformHooks
+from commerce_sync.mailchimp.client import MailchimpClient, RetryPolicy
+from commerce_sync.mailchimp.errors import MailchimpAuthError, MailchimpError
+from commerce_sync.platforms.hooks import PUSHABLE_PLATFORMS, PlatformHooks
 from commerce_sync.platforms.http import PlatformApiError
+from commerce_sync.platforms.secret_push import HookPushError
 
 STEPS = ("createSecret", "setSecret", "testSecret", "finishSecret")
 KIND_MAILCHIMP = "mailchimp_api_key"

@@ -19,22 +19,25 @@ from decimal import Decimal
 from typing import Any
 
 import requests
-from pydantic import BaseModel, ConfigDict
 
 from commerce_sync.aws.store_registry import Store
 from commerce_sync.canonical.model import Product, ProductImage, ProductVariant
-from commerce_sync.platforms.http import HttpPolicy
-from commerce_sync.platforms.products import CatalogUnavailable, build_product, stock, text, visibility
-from commerce_sync.platforms.sources import CATALOG_HTTP_POLICY, CatalogPage, catalog_session, chunks, fetch_json
+from commerce_sync.platforms.bigcommerce.api import api_root
+from commerce_sync.platforms.bigcommerce.models import BcModel
+from commerce_sync.platforms.http import CATALOG_HTTP_POLICY, HttpPolicy, fetch_json, platform_session
+from commerce_sync.platforms.products import (
+    CatalogPage,
+    CatalogUnavailable,
+    build_product,
+    chunks,
+    stock,
+    text,
+    visibility,
+)
 
-DEFAULT_API_ROOT = "https://api.bigcommerce.com/stores"
 PAGE_SIZE = 250
 BY_ID_CHUNK = 50
 INCLUDE = "variants,images"
-
-
-class BcModel(BaseModel):
-    model_config = ConfigDict(extra="ignore", coerce_numbers_to_str=True)
 
 
 class BcOptionValue(BcModel):
@@ -183,8 +186,7 @@ class BigCommerceCatalog:
             raise CatalogUnavailable(
                 f"store {store.store_id} has no BigCommerce access token (platform_api_credentials.access_token)"
             )
-        api_root = store.platform_api_url or f"{DEFAULT_API_ROOT}/{store.identity}"
-        return cls(store, api_root, str(token), session or catalog_session(policy))
+        return cls(store, api_root(store), str(token), session or platform_session(policy))
 
     def _map(self, raw: Sequence[Any]) -> tuple[list[Product], list[tuple[str, str]]]:
         products: list[Product] = []

@@ -32,6 +32,7 @@ across stores, and order ids are small numbers that every store repeats.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal
 from email.utils import parsedate_to_datetime
@@ -41,7 +42,6 @@ from urllib.parse import quote
 from pydantic import BeforeValidator, Field
 
 from commerce_sync.aws.store_registry import Store
-from commerce_sync.aws.sync_state import version_from_timestamp
 from commerce_sync.canonical.errors import BadRequest
 from commerce_sync.canonical.model import (
     Address,
@@ -57,19 +57,19 @@ from commerce_sync.canonical.model import (
     Shipment,
     make_event,
 )
-from commerce_sync.platforms.adapter import Normalised, StoreApi, build_canonical, parse_model
-from commerce_sync.platforms.bigcommerce.webhooks import (
+from commerce_sync.canonical.versions import version_from_timestamp
+from commerce_sync.platforms.adapter import Normalised, build_canonical, parse_model
+from commerce_sync.platforms.bigcommerce.api import BigCommerceApi
+from commerce_sync.platforms.bigcommerce.models import (
     PLATFORM,
     BcEntityData,
     BcModel,
     BcSubscriber,
     BcWebhook,
-    BigCommerceAdapter,
-    BigCommerceApi,
-    _removal_version,
-    _text,
     consent_from_subscriber,
     parse_fetched,
+    removal_version,
+    text,
 )
 from commerce_sync.platforms.http import PlatformNotFound
 from commerce_sync.platforms.order_statuses import UnknownStatus, bigcommerce_status
@@ -144,7 +144,7 @@ class BcOrder(BcModel):
 
     @property
     def email(self) -> str | None:
-        return _text(self.billing_address.email) if self.billing_address else None
+        return text(self.billing_address.email) if self.billing_address else None
 
 
 class BcAppliedDiscount(BcModel):
@@ -271,18 +271,18 @@ class BigCommerceOrderApi(BigCommerceApi):
 def _address(address: BcOrderAddress | None) -> Address | None:
     if address is None:
         return None
-    name = " ".join(part for part in (_text(address.first_name), _text(address.last_name)) if part) or None
+    name = " ".join(part for part in (text(address.first_name), text(address.last_name)) if part) or None
     mapped = Address(
         name=name,
-        company=_text(address.company),
-        address1=_text(address.street_1),
-        address2=_text(address.street_2),
-        city=_text(address.city),
-        province=_text(address.state),
-        postal_code=_text(address.zip),
-        country=_text(address.country),
-        country_code=_text(address.country_iso2),
-        phone=_text(address.phone),
+        company=text(address.company),
+        address1=text(address.street_1),
+        address2=text(address.street_2),
+        city=text(address.city),
+        province=text(address.state),
+        postal_code=text(address.zip),
+        country=text(address.country),
+        country_code=text(address.country_iso2),
+        phone=text(address.phone),
     )
     return mapped if mapped.model_dump(exclude_none=True) else None
 
@@ -295,8 +295,8 @@ def _line(product: BcOrderProduct) -> Line:
         id=product.id,
         product_id=product_id,
         variant_id=variant_id,
-        product_title=_text(product.name) or f"Item {product.id}",
-        sku=_text(product.sku),
+        product_title=text(product.name) or f"Item {product.id}",
+        sku=text(product.sku),
         quantity=product.quantity,
         price=product.price_inc_tax,
         discount=sum((max(d.amount, Decimal(0)) for d in product.applied_discounts), Decimal(0)),
@@ -306,9 +306,9 @@ def _line(product: BcOrderProduct) -> Line:
 def _shipment(shipment: BcShipment) -> Shipment:
     return Shipment(
         id=f"shipment-{shipment.id}",
-        tracking_number=_text(shipment.tracking_number),
-        tracking_carrier=_text(shipment.tracking_carrier) or _text(shipment.shipping_provider),
-        tracking_url=_text(shipment.tracking_link),
+        tracking_number=text(shipment.tracking_number),
+        tracking_carrier=text(shipment.tracking_carrier) or text(shipment.shipping_provider),
+        tracking_url=text(shipment.tracking_link),
         shipped_at=shipment.date_created,
     )
 
@@ -346,13 +346,13 @@ def order_to_order(fetched: BcFetchedOrder, fallback_currency: str | None = None
         customer=Customer(
             id=order.registered_customer_id,
             email=order.email,
-            first_name=_text(billing.first_name) if billing else None,
-            last_name=_text(billing.last_name) if billing else None,
-            company=_text(billing.company) if billing else None,
+            first_name=text(billing.first_name) if billing else None,
+            last_name=text(billing.last_name) if billing else None,
+            company=text(billing.company) if billing else None,
             address=_address(billing),
             consent=consent_from_subscriber(fetched.subscriber),
         ),
-        currency_code=_text(order.default_currency_code) or _text(order.currency_code) or fallback_currency or "",
+        currency_code=text(order.default_currency_code) or text(order.currency_code) or fallback_currency or "",
         order_total=order.total_inc_tax,
         tax_total=order.total_tax,
         shipping_total=order.shipping_cost_inc_tax,
@@ -361,7 +361,7 @@ def order_to_order(fetched: BcFetchedOrder, fallback_currency: str | None = None
         shipped=status.shipped or bool(shipments),
         shipments=shipments,
         refunds=_refunds(fetched),
-        cart_id=_text(order.cart_id),
+        cart_id=text(order.cart_id),
         order_url=order_url(order, domain),
         promos=tuple(
             Promo(
@@ -382,28 +382,27 @@ def order_to_order(fetched: BcFetchedOrder, fallback_currency: str | None = None
 # ----- the adapter's entry point -------------------------------------------------------------------------
 
 
-def normalise_order(adapter: BigCommerceAdapter, payload: Any, store: Store, api: StoreApi | None) -> Normalised:
-    """The BigCommerce adapter's answer for a `store/order/*` or `store/shipment/*` scope."""
+def normalise_order(client: Callable[[], BigCommerceApi], payload: Any, store: Store) -> Normalised:
+    """The BigCommerce adapter's answer for a `store/order/*` or `store/shipment/*` scope; `client` gives the
+    store's API client (only asked for when the order must be read)."""
     scope = parse_model(BcWebhook, payload).scope
     if scope == ORDER_ARCHIVED_SCOPE:
         webhook = parse_model(BcOrderWebhook, payload)
-        version_at = _removal_version(webhook)
+        version_at = removal_version(webhook)
         return _event(webhook, store, EventType.ORDER_DELETED, DeletedEntity(id=webhook.data.id), version_at)
     if scope in ORDER_SCOPES:
         order_webhook = parse_model(BcOrderWebhook, payload)
-        return _fetched_order(adapter, order_webhook, order_webhook.data.id, store, api)
+        return _fetched_order(client, order_webhook, order_webhook.data.id, store)
     if scope in SHIPMENT_SCOPES:
         shipment_webhook = parse_model(BcShipmentWebhook, payload)
-        return _fetched_order(adapter, shipment_webhook, shipment_webhook.data.order_id, store, api)
+        return _fetched_order(client, shipment_webhook, shipment_webhook.data.order_id, store)
     return Normalised(ignored_reason=f"BigCommerce scope {scope} is not one commerce-sync handles")
 
 
-def _fetched_order(
-    adapter: BigCommerceAdapter, webhook: BcWebhook, order_id: str, store: Store, api: StoreApi | None
-) -> Normalised:
-    client = BigCommerceOrderApi.of(adapter.api_for(store, api))
+def _fetched_order(client: Callable[[], BigCommerceApi], webhook: BcWebhook, order_id: str, store: Store) -> Normalised:
+    orders = BigCommerceOrderApi.of(client())
     try:
-        fetched = client.fetch(order_id)
+        fetched = orders.fetch(order_id)
     except PlatformNotFound:
         return Normalised(ignored_reason=f"order {order_id} no longer exists on BigCommerce")
     order = fetched.order

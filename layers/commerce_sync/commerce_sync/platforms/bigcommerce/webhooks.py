@@ -49,17 +49,13 @@ from __future__ import annotations
 import hashlib
 import hmac
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
-from decimal import Decimal
+from datetime import datetime
 from functools import cached_property
-from typing import Any, TypeVar
-from urllib.parse import quote
+from typing import Any
 
 import requests
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from commerce_sync.aws.store_registry import Store
-from commerce_sync.aws.sync_state import claimed_time, version_from_timestamp
 from commerce_sync.canonical.errors import BadRequest
 from commerce_sync.canonical.model import (
     CanonicalEvent,
@@ -67,15 +63,13 @@ from commerce_sync.canonical.model import (
     Cart,
     CartRemoval,
     CartRemovalReason,
-    ConsentState,
     Customer,
     DeletedEntity,
-    EntityId,
     EventType,
     Line,
-    MarketingConsent,
     make_event,
 )
+from commerce_sync.canonical.versions import version_from_timestamp
 from commerce_sync.platforms.adapter import (
     Normalised,
     PlatformAdapter,
@@ -86,25 +80,33 @@ from commerce_sync.platforms.adapter import (
     parse_model,
     parse_unauthenticated_json,
 )
+from commerce_sync.platforms.bigcommerce.api import BigCommerceApi, api_root, store_client
+from commerce_sync.platforms.bigcommerce.catalog import BigCommerceCatalog
+from commerce_sync.platforms.bigcommerce.models import (
+    PLATFORM,
+    TOKEN_HEADER,
+    BcCart,
+    BcCustomer,
+    BcEntityWebhook,
+    BcLineItem,
+    BcLineItemWebhook,
+    BcSubscriber,
+    BcWebhook,
+    consent_from_subscriber,
+    parse_fetched,
+    removal_version,
+    text,
+)
+from commerce_sync.platforms.bigcommerce.orders import normalise_order
 from commerce_sync.platforms.http import (
+    WEBHOOK_HTTP_POLICY,
     HttpPolicy,
     PlatformApiError,
     PlatformAuthError,
-    PlatformNotFound,
     StoreApiUnavailable,
-    get_json,
     platform_session,
 )
 from commerce_sync.platforms.signatures import SignatureError, verify_standard_webhook
-
-__all__ = ["BigCommerceAdapter", "BigCommerceApi", "StoreApiUnavailable"]
-
-ModelT = TypeVar("ModelT", bound=BaseModel)
-
-PLATFORM = "bigcommerce"
-DEFAULT_API_ROOT = "https://api.bigcommerce.com/stores"
-TOKEN_HEADER = "X-Commerce-Sync-Token"
-MARKETING_CONSENT = "marketing_newsletter"
 
 CART_SCOPES = frozenset(
     {"store/cart/created", "store/cart/updated", "store/cart/abandoned", "store/cart/couponApplied"}
@@ -119,156 +121,8 @@ CART_REMOVAL_SCOPES = {
 CUSTOMER_SCOPES = frozenset({"store/customer/created", "store/customer/updated"})
 CUSTOMER_DELETED_SCOPE = "store/customer/deleted"
 
-# The webhook Lambda has 10 s for up to three calls: short timeouts, two retries, and no waiting out a
-# throttle longer than 3 s (BigCommerce delivers again after 60 s anyway).
-WEBHOOK_HTTP_POLICY = HttpPolicy(
-    connect_timeout=3.05, read_timeout=4.0, retries=2, backoff_factor=0.25, backoff_max=2.0, max_wait=3.0
-)
-
 
 # ----- the inbound delivery ------------------------------------------------------------------------------
-
-
-class BcModel(BaseModel):
-    model_config = ConfigDict(extra="ignore", coerce_numbers_to_str=True, populate_by_name=True)
-
-
-class BcWebhook(BcModel):
-    """The envelope every delivery shares; `data` varies with the scope (see the scope models)."""
-
-    scope: str = Field(min_length=1)
-    store_id: str | None = None
-    producer: str = Field(pattern=r"^stores/[A-Za-z0-9]+$")
-    hash: str | None = None
-    # Unix seconds; bounded so that no value can overflow a date (10^11 s is the year 5138).
-    created_at: int = Field(ge=0, lt=10**11)
-    data: dict[str, Any] = {}
-
-    @property
-    def occurred_at(self) -> datetime:
-        """When BigCommerce says it fired. A token-authenticated delivery signs nothing, so this time is
-        believed only within a day before now (sync_state.claimed_time), like any unsigned header."""
-        return claimed_time(datetime.fromtimestamp(self.created_at, UTC))
-
-    @property
-    def event_id(self) -> str:
-        if self.hash:
-            return f"{PLATFORM}:{self.hash}:{self.scope}:{self.created_at}"
-        data = self.data if isinstance(self.data, dict) else self.data.model_dump()
-        return f"{PLATFORM}:{self.scope}:{data.get('id')}:{self.created_at}"
-
-
-class BcEntityData(BcModel):
-    type: str | None = None
-    # Goes into a store API path (fetch by id) and on to Mailchimp's: no path syntax.
-    id: EntityId
-
-
-class BcEntityWebhook(BcWebhook):
-    data: BcEntityData  # type: ignore[assignment]
-
-
-class BcLineItemData(BcEntityData):
-    cart_id: EntityId = Field(alias="cartId")
-
-
-class BcLineItemWebhook(BcWebhook):
-    data: BcLineItemData  # type: ignore[assignment]
-
-
-# ----- what the API answers ------------------------------------------------------------------------------
-
-
-class BcCurrency(BcModel):
-    code: str
-
-
-class BcLineItem(BcModel):
-    id: str = Field(min_length=1)
-    product_id: str = Field(min_length=1)
-    variant_id: str | None = None
-    name: str = ""
-    sku: str | None = None
-    quantity: int = Field(ge=0)
-    list_price: Decimal = Field(ge=0)
-    sale_price: Decimal | None = Field(default=None, ge=0)
-    discount_amount: Decimal = Field(default=Decimal(0), ge=0)
-    url: str | None = None
-    image_url: str | None = None
-
-
-class BcLineItems(BcModel):
-    physical_items: list[BcLineItem] = []
-    digital_items: list[BcLineItem] = []
-
-
-class BcRedirectUrls(BcModel):
-    cart_url: str | None = None
-    checkout_url: str | None = None
-    embedded_checkout_url: str | None = None
-
-
-class BcCart(BcModel):
-    id: str = Field(min_length=1)
-    customer_id: str | None = None
-    email: str | None = None
-    currency: BcCurrency | None = None
-    tax_included: bool | None = None
-    base_amount: Decimal | None = None
-    cart_amount: Decimal = Field(ge=0)
-    line_items: BcLineItems = BcLineItems()
-    created_time: datetime | None = None
-    updated_time: datetime
-    redirect_urls: BcRedirectUrls | None = None
-
-    @property
-    def registered_customer_id(self) -> str | None:
-        """BigCommerce gives guests `customer_id` 0."""
-        return self.customer_id if self.customer_id not in (None, "", "0") else None
-
-
-class BcCustomer(BcModel):
-    id: str = Field(min_length=1)
-    email: str | None = None
-    first_name: str | None = None
-    last_name: str | None = None
-    company: str | None = None
-    date_created: datetime | None = None
-    date_modified: datetime | None = None
-    accepts_product_review_abandoned_cart_emails: bool | None = None
-
-
-class BcSubscriber(BcModel):
-    id: str | None = None
-    email: str | None = None
-    consents: list[str] | None = None
-    date_modified: datetime | None = None
-
-
-def parse_fetched(model: type[ModelT], payload: Any, what: str) -> ModelT:
-    """Validate what the API answered; a shape we cannot use is a 400 naming `what` and the field."""
-    try:
-        return model.model_validate(payload)
-    except ValidationError as error:
-        first = error.errors()[0]
-        location = ".".join(str(part) for part in first["loc"])
-        raise BadRequest(f"BigCommerce's {what} is unusable: {first['msg']}", field=f"{what}.{location}") from error
-
-
-# ----- mapping to the canonical model --------------------------------------------------------------------
-
-
-def _text(value: str | None) -> str | None:
-    """BigCommerce sends "" for absent strings."""
-    stripped = value.strip() if value else ""
-    return stripped or None
-
-
-def consent_from_subscriber(subscriber: BcSubscriber | None) -> MarketingConsent:
-    if subscriber is None or subscriber.consents is None:
-        return MarketingConsent()
-    state = ConsentState.GRANTED if MARKETING_CONSENT in subscriber.consents else ConsentState.DENIED
-    return MarketingConsent(state=state, source="bigcommerce_subscriber", updated_at=subscriber.date_modified)
 
 
 def to_canonical_customer(
@@ -279,10 +133,10 @@ def to_canonical_customer(
 ) -> Customer:
     return Customer(
         id=customer.id if customer else customer_id,
-        email=_text(customer.email if customer and _text(customer.email) else email),
-        first_name=_text(customer.first_name) if customer else None,
-        last_name=_text(customer.last_name) if customer else None,
-        company=_text(customer.company) if customer else None,
+        email=text(customer.email if customer and text(customer.email) else email),
+        first_name=text(customer.first_name) if customer else None,
+        last_name=text(customer.last_name) if customer else None,
+        company=text(customer.company) if customer else None,
         consent=consent_from_subscriber(subscriber),
     )
 
@@ -293,12 +147,12 @@ def to_canonical_line(item: BcLineItem) -> Line:
         product_id=item.product_id,
         variant_id=item.variant_id or item.product_id,
         product_title=item.name,
-        sku=_text(item.sku),
+        sku=text(item.sku),
         quantity=item.quantity,
         price=item.sale_price if item.sale_price is not None else item.list_price,
         discount=item.discount_amount,
-        url=_text(item.url),
-        image_url=_text(item.image_url),
+        url=text(item.url),
+        image_url=text(item.image_url),
     )
 
 
@@ -318,66 +172,10 @@ def to_canonical_cart(
         currency_code=currency or "",
         lines=tuple(to_canonical_line(item) for item in items),
         order_total=cart.cart_amount,
-        checkout_url=_text(cart.redirect_urls.checkout_url) if cart.redirect_urls else None,
+        checkout_url=text(cart.redirect_urls.checkout_url) if cart.redirect_urls else None,
         created_at=cart.created_time,
         updated_at=cart.updated_time,
     )
-
-
-# ----- the store's API -----------------------------------------------------------------------------------
-
-
-class BigCommerceApi:
-    """The few reads the adapter needs, with the store's `X-Auth-Token`. Not found is None; failures
-    that may pass raise StoreApiUnavailable; other refusals are a 400 (the delivery is unusable)."""
-
-    def __init__(self, base_url: str, access_token: str, session: requests.Session) -> None:
-        self._base_url = base_url.rstrip("/")
-        self._headers = {"X-Auth-Token": access_token}
-        self._session = session
-
-    def _get(self, path: str, params: dict[str, str] | None = None) -> Any:
-        try:
-            return get_json(self._session, f"{self._base_url}{path}", params=params, headers=self._headers)
-        except PlatformNotFound:
-            raise
-        except PlatformAuthError as error:
-            raise StoreApiUnavailable(
-                f"BigCommerce refused the store's access token ({error.status}); check the API account's "
-                "scopes and the platform_api_credentials in the store's secret"
-            ) from error
-        except PlatformApiError as error:
-            if error.retryable:
-                raise StoreApiUnavailable(f"the BigCommerce API is unavailable: {error}") from error
-            raise BadRequest(f"BigCommerce refused a read for this delivery: {error}") from error
-
-    def _first(self, path: str, params: dict[str, str]) -> dict[str, Any] | None:
-        try:
-            answer = self._get(path, params)
-        except PlatformNotFound:
-            return None
-        items = answer.get("data") if isinstance(answer, dict) else None
-        return items[0] if isinstance(items, list) and items and isinstance(items[0], dict) else None
-
-    def cart(self, cart_id: str) -> Any | None:
-        try:
-            answer = self._get(f"/v3/carts/{quote(cart_id, safe='')}", {"include": "redirect_urls"})
-        except PlatformNotFound:
-            return None
-        return answer.get("data") if isinstance(answer, dict) else answer
-
-    def customer(self, customer_id: str) -> dict[str, Any] | None:
-        return self._first("/v3/customers", {"id:in": customer_id})
-
-    def subscriber(self, email: str) -> dict[str, Any] | None:
-        return self._first("/v3/customers/subscribers", {"email": email})
-
-
-def _removal_version(webhook: BcWebhook) -> datetime:
-    """The last microsecond of the second the removal was announced in: `created_at` has whole seconds,
-    while the entity's own versions (`updated_time`, `date_modified`) may be finer, and nothing can
-    change a cart or customer after it is gone, so the removal must sort after any version that second."""
-    return webhook.occurred_at + timedelta(microseconds=999_999)
 
 
 def verify_token(secrets: Sequence[str], presented: str | None) -> int:
@@ -451,20 +249,11 @@ class BigCommerceAdapter(PlatformAdapter):
         if scope in PRODUCT_SCOPES:
             return normalise_product_webhook(self, payload, store, api)
         if scope.startswith(("store/order/", "store/shipment/")):
-            # Imported here: bigcommerce_orders builds on this module's models and API client.
-            from commerce_sync.platforms.bigcommerce.orders import normalise_order
-
-            return normalise_order(self, payload, store, api)
+            return normalise_order(lambda: self.api_for(store, api), payload, store)
         return Normalised(ignored_reason=f"BigCommerce scope {scope} is not one commerce-sync handles")
 
     def api_for(self, store: Store, api: StoreApi | None) -> BigCommerceApi:
-        base_url = (api.base_url if api else None) or f"{DEFAULT_API_ROOT}/{store.identity}"
-        token = (api.credentials.get("access_token") if api else None) or ""
-        if not token:
-            raise StoreApiUnavailable(
-                f"store {store.store_id} has no BigCommerce access token (platform_api_credentials.access_token)"
-            )
-        return BigCommerceApi(base_url, str(token), self.session)
+        return store_client(store, api, self.session)
 
     @staticmethod
     def _event(
@@ -500,7 +289,7 @@ class BigCommerceAdapter(PlatformAdapter):
         if bc_cart.registered_customer_id:
             raw_customer = client.customer(bc_cart.registered_customer_id)
             customer = parse_fetched(BcCustomer, raw_customer, "customer") if raw_customer else None
-        email = _text(customer.email if customer and _text(customer.email) else bc_cart.email)
+        email = text(customer.email if customer and text(customer.email) else bc_cart.email)
         raw_subscriber = client.subscriber(email) if email else None
         subscriber = parse_fetched(BcSubscriber, raw_subscriber, "subscriber") if raw_subscriber else None
         cart = build_canonical(lambda: to_canonical_cart(bc_cart, customer, subscriber, store.currency_code))
@@ -509,7 +298,7 @@ class BigCommerceAdapter(PlatformAdapter):
     def _cart_removed(self, webhook: BcEntityWebhook, store: Store, reason: CartRemovalReason) -> Normalised:
         removed_at = webhook.occurred_at
         removal = build_canonical(lambda: CartRemoval(id=webhook.data.id, reason=reason, removed_at=removed_at))
-        version_at = _removal_version(webhook)
+        version_at = removal_version(webhook)
         return self._event(webhook, store, EventType.CART_DELETED, removal, removal.id, version_at, removed_at)
 
     def _customer(self, webhook: BcEntityWebhook, store: Store, api: StoreApi | None) -> Normalised:
@@ -518,7 +307,7 @@ class BigCommerceAdapter(PlatformAdapter):
         if raw_customer is None:
             return Normalised(ignored_reason=f"customer {webhook.data.id} no longer exists on BigCommerce")
         bc_customer = parse_fetched(BcCustomer, raw_customer, "customer")
-        email = _text(bc_customer.email)
+        email = text(bc_customer.email)
         raw_subscriber = client.subscriber(email) if email else None
         subscriber = parse_fetched(BcSubscriber, raw_subscriber, "subscriber") if raw_subscriber else None
         customer = build_canonical(lambda: to_canonical_customer(bc_customer, subscriber))
@@ -527,7 +316,7 @@ class BigCommerceAdapter(PlatformAdapter):
 
     def _customer_deleted(self, webhook: BcEntityWebhook, store: Store) -> Normalised:
         deleted = build_canonical(lambda: DeletedEntity(id=webhook.data.id))
-        removed_at, version_at = webhook.occurred_at, _removal_version(webhook)
+        removed_at, version_at = webhook.occurred_at, removal_version(webhook)
         return self._event(webhook, store, EventType.CUSTOMER_DELETED, deleted, deleted.id, version_at, removed_at)
 
 
@@ -550,8 +339,6 @@ def normalise_product_webhook(
 ) -> Normalised:
     """`data.id` is the product: it is read with its variants and images (the catalog sync's reader and
     mapping) → product.updated; store/product/deleted → product.deleted, nothing read."""
-    from commerce_sync.platforms.bigcommerce.catalog import BigCommerceCatalog
-
     webhook = parse_model(BcEntityWebhook, payload)
     if webhook.scope == PRODUCT_DELETED_SCOPE:
         deleted = build_canonical(lambda: DeletedEntity(id=webhook.data.id))
@@ -561,10 +348,10 @@ def normalise_product_webhook(
             EventType.PRODUCT_DELETED,
             deleted,
             deleted.id,
-            _removal_version(webhook),
+            removal_version(webhook),
             webhook.occurred_at,
         )
-    base_url = (api.base_url if api else None) or f"{DEFAULT_API_ROOT}/{store.identity}"
+    base_url = api_root(store, api.base_url if api else None)
     token = (api.credentials.get("access_token") if api else None) or ""
     if not token:
         raise StoreApiUnavailable(

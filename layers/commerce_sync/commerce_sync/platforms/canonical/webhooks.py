@@ -10,9 +10,9 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from commerce_sync.aws.store_registry import Store
-from commerce_sync.aws.sync_state import MAX_CLOCK_SKEW, is_impossible
 from commerce_sync.canonical.errors import BadRequest
 from commerce_sync.canonical.model import DATA_MODELS, CanonicalEvent
+from commerce_sync.canonical.versions import MAX_CLOCK_SKEW, is_impossible
 from commerce_sync.platforms.adapter import (
     Normalised,
     PlatformAdapter,

@@ -35,9 +35,17 @@ from pydantic import BaseModel, ConfigDict
 from commerce_sync.aws.observability import logger
 from commerce_sync.aws.store_registry import Store
 from commerce_sync.canonical.model import Product, ProductImage, ProductVariant
-from commerce_sync.platforms.http import HttpPolicy
-from commerce_sync.platforms.products import CatalogUnavailable, backorders, build_product, stock, text, visibility
-from commerce_sync.platforms.sources import CATALOG_HTTP_POLICY, CatalogPage, catalog_session, chunks, fetch_json
+from commerce_sync.platforms.http import CATALOG_HTTP_POLICY, HttpPolicy, fetch_json, platform_session
+from commerce_sync.platforms.products import (
+    CatalogPage,
+    CatalogUnavailable,
+    backorders,
+    build_product,
+    chunks,
+    stock,
+    text,
+    visibility,
+)
 
 API_VERSION = "2025-01"
 PAGE_SIZE = 250
@@ -187,7 +195,7 @@ class ShopifyCatalog:
         if not token:
             raise CatalogUnavailable(f"store {store.store_id} has no Shopify access token (platform_api_credentials)")
         api_root = store.platform_api_url or f"https://{store.identity}"
-        return cls(store, api_root, str(token), session or catalog_session(policy))
+        return cls(store, api_root, str(token), session or platform_session(policy))
 
     def _map(self, raw: Sequence[Any]) -> tuple[list[Product], list[tuple[str, str]]]:
         products: list[Product] = []

@@ -19,7 +19,6 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from commerce_sync.aws.store_registry import Store
-from commerce_sync.aws.sync_state import claimed_time, version_from_timestamp
 from commerce_sync.canonical.errors import BadRequest
 from commerce_sync.canonical.model import (
     CanonicalModel,
@@ -35,6 +34,7 @@ from commerce_sync.canonical.model import (
     MarketingConsent,
     make_event,
 )
+from commerce_sync.canonical.versions import claimed_time, version_from_timestamp
 from commerce_sync.platforms.adapter import (
     BodyShape,
     Normalised,
@@ -48,6 +48,8 @@ from commerce_sync.platforms.adapter import (
 from commerce_sync.platforms.campaign_links import query_value
 from commerce_sync.platforms.order_statuses import UnknownStatus
 from commerce_sync.platforms.shopify.addresses import ShopifyAddress, to_canonical_address
+from commerce_sync.platforms.shopify.catalog import ShopifyProduct
+from commerce_sync.platforms.shopify.catalog import to_canonical_product as shopify_product
 from commerce_sync.platforms.shopify.orders import (
     FULFILLMENT_TOPICS,
     ORDER_TOPICS,
@@ -439,9 +441,6 @@ class ShopifyDeletedProduct(ShopifyModel):
 def normalise_product_webhook(request: WebhookRequest, store: Store, payload: Any) -> Normalised:
     """products/create|update deliver the REST product (the catalog sync's shape, mapped the same way);
     products/delete only its id."""
-    from commerce_sync.platforms.shopify.catalog import ShopifyProduct
-    from commerce_sync.platforms.shopify.catalog import to_canonical_product as shopify_product
-
     if request.header("X-Shopify-Topic") == "products/delete":
         deleted = parse_model(ShopifyDeletedProduct, payload)
         deleted_at = _triggered_at(request)

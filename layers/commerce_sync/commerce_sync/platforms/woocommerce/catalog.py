@@ -29,9 +29,17 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict
 
 from commerce_sync.aws.store_registry import Store
 from commerce_sync.canonical.model import Product, ProductImage, ProductVariant
-from commerce_sync.platforms.http import HttpPolicy
-from commerce_sync.platforms.products import CatalogUnavailable, backorders, build_product, stock, text, visibility
-from commerce_sync.platforms.sources import CATALOG_HTTP_POLICY, CatalogPage, catalog_session, chunks, fetch_json
+from commerce_sync.platforms.http import CATALOG_HTTP_POLICY, HttpPolicy, fetch_json, platform_session
+from commerce_sync.platforms.products import (
+    CatalogPage,
+    CatalogUnavailable,
+    backorders,
+    build_product,
+    chunks,
+    stock,
+    text,
+    visibility,
+)
 
 PAGE_SIZE = 100
 VARIABLE_TYPES = frozenset({"variable", "variable-subscription"})
@@ -229,7 +237,7 @@ class WooCommerceCatalog:
             raise CatalogUnavailable(
                 f"store {store.store_id} has no WooCommerce REST key (platform_api_credentials.consumer_key/secret)"
             )
-        session = session or catalog_session(policy, max_connections=VARIATION_FETCH_WORKERS)
+        session = session or platform_session(policy, max_connections=VARIATION_FETCH_WORKERS)
         return cls(store, store.platform_api_url or store.identity, (str(key), str(secret)), session)
 
     def _get(self, path: str, params: dict[str, Any]) -> tuple[Any, Mapping[str, str]]:

@@ -42,7 +42,6 @@ from typing import Annotated, Any
 from pydantic import BeforeValidator, Field
 
 from commerce_sync.aws.store_registry import Store
-from commerce_sync.aws.sync_state import version_from_timestamp
 from commerce_sync.canonical.errors import BadRequest
 from commerce_sync.canonical.model import (
     Customer,
@@ -56,10 +55,11 @@ from commerce_sync.canonical.model import (
     Shipment,
     make_event,
 )
+from commerce_sync.canonical.versions import version_from_timestamp
 from commerce_sync.platforms.adapter import Normalised, WebhookRequest, build_canonical, parse_model
 from commerce_sync.platforms.campaign_links import query_value
 from commerce_sync.platforms.order_statuses import WOOCOMMERCE_CUSTOM_ENV, UnknownStatus, woocommerce_status
-from commerce_sync.platforms.woocommerce.webhooks import (
+from commerce_sync.platforms.woocommerce.models import (
     SOURCE_HEADER,
     GmtTime,
     Text,
@@ -67,11 +67,11 @@ from commerce_sync.platforms.woocommerce.webhooks import (
     WooDeleted,
     WooMeta,
     WooModel,
-    _address,
-    _blank_to_none,
-    _delivery_event_id,
-    _gmt,
+    address_of,
+    blank_to_none,
     consent_from_meta,
+    delivery_event_id,
+    gmt,
 )
 
 PLATFORM = "woocommerce"
@@ -120,8 +120,8 @@ class WooOrder(WooModel):
     shipping_total: Decimal | None = None
     discount_total: Decimal | None = None
     customer_id: int = Field(default=0, ge=0)
-    billing: Annotated[WooAddress | None, BeforeValidator(_blank_to_none)] = None
-    shipping: Annotated[WooAddress | None, BeforeValidator(_blank_to_none)] = None
+    billing: Annotated[WooAddress | None, BeforeValidator(blank_to_none)] = None
+    shipping: Annotated[WooAddress | None, BeforeValidator(blank_to_none)] = None
     cart_hash: Text = None
     payment_url: Text = None
     date_created_gmt: GmtTime = None
@@ -134,7 +134,7 @@ class WooOrder(WooModel):
 
     @property
     def modified_at(self) -> datetime | None:
-        return _gmt(self.date_modified_gmt) or _gmt(self.date_created_gmt)
+        return gmt(self.date_modified_gmt) or gmt(self.date_created_gmt)
 
     def meta(self, key: str) -> Any:
         """The first entry of `key`, as `$order->get_meta($key, true)` reads it."""
@@ -235,7 +235,7 @@ def order_to_order(order: WooOrder, consent_keys: Sequence[str], site_url: str |
             first_name=billing.first_name if billing else None,
             last_name=billing.last_name if billing else None,
             company=billing.company if billing else None,
-            address=_address(billing),
+            address=address_of(billing),
             consent=consent_from_meta(order.meta_data, consent_keys),
         ),
         currency_code=order.currency,
@@ -257,10 +257,10 @@ def order_to_order(order: WooOrder, consent_keys: Sequence[str], site_url: str |
             Promo(code=coupon.code[:50], amount_discounted=max(coupon.discount, Decimal(0)), type="fixed")
             for coupon in order.coupon_lines
         ),
-        billing_address=_address(billing),
-        shipping_address=_address(order.shipping),
-        processed_at=_gmt(order.date_paid_gmt) or _gmt(order.date_created_gmt),
-        updated_at=_gmt(order.date_modified_gmt),
+        billing_address=address_of(billing),
+        shipping_address=address_of(order.shipping),
+        processed_at=gmt(order.date_paid_gmt) or gmt(order.date_created_gmt),
+        updated_at=gmt(order.date_modified_gmt),
         lines=tuple(_line(line) for line in order.line_items),
     )
 
@@ -317,7 +317,7 @@ def _order_deleted(request: WebhookRequest, store: Store, payload: Any) -> Norma
     version = version_from_timestamp(deleted_at)
     event = make_event(
         event_type=EventType.ORDER_DELETED,
-        event_id=_delivery_event_id(request, f"order-deleted:{entity.id}:{version}"),
+        event_id=delivery_event_id(request, f"order-deleted:{entity.id}:{version}"),
         store_id=store.store_id,
         platform=PLATFORM,
         entity=entity,

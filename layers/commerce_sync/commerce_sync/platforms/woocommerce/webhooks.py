@@ -17,19 +17,17 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import BeforeValidator, Field
 
 from commerce_sync.aws.store_registry import Store
-from commerce_sync.aws.sync_state import version_from_timestamp
+from commerce_sync.canonical.errors import BadRequest
 from commerce_sync.canonical.model import (
-    Address,
-    ConsentState,
     Customer,
     DeletedEntity,
     EventType,
-    MarketingConsent,
     make_event,
 )
+from commerce_sync.canonical.versions import version_from_timestamp
 from commerce_sync.platforms.adapter import (
     BodyShape,
     Normalised,
@@ -40,12 +38,33 @@ from commerce_sync.platforms.adapter import (
     parse_json,
     parse_model,
 )
+from commerce_sync.platforms.http import (
+    WEBHOOK_HTTP_POLICY,
+    PlatformApiError,
+    PlatformAuthError,
+    PlatformNotFound,
+    StoreApiUnavailable,
+    platform_session,
+)
 from commerce_sync.platforms.signatures import verify_base64_hmac
-
-SIGNATURE_HEADER = "X-WC-Webhook-Signature"
-SOURCE_HEADER = "X-WC-Webhook-Source"
-TOPIC_HEADER = "X-WC-Webhook-Topic"
-DELIVERY_ID_HEADER = "X-WC-Webhook-Delivery-ID"
+from commerce_sync.platforms.woocommerce.catalog import VARIABLE_TYPES, WooCommerceCatalog
+from commerce_sync.platforms.woocommerce.models import (
+    SIGNATURE_HEADER,
+    SOURCE_HEADER,
+    TOPIC_HEADER,
+    GmtTime,
+    Text,
+    WooAddress,
+    WooDeleted,
+    WooMeta,
+    WooModel,
+    address_of,
+    blank_to_none,
+    consent_from_meta,
+    delivery_event_id,
+    gmt,
+)
+from commerce_sync.platforms.woocommerce.orders import normalise_order
 
 CUSTOMER_TOPICS = frozenset({"customer.created", "customer.updated"})
 CUSTOMER_DELETED_TOPIC = "customer.deleted"
@@ -58,9 +77,6 @@ DEFAULT_CONSENT_META_KEYS: tuple[str, ...] = (
     "_mailchimp_woocommerce_is_subscribed",
 )
 CONSENT_META_KEYS_ENV = "WOOCOMMERCE_CONSENT_META_KEYS"
-GRANTED_VALUES = frozenset({"1", "yes", "true"})
-DENIED_VALUES = frozenset({"0", "no", "false"})
-
 _PING_BODY = re.compile(rb"\s*webhook_id=\d{1,20}\s*")
 
 
@@ -81,43 +97,6 @@ def consent_meta_keys_from_environment() -> tuple[str, ...]:
     return tuple(key.strip() for key in raw.split(",") if key.strip())
 
 
-def _blank_to_none(value: Any) -> Any:
-    return None if isinstance(value, str) and not value.strip() else value
-
-
-# WooCommerce sends "" for every unset text, date or address field.
-Text = Annotated[str | None, BeforeValidator(_blank_to_none)]
-GmtTime = Annotated[datetime | None, BeforeValidator(_blank_to_none)]
-
-
-class WooModel(BaseModel):
-    model_config = ConfigDict(extra="ignore", coerce_numbers_to_str=True)
-
-
-class WooAddress(WooModel):
-    """`billing` / `shipping` of a wc/v3 customer (`shipping` has no email or phone)."""
-
-    first_name: Text = None
-    last_name: Text = None
-    company: Text = None
-    address_1: Text = None
-    address_2: Text = None
-    city: Text = None
-    state: Text = None
-    postcode: Text = None
-    country: Text = None
-    email: Text = None
-    phone: Text = None
-
-
-class WooMeta(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-
-    id: int | None = None
-    key: str
-    value: Any = None
-
-
 class WooCustomer(WooModel):
     """A wc/v3 customer (GET /wp-json/wc/v3/customers/<id>), as customer.created/updated deliver it."""
 
@@ -129,72 +108,10 @@ class WooCustomer(WooModel):
     last_name: Text = None
     role: Text = None
     username: Text = None
-    billing: Annotated[WooAddress | None, BeforeValidator(_blank_to_none)] = None
-    shipping: Annotated[WooAddress | None, BeforeValidator(_blank_to_none)] = None
+    billing: Annotated[WooAddress | None, BeforeValidator(blank_to_none)] = None
+    shipping: Annotated[WooAddress | None, BeforeValidator(blank_to_none)] = None
     is_paying_customer: bool | None = None
     meta_data: list[WooMeta] = []
-
-
-class WooDeleted(BaseModel):
-    """A `*.deleted` body: WooCommerce sends only the id."""
-
-    model_config = ConfigDict(extra="ignore", coerce_numbers_to_str=True)
-
-    id: str = Field(min_length=1)
-
-
-def _gmt(value: datetime | None) -> datetime | None:
-    """WooCommerce's `*_gmt` fields carry no offset; they are UTC."""
-    if value is None:
-        return None
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
-def consent_from_meta(meta_data: Sequence[WooMeta], keys: Sequence[str]) -> MarketingConsent:
-    """The first configured key holding a recognised value decides; no such key means UNKNOWN.
-
-    For one key the first meta entry wins, as `get_user_meta($id, $key, true)` reads it.
-    """
-    for key in keys:
-        entry = next((meta for meta in meta_data if meta.key == key), None)
-        if entry is None:
-            continue
-        state = _consent_state(entry.value)
-        if state is not None:
-            return MarketingConsent(state=state, source=f"woocommerce:{key}")
-    return MarketingConsent()
-
-
-def _consent_state(value: Any) -> ConsentState | None:
-    if isinstance(value, bool):
-        return ConsentState.GRANTED if value else ConsentState.DENIED
-    if isinstance(value, int | float | str):
-        text = str(value).strip().lower()
-        if text in GRANTED_VALUES:
-            return ConsentState.GRANTED
-        if text in DENIED_VALUES:
-            return ConsentState.DENIED
-    return None
-
-
-def _address(billing: WooAddress | None) -> Address | None:
-    if billing is None:
-        return None
-    name = " ".join(part for part in (billing.first_name, billing.last_name) if part) or None
-    address = Address(
-        name=name,
-        company=billing.company,
-        address1=billing.address_1,
-        address2=billing.address_2,
-        city=billing.city,
-        # WooCommerce's `state` is the state's code for countries it knows the states of, else free text.
-        province=billing.state,
-        province_code=billing.state if billing.state and len(billing.state) <= 3 else None,
-        postal_code=billing.postcode,
-        country_code=billing.country,
-        phone=billing.phone,
-    )
-    return address if address.model_dump(exclude_none=True) else None
 
 
 def customer_to_customer(customer: WooCustomer, consent_keys: Sequence[str]) -> Customer:
@@ -205,7 +122,7 @@ def customer_to_customer(customer: WooCustomer, consent_keys: Sequence[str]) -> 
         first_name=customer.first_name or (billing.first_name if billing else None),
         last_name=customer.last_name or (billing.last_name if billing else None),
         company=billing.company if billing else None,
-        address=_address(billing),
+        address=address_of(billing),
         consent=consent_from_meta(customer.meta_data, consent_keys),
     )
 
@@ -250,15 +167,12 @@ class WooCommerceAdapter(PlatformAdapter):
             return self._customer_deleted(request, store, payload)
         if topic in PRODUCT_TOPICS:
             return normalise_product_webhook(request, store, api, payload)
-        # Imported here: woocommerce_orders builds on this module's models.
-        from commerce_sync.platforms.woocommerce.orders import normalise_order
-
         return normalise_order(request, store, topic, self.consent_meta_keys, payload)
 
     def _customer(self, request: WebhookRequest, store: Store, payload: Any) -> Normalised:
         woo = parse_model(WooCustomer, payload)
         customer = build_canonical(lambda: customer_to_customer(woo, self.consent_meta_keys))
-        changed_at = _gmt(woo.date_modified_gmt) or _gmt(woo.date_created_gmt)
+        changed_at = gmt(woo.date_modified_gmt) or gmt(woo.date_created_gmt)
         entity_id = str(woo.id)
         if changed_at is not None:
             version = version_from_timestamp(changed_at)
@@ -268,7 +182,7 @@ class WooCommerceAdapter(PlatformAdapter):
         else:
             changed_at = datetime.now(UTC)
             version = version_from_timestamp(changed_at)
-            event_id = _delivery_event_id(request, f"customer:{entity_id}:{version}")
+            event_id = delivery_event_id(request, f"customer:{entity_id}:{version}")
         event = make_event(
             event_type=EventType.CUSTOMER_UPDATED,
             event_id=event_id,
@@ -288,7 +202,7 @@ class WooCommerceAdapter(PlatformAdapter):
         version = version_from_timestamp(deleted_at)
         event = make_event(
             event_type=EventType.CUSTOMER_DELETED,
-            event_id=_delivery_event_id(request, f"customer-deleted:{entity.id}:{version}"),
+            event_id=delivery_event_id(request, f"customer-deleted:{entity.id}:{version}"),
             store_id=store.store_id,
             platform=self.name,
             entity=entity,
@@ -297,11 +211,6 @@ class WooCommerceAdapter(PlatformAdapter):
             occurred_at=deleted_at,
         )
         return Normalised(events=[event])
-
-
-def _delivery_event_id(request: WebhookRequest, fallback: str) -> str:
-    delivery_id = (request.header(DELIVERY_ID_HEADER) or "").strip()
-    return f"woocommerce:{delivery_id}" if delivery_id else f"woocommerce:{fallback}"
 
 
 # ----- products ------------------------------------------------------------------------------------------
@@ -335,17 +244,6 @@ def normalise_product_webhook(request: WebhookRequest, store: Store, api: StoreA
     in it, so they are read from the store's API (as the catalog sync does, and mapped the same way).
     product.deleted (also sent when a product is trashed) carries only the id, and so does a product
     whose status is "trash"."""
-    from commerce_sync.canonical.errors import BadRequest
-    from commerce_sync.platforms.bigcommerce.webhooks import WEBHOOK_HTTP_POLICY
-    from commerce_sync.platforms.http import (
-        PlatformApiError,
-        PlatformAuthError,
-        PlatformNotFound,
-        StoreApiUnavailable,
-        platform_session,
-    )
-    from commerce_sync.platforms.woocommerce.catalog import VARIABLE_TYPES, WooCommerceCatalog
-
     topic = request.require_header(TOPIC_HEADER).strip().lower()
     if topic == PRODUCT_DELETED_TOPIC or (isinstance(payload, dict) and payload.get("status") == "trash"):
         return _product_deleted(request, store, payload)
@@ -395,7 +293,7 @@ def _product_deleted(request: WebhookRequest, store: Store, payload: Any) -> Nor
     version = version_from_timestamp(deleted_at)
     event = make_event(
         event_type=EventType.PRODUCT_DELETED,
-        event_id=_delivery_event_id(request, f"product-deleted:{entity.id}:{version}"),
+        event_id=delivery_event_id(request, f"product-deleted:{entity.id}:{version}"),
         store_id=store.store_id,
         platform="woocommerce",
         entity=entity,

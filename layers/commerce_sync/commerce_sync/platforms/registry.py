@@ -1,0 +1,57 @@
+"""The platforms commerce-sync speaks, one line each: the webhook adapter that normalises a platform's
+deliveries, and the catalog reader the nightly sync uses. Adding a platform is a package of its own plus
+its lines here."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import requests
+
+from commerce_sync.aws.store_registry import Store
+from commerce_sync.platforms.adapter import PlatformAdapter
+from commerce_sync.platforms.bigcommerce.catalog import BigCommerceCatalog
+from commerce_sync.platforms.bigcommerce.webhooks import BigCommerceAdapter
+from commerce_sync.platforms.canonical.webhooks import CanonicalAdapter
+from commerce_sync.platforms.http import CATALOG_HTTP_POLICY, HttpPolicy
+from commerce_sync.platforms.products import CatalogSource, CatalogUnavailable
+from commerce_sync.platforms.shopify.catalog import ShopifyCatalog
+from commerce_sync.platforms.shopify.webhooks import ShopifyAdapter
+from commerce_sync.platforms.woocommerce.catalog import WooCommerceCatalog
+from commerce_sync.platforms.woocommerce.webhooks import WooCommerceAdapter
+
+CatalogBuilder = Callable[[Store, Mapping[str, Any], HttpPolicy, "requests.Session | None"], CatalogSource]
+
+CATALOG_READERS: dict[str, CatalogBuilder] = {
+    "shopify": ShopifyCatalog.for_store,
+    "woocommerce": WooCommerceCatalog.for_store,
+    "bigcommerce": BigCommerceCatalog.for_store,
+}
+
+
+def adapters() -> dict[str, PlatformAdapter]:
+    """Every webhook adapter, by the platform name in `/webhooks/{platform}`."""
+    available: list[PlatformAdapter] = [
+        ShopifyAdapter(),
+        WooCommerceAdapter(),
+        BigCommerceAdapter(),
+        CanonicalAdapter(),
+    ]
+    return {adapter.name: adapter for adapter in available}
+
+
+def source_for(
+    store: Store,
+    credentials: Mapping[str, Any],
+    policy: HttpPolicy = CATALOG_HTTP_POLICY,
+    session: requests.Session | None = None,
+) -> CatalogSource:
+    """The catalog reader for a store's platform; CatalogUnavailable when the store has none."""
+    build = CATALOG_READERS.get(store.platform)
+    if build is None:
+        raise CatalogUnavailable(
+            f"store {store.store_id} is a {store.platform} store: commerce-sync cannot read its catalog, so its "
+            "products arrive only as product.updated / product.deleted events"
+        )
+    return build(store, credentials, policy, session)
