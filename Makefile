@@ -5,15 +5,27 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PORT ?= 3000
 
-.PHONY: venv test test-unit test-integration test-e2e lint validate build demo run bench clean
+.PHONY: venv lock test test-unit test-integration test-e2e lint validate build demo run bench clean
 
-$(STAMP): pyproject.toml
+# Installs exactly the versions in constraints.txt (the lock): a release elsewhere cannot change what CI runs.
+$(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[dev]'
+	$(BIN)/pip install -q -c constraints.txt -e '.[dev]'
 	touch $(STAMP)
 
 venv: $(STAMP)
+
+## Re-resolves every dependency (pyproject.toml) in a scratch virtualenv and writes the lock, constraints.txt.
+lock:
+	rm -rf .lock-venv
+	$(PYTHON) -m venv .lock-venv
+	.lock-venv/bin/pip install -q --upgrade pip
+	.lock-venv/bin/pip install -q -e '.[dev]'
+	{ echo "# The lock: every package CI installs, at the version it installs (make venv passes it to pip as constraints)."; \
+	  echo "# Refresh with 'make lock' (re-resolves pyproject.toml in a scratch virtualenv) and commit the result."; \
+	  .lock-venv/bin/pip freeze --exclude-editable | sed '/^commerce-sync/d'; } > constraints.txt
+	rm -rf .lock-venv
 
 ## The whole test suite (unit, integration, end-to-end), on two workers.
 test: $(STAMP)
@@ -28,9 +40,12 @@ test-integration: $(STAMP)
 test-e2e: $(STAMP)
 	$(BIN)/pytest tests/e2e
 
+## ruff, the import contracts (pyproject: [tool.importlinter]) and mypy on the layer, the handlers and the CLI.
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
+	$(BIN)/mypy layers/commerce_sync/commerce_sync functions/*/app.py operator_cli
 
 ## sam validate --lint works offline with any region.
 validate: $(STAMP)
@@ -52,4 +67,4 @@ bench: $(STAMP)
 	@for b in bench/bench_*.py; do [ -e "$$b" ] || continue; echo "== $$b"; $(BIN)/python $$b || exit 1; done
 
 clean:
-	rm -rf $(VENV) .aws-sam .pytest_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) .lock-venv .aws-sam .pytest_cache .ruff_cache .mypy_cache .hypothesis

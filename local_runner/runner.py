@@ -36,7 +36,7 @@ def snake_case(logical_id: str) -> str:
 def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket() as probe:
         probe.bind((host, 0))
-        return probe.getsockname()[1]
+        return int(probe.getsockname()[1])
 
 
 @dataclass
@@ -98,7 +98,7 @@ class LocalRunner:
             os.environ[name] = value
         os.environ.update(self.config.environment)
 
-        routes = []
+        routes: list[Any] = []
         for spec in self.template.functions():
             function = LocalFunction(spec, PROJECT_ROOT, self.function_environment(spec.logical_id))
             self.functions[spec.logical_id] = function
@@ -163,9 +163,8 @@ class LocalRunner:
         }
 
     def client(self, service: str) -> Any:
-        return boto3.client(
-            service, endpoint_url=self.aws_endpoint_url, region_name=self.template.pseudo["AWS::Region"]
-        )
+        region = self.template.pseudo["AWS::Region"]
+        return boto3.client(service, endpoint_url=self.aws_endpoint_url, region_name=region)  # type: ignore[call-overload]
 
     def queue_url(self, logical_id: str) -> str:
         return self.template.refs[logical_id]

@@ -25,8 +25,10 @@ def _intrinsic(loader: yaml.SafeLoader, tag_suffix: str, node: yaml.Node) -> dic
             value = value.split(".", 1)
     elif isinstance(node, yaml.SequenceNode):
         value = loader.construct_sequence(node, deep=True)
-    else:
+    elif isinstance(node, yaml.MappingNode):
         value = loader.construct_mapping(node, deep=True)
+    else:
+        raise yaml.constructor.ConstructorError(None, None, f"unexpected node for !{tag_suffix}", node.start_mark)
     return {"Ref": value} if tag_suffix == "Ref" else {f"Fn::{tag_suffix}": value}
 
 
@@ -34,7 +36,10 @@ _CloudFormationLoader.add_multi_constructor("!", _intrinsic)
 
 
 def load_template(path: Path) -> dict[str, Any]:
-    return yaml.load(path.read_text(), Loader=_CloudFormationLoader)
+    template = yaml.load(path.read_text(), Loader=_CloudFormationLoader)
+    if not isinstance(template, dict):
+        raise ValueError(f"{path} is not a CloudFormation template (not a mapping)")
+    return template
 
 
 @dataclass

@@ -36,13 +36,14 @@ def _queue_urls(function: str) -> tuple[str, str]:
 
 
 def _attribute(message: dict[str, Any], name: str) -> str:
-    return message.get("MessageAttributes", {}).get(name, {}).get("StringValue", "")
+    return str(message.get("MessageAttributes", {}).get(name, {}).get("StringValue", ""))
 
 
 def _receive(sqs: Any, queue_url: str, visibility: int) -> list[dict[str, Any]]:
-    return sqs.receive_message(
+    answer = sqs.receive_message(
         QueueUrl=queue_url, MaxNumberOfMessages=10, MessageAttributeNames=["All"], VisibilityTimeout=visibility
-    ).get("Messages", [])
+    )
+    return list(answer.get("Messages", []))
 
 
 def peek(function: str, limit: int = 50) -> list[DeadLetter]:

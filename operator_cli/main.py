@@ -352,7 +352,7 @@ def main(argv: list[str] | None = None) -> int:
         load_env_file(arguments.env_file)
     if arguments.stack:
         load_stack_outputs(arguments.stack)
-    return arguments.run(arguments)
+    return int(arguments.run(arguments))
 
 
 if __name__ == "__main__":

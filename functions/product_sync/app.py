@@ -115,7 +115,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         # Lets Idempotency expire an in-progress record when this invocation times out mid-record.
         catalog_sync().events.idempotency_config.register_lambda_context(context)
         event = {**event, "Records": _events_first(list(event["Records"]))}
-        return process_partial_response(
-            event=event, record_handler=record_handler, processor=processor, context=context
+        return dict(
+            process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)
         )
     return _handle_request(SyncMessage.model_validate(event), context, from_queue=False)

@@ -59,7 +59,7 @@ def _raw_body() -> bytes:
         raise BadRequest("the body is not valid base64") from error
 
 
-def _error(status: HTTPStatus, error: Exception) -> Response:
+def _error(status: HTTPStatus, error: Exception) -> Response[dict[str, Any]]:
     metrics.add_metric(name=f"Webhooks{status.value}", unit="Count", value=1)
     logger.info("webhook refused", status=status.value, reason=str(error))
     return Response(
@@ -71,7 +71,7 @@ def _error(status: HTTPStatus, error: Exception) -> Response:
 
 @app.post("/webhooks/<platform>")
 @tracer.capture_method
-def receive(platform: str) -> Response:
+def receive(platform: str) -> Response[dict[str, Any]]:
     receipt = receiver().receive(platform, dict(app.current_event.headers or {}), _raw_body())
     status = HTTPStatus.ACCEPTED if receipt.status == "accepted" else HTTPStatus.OK
     body: dict[str, Any] = {"status": receipt.status}
@@ -83,34 +83,34 @@ def receive(platform: str) -> Response:
 
 
 @app.exception_handler(SignatureError)
-def _forged(error: SignatureError) -> Response:
+def _forged(error: SignatureError) -> Response[dict[str, Any]]:
     return _error(HTTPStatus.UNAUTHORIZED, error)
 
 
 @app.exception_handler(BadRequest)
-def _bad_request(error: BadRequest) -> Response:
+def _bad_request(error: BadRequest) -> Response[dict[str, Any]]:
     return _error(HTTPStatus.BAD_REQUEST, error)
 
 
 @app.exception_handler(BodyTooLarge)
-def _too_large(error: BodyTooLarge) -> Response:
+def _too_large(error: BodyTooLarge) -> Response[dict[str, Any]]:
     return _error(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, error)
 
 
 @app.exception_handler(UnknownPlatform)
 @app.exception_handler(UnknownStore)
-def _not_found(error: Exception) -> Response:
+def _not_found(error: Exception) -> Response[dict[str, Any]]:
     return _error(HTTPStatus.NOT_FOUND, error)
 
 
 @app.exception_handler(NotImplementedYet)
-def _not_implemented(error: NotImplementedYet) -> Response:
+def _not_implemented(error: NotImplementedYet) -> Response[dict[str, Any]]:
     return _error(HTTPStatus.NOT_IMPLEMENTED, error)
 
 
 @app.exception_handler(PublishError)
 @app.exception_handler(StoreApiUnavailable)
-def _unavailable(error: Exception) -> Response:
+def _unavailable(error: Exception) -> Response[dict[str, Any]]:
     # The platform delivers again later (Shopify for 4 h, BigCommerce for 48 h): nothing is lost.
     return _error(HTTPStatus.SERVICE_UNAVAILABLE, error)
 

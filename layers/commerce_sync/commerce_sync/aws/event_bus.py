@@ -24,7 +24,7 @@ from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag
 
 from commerce_sync.aws.observability import logger, metrics
 from commerce_sync.canonical.errors import PublishError
-from commerce_sync.canonical.model import SCHEMA_VERSION, CanonicalEvent, EventType, Identifier, Timestamp
+from commerce_sync.canonical.model import CanonicalEvent, EventType, Identifier, Timestamp
 
 # PutEvents takes at most 10 entries, and their sizes must total less than 256 KB, counted as
 # `entry_size` does: https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-putevent-size.html
@@ -129,7 +129,7 @@ class ClaimCheckReference(BaseModel):
 
     model_config = ConfigDict(extra="ignore", frozen=True)
 
-    schema_version: Literal["1"] = SCHEMA_VERSION
+    schema_version: Literal["1"] = "1"
     event_id: Identifier
     type: EventType
     store_id: Identifier
@@ -223,7 +223,7 @@ class ClaimChecks:
 class EventPublisher:
     def __init__(self, bus_name: str, client: Any | None = None, claim_checks: ClaimChecks | None = None) -> None:
         self._bus_name = bus_name
-        self._client = client or boto3.client("events")
+        self._client: Any = client or boto3.client("events")
         self._claim_checks = claim_checks or ClaimChecks(None)
 
     def publish(self, events: Sequence[CanonicalEvent]) -> None:

@@ -31,7 +31,7 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
@@ -186,7 +186,7 @@ class SecretReader:
         return [secret.value for secret in self.signing_keyring(secret_id, refresh=include_staged).usable()]
 
     def _fetch_keyring(
-        self, secret_id: str, description: dict[str, Any], fingerprint: tuple[Any, ...], now: float
+        self, secret_id: str, description: Mapping[str, Any], fingerprint: tuple[Any, ...], now: float
     ) -> SigningKeyring:
         stages: dict[str, list[str]] = description.get("VersionIdsToStages") or {}
         tags = {tag["Key"]: tag["Value"] for tag in description.get("Tags") or []}
@@ -221,7 +221,7 @@ class SecretReader:
         )
 
 
-def _fingerprint(description: dict[str, Any]) -> tuple[Any, ...]:
+def _fingerprint(description: Mapping[str, Any]) -> tuple[Any, ...]:
     stages = description.get("VersionIdsToStages") or {}
     tags = {tag["Key"]: tag["Value"] for tag in description.get("Tags") or []}
     return (

@@ -352,7 +352,7 @@ class CanonicalEvent(CanonicalModel):
     entity (the platform's updated_at, or a counter) so a stale event never overwrites a newer one.
     """
 
-    schema_version: Literal["1"] = SCHEMA_VERSION
+    schema_version: Literal["1"] = "1"
     event_id: Identifier
     type: EventType
     store_id: Identifier

@@ -268,11 +268,11 @@ class CatalogSync:
     def _checkpoint_for(
         self, store_id: str, checkpoint: RunCheckpoint | None, trigger: str, resuming: bool
     ) -> RunCheckpoint:
-        fresh = checkpoint is None or checkpoint.status == "done"
-        if not fresh and time.time() - checkpoint.started_at > self.config.run_max_age_seconds:
+        too_old = checkpoint is not None and time.time() - checkpoint.started_at > self.config.run_max_age_seconds
+        if checkpoint is not None and checkpoint.status != "done" and too_old:
             logger.warning("abandoning an unfinished run that is too old", old_run_id=checkpoint.run_id)
-            fresh = True
-        if fresh:
+            checkpoint = None
+        if checkpoint is None or checkpoint.status == "done":
             return RunCheckpoint(run_id=uuid.uuid4().hex, trigger=trigger, started_at=time.time())
         if not resuming:
             logger.info("resuming an interrupted catalog run", run_id=checkpoint.run_id, phase=checkpoint.phase)
@@ -484,7 +484,7 @@ class _Slice:
         if len(writes) <= (self.config.hurry_direct_max if hurry else self.config.direct_max):
             self._write_direct(writes)
             return
-        for part in chunks(writes, self.config.max_batch_operations):  # type: ignore[arg-type]
+        for part in chunks(writes, self.config.max_batch_operations):
             self._submit(list(part))
 
     def _write_direct(self, writes: Sequence[PendingWrite]) -> None:
@@ -648,7 +648,7 @@ class _Slice:
         (what each operation was) when the batch is this run's, whose counters it corrects."""
         count_as_mine = kinds is not None
         unique = list(dict.fromkeys(product_ids))
-        for part in chunks(unique, self.config.sweep_chunk):  # type: ignore[arg-type]
+        for part in chunks(unique, self.config.sweep_chunk):
             try:
                 found = {product.id: product for product in self.source.products_by_id(list(part))}
             except PlatformApiError as error:

@@ -315,7 +315,9 @@ class CatalogState:
         for item in self._query(store_id, SEEN, after, projection="sk, seen_at"):
             yield str(item["sk"]).removeprefix(SEEN), int(item.get("seen_at", 0))
 
-    def _query(self, store_id: str, prefix: str, after: str | None, projection: str | None = None) -> Iterator[dict]:
+    def _query(
+        self, store_id: str, prefix: str, after: str | None, projection: str | None = None
+    ) -> Iterator[dict[str, Any]]:
         """Items of one kind in key order, one page (≤ 1 MB) in memory at a time."""
         arguments: dict[str, Any] = {
             "KeyConditionExpression": Key("pk").eq(partition(store_id)) & Key("sk").begins_with(prefix),

@@ -176,17 +176,22 @@ class MailchimpClient:
     def get(self, path: str, **params: Any) -> Any:
         return self.request("GET", path, **params)
 
+    def _object(self, method: str, path: str, body: dict[str, Any] | None = None, **params: Any) -> dict[str, Any]:
+        """A call whose answer is a resource: Mailchimp answers a JSON object (nothing for a 204)."""
+        answer = self.request(method, path, body, **params)
+        return answer if isinstance(answer, dict) else {}
+
     # ---- account and stores ----------------------------------------------------------------------
 
     def ping(self) -> dict[str, Any]:
-        return self.get("/ping")
+        return self._object("GET", "/ping")
 
     def account(self) -> dict[str, Any]:
-        return self.get("/")
+        return self._object("GET", "/")
 
     def get_store(self, store_id: str) -> dict[str, Any] | None:
         try:
-            return self.get(api_path("ecommerce", "stores", store_id))
+            return self._object("GET", api_path("ecommerce", "stores", store_id))
         except MailchimpNotFound:
             return None
 
@@ -196,7 +201,7 @@ class MailchimpClient:
         existing = self.get_store(store.id)
         if existing is None:
             try:
-                return self.request("POST", api_path("ecommerce", "stores"), store.body())
+                return self._object("POST", api_path("ecommerce", "stores"), store.body())
             except MailchimpAlreadyExists:
                 existing = self.get(api_path("ecommerce", "stores", store.id))
         if existing.get("list_id") != store.list_id:
@@ -207,22 +212,22 @@ class MailchimpClient:
         return existing
 
     def update_store(self, store_id: str, changes: McStoreUpdate) -> dict[str, Any]:
-        return self.request("PATCH", api_path("ecommerce", "stores", store_id), changes.body())
+        return self._object("PATCH", api_path("ecommerce", "stores", store_id), changes.body())
 
     # ---- e-commerce resources ----------------------------------------------------------------------
 
     def upsert_customer(self, store_id: str, customer: McCustomer) -> dict[str, Any]:
-        return self.request("PUT", store_path(store_id, "customers", customer.id), customer.body())
+        return self._object("PUT", store_path(store_id, "customers", customer.id), customer.body())
 
     def delete_customer(self, store_id: str, customer_id: str) -> bool:
         """True when a customer was deleted; one already gone is done, not an error."""
         return self._delete(store_path(store_id, "customers", customer_id))
 
     def upsert_product(self, store_id: str, product: McProduct) -> dict[str, Any]:
-        return self.request("PUT", store_path(store_id, "products", product.id), product.body())
+        return self._object("PUT", store_path(store_id, "products", product.id), product.body())
 
     def upsert_variant(self, store_id: str, product_id: str, variant: McProductVariant) -> dict[str, Any]:
-        return self.request("PUT", store_path(store_id, "products", product_id, "variants", variant.id), variant.body())
+        return self._object("PUT", store_path(store_id, "products", product_id, "variants", variant.id), variant.body())
 
     def create_product(self, store_id: str, product: McProduct) -> bool:
         """POST, which never touches a product Mailchimp already holds: True when created, False when
@@ -244,7 +249,7 @@ class MailchimpClient:
 
     def get_product(self, store_id: str, product_id: str) -> dict[str, Any] | None:
         try:
-            return self.get(store_path(store_id, "products", product_id))
+            return self._object("GET", store_path(store_id, "products", product_id))
         except MailchimpNotFound:
             return None
 
@@ -261,17 +266,17 @@ class MailchimpClient:
         way one call in the usual case, and "not found" / "already exists" fall back to the other."""
         if likely_new:
             try:
-                return self.request("POST", store_path(store_id, collection), body)
+                return self._object("POST", store_path(store_id, collection), body)
             except MailchimpAlreadyExists:
-                return self.request("PATCH", store_path(store_id, collection, resource_id), patch)
+                return self._object("PATCH", store_path(store_id, collection, resource_id), patch)
         try:
-            return self.request("PATCH", store_path(store_id, collection, resource_id), patch)
+            return self._object("PATCH", store_path(store_id, collection, resource_id), patch)
         except MailchimpNotFound:
             pass
         try:
-            return self.request("POST", store_path(store_id, collection), body)
+            return self._object("POST", store_path(store_id, collection), body)
         except MailchimpAlreadyExists:
-            return self.request("PATCH", store_path(store_id, collection, resource_id), patch)
+            return self._object("PATCH", store_path(store_id, collection, resource_id), patch)
 
     def upsert_cart(self, store_id: str, cart: McCart, likely_new: bool = False) -> dict[str, Any]:
         """PATCH with the full lines array, POST when new. Never DELETE+POST: that breaks automations."""
@@ -300,15 +305,15 @@ class MailchimpClient:
 
     def get_member(self, list_id: str, subscriber_hash: str, **params: Any) -> dict[str, Any] | None:
         try:
-            return self.get(api_path("lists", list_id, "members", subscriber_hash), **params)
+            return self._object("GET", api_path("lists", list_id, "members", subscriber_hash), **params)
         except MailchimpNotFound:
             return None
 
     def update_member(self, list_id: str, subscriber_hash: str, body: dict[str, Any]) -> dict[str, Any]:
-        return self.request("PATCH", api_path("lists", list_id, "members", subscriber_hash), body)
+        return self._object("PATCH", api_path("lists", list_id, "members", subscriber_hash), body)
 
     def put_member(self, list_id: str, subscriber_hash: str, body: dict[str, Any]) -> dict[str, Any]:
-        return self.request("PUT", api_path("lists", list_id, "members", subscriber_hash), body)
+        return self._object("PUT", api_path("lists", list_id, "members", subscriber_hash), body)
 
 
 def check_path(value: str) -> None:

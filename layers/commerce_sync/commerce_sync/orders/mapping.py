@@ -68,7 +68,7 @@ def to_mailchimp_order(order: Order) -> McOrder:
         currency_code=order.currency_code,
         order_total=mailchimp_order_total(order),
         lines=[to_mailchimp_line(line) for line in order.lines],
-        financial_status=mailchimp_financial_status(order),
+        financial_status=status.value if (status := mailchimp_financial_status(order)) else None,
         fulfillment_status="shipped" if order.shipped else None,
         tax_total=order.tax_total,
         shipping_total=order.shipping_total,
@@ -80,8 +80,8 @@ def to_mailchimp_order(order: Order) -> McOrder:
         cart_id=order.cart_id,
         processed_at_foreign=order.processed_at.isoformat() if order.processed_at else None,
         updated_at_foreign=order.updated_at.isoformat() if order.updated_at else None,
-        cancelled_at_foreign=(order.cancelled_at or order.updated_at or order.processed_at).isoformat()
-        if cancelled and (order.cancelled_at or order.updated_at or order.processed_at)
+        cancelled_at_foreign=cancelled_at.isoformat()
+        if cancelled and (cancelled_at := order.cancelled_at or order.updated_at or order.processed_at)
         else None,
         shipping_address=to_mailchimp_order_address(order.shipping_address),
         billing_address=to_mailchimp_order_address(order.billing_address),

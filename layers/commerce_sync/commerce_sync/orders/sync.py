@@ -118,7 +118,7 @@ class OrderSync(EventApplier):
         member = self._customers.write(client, store, order.customer, mailchimp_customer)
         mailchimp_order = to_mailchimp_order(order).model_copy(update={"customer": mailchimp_customer})
         likely_new = not sent_before
-        if store.pending_then_paid and likely_new and mailchimp_order.financial_status == FinancialStatus.PAID:
+        if store.pending_then_paid and likely_new and mailchimp_order.financial_status == FinancialStatus.PAID.value:
             # Both e-mails: the confirmation (pending), then the invoice (paid).
             pending = mailchimp_order.model_copy(update={"financial_status": "pending"})
             self._upsert(client, store, order, pending, likely_new=True)

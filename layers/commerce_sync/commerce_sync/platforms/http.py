@@ -102,7 +102,7 @@ class PlatformRetry(Retry):
             wait = self.get_retry_after(response)
             if wait is not None and wait > self.max_wait:
                 reason = ResponseError(f"the server asked to wait {wait:.1f}s, longer than {self.max_wait:.1f}s")
-                raise MaxRetryError(_pool, url, reason)  # type: ignore[arg-type]
+                raise MaxRetryError(_pool, url, reason)
         return super().increment(method, url, response, error, _pool, _stacktrace)
 
 
@@ -155,7 +155,7 @@ class PlatformSession(requests.Session):
         super().__init__()
         self.policy = policy
 
-    def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> requests.Response:  # type: ignore[override]
+    def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> requests.Response:
         kwargs.setdefault("timeout", (self.policy.connect_timeout, self.policy.read_timeout))
         return super().request(method, url, *args, **kwargs)
 

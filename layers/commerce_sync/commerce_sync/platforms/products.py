@@ -98,5 +98,5 @@ class CatalogSource(Protocol):
         ...
 
 
-def chunks(items: Sequence[str], size: int) -> list[Sequence[str]]:
+def chunks(items: Sequence[T], size: int) -> list[Sequence[T]]:
     return [items[start : start + size] for start in range(0, len(items), size)]

@@ -37,4 +37,6 @@ def process_batch(
     def record_handler(record: SQSRecord) -> Outcome:
         return dead_letters.handle(record, apply)
 
-    return process_partial_response(event=event, record_handler=record_handler, processor=_processor, context=context)
+    return dict(
+        process_partial_response(event=event, record_handler=record_handler, processor=_processor, context=context)
+    )

@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
+from functools import partial
 from typing import Any
 
 import requests
@@ -129,7 +130,7 @@ def to_canonical_product(product: BcProduct, store: Store) -> Product:
     variants = tuple(
         ProductVariant(
             id=variant.id,
-            title=" / ".join(v.label for v in variant.option_values if text(v.label)) or title,
+            title=" / ".join(label for v in variant.option_values if (label := text(v.label))) or title,
             sku=text(variant.sku),
             url=url,
             price=_price(variant, product),
@@ -197,7 +198,7 @@ class BigCommerceCatalog:
             except ValueError as error:
                 skipped.append((str(item.get("id", "?")) if isinstance(item, dict) else "?", str(error)[:200]))
                 continue
-            built = build_product(lambda model=model: to_canonical_product(model, self._store))
+            built = build_product(partial(to_canonical_product, model, self._store))
             if isinstance(built, str):
                 skipped.append((model.id, built))
             else:

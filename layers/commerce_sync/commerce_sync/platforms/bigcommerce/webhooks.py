@@ -278,7 +278,9 @@ class BigCommerceAdapter(PlatformAdapter):
         )
         return Normalised(events=[event])
 
-    def _cart(self, webhook: BcEntityWebhook, store: Store, api: StoreApi | None, cart_id: str | None) -> Normalised:
+    def _cart(
+        self, webhook: BcEntityWebhook | BcLineItemWebhook, store: Store, api: StoreApi | None, cart_id: str | None
+    ) -> Normalised:
         cart_id = cart_id or webhook.data.id
         client = self.api_for(store, api)
         fetched = client.cart(cart_id)

@@ -26,6 +26,7 @@ import re
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
+from functools import partial
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -206,7 +207,7 @@ class ShopifyCatalog:
             except ValueError as error:
                 skipped.append((str(item.get("id", "?")) if isinstance(item, dict) else "?", str(error)[:200]))
                 continue
-            built = build_product(lambda model=model: to_canonical_product(model, self._store))
+            built = build_product(partial(to_canonical_product, model, self._store))
             if isinstance(built, str):
                 skipped.append((model.id, built))
             else:

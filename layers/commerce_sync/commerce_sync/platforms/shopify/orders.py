@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
@@ -185,7 +185,7 @@ def _refund(refund: ShopifyRefund) -> Refund:
 
 def _promo(discount: ShopifyDiscountCode) -> Promo:
     # Shopify's "shipping" discounts are free or cheaper shipping: Mailchimp's fixed amount on shipping.
-    kind = "percentage" if discount.type == "percentage" else "fixed"
+    kind: Literal["fixed", "percentage"] = "percentage" if discount.type == "percentage" else "fixed"
     return Promo(code=discount.code[:50], amount_discounted=discount.amount, type=kind)
 
 

@@ -22,6 +22,7 @@ from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
+from functools import partial
 from typing import Annotated, Any
 
 import requests
@@ -273,9 +274,7 @@ class WooCommerceCatalog:
             )
         products: list[Product] = []
         for model in models:
-            built = build_product(
-                lambda model=model: to_canonical_product(model, fetched.get(model.id, []), self._store)
-            )
+            built = build_product(partial(to_canonical_product, model, fetched.get(model.id, []), self._store))
             if isinstance(built, str):
                 skipped.append((model.id, built))
             else:
