@@ -19,7 +19,7 @@ from commerce_sync.mailchimp.mapping import (
 )
 from commerce_sync.platforms.bigcommerce.catalog import BcProduct
 from commerce_sync.platforms.bigcommerce.catalog import to_canonical_product as bigcommerce_product
-from commerce_sync.platforms.products import UNTRACKED_STOCK_QUANTITY, build_product, stock
+from commerce_sync.platforms.products import UNTRACKED_STOCK_QUANTITY, build_products, parse_products, stock
 from commerce_sync.platforms.shopify.catalog import ShopifyProduct, next_page_info
 from commerce_sync.platforms.shopify.catalog import to_canonical_product as shopify_product
 from commerce_sync.platforms.woocommerce.catalog import WooProduct, WooVariation
@@ -101,9 +101,14 @@ def test_a_product_without_variants_still_gets_one() -> None:
 
 
 def test_an_unmappable_product_is_a_reason_not_an_exception() -> None:
-    raw = {**copy.deepcopy(shopify_catalog()[0]), "title": "  "}
-    built = build_product(lambda: shopify_product(ShopifyProduct.model_validate(raw), store("shopify")))
-    assert isinstance(built, str) and built.startswith("unmappable")
+    good, untitled = copy.deepcopy(shopify_catalog()[0]), {**copy.deepcopy(shopify_catalog()[0]), "title": "  "}
+    untitled["id"] = 1002
+    models, unparsed = parse_products([good, untitled, "not a product"], ShopifyProduct)
+    products, skipped = build_products(models, lambda model: shopify_product(model, store("shopify")))
+
+    assert [product.id for product in products] == [str(good["id"])]
+    assert [(reason[0], reason[1].startswith("unmappable")) for reason in skipped] == [("1002", True)]
+    assert unparsed and unparsed[0][0] == "?"
 
 
 def test_shopify_link_header_cursor() -> None:

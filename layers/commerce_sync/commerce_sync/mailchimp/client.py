@@ -11,7 +11,6 @@
 
 from __future__ import annotations
 
-import os
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -19,11 +18,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import requests
-from requests.adapters import HTTPAdapter
 from urllib3.exceptions import MaxRetryError
 from urllib3.util.retry import Retry
 
 from commerce_sync.aws.observability import logger
+from commerce_sync.http.sessions import api_session, backoff_retry
 from commerce_sync.mailchimp.errors import (
     RETRYABLE_STATUSES,
     MailchimpAlreadyExists,
@@ -72,19 +71,14 @@ class RetryPolicy:
     backoff_max: float = 20.0
 
     def as_urllib3(self) -> Retry:
-        return _MailchimpRetry(
-            total=self.total,
-            connect=self.total,
-            read=self.total,
-            status=self.total,
-            other=0,
-            allowed_methods=None,
-            status_forcelist=RETRYABLE_STATUSES,
-            backoff_factor=self.backoff_factor,
-            backoff_jitter=self.backoff_jitter,
-            backoff_max=self.backoff_max,
-            respect_retry_after_header=True,
-            raise_on_status=False,
+        # Every verb: each write here is a PUT, a PATCH, a DELETE or a POST whose repeat ends in "already exists".
+        return backoff_retry(
+            _MailchimpRetry,
+            self.total,
+            RETRYABLE_STATUSES,
+            self.backoff_factor,
+            self.backoff_jitter,
+            self.backoff_max,
         )
 
 
@@ -101,24 +95,10 @@ class MailchimpClient:
 
     def __post_init__(self) -> None:
         self.base_url = (self.base_url or base_url_for_key(self.api_key)).rstrip("/")
-        self.session = requests.Session()
-        self.session.auth = ("commerce-sync", self.api_key)
-        # requests re-reads proxy and CA settings from os.environ on every call, which was most of a
-        # warm call's cost (bench/bench_cart_events.py); read them once here instead.
-        self.session.trust_env = False
-        self.session.proxies.update(requests.utils.get_environ_proxies(self.base_url))
-        ca_bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
-        if ca_bundle:
-            self.session.verify = ca_bundle
-        self.session.headers.update({"Accept": "application/json", "User-Agent": "commerce-sync/0.1"})
-        adapter = HTTPAdapter(
-            max_retries=self.retry.as_urllib3(),
-            pool_connections=1,
-            pool_maxsize=self.max_connections,
-            pool_block=True,
+        self.session = api_session(
+            requests.Session(), self.retry.as_urllib3(), self.max_connections, block=True, proxies_for=self.base_url
         )
-        self.session.mount("http://", adapter)
-        self.session.mount("https://", adapter)
+        self.session.auth = ("commerce-sync", self.api_key)
         # Mailchimp allows 10 connections per user across every caller; this bounds our own share.
         self._slots = threading.BoundedSemaphore(self.max_connections)
 

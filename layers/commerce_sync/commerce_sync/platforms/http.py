@@ -20,9 +20,10 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import requests
-from requests.adapters import HTTPAdapter
 from urllib3.exceptions import ConnectTimeoutError, MaxRetryError, ReadTimeoutError, ResponseError
 from urllib3.util.retry import Retry
+
+from commerce_sync.http.sessions import api_session, backoff_retry
 
 DEFAULT_CONNECT_TIMEOUT = 3.05
 DEFAULT_READ_TIMEOUT = 10.0
@@ -120,19 +121,14 @@ class HttpPolicy:
     max_wait: float = 10.0
 
     def retry(self) -> PlatformRetry:
-        return PlatformRetry(
-            total=self.retries,
-            connect=self.retries,
-            read=self.retries,
-            status=self.retries,
-            other=0,
-            allowed_methods=frozenset({"GET"}),
-            status_forcelist=RETRYABLE_STATUSES,
-            backoff_factor=self.backoff_factor,
-            backoff_jitter=self.backoff_jitter,
-            backoff_max=self.backoff_max,
-            respect_retry_after_header=True,
-            raise_on_status=False,
+        return backoff_retry(
+            PlatformRetry,
+            self.retries,
+            RETRYABLE_STATUSES,
+            self.backoff_factor,
+            self.backoff_jitter,
+            self.backoff_max,
+            methods={"GET"},
             max_wait=self.max_wait,
         )
 
@@ -166,12 +162,9 @@ def platform_session(
     max_connections: int = 4,
 ) -> PlatformSession:
     """A session for one platform API: timeouts, GET retries and the given default headers."""
-    session = PlatformSession(policy or HttpPolicy())
-    session.headers.update({"Accept": "application/json", "User-Agent": "commerce-sync/0.1"})
+    policy = policy or HttpPolicy()
+    session = api_session(PlatformSession(policy), policy.retry(), max_connections)
     session.headers.update(headers or {})
-    adapter = HTTPAdapter(max_retries=session.policy.retry(), pool_connections=4, pool_maxsize=max_connections)
-    session.mount("http://", adapter)
-    session.mount("https://", adapter)
     return session
 
 

@@ -21,9 +21,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol, TypeVar
+from typing import Any, Protocol, TypeVar
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from commerce_sync.canonical.model import HIDDEN, VISIBLE, Product
 
@@ -67,13 +67,43 @@ def text(value: object) -> str | None:
     return stripped or None
 
 
-def build_product(build: Callable[[], Product]) -> Product | str:
-    """The canonical product, or the reason the platform's product cannot become one (a product with no
-    title, say): one bad product is reported and skipped, it does not stop a catalog of thousands."""
-    try:
-        return build()
-    except (ValidationError, ValueError) as error:
-        return f"unmappable: {str(error).splitlines()[0][:200]}"
+# Platform products that could not be used, as (platform id, reason): counted as failed, never fatal.
+Skipped = list[tuple[str, str]]
+ModelT = TypeVar("ModelT", bound=BaseModel)
+
+
+class HasId(Protocol):
+    id: str
+
+
+IdentifiedT = TypeVar("IdentifiedT", bound=HasId)
+
+
+def parse_products(raw: Sequence[Any], model: type[ModelT]) -> tuple[list[ModelT], Skipped]:
+    """The platform's products (as `model`) that parse; each that does not is skipped with the reason."""
+    parsed: list[ModelT] = []
+    skipped: Skipped = []
+    for item in raw:
+        try:
+            parsed.append(model.model_validate(item))
+        except ValueError as error:
+            skipped.append((str(item.get("id", "?")) if isinstance(item, dict) else "?", str(error)[:200]))
+    return parsed, skipped
+
+
+def build_products(
+    models: Sequence[IdentifiedT], to_product: Callable[[IdentifiedT], Product]
+) -> tuple[list[Product], Skipped]:
+    """The canonical products; one that cannot be (a product with no title, say) is skipped with the reason,
+    so one bad product does not stop a catalog of thousands."""
+    products: list[Product] = []
+    skipped: Skipped = []
+    for model in models:
+        try:
+            products.append(to_product(model))
+        except (ValidationError, ValueError) as error:
+            skipped.append((model.id, f"unmappable: {str(error).splitlines()[0][:200]}"))
+    return products, skipped
 
 
 @dataclass(frozen=True)

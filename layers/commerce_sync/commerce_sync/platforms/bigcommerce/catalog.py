@@ -29,8 +29,10 @@ from commerce_sync.platforms.http import CATALOG_HTTP_POLICY, HttpPolicy, fetch_
 from commerce_sync.platforms.products import (
     CatalogPage,
     CatalogUnavailable,
-    build_product,
+    Skipped,
+    build_products,
     chunks,
+    parse_products,
     stock,
     text,
     visibility,
@@ -189,21 +191,10 @@ class BigCommerceCatalog:
             )
         return cls(store, api_root(store), str(token), session or platform_session(policy))
 
-    def _map(self, raw: Sequence[Any]) -> tuple[list[Product], list[tuple[str, str]]]:
-        products: list[Product] = []
-        skipped: list[tuple[str, str]] = []
-        for item in raw:
-            try:
-                model = BcProduct.model_validate(item)
-            except ValueError as error:
-                skipped.append((str(item.get("id", "?")) if isinstance(item, dict) else "?", str(error)[:200]))
-                continue
-            built = build_product(partial(to_canonical_product, model, self._store))
-            if isinstance(built, str):
-                skipped.append((model.id, built))
-            else:
-                products.append(built)
-        return products, skipped
+    def _map(self, raw: Sequence[Any]) -> tuple[list[Product], Skipped]:
+        models, unparsed = parse_products(raw, BcProduct)
+        products, unmapped = build_products(models, partial(to_canonical_product, store=self._store))
+        return products, unparsed + unmapped
 
     def page(self, cursor: str | None) -> CatalogPage:
         number = int(cursor or 1)

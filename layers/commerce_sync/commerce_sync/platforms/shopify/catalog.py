@@ -40,9 +40,11 @@ from commerce_sync.platforms.http import CATALOG_HTTP_POLICY, HttpPolicy, fetch_
 from commerce_sync.platforms.products import (
     CatalogPage,
     CatalogUnavailable,
+    Skipped,
     backorders,
-    build_product,
+    build_products,
     chunks,
+    parse_products,
     stock,
     text,
     visibility,
@@ -198,21 +200,10 @@ class ShopifyCatalog:
         api_root = store.platform_api_url or f"https://{store.identity}"
         return cls(store, api_root, str(token), session or platform_session(policy))
 
-    def _map(self, raw: Sequence[Any]) -> tuple[list[Product], list[tuple[str, str]]]:
-        products: list[Product] = []
-        skipped: list[tuple[str, str]] = []
-        for item in raw:
-            try:
-                model = ShopifyProduct.model_validate(item)
-            except ValueError as error:
-                skipped.append((str(item.get("id", "?")) if isinstance(item, dict) else "?", str(error)[:200]))
-                continue
-            built = build_product(partial(to_canonical_product, model, self._store))
-            if isinstance(built, str):
-                skipped.append((model.id, built))
-            else:
-                products.append(built)
-        return products, skipped
+    def _map(self, raw: Sequence[Any]) -> tuple[list[Product], Skipped]:
+        models, unparsed = parse_products(raw, ShopifyProduct)
+        products, unmapped = build_products(models, partial(to_canonical_product, store=self._store))
+        return products, unparsed + unmapped
 
     def page(self, cursor: str | None) -> CatalogPage:
         # With page_info only `limit` (and `fields`) may be sent; filters belong to the first request.

@@ -22,7 +22,6 @@ from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
-from functools import partial
 from typing import Annotated, Any
 
 import requests
@@ -35,8 +34,9 @@ from commerce_sync.platforms.products import (
     CatalogPage,
     CatalogUnavailable,
     backorders,
-    build_product,
+    build_products,
     chunks,
+    parse_products,
     stock,
     text,
     visibility,
@@ -260,26 +260,16 @@ class WooCommerceCatalog:
     def complete(self, payloads: Sequence[Any]) -> tuple[list[Product], list[tuple[str, str]]]:
         """Canonical products for wc/v3 product documents (a page, or a webhook's body), reading the
         variations of the variable ones."""
-        models: list[WooProduct] = []
-        skipped: list[tuple[str, str]] = []
-        for item in payloads:
-            try:
-                models.append(WooProduct.model_validate(item))
-            except ValueError as error:
-                skipped.append((str(item.get("id", "?")) if isinstance(item, dict) else "?", str(error)[:200]))
+        models, unparsed = parse_products(payloads, WooProduct)
         variable = [model for model in models if model.type in VARIABLE_TYPES and model.variations]
         with ThreadPoolExecutor(max_workers=VARIATION_FETCH_WORKERS) as pool:
             fetched = dict(
                 zip((m.id for m in variable), pool.map(self.variations, [m.id for m in variable]), strict=True)
             )
-        products: list[Product] = []
-        for model in models:
-            built = build_product(partial(to_canonical_product, model, fetched.get(model.id, []), self._store))
-            if isinstance(built, str):
-                skipped.append((model.id, built))
-            else:
-                products.append(built)
-        return products, skipped
+        products, unmapped = build_products(
+            models, lambda model: to_canonical_product(model, fetched.get(model.id, []), self._store)
+        )
+        return products, unparsed + unmapped
 
     def page(self, cursor: str | None) -> CatalogPage:
         number = int(cursor or 1)
