@@ -4,7 +4,7 @@ against Mailchimp's published schema, the emulator's bundled copy emulators/mail
 The emulator validates each body as it arrives; this check does it again with a validator of its own, so
 a lenient emulator cannot hide a bad body, and it names the operation each body was sent to. That the
 copy still equals ../shared/mailchimp/ecommerce-subset.json is checked in
-tests/unit/test_mailchimp_models_contract.py (skipped when the shared folder is absent).
+tests/unit/mailchimp/test_models_contract.py (skipped when the shared folder is absent).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The BigCommerce emulator over real HTTP, and the platform HTTP session (platform_http) against it:
+"""The BigCommerce emulator over real HTTP, and the platform HTTP session (commerce_sync.platforms.http) against it:
 authentication, the shapes of answers and errors, paging, minted redirect URLs, fault injection, and
 the session's retries, waits and timeouts."""
 
@@ -225,7 +225,7 @@ def test_reset_clears_data_requests_and_faults(emulator: BigCommerceEmulator) ->
     assert get(emulator, f"/v3/carts/{cart_sample()['id']}").status_code == 404
 
 
-# ----- platform_http against it ----------------------------------------------------------------------------
+# ----- commerce_sync.platforms.http against it ----------------------------------------------------------------------------
 
 
 def session() -> requests.Session:

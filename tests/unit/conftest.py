@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 import pytest
 from commerce_sync.aws.store_registry import Store
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.paths import PROJECT
+
+ROOT = PROJECT
 SHOPIFY_CHECKOUT_BODY = ROOT / "events" / "shopify_checkout_update_body.json"
 
 

@@ -7,14 +7,15 @@ No AWS calls: the template is parsed with cfn-lint's loader, which turns the sho
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 import pytest
 from cfnlint.decode import cfn_yaml
 from commerce_sync.aws.event_bus import CLAIM_CHECK_PREFIX
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.paths import PROJECT
+
+ROOT = PROJECT
 TEMPLATE_PATH = ROOT / "template.yaml"
 EVENTS = ROOT / "events"
 

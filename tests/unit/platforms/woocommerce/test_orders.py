@@ -7,7 +7,6 @@ import copy
 import hashlib
 import json
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,7 +18,8 @@ from commerce_sync.platforms.adapter import Normalised, WebhookRequest
 from commerce_sync.platforms.woocommerce.orders import WooOrder, order_to_order, tracking_shipments
 from commerce_sync.platforms.woocommerce.webhooks import DEFAULT_CONSENT_META_KEYS, WooCommerceAdapter
 
-EVENTS = Path(__file__).resolve().parents[2] / "events"
+from tests.paths import EVENTS
+
 SITE = "https://shop.example.com/"
 VERSION = "2025-03-14T13:18:05.000000Z"
 

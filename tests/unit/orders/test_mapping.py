@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -20,7 +19,9 @@ from commerce_sync.platforms.order_statuses import (
 )
 from commerce_sync.platforms.shopify.orders import ShopifyOrder, order_to_order
 
-SAMPLE = Path(__file__).resolve().parents[2] / "events" / "shopify_order_body.json"
+from tests.paths import EVENTS
+
+SAMPLE = EVENTS / "shopify_order_body.json"
 
 
 def order(**changes: Any) -> Order:

@@ -11,7 +11,6 @@ import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -32,8 +31,8 @@ from commerce_sync.platforms.registry import adapters
 from commerce_sync.platforms.signatures import SignatureError, sign_standard_webhook
 
 from emulators.bigcommerce import BigCommerceEmulator
+from tests.paths import EVENTS
 
-EVENTS = Path(__file__).resolve().parents[2] / "events"
 STORE_HASH = "k7x2m9q4ab"
 SECRET = "bc-hook-token-8sPq2"
 ACCESS_TOKEN = "bc-access-token-Zr71"

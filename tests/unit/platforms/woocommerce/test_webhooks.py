@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,7 +16,8 @@ from commerce_sync.platforms.registry import adapters
 from commerce_sync.platforms.signatures import SignatureError, sign_base64_hmac
 from commerce_sync.platforms.woocommerce.webhooks import DEFAULT_CONSENT_META_KEYS, WooCommerceAdapter, site_identity
 
-EVENTS = Path(__file__).resolve().parents[2] / "events"
+from tests.paths import EVENTS
+
 SECRET = "wc-webhook-secret-Qk3v"
 SITE = "https://shop.example.com/"
 DELIVERY_ID = "5d41402abc4b2a76b9719d911017c592"

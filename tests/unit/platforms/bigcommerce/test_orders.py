@@ -10,7 +10,6 @@ import json
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -33,8 +32,8 @@ from commerce_sync.platforms.bigcommerce.webhooks import BigCommerceAdapter
 from commerce_sync.platforms.http import HttpPolicy, StoreApiUnavailable
 
 from emulators.bigcommerce import BigCommerceEmulator
+from tests.paths import EVENTS
 
-EVENTS = Path(__file__).resolve().parents[2] / "events"
 STORE_HASH = "k7x2m9q4ab"
 ACCESS_TOKEN = "bc-access-token-Zr71"
 FAST = HttpPolicy(connect_timeout=1.0, read_timeout=2.0, retries=2, backoff_factor=0.01, backoff_max=0.05, max_wait=1)

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -39,10 +38,11 @@ from jsonschema import Draft4Validator
 from referencing import Registry
 from referencing.jsonschema import DRAFT4
 
+from tests.paths import PROJECT, SHARED
+
 pytestmark = pytest.mark.spec
 
-PROJECT = Path(__file__).resolve().parents[2]
-SHARED_SPEC = Path(__file__).resolve().parents[3] / "shared" / "mailchimp" / "ecommerce-subset.json"
+SHARED_SPEC = SHARED / "mailchimp" / "ecommerce-subset.json"
 EMULATOR_SPEC = PROJECT / "emulators" / "mailchimp" / "spec" / "ecommerce-subset.json"
 SPEC_URI = "urn:mailchimp:ecommerce-subset"
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,7 +18,7 @@ from commerce_sync.platforms.http import StoreApiUnavailable
 from commerce_sync.platforms.shopify.webhooks import ShopifyAdapter
 from commerce_sync.platforms.woocommerce.webhooks import WooCommerceAdapter
 
-EVENTS = Path(__file__).resolve().parents[2] / "events"
+from tests.paths import EVENTS
 
 
 def sample(name: str) -> Any:
