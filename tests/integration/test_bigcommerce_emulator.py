@@ -225,7 +225,7 @@ def test_reset_clears_data_requests_and_faults(emulator: BigCommerceEmulator) ->
     assert get(emulator, f"/v3/carts/{cart_sample()['id']}").status_code == 404
 
 
-# ----- commerce_sync.platforms.http against it ----------------------------------------------------------------------------
+# ----- commerce_sync.platforms.http against it -----------------------------------------------------------
 
 
 def session() -> requests.Session:
