@@ -1,2 +1,2 @@
-"""The shared layer of commerce-sync: canonical models, platform adapters, mapping to Mailchimp,
-the Mailchimp client, signatures, the store registry and sync state."""
+"""The shared layer of commerce-sync, one package per concern, imports pointing down:
+domain (orders, carts, catalog, rotation) -> processing -> platforms, mailchimp -> aws, http -> canonical."""
