@@ -49,8 +49,8 @@ from commerce_sync.platforms.products import (
     text,
     visibility,
 )
+from commerce_sync.platforms.shopify.api import API_VERSION, admin_root
 
-API_VERSION = "2025-01"
 PAGE_SIZE = 250
 REST_VARIANT_LIMIT = 100
 DEFAULT_VARIANT_TITLE = "Default Title"
@@ -197,8 +197,7 @@ class ShopifyCatalog:
         token = credentials.get("access_token")
         if not token:
             raise CatalogUnavailable(f"store {store.store_id} has no Shopify access token (platform_api_credentials)")
-        api_root = store.platform_api_url or f"https://{store.identity}"
-        return cls(store, api_root, str(token), session or platform_session(policy))
+        return cls(store, admin_root(store), str(token), session or platform_session(policy))
 
     def _map(self, raw: Sequence[Any]) -> tuple[list[Product], Skipped]:
         models, unparsed = parse_products(raw, ShopifyProduct)

@@ -41,6 +41,7 @@ from commerce_sync.platforms.products import (
     text,
     visibility,
 )
+from commerce_sync.platforms.woocommerce.api import rest_root
 
 PAGE_SIZE = 100
 VARIABLE_TYPES = frozenset({"variable", "variable-subscription"})
@@ -219,9 +220,9 @@ def _variation_variant(variation: WooVariation, parent: WooProduct, title: str, 
 class WooCommerceCatalog:
     platform = "woocommerce"
 
-    def __init__(self, store: Store, api_root: str, key_pair: tuple[str, str], session: requests.Session) -> None:
+    def __init__(self, store: Store, rest_root: str, key_pair: tuple[str, str], session: requests.Session) -> None:
         self._store = store
-        self._api = f"{api_root.rstrip('/')}/wp-json/wc/v3"
+        self._api = rest_root.rstrip("/")
         self._auth = key_pair
         self._session = session
 
@@ -239,7 +240,7 @@ class WooCommerceCatalog:
                 f"store {store.store_id} has no WooCommerce REST key (platform_api_credentials.consumer_key/secret)"
             )
         session = session or platform_session(policy, max_connections=VARIATION_FETCH_WORKERS)
-        return cls(store, store.platform_api_url or store.identity, (str(key), str(secret)), session)
+        return cls(store, rest_root(store), (str(key), str(secret)), session)
 
     def _get(self, path: str, params: dict[str, Any]) -> tuple[Any, Mapping[str, str]]:
         return fetch_json(self._session, f"{self._api}{path}", params, auth=self._auth)

@@ -47,6 +47,7 @@ from commerce_sync.platforms.http import (
     platform_session,
 )
 from commerce_sync.platforms.signatures import verify_base64_hmac
+from commerce_sync.platforms.woocommerce.api import rest_root
 from commerce_sync.platforms.woocommerce.catalog import VARIABLE_TYPES, WooCommerceCatalog
 from commerce_sync.platforms.woocommerce.models import (
     SIGNATURE_HEADER,
@@ -255,8 +256,7 @@ def normalise_product_webhook(request: WebhookRequest, store: Store, api: StoreA
         raise StoreApiUnavailable(
             f"store {store.store_id} has no WooCommerce REST key (platform_api_credentials) to read variations"
         )
-    base_url = (api.base_url if api else None) or store.platform_api_url or store.identity
-    catalog = WooCommerceCatalog(store, base_url, key_pair, platform_session(WEBHOOK_HTTP_POLICY))
+    catalog = WooCommerceCatalog(store, rest_root(store), key_pair, platform_session(WEBHOOK_HTTP_POLICY))
     try:
         products, skipped = catalog.complete([payload])
     except PlatformNotFound:
