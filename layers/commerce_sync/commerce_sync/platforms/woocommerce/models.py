@@ -10,8 +10,17 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
-from commerce_sync.canonical.model import Address, ConsentState, MarketingConsent
-from commerce_sync.platforms.adapter import WebhookRequest
+from commerce_sync.aws.store_registry import Store
+from commerce_sync.canonical.model import (
+    Address,
+    ConsentState,
+    DeletedEntity,
+    EventType,
+    MarketingConsent,
+    make_event,
+)
+from commerce_sync.canonical.versions import version_from_timestamp
+from commerce_sync.platforms.adapter import Normalised, WebhookRequest, build_canonical, parse_model
 
 SIGNATURE_HEADER = "X-WC-Webhook-Signature"
 SOURCE_HEADER = "X-WC-Webhook-Source"
@@ -123,3 +132,23 @@ def address_of(billing: WooAddress | None) -> Address | None:
 def delivery_event_id(request: WebhookRequest, fallback: str) -> str:
     delivery_id = (request.header(DELIVERY_ID_HEADER) or "").strip()
     return f"woocommerce:{delivery_id}" if delivery_id else f"woocommerce:{fallback}"
+
+
+def deletion(request: WebhookRequest, store: Store, payload: Any, event_type: EventType, kind: str) -> Normalised:
+    """A `*.deleted` delivery (only `{"id"}`) as its canonical deletion, dated and versioned by the time of
+    receipt (nothing in it says when), identified by the delivery id (or `<kind>-deleted:<id>:<version>`)."""
+    deleted = parse_model(WooDeleted, payload)
+    entity = build_canonical(lambda: DeletedEntity(id=deleted.id))
+    deleted_at = datetime.now(UTC)
+    version = version_from_timestamp(deleted_at)
+    event = make_event(
+        event_type=event_type,
+        event_id=delivery_event_id(request, f"{kind}-deleted:{entity.id}:{version}"),
+        store_id=store.store_id,
+        platform="woocommerce",
+        entity=entity,
+        entity_id=entity.id,
+        entity_version=version,
+        occurred_at=deleted_at,
+    )
+    return Normalised(events=[event])

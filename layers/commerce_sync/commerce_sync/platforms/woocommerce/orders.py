@@ -45,7 +45,6 @@ from commerce_sync.aws.store_registry import Store
 from commerce_sync.canonical.errors import BadRequest
 from commerce_sync.canonical.model import (
     Customer,
-    DeletedEntity,
     EventType,
     FinancialStatus,
     Line,
@@ -64,13 +63,12 @@ from commerce_sync.platforms.woocommerce.models import (
     GmtTime,
     Text,
     WooAddress,
-    WooDeleted,
     WooMeta,
     WooModel,
     address_of,
     blank_to_none,
     consent_from_meta,
-    delivery_event_id,
+    deletion,
     gmt,
 )
 
@@ -272,7 +270,7 @@ def normalise_order(
     if topic in ORDER_TOPICS:
         return _order_updated(request, store, payload, consent_keys)
     if topic == ORDER_DELETED_TOPIC:
-        return _order_deleted(request, store, payload)
+        return deletion(request, store, payload, EventType.ORDER_DELETED, "order")
     return Normalised(ignored_reason=f"WooCommerce topic {topic} is not one commerce-sync handles")
 
 
@@ -306,23 +304,5 @@ def _order_updated(request: WebhookRequest, store: Store, payload: Any, consent_
         entity_id=order.id,
         entity_version=version,
         occurred_at=changed_at,
-    )
-    return Normalised(events=[event])
-
-
-def _order_deleted(request: WebhookRequest, store: Store, payload: Any) -> Normalised:
-    deleted = parse_model(WooDeleted, payload)
-    entity = build_canonical(lambda: DeletedEntity(id=deleted.id))
-    deleted_at = datetime.now(UTC)
-    version = version_from_timestamp(deleted_at)
-    event = make_event(
-        event_type=EventType.ORDER_DELETED,
-        event_id=delivery_event_id(request, f"order-deleted:{entity.id}:{version}"),
-        store_id=store.store_id,
-        platform=PLATFORM,
-        entity=entity,
-        entity_id=entity.id,
-        entity_version=version,
-        occurred_at=deleted_at,
     )
     return Normalised(events=[event])

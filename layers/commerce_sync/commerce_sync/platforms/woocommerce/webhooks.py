@@ -23,7 +23,6 @@ from commerce_sync.aws.store_registry import Store
 from commerce_sync.canonical.errors import BadRequest
 from commerce_sync.canonical.model import (
     Customer,
-    DeletedEntity,
     EventType,
     make_event,
 )
@@ -56,12 +55,12 @@ from commerce_sync.platforms.woocommerce.models import (
     GmtTime,
     Text,
     WooAddress,
-    WooDeleted,
     WooMeta,
     WooModel,
     address_of,
     blank_to_none,
     consent_from_meta,
+    deletion,
     delivery_event_id,
     gmt,
 )
@@ -165,7 +164,7 @@ class WooCommerceAdapter(PlatformAdapter):
         if topic in CUSTOMER_TOPICS:
             return self._customer(request, store, payload)
         if topic == CUSTOMER_DELETED_TOPIC:
-            return self._customer_deleted(request, store, payload)
+            return deletion(request, store, payload, EventType.CUSTOMER_DELETED, "customer")
         if topic in PRODUCT_TOPICS:
             return normalise_product_webhook(request, store, api, payload)
         return normalise_order(request, store, topic, self.consent_meta_keys, payload)
@@ -193,23 +192,6 @@ class WooCommerceAdapter(PlatformAdapter):
             entity_id=entity_id,
             entity_version=version,
             occurred_at=changed_at,
-        )
-        return Normalised(events=[event])
-
-    def _customer_deleted(self, request: WebhookRequest, store: Store, payload: Any) -> Normalised:
-        deleted = parse_model(WooDeleted, payload)
-        entity = build_canonical(lambda: DeletedEntity(id=deleted.id))
-        deleted_at = datetime.now(UTC)
-        version = version_from_timestamp(deleted_at)
-        event = make_event(
-            event_type=EventType.CUSTOMER_DELETED,
-            event_id=delivery_event_id(request, f"customer-deleted:{entity.id}:{version}"),
-            store_id=store.store_id,
-            platform=self.name,
-            entity=entity,
-            entity_id=entity.id,
-            entity_version=version,
-            occurred_at=deleted_at,
         )
         return Normalised(events=[event])
 
@@ -247,7 +229,7 @@ def normalise_product_webhook(request: WebhookRequest, store: Store, api: StoreA
     whose status is "trash"."""
     topic = request.require_header(TOPIC_HEADER).strip().lower()
     if topic == PRODUCT_DELETED_TOPIC or (isinstance(payload, dict) and payload.get("status") == "trash"):
-        return _product_deleted(request, store, payload)
+        return deletion(request, store, payload, EventType.PRODUCT_DELETED, "product")
     if not isinstance(payload, dict):
         raise BadRequest("a product delivery must be a JSON object")
     credentials = dict(api.credentials) if api else {}
@@ -282,23 +264,5 @@ def normalise_product_webhook(request: WebhookRequest, store: Store, api: StoreA
         entity_id=product.id,
         entity_version=version,
         occurred_at=changed_at,
-    )
-    return Normalised(events=[event])
-
-
-def _product_deleted(request: WebhookRequest, store: Store, payload: Any) -> Normalised:
-    deleted = parse_model(WooDeleted, payload)
-    entity = build_canonical(lambda: DeletedEntity(id=deleted.id))
-    deleted_at = datetime.now(UTC)
-    version = version_from_timestamp(deleted_at)
-    event = make_event(
-        event_type=EventType.PRODUCT_DELETED,
-        event_id=delivery_event_id(request, f"product-deleted:{entity.id}:{version}"),
-        store_id=store.store_id,
-        platform="woocommerce",
-        entity=entity,
-        entity_id=entity.id,
-        entity_version=version,
-        occurred_at=deleted_at,
     )
     return Normalised(events=[event])
