@@ -1,6 +1,8 @@
-"""SQS event source mappings as Lambda runs them: receive a batch, invoke the function with an SQS
-event, delete what succeeded, leave what failed for another receive; the queue's redrive policy
-moves a record that keeps failing to its dead-letter queue."""
+"""SQS event source mappings as Lambda runs them: several pollers per queue, each receiving a batch,
+invoking the function with an SQS event, deleting what succeeded and leaving what failed for another
+receive; the queue's redrive policy moves a record that keeps failing to its dead-letter queue. As many
+batches are in flight at once as the mapping's concurrency allows (its ScalingConfig.MaximumConcurrency,
+within the function's own concurrency)."""
 
 from __future__ import annotations
 
@@ -8,7 +10,7 @@ import logging
 import threading
 from typing import Any
 
-from local_runner.functions import LocalFunction
+from local_runner.functions import Invocable
 from local_runner.template import SqsEventSource
 
 log = logging.getLogger("local_runner.event_sources")
@@ -29,7 +31,7 @@ def to_lambda_record(message: dict[str, Any], queue_arn: str, region: str) -> di
 
 
 class SqsPoller:
-    """One poller per mapping. It runs one batch at a time, within any MaximumConcurrency ≥ 1.
+    """One per mapping, with `concurrency` polling threads: at most that many batches in flight.
 
     `retry_delay_seconds` replaces the queue's visibility timeout for failed records, so a local run
     retries in seconds rather than minutes; the receive count and redrive work as in AWS.
@@ -38,12 +40,13 @@ class SqsPoller:
     def __init__(
         self,
         source: SqsEventSource,
-        function: LocalFunction,
+        function: Invocable,
         sqs: Any,
         queue_url: str,
         queue_arn: str,
         region: str,
         retry_delay_seconds: int,
+        concurrency: int = 1,
     ) -> None:
         self.source = source
         self._function = function
@@ -52,56 +55,81 @@ class SqsPoller:
         self._queue_arn = queue_arn
         self._region = region
         self._retry_delay = retry_delay_seconds
+        self.concurrency = concurrency
         self._stop = threading.Event()
-        self._busy = threading.Event()
-        self._thread = threading.Thread(target=self._run, name=f"sqs-{source.queue}", daemon=True)
+        self._busy_lock = threading.Lock()
+        self._busy = 0
+        self._backlog = threading.Event()
+        self._threads = [
+            threading.Thread(target=self._run, args=(index,), name=f"sqs-{source.queue}-{index}", daemon=True)
+            for index in range(concurrency)
+        ]
 
     @property
     def busy(self) -> bool:
-        return self._busy.is_set()
+        """A batch is being delivered."""
+        return self._busy > 0
 
     def start(self) -> None:
-        self._thread.start()
+        for thread in self._threads:
+            thread.start()
 
     def stop(self) -> None:
         self._stop.set()
-        self._thread.join(timeout=5)
+        self._backlog.set()
+        for thread in self._threads:
+            thread.join(timeout=5)
 
-    def _run(self) -> None:
+    def _run(self, index: int) -> None:
         while not self._stop.is_set():
+            if index > 0:
+                # Pollers beyond the first join in while the queue has a backlog, as Lambda adds pollers
+                # for a busy queue; an idle queue is watched by one.
+                self._backlog.wait(0.5)
+                if self._stop.is_set():
+                    break
             try:
-                self.poll_once()
+                received = self.poll_once()
             except Exception as error:
                 if self._stop.is_set():
                     break  # the AWS endpoint went away because the runner is stopping
                 # The records stay in the queue; the next poll (or the redrive) takes them.
                 log.warning("polling %s failed (retrying in 1 s): %r", self.source.queue, error)
                 self._stop.wait(1)
+                continue
+            if received:
+                self._backlog.set()
+            else:
+                self._backlog.clear()
+                self._stop.wait(0.05)
 
     def poll_once(self) -> int:
-        self._busy.set()
-        try:
-            messages = self._sqs.receive_message(
-                QueueUrl=self.queue_url,
-                MaxNumberOfMessages=min(self.source.batch_size, 10),
-                WaitTimeSeconds=0,
-                AttributeNames=["All"],
-                MessageAttributeNames=["All"],
-            ).get("Messages", [])
-            if messages:
+        """One receive, and the batch it brought (if any) delivered; the number of records."""
+        messages = self._sqs.receive_message(
+            QueueUrl=self.queue_url,
+            MaxNumberOfMessages=min(self.source.batch_size, 10),
+            WaitTimeSeconds=0,
+            AttributeNames=["All"],
+            MessageAttributeNames=["All"],
+        ).get("Messages", [])
+        if messages:
+            # Until its records are deleted or made visible again. Before this, SQS counts them in flight.
+            with self._busy_lock:
+                self._busy += 1
+            try:
                 self._deliver(messages)
-        finally:
-            self._busy.clear()
-        if not messages:
-            self._stop.wait(0.05)
+            finally:
+                with self._busy_lock:
+                    self._busy -= 1
         return len(messages)
 
     def _deliver(self, messages: list[dict[str, Any]]) -> None:
         event = {"Records": [to_lambda_record(m, self._queue_arn, self._region) for m in messages]}
         try:
             result = self._function.invoke(event)
-        except Exception:
-            log.exception("function %s failed on a batch of %d", self._function.spec.logical_id, len(messages))
+        except Exception as error:
+            # The container printed the handler's traceback; the reason is enough here.
+            log.warning("function %s failed on a batch of %d: %s", self._function.spec.logical_id, len(messages), error)
             failed = {m["MessageId"] for m in messages}
         else:
             failed = set()

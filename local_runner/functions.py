@@ -1,5 +1,8 @@
-"""Loads each function's handler from its CodeUri and invokes it as the Lambda runtime would: one
-invocation at a time per function (a warm container), with a real context object."""
+"""Loads a function's handler from its CodeUri and invokes it in this process with a real context object.
+
+The local runner normally runs each function in worker processes of its own (local_runner.workers), as
+Lambda does; `LocalFunction` is the in-process form: the runner's `--serial` mode, and the operator CLI's
+local invocations (sync-products, rotate), which run one invocation at a time."""
 
 from __future__ import annotations
 
@@ -12,9 +15,17 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import Any, Protocol
 
 from local_runner.template import FunctionSpec
+
+
+class Invocable(Protocol):
+    """A function the runner can invoke: in this process (LocalFunction) or in containers (FunctionPool)."""
+
+    spec: FunctionSpec
+
+    def invoke(self, event: Any) -> Any: ...
 
 
 @dataclass
@@ -44,10 +55,24 @@ class LambdaContext:
         return max(0, int((self.timeout_seconds - (time.monotonic() - self.started)) * 1000))
 
 
-# The functions share one Python process here, and Powertools' logger and metrics are process-wide
-# singletons: running two invocations at once would mix their log keys and metrics. In AWS each
-# function has its own process, so serialising invocations changes timing, never behaviour.
+# In-process functions share one Python process, and Powertools' logger and metrics are process-wide
+# singletons: running two invocations at once would mix their log keys and metrics. So in this form every
+# invocation of every function waits for the one before: `--serial`, for debugging, not for finding races.
 _INVOCATION_LOCK = threading.Lock()
+
+
+def load_handler_module(code_dir: Path, module_file: str, function_name: str) -> ModuleType:
+    """The handler's module from the function's CodeUri, under a name of its own (each function's
+    `app.py` would otherwise be the same module)."""
+    path = code_dir / f"{module_file.replace('.', '/')}.py"
+    name = f"lambda_{function_name}_{module_file}"
+    module_spec = importlib.util.spec_from_file_location(name, path)
+    if module_spec is None or module_spec.loader is None:
+        raise RuntimeError(f"cannot load {path}")
+    module = importlib.util.module_from_spec(module_spec)
+    sys.modules[name] = module
+    module_spec.loader.exec_module(module)
+    return module
 
 
 class LocalFunction:
@@ -62,15 +87,7 @@ class LocalFunction:
     def _load(self) -> ModuleType:
         if self._module is None:
             module_file, _, _ = self.spec.handler.rpartition(".")
-            path = self._root / self.spec.code_uri / f"{module_file.replace('.', '/')}.py"
-            name = f"lambda_{self.spec.logical_id}_{module_file}"
-            module_spec = importlib.util.spec_from_file_location(name, path)
-            if module_spec is None or module_spec.loader is None:
-                raise RuntimeError(f"cannot load {path}")
-            module = importlib.util.module_from_spec(module_spec)
-            sys.modules[name] = module
-            module_spec.loader.exec_module(module)
-            self._module = module
+            self._module = load_handler_module(self._root / self.spec.code_uri, module_file, self.spec.logical_id)
         return self._module
 
     def invoke(self, event: Any) -> Any:

@@ -16,7 +16,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from local_runner.functions import LocalFunction
+from local_runner.functions import Invocable
 from local_runner.template import HttpRoute
 
 log = logging.getLogger("local_runner.http_api")
@@ -85,7 +85,7 @@ def _response_parts(result: Any) -> tuple[int, dict[str, str], bytes]:
 
 
 class HttpApi:
-    def __init__(self, routes: list[tuple[HttpRoute, LocalFunction]], host: str, port: int) -> None:
+    def __init__(self, routes: list[tuple[HttpRoute, Invocable]], host: str, port: int) -> None:
         self._routes = routes
         self._server = ThreadingHTTPServer((host, port), self._handler_class())
         self._server.daemon_threads = True
@@ -114,8 +114,8 @@ class HttpApi:
             started = time.monotonic()
             try:
                 result = function.invoke(event)
-            except Exception:
-                log.exception("function %s failed", function.spec.logical_id)
+            except Exception as error:
+                log.warning("function %s failed: %s", function.spec.logical_id, error)
                 return 500, {"content-type": "application/json"}, b'{"message":"Internal Server Error"}'
             status, response_headers, raw = _response_parts(result)
             log.info("%s %s -> %s (%.1f ms)", method, parts.path, status, (time.monotonic() - started) * 1000)

@@ -38,6 +38,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--mailchimp-api-url", default=os.environ.get("MAILCHIMP_API_URL"))
     parser.add_argument("--aws-endpoint-url", help="an AWS endpoint already running (default: start moto)")
     parser.add_argument("--retry-delay", type=int, default=2, help="seconds before a failed record is retried")
+    parser.add_argument(
+        "--concurrency",
+        type=int,
+        metavar="N",
+        help="at most N invocations of one function at once (default: the template's concurrency, "
+        "or 10 for a function without reserved concurrency)",
+    )
+    parser.add_argument(
+        "--serial",
+        action="store_true",
+        help="run every invocation in this process, one at a time (for a debugger; races cannot show)",
+    )
     arguments = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
 
@@ -60,6 +72,8 @@ def main(argv: list[str] | None = None) -> int:
             port=arguments.port,
             aws_endpoint_url=arguments.aws_endpoint_url,
             retry_delay_seconds=arguments.retry_delay,
+            concurrency=arguments.concurrency,
+            serial=arguments.serial,
         )
     ).start()
     env_file = write_env_file(runner)

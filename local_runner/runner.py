@@ -8,6 +8,7 @@ import logging
 import os
 import re
 import socket
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,13 +19,22 @@ import boto3
 from local_runner import aws_limits
 from local_runner.aws_resources import QUEUE, provision
 from local_runner.event_sources import SqsPoller
-from local_runner.functions import LocalFunction
+from local_runner.functions import Invocable, LocalFunction
 from local_runner.http_api import HttpApi
-from local_runner.template import Template
+from local_runner.template import FunctionSpec, SqsEventSource, Template
+from local_runner.workers import FunctionPool, LogStream
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_TEMPLATE = PROJECT_ROOT / "template.yaml"
 LOCAL_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local", "AWS_SESSION_TOKEN": "local"}
+# A function without ReservedConcurrentExecutions (the webhook receiver, the queue consumers) runs at most
+# this many invocations at once here; in AWS only the account's limit bounds it. Queue consumers stay
+# within their event source's MaximumConcurrency.
+DEFAULT_FUNCTION_CONCURRENCY = 10
+# Lambda's SQS poller starts five batches at once when the mapping sets no MaximumConcurrency.
+DEFAULT_QUEUE_CONCURRENCY = 5
+# Variables of this process that are not the functions' configuration (pytest changes them per test).
+PROCESS_ONLY_VARIABLES = ("PYTEST_",)
 log = logging.getLogger("local_runner")
 
 
@@ -49,6 +59,14 @@ class RunnerConfig:
     template_path: Path = DEFAULT_TEMPLATE
     retry_delay_seconds: int = 1
     environment: dict[str, str] = field(default_factory=dict)
+    # Template parameters (e.g. OrderStatusMaxConcurrency) over their defaults.
+    parameter_overrides: dict[str, str] = field(default_factory=dict)
+    # At most this many invocations of one function at once (None: the template's concurrency).
+    concurrency: int | None = None
+    # Every invocation in this process, one at a time (today's debugging form; races cannot show).
+    serial: bool = False
+    # Echo the functions' log lines to stderr (captures see them either way).
+    echo_logs: bool = True
 
 
 class LocalRunner:
@@ -56,12 +74,15 @@ class LocalRunner:
 
     def __init__(self, config: RunnerConfig) -> None:
         self.config = config
-        self.template = Template(config.template_path, {"MailchimpApiUrl": config.mailchimp_api_url})
+        self.template = Template(
+            config.template_path, {**config.parameter_overrides, "MailchimpApiUrl": config.mailchimp_api_url}
+        )
         self._moto: Any = None
         self.aws_endpoint_url = config.aws_endpoint_url or ""
-        self.functions: dict[str, LocalFunction] = {}
+        self.functions: dict[str, Invocable] = {}
         self.pollers: list[SqsPoller] = []
         self.http_api: HttpApi | None = None
+        self.logs = LogStream(lambda: sys.stderr if config.echo_logs else None)
 
     # ---- lifecycle --------------------------------------------------------------------------
 
@@ -100,7 +121,7 @@ class LocalRunner:
 
         routes: list[Any] = []
         for spec in self.template.functions():
-            function = LocalFunction(spec, PROJECT_ROOT, self.function_environment(spec.logical_id))
+            function = self._function(spec)
             self.functions[spec.logical_id] = function
             routes.extend((route, function) for route in spec.routes)
             for source in spec.sqs_sources:
@@ -117,6 +138,9 @@ class LocalRunner:
             poller.stop()
         if self.http_api:
             self.http_api.stop()
+        for function in self.functions.values():
+            if isinstance(function, FunctionPool):
+                function.stop()
         if self._moto:
             self._moto.stop()
         aws_limits.relax()
@@ -141,12 +165,42 @@ class LocalRunner:
         return {name: str(self.template.resolve(value)) for name, value in variables.items()}
 
     def function_environment(self, logical_id: str) -> dict[str, str]:
+        """The function's own variables, without its service name: in-process functions share one logger."""
         spec = next(spec for spec in self.template.functions() if spec.logical_id == logical_id)
         return {
             name: str(self.template.resolve(value))
             for name, value in spec.own_environment.items()
             if name != "POWERTOOLS_SERVICE_NAME"
         }
+
+    def container_environment(self, spec: FunctionSpec) -> dict[str, str]:
+        """What a container of the function starts with: this process's environment as it is now (the
+        runner's settings and whatever a caller changed since), the function's own variables over it, and
+        the variables the Lambda runtime sets."""
+        environment = {name: value for name, value in os.environ.items() if not name.startswith(PROCESS_ONLY_VARIABLES)}
+        environment.update({name: str(self.template.resolve(value)) for name, value in spec.own_environment.items()})
+        environment.update(
+            {
+                "AWS_LAMBDA_FUNCTION_NAME": spec.logical_id,
+                "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(spec.memory_size),
+                "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
+                "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{spec.logical_id}",
+            }
+        )
+        return environment
+
+    def function_concurrency(self, spec: FunctionSpec) -> int:
+        """How many invocations of the function may run at once: its reserved concurrency, else the
+        local default, within --concurrency."""
+        limit = spec.reserved_concurrency or DEFAULT_FUNCTION_CONCURRENCY
+        return max(1, min(limit, self.config.concurrency or limit))
+
+    def queue_concurrency(self, spec: FunctionSpec, source: SqsEventSource) -> int:
+        """Batches in flight at once from one queue: the mapping's MaximumConcurrency (Lambda's default
+        start without one), within the function's own concurrency."""
+        if self.config.serial:
+            return 1
+        return max(1, min(source.maximum_concurrency or DEFAULT_QUEUE_CONCURRENCY, self.function_concurrency(spec)))
 
     def operator_environment(self) -> dict[str, str]:
         """What the operator CLI needs to work against this runner (README: 'Register a store')."""
@@ -202,9 +256,30 @@ class LocalRunner:
         raise TimeoutError(f"queues still busy after {timeout}s: {self.queue_depths()}")
 
     def invoke(self, logical_id: str, event: Any) -> Any:
+        """One invocation, as `lambda invoke` makes it (in a container of the function's own)."""
         return self.functions[logical_id].invoke(event)
 
-    def _poller(self, source: Any, function: LocalFunction) -> SqsPoller:
+    def in_process(self, logical_id: str) -> LocalFunction:
+        """The function loaded into this process (one invocation at a time): for a test that must patch
+        the handler's code, which a container of its own would not see."""
+        spec = self._spec(logical_id)
+        return LocalFunction(spec, PROJECT_ROOT, self.function_environment(logical_id))
+
+    def _spec(self, logical_id: str) -> FunctionSpec:
+        return next(spec for spec in self.template.functions() if spec.logical_id == logical_id)
+
+    def _function(self, spec: FunctionSpec) -> Invocable:
+        if self.config.serial:
+            return LocalFunction(spec, PROJECT_ROOT, self.function_environment(spec.logical_id))
+        return FunctionPool(
+            spec,
+            PROJECT_ROOT,
+            lambda: self.container_environment(spec),
+            self.function_concurrency(spec),
+            self.logs,
+        )
+
+    def _poller(self, source: SqsEventSource, function: Invocable) -> SqsPoller:
         return SqsPoller(
             source=source,
             function=function,
@@ -213,4 +288,5 @@ class LocalRunner:
             queue_arn=self.template.attributes[(source.queue, "Arn")],
             region=self.template.pseudo["AWS::Region"],
             retry_delay_seconds=self.config.retry_delay_seconds,
+            concurrency=self.queue_concurrency(function.spec, source),
         )

@@ -76,6 +76,8 @@ class FunctionSpec:
     own_environment: dict[str, Any]
     timeout: int
     memory_size: int
+    # ReservedConcurrentExecutions: the most invocations of this function that may run at once.
+    reserved_concurrency: int | None = None
     routes: list[HttpRoute] = field(default_factory=list)
     sqs_sources: list[SqsEventSource] = field(default_factory=list)
     schedules: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -185,6 +187,9 @@ class Template:
                 timeout=int(self.resolve(properties.get("Timeout", globals_.get("Timeout", 3)))),
                 memory_size=int(self.resolve(properties.get("MemorySize", globals_.get("MemorySize", 128)))),
             )
+            reserved = properties.get("ReservedConcurrentExecutions")
+            if reserved is not None:
+                spec.reserved_concurrency = int(self.resolve(reserved))
             for event_name, event in (properties.get("Events") or {}).items():
                 event_properties = event.get("Properties", {})
                 if event["Type"] == "HttpApi":

@@ -75,13 +75,16 @@ def mailchimp_reader(mailchimp: MailchimpEmulator) -> MailchimpReader:
 
 
 @pytest.fixture
-def captured_logs() -> Iterator[io.StringIO]:
-    """Everything the functions log, formatted by Powertools exactly as CloudWatch would receive it."""
+def captured_logs(runner: LocalRunner) -> Iterator[io.StringIO]:
+    """Everything the functions log, as CloudWatch would receive it: the lines of the runner's containers,
+    and what handlers invoked in this process (the operator CLI's local invocations) log through Powertools."""
     from commerce_sync.aws.observability import logger
 
-    stream = io.StringIO()
-    handler = logging.StreamHandler(stream)
-    handler.setFormatter(logger.registered_formatter)
-    logging.getLogger(logger.service).addHandler(handler)
-    yield stream
-    logging.getLogger(logger.service).removeHandler(handler)
+    with runner.logs.capture() as stream:
+        handler = logging.StreamHandler(stream)
+        handler.setFormatter(logger.registered_formatter)
+        logging.getLogger(logger.service).addHandler(handler)
+        try:
+            yield stream
+        finally:
+            logging.getLogger(logger.service).removeHandler(handler)

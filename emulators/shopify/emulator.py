@@ -53,6 +53,9 @@ class ShopifyEmulator(PlatformEmulator):
         super().__init__(host, port)
         self.shop_domain = shop_domain
         self.access_tokens = {access_token} if isinstance(access_token, str) else set(access_token)
+        # Serve pages of at most this many products whatever `limit` asks: a test of paging gets many pages
+        # from a small catalog without reaching into the code under test (which may run in another process).
+        self.page_size_cap: int | None = None
         self._routes = Map(
             [
                 Rule("/admin/api/<version>/products.json", endpoint="products"),
@@ -113,6 +116,7 @@ class ShopifyEmulator(PlatformEmulator):
             return self.error(400, "limit must be an integer")
         if not 1 <= limit <= MAX_LIMIT:
             return self.error(400, f"limit must be between 1 and {MAX_LIMIT}")
+        limit = min(limit, self.page_size_cap or limit)
         if "page_info" in args:
             extra = set(args) - {"page_info", "limit", "fields"}
             if extra:

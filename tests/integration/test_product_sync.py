@@ -238,9 +238,7 @@ def test_an_interrupted_run_resumes_where_it_stopped_without_duplicate_writes(
 ) -> None:
     # Two products a page, and every change flushed at once: the first page is committed before the
     # platform starts failing on the second.
-    import commerce_sync.platforms.shopify.catalog as shopify_catalog
-
-    monkeypatch.setattr(shopify_catalog, "PAGE_SIZE", 2)
+    shopify.page_size_cap = 2
     monkeypatch.setenv("CATALOG_FLUSH_INTERVAL_SECONDS", "0")
     # The store's token is refused from the second page on (401 is final: no retries to wait through).
     shopify.fail_when(lambda path, query: 401 if "page_info" in query else None)
@@ -268,11 +266,10 @@ def test_a_run_near_the_time_limit_continues_through_the_queue(
     runner: LocalRunner,
     store: RegisteredStore,
     mailchimp: MailchimpEmulator,
+    shopify: ShopifyEmulator,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    import commerce_sync.platforms.shopify.catalog as shopify_catalog
-
-    monkeypatch.setattr(shopify_catalog, "PAGE_SIZE", 1)
+    shopify.page_size_cap = 1
     monkeypatch.setenv("CATALOG_QUEUE_SLICE_SECONDS", "0")
     sqs = runner.client("sqs")
     sqs.send_message(

@@ -83,9 +83,11 @@ def test_an_interrupted_run_shows_in_catalog_status(
 def test_the_nightly_schedule_fans_out_one_sync_per_store(
     runner: LocalRunner, store: RegisteredStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # Only this test's store: the registry is shared by every test of the session.
+    # Only this test's store: the registry is shared by every test of the session. The patch reaches the
+    # handler only in this process, so the scheduled invocation runs here; the syncs it queues run in the
+    # runner's containers.
     monkeypatch.setattr("commerce_sync.aws.store_registry.StoreRegistry.list", lambda self: [self.get(store.store_id)])
-    answer = runner.invoke("ProductSyncFunction", {"action": "catalog_sync", "scope": "all_stores"})
+    answer = runner.in_process("ProductSyncFunction").invoke({"action": "catalog_sync", "scope": "all_stores"})
     runner.wait_until_idle(timeout=30)
 
     assert answer == {"status": "queued", "stores": [store.store_id]}
