@@ -11,12 +11,14 @@ emu.stop()
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import contextlib
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from emulators.loopback import LoopbackServer
 
 from .faults import FaultSettings
+from .holds import Hold, Matcher
 from .members import force_member_status
 from .server import DEFAULT_API_KEY, EmulatorApp
 from .state import Account, EmulatorState, JsonDict, OrderStatusEvent, RecordedRequest, subscriber_hash
@@ -160,6 +162,25 @@ class MailchimpEmulator(LoopbackServer):
     @property
     def faults(self) -> FaultSettings:
         return self.app.faults.settings
+
+    @contextlib.contextmanager
+    def hold(self, matches: Matcher, limit: int | None = None) -> Iterator[Hold]:
+        """Requests for which `matches(method, api_path, json_body)` is true (the first `limit` of them)
+        wait inside the API, counted as in flight, until the hold is released or the block ends."""
+        hold = Hold(matches, limit)
+        self.app.holds.add(hold)
+        try:
+            yield hold
+        finally:
+            self.app.holds.remove(hold)
+
+    @property
+    def peak_in_flight(self) -> int:
+        """The most API requests in flight at once since `reset_peak_in_flight` (or the start)."""
+        return self.app.limiter.peak
+
+    def reset_peak_in_flight(self) -> None:
+        self.app.limiter.reset_peak()
 
     def add_campaign(self, campaign_id: str) -> None:
         with self.state.lock:

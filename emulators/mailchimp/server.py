@@ -52,6 +52,7 @@ from .faults import (
     FaultInjector,
     FaultSettings,
 )
+from .holds import Holds
 from .members import force_member_status
 from .problems import (
     PROBLEM_CONTENT_TYPE,
@@ -72,12 +73,18 @@ DEFAULT_API_KEY = "0123456789abcdef0123456789abcdef-us6"
 
 
 class ConcurrencyLimiter:
-    """Counts requests in flight; `try_acquire` refuses once `limit` are already running."""
+    """Counts requests in flight; `try_acquire` refuses once `limit` are already running. `peak` is the
+    most that ran at once since the last `reset_peak` (what a benchmark checks against the limit)."""
 
     def __init__(self, limit: int) -> None:
         self.limit = limit
         self._lock = threading.Lock()
         self._in_flight = 0
+        self.peak = 0
+
+    def reset_peak(self) -> None:
+        with self._lock:
+            self.peak = self._in_flight
 
     @property
     def in_flight(self) -> int:
@@ -88,6 +95,7 @@ class ConcurrencyLimiter:
             if self._in_flight >= self.limit:
                 return False
             self._in_flight += 1
+            self.peak = max(self.peak, self._in_flight)
             return True
 
     def release(self) -> None:
@@ -149,6 +157,7 @@ class EmulatorApp:
         self.other_accounts: dict[str, Dispatcher] = {}
         self.faults = FaultInjector()
         self.limiter = ConcurrencyLimiter(max_concurrent)
+        self.holds = Holds()
         self.public_root = "http://127.0.0.1"
         self.batches = BatchRunner(
             self.state,
@@ -282,6 +291,7 @@ class EmulatorApp:
     def _api_in_slot(
         self, request: Request, api_path: str, raw: bytes, request_id: str
     ) -> tuple[Response, tuple[int, str | None, Any]]:
+        self.holds.pause_if_held(request.method, api_path, _parse_json(raw))
         settings = self.faults.settings
         if settings.latency_ms:
             time.sleep(settings.latency_ms / 1000)

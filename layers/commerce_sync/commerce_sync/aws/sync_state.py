@@ -33,6 +33,11 @@ class SyncState:
     def __init__(self, table_name: str, dynamodb: Any | None = None) -> None:
         self._table = (dynamodb or boto3.resource("dynamodb")).Table(table_name)
 
+    @property
+    def table(self) -> Any:
+        """The table (a boto3 Table resource): entity leases live beside the state they guard."""
+        return self._table
+
     def applied(self, store_id: str, entity_type: str, entity_id: str) -> dict[str, Any] | None:
         key = {"pk": entity_key(store_id, entity_type, entity_id), "sk": STATE_SORT_KEY}
         return self._table.get_item(Key=key, ConsistentRead=True).get("Item")

@@ -34,7 +34,7 @@ from commerce_sync.mailchimp.client import MailchimpClient
 from commerce_sync.mailchimp.errors import MailchimpCampaignMissing, MailchimpProductMissing
 from commerce_sync.mailchimp.mapping import customer_id, to_mailchimp_cart
 from commerce_sync.mailchimp.models import McCart
-from commerce_sync.processing.event_applier import EventApplier, Handler, Outcome
+from commerce_sync.processing.event_applier import Entity, EventApplier, Handler, Outcome
 from commerce_sync.processing.services import Services
 
 MAX_OPEN_CARTS = 200
@@ -54,6 +54,14 @@ class CartSync(EventApplier):
             EventType.CUSTOMER_UPDATED: self._customer_updated,
             EventType.CUSTOMER_DELETED: self._customer_deleted,
         }
+
+    def entity_of(self, store: Store, event: CanonicalEvent) -> Entity:
+        if event.type is EventType.CART_UPDATED:
+            return CART, event.cart().id
+        if event.type is EventType.CART_DELETED:
+            return CART, resolve_cart_id(self._state, store.store_id, event.cart_removal().id)
+        # Customer events are ordered by the platform's customer id, whatever address each one carries.
+        return PLATFORM_CUSTOMER, event.entity_id
 
     # ---- carts -----------------------------------------------------------------------------------
 
@@ -162,7 +170,9 @@ class CartSync(EventApplier):
             shopper = self._shopper_of(store, cart_id, removal.customer)
             deleted = self._mailchimp(
                 lambda client: {
-                    "deleted": convert(self._state, client, store.store_id, [cart_id], shopper, event.entity_version)
+                    "deleted": convert(
+                        self._state, self.locks, client, store.store_id, [cart_id], shopper, event.entity_version
+                    )
                 }
             )
             return {"outcome": "converted", "cart_id": cart_id, **deleted}

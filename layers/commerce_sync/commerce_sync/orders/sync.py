@@ -35,7 +35,7 @@ from commerce_sync.mailchimp.errors import MailchimpCampaignMissing, MailchimpPr
 from commerce_sync.mailchimp.mapping import customer_id
 from commerce_sync.mailchimp.models import McOrder
 from commerce_sync.orders.mapping import to_mailchimp_order
-from commerce_sync.processing.event_applier import EventApplier, Handler, Outcome
+from commerce_sync.processing.event_applier import Entity, EventApplier, Handler, Outcome
 from commerce_sync.processing.services import Services
 
 ORDER = "order"
@@ -69,6 +69,15 @@ class OrderSync(EventApplier):
             EventType.ORDER_REFUND: self._order_refund,
             EventType.ORDER_DELETED: self._order_deleted,
         }
+
+    def entity_of(self, store: Store, event: CanonicalEvent) -> Entity:
+        if event.type is EventType.ORDER_SHIPMENT:
+            return ORDER, event.order_shipment().order_id
+        if event.type is EventType.ORDER_REFUND:
+            return ORDER, event.order_refund().order_id
+        if event.type is EventType.ORDER_DELETED:
+            return ORDER, event.deleted().id
+        return ORDER, event.order().id
 
     def _stored(self, store: Store, order_id: str) -> tuple[dict[str, Any], Order | None]:
         state = self._state.applied(store.store_id, ORDER, order_id) or {}
@@ -108,6 +117,7 @@ class OrderSync(EventApplier):
         shopper = customer_id(order.customer) if order.customer.email else None
         ended = convert(
             self._state,
+            self.locks,
             client,
             store.store_id,
             [order.cart_id or "", *order.cart_references],

@@ -1,6 +1,8 @@
 """What every queue-fed function does around its own rules: drop duplicates (Powertools Idempotency
-on store and event id), find the store, dispatch by event type, count and log the outcome, and read
-the Mailchimp key again once after a 401 (a key rotated while the container was warm)."""
+on store and event id), find the store, hold the entity's lease while its change is applied (so two
+containers never apply changes of one entity at once: commerce_sync.aws.entity_locks), dispatch by
+event type, count and log the outcome, and read the Mailchimp key again once after a 401 (a key rotated
+while the container was warm)."""
 
 from __future__ import annotations
 
@@ -9,6 +11,7 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.idempotency import idempotent_function
 
+from commerce_sync.aws.entity_locks import EntityLocks
 from commerce_sync.aws.observability import logger, metrics
 from commerce_sync.aws.store_registry import Store
 from commerce_sync.aws.sync_state import SyncState
@@ -20,6 +23,8 @@ from commerce_sync.processing.services import Services
 
 Outcome = dict[str, Any]
 Handler = Callable[[Store, CanonicalEvent], Outcome]
+# The entity whose changes one event applies: its sync-state type and id.
+Entity = tuple[str, str]
 
 
 class EventApplier:
@@ -27,6 +32,7 @@ class EventApplier:
 
     function_name: str = "events"
     metric_prefix: str = "Outcome"
+    _locks: EntityLocks
 
     def __init__(self, services: Services) -> None:
         self._services = services
@@ -40,6 +46,15 @@ class EventApplier:
     def handlers(self) -> Mapping[EventType, Handler]:
         raise NotImplementedError
 
+    def entity_of(self, store: Store, event: CanonicalEvent) -> Entity:
+        """The entity the event changes (a shipment changes its order), whose lease is held meanwhile."""
+        raise NotImplementedError
+
+    @property
+    def locks(self) -> EntityLocks:
+        """The leases of the event being applied (a purchase also takes its carts')."""
+        return self._locks
+
     @property
     def _state(self) -> SyncState:
         return self._services.sync_state
@@ -52,8 +67,12 @@ class EventApplier:
         handler = self.handlers().get(event.type)
         if handler is None:
             raise NotImplementedYet(f"{self.function_name} does not handle {event.type.value} events")
+        # One container applies one record at a time, so the event's leases can live on the applier.
+        self._locks = EntityLocks(self._state.table, self._time_left)
+        entity_type, entity_id = self.entity_of(store, event)
         try:
-            outcome = handler(store, event)
+            with self._locks.holding(store.store_id, entity_type, [entity_id]):
+                outcome = handler(store, event)
         except MailchimpEmailRefused as refusal:
             # Retrying cannot help and a dead letter would page someone over a shopper's typo.
             logger.warning("event skipped: Mailchimp refuses the shopper's address", reason=str(refusal))
