@@ -431,6 +431,32 @@ def test_the_keyring_follows_a_rotation_and_bounds_the_previous_secret() -> None
     assert [s.label for s in reader.signing_keyring(client.arn, refresh=True).secrets] == ["current"]
 
 
+def test_a_client_secret_rotation_is_its_own_keyring_entry_and_gets_the_grace() -> None:
+    client = store_secret(client_secret="c" * 40)
+    clock = Clock()
+    reader = SecretReader(max_age_seconds=60, client=client, previous_grace_seconds=3600, clock=clock)
+    token = client.rotate()
+    # Same header token, new client secret: not a repeat of the current version.
+    client.values[token] = json.dumps({**client.current(), "client_secret": "d" * 40})
+    keyring = reader.signing_keyring(client.arn, refresh=True)
+    assert [(s.label, s.value, s.client_secret) for s in keyring.secrets] == [
+        ("current", "o" * 43, "c" * 40),
+        ("pending", "o" * 43, "d" * 40),
+    ]
+
+    old_current = next(v for v, labels in client.labels.items() if "AWSCURRENT" in labels)
+    client.tag_resource(client.arn, [{"Key": PROMOTED_VERSION_TAG, "Value": token}])
+    client.tag_resource(client.arn, [{"Key": PROMOTED_AT_TAG, "Value": "2023-11-14T22:13:20Z"}])
+    client.update_secret_version_stage(client.arn, "AWSCURRENT", RemoveFromVersionId=old_current, MoveToVersionId=token)
+    client.update_secret_version_stage(client.arn, "AWSPENDING", RemoveFromVersionId=token)
+    keyring = reader.signing_keyring(client.arn, refresh=True)
+    assert [(s.label, s.client_secret) for s in keyring.usable(clock.now + 3599)] == [
+        ("current", "d" * 40),
+        ("previous", "c" * 40),
+    ]
+    assert [s.client_secret for s in keyring.usable(clock.now + 3600)] == ["d" * 40]
+
+
 def test_a_miss_costs_one_describe_when_nothing_changed() -> None:
     client = store_secret()
     reader = SecretReader(max_age_seconds=60, client=client, previous_grace_seconds=3600, clock=Clock())
@@ -466,6 +492,9 @@ class HmacAdapter:
         from commerce_sync.platforms.signatures import verify_base64_hmac
 
         return verify_base64_hmac(secrets, request.body, request.header("X-Signature"))
+
+    def verify_keyring(self, request: WebhookRequest, keyring: Sequence[SigningSecret]) -> int:
+        return self.verify(request, [entry.value for entry in keyring])
 
 
 @pytest.mark.parametrize("label", SIGNING_SECRET_LABELS)
