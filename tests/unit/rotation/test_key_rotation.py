@@ -384,6 +384,57 @@ def test_an_unregistered_store_or_an_odd_name_is_a_clear_error() -> None:
         rotation(other, {"s1": store("woocommerce")}).rotate("createSecret", other.arn, other.rotate())
 
 
+def test_a_staged_bigcommerce_client_secret_is_promoted_alone_and_nothing_is_pushed() -> None:
+    client = store_secret(client_secret="c" * 40)
+    client.stage({"kind": "store_webhook_secret", "client_secret": "d" * 40})
+    hooks = FakeHooks()
+    token = client.rotate()
+    run(rotation(client, {"s1": store("bigcommerce")}, hooks), client, token)
+    current = client.current()
+    assert (current["webhook_secret"], current["client_secret"]) == ("o" * 43, "d" * 40)
+    assert current["platform_api_credentials"] == {"k": "v"} and "origin" not in current
+    assert hooks.pushed == []  # BigCommerce already signs with it: it comes from its developer portal
+    assert client.tags[PROMOTED_VERSION_TAG] == token
+    assert not any(STAGED in labels for labels in client.labels.values())
+
+
+def test_a_generated_webhook_secret_keeps_the_client_secret() -> None:
+    client = store_secret(client_secret="c" * 40)
+    hooks = FakeHooks()
+    token = client.rotate()
+    run(rotation(client, {"s1": store("bigcommerce")}, hooks), client, token)
+    current = client.current()
+    assert current["webhook_secret"] == hooks.pushed[-1] != "o" * 43
+    assert current["client_secret"] == "c" * 40
+
+
+@pytest.mark.parametrize(
+    ("platform", "client_secret", "error", "message"),
+    [
+        ("woocommerce", "d" * 40, NewSecretRejected, "only a BigCommerce store keeps a client secret"),
+        ("bigcommerce", "short", NewSecretRejected, "shorter than 16"),
+        ("bigcommerce", "c" * 40, NothingStaged, "is the current one"),
+    ],
+)
+def test_a_staged_client_secret_that_cannot_serve_is_refused_at_createsecret(
+    platform: str, client_secret: str, error: type[Exception], message: str
+) -> None:
+    client = store_secret(client_secret="c" * 40)
+    client.stage({"kind": "store_webhook_secret", "client_secret": client_secret})
+    token = client.rotate()
+    with pytest.raises(error, match=message):
+        rotation(client, {"s1": store(platform)}).rotate("createSecret", client.arn, token)
+    assert client.values[token] is None and client.current()["client_secret"] == "c" * 40
+
+
+def test_a_pending_version_that_changes_nothing_is_rejected_at_testsecret() -> None:
+    client = store_secret(client_secret="c" * 40)
+    token = client.rotate()
+    client.values[token] = json.dumps({**client.current(), "origin": "operator"})
+    with pytest.raises(NewSecretRejected, match="changes neither"):
+        rotation(client, {"s1": store("bigcommerce")}).rotate("testSecret", client.arn, token)
+
+
 def test_secret_kinds() -> None:
     assert secret_kind({"kind": "mailchimp_api_key"}) == "mailchimp_api_key"
     assert secret_kind({"api_key": ""}) == "mailchimp_api_key"
