@@ -38,29 +38,27 @@ def bigcommerce() -> Iterator[BigCommerceEmulator]:
         yield running
 
 
-@pytest.fixture
-def bc_store(runner: LocalRunner, bigcommerce: BigCommerceEmulator) -> RegisteredStore:
+def register_bigcommerce(bigcommerce: BigCommerceEmulator, **options: Any) -> RegisteredStore:
     return register_store(
         "bigcommerce",
         identity=bigcommerce.store_hash,
         currency_code="EUR",
         platform_api_url=bigcommerce.base_url,
         platform_api_credentials={"access_token": ACCESS_TOKEN},
+        **options,
     )
+
+
+@pytest.fixture
+def bc_store(runner: LocalRunner, bigcommerce: BigCommerceEmulator) -> RegisteredStore:
+    return register_bigcommerce(bigcommerce)
 
 
 @pytest.fixture
 def bc_store_with_client_secret(runner: LocalRunner, bigcommerce: BigCommerceEmulator) -> RegisteredStore:
     """A store registered with the app's client secret beside its header token; BigCommerce signs with it."""
     bigcommerce.set_client_secret(CLIENT_SECRET)
-    return register_store(
-        "bigcommerce",
-        identity=bigcommerce.store_hash,
-        currency_code="EUR",
-        platform_api_url=bigcommerce.base_url,
-        platform_api_credentials={"access_token": ACCESS_TOKEN},
-        client_secret=CLIENT_SECRET,
-    )
+    return register_bigcommerce(bigcommerce, client_secret=CLIENT_SECRET)
 
 
 def sample(name: str) -> Any:

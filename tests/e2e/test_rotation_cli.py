@@ -10,7 +10,6 @@ from __future__ import annotations
 import io
 import json
 import sys
-import time
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -26,6 +25,7 @@ from local_runner.senders import send_shopify
 from operator_cli import main as operator_main
 from operator_cli import rotation as rotation_cli
 from operator_cli.stores import generate_webhook_secret
+from tests.e2e.test_bigcommerce_webhooks import thin
 from tests.harness import API_KEY, RegisteredStore, register_store
 
 ACCESS_TOKEN = "bc-cli-rotation-token"
@@ -201,13 +201,7 @@ def test_rotate_bigcommerce_client_secret_stages_the_apps_secret_and_keeps_the_t
     # BigCommerce's deliveries, signed with the app's client secret, from a hook without our token.
     bigcommerce.set_client_secret(client_secret)
     bigcommerce.put_hook("store/cart/deleted", f"{runner.url}/webhooks/bigcommerce")
-    delivery = {
-        "scope": "store/cart/deleted",
-        "data": {"type": "cart", "id": str(uuid.uuid4())},
-        "hash": uuid.uuid4().hex,
-        "created_at": int(time.time()),
-        "producer": f"stores/{bigcommerce.store_hash}",
-    }
+    delivery = thin(bigcommerce, "store/cart/deleted", {"type": "cart", "id": str(uuid.uuid4())})
     assert bigcommerce.deliver(2, delivery).status_code == 202
     out = capsys.readouterr()
     assert "new client secret staged" in out.out and "the new version is AWSCURRENT" in out.out

@@ -454,6 +454,15 @@ class Clock:
         return self.now
 
 
+def promote(client: FakeSecretsManager, token: str) -> None:
+    """What finishSecret does: tag the promotion (at the Clock's time), then move the labels."""
+    old_current = next(v for v, labels in client.labels.items() if "AWSCURRENT" in labels)
+    client.tag_resource(client.arn, [{"Key": PROMOTED_VERSION_TAG, "Value": token}])
+    client.tag_resource(client.arn, [{"Key": PROMOTED_AT_TAG, "Value": "2023-11-14T22:13:20Z"}])
+    client.update_secret_version_stage(client.arn, "AWSCURRENT", RemoveFromVersionId=old_current, MoveToVersionId=token)
+    client.update_secret_version_stage(client.arn, "AWSPENDING", RemoveFromVersionId=token)
+
+
 def test_the_keyring_follows_a_rotation_and_bounds_the_previous_secret() -> None:
     client = store_secret()
     clock = Clock()
@@ -467,11 +476,7 @@ def test_the_keyring_follows_a_rotation_and_bounds_the_previous_secret() -> None
     keyring = reader.signing_keyring(client.arn, refresh=True)
     assert [(s.label, s.value) for s in keyring.secrets] == [("current", "o" * 43), ("pending", "n" * 40)]
 
-    old_current = next(v for v, labels in client.labels.items() if "AWSCURRENT" in labels)
-    client.tag_resource(client.arn, [{"Key": PROMOTED_VERSION_TAG, "Value": token}])
-    client.tag_resource(client.arn, [{"Key": PROMOTED_AT_TAG, "Value": "2023-11-14T22:13:20Z"}])
-    client.update_secret_version_stage(client.arn, "AWSCURRENT", RemoveFromVersionId=old_current, MoveToVersionId=token)
-    client.update_secret_version_stage(client.arn, "AWSPENDING", RemoveFromVersionId=token)
+    promote(client, token)
     keyring = reader.signing_keyring(client.arn, refresh=True)
     assert [(s.label, s.value) for s in keyring.secrets] == [("current", "n" * 40), ("previous", "o" * 43)]
     assert [s.label for s in keyring.usable(clock.now + 3599)] == ["current", "previous"]
@@ -495,11 +500,7 @@ def test_a_client_secret_rotation_is_its_own_keyring_entry_and_gets_the_grace() 
         ("pending", "o" * 43, "d" * 40),
     ]
 
-    old_current = next(v for v, labels in client.labels.items() if "AWSCURRENT" in labels)
-    client.tag_resource(client.arn, [{"Key": PROMOTED_VERSION_TAG, "Value": token}])
-    client.tag_resource(client.arn, [{"Key": PROMOTED_AT_TAG, "Value": "2023-11-14T22:13:20Z"}])
-    client.update_secret_version_stage(client.arn, "AWSCURRENT", RemoveFromVersionId=old_current, MoveToVersionId=token)
-    client.update_secret_version_stage(client.arn, "AWSPENDING", RemoveFromVersionId=token)
+    promote(client, token)
     keyring = reader.signing_keyring(client.arn, refresh=True)
     assert [(s.label, s.client_secret) for s in keyring.usable(clock.now + 3599)] == [
         ("current", "d" * 40),
