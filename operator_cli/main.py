@@ -17,6 +17,7 @@ from pathlib import Path
 
 import boto3
 from commerce_sync.aws.settings import Settings
+from commerce_sync.platforms.hooks import CLIENT_SECRET_PLATFORMS
 
 from operator_cli import catalog as catalog_cli
 from operator_cli import dead_letters
@@ -107,7 +108,8 @@ def _add_store(arguments: argparse.Namespace) -> int:
         double_opt_in=arguments.double_opt_in,
         pending_then_paid=arguments.pending_then_paid,
     )
-    anew = arguments.replace or find_store(settings, arguments.store_id) is None
+    registered = find_store(settings, arguments.store_id)
+    anew = arguments.replace or registered is None
     # Checked before any prompt, so a missing option is reported before a secret is typed.
     missing = [name for name in given.missing_for_new() if name != "webhook_secret"] if anew else []
     if missing:
@@ -115,10 +117,17 @@ def _add_store(arguments: argparse.Namespace) -> int:
         return _add_store_error(
             f"store {arguments.store_id} is {state}; it needs {', '.join(OPTION_OF_FIELD[name] for name in missing)}"
         )
+    platform = arguments.platform or (registered.platform if registered else None)
+    wants_client_secret = arguments.client_secret_stdin or arguments.client_secret_prompt
+    if wants_client_secret and platform not in CLIENT_SECRET_PLATFORMS:
+        return _add_store_error(f"a client secret is kept for BigCommerce stores only; this store is {platform}")
     if arguments.generate_webhook_secret:
         given.webhook_secret = generate_webhook_secret()
     elif arguments.webhook_secret_stdin or anew:
         given.webhook_secret = _read_secret("Webhook signing secret: ", arguments.webhook_secret_stdin)
+    if wants_client_secret:
+        prompt = "Client secret of the BigCommerce app (not shown): "
+        given.client_secret = _read_secret(prompt, arguments.client_secret_stdin)
     try:
         registration = add_store(
             settings, given, create_in_mailchimp=not arguments.skip_mailchimp, replace=arguments.replace
@@ -188,8 +197,14 @@ def _rotate(arguments: argparse.Namespace) -> int:
             secret_id = store.secret_id
             if arguments.target == "shopify-secret" and store.platform != "shopify":
                 raise rotation_cli.RotationCliError(f"store {store.store_id} is a {store.platform} store")
-            supplied = arguments.target == "shopify-secret" or arguments.supply or arguments.stdin
-            if supplied or rotation_cli.must_be_supplied(store):
+            supplied = arguments.target == "shopify-secret" or getattr(arguments, "supply", False) or arguments.stdin
+            if arguments.target == "bigcommerce-client-secret":
+                if store.platform not in CLIENT_SECRET_PLATFORMS:
+                    raise rotation_cli.RotationCliError(f"store {store.store_id} is a {store.platform} store")
+                prompt = f"The BigCommerce app's new client secret for {store.store_id} (not shown): "
+                rotation_cli.stage_client_secret(client, store, _read_secret(prompt, arguments.stdin))
+                print("new client secret staged")
+            elif supplied or rotation_cli.must_be_supplied(store):
                 prompt = f"New signing secret for {store.store_id} (not shown): "
                 rotation_cli.stage_webhook_secret(client, secret_id, _read_secret(prompt, arguments.stdin))
                 print("new webhook secret staged")
@@ -284,6 +299,17 @@ def parser() -> argparse.ArgumentParser:
         "one for a grace period",
     )
     secret.add_argument("--generate-webhook-secret", action="store_true", help="generate one and print it once")
+    client_secret = add.add_mutually_exclusive_group()
+    client_secret.add_argument(
+        "--client-secret-stdin",
+        action="store_true",
+        help="BigCommerce: read the client secret of the app that owns the hooks (BigCommerce signs deliveries with "
+        "it) from stdin, on the line after the webhook secret's when --webhook-secret-stdin is given too. A "
+        "registered store's is better changed with `commerce-sync rotate bigcommerce-client-secret`",
+    )
+    client_secret.add_argument(
+        "--client-secret-prompt", action="store_true", help="BigCommerce: ask for the app's client secret (hidden)"
+    )
     add.set_defaults(run=_add_store)
 
     listing = commands.add_parser("list-stores", help="list registered stores")
@@ -315,7 +341,13 @@ def parser() -> argparse.ArgumentParser:
         "shopify-secret", help="stage the Shopify app's new client secret (prompt or --stdin) and rotate to it"
     )
     shopify_secret.add_argument("store_id")
-    for target in (mailchimp_key, store_secret, shopify_secret):
+    bigcommerce_client_secret = targets.add_parser(
+        "bigcommerce-client-secret",
+        help="stage the BigCommerce app's new client secret (prompt or --stdin) and rotate to it; the webhook "
+        "secret (the hooks' header token) stays",
+    )
+    bigcommerce_client_secret.add_argument("store_id")
+    for target in (mailchimp_key, store_secret, shopify_secret, bigcommerce_client_secret):
         target.add_argument("--stdin", action="store_true", help="read the new key or secret from stdin")
         target.add_argument(
             "--local",

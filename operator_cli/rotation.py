@@ -1,7 +1,7 @@
 """Rotating secrets from the CLI: staging an operator-supplied value, starting a rotation, showing status.
 
-Staging. Mailchimp keys (and Shopify client secrets, and canonical senders' secrets) can only be made
-outside AWS, so the operator gives the new value to the CLI (prompt or stdin, never an argument) and
+Staging. Mailchimp keys (and Shopify and BigCommerce client secrets, and canonical senders' secrets) can
+only be made outside AWS, so the operator gives the new value to the CLI (prompt or stdin, never an argument) and
 the CLI puts it as its own version of the secret under the label COMMERCE_SYNC_STAGED. AWSCURRENT is
 not touched; the rotation function's createSecret copies the staged value under the rotation's token,
 and finishSecret removes the label once the value is current.
@@ -38,6 +38,7 @@ from commerce_sync.aws.secret_store import (
     AWSCURRENT,
     AWSPENDING,
     AWSPREVIOUS,
+    CLIENT_SECRET,
     PROMOTED_AT_TAG,
     PROMOTED_VERSION_TAG,
     STAGED,
@@ -46,7 +47,7 @@ from commerce_sync.aws.secret_store import (
 )
 from commerce_sync.aws.settings import Settings
 from commerce_sync.aws.store_registry import Store, StoreRegistry
-from commerce_sync.platforms.hooks import PUSHABLE_PLATFORMS
+from commerce_sync.platforms.hooks import CLIENT_SECRET_PLATFORMS, PUSHABLE_PLATFORMS
 from commerce_sync.rotation.key_rotation import (
     KIND_MAILCHIMP,
     KIND_STORE,
@@ -121,6 +122,19 @@ def stage_webhook_secret(client: Any, secret_id: str, webhook_secret: str) -> st
     if webhook_secret == _current(client, secret_id).get("webhook_secret"):
         raise RotationCliError("that secret is the current one")
     return stage(client, secret_id, {"kind": KIND_STORE, "webhook_secret": webhook_secret})
+
+
+def stage_client_secret(client: Any, store: Store, client_secret: str) -> str:
+    """Stages a BigCommerce app's client secret (from its developer portal) alone: the rotation keeps the
+    store's webhook secret (the hooks' header token) and changes only the key signatures are checked with."""
+    if store.platform not in CLIENT_SECRET_PLATFORMS:
+        raise RotationCliError(f"store {store.store_id} is a {store.platform} store; only BigCommerce stores keep one")
+    client_secret = client_secret.strip()
+    if len(client_secret) < MIN_WEBHOOK_SECRET_LENGTH:
+        raise RotationCliError(f"a client secret must have at least {MIN_WEBHOOK_SECRET_LENGTH} characters")
+    if client_secret == _current(client, store.secret_id).get(CLIENT_SECRET):
+        raise RotationCliError("that client secret is the current one")
+    return stage(client, store.secret_id, {"kind": KIND_STORE, CLIENT_SECRET: client_secret})
 
 
 def must_be_supplied(store: Store) -> bool:

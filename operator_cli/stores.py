@@ -19,11 +19,12 @@ from typing import Any
 
 import boto3
 from botocore.exceptions import ClientError
-from commerce_sync.aws.secret_store import AWSCURRENT, AWSPENDING, SecretReader, version_holding
+from commerce_sync.aws.secret_store import AWSCURRENT, AWSPENDING, CLIENT_SECRET, SecretReader, version_holding
 from commerce_sync.aws.settings import Settings
 from commerce_sync.aws.store_registry import Store, StoreRegistry
 from commerce_sync.mailchimp.client import MailchimpClient
 from commerce_sync.mailchimp.models import McStore, McStoreUpdate
+from commerce_sync.platforms.hooks import CLIENT_SECRET_PLATFORMS
 from commerce_sync.rotation.key_rotation import KIND_STORE
 from pydantic import ValidationError
 
@@ -75,6 +76,8 @@ class NewStore:
     list_id: str | None = None
     currency_code: str | None = None
     webhook_secret: str | None = field(default=None, repr=False)
+    # BigCommerce only: the app's client secret, which BigCommerce keys Standard Webhooks signatures with.
+    client_secret: str | None = field(default=None, repr=False)
     platform_api_url: str | None = None
     platform_api_credentials: dict[str, Any] | None = field(default=None, repr=False)
     domain: str | None = None
@@ -98,6 +101,8 @@ class NewStore:
         values: dict[str, Any] = {}
         if self.webhook_secret:
             values["webhook_secret"] = self.webhook_secret
+        if self.client_secret:
+            values[CLIENT_SECRET] = self.client_secret
         if self.platform_api_credentials is not None:
             values["platform_api_credentials"] = self.platform_api_credentials
         return values
@@ -144,6 +149,10 @@ def add_store(
     secret_changes = _changed_keys(current_secret or {}, wanted_secret)
     store = _merged_store(existing, new, secret_id, replace)
     registry_changes = _changed_fields(existing, store)
+    if new.client_secret and store.platform not in CLIENT_SECRET_PLATFORMS:
+        raise StoreError(
+            f"a client secret is kept for BigCommerce stores only; store {store.store_id} is {store.platform}"
+        )
 
     if existing is None or {"platform", "identity"} & set(registry_changes):
         owner = registry.find(store.platform, store.identity)

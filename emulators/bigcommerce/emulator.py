@@ -1,6 +1,6 @@
 """`BigCommerceEmulator`: the Python handle on a running BigCommerce API emulator.
 
-emu = BigCommerceEmulator("abc123", access_token="token", port=0).start()
+emu = BigCommerceEmulator("abc123", access_token="token", port=0, client_secret=None).start()
 emu.base_url                      # "http://127.0.0.1:PORT/stores/abc123" (a store's platform_api_url)
 emu.put_cart({...})               # dicts shaped like the `data` of BigCommerce's v3 GET answers
 emu.delete_cart("cart-id")
@@ -8,6 +8,8 @@ emu.put_customer({...}); emu.put_subscriber({...}); emu.put_product({...})
 emu.put_order({...}, products=[...], shipments=[...], coupons=[...], refunds=[...])  # the v2 order reads
 emu.last_redirect_urls("cart-id") # the redirect URLs minted by the latest GET ...?include=redirect_urls
 emu.set_faults(rate_429=0.2, rate_500=0.1, reset_ms=50, latency_ms=0, seed=7)
+emu.deliver(hook_id, payload)     # as BigCommerce: the hook's headers, Standard Webhooks-signed with the client secret
+emu.set_client_secret("…")        # the app's client secret changed in the developer portal (None: unsigned)
 emu.requests                      # [{method, path, query, status, fault, at}]
 emu.stop()                        # also usable as a context manager
 """
@@ -15,10 +17,14 @@ emu.stop()                        # also usable as a context manager
 from __future__ import annotations
 
 import argparse
+import base64
 import copy
+import hashlib
+import hmac
 import json
 import signal
 import threading
+import time
 import uuid
 from collections.abc import Iterable
 from typing import Any
@@ -39,9 +45,12 @@ class BigCommerceEmulator(LoopbackServer):
         access_token: str | Iterable[str],
         port: int = 0,
         host: str = "127.0.0.1",
+        client_secret: str | None = None,
     ) -> None:
         tokens = [access_token] if isinstance(access_token, str) else list(access_token)
         self.store_hash = store_hash
+        # The client secret of the app that owns the hooks: BigCommerce signs every delivery with it.
+        self.client_secret = client_secret
         self.host = host
         self.port = port
         self.state = BigCommerceState()
@@ -185,12 +194,20 @@ class BigCommerceEmulator(LoopbackServer):
     def hooks(self) -> list[JsonDict]:
         return list(self.app.hook_registry.list({"limit": 250})["data"])
 
+    def set_client_secret(self, client_secret: str | None) -> None:
+        """As when the app's client secret changes in the developer portal: later deliveries are signed
+        with the new one (None: unsigned, as before BigCommerce signed webhooks)."""
+        self.client_secret = client_secret
+
     def deliver(self, hook_id: int, payload: JsonDict, timeout: float = 30.0) -> requests.Response:
         """POSTs `payload` to the hook's destination with the hook's headers as they are now, as BigCommerce
-        sends a delivery."""
+        sends a delivery, signed when the emulator has a client secret."""
         hook = self.app.hook_registry.get(hook_id)
+        body = json.dumps(payload).encode()
         headers = {"Content-Type": "application/json", **hook["headers"]}
-        return requests.post(hook["destination"], data=json.dumps(payload).encode(), headers=headers, timeout=timeout)
+        if self.client_secret is not None:
+            headers.update(standard_webhooks_headers(self.client_secret, body))
+        return requests.post(hook["destination"], data=body, headers=headers, timeout=timeout)
 
     # ----- records and configuration ------------------------------------------------------------------------
 
@@ -234,6 +251,19 @@ class BigCommerceEmulator(LoopbackServer):
     def __repr__(self) -> str:
         running = "running" if self._server is not None else "stopped"
         return f"BigCommerceEmulator({self.base_url}, {running})"
+
+
+def standard_webhooks_headers(client_secret: str, body: bytes) -> dict[str, str]:
+    """BigCommerce's signed-webhook headers (standardwebhooks.com): HMAC-SHA256 of `{id}.{timestamp}.{body}`
+    keyed with the app's client secret as it is (BigCommerce's samples base64 it for the `standardwebhooks`
+    library, which decodes it again), sent as `v1,<base64>`."""
+    message_id, sent_at = f"msg_{uuid.uuid4().hex}", int(time.time())
+    digest = hmac.new(client_secret.encode(), f"{message_id}.{sent_at}.".encode() + body, hashlib.sha256).digest()
+    return {
+        "webhook-id": message_id,
+        "webhook-timestamp": str(sent_at),
+        "webhook-signature": "v1," + base64.b64encode(digest).decode(),
+    }
 
 
 def main(argv: list[str] | None = None) -> None:

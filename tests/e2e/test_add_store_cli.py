@@ -136,6 +136,46 @@ def test_a_new_name_keeps_the_platform_credentials_and_the_webhook_secret(
     assert response.status_code == 202, response.text
 
 
+def test_a_bigcommerce_store_takes_its_apps_client_secret_from_stdin(
+    runner: LocalRunner, cli: Any, bigcommerce: BigCommerceEmulator
+) -> None:
+    store_id, token, client_secret = f"bc-{uuid.uuid4().hex[:10]}", generate_webhook_secret(), generate_webhook_secret()
+    code, out, err = cli(
+        *("--platform", "bigcommerce", "--identity", bigcommerce.store_hash, "--store-id", store_id),
+        *("--name", "Signed", "--list-id", "list-add-store", "--currency", "EUR"),
+        *("--platform-api-url", bigcommerce.base_url, "--webhook-secret-stdin", "--client-secret-stdin"),
+        stdin=f"{token}\n{client_secret}",  # the webhook secret's line, then the client secret's
+    )
+
+    assert code == 0, err
+    held = secret_json(runner, stored(store_id).secret_id)
+    assert (held["webhook_secret"], held["client_secret"]) == (token, client_secret)
+    assert token not in out + err and client_secret not in out + err
+    secret_id = stored(store_id).secret_id
+    runner.client("secretsmanager").put_secret_value(
+        SecretId=secret_id,
+        SecretString=json.dumps({**held, "platform_api_credentials": {"access_token": ACCESS_TOKEN}}),
+    )
+    bigcommerce.set_client_secret(client_secret)
+    bigcommerce.put_hook("store/cart/updated", f"{runner.url}/webhooks/bigcommerce")  # no token: signed only
+    cart = put_cart(bigcommerce)
+    response = bigcommerce.deliver(1, thin(bigcommerce, "store/cart/updated", {"type": "cart", "id": cart["id"]}))
+    assert response.status_code == 202, response.text
+
+    # Updated like any other key: only the client secret changes.
+    code, out, err = cli("--store-id", store_id, "--client-secret-stdin", stdin="a-newer-client-secret-value")
+    assert (code, out.strip()) == (0, f"store {store_id} updated: client_secret"), err
+    assert secret_json(runner, secret_id)["webhook_secret"] == token
+
+
+def test_a_client_secret_is_refused_for_other_platforms_before_it_is_read(runner: LocalRunner, cli: Any) -> None:
+    store_id, shop = new_ids()
+    code, _, err = cli(*shopify_arguments(store_id, shop, "--generate-webhook-secret", "--client-secret-stdin"))
+    assert code == 2
+    assert "a client secret is kept for BigCommerce stores only; this store is shopify" in err
+    assert registry().get(store_id) is None
+
+
 def test_options_are_kept_unless_flipped(runner: LocalRunner, cli: Any) -> None:
     store_id, shop = new_ids()
     code, _, err = cli(

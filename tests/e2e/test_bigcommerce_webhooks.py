@@ -27,6 +27,8 @@ from tests.harness import MailchimpReader, RegisteredStore, mailchimp_customer_i
 
 EVENTS = Path(__file__).resolve().parents[2] / "events"
 ACCESS_TOKEN = "bc-e2e-access-token"
+# The client secret of the app that owns the hooks: BigCommerce signs Standard Webhooks deliveries with it.
+CLIENT_SECRET = "bc-e2e-app-client-secret-7Hq2"
 TIMEOUT = (3.05, 30)
 
 
@@ -36,15 +38,27 @@ def bigcommerce() -> Iterator[BigCommerceEmulator]:
         yield running
 
 
-@pytest.fixture
-def bc_store(runner: LocalRunner, bigcommerce: BigCommerceEmulator) -> RegisteredStore:
+def register_bigcommerce(bigcommerce: BigCommerceEmulator, **options: Any) -> RegisteredStore:
     return register_store(
         "bigcommerce",
         identity=bigcommerce.store_hash,
         currency_code="EUR",
         platform_api_url=bigcommerce.base_url,
         platform_api_credentials={"access_token": ACCESS_TOKEN},
+        **options,
     )
+
+
+@pytest.fixture
+def bc_store(runner: LocalRunner, bigcommerce: BigCommerceEmulator) -> RegisteredStore:
+    return register_bigcommerce(bigcommerce)
+
+
+@pytest.fixture
+def bc_store_with_client_secret(runner: LocalRunner, bigcommerce: BigCommerceEmulator) -> RegisteredStore:
+    """A store registered with the app's client secret beside its header token; BigCommerce signs with it."""
+    bigcommerce.set_client_secret(CLIENT_SECRET)
+    return register_bigcommerce(bigcommerce, client_secret=CLIENT_SECRET)
 
 
 def sample(name: str) -> Any:
@@ -150,6 +164,8 @@ def test_a_standard_webhooks_signed_line_item_event_lands_the_cart(
     bc_store: RegisteredStore,
     mailchimp_reader: MailchimpReader,
 ) -> None:
+    # bc_store holds no client_secret (as every store registered before it existed): its webhook secret
+    # keeps verifying signatures, so nothing breaks on upgrade.
     cart = put_cart(bigcommerce, customer_id=0, email="Guest.Shopper@Example.NET")
     raw = json.dumps(
         thin(bigcommerce, "store/cart/lineItem/created", {"type": "cart_line_item", "id": "l1", "cartId": cart["id"]})
@@ -313,3 +329,82 @@ def test_removals_and_customer_events_are_published_with_their_type(
     # Removals fetch nothing (a converted cart is gone); customer.updated reads the customer and consent.
     fetched = [r["path"].rsplit("/v3/", 1)[1] for r in bigcommerce.requests]
     assert fetched == (["customers", "customers/subscribers"] if event_type == "customer.updated" else [])
+
+
+# ----- the header token and the app's client secret, each enough on its own --------------------------------
+
+
+def cart_updated(bigcommerce: BigCommerceEmulator) -> tuple[dict[str, Any], dict[str, Any]]:
+    cart = put_cart(bigcommerce)
+    return cart, thin(bigcommerce, "store/cart/updated", {"type": "cart", "id": cart["id"]})
+
+
+def test_a_store_with_a_client_secret_takes_bigcommerces_signature_or_the_header_token(
+    runner: LocalRunner,
+    bigcommerce: BigCommerceEmulator,
+    bc_store_with_client_secret: RegisteredStore,
+    mailchimp_reader: MailchimpReader,
+) -> None:
+    store = bc_store_with_client_secret
+    # A hook without our header (registered by the merchant's app): only BigCommerce's signature vouches for it.
+    unsigned_hook = bigcommerce.put_hook("store/cart/updated", f"{runner.url}/webhooks/bigcommerce")
+    signed_cart, signed_body = cart_updated(bigcommerce)
+    token_cart, token_body = cart_updated(bigcommerce)
+
+    by_signature = bigcommerce.deliver(unsigned_hook["id"], signed_body)
+    by_token = deliver(runner, token_body, store.webhook_secret)
+
+    assert by_signature.status_code == 202, by_signature.text
+    assert by_token.status_code == 202, by_token.text
+    runner.wait_until_idle()
+    for cart in (signed_cart, token_cart):
+        assert mailchimp_reader.resource(f"/ecommerce/stores/{store.store_id}/carts/{cart['id']}") is not None
+
+
+def test_once_a_client_secret_is_kept_a_signature_made_with_the_header_token_is_refused(
+    runner: LocalRunner,
+    bigcommerce: BigCommerceEmulator,
+    bc_store_with_client_secret: RegisteredStore,
+    mailchimp: MailchimpEmulator,
+    captured_logs: io.StringIO,
+) -> None:
+    store = bc_store_with_client_secret
+    _, body = cart_updated(bigcommerce)
+    raw = json.dumps(body).encode()
+    message_id, sent_at = f"msg_{uuid.uuid4().hex}", int(time.time())
+    signed_with_token = {
+        "webhook-id": message_id,
+        "webhook-timestamp": str(sent_at),
+        "webhook-signature": sign_standard_webhook(store.webhook_secret, message_id, sent_at, raw),
+    }
+    # The app's client secret was regenerated in the developer portal and the store was not told.
+    bigcommerce.set_client_secret("bc-e2e-regenerated-client-secret")
+    stale_hook = bigcommerce.put_hook("store/cart/updated", f"{runner.url}/webhooks/bigcommerce")
+
+    refused = deliver(runner, raw, token=None, headers=signed_with_token)
+    stale = bigcommerce.deliver(stale_hook["id"], body)
+
+    for response in (refused, stale):
+        assert response.status_code == 401, response.text
+        assert response.json()["message"] == "Standard Webhooks signature: the signature does not match"
+    runner.wait_until_idle()
+    assert bigcommerce.requests == []
+    assert writes_to(mailchimp, store.store_id) == []
+    assert store.webhook_secret not in captured_logs.getvalue() and CLIENT_SECRET not in captured_logs.getvalue()
+
+
+def test_a_store_without_a_client_secret_still_takes_a_hook_with_its_token_whatever_signs_it(
+    runner: LocalRunner, bigcommerce: BigCommerceEmulator, bc_store: RegisteredStore
+) -> None:
+    # BigCommerce signs with an app client secret this store never recorded; the hook's token is enough.
+    bigcommerce.set_client_secret("an-app-secret-the-store-does-not-hold")
+    hook = bigcommerce.put_hook(
+        "store/cart/updated",
+        f"{runner.url}/webhooks/bigcommerce",
+        headers={"X-Commerce-Sync-Token": bc_store.webhook_secret},
+    )
+    _, body = cart_updated(bigcommerce)
+
+    response = bigcommerce.deliver(hook["id"], body)
+
+    assert response.status_code == 202, response.text

@@ -25,6 +25,7 @@ from local_runner.senders import send_shopify
 from operator_cli import main as operator_main
 from operator_cli import rotation as rotation_cli
 from operator_cli.stores import generate_webhook_secret
+from tests.e2e.test_bigcommerce_webhooks import thin
 from tests.harness import API_KEY, RegisteredStore, register_store
 
 ACCESS_TOKEN = "bc-cli-rotation-token"
@@ -180,6 +181,38 @@ def test_shopify_stores_need_a_supplied_secret_and_shopify_secret_is_for_shopify
     # store-secret on a Shopify store asks for the secret too (here on stdin); too short is refused.
     assert cli(monkeypatch, "rotate", "store-secret", shop.store_id, "--stdin", stdin="short") == 2
     assert "at least 16 characters" in capsys.readouterr().err
+
+
+def test_rotate_bigcommerce_client_secret_stages_the_apps_secret_and_keeps_the_token(
+    runner: LocalRunner,
+    bc_store: tuple[RegisteredStore, BigCommerceEmulator],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # A store registered before client secrets were kept: its first one comes in by rotation.
+    store, bigcommerce = bc_store
+    client_secret = generate_webhook_secret()
+    command = ("rotate", "bigcommerce-client-secret", store.store_id, "--stdin", "--local")
+    assert cli(monkeypatch, *command, stdin=client_secret) == 0
+
+    promoted = current(runner, store.store.secret_id)
+    assert (promoted["client_secret"], promoted["webhook_secret"]) == (client_secret, store.webhook_secret)
+    assert bigcommerce.hook(1)["headers"] == {TOKEN_HEADER: store.webhook_secret}
+    # BigCommerce's deliveries, signed with the app's client secret, from a hook without our token.
+    bigcommerce.set_client_secret(client_secret)
+    bigcommerce.put_hook("store/cart/deleted", f"{runner.url}/webhooks/bigcommerce")
+    delivery = thin(bigcommerce, "store/cart/deleted", {"type": "cart", "id": str(uuid.uuid4())})
+    assert bigcommerce.deliver(2, delivery).status_code == 202
+    out = capsys.readouterr()
+    assert "new client secret staged" in out.out and "the new version is AWSCURRENT" in out.out
+    assert client_secret not in out.out + out.err
+
+    # The same secret again is refused before anything is staged; so is a Shopify store.
+    assert cli(monkeypatch, *command, stdin=client_secret) == 2
+    assert "is the current one" in capsys.readouterr().err
+    shop = register_store("shopify")
+    assert cli(monkeypatch, "rotate", "bigcommerce-client-secret", shop.store_id, "--stdin", stdin="x" * 40) == 2
+    assert "is a shopify store" in capsys.readouterr().err
 
 
 def test_rotation_status_shows_state_never_values(

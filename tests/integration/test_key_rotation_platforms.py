@@ -1,7 +1,7 @@
 """Rotating store webhook secrets that commerce-sync can push to the platform: WooCommerce webhooks (`secret`
 through wc/v3) and BigCommerce hooks (the `X-Commerce-Sync-Token` header through /v3/hooks), against the
-platform emulators. Deliveries are sent by the emulators themselves, signed with whatever the platform
-holds at that moment, through the local API.
+platform emulators; and a BigCommerce app's client secret, which the operator stages. Deliveries are sent
+by the emulators themselves, signed with whatever the platform holds at that moment, through the local API.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from commerce_sync.aws.secret_store import AWSCURRENT, AWSPENDING, AWSPREVIOUS
+from commerce_sync.aws.secret_store import AWSCURRENT, AWSPENDING, AWSPREVIOUS, PROMOTED_AT_TAG, STAGED
 from commerce_sync.rotation.key_rotation import STEPS
 
 from emulators.bigcommerce import BigCommerceEmulator
@@ -248,3 +248,88 @@ def test_testsecret_refuses_when_a_hook_does_not_hold_the_new_token(
     with pytest.raises(Exception, match="not every webhook of ours holds the new secret"):
         step(runner, "testSecret", secret_id, token)
     assert current(runner, secret_id)["webhook_secret"] == bc_store.webhook_secret
+
+
+# ---- BigCommerce's client secret (Standard Webhooks signatures) ---------------------------------------------
+
+OLD_CLIENT_SECRET, NEW_CLIENT_SECRET = "bc-app-client-secret-old-1", "bc-app-client-secret-new-2"
+
+
+@pytest.fixture
+def signed_store(runner: LocalRunner, bigcommerce: BigCommerceEmulator) -> RegisteredStore:
+    """A store holding the app's client secret; hook 1 carries our token, hook 2 none (only signed)."""
+    bigcommerce.set_client_secret(OLD_CLIENT_SECRET)
+    store = register_store(
+        "bigcommerce",
+        identity=bigcommerce.store_hash,
+        platform_api_url=bigcommerce.base_url,
+        platform_api_credentials={"access_token": ACCESS_TOKEN},
+        client_secret=OLD_CLIENT_SECRET,
+    )
+    bigcommerce.put_hook(
+        "store/cart/deleted", f"{runner.url}/webhooks/bigcommerce", headers={TOKEN_HEADER: store.webhook_secret}
+    )
+    bigcommerce.put_hook("store/cart/deleted", f"{runner.url}/webhooks/bigcommerce")
+    return store
+
+
+def signed_by(bigcommerce: BigCommerceEmulator, client_secret: str) -> int:
+    """A delivery of the signature-only hook, signed with `client_secret`: its status."""
+    bigcommerce.set_client_secret(client_secret)
+    return bigcommerce.deliver(2, cart_deleted(bigcommerce)).status_code
+
+
+def test_a_staged_client_secret_is_promoted_and_both_sign_through_the_switch(
+    runner: LocalRunner, bigcommerce: BigCommerceEmulator, signed_store: RegisteredStore, captured_logs: io.StringIO
+) -> None:
+    secret_id = signed_store.store.secret_id
+    # The app's client secret was regenerated in the developer portal; the operator stages it.
+    rotation_cli.stage_client_secret(sm(runner), signed_store.store, NEW_CLIENT_SECRET)
+    token = rotation_cli.start_local_rotation(sm(runner), secret_id)
+    for name in STEPS:
+        step(runner, name, secret_id, token)
+        step(runner, name, secret_id, token)
+        # BigCommerce may sign with either while the switch goes on: the new one is pending from createSecret.
+        assert signed_by(bigcommerce, OLD_CLIENT_SECRET) == 202
+        assert signed_by(bigcommerce, NEW_CLIENT_SECRET) == 202
+        assert bigcommerce.deliver(1, cart_deleted(bigcommerce)).status_code == 202
+
+    promoted = current(runner, secret_id)
+    assert promoted["client_secret"] == NEW_CLIENT_SECRET
+    assert promoted["webhook_secret"] == signed_store.webhook_secret  # the header token stays
+    assert promoted["platform_api_credentials"] == {"access_token": ACCESS_TOKEN}
+    assert current(runner, secret_id, AWSPREVIOUS)["client_secret"] == OLD_CLIENT_SECRET
+    assert bigcommerce.hook(1)["headers"] == {TOKEN_HEADER: signed_store.webhook_secret}
+    assert not [r for r in bigcommerce.requests if "/hooks" in r["path"]]  # nothing pushed, nothing read back
+    assert not any(STAGED in labels for labels in stages(runner, secret_id).values())
+
+    # The grace ends (as if an hour had passed); a refused delivery makes the receiver look again.
+    sm(runner).tag_resource(SecretId=secret_id, Tags=[{"Key": PROMOTED_AT_TAG, "Value": "2020-01-01T00:00:00Z"}])
+    assert signed_by(bigcommerce, "bc-app-client-secret-forged") == 401
+    assert signed_by(bigcommerce, OLD_CLIENT_SECRET) == 401
+    assert signed_by(bigcommerce, NEW_CLIENT_SECRET) == 202
+    logs = captured_logs.getvalue()
+    assert OLD_CLIENT_SECRET not in logs and NEW_CLIENT_SECRET not in logs and signed_store.webhook_secret not in logs
+
+
+def test_a_generated_token_is_pushed_and_the_client_secret_kept(
+    runner: LocalRunner, bigcommerce: BigCommerceEmulator, signed_store: RegisteredStore
+) -> None:
+    secret_id = signed_store.store.secret_id
+    token = rotation_cli.start_local_rotation(sm(runner), secret_id)
+    for name in STEPS:
+        step(runner, name, secret_id, token)
+        for hook_id in (1, 2):
+            assert bigcommerce.deliver(hook_id, cart_deleted(bigcommerce)).status_code == 202
+
+    promoted = current(runner, secret_id)
+    assert promoted["webhook_secret"] != signed_store.webhook_secret
+    assert promoted["client_secret"] == OLD_CLIENT_SECRET
+    assert bigcommerce.hook(1)["headers"] == {TOKEN_HEADER: promoted["webhook_secret"]}
+    assert bigcommerce.hook(2)["headers"] == {}
+    # The old token, unsigned, within its grace; the new one; the client secret alone.
+    bigcommerce.set_client_secret(None)
+    for token_value in (signed_store.webhook_secret, promoted["webhook_secret"]):
+        bigcommerce.app.hook_registry.update(1, {"headers": {TOKEN_HEADER: token_value}})
+        assert bigcommerce.deliver(1, cart_deleted(bigcommerce)).status_code == 202
+    assert signed_by(bigcommerce, OLD_CLIENT_SECRET) == 202

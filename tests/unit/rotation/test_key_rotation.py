@@ -384,6 +384,57 @@ def test_an_unregistered_store_or_an_odd_name_is_a_clear_error() -> None:
         rotation(other, {"s1": store("woocommerce")}).rotate("createSecret", other.arn, other.rotate())
 
 
+def test_a_staged_bigcommerce_client_secret_is_promoted_alone_and_nothing_is_pushed() -> None:
+    client = store_secret(client_secret="c" * 40)
+    client.stage({"kind": "store_webhook_secret", "client_secret": "d" * 40})
+    hooks = FakeHooks()
+    token = client.rotate()
+    run(rotation(client, {"s1": store("bigcommerce")}, hooks), client, token)
+    current = client.current()
+    assert (current["webhook_secret"], current["client_secret"]) == ("o" * 43, "d" * 40)
+    assert current["platform_api_credentials"] == {"k": "v"} and "origin" not in current
+    assert hooks.pushed == []  # BigCommerce already signs with it: it comes from its developer portal
+    assert client.tags[PROMOTED_VERSION_TAG] == token
+    assert not any(STAGED in labels for labels in client.labels.values())
+
+
+def test_a_generated_webhook_secret_keeps_the_client_secret() -> None:
+    client = store_secret(client_secret="c" * 40)
+    hooks = FakeHooks()
+    token = client.rotate()
+    run(rotation(client, {"s1": store("bigcommerce")}, hooks), client, token)
+    current = client.current()
+    assert current["webhook_secret"] == hooks.pushed[-1] != "o" * 43
+    assert current["client_secret"] == "c" * 40
+
+
+@pytest.mark.parametrize(
+    ("platform", "client_secret", "error", "message"),
+    [
+        ("woocommerce", "d" * 40, NewSecretRejected, "only a BigCommerce store keeps a client secret"),
+        ("bigcommerce", "short", NewSecretRejected, "shorter than 16"),
+        ("bigcommerce", "c" * 40, NothingStaged, "is the current one"),
+    ],
+)
+def test_a_staged_client_secret_that_cannot_serve_is_refused_at_createsecret(
+    platform: str, client_secret: str, error: type[Exception], message: str
+) -> None:
+    client = store_secret(client_secret="c" * 40)
+    client.stage({"kind": "store_webhook_secret", "client_secret": client_secret})
+    token = client.rotate()
+    with pytest.raises(error, match=message):
+        rotation(client, {"s1": store(platform)}).rotate("createSecret", client.arn, token)
+    assert client.values[token] is None and client.current()["client_secret"] == "c" * 40
+
+
+def test_a_pending_version_that_changes_nothing_is_rejected_at_testsecret() -> None:
+    client = store_secret(client_secret="c" * 40)
+    token = client.rotate()
+    client.values[token] = json.dumps({**client.current(), "origin": "operator"})
+    with pytest.raises(NewSecretRejected, match="changes neither"):
+        rotation(client, {"s1": store("bigcommerce")}).rotate("testSecret", client.arn, token)
+
+
 def test_secret_kinds() -> None:
     assert secret_kind({"kind": "mailchimp_api_key"}) == "mailchimp_api_key"
     assert secret_kind({"api_key": ""}) == "mailchimp_api_key"
@@ -403,6 +454,15 @@ class Clock:
         return self.now
 
 
+def promote(client: FakeSecretsManager, token: str) -> None:
+    """What finishSecret does: tag the promotion (at the Clock's time), then move the labels."""
+    old_current = next(v for v, labels in client.labels.items() if "AWSCURRENT" in labels)
+    client.tag_resource(client.arn, [{"Key": PROMOTED_VERSION_TAG, "Value": token}])
+    client.tag_resource(client.arn, [{"Key": PROMOTED_AT_TAG, "Value": "2023-11-14T22:13:20Z"}])
+    client.update_secret_version_stage(client.arn, "AWSCURRENT", RemoveFromVersionId=old_current, MoveToVersionId=token)
+    client.update_secret_version_stage(client.arn, "AWSPENDING", RemoveFromVersionId=token)
+
+
 def test_the_keyring_follows_a_rotation_and_bounds_the_previous_secret() -> None:
     client = store_secret()
     clock = Clock()
@@ -416,11 +476,7 @@ def test_the_keyring_follows_a_rotation_and_bounds_the_previous_secret() -> None
     keyring = reader.signing_keyring(client.arn, refresh=True)
     assert [(s.label, s.value) for s in keyring.secrets] == [("current", "o" * 43), ("pending", "n" * 40)]
 
-    old_current = next(v for v, labels in client.labels.items() if "AWSCURRENT" in labels)
-    client.tag_resource(client.arn, [{"Key": PROMOTED_VERSION_TAG, "Value": token}])
-    client.tag_resource(client.arn, [{"Key": PROMOTED_AT_TAG, "Value": "2023-11-14T22:13:20Z"}])
-    client.update_secret_version_stage(client.arn, "AWSCURRENT", RemoveFromVersionId=old_current, MoveToVersionId=token)
-    client.update_secret_version_stage(client.arn, "AWSPENDING", RemoveFromVersionId=token)
+    promote(client, token)
     keyring = reader.signing_keyring(client.arn, refresh=True)
     assert [(s.label, s.value) for s in keyring.secrets] == [("current", "n" * 40), ("previous", "o" * 43)]
     assert [s.label for s in keyring.usable(clock.now + 3599)] == ["current", "previous"]
@@ -429,6 +485,28 @@ def test_the_keyring_follows_a_rotation_and_bounds_the_previous_secret() -> None
     # A manual put-secret-value afterwards (no rotation): the version it replaces gets no grace.
     client.put_secret_value(client.arn, str(uuid.uuid4()), json.dumps({"webhook_secret": "m" * 40}), ["AWSCURRENT"])
     assert [s.label for s in reader.signing_keyring(client.arn, refresh=True).secrets] == ["current"]
+
+
+def test_a_client_secret_rotation_is_its_own_keyring_entry_and_gets_the_grace() -> None:
+    client = store_secret(client_secret="c" * 40)
+    clock = Clock()
+    reader = SecretReader(max_age_seconds=60, client=client, previous_grace_seconds=3600, clock=clock)
+    token = client.rotate()
+    # Same header token, new client secret: not a repeat of the current version.
+    client.values[token] = json.dumps({**client.current(), "client_secret": "d" * 40})
+    keyring = reader.signing_keyring(client.arn, refresh=True)
+    assert [(s.label, s.value, s.client_secret) for s in keyring.secrets] == [
+        ("current", "o" * 43, "c" * 40),
+        ("pending", "o" * 43, "d" * 40),
+    ]
+
+    promote(client, token)
+    keyring = reader.signing_keyring(client.arn, refresh=True)
+    assert [(s.label, s.client_secret) for s in keyring.usable(clock.now + 3599)] == [
+        ("current", "d" * 40),
+        ("previous", "c" * 40),
+    ]
+    assert [s.client_secret for s in keyring.usable(clock.now + 3600)] == ["d" * 40]
 
 
 def test_a_miss_costs_one_describe_when_nothing_changed() -> None:
@@ -466,6 +544,9 @@ class HmacAdapter:
         from commerce_sync.platforms.signatures import verify_base64_hmac
 
         return verify_base64_hmac(secrets, request.body, request.header("X-Signature"))
+
+    def verify_keyring(self, request: WebhookRequest, keyring: Sequence[SigningSecret]) -> int:
+        return self.verify(request, [entry.value for entry in keyring])
 
 
 @pytest.mark.parametrize("label", SIGNING_SECRET_LABELS)

@@ -8,7 +8,9 @@
   COMMERCE_SYNC_STAGED) uncached from the SDK.
 - The webhook receiver verifies against a *keyring*: the current signing secret, the pending one
   while a rotation runs, and the previous one for `WEBHOOK_SECRET_PREVIOUS_GRACE_SECONDS` after the
-  rotation that retired it (docs/key-rotation.md). The keyring is cached for the same short max_age as
+  rotation that retired it (docs/key-rotation.md). Each entry holds that version's `webhook_secret` and,
+  for a BigCommerce store that keeps one, its `client_secret` (the key BigCommerce signs Standard Webhooks
+  deliveries with), so both rotate with the same grace. The keyring is cached for the same short max_age as
   `current()`. On a signature miss it is checked at once with one DescribeSecret: versions are
   immutable, so when neither the stage map nor our tags changed (and no pending version was still
   waiting for its value) the cached keyring is exact and the miss is final; only a change costs the
@@ -52,6 +54,11 @@ PROMOTED_VERSION_TAG = "commerce-sync:promoted-version"
 PROMOTED_AT_TAG = "commerce-sync:promoted-at"
 
 SIGNING_LABELS = ("current", "pending", "previous")
+# The keys of a store secret's JSON that authenticate deliveries: the secret commerce-sync shares with the
+# platform (a signing key, or BigCommerce's header token), and BigCommerce's app client secret, which
+# BigCommerce keys its Standard Webhooks signatures with (docs/key-rotation.md, "Store secret layout").
+WEBHOOK_SECRET = "webhook_secret"
+CLIENT_SECRET = "client_secret"
 
 
 class SecretFormatError(Exception):
@@ -82,8 +89,12 @@ def parse_promoted_at(value: str | None) -> float | None:
 
 @dataclass(frozen=True)
 class SigningSecret:
+    """One version's keys: `value` is its webhook_secret, `client_secret` its client secret when it holds
+    one (BigCommerce stores registered with it; None for every other store)."""
+
     label: str
     value: str = field(repr=False)
+    client_secret: str | None = field(default=None, repr=False)
 
 
 @dataclass(frozen=True)
@@ -194,9 +205,12 @@ class SecretReader:
         found: list[SigningSecret] = []
 
         def add(label: str, value: dict[str, Any] | None) -> None:
-            secret = (value or {}).get("webhook_secret")
-            if secret and all(str(secret) != known.value for known in found):
-                found.append(SigningSecret(label, str(secret)))
+            secret, client_secret = (value or {}).get(WEBHOOK_SECRET), (value or {}).get(CLIENT_SECRET)
+            entry = SigningSecret(label, str(secret or ""), str(client_secret) if client_secret else None)
+            # A version that repeats a known one adds nothing; one that changes only the client secret (its
+            # rotation keeps the header token) is a new entry.
+            if secret and all((entry.value, entry.client_secret) != (k.value, k.client_secret) for k in found):
+                found.append(entry)
 
         add("current", self.staged(secret_id, AWSCURRENT))
         pending_id = version_holding(stages, AWSPENDING)

@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
+from commerce_sync.aws.secret_store import SigningSecret
 from commerce_sync.aws.store_registry import Store
 from commerce_sync.canonical.errors import BadRequest, EntityRefused
 from commerce_sync.canonical.model import MAILCHIMP_REFUSES, CanonicalEvent
@@ -82,6 +83,12 @@ class PlatformAdapter(ABC):
     @abstractmethod
     def verify(self, request: WebhookRequest, secrets: Sequence[str]) -> int:
         """Index of the secret that signed the delivery; raises signatures.SignatureError."""
+
+    def verify_keyring(self, request: WebhookRequest, keyring: Sequence[SigningSecret]) -> int:
+        """Index of the keyring entry (one per usable version of the store's secret) that authenticates the
+        delivery; raises signatures.SignatureError. Most platforms have one key per version, its
+        webhook_secret; BigCommerce, which may hold a second (the app's client secret), overrides this."""
+        return self.verify(request, [entry.value for entry in keyring])
 
     @abstractmethod
     def normalise(self, request: WebhookRequest, store: Store, api: StoreApi | None = None) -> Normalised:

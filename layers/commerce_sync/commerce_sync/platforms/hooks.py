@@ -27,6 +27,9 @@ from commerce_sync.platforms.woocommerce.api import rest_root as woocommerce_api
 from commerce_sync.platforms.woocommerce.hooks import WooCommerceWebhooks
 
 PUSHABLE_PLATFORMS = frozenset({"woocommerce", "bigcommerce"})
+# Platforms whose deliveries may be signed with a key apart from the webhook secret: BigCommerce signs
+# Standard Webhooks with the app's client secret, kept as the store secret's `client_secret`.
+CLIENT_SECRET_PLATFORMS = frozenset({"bigcommerce"})
 
 
 class PlatformHooks:

@@ -119,7 +119,7 @@ class WebhookReceiver:
         for refresh in (False, True):
             candidates = self._secrets.signing_keyring(secret_id, refresh=refresh).usable()
             try:
-                matched = adapter.verify(request, [candidate.value for candidate in candidates])
+                matched = adapter.verify_keyring(request, candidates)
             except SignatureError:
                 if refresh:
                     raise

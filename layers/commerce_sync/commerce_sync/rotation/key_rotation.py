@@ -24,12 +24,15 @@ Two kinds of secret, told apart by the `kind` field of their JSON:
   labelled COMMERCE_SYNC_STAGED) and fails clearly when there is none. testSecret calls `/ping` and
   `GET /` with it and requires the account_id of the current key. finishSecret promotes it and says
   that the old key can now be revoked in Mailchimp's UI.
-- `store_webhook_secret` (`{"kind", "webhook_secret", "platform_api_credentials", ...}`, named
-  `<STORE_SECRET_PREFIX><store_id>`): a staged secret when the operator gave one, else (WooCommerce,
+- `store_webhook_secret` (`{"kind", "webhook_secret", "client_secret"?, "platform_api_credentials", ...}`,
+  named `<STORE_SECRET_PREFIX><store_id>`): a staged secret when the operator gave one, else (WooCommerce,
   BigCommerce) a generated one; setSecret pushes it to the store's webhooks (platform_hooks);
   Shopify's secret is the app's client secret and a canonical sender's is configured on the sender, so
-  those must be staged. finishSecret tags the secret with the version it promotes and when, which is
-  how the webhook receiver bounds the grace of the previous secret (secret_store).
+  those must be staged. A BigCommerce store's `client_secret` (the app's, which BigCommerce signs
+  Standard Webhooks deliveries with) is set in BigCommerce's developer portal, so it too is only ever
+  staged; its rotation keeps the webhook secret, and pushes nothing. finishSecret tags the secret with
+  the version it promotes and when, which is how the webhook receiver bounds the grace of the previous
+  secret (secret_store).
 
 On the configuration check that Secrets Manager runs when a schedule is set without rotating
 (RotateImmediately false: testSecret only, on an AWSPENDING version holding a copy of AWSCURRENT —
@@ -55,9 +58,11 @@ from commerce_sync.aws.observability import logger, metrics
 from commerce_sync.aws.secret_store import (
     AWSCURRENT,
     AWSPENDING,
+    CLIENT_SECRET,
     PROMOTED_AT_TAG,
     PROMOTED_VERSION_TAG,
     STAGED,
+    WEBHOOK_SECRET,
     SecretReader,
     version_holding,
 )
@@ -65,7 +70,7 @@ from commerce_sync.aws.settings import Settings
 from commerce_sync.aws.store_registry import Store, StoreRegistry
 from commerce_sync.mailchimp.client import MailchimpClient, RetryPolicy
 from commerce_sync.mailchimp.errors import MailchimpAuthError, MailchimpError
-from commerce_sync.platforms.hooks import PUSHABLE_PLATFORMS, PlatformHooks
+from commerce_sync.platforms.hooks import CLIENT_SECRET_PLATFORMS, PUSHABLE_PLATFORMS, PlatformHooks
 from commerce_sync.platforms.http import PlatformApiError
 from commerce_sync.platforms.secret_push import HookPushError
 
@@ -357,8 +362,6 @@ class KeyRotation:
 class Rotator:
     """What one kind of secret does at each step."""
 
-    field_name = ""
-
     def __init__(self, rotation: KeyRotation) -> None:
         self.rotation = rotation
 
@@ -381,16 +384,16 @@ class Rotator:
         return None
 
     def release_staged(self, context: StepContext, promoted: dict[str, Any]) -> None:
-        """Removes the staging label once its value is current, so the next rotation needs a new one. A
-        value staged again meanwhile (different) is left for the next rotation."""
+        """Removes the staging label once its value is current (every key it gives holds the promoted
+        value), so the next rotation needs a new one. A value staged again meanwhile (different) is left
+        for the next rotation."""
         staged = self.rotation.staged(context)
-        if staged is not None and staged.value.get(self.field_name) == promoted.get(self.field_name):
+        given = {key: value for key, value in (staged.value if staged else {}).items() if key != "kind"}
+        if staged is not None and given and all(promoted.get(key) == value for key, value in given.items()):
             self.rotation.unstage(context, staged)
 
 
 class MailchimpKeyRotator(Rotator):
-    field_name = "api_key"
-
     def create(self, context: StepContext) -> dict[str, Any]:
         staged = self.rotation.staged(context)
         key = str((staged.value if staged else {}).get("api_key") or "").strip()
@@ -486,8 +489,6 @@ class MailchimpKeyRotator(Rotator):
 
 
 class StoreSecretRotator(Rotator):
-    field_name = "webhook_secret"
-
     def store(self, context: StepContext) -> Store:
         prefix = self.rotation.settings.store_secret_prefix
         if not context.secret.name.startswith(prefix):
@@ -500,17 +501,28 @@ class StoreSecretRotator(Rotator):
         return store
 
     def create(self, context: StepContext) -> dict[str, Any]:
+        """What the operator staged (a webhook secret, a BigCommerce client secret, or both) replaces the
+        current value's; with nothing staged, a webhook secret is generated where it can be pushed."""
         store = self.store(context)
         staged = self.rotation.staged(context)
-        new = str((staged.value if staged else {}).get("webhook_secret") or "")
-        if new and new == context.current.get("webhook_secret"):
+        given = staged.value if staged else {}
+        new = str(given.get(WEBHOOK_SECRET) or "")
+        client_secret = str(given.get(CLIENT_SECRET) or "")
+        if new and new == context.current.get(WEBHOOK_SECRET):
             raise NothingStaged("the staged webhook secret is the current one; stage the new secret")
+        if client_secret and client_secret == context.current.get(CLIENT_SECRET):
+            raise NothingStaged("the staged client secret is the current one; stage the app's new client secret")
+        value = {**context.current, "kind": KIND_STORE}
+        if client_secret:
+            self._check_client_secret(client_secret, store, context)
+            value[CLIENT_SECRET] = client_secret
         if new:
-            origin = "operator"
             self._check(new, context)
+            value.update({WEBHOOK_SECRET: new, "origin": "operator"})
+        elif client_secret:
+            pass  # a client secret of its own: the header token stays as it is
         elif store.platform in PUSHABLE_PLATFORMS:
-            origin = "generated"
-            new = self.rotation.random_secret()
+            value.update({WEBHOOK_SECRET: self.rotation.random_secret(), "origin": "generated"})
         else:
             raise NothingStaged(
                 f"a {store.platform} store's signing secret is set on the sender's side (Shopify: the app's client "
@@ -518,10 +530,14 @@ class StoreSecretRotator(Rotator):
                 f"{'shopify-secret' if store.platform == 'shopify' else 'store-secret --supply'} {store.store_id}`. "
                 "AWSCURRENT is unchanged"
             )
-        return {**context.current, "kind": KIND_STORE, "webhook_secret": new, "origin": origin}
+        return value
 
     def set(self, context: StepContext, pending: dict[str, Any]) -> None:
         store = self.store(context)
+        if pending.get(WEBHOOK_SECRET) == context.current.get(WEBHOOK_SECRET):
+            # Only the client secret is new, and BigCommerce already signs with it (it comes from there).
+            logger.info("setSecret: the webhook secret is unchanged; nothing to push")
+            return
         if store.platform not in PUSHABLE_PLATFORMS:
             logger.info(
                 f"setSecret: nothing to push; {store.platform} already signs with the secret the operator staged"
@@ -544,9 +560,19 @@ class StoreSecretRotator(Rotator):
             logger.warning("setSecret: no webhook of ours found on the platform; the staged secret was not pushed")
 
     def test(self, context: StepContext, pending: dict[str, Any]) -> None:
-        new = str(pending.get("webhook_secret") or "")
-        self._check(new, context)
         store = self.store(context)
+        new = str(pending.get(WEBHOOK_SECRET) or "")
+        client_secret = pending.get(CLIENT_SECRET)
+        if client_secret != context.current.get(CLIENT_SECRET):
+            self._check_client_secret(str(client_secret or ""), store, context)
+        if new == context.current.get(WEBHOOK_SECRET):
+            if client_secret == context.current.get(CLIENT_SECRET):
+                raise NewSecretRejected("the pending version changes neither the webhook secret nor the client secret")
+            # BigCommerce offers no API that proves a client secret; the deliveries it signs are the proof,
+            # and they are accepted with the pending one from createSecret on.
+            logger.info("testSecret: the new client secret is well-formed; the webhook secret is unchanged")
+            return
+        self._check(new, context)
         if store.platform not in PUSHABLE_PLATFORMS:
             return
         try:
@@ -580,8 +606,10 @@ class StoreSecretRotator(Rotator):
         metrics.add_metric(name="WebhookSecretRotated", unit="Count", value=1)
         grace = self.rotation.settings.previous_secret_grace_seconds
         logger.info(
-            "new webhook secret promoted; the previous one is still accepted for the grace period",
+            "new store secret promoted; the previous one is still accepted for the grace period",
             grace_seconds=grace,
+            # Names of what changed, never values.
+            rotated=[key for key in (WEBHOOK_SECRET, CLIENT_SECRET) if promoted.get(key) != context.current.get(key)],
             origin=promoted.get("origin"),
         )
 
@@ -589,5 +617,16 @@ class StoreSecretRotator(Rotator):
     def _check(new: str, context: StepContext) -> None:
         if len(new) < MIN_WEBHOOK_SECRET_LENGTH:
             raise NewSecretRejected(f"the new webhook secret is shorter than {MIN_WEBHOOK_SECRET_LENGTH} characters")
-        if new == context.current.get("webhook_secret"):
+        if new == context.current.get(WEBHOOK_SECRET):
             raise NewSecretRejected("the new webhook secret is the current one")
+
+    @staticmethod
+    def _check_client_secret(new: str, store: Store, context: StepContext) -> None:
+        if store.platform not in CLIENT_SECRET_PLATFORMS:
+            raise NewSecretRejected(
+                f"store {store.store_id} is a {store.platform} store; only a BigCommerce store keeps a client secret"
+            )
+        if len(new) < MIN_WEBHOOK_SECRET_LENGTH:
+            raise NewSecretRejected(f"the new client secret is shorter than {MIN_WEBHOOK_SECRET_LENGTH} characters")
+        if new == context.current.get(CLIENT_SECRET):
+            raise NewSecretRejected("the new client secret is the current one")

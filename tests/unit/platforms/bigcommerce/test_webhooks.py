@@ -14,6 +14,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from commerce_sync.aws.secret_store import SigningSecret
 from commerce_sync.aws.store_registry import Store
 from commerce_sync.canonical.errors import BadRequest
 from commerce_sync.canonical.model import CartRemovalReason, ConsentState, EventType
@@ -187,6 +188,51 @@ def test_a_signature_by_another_key_still_passes_with_our_token(adapter: BigComm
     assert adapter.verify(delivery(body, **headers), [SECRET]) == 0
     with pytest.raises(SignatureError, match="does not match"):
         adapter.verify(delivery(body, **{**headers, TOKEN_HEADER: "forged"}), [SECRET])
+
+
+CLIENT_SECRET = "bc-app-client-secret-Yq3v"
+
+
+def test_with_a_client_secret_the_token_or_a_client_secret_signature_passes() -> None:
+    body = json.dumps(sample("bigcommerce_cart_updated_webhook.json")).encode()
+    keyring = [SigningSecret("current", SECRET, CLIENT_SECRET)]
+    adapter = BigCommerceAdapter()
+
+    assert adapter.verify_keyring(delivery(body, **{TOKEN_HEADER: SECRET}), keyring) == 0
+    assert adapter.verify_keyring(delivery(body, **signed_headers(CLIENT_SECRET, body)), keyring) == 0
+    # A forged token does not spoil a good signature, nor a foreign signature a good token: either is enough.
+    forged_token = {**signed_headers(CLIENT_SECRET, body), TOKEN_HEADER: "x"}
+    foreign_signature = {**signed_headers("x" * 20, body), TOKEN_HEADER: SECRET}
+    assert adapter.verify_keyring(delivery(body, **forged_token), keyring) == 0
+    assert adapter.verify_keyring(delivery(body, **foreign_signature), keyring) == 0
+
+
+def test_with_a_client_secret_a_signature_made_with_the_token_is_refused() -> None:
+    body = json.dumps(sample("bigcommerce_cart_updated_webhook.json")).encode()
+    keyring = [SigningSecret("current", SECRET, CLIENT_SECRET)]
+
+    with pytest.raises(SignatureError, match=r"^Standard Webhooks signature: the signature does not match$"):
+        BigCommerceAdapter().verify_keyring(delivery(body, **signed_headers(SECRET, body)), keyring)
+    with pytest.raises(SignatureError, match="header does not match; Standard Webhooks signature: the signature"):
+        headers = {**signed_headers(SECRET, body), TOKEN_HEADER: CLIENT_SECRET}
+        BigCommerceAdapter().verify_keyring(delivery(body, **headers), keyring)
+
+
+def test_each_version_checks_signatures_with_its_own_key() -> None:
+    """Rotation grace for both keys; a version without a client secret (registered before there was one)
+    checks signatures with its webhook secret, as every store did before."""
+    body = json.dumps(sample("bigcommerce_cart_updated_webhook.json")).encode()
+    keyring = [
+        SigningSecret("current", "new-token-value-1", "new-client-secret"),
+        SigningSecret("previous", "old-token-value-1", None),
+    ]
+    adapter = BigCommerceAdapter()
+
+    assert adapter.verify_keyring(delivery(body, **signed_headers("new-client-secret", body)), keyring) == 0
+    assert adapter.verify_keyring(delivery(body, **signed_headers("old-token-value-1", body)), keyring) == 1
+    assert adapter.verify_keyring(delivery(body, **{TOKEN_HEADER: "old-token-value-1"}), keyring) == 1
+    with pytest.raises(SignatureError):
+        adapter.verify_keyring(delivery(body, **signed_headers("new-token-value-1", body)), keyring)
 
 
 # ----- mapping a fetched cart ----------------------------------------------------------------------------

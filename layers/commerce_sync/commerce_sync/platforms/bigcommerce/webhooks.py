@@ -3,13 +3,19 @@
 Deliveries: `{scope, store_id, data: {type, id, …}, hash, created_at, producer: "stores/{store_hash}"}`
 (developer.bigcommerce.com/docs/integrations/webhooks/events). The store is the hash in `producer`.
 
-Authentication, either of:
-- the `X-Commerce-Sync-Token` header, which we put in the hook's `headers` when registering it, equal
-  to the store's webhook secret (compared in constant time);
-- a Standard Webhooks signature (`webhook-id`, `webhook-timestamp`, `webhook-signature`), which
-  BigCommerce has added since 2025, keyed with the secret as it is. BigCommerce signs with the app's
-  client secret, which may not be the secret we hold for the store; so when a signed delivery also
-  carries our token, a valid token is enough.
+Authentication: a delivery passes when either check passes, against any usable version of the store's
+secret (current, pending, previous within its grace: secret_store.SigningKeyring), and is refused (401)
+otherwise.
+- The `X-Commerce-Sync-Token` header, which we put in the hook's `headers` when registering it, equal to
+  the store's `webhook_secret` (compared in constant time). commerce-sync chooses this token and pushes
+  it to the hooks when it rotates it.
+- A Standard Webhooks signature (`webhook-id`, `webhook-timestamp`, `webhook-signature`), which
+  BigCommerce adds to every delivery, keyed with the client secret of the app (or API account) that owns
+  the hook (developer.bigcommerce.com/docs/integrations/webhooks/https-webhook-overview#security). That
+  is the store secret's `client_secret`, set in BigCommerce's developer portal, never by us. A version of
+  the secret without `client_secret` (every store registered before it existed) verifies signatures with
+  its `webhook_secret`, as before, so nothing breaks on upgrade; once a version holds a client secret,
+  a signature made with the header token no longer passes for it.
 
 Scopes:
 - `store/cart/created|updated|abandoned|couponApplied` (`data.id` is the cart) and
@@ -55,6 +61,7 @@ from typing import Any
 
 import requests
 
+from commerce_sync.aws.secret_store import SigningSecret
 from commerce_sync.aws.store_registry import Store
 from commerce_sync.canonical.errors import BadRequest
 from commerce_sync.canonical.model import (
@@ -178,6 +185,40 @@ def to_canonical_cart(
     )
 
 
+def signing_key(entry: SigningSecret) -> str:
+    """The key a version's Standard Webhooks signatures are checked with: its client secret, or, for a
+    version that holds none (stores registered before client secrets were kept), its webhook secret."""
+    return entry.client_secret or entry.value
+
+
+def authenticate(request: WebhookRequest, tokens: Sequence[str], client_secrets: Sequence[str]) -> int:
+    """Index of the candidate whose header token matches, or whose client secret made the Standard Webhooks
+    signature; `tokens` and `client_secrets` are parallel (one pair per version). Either check is enough:
+    a hook may carry no header of ours (the merchant's app registered it), and a delivery may come
+    unsigned (BigCommerce before signed webhooks)."""
+    token, signature = request.header(TOKEN_HEADER), request.header("webhook-signature")
+    if not token and not signature:
+        raise SignatureError(f"the {TOKEN_HEADER} header and the Standard Webhooks signature are both missing")
+    refusals = []
+    if token:
+        try:
+            return verify_token(tokens, token)
+        except SignatureError as refused:
+            refusals.append(str(refused))
+    if signature:
+        try:
+            return verify_standard_webhook(
+                client_secrets,
+                request.body,
+                request.header("webhook-id"),
+                request.header("webhook-timestamp"),
+                signature,
+            )
+        except SignatureError as refused:
+            refusals.append(f"Standard Webhooks signature: {refused}")
+    raise SignatureError("; ".join(refusals))
+
+
 def verify_token(secrets: Sequence[str], presented: str | None) -> int:
     """Index of the secret equal to the token, compared in constant time (as digests, so that not even
     the length of a secret shows in the timing)."""
@@ -214,20 +255,11 @@ class BigCommerceAdapter(PlatformAdapter):
         return store_hash.strip()
 
     def verify(self, request: WebhookRequest, secrets: Sequence[str]) -> int:
-        token = request.header(TOKEN_HEADER)
-        if request.header("webhook-signature"):
-            try:
-                return verify_standard_webhook(
-                    secrets,
-                    request.body,
-                    request.header("webhook-id"),
-                    request.header("webhook-timestamp"),
-                    request.header("webhook-signature"),
-                )
-            except SignatureError:
-                if not token:
-                    raise
-        return verify_token(secrets, token)
+        """Each secret serves both checks, as a version without a client secret does."""
+        return authenticate(request, secrets, secrets)
+
+    def verify_keyring(self, request: WebhookRequest, keyring: Sequence[SigningSecret]) -> int:
+        return authenticate(request, [entry.value for entry in keyring], [signing_key(entry) for entry in keyring])
 
     # ----- normalising ---------------------------------------------------------------------------------
 
