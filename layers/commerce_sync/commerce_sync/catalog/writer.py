@@ -94,7 +94,10 @@ def upsert_write(product: Product, record: ProductRecord | None, store: Store, v
     )
 
 
-def removal_write(record: ProductRecord, version: str) -> PendingWrite:
+def removal_write(record: ProductRecord, version: str, *, stored: bool = True) -> PendingWrite:
+    """The write that retires a product gone from the catalog (docs/product-sync.md). `stored`: False when
+    `record` was made from what Mailchimp holds (ProductRecord.from_mailchimp) and the sync-state table
+    has none, so the new record is written only if none appeared meanwhile."""
     body = to_mailchimp_hidden_product(record.product_id, record.title, record.variants)
     variants = {**record.variants, **{variant.id: variant.title for variant in body.variants}}
     return PendingWrite(
@@ -103,7 +106,7 @@ def removal_write(record: ProductRecord, version: str) -> PendingWrite:
         record=record.with_changes(
             hash=product_content_hash(body), variants=variants, version=version, removed=True, failed=""
         ),
-        read_hash=record.hash,
+        read_hash=record.hash if stored else None,
     )
 
 
