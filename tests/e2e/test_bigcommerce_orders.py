@@ -242,6 +242,16 @@ def member_status(reader: MailchimpReader, shop: Shop, email: str) -> str | None
     return member["status"] if member else None
 
 
+def guest_order(shop: Shop, email: str, *, ticked: bool) -> dict[str, Any]:
+    """The paid sample as a guest with `email` placed it, newsletter box ticked or not: put on BigCommerce,
+    and the delivery that announces it returned."""
+    step = lifecycle()[1]
+    guest = dict(step.order, customer_id=0, is_email_opt_in=ticked)
+    guest["billing_address"] = dict(guest["billing_address"], email=email)
+    Step(guest, [], [], step.scope, step.data).apply(shop.emulator)
+    return thin(shop, step.scope, step.data)
+
+
 @pytest.mark.parametrize("subscriber_consents", [None, []], ids=["no-subscriber", "subscriber-without-consent"])
 def test_a_shopper_who_ticked_the_box_at_checkout_is_subscribed(
     runner: LocalRunner, shop: Shop, mailchimp_reader: MailchimpReader, subscriber_consents: list[str] | None
@@ -249,12 +259,8 @@ def test_a_shopper_who_ticked_the_box_at_checkout_is_subscribed(
     email = f"guest-{uuid.uuid4().hex[:8]}@example.com"
     if subscriber_consents is not None:  # a subscriber record whose answer is "no"
         shop.emulator.put_subscriber({"email": email, "consents": subscriber_consents})
-    step = lifecycle()[1]  # paid
-    guest = dict(step.order, customer_id=0, is_email_opt_in=True)
-    guest["billing_address"] = dict(guest["billing_address"], email=email)
-    Step(guest, [], [], step.scope, step.data).apply(shop.emulator)
 
-    send(runner, shop, thin(shop, step.scope, step.data))
+    send(runner, shop, guest_order(shop, email, ticked=True))
     runner.wait_until_idle()
 
     held = mailchimp_order(mailchimp_reader, shop)
@@ -282,12 +288,8 @@ def test_neither_the_box_nor_a_subscription_leaves_the_shopper_transactional(
     runner: LocalRunner, shop: Shop, mailchimp_reader: MailchimpReader
 ) -> None:
     email = f"guest-{uuid.uuid4().hex[:8]}@example.com"
-    step = lifecycle()[1]
-    guest = dict(step.order, customer_id=0, is_email_opt_in=False)
-    guest["billing_address"] = dict(guest["billing_address"], email=email)
-    Step(guest, [], [], step.scope, step.data).apply(shop.emulator)
 
-    send(runner, shop, thin(shop, step.scope, step.data))
+    send(runner, shop, guest_order(shop, email, ticked=False))
     runner.wait_until_idle()
 
     held = mailchimp_order(mailchimp_reader, shop)
