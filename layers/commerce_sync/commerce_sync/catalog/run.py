@@ -44,6 +44,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, fields
+from functools import partial
 from typing import Any
 
 import boto3
@@ -84,6 +85,7 @@ from commerce_sync.mailchimp.batches import (
     operation_id,
     parse_operation_id,
 )
+from commerce_sync.mailchimp.client import MailchimpClient
 from commerce_sync.mailchimp.errors import MailchimpError
 from commerce_sync.platforms.http import PlatformApiError
 from commerce_sync.platforms.products import CatalogSource, CatalogUnavailable, chunks
@@ -333,9 +335,7 @@ class _Slice:
         self.token = token
         self.deadline = deadline
         self.writer = ProductWriter(store, sync.state, sync._mailchimp, sync.dead_letters)
-        self.mailchimp = sync.services.mailchimp()
-        self.batches = MailchimpBatches(self.mailchimp)
-        self.listing_requests = 0
+        self.batches = MailchimpBatches(sync.services.mailchimp())
         self.committed_requests = 0
         self.pending: dict[str, PendingWrite] = {}
         self.pending_since: float | None = None
@@ -432,8 +432,14 @@ class _Slice:
         Mailchimp pages by offset: a product created meanwhile can shift one past this walk, and the next
         run finds it; nothing here removes a product from Mailchimp's list, so the walk skips nothing else."""
         while True:
-            page = self.mailchimp.product_ids(self.store_id, offset=self.listing_offset, count=self.config.listing_page)
-            self.listing_requests += 1
+            page = self.writer.call(
+                partial(
+                    MailchimpClient.product_ids,
+                    store_id=self.store_id,
+                    offset=self.listing_offset,
+                    count=self.config.listing_page,
+                )
+            )
             recorded = self.state.products(self.store_id, page.ids)
             unrecorded = [product_id for product_id in page.ids if product_id not in recorded]
             for part in chunks(unrecorded, self.config.sweep_chunk):
@@ -498,8 +504,7 @@ class _Slice:
         """Retire the products Mailchimp holds without a record that the store no longer has; Mailchimp is
         asked for each one's variants, since no record lists them."""
         for product_id in sorted(self._gone(product_ids)):
-            held = self.mailchimp.get_product(self.store_id, product_id)
-            self.listing_requests += 1
+            held = self.writer.call(partial(MailchimpClient.get_product, store_id=self.store_id, product_id=product_id))
             if held is not None:
                 record = ProductRecord.from_mailchimp({**held, "id": product_id})
                 self._add(removal_write(record, now_version(), stored=False))
@@ -729,7 +734,7 @@ class _Slice:
         checkpoint.pages += self.delta_pages
         checkpoint.batches += self.delta_batches
         self.delta_pages = self.delta_batches = 0
-        requests = self.writer.requests + self.batches.requests + self.listing_requests
+        requests = self.writer.requests + self.batches.requests
         checkpoint.mailchimp_requests += requests - self.committed_requests
         self.committed_requests = requests
         for name, value in changes.items():
