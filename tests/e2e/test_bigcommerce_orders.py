@@ -237,6 +237,66 @@ def test_created_then_cancelled(
     assert mailchimp.order_status_history(shop.store_id, str(ORDER_ID)) == [("pending", None), ("cancelled", None)]
 
 
+def member_status(reader: MailchimpReader, shop: Shop, email: str) -> str | None:
+    member = reader.resource(f"/lists/{shop.store.store.list_id}/members/{email}")
+    return member["status"] if member else None
+
+
+def guest_order(shop: Shop, email: str, *, ticked: bool) -> dict[str, Any]:
+    """The paid sample as a guest with `email` placed it, newsletter box ticked or not: put on BigCommerce,
+    and the delivery that announces it returned."""
+    step = lifecycle()[1]
+    guest = dict(step.order, customer_id=0, is_email_opt_in=ticked)
+    guest["billing_address"] = dict(guest["billing_address"], email=email)
+    Step(guest, [], [], step.scope, step.data).apply(shop.emulator)
+    return thin(shop, step.scope, step.data)
+
+
+@pytest.mark.parametrize("subscriber_consents", [None, []], ids=["no-subscriber", "subscriber-without-consent"])
+def test_a_shopper_who_ticked_the_box_at_checkout_is_subscribed(
+    runner: LocalRunner, shop: Shop, mailchimp_reader: MailchimpReader, subscriber_consents: list[str] | None
+) -> None:
+    email = f"guest-{uuid.uuid4().hex[:8]}@example.com"
+    if subscriber_consents is not None:  # a subscriber record whose answer is "no"
+        shop.emulator.put_subscriber({"email": email, "consents": subscriber_consents})
+
+    send(runner, shop, guest_order(shop, email, ticked=True))
+    runner.wait_until_idle()
+
+    held = mailchimp_order(mailchimp_reader, shop)
+    assert held is not None
+    assert held["customer"]["opt_in_status"] is True
+    assert member_status(mailchimp_reader, shop, email) == "subscribed"
+
+
+def test_an_unticked_box_does_not_take_back_the_newsletter_subscription(
+    runner: LocalRunner, shop: Shop, mailchimp_reader: MailchimpReader
+) -> None:
+    step = lifecycle()[1]  # the sample: is_email_opt_in false, its shopper a newsletter subscriber
+    assert step.order["is_email_opt_in"] is False
+    step.apply(shop.emulator)
+
+    send(runner, shop, thin(shop, step.scope, step.data))
+    runner.wait_until_idle()
+
+    held = mailchimp_order(mailchimp_reader, shop)
+    assert held is not None and held["customer"]["opt_in_status"] is True
+    assert member_status(mailchimp_reader, shop, "zoe.martin-lefevre@example.com") == "subscribed"
+
+
+def test_neither_the_box_nor_a_subscription_leaves_the_shopper_transactional(
+    runner: LocalRunner, shop: Shop, mailchimp_reader: MailchimpReader
+) -> None:
+    email = f"guest-{uuid.uuid4().hex[:8]}@example.com"
+
+    send(runner, shop, guest_order(shop, email, ticked=False))
+    runner.wait_until_idle()
+
+    held = mailchimp_order(mailchimp_reader, shop)
+    assert held is not None and held["customer"]["opt_in_status"] is False
+    assert member_status(mailchimp_reader, shop, email) == "transactional"
+
+
 def test_late_shuffled_and_repeated_deliveries_end_in_the_same_state(
     runner: LocalRunner,
     shop: Shop,

@@ -159,6 +159,68 @@ def test_the_whole_lifecycle_fires_each_notification_once_with_the_right_revenue
     assert held["customer"]["opt_in_status"] is True
 
 
+PLUGIN_CAMPAIGN_KEYS = ("mailchimp_woocommerce_campaign_id", "mailchimp_woocommerce_landing_site")
+
+
+def attributed(order: dict[str, Any], *, core: str | None, plugin: bool) -> dict[str, Any]:
+    """The order as a site records the visit: WooCommerce's own attribution (`core`: the session's entry
+    URL), the Mailchimp plugin's meta (`plugin`), or both."""
+    order = copy.deepcopy(order)
+    meta = [m for m in order["meta_data"] if plugin or m["key"] not in PLUGIN_CAMPAIGN_KEYS]
+    if core is not None:
+        meta += [
+            {"id": 9301, "key": "_wc_order_attribution_source_type", "value": "utm"},
+            {"id": 9302, "key": "_wc_order_attribution_utm_source", "value": "mailchimp"},
+            {"id": 9303, "key": "_wc_order_attribution_session_entry", "value": core},
+        ]
+    order["meta_data"] = meta
+    return order
+
+
+def test_core_order_attribution_reaches_the_mailchimp_order(
+    runner: LocalRunner, woo_store: RegisteredStore, mailchimp: MailchimpEmulator, mailchimp_reader: MailchimpReader
+) -> None:
+    mailchimp.add_campaign("5d2b8f9e1a")
+    entry = f"{woo_store.identity}tasses/?utm_source=mailchimp&mc_cid=5d2b8f9e1a&mc_eid=0a1b2c3d4e&mc_tc=prec"
+    order = attributed(new_order(status="processing", date_paid_gmt=at(1)), core=entry, plugin=False)
+
+    send(runner, woo_store, "order.created", order)
+    runner.wait_until_idle()
+
+    held = mailchimp_order(mailchimp_reader, woo_store, order["id"])
+    assert held is not None
+    assert (held["campaign_id"], held["landing_site"], held["tracking_code"]) == ("5d2b8f9e1a", entry, "prec")
+
+
+def test_without_core_attribution_the_plugins_campaign_is_used(
+    runner: LocalRunner, woo_store: RegisteredStore, mailchimp: MailchimpEmulator, mailchimp_reader: MailchimpReader
+) -> None:
+    mailchimp.add_campaign("3f8a1b2c4d")  # the campaign the sample's plugin meta names
+    order = new_order(status="processing", date_paid_gmt=at(1))
+
+    send(runner, woo_store, "order.created", attributed(order, core=None, plugin=True))
+    runner.wait_until_idle()
+
+    held = mailchimp_order(mailchimp_reader, woo_store, order["id"])
+    assert held is not None
+    assert (held["campaign_id"], held["tracking_code"]) == ("3f8a1b2c4d", "prec")
+    assert held["landing_site"].startswith("https://shop.example.com/boutique/?mc_cid=3f8a1b2c4d")
+
+
+def test_a_visit_without_a_campaign_sends_only_its_landing_site(
+    runner: LocalRunner, woo_store: RegisteredStore, mailchimp_reader: MailchimpReader
+) -> None:
+    entry = f"{woo_store.identity}?utm_source=google&utm_medium=organic"
+    order = attributed(new_order(status="processing", date_paid_gmt=at(1)), core=entry, plugin=False)
+
+    send(runner, woo_store, "order.created", order)
+    runner.wait_until_idle()
+
+    held = mailchimp_order(mailchimp_reader, woo_store, order["id"])
+    assert held is not None and held["landing_site"] == entry
+    assert not held.get("campaign_id") and not held.get("tracking_code")
+
+
 def test_created_then_cancelled_guest_order(
     runner: LocalRunner, woo_store: RegisteredStore, mailchimp: MailchimpEmulator, mailchimp_reader: MailchimpReader
 ) -> None:

@@ -25,7 +25,7 @@ from emulators.mailchimp.batch_faults import expire_batch_downloads, fail_batch_
 from emulators.shopify import ShopifyEmulator
 from emulators.shopify.fixtures import sample_catalog
 from local_runner.runner import LocalRunner
-from tests.harness import MailchimpReader, RegisteredStore, register_store
+from tests.harness import API_KEY, MailchimpReader, RegisteredStore, register_store
 
 TOKEN = "shpat_integration"
 FUNCTION = "ProductSyncFunction"
@@ -119,7 +119,8 @@ def test_a_second_run_without_changes_makes_no_mailchimp_write(
     assert (result["status"], result["seen"], result["unchanged"]) == ("done", 4, 4)
     assert result["created"] + result["updated"] + result["removed"] == 0
     assert len(product_writes(mailchimp, store.store_id)) == before
-    assert result["mailchimp_requests"] == 0
+    # The one request reads Mailchimp's product ids, for products no record names (docs/product-sync.md).
+    assert result["mailchimp_requests"] == 1
 
 
 def test_a_changed_price_updates_exactly_that_product(
@@ -281,6 +282,45 @@ def test_a_run_near_the_time_limit_continues_through_the_queue(
     summary = _last_summary(store.store_id)
     assert summary["slices"] >= 4 and summary["created"] == 4 and summary["seen"] == 4
     assert sorted(pid for pid, _ in product_writes(mailchimp, store.store_id)) == ["1001", "1002", "1003", "1004"]
+
+
+def test_the_walk_through_mailchimps_products_continues_through_the_queue_page_by_page(
+    runner: LocalRunner,
+    store: RegisteredStore,
+    mailchimp: MailchimpEmulator,
+    mailchimp_reader: MailchimpReader,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import requests
+
+    # Products an order line made before the store was connected, long gone from Shopify.
+    for product_id in ("9001", "9002", "9003"):
+        answer = requests.put(
+            f"{mailchimp.base_url}/ecommerce/stores/{store.store_id}/products/{product_id}",
+            json={"id": product_id, "title": f"Old {product_id}", "variants": [{"id": product_id, "title": "Old"}]},
+            auth=("test", API_KEY),
+            timeout=10,
+        )
+        assert answer.status_code == 200, answer.text
+    # One Mailchimp product id a page, and a slice that stops after each: the offset is checkpointed.
+    monkeypatch.setenv("CATALOG_LISTING_PAGE", "1")
+    monkeypatch.setenv("CATALOG_QUEUE_SLICE_SECONDS", "0")
+    runner.client("sqs").send_message(
+        QueueUrl=runner.queue_url("ProductSyncQueue"),
+        MessageBody=json.dumps({"action": "catalog_sync", "store_id": store.store_id}),
+    )
+    runner.wait_until_idle(timeout=30)
+
+    summary = _last_summary(store.store_id)
+    assert (summary["created"], summary["removed"]) == (4, 3)
+    assert summary["slices"] >= 7, "one slice a Mailchimp page (4 catalog products, 3 old ones)"
+    for product_id in ("9001", "9002", "9003"):
+        held = variants(product(mailchimp_reader, store.store_id, product_id))[product_id]
+        assert (held["inventory_quantity"], held["visibility"]) == (0, "hidden")
+    writes = sorted(pid for pid, _ in product_writes(mailchimp, store.store_id))
+    assert writes == ["1001", "1002", "1003", "1004", "9001", "9001", "9002", "9002", "9003", "9003"], (
+        "each old product seeded once and retired once"
+    )
 
 
 def test_two_runs_for_one_store_never_overlap(runner: LocalRunner, store: RegisteredStore, state: CatalogState) -> None:

@@ -1,25 +1,30 @@
-"""The catalog sync over WooCommerce and BigCommerce catalogs (emulators on 127.0.0.1), and real-time
-product events through the bus and the product queue, as the runner runs them."""
+"""The catalog sync over WooCommerce and BigCommerce catalogs (emulators on 127.0.0.1), the removal rule on
+all three platforms, and real-time product events through the bus and the product queue, as the runner
+runs them."""
 
 from __future__ import annotations
 
 import json
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
+import requests
 from commerce_sync.platforms.products import UNTRACKED_STOCK_QUANTITY
 
 from emulators.bigcommerce import BigCommerceEmulator
 from emulators.bigcommerce.catalog_fixtures import delete_product, put_catalog
 from emulators.bigcommerce.catalog_fixtures import sample_catalog as bigcommerce_catalog
 from emulators.mailchimp import MailchimpEmulator
+from emulators.shopify import ShopifyEmulator
+from emulators.shopify.fixtures import sample_catalog as shopify_catalog
 from emulators.woocommerce import WooCommerceEmulator
 from emulators.woocommerce.fixtures import sample_catalog as woocommerce_catalog
 from local_runner.runner import LocalRunner
-from tests.harness import MailchimpReader, RegisteredStore, register_store
+from tests.harness import API_KEY, MailchimpReader, RegisteredStore, register_store
 
 FUNCTION = "ProductSyncFunction"
 
@@ -137,6 +142,115 @@ def test_bigcommerce_catalog_with_variants_images_untracked_stock_and_a_deleted_
     assert (second["removed"], second["unchanged"]) == (1, 3)
     mug = variants(mailchimp_reader, bc_store.store_id, "113")["1131"]
     assert (mug["inventory_quantity"], mug["visibility"]) == (0, "hidden")
+
+
+# ---- the removal rule, on every platform -----------------------------------------------------------------
+
+
+@dataclass
+class Catalog:
+    """One platform's store: its registration, a product of its catalog, and how to delete that product."""
+
+    store: RegisteredStore
+    listed_product: str
+    delete: Callable[[], None]
+
+
+@pytest.fixture(params=["shopify", "woocommerce", "bigcommerce"])
+def catalog(request: pytest.FixtureRequest, runner: LocalRunner) -> Iterator[Catalog]:
+    platform = request.param
+    if platform == "shopify":
+        with ShopifyEmulator(f"shop-{uuid.uuid4().hex[:8]}.myshopify.com", "shpat_rule") as shopify:
+            for product in shopify_catalog():
+                shopify.put_product(product)
+            store = register_store(
+                "shopify",
+                identity=shopify.shop_domain,
+                platform_api_url=shopify.base_url,
+                platform_api_credentials={"access_token": "shpat_rule"},
+            )
+            yield Catalog(store, "1003", lambda: shopify.delete_product(1003))
+    elif platform == "woocommerce":
+        with WooCommerceEmulator("ck_rule", "cs_rule") as woo:
+            for product, product_variations in woocommerce_catalog():
+                woo.put_product(product, variations=product_variations)
+            store = register_store(
+                "woocommerce",
+                identity=f"https://shop-{uuid.uuid4().hex[:8]}.example.com",
+                platform_api_url=woo.base_url,
+                platform_api_credentials={"consumer_key": "ck_rule", "consumer_secret": "cs_rule"},
+            )
+            yield Catalog(store, "303", lambda: woo.delete_product(303))
+    else:
+        with BigCommerceEmulator(f"rule{uuid.uuid4().hex[:8]}", "bc-rule-token") as bc:
+            put_catalog(bc, bigcommerce_catalog())
+            store = register_store(
+                "bigcommerce",
+                identity=bc.store_hash,
+                currency_code="EUR",
+                platform_api_url=bc.base_url,
+                platform_api_credentials={"access_token": "bc-rule-token"},
+            )
+            yield Catalog(store, "113", lambda: delete_product(bc, 113))
+
+
+def put_in_mailchimp(mailchimp: MailchimpEmulator, store_id: str, product: dict[str, Any]) -> None:
+    """A product Mailchimp holds that no catalog run wrote: an order line's, another tool's, an old one."""
+    answer = requests.put(
+        f"{mailchimp.base_url}/ecommerce/stores/{store_id}/products/{product['id']}",
+        json=product,
+        auth=("test", API_KEY),
+        timeout=10,
+    )
+    assert answer.status_code == 200, answer.text
+
+
+def retired(reader: MailchimpReader, store_id: str, product_id: str) -> bool:
+    """Still in Mailchimp (orders name it), every variant hidden at inventory 0 (never recommended)."""
+    held = reader.resource(f"/ecommerce/stores/{store_id}/products/{product_id}")
+    assert held is not None, f"product {product_id} must stay in Mailchimp"
+    return {(v["inventory_quantity"], v["visibility"]) for v in held["variants"]} == {(0, "hidden")}
+
+
+def test_every_platform_retires_what_its_catalog_no_longer_lists(
+    runner: LocalRunner, catalog: Catalog, mailchimp: MailchimpEmulator, mailchimp_reader: MailchimpReader
+) -> None:
+    store_id = catalog.store.store_id
+    # Sold before the store was connected and deleted since: an order line made it; the catalog never had it.
+    put_in_mailchimp(
+        mailchimp,
+        store_id,
+        {
+            "id": "8801",
+            "title": "Discontinued Mug",
+            "variants": [
+                {"id": "88011", "title": "Blue", "inventory_quantity": 5, "visibility": "visible"},
+                {"id": "88012", "title": "Red", "inventory_quantity": 2},
+            ],
+        },
+    )
+    # A custom line item's product (no catalog product at all): the platform is not even asked about it.
+    put_in_mailchimp(
+        mailchimp,
+        store_id,
+        {"id": "custom-77", "title": "Gift wrap", "variants": [{"id": "custom-77", "title": "Gift wrap"}]},
+    )
+
+    first = sync(runner, store_id)
+
+    assert (first["status"], first["created"], first["removed"], first["failed"]) == ("done", 4, 2, 0)
+    assert retired(mailchimp_reader, store_id, "8801") and retired(mailchimp_reader, store_id, "custom-77")
+    assert not retired(mailchimp_reader, store_id, catalog.listed_product)
+
+    catalog.delete()
+    second = sync(runner, store_id)
+
+    assert (second["removed"], second["unchanged"], second["created"] + second["updated"]) == (1, 3, 0)
+    assert retired(mailchimp_reader, store_id, catalog.listed_product)
+    path = f"/3.0/ecommerce/stores/{store_id}/products/8801"
+    writes = [r for r in mailchimp.requests if r["method"] == "PUT" and r["path"] == path]
+    assert len(writes) == 2, "the seeding and one retirement: a retired product is left alone afterwards"
+    assert sync(runner, store_id)["removed"] == 0
 
 
 # ---- real-time events -------------------------------------------------------------------------------------

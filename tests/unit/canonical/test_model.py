@@ -403,3 +403,14 @@ def test_canonical_adapter_store_identity_and_verify() -> None:
         adapter.verify(request, ["wrong"])
     with pytest.raises(BadRequest):
         adapter.store_identity(WebhookRequest(platform="canonical", headers={}, body=body))
+
+
+def test_consent_from_several_places_is_granted_by_any_and_never_taken_back_by_a_no() -> None:
+    granted = MarketingConsent(state=ConsentState.GRANTED, source="checkout")
+    denied = MarketingConsent(state=ConsentState.DENIED, source="newsletter")
+
+    assert MarketingConsent.from_any(denied, granted) == granted
+    assert MarketingConsent.from_any(granted, denied) == granted
+    assert MarketingConsent.from_any(MarketingConsent(), denied) == denied
+    assert MarketingConsent.from_any(MarketingConsent(), MarketingConsent()) == MarketingConsent()
+    assert MarketingConsent.from_any() == MarketingConsent()

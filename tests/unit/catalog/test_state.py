@@ -69,8 +69,17 @@ def test_records_and_seen_marks_come_back_in_key_order(state: CatalogState) -> N
     assert set(state.products("s1", ["p1", "p3", "missing"])) == {"p1", "p3"}
 
 
+def test_a_record_from_what_mailchimp_holds_lists_every_variant_and_no_hash() -> None:
+    held = {"id": "8801", "title": "Mug", "variants": [{"id": "88011", "title": "Blue"}, {"id": 88012}], "url": "x"}
+
+    record = ProductRecord.from_mailchimp(held)
+
+    assert record == ProductRecord("8801", hash="", title="Mug", variants={"88011": "Blue", "88012": "88012"})
+    assert ProductRecord.from_mailchimp({"id": "9", "variants": None}).variants == {}
+
+
 def test_checkpoints_and_summaries(state: CatalogState) -> None:
-    checkpoint = RunCheckpoint(run_id="r1", started_at=10.0, cursor="abc")
+    checkpoint = RunCheckpoint(run_id="r1", started_at=10.0, cursor="abc", phase="unrecorded", listing_offset=2000)
     checkpoint.counters.seen = 5
     state.save_run("s1", checkpoint)
     state.save_summary("s1", {"run_id": "r0", "finished_at": 1.0})
@@ -78,6 +87,7 @@ def test_checkpoints_and_summaries(state: CatalogState) -> None:
 
     loaded = state.load_run("s1")
     assert (loaded.run_id, loaded.cursor, loaded.counters.seen) == ("r1", "abc", 5)
+    assert (loaded.phase, loaded.listing_offset) == ("unrecorded", 2000)
     assert state.last_summary("s1")["run_id"] == "r1"
     assert [s["run_id"] for s in state.summaries("s1")] == ["r1", "r0"]
 

@@ -122,6 +122,16 @@ class MarketingConsent(CanonicalModel):
     source: str | None = None
     updated_at: Timestamp | None = None
 
+    @classmethod
+    def from_any(cls, *consents: MarketingConsent) -> MarketingConsent:
+        """One answer from the several places a platform records consent: granted when any of them grants
+        it (a "no" elsewhere never takes a "yes" back), else denied when one denies it, else unknown."""
+        for state in (ConsentState.GRANTED, ConsentState.DENIED):
+            found = next((consent for consent in consents if consent.state is state), None)
+            if found is not None:
+                return found
+        return cls()
+
 
 class Customer(CanonicalModel):
     """A shopper. `id` is the platform's customer id; guests have none (see mapping.customer_id)."""

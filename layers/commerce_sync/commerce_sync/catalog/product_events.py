@@ -96,10 +96,7 @@ class ProductEvents:
 
     def _record_from_mailchimp(self, store: Store, product_id: str) -> ProductRecord | None:
         existing = self._services.mailchimp().get_product(store.store_id, product_id)
-        if existing is None:
-            return None
-        variants = {str(v["id"]): str(v.get("title") or v["id"]) for v in existing.get("variants") or []}
-        return ProductRecord(product_id=product_id, hash="", title=str(existing.get("title") or ""), variants=variants)
+        return ProductRecord.from_mailchimp({**existing, "id": product_id}) if existing is not None else None
 
     def _repair(self, store: Store, product_id: str) -> None:
         if self._refetch is None:

@@ -14,6 +14,11 @@ A run goes through three phases, each resumable from the checkpoint (`RunCheckpo
    longer has are retired: every variant to inventory 0 and hidden, the product kept, because orders and
    carts that name it must keep working and a deleted product would break them (Mailchimp answers 400 to a
    line naming a missing product) — and hidden-and-empty is what stops Mailchimp recommending it.
+   This is the one removal rule, the same for every platform; real-time deletions apply it too.
+   unrecorded — the same rule for the products Mailchimp holds that no record names (created from an
+   order or cart line, by another tool, or before the store was connected): Mailchimp's product ids are
+   read a page at a time, and each without a record is asked for by id like the others; one the store has
+   is written, one it does not is retired with the variants Mailchimp lists for it.
 3. batches — wait for the batches in flight, read their results, match each back by operation_id
    (`product:<id>:<hash>`), and retry failed operations as direct writes of the product read afresh;
    a lasting refusal is dead-lettered with its reason. A batch whose results cannot be had (deleted,
@@ -39,6 +44,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, fields
+from functools import partial
 from typing import Any
 
 import boto3
@@ -79,6 +85,7 @@ from commerce_sync.mailchimp.batches import (
     operation_id,
     parse_operation_id,
 )
+from commerce_sync.mailchimp.client import MailchimpClient
 from commerce_sync.mailchimp.errors import MailchimpError
 from commerce_sync.platforms.http import PlatformApiError
 from commerce_sync.platforms.products import CatalogSource, CatalogUnavailable, chunks
@@ -111,6 +118,8 @@ class CatalogConfig:
     heartbeat_seconds: float = 60.0
     run_max_age_seconds: float = 24 * 3600.0
     sweep_chunk: int = 100
+    # Mailchimp product ids read per request in the unrecorded phase (Mailchimp's page holds 1,000 at most).
+    listing_page: int = 1000
 
     @classmethod
     def from_environment(cls) -> CatalogConfig:
@@ -335,6 +344,7 @@ class _Slice:
         self.delta_pages = 0
         self.delta_batches = 0
         self.cursor = checkpoint.cursor
+        self.listing_offset = checkpoint.listing_offset
         self.last_heartbeat = time.monotonic()
 
     @property
@@ -352,6 +362,8 @@ class _Slice:
         if self.checkpoint.phase == "pages" and not self._pages():
             return self._pause()
         if self.checkpoint.phase == "sweep" and not self._sweep():
+            return self._pause()
+        if self.checkpoint.phase == "unrecorded" and not self._unrecorded():
             return self._pause()
         if self.checkpoint.phase == "batches" and not self._settle_all():
             return self._pause()
@@ -412,8 +424,38 @@ class _Slice:
         if candidates:
             self._retire(candidates)
         self._flush()
-        self._commit(sweep_after=None, phase="batches")
+        self._commit(sweep_after=None, phase="unrecorded")
         return True
+
+    def _unrecorded(self) -> bool:
+        """The removal rule for the products Mailchimp holds that no record names (the module docstring).
+        Mailchimp pages by offset: a product created meanwhile can shift one past this walk, and the next
+        run finds it; nothing here removes a product from Mailchimp's list, so the walk skips nothing else."""
+        while True:
+            page = self.writer.call(
+                partial(
+                    MailchimpClient.product_ids,
+                    store_id=self.store_id,
+                    offset=self.listing_offset,
+                    count=self.config.listing_page,
+                )
+            )
+            recorded = self.state.products(self.store_id, page.ids)
+            unrecorded = [product_id for product_id in page.ids if product_id not in recorded]
+            for part in chunks(unrecorded, self.config.sweep_chunk):
+                self._retire_unrecorded(part)
+            self.listing_offset += len(page.ids)
+            if not page.ids or self.listing_offset >= page.total_items:
+                self._flush()
+                self._commit(listing_offset=0, phase="batches")
+                return True
+            self._maybe_flush()
+            if not self.pending:
+                self._commit(listing_offset=self.listing_offset)
+            if self.time_left() <= 0:
+                self._flush(hurry=True)
+                self._commit(listing_offset=self.listing_offset)
+                return False
 
     def _settle_all(self) -> bool:
         while self.outstanding:
@@ -424,7 +466,10 @@ class _Slice:
 
     def _pause(self) -> bool:
         self._flush(hurry=True)
-        self._commit(cursor=self.cursor if self.checkpoint.phase == "pages" else self.checkpoint.cursor)
+        if self.checkpoint.phase == "unrecorded":
+            self._commit(listing_offset=self.listing_offset)
+        else:
+            self._commit(cursor=self.cursor if self.checkpoint.phase == "pages" else self.checkpoint.cursor)
         return False
 
     # ---- comparing -----------------------------------------------------------------------------------
@@ -449,16 +494,29 @@ class _Slice:
             self._add(write)
 
     def _retire(self, candidates: Sequence[ProductRecord]) -> None:
-        """Ask the store about products the pages did not show; retire those it no longer has."""
-        ids = [record.product_id for record in candidates]
-        present = self.source.products_by_id(ids)
+        """Retire the recorded products the pages did not show and the store no longer has."""
+        gone = self._gone([record.product_id for record in candidates])
+        for record in candidates:
+            if record.product_id in gone:
+                self._add(removal_write(record, now_version()))
+
+    def _retire_unrecorded(self, product_ids: Sequence[str]) -> None:
+        """Retire the products Mailchimp holds without a record that the store no longer has; Mailchimp is
+        asked for each one's variants, since no record lists them."""
+        for product_id in sorted(self._gone(product_ids)):
+            held = self.writer.call(partial(MailchimpClient.get_product, store_id=self.store_id, product_id=product_id))
+            if held is not None:
+                record = ProductRecord.from_mailchimp({**held, "id": product_id})
+                self._add(removal_write(record, now_version(), stored=False))
+
+    def _gone(self, product_ids: Sequence[str]) -> set[str]:
+        """Ask the store about products the pages did not show: those it still has are compared (and written
+        when they differ); the ids it no longer has are returned."""
+        present = self.source.products_by_id(product_ids)
         if present:
             logger.info("products missed by paging are still in the catalog", count=len(present))
             self._compare(present, now_version())
-        still_there = {product.id for product in present}
-        for record in candidates:
-            if record.product_id not in still_there:
-                self._add(removal_write(record, now_version()))
+        return set(product_ids) - {product.id for product in present}
 
     def _add(self, write: PendingWrite) -> None:
         self.pending[write.product_id] = write

@@ -105,6 +105,14 @@ class ProductRecord:
     def with_changes(self, **changes: Any) -> ProductRecord:
         return replace(self, **changes)
 
+    @classmethod
+    def from_mailchimp(cls, product: dict[str, Any]) -> ProductRecord:
+        """What a product Mailchimp holds tells about itself, for one we have no record of (written by an
+        order or cart line, another tool, or before commerce-sync): its title and every variant, so a
+        removal can hide them all. No hash: nothing we wrote."""
+        variants = {str(v["id"]): str(v.get("title") or v["id"]) for v in product.get("variants") or [] if "id" in v}
+        return cls(product_id=str(product["id"]), title=str(product.get("title") or ""), variants=variants)
+
 
 class RunCounters(BaseModel):
     seen: int = 0
@@ -122,7 +130,7 @@ class RunCounters(BaseModel):
             setattr(self, name, getattr(self, name) + getattr(other, name))
 
 
-Phase = Literal["pages", "sweep", "batches", "done"]
+Phase = Literal["pages", "sweep", "unrecorded", "batches", "done"]
 
 
 class RunCheckpoint(BaseModel):
@@ -136,6 +144,8 @@ class RunCheckpoint(BaseModel):
     phase: Phase = "pages"
     cursor: str | None = None
     sweep_after: str | None = None
+    # Where the walk through Mailchimp's own product list is (the `offset` of its next page).
+    listing_offset: int = 0
     started_at: float
     finished_at: float | None = None
     updated_at: float = Field(default_factory=time.time)

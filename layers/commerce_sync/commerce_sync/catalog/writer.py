@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import boto3
 
@@ -40,6 +40,7 @@ from commerce_sync.mailchimp.mapping import (
 from commerce_sync.mailchimp.models import McProduct
 
 Kind = Literal["created", "updated", "removed"]
+T = TypeVar("T")
 SYNC_PRODUCT = "sync_product"
 
 
@@ -94,7 +95,10 @@ def upsert_write(product: Product, record: ProductRecord | None, store: Store, v
     )
 
 
-def removal_write(record: ProductRecord, version: str) -> PendingWrite:
+def removal_write(record: ProductRecord, version: str, *, stored: bool = True) -> PendingWrite:
+    """The write that retires a product gone from the catalog (docs/product-sync.md). `stored`: False when
+    `record` was made from what Mailchimp holds (ProductRecord.from_mailchimp) and the sync-state table
+    has none, so the new record is written only if none appeared meanwhile."""
     body = to_mailchimp_hidden_product(record.product_id, record.title, record.variants)
     variants = {**record.variants, **{variant.id: variant.title for variant in body.variants}}
     return PendingWrite(
@@ -103,7 +107,7 @@ def removal_write(record: ProductRecord, version: str) -> PendingWrite:
         record=record.with_changes(
             hash=product_content_hash(body), variants=variants, version=version, removed=True, failed=""
         ),
-        read_hash=record.hash,
+        read_hash=record.hash if stored else None,
     )
 
 
@@ -168,14 +172,18 @@ class ProductWriter:
         self._dead_letters = dead_letters
         self.requests = 0
 
-    def put(self, body: McProduct) -> None:
+    def call(self, action: Callable[[MailchimpClient], T]) -> T:
+        """One Mailchimp request on the invocation's client, counted (the run's `mailchimp_requests`)."""
         self.requests += 1
         try:
-            self._mailchimp(False).upsert_product(self.store.store_id, body)
+            return action(self._mailchimp(False))
         except MailchimpAuthError:
             # The key may have been rotated while this container was warm: read it again once.
             self.requests += 1
-            self._mailchimp(True).upsert_product(self.store.store_id, body)
+            return action(self._mailchimp(True))
+
+    def put(self, body: McProduct) -> None:
+        self.call(lambda client: client.upsert_product(self.store.store_id, body))
 
     def write(self, pending: PendingWrite, *, condition: Literal["hash", "version"], raise_errors: bool) -> Outcome:
         """Write to Mailchimp, then keep the record.

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import requests
+from pydantic import BaseModel, ConfigDict
 from urllib3.exceptions import MaxRetryError
 from urllib3.util.retry import Retry
 
@@ -43,6 +44,27 @@ from commerce_sync.mailchimp.models import (
 
 DEFAULT_CONNECT_TIMEOUT = 3.05
 DEFAULT_READ_TIMEOUT = 20.0
+# The most a Mailchimp collection page holds (`count`).
+MAX_PAGE = 1000
+
+
+class ListedProduct(BaseModel):
+    model_config = ConfigDict(extra="ignore", coerce_numbers_to_str=True)
+
+    id: str
+
+
+class ProductIdPage(BaseModel):
+    """A page of the store's products as `fields=products.id,total_items` trims it."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    products: list[ListedProduct] = []
+    total_items: int = 0
+
+    @property
+    def ids(self) -> list[str]:
+        return [product.id for product in self.products]
 
 
 class _MailchimpRetry(Retry):
@@ -226,6 +248,17 @@ class MailchimpClient:
         except MailchimpAlreadyExists:
             return False
         return True
+
+    def product_ids(self, store_id: str, offset: int, count: int = MAX_PAGE) -> ProductIdPage:
+        """The ids of up to `count` of the products Mailchimp holds for the store, from `offset`, and how
+        many it holds in all: ids only, so a page of 1,000 is a small answer."""
+        answer = self.get(
+            store_path(store_id, "products"),
+            fields="products.id,total_items",
+            offset=offset,
+            count=min(count, MAX_PAGE),
+        )
+        return ProductIdPage.model_validate(answer if isinstance(answer, dict) else {})
 
     def get_product(self, store_id: str, product_id: str) -> dict[str, Any] | None:
         try:

@@ -124,8 +124,16 @@ class CatalogSource(Protocol):
         ...
 
     def products_by_id(self, ids: Sequence[str]) -> list[Product]:
-        """The products among `ids` that exist now; an id missing from the answer is gone."""
+        """The products among `ids` that exist now; an id missing from the answer is gone (so is one the
+        platform cannot have: see `numbered`)."""
         ...
+
+
+def numbered(ids: Sequence[str]) -> list[str]:
+    """The ids among `ids` that can name a product on Shopify, WooCommerce or BigCommerce, which all number
+    their products. Any other id (the `custom-<line>` product of an order line that named no catalog
+    product, say) names nothing there, so it is not asked for: an API may refuse a whole request for one."""
+    return [product_id for product_id in ids if product_id.isascii() and product_id.isdigit()]
 
 
 def chunks(items: Sequence[T], size: int) -> list[Sequence[T]]:

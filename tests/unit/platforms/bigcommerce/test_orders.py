@@ -259,6 +259,34 @@ def test_a_subscriber_without_the_newsletter_consent_is_denied() -> None:
     assert order_to_order(fetched(consents=[])).customer.consent.state is ConsentState.DENIED
 
 
+@pytest.mark.parametrize(
+    ("ticked", "consents", "state", "source"),
+    [
+        (True, None, ConsentState.GRANTED, "bigcommerce_checkout"),  # a guest with no subscriber record
+        (True, [], ConsentState.GRANTED, "bigcommerce_checkout"),  # the subscriber's "no" does not undo it
+        (False, ["marketing_newsletter"], ConsentState.GRANTED, "bigcommerce_subscriber"),
+        (True, ["marketing_newsletter"], ConsentState.GRANTED, "bigcommerce_checkout"),
+        (False, [], ConsentState.DENIED, "bigcommerce_subscriber"),
+        (False, None, ConsentState.UNKNOWN, None),  # an unticked box is no answer
+        (None, None, ConsentState.UNKNOWN, None),  # an older order without the field
+    ],
+)
+def test_consent_is_granted_when_the_checkout_box_or_the_subscriber_says_so(
+    ticked: bool | None, consents: list[str] | None, state: ConsentState, source: str | None
+) -> None:
+    order = sample("bigcommerce_order.json")
+    if ticked is None:
+        del order["is_email_opt_in"]
+    else:
+        order["is_email_opt_in"] = ticked
+
+    mapped = order_to_order(fetched(order, consents=consents))
+
+    assert (mapped.customer.consent.state, mapped.customer.consent.source) == (state, source)
+    customer = to_mailchimp_order(mapped).body()["customer"]
+    assert customer["opt_in_status"] is (state is ConsentState.GRANTED)
+
+
 def test_the_currency_is_the_one_paid_in_else_the_stores() -> None:
     assert order_to_order(fetched(currency_code="USD", default_currency_code="EUR")).currency_code == "EUR"
     assert order_to_order(fetched(currency_code="", default_currency_code=None), "CHF").currency_code == "CHF"

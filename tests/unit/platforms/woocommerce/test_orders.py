@@ -305,6 +305,70 @@ def test_the_campaign_falls_back_to_the_landing_sites_mc_cid(woo_store: Store) -
     assert (order.campaign_id, order.tracking_code) == ("abc123", None)
 
 
+PLUGIN_KEYS = ("mailchimp_woocommerce_campaign_id", "mailchimp_woocommerce_landing_site")
+SESSION_ENTRY = "_wc_order_attribution_session_entry"
+
+
+def core_attribution(session_entry: str, keep_plugin: bool = False) -> dict[str, Any]:
+    """The sample as WooCommerce 8.5+ saves it: its own attribution meta, and (unless kept) none of the
+    Mailchimp plugin's."""
+    body = sample()
+    if not keep_plugin:
+        body["meta_data"] = [m for m in body["meta_data"] if m["key"] not in PLUGIN_KEYS]
+    body["meta_data"] += [
+        {"id": 9601, "key": "_wc_order_attribution_utm_source", "value": "mailchimp"},
+        {"id": 9602, "key": SESSION_ENTRY, "value": session_entry},
+        {"id": 9603, "key": "_wc_order_attribution_session_pages", "value": "4"},
+    ]
+    return body
+
+
+def test_core_order_attribution_gives_campaign_tracking_and_landing_site(woo_store: Store) -> None:
+    entry = "https://shop.example.com/cafe/?utm_source=mailchimp&mc_cid=9c1e5b7a2f&mc_eid=77aa01bc2d&mc_tc=prec"
+
+    body = to_mailchimp_order(order_of(core_attribution(entry), woo_store)).body()
+
+    assert (body["campaign_id"], body["tracking_code"], body["landing_site"]) == ("9c1e5b7a2f", "prec", entry)
+
+
+def test_core_order_attribution_without_mc_tc_is_not_tracked(woo_store: Store) -> None:
+    order = order_of(core_attribution("https://shop.example.com/?mc_cid=9c1e5b7a2f"), woo_store)
+
+    assert (order.campaign_id, order.tracking_code) == ("9c1e5b7a2f", None)
+
+
+def test_core_order_attribution_wins_over_the_plugins_meta(woo_store: Store) -> None:
+    entry = "https://shop.example.com/?mc_cid=9c1e5b7a2f"
+
+    order = order_of(core_attribution(entry, keep_plugin=True), woo_store)
+
+    assert (order.campaign_id, order.landing_site) == ("9c1e5b7a2f", entry)
+    assert order.tracking_code == "prec", "the plugin's landing site carried mc_tc, and a tracked visit stays so"
+
+
+def test_the_plugins_campaign_fills_in_when_core_saw_a_visit_without_one(woo_store: Store) -> None:
+    entry = "https://shop.example.com/boutique/"
+
+    order = order_of(core_attribution(entry, keep_plugin=True), woo_store)
+
+    assert (order.campaign_id, order.landing_site) == ("3f8a1b2c4d", entry)
+
+
+@pytest.mark.parametrize("entry", ["(none)", "", "  "])
+def test_an_unknown_session_entry_leaves_the_plugins_landing_site(entry: str, woo_store: Store) -> None:
+    order = order_of(core_attribution(entry, keep_plugin=True), woo_store)
+
+    assert order.landing_site is not None and order.landing_site.startswith("https://shop.example.com/boutique/")
+    assert (order.campaign_id, order.tracking_code) == ("3f8a1b2c4d", "prec")
+
+
+def test_no_attribution_anywhere_means_no_campaign(woo_store: Store) -> None:
+    order = order_of(core_attribution("https://shop.example.com/?utm_source=google"), woo_store)
+
+    assert (order.campaign_id, order.tracking_code) == (None, None)
+    assert order.landing_site == "https://shop.example.com/?utm_source=google"
+
+
 def test_every_cart_the_plugin_recorded_ends_with_the_order(woo_store: Store) -> None:
     body = with_meta(sample(), "_commerce_sync_cart_ids", ["first-cart", "second-cart"])
 

@@ -32,6 +32,7 @@ from commerce_sync.platforms.products import (
     Skipped,
     build_products,
     chunks,
+    numbered,
     parse_products,
     stock,
     text,
@@ -217,7 +218,7 @@ class BigCommerceCatalog:
 
     def products_by_id(self, ids: Sequence[str]) -> list[Product]:
         found: list[Product] = []
-        for chunk in chunks([i for i in ids if i.isdigit()], BY_ID_CHUNK):
+        for chunk in chunks(numbered(ids), BY_ID_CHUNK):
             body, _ = fetch_json(
                 self._session,
                 self._products_url,

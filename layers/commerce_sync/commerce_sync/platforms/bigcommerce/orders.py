@@ -6,7 +6,7 @@ with the same policy as a cart (short timeouts, two retries, no waiting out a lo
 - `store/order/created|updated|statusUpdated` and `store/order/refund/created` (`data: {type: "order",
   id}`), and `store/shipment/created|updated|deleted` (`data: {type: "shipment", id, orderId}`):
   `GET /v2/orders/{id}`, its `/products`, `/shipments` and `/coupons`, the newsletter subscriber of the
-  billing e-mail (marketing consent, as for carts), and, when `refunded_amount` is above 0,
+  billing e-mail (marketing consent, as for carts: see `order_consent`), and, when `refunded_amount` is above 0,
   `GET /v3/orders/{id}/payment_actions/refunds` → `order.updated`. A shipment event fetches the whole
   order as well: every shipment the order has is then in the event.
 - `store/order/archived` → `order.deleted`; so does a fetched order that is archived (`is_deleted`).
@@ -46,11 +46,13 @@ from commerce_sync.canonical.errors import BadRequest
 from commerce_sync.canonical.model import (
     Address,
     CanonicalModel,
+    ConsentState,
     Customer,
     DeletedEntity,
     EntityId,
     EventType,
     Line,
+    MarketingConsent,
     Order,
     Promo,
     Refund,
@@ -135,6 +137,8 @@ class BcOrder(BcModel):
     default_currency_code: str | None = None
     cart_id: str | None = None
     is_deleted: bool = False
+    # The shopper ticked the newsletter box at checkout (read-only on BigCommerce).
+    is_email_opt_in: bool | None = None
     billing_address: BcOrderAddress | None = None
 
     @property
@@ -325,6 +329,20 @@ def _refunds(fetched: BcFetchedOrder) -> tuple[Refund, ...]:
     return (Refund(id="refunded-amount", amount=fetched.order.refunded_amount),)
 
 
+def order_consent(fetched: BcFetchedOrder) -> MarketingConsent:
+    """Granted when the shopper ticked the box at checkout (`is_email_opt_in`) or the newsletter subscriber
+    of the billing e-mail holds `marketing_newsletter`; a "no" from one never undoes the other's "yes"
+    (MarketingConsent.from_any). An unticked box is no answer at all, not a refusal: BigCommerce also
+    sends false for orders no shopper checked out (manual, API, marketplace orders)."""
+    order = fetched.order
+    at_checkout = (
+        MarketingConsent(state=ConsentState.GRANTED, source="bigcommerce_checkout", updated_at=order.date_created)
+        if order.is_email_opt_in
+        else MarketingConsent()
+    )
+    return MarketingConsent.from_any(at_checkout, consent_from_subscriber(fetched.subscriber))
+
+
 def order_url(order: BcOrder, domain: str | None) -> str | None:
     """The storefront's order page, for a registered customer when the store's domain is known."""
     if not (domain and order.registered_customer_id):
@@ -350,7 +368,7 @@ def order_to_order(fetched: BcFetchedOrder, fallback_currency: str | None = None
             last_name=text(billing.last_name) if billing else None,
             company=text(billing.company) if billing else None,
             address=_address(billing),
-            consent=consent_from_subscriber(fetched.subscriber),
+            consent=order_consent(fetched),
         ),
         currency_code=text(order.default_currency_code) or text(order.currency_code) or fallback_currency or "",
         order_total=order.total_inc_tax,

@@ -44,6 +44,7 @@ from commerce_sync.platforms.products import (
     backorders,
     build_products,
     chunks,
+    numbered,
     parse_products,
     stock,
     text,
@@ -215,7 +216,7 @@ class ShopifyCatalog:
 
     def products_by_id(self, ids: Sequence[str]) -> list[Product]:
         found: list[Product] = []
-        for chunk in chunks(list(ids), PAGE_SIZE):
+        for chunk in chunks(numbered(ids), PAGE_SIZE):
             params = {"ids": ",".join(chunk), "limit": PAGE_SIZE}
             body, _ = fetch_json(self._session, self._products_url, params, self._headers)
             products, _ = self._map(body.get("products", []) if isinstance(body, dict) else [])

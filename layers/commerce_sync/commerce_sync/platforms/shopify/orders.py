@@ -27,7 +27,7 @@ from commerce_sync.canonical.model import (
     Refund,
     Shipment,
 )
-from commerce_sync.platforms.campaign_links import query_value
+from commerce_sync.platforms.campaign_links import Landing, campaign_of
 from commerce_sync.platforms.order_statuses import shopify_status
 from commerce_sync.platforms.shopify.addresses import ShopifyAddress, to_canonical_address
 
@@ -193,8 +193,10 @@ def order_to_order(order: ShopifyOrder, consent: MarketingConsent) -> Order:
     """`consent` comes from the shop's adapter (the order's own flag or its customer's consent)."""
     status = shopify_status(order.financial_status, order.fulfillment_status, order.cancelled_at is not None)
     customer = order.customer
-    campaign = _note(order, "mc_cid") or query_value(order.landing_site, "mc_cid")
-    came_from_campaign_link = _note(order, "mc_tc") or query_value(order.landing_site, "mc_tc")
+    # A storefront script may keep mc_cid / mc_tc in the cart attributes, which become the order's notes.
+    campaign = campaign_of(
+        Landing(url=order.landing_site, campaign_id=_note(order, "mc_cid"), tracked=bool(_note(order, "mc_tc")))
+    )
     return Order(
         id=order.id,
         customer=Customer(
@@ -216,9 +218,9 @@ def order_to_order(order: ShopifyOrder, consent: MarketingConsent) -> Order:
         refunds=tuple(_refund(r) for r in order.refunds if r.amount() > 0),
         cart_id=order.cart_token or order.checkout_token,
         cart_references=tuple(t for t in (order.checkout_token,) if t),
-        campaign_id=campaign,
-        tracking_code="prec" if came_from_campaign_link else None,
-        landing_site=order.landing_site,
+        campaign_id=campaign.campaign_id,
+        tracking_code=campaign.tracking_code,
+        landing_site=campaign.landing_site,
         order_url=order.order_status_url,
         promos=tuple(_promo(d) for d in order.discount_codes),
         billing_address=to_canonical_address(order.billing_address),

@@ -45,7 +45,7 @@ from commerce_sync.platforms.adapter import (
     parse_json,
     parse_model,
 )
-from commerce_sync.platforms.campaign_links import query_value
+from commerce_sync.platforms.campaign_links import Landing, campaign_of
 from commerce_sync.platforms.order_statuses import UnknownStatus
 from commerce_sync.platforms.shopify.addresses import ShopifyAddress, to_canonical_address
 from commerce_sync.platforms.shopify.catalog import ShopifyProduct
@@ -199,10 +199,7 @@ def _attribute(checkout: ShopifyCheckout, name: str) -> str | None:
 
 def campaign_id(checkout: ShopifyCheckout) -> str | None:
     """mc_cid from a cart attribute (set by a storefront script) or the landing page's query string."""
-    from_attribute = _attribute(checkout, "mc_cid")
-    if from_attribute or not checkout.landing_site:
-        return from_attribute
-    return query_value(checkout.landing_site, "mc_cid")
+    return campaign_of(Landing(url=checkout.landing_site, campaign_id=_attribute(checkout, "mc_cid"))).campaign_id
 
 
 def _lines(items: list[ShopifyLineItem]) -> tuple[Line, ...]:

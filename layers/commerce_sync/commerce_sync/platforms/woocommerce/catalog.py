@@ -36,6 +36,7 @@ from commerce_sync.platforms.products import (
     backorders,
     build_products,
     chunks,
+    numbered,
     parse_products,
     stock,
     text,
@@ -287,7 +288,7 @@ class WooCommerceCatalog:
 
     def products_by_id(self, ids: Sequence[str]) -> list[Product]:
         found: list[Product] = []
-        for chunk in chunks(list(ids), PAGE_SIZE):
+        for chunk in chunks(numbered(ids), PAGE_SIZE):
             body, _ = self._get("/products", {"include": ",".join(chunk), "per_page": PAGE_SIZE, "status": "any"})
             products, _ = self.complete(body if isinstance(body, list) else [])
             found.extend(product for product in products if product.id in set(chunk))

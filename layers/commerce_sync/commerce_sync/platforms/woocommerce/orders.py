@@ -25,8 +25,11 @@ WOOCOMMERCE_STATUS_MAP); a status missing from both is a 400 naming `status`. Wh
 - promos: `coupon_lines[]`, as fixed amounts (what the coupon took off);
 - cart: the cart ids the commerce-sync carts plugin stores on the order (`_commerce_sync_cart_ids`), which
   are the ids its carts have in Mailchimp; without the plugin, `cart_hash` (it names no Mailchimp cart);
-- campaign: the Mailchimp plugin's `mailchimp_woocommerce_campaign_id` / `mailchimp_woocommerce_landing_site`
-  (else `mc_cid` in the landing site); `tracking_code` is `prec` when the landing site carried `mc_tc`;
+- campaign (the rule of commerce_sync.platforms.campaign_links): WooCommerce's own order attribution first,
+  whose `_wc_order_attribution_session_entry` is the URL the visit landed on (`mc_cid`, `mc_tc` and the
+  landing site are read from it); then the Mailchimp for WooCommerce plugin's
+  `mailchimp_woocommerce_campaign_id` / `mailchimp_woocommerce_landing_site`, which sites that replaced
+  the plugin no longer write; `tracking_code` is `prec` when either landing URL carried `mc_tc`;
 - order_url: the REST `payment_url` while payment is awaited, else the account's order page
   (`<site>/my-account/view-order/<id>/`) for a registered customer; a paid guest order has none;
 - processed_at: `date_paid_gmt`, else `date_created_gmt`; updated_at: `date_modified_gmt`.
@@ -56,7 +59,7 @@ from commerce_sync.canonical.model import (
 )
 from commerce_sync.canonical.versions import version_from_timestamp
 from commerce_sync.platforms.adapter import Normalised, WebhookRequest, build_canonical, parse_model
-from commerce_sync.platforms.campaign_links import query_value
+from commerce_sync.platforms.campaign_links import Campaign, Landing, campaign_of
 from commerce_sync.platforms.order_statuses import WOOCOMMERCE_CUSTOM_ENV, UnknownStatus, woocommerce_status
 from commerce_sync.platforms.woocommerce.models import (
     SOURCE_HEADER,
@@ -79,6 +82,11 @@ TRASH_STATUS = "trash"
 
 TRACKING_META_KEY = "_wc_shipment_tracking_items"
 CART_IDS_META_KEY = "_commerce_sync_cart_ids"
+# WooCommerce core (8.5+) keeps its order attribution as `_wc_order_attribution_<field>`; the session
+# entry is the first URL of the visit that placed the order.
+SESSION_ENTRY_META_KEY = "_wc_order_attribution_session_entry"
+# Order attribution's placeholder for a value it does not know.
+ATTRIBUTION_NONE = "(none)"
 CAMPAIGN_META_KEY = "mailchimp_woocommerce_campaign_id"
 LANDING_SITE_META_KEY = "mailchimp_woocommerce_landing_site"
 
@@ -189,6 +197,15 @@ def cart_ids(order: WooOrder) -> list[str]:
     return [text for text in (_text(str(v)) if isinstance(v, int | str) else None for v in values) if text]
 
 
+def campaign(order: WooOrder) -> Campaign:
+    """Core order attribution first, the Mailchimp plugin's meta as the fallback (the module docstring)."""
+    session_entry = _text(order.meta(SESSION_ENTRY_META_KEY))
+    return campaign_of(
+        Landing(url=session_entry if session_entry != ATTRIBUTION_NONE else None),
+        Landing(url=_text(order.meta(LANDING_SITE_META_KEY)), campaign_id=_text(order.meta(CAMPAIGN_META_KEY))),
+    )
+
+
 def _line(line: WooOrderLine) -> Line:
     product_id = line.product_id if line.product_id not in (None, "", "0") else f"custom-{line.id}"
     variant_id = line.variation_id if line.variation_id not in (None, "", "0") else product_id
@@ -222,7 +239,7 @@ def order_to_order(order: WooOrder, consent_keys: Sequence[str], site_url: str |
     """Raises UnknownStatus for a status missing from the table and from WOOCOMMERCE_STATUS_MAP."""
     status = woocommerce_status(order.status)
     billing = order.billing
-    landing_site = _text(order.meta(LANDING_SITE_META_KEY))
+    visit = campaign(order)
     shipments = tracking_shipments(order.meta(TRACKING_META_KEY))
     carts = cart_ids(order)
     return Order(
@@ -247,9 +264,9 @@ def order_to_order(order: WooOrder, consent_keys: Sequence[str], site_url: str |
         refunds=tuple(Refund(id=f"refund-{r.id}", amount=abs(r.total)) for r in order.refunds if r.total),
         cart_id=carts[-1] if carts else order.cart_hash,
         cart_references=tuple(carts[:-1]),
-        campaign_id=_text(order.meta(CAMPAIGN_META_KEY)) or query_value(landing_site, "mc_cid"),
-        tracking_code="prec" if query_value(landing_site, "mc_tc") else None,
-        landing_site=landing_site,
+        campaign_id=visit.campaign_id,
+        tracking_code=visit.tracking_code,
+        landing_site=visit.landing_site,
         order_url=_order_url(order, status.financial, site_url),
         promos=tuple(
             Promo(code=coupon.code[:50], amount_discounted=max(coupon.discount, Decimal(0)), type="fixed")
