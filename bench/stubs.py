@@ -116,6 +116,9 @@ class StubTable:
     """A boto3 `dynamodb.Table` over a dict, keyed by the item's key attributes."""
 
     SYNC_STATE_CONDITION = "attribute_not_exists(applied_version) OR applied_version < :applied_version"
+    # commerce_sync.aws.sync_lock: take a lease (absent, ended, or ours) and give it back (only ours).
+    LEASE_CONDITION = "attribute_not_exists(pk) OR lease_until < :now OR holder = :token"
+    RELEASE_CONDITION = "holder = :token"
 
     def __init__(self, name: str, key_names: tuple[str, ...], calls: CallLog, label: str) -> None:
         self.name = name
@@ -131,11 +134,39 @@ class StubTable:
     def _key(self, key: Mapping[str, Any]) -> tuple[Any, ...]:
         return tuple(key[name] for name in self.key_names)
 
-    def put_item(self, Item: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
+    def put_item(
+        self,
+        Item: dict[str, Any],
+        ConditionExpression: str | None = None,
+        ExpressionAttributeValues: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
         self._calls.add(f"dynamodb.PutItem {self._label}")
-        if kwargs:
-            raise NotImplementedError(f"stub put_item takes no options: {sorted(kwargs)}")
+        current = self.items.get(self._key(Item))
+        if ConditionExpression is not None:
+            if ConditionExpression != self.LEASE_CONDITION:
+                raise NotImplementedError(f"stub does not evaluate {ConditionExpression!r}")
+            values = ExpressionAttributeValues or {}
+            if current is not None and not (
+                current["lease_until"] < values[":now"] or current["holder"] == values[":token"]
+            ):
+                raise conditional_check_failed("PutItem")
         self.items[self._key(Item)] = dict(Item)
+        return {}
+
+    def delete_item(
+        self,
+        Key: dict[str, Any],
+        ConditionExpression: str | None = None,
+        ExpressionAttributeValues: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        self._calls.add(f"dynamodb.DeleteItem {self._label}")
+        current = self.items.get(self._key(Key))
+        if ConditionExpression is not None:
+            if ConditionExpression != self.RELEASE_CONDITION:
+                raise NotImplementedError(f"stub does not evaluate {ConditionExpression!r}")
+            if current is None or current.get("holder") != (ExpressionAttributeValues or {}).get(":token"):
+                raise conditional_check_failed("DeleteItem")
+        self.items.pop(self._key(Key), None)
         return {}
 
     def get_item(self, Key: dict[str, Any], ConsistentRead: bool = False) -> dict[str, Any]:
