@@ -18,18 +18,23 @@ from pathlib import Path
 import boto3
 from commerce_sync.aws.settings import Settings
 from commerce_sync.platforms.hooks import CLIENT_SECRET_PLATFORMS
+from commerce_sync.platforms.shopify.api import API_VERSION as SHOPIFY_API_VERSION
 
 from operator_cli import catalog as catalog_cli
 from operator_cli import dead_letters
 from operator_cli import rotation as rotation_cli
+from operator_cli.credentials import CredentialsInputError, connection_of, parse_credentials, prompt_credentials
 from operator_cli.stores import (
+    CheckRefused,
     MissingFields,
     NewStore,
+    Registration,
     StoreError,
     add_store,
     find_store,
     generate_webhook_secret,
     list_stores,
+    set_credentials,
 )
 
 STACK_OUTPUTS_TO_ENV = {
@@ -89,9 +94,29 @@ OPTION_OF_FIELD = {
 }
 
 
-def _add_store_error(message: str) -> int:
-    print(f"commerce-sync add-store: error: {message}", file=sys.stderr)
+def _error(command: str, message: str) -> int:
+    print(f"commerce-sync {command}: error: {message}", file=sys.stderr)
     return 2
+
+
+def _add_store_error(message: str) -> int:
+    return _error("add-store", message)
+
+
+def _refusal(error: StoreError) -> str:
+    """A StoreError for the operator; a refused check also says that nothing was saved, and how to go on."""
+    if not isinstance(error, CheckRefused):
+        return str(error)
+    advice = "; try again later, or add --skip-check to save without checking" if error.transient else ""
+    return f"{error} (nothing was saved{advice})"
+
+
+def _credentials(platform: str, from_stdin: bool) -> dict[str, str]:
+    """The platform API credentials from stdin, or else from one hidden prompt per field."""
+    connection = connection_of(platform)
+    if from_stdin:
+        return parse_credentials(sys.stdin.read(), connection)
+    return prompt_credentials(connection)
 
 
 def _add_store(arguments: argparse.Namespace) -> int:
@@ -104,12 +129,13 @@ def _add_store(arguments: argparse.Namespace) -> int:
         list_id=arguments.list_id,
         currency_code=arguments.currency,
         platform_api_url=arguments.platform_api_url,
+        platform_api_version=arguments.platform_api_version,
         domain=arguments.domain,
         double_opt_in=arguments.double_opt_in,
         pending_then_paid=arguments.pending_then_paid,
     )
-    registered = find_store(settings, arguments.store_id)
-    anew = arguments.replace or registered is None
+    existing = find_store(settings, arguments.store_id)
+    anew = arguments.replace or existing is None
     # Checked before any prompt, so a missing option is reported before a secret is typed.
     missing = [name for name in given.missing_for_new() if name != "webhook_secret"] if anew else []
     if missing:
@@ -117,10 +143,23 @@ def _add_store(arguments: argparse.Namespace) -> int:
         return _add_store_error(
             f"store {arguments.store_id} is {state}; it needs {', '.join(OPTION_OF_FIELD[name] for name in missing)}"
         )
-    platform = arguments.platform or (registered.platform if registered else None)
+    platform = arguments.platform or (existing.platform if existing else None)
     wants_client_secret = arguments.client_secret_stdin or arguments.client_secret_prompt
     if wants_client_secret and platform not in CLIENT_SECRET_PLATFORMS:
         return _add_store_error(f"a client secret is kept for BigCommerce stores only; this store is {platform}")
+    other_stdin = [
+        option
+        for option, given_on_stdin in (
+            ("--webhook-secret-stdin", arguments.webhook_secret_stdin),
+            ("--client-secret-stdin", arguments.client_secret_stdin),
+        )
+        if given_on_stdin
+    ]
+    if arguments.credentials_stdin and other_stdin:
+        return _add_store_error(
+            f"--credentials-stdin and {' and '.join(other_stdin)} cannot share stdin: use --generate-webhook-secret "
+            "or the prompts, or set the credentials afterwards with `commerce-sync stores set-credentials`"
+        )
     if arguments.generate_webhook_secret:
         given.webhook_secret = generate_webhook_secret()
     elif arguments.webhook_secret_stdin or anew:
@@ -129,15 +168,23 @@ def _add_store(arguments: argparse.Namespace) -> int:
         prompt = "Client secret of the BigCommerce app (not shown): "
         given.client_secret = _read_secret(prompt, arguments.client_secret_stdin)
     try:
+        if arguments.credentials_stdin or arguments.prompt_credentials:
+            given.platform_api_credentials = _credentials(platform or "", arguments.credentials_stdin)
         registration = add_store(
-            settings, given, create_in_mailchimp=not arguments.skip_mailchimp, replace=arguments.replace
+            settings,
+            given,
+            create_in_mailchimp=not arguments.skip_mailchimp,
+            replace=arguments.replace,
+            check=not arguments.skip_check,
         )
+    except CredentialsInputError as error:
+        return _add_store_error(str(error))
     except MissingFields as error:
         return _add_store_error(
             f"{error.reason}; it needs {', '.join(OPTION_OF_FIELD.get(name, name) for name in error.fields)}"
         )
     except StoreError as error:
-        return _add_store_error(str(error))
+        return _add_store_error(_refusal(error))
     store = registration.store
     if registration.created:
         print(f"store {store.store_id} registered for {store.platform_identity} (audience {store.list_id})")
@@ -146,10 +193,37 @@ def _add_store(arguments: argparse.Namespace) -> int:
         print(f"store {store.store_id} {verb}: {', '.join(registration.changed)}")
     else:
         print(f"store {store.store_id}: nothing to change")
+    if given.platform_api_credentials is not None:
+        print(_credentials_outcome(registration, checked=not arguments.skip_check))
     if arguments.generate_webhook_secret:
         # Shown once so it can be pasted into the platform's webhook settings; it is not logged.
         print(f"webhook signing secret (configure it on the platform now): {given.webhook_secret}")
     return 0
+
+
+def _set_credentials(arguments: argparse.Namespace) -> int:
+    settings = Settings.from_environment()
+    command = "stores set-credentials"
+    store = find_store(settings, arguments.store_id)
+    if store is None:
+        return _error(command, f"store {arguments.store_id} is not registered (register it with add-store)")
+    try:
+        credentials = _credentials(store.platform, arguments.stdin)
+        registration = set_credentials(settings, store.store_id, credentials, check=not arguments.skip_check)
+    except CredentialsInputError as error:
+        return _error(command, str(error))
+    except StoreError as error:
+        return _error(command, _refusal(error))
+    print(_credentials_outcome(registration, checked=not arguments.skip_check))
+    return 0
+
+
+def _credentials_outcome(registration: Registration, checked: bool) -> str:
+    store = registration.store
+    saved = registration.created or "platform_api_credentials" in registration.changed
+    state = "saved" if saved else "unchanged"
+    how = f"accepted by the {store.platform} API" if checked else "not checked (--skip-check)"
+    return f"store {store.store_id}: platform API credentials {state}, {how}"
 
 
 def _list_stores(arguments: argparse.Namespace) -> int:
@@ -267,7 +341,15 @@ def parser() -> argparse.ArgumentParser:
     add.add_argument("--list-id", help=f"the Mailchimp audience, fixed once the Mailchimp store exists; {new_only}")
     add.add_argument("--currency", help=f"ISO 4217 code, e.g. USD; {new_only}")
     add.add_argument(
-        "--platform-api-url", help='the platform API base URL (BigCommerce fetches, catalog sync); "" removes it'
+        "--platform-api-url",
+        help="the store's platform API address: Shopify https://SHOP.myshopify.com (or …/admin/api/VERSION), "
+        "WooCommerce the site URL (or …/wp-json/wc/v3), BigCommerce https://api.bigcommerce.com/stores/HASH; "
+        'default: from --identity; "" removes it',
+    )
+    add.add_argument(
+        "--platform-api-version",
+        help=f"Shopify Admin API version, YYYY-MM (default {SHOPIFY_API_VERSION}, or the one in --platform-api-url); "
+        '"" goes back to the default',
     )
     add.add_argument("--domain", help='the storefront domain Mailchimp shows; "" removes it')
     add.add_argument(
@@ -290,6 +372,22 @@ def parser() -> argparse.ArgumentParser:
         "only the new webhook secret (its platform API credentials are dropped)",
     )
     add.add_argument("--skip-mailchimp", action="store_true", help="do not create or update the store in Mailchimp")
+    credentials = add.add_mutually_exclusive_group()
+    credentials.add_argument(
+        "--credentials-stdin",
+        action="store_true",
+        help="read the platform API credentials from stdin: JSON, name=value lines, or a lone access token "
+        "(see README, Register a store); they replace the ones saved",
+    )
+    credentials.add_argument(
+        "--prompt-credentials", action="store_true", help="ask for the platform API credentials (input hidden)"
+    )
+    add.add_argument(
+        "--skip-check",
+        action="store_true",
+        help="save without checking the platform API credentials and the Mailchimp key and audience "
+        "(one call each, made by default)",
+    )
     secret = add.add_mutually_exclusive_group()
     secret.add_argument(
         "--webhook-secret-stdin",
@@ -311,6 +409,22 @@ def parser() -> argparse.ArgumentParser:
         "--client-secret-prompt", action="store_true", help="BigCommerce: ask for the app's client secret (hidden)"
     )
     add.set_defaults(run=_add_store)
+
+    stores = commands.add_parser("stores", help="manage registered stores")
+    store_commands = stores.add_subparsers(dest="store_command", required=True)
+    set_creds = store_commands.add_parser(
+        "set-credentials",
+        help="check a store's platform API credentials with one call and save them (prompt or --stdin)",
+        description="Replaces the store's platform API credentials: Shopify access_token, WooCommerce consumer_key "
+        "and consumer_secret, BigCommerce access_token. They are checked with one call to the store's API first; "
+        "a refusal saves nothing.",
+    )
+    set_creds.add_argument("store_id")
+    set_creds.add_argument(
+        "--stdin", action="store_true", help="read them from stdin (JSON, name=value lines, or a lone access token)"
+    )
+    set_creds.add_argument("--skip-check", action="store_true", help="save them without checking")
+    set_creds.set_defaults(run=_set_credentials)
 
     listing = commands.add_parser("list-stores", help="list registered stores")
     listing.add_argument("--json", action="store_true")

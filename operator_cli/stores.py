@@ -8,6 +8,12 @@ a new version only when its JSON changes, through a plain PutSecretValue (AWSCUR
 version it leaves becomes AWSPREVIOUS), and not while a rotation has a pending value that would be
 promoted over it. `replace=True` registers the store anew: options not given go back to their defaults
 and the secret holds only what is given.
+
+The platform API URL and version are kept in the registry's form, which the platform's API module gives
+(`connection_for(platform).parse_url`): e.g. a Shopify Admin API root `https://x.myshopify.com/admin/api/
+2025-01` becomes the shop's address and `platform_api_version` 2025-01. Unless `check=False`, platform API
+credentials given are proved with one call to the store's API, and a new store's Mailchimp key and audience
+with one call to Mailchimp, before anything is written (`checks`).
 """
 
 from __future__ import annotations
@@ -23,10 +29,15 @@ from commerce_sync.aws.secret_store import AWSCURRENT, AWSPENDING, CLIENT_SECRET
 from commerce_sync.aws.settings import Settings
 from commerce_sync.aws.store_registry import Store, StoreRegistry
 from commerce_sync.mailchimp.client import MailchimpClient
+from commerce_sync.mailchimp.errors import MailchimpError
 from commerce_sync.mailchimp.models import McStore, McStoreUpdate
 from commerce_sync.platforms.hooks import CLIENT_SECRET_PLATFORMS
+from commerce_sync.platforms.connection import PlatformApiUrlError
+from commerce_sync.platforms.registry import connection_for
 from commerce_sync.rotation.key_rotation import KIND_STORE
 from pydantic import ValidationError
+
+from operator_cli.checks import CheckFailed, check_mailchimp_audience, check_platform_credentials
 
 # What a store cannot be registered without (for an update, all of them are optional).
 REQUIRED_FOR_NEW = ("platform", "identity", "name", "list_id", "currency_code", "webhook_secret")
@@ -37,11 +48,12 @@ REGISTRY_FIELDS = (
     "list_id",
     "currency_code",
     "platform_api_url",
+    "platform_api_version",
     "domain",
     "double_opt_in",
     "pending_then_paid",
 )
-CLEARABLE_FIELDS = ("platform_api_url", "domain")
+CLEARABLE_FIELDS = ("platform_api_url", "platform_api_version", "domain")
 # Registry fields the Mailchimp store shows too; a change is sent there as well.
 MAILCHIMP_FIELDS = ("name", "currency_code", "platform", "domain")
 # Bookkeeping, not settings: never reported as a change.
@@ -56,6 +68,14 @@ class StoreError(Exception):
     """What the operator must give or do differently. Never holds a secret value."""
 
 
+class CheckRefused(StoreError):
+    """A check before saving refused what was given, or could not be made (`transient`); nothing was saved."""
+
+    def __init__(self, failure: CheckFailed) -> None:
+        super().__init__(str(failure))
+        self.transient = failure.transient
+
+
 class MissingFields(StoreError):
     def __init__(self, fields: list[str], reason: str) -> None:
         self.fields = fields
@@ -67,7 +87,8 @@ class MissingFields(StoreError):
 class NewStore:
     """What the caller gives for a store. A store that is not registered yet (or one registered anew with
     `replace`) needs every field of REQUIRED_FOR_NEW. For a registered store None means "keep what it
-    has", and "" removes platform_api_url or domain."""
+    has, and "" removes platform_api_url, platform_api_version or domain. `platform_api_credentials` replace
+    the secret's whole `platform_api_credentials` ({} removes them)."""
 
     store_id: str
     platform: str | None = None
@@ -79,6 +100,7 @@ class NewStore:
     # BigCommerce only: the app's client secret, which BigCommerce keys Standard Webhooks signatures with.
     client_secret: str | None = field(default=None, repr=False)
     platform_api_url: str | None = None
+    platform_api_version: str | None = None
     platform_api_credentials: dict[str, Any] | None = field(default=None, repr=False)
     domain: str | None = None
     double_opt_in: bool | None = None
@@ -127,11 +149,12 @@ def find_store(settings: Settings, store_id: str) -> Store | None:
 
 
 def add_store(
-    settings: Settings, new: NewStore, create_in_mailchimp: bool = True, replace: bool = False
+    settings: Settings, new: NewStore, create_in_mailchimp: bool = True, replace: bool = False, check: bool = True
 ) -> Registration:
     """Registers a new store, or updates a registered one with what `new` gives (module docstring);
-    `replace` registers a registered store anew. Raises StoreError (MissingFields) before writing anything
-    when the store cannot be registered or changed as asked."""
+    `replace` registers a registered store anew; `check=False` saves credentials and audiences unchecked.
+    Raises StoreError (MissingFields, CheckRefused) before writing anything when the store cannot be
+    registered or changed as asked."""
     registry = StoreRegistry(settings.stores_table)
     secretsmanager = boto3.client("secretsmanager")
     existing = registry.get(new.store_id)
@@ -147,7 +170,8 @@ def add_store(
         secret_id, current_secret = _read_secret(secretsmanager, secret_name)
     wanted_secret = _wanted_secret(new, None if anew else current_secret, secret_name)
     secret_changes = _changed_keys(current_secret or {}, wanted_secret)
-    store = _merged_store(existing, new, secret_id, replace)
+    store = _platform_api_settings(_merged_store(existing, new, secret_id, replace), new, existing)
+    _check_credential_fields(store, new.platform_api_credentials)
     registry_changes = _changed_fields(existing, store)
     if new.client_secret and store.platform not in CLIENT_SECRET_PLATFORMS:
         raise StoreError(
@@ -162,6 +186,8 @@ def add_store(
         raise StoreError("a store's audience can only change after Mailchimp confirms it; drop --skip-mailchimp")
     if secret_changes and current_secret is not None:
         _refuse_during_rotation(secretsmanager, secret_id)
+    if check:
+        _check(settings, store, new, audience=create_in_mailchimp and (anew or "list_id" in registry_changes))
 
     if create_in_mailchimp:
         _sync_mailchimp(settings, store, registry_changes)
@@ -182,6 +208,18 @@ def add_store(
     )
 
 
+def set_credentials(settings: Settings, store_id: str, credentials: dict[str, str], check: bool = True) -> Registration:
+    """Replaces a registered store's platform API credentials (checked first unless `check=False`)."""
+    if find_store(settings, store_id) is None:
+        raise StoreError(f"store {store_id} is not registered (register it with add-store)")
+    return add_store(
+        settings,
+        NewStore(store_id=store_id, platform_api_credentials=credentials),
+        create_in_mailchimp=False,
+        check=check,
+    )
+
+
 def list_stores(settings: Settings) -> list[Store]:
     return StoreRegistry(settings.stores_table).list()
 
@@ -199,6 +237,65 @@ def _merged_store(existing: Store | None, new: NewStore, secret_id: str, replace
             f"{'.'.join(map(str, problem['loc']))}: {problem['msg']}" for problem in error.errors(include_input=False)
         )
         raise StoreError(f"store {new.store_id} is not valid: {problems}") from error
+
+
+def _platform_api_settings(store: Store, new: NewStore, existing: Store | None) -> Store:
+    """The store with its platform API URL and version in the registry's form, when this call gives either or
+    moves the store to another platform. A version the given URL names becomes `platform_api_version`; one
+    given with --platform-api-version wins over a version in a URL registered before."""
+    url_given, version_given = bool(new.platform_api_url), bool(new.platform_api_version)
+    moved = existing is not None and existing.platform != store.platform
+    if not (url_given or version_given or moved):
+        return store
+    connection = connection_for(store.platform)
+    if connection is None:
+        if url_given or version_given:
+            raise StoreError(f"a {store.platform} store has no platform API: drop --platform-api-url/-version")
+        return store
+    url, version = store.platform_api_url, store.platform_api_version
+    if connection.parse_version is None:
+        if version_given:
+            raise StoreError(
+                f"{store.platform} stores take no --platform-api-version (only Shopify's API has versions)"
+            )
+        version = None  # one kept from another platform means nothing here
+    try:
+        if version and connection.parse_version is not None:
+            version = connection.parse_version(version)
+        if url:
+            address = connection.parse_url(url)
+            url = address.url
+            if address.version and (url_given or not version):
+                if version_given and version != address.version:
+                    raise StoreError(
+                        f"--platform-api-url names API version {address.version} but --platform-api-version says "
+                        f"{version}; give one of them"
+                    )
+                version = address.version
+    except PlatformApiUrlError as error:
+        raise StoreError(str(error)) from error
+    return store.model_copy(update={"platform_api_url": url, "platform_api_version": version})
+
+
+def _check_credential_fields(store: Store, credentials: dict[str, Any] | None) -> None:
+    """Credentials given must be the platform's fields, all of them ({} removes them)."""
+    if not credentials:
+        return
+    connection = connection_for(store.platform)
+    if connection is None:
+        raise StoreError(f"a {store.platform} store has no platform API, so it takes no credentials")
+    if set(credentials) != set(connection.field_names) or not all(credentials.values()):
+        raise StoreError(f"{store.platform} platform API credentials are {', '.join(connection.field_names)}")
+
+
+def _check(settings: Settings, store: Store, new: NewStore, audience: bool) -> None:
+    try:
+        if new.platform_api_credentials:
+            check_platform_credentials(store, new.platform_api_credentials)
+        if audience:
+            check_mailchimp_audience(settings, store.list_id)
+    except CheckFailed as failure:
+        raise CheckRefused(failure) from failure
 
 
 def _wanted_secret(new: NewStore, kept: dict[str, Any] | None, secret_name: str) -> dict[str, Any]:
@@ -293,6 +390,8 @@ def _sync_mailchimp(settings: Settings, store: Store, registry_changes: list[str
         )
     except ValueError as error:  # another audience: a Mailchimp store's list_id is fixed
         raise StoreError(str(error)) from error
+    except MailchimpError as error:
+        raise StoreError(f"Mailchimp did not take the store: {error}") from error
     update = {
         name: getattr(store, name)
         for name in MAILCHIMP_FIELDS

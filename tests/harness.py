@@ -42,6 +42,8 @@ def register_store(
         platform, f"store-{suffix}"
     )
     secret = options.pop("webhook_secret", None) or generate_webhook_secret()
+    # Unchecked: most tests' platforms are not running, or are stand-ins without the check's endpoint (the
+    # checks have tests of their own, tests/e2e/test_store_credentials.py).
     store = add_store(
         Settings.from_environment(),
         NewStore(
@@ -54,8 +56,24 @@ def register_store(
             webhook_secret=secret,
             **options,
         ),
+        check=False,
     ).store
     return RegisteredStore(store=store, webhook_secret=secret)
+
+
+def platform_store(platform: str, identity: str, url: str | None = None, version: str | None = None) -> Store:
+    """A store built in memory, registered nowhere: for tests of where its platform API fields lead."""
+    return Store(
+        store_id=f"{platform[:4]}-in-memory",
+        platform=platform,
+        identity=identity,
+        name="In-memory store",
+        list_id="list-in-memory",
+        currency_code="USD",
+        secret_id=f"commerce-sync/stores/{platform[:4]}-in-memory",
+        platform_api_url=url,
+        platform_api_version=version,
+    )
 
 
 def local_aws(service: str, endpoint: str, *, resource: bool = False) -> Any:

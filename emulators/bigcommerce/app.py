@@ -6,6 +6,7 @@ Routes, under `/stores/<store_hash>/v3` (anything else answers a BigCommerce-sha
   GET /customers/subscribers            filters `email`, `id:in`; `page`, `limit`
   GET /catalog/products                 `page`, `limit` (≤ 250), `id:in`, `include=variants,images`
   GET /catalog/products/<product_id>    `include=variants,images`
+  GET /catalog/summary                  counts over the catalog (what a credential check reads)
   GET|POST /hooks, GET|PUT|DELETE /hooks/<hook_id>   webhook management (hooks.py)
   GET /orders/<order_id>/payment_actions/refunds      an order's refunds (orders.py)
 and under `/stores/<store_hash>/v2` (orders.py; v2 errors are `[{status, message}]`):
@@ -207,6 +208,7 @@ class BigCommerceApp:
                 Rule("/customers/subscribers", endpoint="subscribers", methods=["GET"]),
                 Rule("/catalog/products", endpoint="products", methods=["GET"]),
                 Rule("/catalog/products/<int:product_id>", endpoint="product", methods=["GET"]),
+                Rule("/catalog/summary", endpoint="catalog_summary", methods=["GET"]),
                 # Webhook management (hooks.py), for key rotation; these endpoints take other methods too.
                 Rule("/hooks", endpoint="hooks", methods=["GET", "POST"]),
                 Rule("/hooks/<int:hook_id>", endpoint="hook", methods=["GET", "PUT", "DELETE"]),
@@ -357,6 +359,12 @@ class BigCommerceApp:
         if product is None:
             raise ApiError(404, "The requested product was not found")
         return _json({"data": self._product_view(product, _includes(request)), "meta": {}})
+
+    def _get_catalog_summary(self, request: Request) -> Response:
+        products = list(self.state.products.values())
+        variants = sum(len(product.get("variants") or []) or 1 for product in products)
+        stock = sum(int(product.get("inventory_level") or 0) for product in products)
+        return _json({"data": {"inventory_count": stock, "variant_count": variants}, "meta": {}})
 
     # ----- webhook management (`/v3/hooks`, see hooks.py); `_dispatch` calls `_get_<endpoint>` for every method
 

@@ -198,6 +198,12 @@ class MailchimpEmulator(LoopbackServer):
         self.app.api_keys.discard(api_key)
         self.app.key_accounts.pop(api_key, None)
 
+    def delete_audience(self, list_id: str) -> None:
+        """As if the audience were deleted in Mailchimp: `GET /lists/{list_id}` answers 404 and no store can
+        be created for it. Every other list id still exists."""
+        with self.state.lock:
+            self.state.deleted_audiences.add(list_id)
+
     def set_member_status(self, list_id: str, email: str, status: str) -> JsonDict:
         """Sets a member's status as the contact would in Mailchimp (e.g. "unsubscribed"); creates it if new."""
         with self.state.lock:

@@ -1,6 +1,7 @@
 """Audience (list) members: the `/lists/{list_id}/members` routes and the customer opt-in rules.
 
-Audiences are implicit (any list id exists). A member is keyed by its subscriber hash, the MD5 of the
+Audiences are implicit (any list id exists), except those deleted (`state.deleted_audiences`), for which
+`GET /lists/{list_id}` answers 404. A member is keyed by its subscriber hash, the MD5 of the
 lowercased email; the path also accepts the email itself, as Mailchimp does.
 
 Rules:
@@ -24,6 +25,7 @@ from .state import EmulatorState, JsonDict, now_iso, subscriber_hash
 from .validation import looks_like_email
 
 COMPLIANCE_STATES = frozenset({"unsubscribed", "cleaned"})
+LIST = "/lists/{list_id}"
 MEMBERS = "/lists/{list_id}/members"
 MEMBER = "/lists/{list_id}/members/{subscriber_hash}"
 _MEMBER_FIELDS = (
@@ -142,6 +144,20 @@ def _change_status(member: JsonDict, status: str | None) -> None:
     _set_status(member, status)
 
 
+def get_list(call: Call) -> Any:
+    """The audience, with the few fields a client checks (id, name, member count)."""
+    list_id = call.args["list_id"]
+    if list_id in call.state.deleted_audiences:
+        raise not_found()
+    audience = call.state.lists.get(list_id)
+    members = [m for m in audience.members.values() if m["status"] != "archived"] if audience else []
+    return {
+        "id": list_id,
+        "name": f"Audience {list_id}",
+        "stats": {"member_count": sum(1 for m in members if m["status"] == "subscribed")},
+    }
+
+
 def list_members(call: Call) -> Any:
     audience = call.state.audience(call.args["list_id"])
     members = [m for m in audience.members.values() if m["status"] != "archived"]
@@ -213,6 +229,7 @@ def delete_member(call: Call) -> Any:
 
 
 ROUTES = [
+    Route("GET", LIST, get_list),
     Route("GET", MEMBERS, list_members),
     Route("GET", MEMBER, get_member),
     Route("PUT", MEMBER, put_member),

@@ -183,6 +183,8 @@ class EmulatorState:
     lock: threading.RLock = field(default_factory=threading.RLock)
     stores: dict[str, Store] = field(default_factory=dict)
     lists: dict[str, AudienceList] = field(default_factory=dict)
+    # Audiences deleted in Mailchimp (`MailchimpEmulator.delete_audience`): every other list id exists.
+    deleted_audiences: set[str] = field(default_factory=set)
     campaigns: set[str] = field(default_factory=set)
     batches: dict[str, Batch] = field(default_factory=dict)
     order_events: dict[tuple[str, str], list[OrderStatusEvent]] = field(default_factory=dict)
@@ -192,13 +194,14 @@ class EmulatorState:
         with self.lock:
             self.stores.clear()
             self.lists.clear()
+            self.deleted_audiences.clear()
             self.campaigns.clear()
             self.batches.clear()
             self.order_events.clear()
             self.requests.clear()
 
     def audience(self, list_id: str) -> AudienceList:
-        """Audiences are implicit: any list id a store names exists."""
+        """Audiences are implicit: any list id a store names exists (unless deleted, see `deleted_audiences`)."""
         if list_id not in self.lists:
             self.lists[list_id] = AudienceList(list_id)
         return self.lists[list_id]

@@ -41,6 +41,8 @@ def post_store(call: Call) -> Any:
         raise already_exists("A store")
     if not body["list_id"]:
         raise invalid_field("list_id", "Required fields were not provided: list_id")
+    if body["list_id"] in call.state.deleted_audiences:
+        raise invalid_field("list_id", "The list_id provided does not exist.")
     stamp = now_iso()
     data: dict[str, Any] = {"id": body["id"], "list_id": body["list_id"], "platform": "", "is_syncing": False}
     data.update({name: copy.deepcopy(body[name]) for name in WRITABLE_FIELDS if name in body})

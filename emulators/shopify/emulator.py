@@ -15,6 +15,7 @@ Routes, under `/admin/api/<version>/` (any version), `X-Shopify-Access-Token` re
                              (a request with `page_info` may carry only `limit` and `fields`, else 400)
   GET products/<id>.json     `{"product": {...}}`, 404 when unknown
   GET products/count.json    `{"count": n}`
+  GET shop.json              `{"shop": {...}}`: the shop's settings (what a credential check reads)
 Every answer carries `X-Shopify-Shop-Api-Call-Limit`; a throttled one is 429 with `Retry-After`.
 Products are returned in id order, as Shopify pages them.
 """
@@ -61,6 +62,7 @@ class ShopifyEmulator(PlatformEmulator):
                 Rule("/admin/api/<version>/products.json", endpoint="products"),
                 Rule("/admin/api/<version>/products/count.json", endpoint="count"),
                 Rule("/admin/api/<version>/products/<int:product_id>.json", endpoint="product"),
+                Rule("/admin/api/<version>/shop.json", endpoint="shop"),
             ]
         )
 
@@ -104,6 +106,21 @@ class ShopifyEmulator(PlatformEmulator):
         if product is None:
             return self.error(404, "Not Found")
         return json_response({"product": product})
+
+    def _shop(self, request: Request, version: str) -> Response:
+        name = self.shop_domain.split(".")[0]
+        return json_response(
+            {
+                "shop": {
+                    "id": 548380009,
+                    "name": name,
+                    "domain": self.shop_domain,
+                    "myshopify_domain": self.shop_domain,
+                    "currency": "USD",
+                    "plan_name": "basic",
+                }
+            }
+        )
 
     def _count(self, request: Request, version: str) -> Response:
         return json_response({"count": len(self.products.ids())})

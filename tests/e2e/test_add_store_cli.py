@@ -2,8 +2,9 @@
 is already registered is updated (only what is given changes), `--replace` registers it anew, and what a
 new store lacks is named. Secrets come from stdin and are never printed (a generated one is, once).
 
-The platform API credentials are put into the store's secret the way an operator does (PutSecretValue),
-since add-store does not take them.
+The platform API credentials are put into the store's secret directly here (PutSecretValue), as a secret
+written before add-store took them, or holding keys it does not know; add-store's own credentials and checks
+are in test_store_credentials.py.
 """
 
 from __future__ import annotations

@@ -202,6 +202,25 @@ def test_list_pagination_and_fields(api: Api) -> None:
 # ----- customers and the audience ----------------------------------------------------------------------
 
 
+def test_every_audience_exists_until_deleted(api: Api, emu: MailchimpEmulator) -> None:
+    assert api.ok("GET", f"/lists/{LIST_ID}", params={"fields": "id,name"}) == {
+        "id": LIST_ID,
+        "name": f"Audience {LIST_ID}",
+    }
+
+    emu.delete_audience("list-gone")
+
+    assert_problem(api("GET", "/lists/list-gone"), 404, "Resource Not Found")
+    refused = api(
+        "POST", "/ecommerce/stores", {"id": "s9", "list_id": "list-gone", "name": "x", "currency_code": "USD"}
+    )
+    assert field_messages(assert_problem(refused, 400, "Invalid Resource")) == {
+        "list_id": "The list_id provided does not exist."
+    }
+    emu.reset()
+    assert api.ok("GET", "/lists/list-gone")["id"] == "list-gone"
+
+
 def test_customer_put_patch_email_rules(api: Api, emu: MailchimpEmulator) -> None:
     make_store(api)
     base = "/ecommerce/stores/s1/customers"

@@ -29,6 +29,9 @@ class Store(BaseModel):
     currency_code: str = Field(pattern=r"^[A-Z]{3}$")
     secret_id: str = Field(min_length=1, description="name or ARN of the store's secret")
     platform_api_url: str | None = None
+    # The platform API version to speak, for a platform whose API has them (Shopify's YYYY-MM); None: the
+    # version the platform's API module defaults to.
+    platform_api_version: str | None = None
     domain: str | None = None
     active: bool = True
     double_opt_in: bool = False

@@ -191,6 +191,10 @@ class MailchimpClient:
     def account(self) -> dict[str, Any]:
         return self._object("GET", "/")
 
+    def get_list(self, list_id: str) -> dict[str, Any]:
+        """The audience's id and name; MailchimpNotFound when the account has no audience with that id."""
+        return self._object("GET", api_path("lists", list_id), fields="id,name")
+
     def get_store(self, store_id: str) -> dict[str, Any] | None:
         try:
             return self._object("GET", api_path("ecommerce", "stores", store_id))

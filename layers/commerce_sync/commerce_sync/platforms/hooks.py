@@ -14,8 +14,10 @@ from typing import Any
 
 from commerce_sync.aws.observability import logger
 from commerce_sync.aws.store_registry import Store
+from commerce_sync.platforms.bigcommerce.api import access_token as bigcommerce_access_token
 from commerce_sync.platforms.bigcommerce.api import api_root as bigcommerce_api_root
 from commerce_sync.platforms.bigcommerce.hooks import BigCommerceWebhooks
+from commerce_sync.platforms.connection import PlatformApiUrlError
 from commerce_sync.platforms.http import HttpPolicy, PlatformApiError, platform_session
 from commerce_sync.platforms.secret_push import (
     ROTATION_HTTP_POLICY,
@@ -23,6 +25,7 @@ from commerce_sync.platforms.secret_push import (
     PlatformWebhooks,
     PushResult,
 )
+from commerce_sync.platforms.woocommerce.api import key_pair as woocommerce_key_pair
 from commerce_sync.platforms.woocommerce.api import rest_root as woocommerce_api_root
 from commerce_sync.platforms.woocommerce.hooks import WooCommerceWebhooks
 
@@ -39,23 +42,29 @@ class PlatformHooks:
         self._policy = policy
 
     def webhooks(self, store: Store, credentials: Mapping[str, Any]) -> PlatformWebhooks:
+        try:
+            return self._webhooks(store, credentials)
+        except PlatformApiUrlError as error:
+            raise HookPushError(f"store {store.store_id}: {error}, so its webhooks cannot be updated") from error
+
+    def _webhooks(self, store: Store, credentials: Mapping[str, Any]) -> PlatformWebhooks:
         session = platform_session(self._policy)
         if store.platform == "woocommerce":
-            key, secret = credentials.get("consumer_key"), credentials.get("consumer_secret")
-            if not (key and secret):
+            pair = woocommerce_key_pair(credentials)
+            if pair is None:
                 raise HookPushError(
                     f"store {store.store_id} has no WooCommerce REST API key "
                     "(platform_api_credentials.consumer_key and consumer_secret), so its webhooks cannot be updated"
                 )
-            return WooCommerceWebhooks(woocommerce_api_root(store), str(key), str(secret), session)
+            return WooCommerceWebhooks(woocommerce_api_root(store), *pair, session)
         if store.platform == "bigcommerce":
-            token = credentials.get("access_token")
+            token = bigcommerce_access_token(credentials)
             if not token:
                 raise HookPushError(
                     f"store {store.store_id} has no BigCommerce access token (platform_api_credentials.access_token), "
                     "so its hooks cannot be updated"
                 )
-            return BigCommerceWebhooks(bigcommerce_api_root(store), str(token), session)
+            return BigCommerceWebhooks(bigcommerce_api_root(store), token, session)
         raise HookPushError(f"{store.platform} offers no API to set a webhook secret")
 
     def push(self, store: Store, credentials: Mapping[str, Any], new: str, current: str | None) -> PushResult:

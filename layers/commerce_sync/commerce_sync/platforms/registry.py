@@ -1,6 +1,6 @@
 """The platforms commerce-sync speaks, one line each: the webhook adapter that normalises a platform's
-deliveries, and the catalog reader the nightly sync uses. Adding a platform is a package of its own plus
-its lines here."""
+deliveries, the catalog reader the nightly sync uses, and the API connection (address forms, credentials,
+their check) that registering a store uses. Adding a platform is a package of its own plus its lines here."""
 
 from __future__ import annotations
 
@@ -11,13 +11,17 @@ import requests
 
 from commerce_sync.aws.store_registry import Store
 from commerce_sync.platforms.adapter import PlatformAdapter
+from commerce_sync.platforms.bigcommerce import api as bigcommerce_api
 from commerce_sync.platforms.bigcommerce.catalog import BigCommerceCatalog
 from commerce_sync.platforms.bigcommerce.webhooks import BigCommerceAdapter
 from commerce_sync.platforms.canonical.webhooks import CanonicalAdapter
+from commerce_sync.platforms.connection import PlatformApiUrlError, PlatformConnection
 from commerce_sync.platforms.http import CATALOG_HTTP_POLICY, HttpPolicy
 from commerce_sync.platforms.products import CatalogSource, CatalogUnavailable
+from commerce_sync.platforms.shopify import api as shopify_api
 from commerce_sync.platforms.shopify.catalog import ShopifyCatalog
 from commerce_sync.platforms.shopify.webhooks import ShopifyAdapter
+from commerce_sync.platforms.woocommerce import api as woocommerce_api
 from commerce_sync.platforms.woocommerce.catalog import WooCommerceCatalog
 from commerce_sync.platforms.woocommerce.webhooks import WooCommerceAdapter
 
@@ -28,6 +32,17 @@ CATALOG_READERS: dict[str, CatalogBuilder] = {
     "woocommerce": WooCommerceCatalog.for_store,
     "bigcommerce": BigCommerceCatalog.for_store,
 }
+
+CONNECTIONS: dict[str, PlatformConnection] = {
+    "shopify": shopify_api.CONNECTION,
+    "woocommerce": woocommerce_api.CONNECTION,
+    "bigcommerce": bigcommerce_api.CONNECTION,
+}
+
+
+def connection_for(platform: str) -> PlatformConnection | None:
+    """How a store of `platform` reaches its API; None for a platform without one (canonical senders)."""
+    return CONNECTIONS.get(platform)
 
 
 def adapters() -> dict[str, PlatformAdapter]:
@@ -54,4 +69,7 @@ def source_for(
             f"store {store.store_id} is a {store.platform} store: commerce-sync cannot read its catalog, so its "
             "products arrive only as product.updated / product.deleted events"
         )
-    return build(store, credentials, policy, session)
+    try:
+        return build(store, credentials, policy, session)
+    except PlatformApiUrlError as error:
+        raise CatalogUnavailable(f"store {store.store_id}: {error}") from error

@@ -1,8 +1,16 @@
 """The BigCommerce store API, for everything that reads or writes a store (webhook fetches, orders, the
-catalog, the webhook-secret push): where it lives and how a read's failure is classed."""
+catalog, the webhook-secret push, the credential check): where it lives, its credentials and how a read's
+failure is classed.
+
+A store's `platform_api_url` may be the store's API root, `https://api.bigcommerce.com/stores/{store hash}`,
+with or without `/v3` or `/v2` after it (and a trailing slash); without one, BigCommerce's root for the
+store hash (the store's identity) is used. Every caller appends `/v3/…` or `/v2/…` itself.
+"""
 
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote
 
@@ -11,6 +19,15 @@ import requests
 from commerce_sync.aws.store_registry import Store
 from commerce_sync.canonical.errors import BadRequest
 from commerce_sync.platforms.adapter import StoreApi
+from commerce_sync.platforms.connection import (
+    ApiAddress,
+    CredentialField,
+    PlatformApiUrlError,
+    PlatformConnection,
+    check_read,
+    credential,
+    split_api_url,
+)
 from commerce_sync.platforms.http import (
     PlatformApiError,
     PlatformAuthError,
@@ -20,21 +37,70 @@ from commerce_sync.platforms.http import (
 )
 
 DEFAULT_API_ROOT = "https://api.bigcommerce.com/stores"
+ACCESS_TOKEN_HEADER = "X-Auth-Token"
+_STORE_PATH = re.compile(r"^(?P<root>.*/stores/[^/]+?)(?:/v[23])?$")
+ACCEPTED_URLS = (
+    "the store's API root (https://api.bigcommerce.com/stores/<store hash>, a /v3 or /v2 after it is accepted)"
+)
+
+
+def parse_url(url: str) -> ApiAddress:
+    """The store's API root (`…/stores/<hash>`), without a `/v3` or `/v2` the URL may end with."""
+    origin, path = split_api_url(url, ACCEPTED_URLS)
+    found = _STORE_PATH.match(path)
+    if found is None:
+        raise PlatformApiUrlError(f"the path {path[:100]!r} names no store; give {ACCEPTED_URLS}")
+    return ApiAddress(origin + found.group("root"))
 
 
 def api_root(store: Store, base_url: str | None = None) -> str:
-    """The store's API root: the registered `platform_api_url`, else BigCommerce's by the store hash."""
-    return (base_url or store.platform_api_url or f"{DEFAULT_API_ROOT}/{store.identity}").rstrip("/")
+    """The store's API root: `base_url` (a webhook's StoreApi), else the registered `platform_api_url`, else
+    BigCommerce's by the store hash."""
+    url = base_url or store.platform_api_url
+    return parse_url(url).url if url else f"{DEFAULT_API_ROOT}/{store.identity}"
 
 
-def store_client(store: Store, api: StoreApi | None, session: requests.Session) -> BigCommerceApi:
-    """The reads a webhook needs, with the store's access token; StoreApiUnavailable without one."""
-    token = (api.credentials.get("access_token") if api else None) or ""
+def access_token(credentials: Mapping[str, Any]) -> str | None:
+    """The API account's access token in the store's `platform_api_credentials`, if any."""
+    return credential(credentials, "access_token")
+
+
+def auth_headers(token: str) -> dict[str, str]:
+    return {ACCESS_TOKEN_HEADER: token}
+
+
+def store_access(store: Store, api: StoreApi | None) -> tuple[str, str]:
+    """(API root, access token) for a webhook's reads; StoreApiUnavailable (the webhook comes back later,
+    once the operator has fixed the store) without a token or with an API URL that cannot be read."""
+    token = access_token(api.credentials) if api else None
     if not token:
         raise StoreApiUnavailable(
             f"store {store.store_id} has no BigCommerce access token (platform_api_credentials.access_token)"
         )
-    return BigCommerceApi(api_root(store, api.base_url if api else None), str(token), session)
+    try:
+        return api_root(store, api.base_url if api else None), token
+    except PlatformApiUrlError as error:
+        raise StoreApiUnavailable(f"store {store.store_id}: {error}") from error
+
+
+def store_client(store: Store, api: StoreApi | None, session: requests.Session) -> BigCommerceApi:
+    """The reads a webhook needs, with the store's access token; StoreApiUnavailable without one."""
+    root, token = store_access(store, api)
+    return BigCommerceApi(root, token, session)
+
+
+def check_credentials(store: Store, credentials: Mapping[str, str], session: requests.Session) -> None:
+    """`GET /v3/catalog/summary`: one small read that needs the catalog's read scope, which the sync uses."""
+    headers = auth_headers(access_token(credentials) or "")
+    check_read("the access token was", session, f"{api_root(store)}/v3/catalog/summary", headers=headers)
+
+
+CONNECTION = PlatformConnection(
+    platform="bigcommerce",
+    fields=(CredentialField("access_token", "BigCommerce API account access token"),),
+    parse_url=parse_url,
+    check=check_credentials,
+)
 
 
 class BigCommerceApi:
@@ -43,7 +109,7 @@ class BigCommerceApi:
 
     def __init__(self, base_url: str, access_token: str, session: requests.Session) -> None:
         self._base_url = base_url.rstrip("/")
-        self._headers = {"X-Auth-Token": access_token}
+        self._headers = auth_headers(access_token)
         self._session = session
 
     def _get(self, path: str, params: dict[str, str] | None = None) -> Any:

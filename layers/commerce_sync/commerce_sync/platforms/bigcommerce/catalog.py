@@ -23,7 +23,7 @@ import requests
 
 from commerce_sync.aws.store_registry import Store
 from commerce_sync.canonical.model import Product, ProductImage, ProductVariant
-from commerce_sync.platforms.bigcommerce.api import api_root
+from commerce_sync.platforms.bigcommerce.api import access_token, api_root, auth_headers
 from commerce_sync.platforms.bigcommerce.models import BcModel
 from commerce_sync.platforms.http import CATALOG_HTTP_POLICY, HttpPolicy, fetch_json, platform_session
 from commerce_sync.platforms.products import (
@@ -174,7 +174,7 @@ class BigCommerceCatalog:
     def __init__(self, store: Store, api_root: str, access_token: str, session: requests.Session) -> None:
         self._store = store
         self._products_url = f"{api_root.rstrip('/')}/v3/catalog/products"
-        self._headers = {"X-Auth-Token": access_token}
+        self._headers = auth_headers(access_token)
         self._session = session
 
     @classmethod
@@ -185,12 +185,12 @@ class BigCommerceCatalog:
         policy: HttpPolicy = CATALOG_HTTP_POLICY,
         session: requests.Session | None = None,
     ) -> BigCommerceCatalog:
-        token = credentials.get("access_token")
+        token = access_token(credentials)
         if not token:
             raise CatalogUnavailable(
                 f"store {store.store_id} has no BigCommerce access token (platform_api_credentials.access_token)"
             )
-        return cls(store, api_root(store), str(token), session or platform_session(policy))
+        return cls(store, api_root(store), token, session or platform_session(policy))
 
     def _map(self, raw: Sequence[Any]) -> tuple[list[Product], Skipped]:
         models, unparsed = parse_products(raw, BcProduct)

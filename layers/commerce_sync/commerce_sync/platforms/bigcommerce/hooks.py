@@ -11,6 +11,7 @@ from urllib.parse import quote
 
 import requests
 
+from commerce_sync.platforms.bigcommerce.api import auth_headers
 from commerce_sync.platforms.bigcommerce.models import TOKEN_HEADER
 from commerce_sync.platforms.http import get_json
 from commerce_sync.platforms.secret_push import MAX_PAGES, PAGE_SIZE, same_secret, send_json
@@ -22,7 +23,7 @@ class BigCommerceWebhooks:
     def __init__(self, api_root: str, access_token: str, session: requests.Session) -> None:
         self._root = api_root.rstrip("/")
         self._session = session
-        self._headers = {"X-Auth-Token": access_token}
+        self._headers = auth_headers(access_token)
 
     @staticmethod
     def _token(hook: Mapping[str, Any]) -> tuple[str | None, str | None]:

@@ -87,7 +87,7 @@ from commerce_sync.platforms.adapter import (
     parse_model,
     parse_unauthenticated_json,
 )
-from commerce_sync.platforms.bigcommerce.api import BigCommerceApi, api_root, store_client
+from commerce_sync.platforms.bigcommerce.api import BigCommerceApi, store_access, store_client
 from commerce_sync.platforms.bigcommerce.catalog import BigCommerceCatalog
 from commerce_sync.platforms.bigcommerce.models import (
     PLATFORM,
@@ -385,13 +385,8 @@ def normalise_product_webhook(
             removal_version(webhook),
             webhook.occurred_at,
         )
-    base_url = api_root(store, api.base_url if api else None)
-    token = (api.credentials.get("access_token") if api else None) or ""
-    if not token:
-        raise StoreApiUnavailable(
-            f"store {store.store_id} has no BigCommerce access token (platform_api_credentials.access_token)"
-        )
-    catalog = BigCommerceCatalog(store, base_url, str(token), adapter.session)
+    root, token = store_access(store, api)
+    catalog = BigCommerceCatalog(store, root, token, adapter.session)
     try:
         found = catalog.products_by_id([webhook.data.id])
     except PlatformAuthError as error:

@@ -1,13 +1,91 @@
-"""The Shopify Admin REST API: where a store's lives and which version commerce-sync speaks. Every caller
-that reads a store (today the catalog) builds its URLs here."""
+"""The Shopify Admin REST API: where a store's lives, which version commerce-sync speaks to it, and its
+credentials. Every caller that reads a store (the catalog, the credential check) builds its URLs here.
+
+A store's `platform_api_url` may be the shop's address or its Admin API root, in any of these forms, which
+all lead to the same requests:
+`https://my-shop.myshopify.com`, `…/`, `…/admin`, `…/admin/api/2025-01`. The version is the store's
+`platform_api_version`, else the one its URL names, else API_VERSION; `add-store` moves a version named in
+the URL into `platform_api_version`, so the registry keeps the shop's address alone.
+"""
 
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping
+from typing import Any
+
+import requests
+
 from commerce_sync.aws.store_registry import Store
+from commerce_sync.platforms.connection import (
+    ApiAddress,
+    CredentialField,
+    PlatformApiUrlError,
+    PlatformConnection,
+    check_read,
+    credential,
+    split_api_url,
+)
 
+# A current stable version (Shopify supports each for at least 12 months); a store can name another.
 API_VERSION = "2025-01"
+ACCESS_TOKEN_HEADER = "X-Shopify-Access-Token"
+ADMIN_PATH = "/admin"
+_API_PATH = re.compile(r"^/admin/api(?:/(?P<version>[^/]+))?$")
+_VERSION = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
+ACCEPTED_URLS = (
+    "the shop's address (https://my-shop.myshopify.com) or its Admin API root "
+    f"(https://my-shop.myshopify.com/admin/api/{API_VERSION})"
+)
 
 
-def admin_root(store: Store) -> str:
-    """The shop's address: the registered `platform_api_url`, else `https://<shop domain>`."""
-    return (store.platform_api_url or f"https://{store.identity}").rstrip("/")
+def parse_version(version: str) -> str:
+    """A Shopify API version (`YYYY-MM`), as given; PlatformApiUrlError otherwise."""
+    value = version.strip()
+    if not _VERSION.match(value):
+        raise PlatformApiUrlError(
+            f"{value[:40]!r} is not a Shopify API version: the form is YYYY-MM, e.g. {API_VERSION}"
+        )
+    return value
+
+
+def parse_url(url: str) -> ApiAddress:
+    """The shop's address and the version the URL names, from any accepted form of the URL."""
+    origin, path = split_api_url(url, ACCEPTED_URLS)
+    if path.lower() in ("", ADMIN_PATH):
+        return ApiAddress(origin)
+    found = _API_PATH.match(path)
+    if found is None:
+        raise PlatformApiUrlError(f"the path {path[:100]!r} is not one of Shopify's; give {ACCEPTED_URLS}")
+    version = found.group("version")
+    return ApiAddress(origin, parse_version(version) if version else None)
+
+
+def api_root(store: Store) -> str:
+    """`https://<shop>/admin/api/<version>`: where every Admin REST call of the store starts."""
+    address = parse_url(store.platform_api_url or f"https://{store.identity}")
+    return f"{address.url}/admin/api/{store.platform_api_version or address.version or API_VERSION}"
+
+
+def access_token(credentials: Mapping[str, Any]) -> str | None:
+    """The Admin API access token in the store's `platform_api_credentials`, if any."""
+    return credential(credentials, "access_token")
+
+
+def auth_headers(token: str) -> dict[str, str]:
+    return {ACCESS_TOKEN_HEADER: token}
+
+
+def check_credentials(store: Store, credentials: Mapping[str, str], session: requests.Session) -> None:
+    """`GET /admin/api/<version>/shop.json`: any valid token may read it."""
+    headers = auth_headers(access_token(credentials) or "")
+    check_read("the access token was", session, f"{api_root(store)}/shop.json", headers=headers)
+
+
+CONNECTION = PlatformConnection(
+    platform="shopify",
+    fields=(CredentialField("access_token", "Shopify Admin API access token (shpat_…)"),),
+    parse_url=parse_url,
+    check=check_credentials,
+    parse_version=parse_version,
+)

@@ -1,6 +1,6 @@
 """Shopify products: the Admin REST product resource, its mapping, and the catalog reader.
 
-Why REST (`GET /admin/api/2025-01/products.json?limit=250`, cursor pagination through the `Link` header's
+Why REST (`GET /admin/api/<version>/products.json?limit=250`, cursor pagination through the `Link` header's
 `rel="next"` `page_info`) rather than GraphQL:
 - one request returns 250 products with all their variants and images, and Shopify's REST limit is a
   request count (a leaky bucket, 2 requests/s on standard plans, answered with 429 and `Retry-After`),
@@ -50,7 +50,7 @@ from commerce_sync.platforms.products import (
     text,
     visibility,
 )
-from commerce_sync.platforms.shopify.api import API_VERSION, admin_root
+from commerce_sync.platforms.shopify.api import access_token, api_root, auth_headers
 
 PAGE_SIZE = 250
 REST_VARIANT_LIMIT = 100
@@ -183,8 +183,8 @@ class ShopifyCatalog:
 
     def __init__(self, store: Store, api_root: str, access_token: str, session: requests.Session) -> None:
         self._store = store
-        self._products_url = f"{api_root.rstrip('/')}/admin/api/{API_VERSION}/products.json"
-        self._headers = {"X-Shopify-Access-Token": access_token}
+        self._products_url = f"{api_root.rstrip('/')}/products.json"
+        self._headers = auth_headers(access_token)
         self._session = session
 
     @classmethod
@@ -195,10 +195,10 @@ class ShopifyCatalog:
         policy: HttpPolicy = CATALOG_HTTP_POLICY,
         session: requests.Session | None = None,
     ) -> ShopifyCatalog:
-        token = credentials.get("access_token")
+        token = access_token(credentials)
         if not token:
             raise CatalogUnavailable(f"store {store.store_id} has no Shopify access token (platform_api_credentials)")
-        return cls(store, admin_root(store), str(token), session or platform_session(policy))
+        return cls(store, api_root(store), token, session or platform_session(policy))
 
     def _map(self, raw: Sequence[Any]) -> tuple[list[Product], Skipped]:
         models, unparsed = parse_products(raw, ShopifyProduct)

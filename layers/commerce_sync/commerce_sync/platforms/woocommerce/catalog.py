@@ -42,7 +42,7 @@ from commerce_sync.platforms.products import (
     text,
     visibility,
 )
-from commerce_sync.platforms.woocommerce.api import rest_root
+from commerce_sync.platforms.woocommerce.api import key_pair, rest_root
 
 PAGE_SIZE = 100
 VARIABLE_TYPES = frozenset({"variable", "variable-subscription"})
@@ -235,13 +235,13 @@ class WooCommerceCatalog:
         policy: HttpPolicy = CATALOG_HTTP_POLICY,
         session: requests.Session | None = None,
     ) -> WooCommerceCatalog:
-        key, secret = credentials.get("consumer_key"), credentials.get("consumer_secret")
-        if not (key and secret):
+        pair = key_pair(credentials)
+        if pair is None:
             raise CatalogUnavailable(
                 f"store {store.store_id} has no WooCommerce REST key (platform_api_credentials.consumer_key/secret)"
             )
         session = session or platform_session(policy, max_connections=VARIATION_FETCH_WORKERS)
-        return cls(store, rest_root(store), (str(key), str(secret)), session)
+        return cls(store, rest_root(store), pair, session)
 
     def _get(self, path: str, params: dict[str, Any]) -> tuple[Any, Mapping[str, str]]:
         return fetch_json(self._session, f"{self._api}{path}", params, auth=self._auth)

@@ -37,6 +37,7 @@ from commerce_sync.platforms.adapter import (
     parse_json,
     parse_model,
 )
+from commerce_sync.platforms.connection import PlatformApiUrlError
 from commerce_sync.platforms.http import (
     WEBHOOK_HTTP_POLICY,
     PlatformApiError,
@@ -46,7 +47,7 @@ from commerce_sync.platforms.http import (
     platform_session,
 )
 from commerce_sync.platforms.signatures import verify_base64_hmac
-from commerce_sync.platforms.woocommerce.api import rest_root
+from commerce_sync.platforms.woocommerce.api import key_pair, rest_root
 from commerce_sync.platforms.woocommerce.catalog import VARIABLE_TYPES, WooCommerceCatalog
 from commerce_sync.platforms.woocommerce.models import (
     SIGNATURE_HEADER,
@@ -232,13 +233,18 @@ def normalise_product_webhook(request: WebhookRequest, store: Store, api: StoreA
         return deletion(request, store, payload, EventType.PRODUCT_DELETED, "product")
     if not isinstance(payload, dict):
         raise BadRequest("a product delivery must be a JSON object")
-    credentials = dict(api.credentials) if api else {}
-    key_pair = (str(credentials.get("consumer_key") or ""), str(credentials.get("consumer_secret") or ""))
-    if payload.get("type") in VARIABLE_TYPES and payload.get("variations") and not all(key_pair):
-        raise StoreApiUnavailable(
-            f"store {store.store_id} has no WooCommerce REST key (platform_api_credentials) to read variations"
-        )
-    catalog = WooCommerceCatalog(store, rest_root(store), key_pair, platform_session(WEBHOOK_HTTP_POLICY))
+    pair = (key_pair(api.credentials) if api else None) or ("", "")
+    root = ""  # a product without variations is mapped from the delivery alone: nothing is read
+    if payload.get("type") in VARIABLE_TYPES and payload.get("variations"):
+        if not all(pair):
+            raise StoreApiUnavailable(
+                f"store {store.store_id} has no WooCommerce REST key (platform_api_credentials) to read variations"
+            )
+        try:
+            root = rest_root(store)
+        except PlatformApiUrlError as error:
+            raise StoreApiUnavailable(f"store {store.store_id}: {error}") from error
+    catalog = WooCommerceCatalog(store, root, pair, platform_session(WEBHOOK_HTTP_POLICY))
     try:
         products, skipped = catalog.complete([payload])
     except PlatformNotFound:
