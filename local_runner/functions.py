@@ -27,6 +27,11 @@ class Invocable(Protocol):
 
     def invoke(self, event: Any) -> Any: ...
 
+    @property
+    def busy(self) -> int:
+        """Invocations running now."""
+        ...
+
 
 @dataclass
 class LambdaContext:
@@ -83,6 +88,11 @@ class LocalFunction:
         # The function's own variables (not Globals'): set around each invocation, since the
         # functions share one process environment here.
         self.environment = environment or {}
+        self._waiting_or_running = 0
+
+    @property
+    def busy(self) -> int:
+        return self._waiting_or_running
 
     def _load(self) -> ModuleType:
         if self._module is None:
@@ -91,6 +101,13 @@ class LocalFunction:
         return self._module
 
     def invoke(self, event: Any) -> Any:
+        self._waiting_or_running += 1
+        try:
+            return self._invoke(event)
+        finally:
+            self._waiting_or_running -= 1
+
+    def _invoke(self, event: Any) -> Any:
         with _INVOCATION_LOCK:
             saved = {name: os.environ.get(name) for name in self.environment}
             os.environ.update(self.environment)

@@ -20,6 +20,8 @@ from local_runner.functions import Invocable
 from local_runner.template import HttpRoute
 
 log = logging.getLogger("local_runner.http_api")
+# The runner's own routes (status, local-only deliveries): headers and body in, status and JSON out.
+LocalRoute = Callable[[dict[str, str], bytes], tuple[int, Any]]
 TEXT_TYPES = ("application/json", "text/", "application/x-www-form-urlencoded", "application/xml")
 
 
@@ -85,8 +87,15 @@ def _response_parts(result: Any) -> tuple[int, dict[str, str], bytes]:
 
 
 class HttpApi:
-    def __init__(self, routes: list[tuple[HttpRoute, Invocable]], host: str, port: int) -> None:
+    def __init__(
+        self,
+        routes: list[tuple[HttpRoute, Invocable]],
+        host: str,
+        port: int,
+        local_routes: dict[tuple[str, str], LocalRoute] | None = None,
+    ) -> None:
         self._routes = routes
+        self._local_routes = local_routes or {}
         self._server = ThreadingHTTPServer((host, port), self._handler_class())
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, name="http-api", daemon=True)
@@ -106,6 +115,10 @@ class HttpApi:
         self, method: str, target: str, headers: dict[str, str], body: bytes, source_ip: str
     ) -> tuple[int, dict[str, str], bytes]:
         parts = urlsplit(target)
+        local = self._local_routes.get((method, parts.path))
+        if local is not None:
+            status, answer = local(headers, body)
+            return status, {"content-type": "application/json"}, json.dumps(answer).encode()
         for route, function in self._routes:
             parameters = route.match(method, parts.path)
             if parameters is None:

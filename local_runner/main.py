@@ -3,7 +3,9 @@
     commerce-sync-local --port 3000 --mailchimp-api-url http://127.0.0.1:8400/3.0
 
 With no --mailchimp-api-url (and no MAILCHIMP_API_URL), the bundled Mailchimp emulator is started
-too. The operator CLI's settings are written to .local/runner.env for `commerce-sync --env-file`.
+too. The operator CLI's settings are written to runner.env in the state directory (--state-dir, default
+.local in the current directory) for `commerce-sync --env-file`, so two runners in one checkout each
+keep their own.
 """
 
 from __future__ import annotations
@@ -18,13 +20,14 @@ from pathlib import Path
 # In AWS each function has its own service name; in one local process they share Powertools' logger.
 os.environ.setdefault("POWERTOOLS_SERVICE_NAME", "commerce-sync-local")
 
-from local_runner.runner import PROJECT_ROOT, LocalRunner, RunnerConfig
+from local_runner.runner import LocalRunner, RunnerConfig
 
 DEMO_API_KEY = "0123456789abcdef0123456789abcdef-us6"
-ENV_FILE = PROJECT_ROOT / ".local" / "runner.env"
+STATE_DIR = Path(".local")
+ENV_FILE_NAME = "runner.env"
 
 
-def write_env_file(runner: LocalRunner, path: Path = ENV_FILE) -> Path:
+def write_env_file(runner: LocalRunner, path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     lines = [f"export {name}={value}" for name, value in sorted(runner.operator_environment().items())]
     path.write_text("\n".join(lines) + "\n")
@@ -38,6 +41,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--mailchimp-api-url", default=os.environ.get("MAILCHIMP_API_URL"))
     parser.add_argument("--aws-endpoint-url", help="an AWS endpoint already running (default: start moto)")
     parser.add_argument("--retry-delay", type=int, default=2, help="seconds before a failed record is retried")
+    parser.add_argument(
+        "--state-dir",
+        type=Path,
+        default=STATE_DIR,
+        help="where the operator CLI's settings (runner.env) are written (default: .local)",
+    )
     parser.add_argument(
         "--concurrency",
         type=int,
@@ -76,10 +85,11 @@ def main(argv: list[str] | None = None) -> int:
             serial=arguments.serial,
         )
     ).start()
-    env_file = write_env_file(runner)
+    env_file = write_env_file(runner, arguments.state_dir / ENV_FILE_NAME)
     print(f"webhooks: POST {runner.url}/webhooks/{{platform}}")
     print(f"AWS (moto): {runner.aws_endpoint_url}; operator CLI settings in {env_file}")
-    print("register a store: commerce-sync --env-file .local/runner.env add-store --help")
+    print(f"register a store: commerce-sync --env-file {env_file} add-store --help")
+    print(f"wait until every queue is drained: commerce-sync --env-file {env_file} status --wait-idle")
 
     stopped = threading.Event()
     signal.signal(signal.SIGINT, lambda *_: stopped.set())

@@ -23,6 +23,7 @@ from commerce_sync.platforms.shopify.api import API_VERSION as SHOPIFY_API_VERSI
 from operator_cli import catalog as catalog_cli
 from operator_cli import dead_letters
 from operator_cli import rotation as rotation_cli
+from operator_cli import status as status_cli
 from operator_cli.credentials import CredentialsInputError, connection_of, parse_credentials, prompt_credentials
 from operator_cli.stores import (
     CheckRefused,
@@ -318,6 +319,10 @@ def _catalog_status(arguments: argparse.Namespace) -> int:
     return catalog_cli.catalog_status(arguments.store, arguments.json)
 
 
+def _status(arguments: argparse.Namespace) -> int:
+    return status_cli.run(arguments.wait_idle, arguments.timeout, arguments.json)
+
+
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="commerce-sync", description=__doc__.splitlines()[0])
     root.add_argument("--stack", help="read table and secret names from this CloudFormation stack's outputs")
@@ -489,6 +494,14 @@ def parser() -> argparse.ArgumentParser:
     catalog.add_argument("--store", help="only this store")
     catalog.add_argument("--json", action="store_true")
     catalog.set_defaults(run=_catalog_status)
+
+    status = commands.add_parser("status", help="queues and running invocations; --wait-idle until all is done")
+    status.add_argument(
+        "--wait-idle", action="store_true", help="return once every queue is empty and nothing runs (exit 1 on timeout)"
+    )
+    status.add_argument("--timeout", type=float, default=300.0, help="seconds --wait-idle waits at most")
+    status.add_argument("--json", action="store_true")
+    status.set_defaults(run=_status)
     return root
 
 

@@ -31,8 +31,8 @@ from commerce_sync.aws.store_registry import Store, StoreRegistry
 from commerce_sync.mailchimp.client import MailchimpClient
 from commerce_sync.mailchimp.errors import MailchimpError
 from commerce_sync.mailchimp.models import McStore, McStoreUpdate
-from commerce_sync.platforms.hooks import CLIENT_SECRET_PLATFORMS
 from commerce_sync.platforms.connection import PlatformApiUrlError
+from commerce_sync.platforms.hooks import CLIENT_SECRET_PLATFORMS
 from commerce_sync.platforms.registry import connection_for
 from commerce_sync.rotation.key_rotation import KIND_STORE
 from pydantic import ValidationError

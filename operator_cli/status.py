@@ -1,0 +1,96 @@
+"""`commerce-sync status`: what is waiting and what runs now, and `--wait-idle` to return once all is done.
+
+- Against the local runner (LOCAL_RUNNER_URL, which `--env-file .local/runner.env` sets): the runner's own
+  `GET /_local/status`, which sees its queues and every invocation running (the HTTP receiver's too).
+- Deployed: the queues' depths from SQS (visible and in flight). Lambda shows no running invocations to
+  a reader, so "idle" there means every source queue is empty.
+
+Idle = every source queue empty (dead-letter queues may hold messages) and nothing running; `--wait-idle`
+waits until that has held for half a second, so a record passing from one queue to the next is not missed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from typing import Any
+
+import boto3
+import requests
+
+from operator_cli.dead_letters import FUNCTIONS
+
+QUIET_SECONDS = 0.5
+POLL_SECONDS = 0.1
+
+
+def _deployed_status() -> dict[str, Any]:
+    sqs = boto3.client("sqs")
+    queues: dict[str, dict[str, int]] = {}
+    sources: list[str] = []
+    for function, variables in sorted(FUNCTIONS.items()):
+        for kind, variable in zip(("queue", "dead letters"), variables, strict=True):
+            url = os.environ.get(variable)
+            if not url:
+                continue
+            attributes = sqs.get_queue_attributes(
+                QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
+            )["Attributes"]
+            name = f"{function} {kind}"
+            queues[name] = {
+                "visible": int(attributes["ApproximateNumberOfMessages"]),
+                "in_flight": int(attributes["ApproximateNumberOfMessagesNotVisible"]),
+            }
+            if kind == "queue":
+                sources.append(name)
+    pending = sum(queues[name]["visible"] + queues[name]["in_flight"] for name in sources)
+    return {"idle": pending == 0, "queues": queues, "invocations": None}
+
+
+def current() -> dict[str, Any]:
+    runner = os.environ.get("LOCAL_RUNNER_URL")
+    if runner:
+        answer = requests.get(f"{runner.rstrip('/')}/_local/status", timeout=(3.05, 30))
+        answer.raise_for_status()
+        return dict(answer.json())
+    return _deployed_status()
+
+
+def show(status: dict[str, Any]) -> None:
+    print("idle" if status["idle"] else "busy")
+    for name, depth in sorted(status["queues"].items()):
+        print(f"  {name:<44} {depth['visible']:>6} waiting {depth['in_flight']:>6} in flight")
+    if status["invocations"] is not None:
+        running = {name: count for name, count in status["invocations"].items() if count}
+        print("  running: " + (", ".join(f"{name} {count}" for name, count in running.items()) or "nothing"))
+
+
+def run(wait_idle: bool, timeout: float, as_json: bool) -> int:
+    try:
+        status = current()
+        if wait_idle:
+            deadline = time.monotonic() + timeout
+            quiet_since: float | None = None
+            while True:
+                if status["idle"]:
+                    quiet_since = quiet_since or time.monotonic()
+                    if time.monotonic() - quiet_since >= QUIET_SECONDS:
+                        break
+                else:
+                    quiet_since = None
+                if time.monotonic() >= deadline:
+                    print(json.dumps(status) if as_json else f"still busy after {timeout:g} s")
+                    if not as_json:
+                        show(status)
+                    return 1
+                time.sleep(POLL_SECONDS)
+                status = current()
+    except requests.RequestException as error:
+        print(f"commerce-sync status: the local runner at {os.environ.get('LOCAL_RUNNER_URL')} did not answer: {error}")
+        return 1
+    if as_json:
+        print(json.dumps(status))
+    else:
+        show(status)
+    return 0
