@@ -98,15 +98,18 @@ def _create_bus_and_rules(template: Template, events: Any) -> None:
         template.refs[logical_id] = name
         template.attributes[(logical_id, "Name")] = name
         template.attributes[(logical_id, "Arn")] = f"arn:aws:events:{region}:{account}:event-bus/{name}"
+        if resource["Properties"].get("EventSourceName"):
+            continue  # a partner bus: moto cannot hold one, local_runner.partner_bus plays it
         with contextlib.suppress(events.exceptions.ResourceAlreadyExistsException):
             events.create_event_bus(Name=name)
     for logical_id, resource in template.of_type(RULE).items():
         properties = template.resolve(resource["Properties"])
-        bus = str(properties.get("EventBusName", "default")).rsplit("/", 1)[-1]
+        bus_name = str(properties.get("EventBusName", "default"))
+        bus = bus_name.rsplit("/", 1)[-1]
         template.refs[logical_id] = f"{bus}|{logical_id}"
         template.attributes[(logical_id, "Arn")] = f"arn:aws:events:{region}:{account}:rule/{bus}/{logical_id}"
-        if "EventPattern" not in properties:
-            continue
+        if "EventPattern" not in properties or bus_name.startswith("aws.partner/"):
+            continue  # no pattern, or on a partner bus (local_runner.partner_bus)
         events.put_rule(
             Name=logical_id,
             EventBusName=bus,

@@ -21,6 +21,7 @@ from local_runner.aws_resources import QUEUE, provision
 from local_runner.event_sources import SqsPoller
 from local_runner.functions import Invocable, LocalFunction
 from local_runner.http_api import HttpApi, LocalRoute
+from local_runner.partner_bus import PartnerBus
 from local_runner.template import FunctionSpec, SqsEventSource, Template
 from local_runner.workers import FunctionPool, LogStream
 
@@ -33,6 +34,8 @@ LOCAL_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "loc
 DEFAULT_FUNCTION_CONCURRENCY = 10
 # Lambda's SQS poller starts five batches at once when the mapping sets no MaximumConcurrency.
 DEFAULT_QUEUE_CONCURRENCY = 5
+# Locally Shopify's EventBridge delivery is always on (POST /_local/shopify/eventbridge), on this source.
+LOCAL_SHOPIFY_PARTNER_SOURCE = "aws.partner/shopify.com/0000000/commerce-sync-local"
 # Variables of this process that are not the functions' configuration (pytest changes them per test).
 PROCESS_ONLY_VARIABLES = ("PYTEST_",)
 log = logging.getLogger("local_runner")
@@ -75,7 +78,12 @@ class LocalRunner:
     def __init__(self, config: RunnerConfig) -> None:
         self.config = config
         self.template = Template(
-            config.template_path, {**config.parameter_overrides, "MailchimpApiUrl": config.mailchimp_api_url}
+            config.template_path,
+            {
+                "ShopifyPartnerEventSourceName": LOCAL_SHOPIFY_PARTNER_SOURCE,
+                **config.parameter_overrides,
+                "MailchimpApiUrl": config.mailchimp_api_url,
+            },
         )
         self._moto: Any = None
         self.aws_endpoint_url = config.aws_endpoint_url or ""
@@ -83,6 +91,7 @@ class LocalRunner:
         self.pollers: list[SqsPoller] = []
         self.http_api: HttpApi | None = None
         self.logs = LogStream(lambda: sys.stderr if config.echo_logs else None)
+        self.partner_bus: PartnerBus | None = None
 
     # ---- lifecycle --------------------------------------------------------------------------
 
@@ -126,6 +135,9 @@ class LocalRunner:
             routes.extend((route, function) for route in spec.routes)
             for source in spec.sqs_sources:
                 self.pollers.append(self._poller(source, function))
+        self.partner_bus = PartnerBus(
+            self.template, self.functions, self.client("sqs"), self.config.retry_delay_seconds
+        )
         self.http_api = HttpApi(routes, self.config.host, self.config.port, local_routes=self._local_routes())
         self.http_api.start()
         for poller in self.pollers:
@@ -245,7 +257,11 @@ class LocalRunner:
         sources = {poller.source.queue for poller in self.pollers}
         running = {name: function.busy for name, function in self.functions.items()}
         pending = sum(depths[queue]["visible"] + depths[queue]["in_flight"] for queue in sources)
-        busy = any(poller.busy for poller in self.pollers) or any(running.values())
+        busy = (
+            any(poller.busy for poller in self.pollers)
+            or any(running.values())
+            or bool(self.partner_bus and self.partner_bus.busy)
+        )
         return {"idle": pending == 0 and not busy, "queues": depths, "invocations": running}
 
     def wait_until_idle(self, timeout: float = 30.0) -> None:
@@ -272,7 +288,10 @@ class LocalRunner:
         def status(_headers: dict[str, str], _body: bytes) -> tuple[int, Any]:
             return 200, self.status()
 
-        return {("GET", "/_local/status"): status}
+        routes: dict[tuple[str, str], LocalRoute] = {("GET", "/_local/status"): status}
+        if self.partner_bus is not None:
+            routes[("POST", "/_local/shopify/eventbridge")] = self.partner_bus.put_shopify_webhook
+        return routes
 
     def in_process(self, logical_id: str) -> LocalFunction:
         """The function loaded into this process (one invocation at a time): for a test that must patch

@@ -11,6 +11,8 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+import requests
+
 from emulators.mailchimp import MailchimpEmulator
 from local_runner.runner import LocalRunner
 from local_runner.senders import send_shopify
@@ -317,8 +319,14 @@ def test_eventbridge_delivery_and_webhook_give_identical_mailchimp_orders(
     order = new_order()
     for topic, payload in lifecycle(order):
         send(runner, via_webhook, topic, payload)
-        answer = runner.invoke("WebhooksFunction", eventbridge_delivery(via_eventbridge, topic, payload))
-        assert answer["status"] == "accepted", answer
+        # The whole partner path: on the partner bus, through its rule, to the receiver as EventBridge invokes it.
+        put = requests.post(
+            f"{runner.url}/_local/shopify/eventbridge",
+            data=json.dumps(payload),
+            headers={"X-Shopify-Topic": topic, "X-Shopify-Shop-Domain": via_eventbridge.identity},
+            timeout=10,
+        )
+        assert put.status_code == 202, put.text
     runner.wait_until_idle()
 
     by_webhook = mailchimp_order(mailchimp_reader, via_webhook, order["id"])
@@ -343,6 +351,18 @@ def test_an_unusable_eventbridge_delivery_is_dead_lettered_with_the_reason(
     )
     kept = [m for m in messages if str(broken["id"]) in m["Body"]]
     assert kept and "line_items" in kept[0]["MessageAttributes"]["error_message"]["StringValue"]
+
+
+def test_the_partner_bus_route_refuses_what_shopify_would_never_put_on_it(runner: LocalRunner) -> None:
+    url = f"{runner.url}/_local/shopify/eventbridge"
+
+    no_topic = requests.post(url, data="{}", headers={"X-Shopify-Shop-Domain": "x.myshopify.com"}, timeout=10)
+    not_json = requests.post(
+        url, data="{", headers={"X-Shopify-Topic": "orders/create", "X-Shopify-Shop-Domain": "x"}, timeout=10
+    )
+
+    assert (no_topic.status_code, not_json.status_code) == (400, 400)
+    assert "X-Shopify-Topic" in no_topic.json()["message"] and "JSON" in not_json.json()["message"]
 
 
 def without_bookkeeping(value: Any) -> Any:
