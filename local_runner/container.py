@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
 import threading
 import time
@@ -62,6 +63,8 @@ def _answer(channel: IO[str], message: dict[str, Any]) -> None:
 
 
 def serve(function_name: str, code_uri: str, handler_path: str, memory_mb: int, timeout_s: int) -> None:
+    # Ctrl-C in the runner's terminal reaches its whole process group; the runner stops its containers.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     # The protocol keeps the stdout we were started with; the handler's own prints and logs (Powertools'
     # Logger writes to sys.stdout, bound when the Logger is built at import) go to stderr, line-prefixed.
     channel = os.fdopen(os.dup(sys.stdout.fileno()), "w", encoding="utf-8")
