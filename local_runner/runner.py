@@ -36,8 +36,9 @@ DEFAULT_FUNCTION_CONCURRENCY = 10
 DEFAULT_QUEUE_CONCURRENCY = 5
 # Locally Shopify's EventBridge delivery is always on (POST /_local/shopify/eventbridge), on this source.
 LOCAL_SHOPIFY_PARTNER_SOURCE = "aws.partner/shopify.com/0000000/commerce-sync-local"
-# Variables of this process that are not the functions' configuration (pytest changes them per test).
-PROCESS_ONLY_VARIABLES = ("PYTEST_",)
+# Variables of this process that are not the functions' configuration: pytest's (changed per test) and
+# the operator CLI's way to this runner.
+PROCESS_ONLY_VARIABLES = ("PYTEST_", "LOCAL_RUNNER_URL")
 log = logging.getLogger("local_runner")
 
 
