@@ -18,6 +18,7 @@ from collections.abc import Callable
 from typing import Any
 
 from emulators.mailchimp import MailchimpEmulator
+from emulators.mailchimp.holds import Matcher
 from local_runner.runner import LocalRunner
 from local_runner.senders import send_canonical
 from tests.e2e.test_canonical_webhook import cart_event
@@ -39,6 +40,27 @@ def wait_for(condition: Callable[[], bool], timeout: float = 30.0) -> None:
         time.sleep(0.02)
 
 
+def newer_change_while_the_older_is_held(
+    runner: LocalRunner,
+    mailchimp: MailchimpEmulator,
+    older_write: Matcher,
+    deliver_older: Callable[[], None],
+    deliver_newer: Callable[[], None],
+    newer_queue: str,
+    in_flight_then: int,
+) -> None:
+    """Holds the older change's Mailchimp write, delivers the newer change while it is held, waits until a
+    second container has taken the newer one (`in_flight_then` records in flight on `newer_queue`) and gives
+    it a head start, then lets the older write go and waits for everything to finish."""
+    with mailchimp.hold(older_write, limit=1) as hold:
+        deliver_older()
+        assert hold.wait_for_requests(1), "the older change's write reached Mailchimp"
+        deliver_newer()
+        wait_for(lambda: queue_in_flight(runner, newer_queue) >= in_flight_then)
+        time.sleep(NEWER_CHANGE_HEAD_START_SECONDS)
+    runner.wait_until_idle()
+
+
 def test_pending_held_mid_write_while_paid_arrives_ends_paid_with_both_notifications_in_order(
     runner: LocalRunner, shopify_store: RegisteredStore, mailchimp: MailchimpEmulator, mailchimp_reader: MailchimpReader
 ) -> None:
@@ -56,14 +78,15 @@ def test_pending_held_mid_write_while_paid_arrives_ends_paid_with_both_notificat
             and body.get("financial_status") == "pending"
         )
 
-    with mailchimp.hold(pending_write, limit=1) as hold:
-        send(runner, shopify_store, "orders/create", pending)
-        assert hold.wait_for_requests(1), "the pending write reached Mailchimp"
-        send(runner, shopify_store, "orders/paid", paid)
-        # A second container has the paid change (the first is still inside the pending write).
-        wait_for(lambda: queue_in_flight(runner, "OrderStatusQueue") >= 2)
-        time.sleep(NEWER_CHANGE_HEAD_START_SECONDS)
-    runner.wait_until_idle()
+    newer_change_while_the_older_is_held(
+        runner,
+        mailchimp,
+        pending_write,
+        lambda: send(runner, shopify_store, "orders/create", pending),
+        lambda: send(runner, shopify_store, "orders/paid", paid),
+        "OrderStatusQueue",
+        in_flight_then=2,  # the pending change, still inside its write, and the paid one
+    )
 
     held = mailchimp_order(mailchimp_reader, shopify_store, order_id)
     assert held is not None and held["financial_status"] == "paid"
@@ -95,13 +118,9 @@ def test_an_older_cart_held_mid_write_while_a_newer_one_arrives_ends_with_the_ne
         response = send_canonical(runner.url, store.webhook_secret, store.store_id, json.dumps(event).encode())
         assert response.status_code == 202, response.text
 
-    with mailchimp.hold(older_write, limit=1) as hold:
-        deliver(older)
-        assert hold.wait_for_requests(1), "the older cart's write reached Mailchimp"
-        deliver(newer)
-        wait_for(lambda: queue_in_flight(runner, "CartEventsQueue") >= 2)
-        time.sleep(NEWER_CHANGE_HEAD_START_SECONDS)
-    runner.wait_until_idle()
+    newer_change_while_the_older_is_held(
+        runner, mailchimp, older_write, lambda: deliver(older), lambda: deliver(newer), "CartEventsQueue", 2
+    )
 
     cart = mailchimp_reader.resource(f"/ecommerce/stores/{store.store_id}/carts/{cart_id}")
     assert cart is not None
@@ -120,13 +139,15 @@ def test_a_cart_held_mid_write_while_the_shopper_buys_it_is_not_left_in_mailchim
     def cart_write(method: str, path: str, body: Any) -> bool:
         return method in {"POST", "PATCH"} and "/carts" in path and cart_token in json.dumps(body) + path
 
-    with mailchimp.hold(cart_write, limit=1) as hold:
-        send(runner, shopify_store, "checkouts/update", checkout)
-        assert hold.wait_for_requests(1), "the cart's write reached Mailchimp"
-        send(runner, shopify_store, "orders/paid", order)
-        wait_for(lambda: queue_in_flight(runner, "OrderStatusQueue") >= 1)
-        time.sleep(NEWER_CHANGE_HEAD_START_SECONDS)
-    runner.wait_until_idle()
+    newer_change_while_the_older_is_held(
+        runner,
+        mailchimp,
+        cart_write,
+        lambda: send(runner, shopify_store, "checkouts/update", checkout),
+        lambda: send(runner, shopify_store, "orders/paid", order),
+        "OrderStatusQueue",
+        in_flight_then=1,  # the purchase (the cart change is in the cart queue)
+    )
 
     cart = mailchimp_reader.resource(f"/ecommerce/stores/{shopify_store.store_id}/carts/{cart_token}")
     assert cart is None, "a purchased cart stays out of Mailchimp (no abandoned-cart e-mail after the purchase)"
