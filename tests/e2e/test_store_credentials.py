@@ -155,7 +155,7 @@ def test_a_version_given_on_its_own_is_spoken_and_a_bad_one_is_refused(
     code, _, err = cli(*arguments, "--platform-api-version", "2025-1")
     assert (code, err.strip()) == (
         2,
-        "commerce-sync add-store: error: '2025-1' is not a Shopify API version: the form is YYYY-MM, e.g. 2025-01",
+        "commerce-sync add-store: error: '2025-1' is not a Shopify API version: the form is YYYY-MM, e.g. 2026-10",
     )
     code, _, err = cli(
         *arguments, "--platform-api-version", "2024-10", "--platform-api-url", f"{shopify.base_url}/admin/api/2025-01"
@@ -186,7 +186,7 @@ def test_an_address_that_cannot_be_understood_is_refused_before_anything_is_save
 
     assert code == 2 and out == ""
     assert err.startswith("commerce-sync add-store: error: ") and words in err
-    assert "https://my-shop.myshopify.com/admin/api/2025-01)" in err, "the accepted forms are named"
+    assert "https://my-shop.myshopify.com/admin/api/2026-10)" in err, "the accepted forms are named"
     assert "shpat_x" not in err
     assert stored(arguments[6]) is None
 

@@ -11,6 +11,7 @@ from commerce_sync.aws.store_registry import Store
 from commerce_sync.platforms.connection import CHECK_HTTP_POLICY
 from commerce_sync.platforms.http import platform_session
 from commerce_sync.platforms.registry import connection_for, source_for
+from commerce_sync.platforms.shopify.api import API_VERSION
 
 from emulators.bigcommerce import BigCommerceEmulator
 from emulators.bigcommerce.catalog_fixtures import put_catalog
@@ -50,14 +51,23 @@ def test_shopify_shop_address_admin_and_versioned_admin_api_root() -> None:
         for product in shopify_catalog():
             shopify.put_product(product)
         root = shopify.base_url
-        forms = [root, f"{root}/", f"{root}/admin", f"{root}/admin/api/2025-01", f"{root}/admin/api/2025-01/"]
+        forms = [
+            root,
+            f"{root}/",
+            f"{root}/admin",
+            f"{root}/admin/api/{API_VERSION}",
+            f"{root}/admin/api/{API_VERSION}/",
+        ]
         made = same_for_every_form(
             shopify,
             lambda url: platform_store("shopify", "forms.myshopify.com", url),
             forms,
             {"access_token": "shpat_forms"},
         )
-        assert [path for _, path, _, _ in made] == ["/admin/api/2025-01/shop.json", "/admin/api/2025-01/products.json"]
+        assert [path for _, path, _, _ in made] == [
+            f"/admin/api/{API_VERSION}/shop.json",
+            f"/admin/api/{API_VERSION}/products.json",
+        ]
 
         # A version named in the URL, or set on the store, is the one spoken.
         named = requests_made(

@@ -27,8 +27,9 @@ from commerce_sync.platforms.connection import (
     split_api_url,
 )
 
-# A current stable version (Shopify supports each for at least 12 months); a store can name another.
-API_VERSION = "2025-01"
+# The latest stable version (Shopify releases one each quarter and supports each for at least 12 months, then
+# quietly serves the oldest supported one instead); a store can name another with --platform-api-version.
+API_VERSION = "2026-10"
 ACCESS_TOKEN_HEADER = "X-Shopify-Access-Token"
 ADMIN_PATH = "/admin"
 _API_PATH = re.compile(r"^/admin/api(?:/(?P<version>[^/]+))?$")
