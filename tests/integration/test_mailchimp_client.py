@@ -182,4 +182,6 @@ def test_a_validation_error_is_not_retried(
         client.request("POST", f"/ecommerce/stores/{store_id}/customers", {"id": "no-email", "opt_in_status": False})
     assert raised.value.status == 400
     assert not raised.value.retryable
-    assert len(mailchimp.requests) - before == 1
+    # Only this store's: the emulator is shared with the runner, whose containers may still be at work.
+    posts = [r for r in mailchimp.requests[before:] if r["path"].endswith(f"/stores/{store_id}/customers")]
+    assert len(posts) == 1
