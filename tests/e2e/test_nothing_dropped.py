@@ -23,6 +23,7 @@ from local_runner.runner import LocalRunner
 from local_runner.senders import send_shopify
 from tests.e2e.test_bigcommerce_webhooks import ACCESS_TOKEN, deliver, put_cart, register_bigcommerce, thin
 from tests.e2e.test_shopify_cart_lifecycle import visit
+from tests.e2e.test_shopify_orders import new_order
 from tests.e2e.test_woocommerce_webhooks import customer as woo_customer
 from tests.e2e.test_woocommerce_webhooks import deliver as deliver_woo
 from tests.harness import RegisteredStore, register_store
@@ -210,6 +211,11 @@ def test_every_accepted_delivery_ends_in_a_write_a_deliberate_skip_or_a_dead_let
             runner.url, shopify_store.webhook_secret, topic, shopify_store.identity, json.dumps(body).encode()
         )
         accept(f"shopify {topic}", answer)
+    order = new_order()
+    placed = send_shopify(
+        runner.url, shopify_store.webhook_secret, "orders/create", shopify_store.identity, json.dumps(order).encode()
+    )
+    accept("shopify order", placed)
     fulfillment = {
         "id": int(uuid.uuid4().int % 10**12),
         "order_id": int(uuid.uuid4().int % 10**12),
@@ -249,5 +255,6 @@ def test_every_accepted_delivery_ends_in_a_write_a_deliberate_skip_or_a_dead_let
     assert kinds["bc guest cart"] == "skip"
     assert kinds["bc mixed cart"] == "write"
     assert kinds["shopify shipment of an unknown order"] == "dead letter"
+    assert kinds["shopify order"] == "write"
     # No address reaches a log line (only fixed reasons and ids).
     assert "@example.org" not in captured_logs.getvalue()
