@@ -85,6 +85,11 @@ class CartSync(EventApplier):
             return {"outcome": "skipped_predates_purchase", "cart_id": cart.id}
 
         if not cart.lines:
+            if not state.get("customer"):
+                # Never written (a cart of custom items or gift certificates only, which name no catalog
+                # product): nothing to delete, and calling it "emptied" would hide why nothing was written.
+                self._state.record_applied(store.store_id, CART, cart.id, event.entity_version)
+                return {"outcome": "skipped_no_lines", "cart_id": cart.id}
             deleted = self._mailchimp(lambda client: {"deleted": client.delete_cart(store.store_id, cart.id)})
             self._state.record_applied(store.store_id, CART, cart.id, event.entity_version, removed="emptied")
             return {"outcome": "emptied", "cart_id": cart.id, **deleted}

@@ -20,12 +20,13 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.idempotency import idempotent_function
 
-from commerce_sync.aws.observability import logger, metrics
+from commerce_sync.aws.observability import logger
 from commerce_sync.aws.store_registry import Store
 from commerce_sync.canonical.errors import NotImplementedYet, UnknownStore
 from commerce_sync.canonical.model import CanonicalEvent, EventType
 from commerce_sync.catalog.state import CatalogState, ProductRecord
 from commerce_sync.catalog.writer import Outcome, ProductWriter, removal_write, unchanged, upsert_write
+from commerce_sync.processing.outcomes import record_outcome
 from commerce_sync.processing.services import Services
 
 Result = dict[str, Any]
@@ -56,8 +57,7 @@ class ProductEvents:
             result = self._deleted(store, event)
         else:
             raise NotImplementedYet(f"product_sync does not handle {event.type.value} events")
-        metrics.add_metric(name=f"ProductEvent_{result['outcome']}", unit="Count", value=1)
-        logger.info(f"{event.type.value} {result['outcome']}", product_id=result.get("product_id"))
+        record_outcome("ProductEvent", event.type.value, event.event_id, result)
         return result
 
     def _writer(self, store: Store) -> ProductWriter:

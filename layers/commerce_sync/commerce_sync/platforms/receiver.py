@@ -70,7 +70,7 @@ class WebhookReceiver:
             raise BodyTooLarge(f"the body is {len(body)} bytes; at most {MAX_BODY_BYTES} are accepted")
         request = WebhookRequest(platform=platform, headers=headers, body=body)
         if adapter.is_ping(request):
-            return Receipt(status="ignored", reason="ping")
+            return _ignored("ping", "ping")
 
         with _input_errors_as_bad_request():
             identity = adapter.store_identity(request)
@@ -90,8 +90,7 @@ class WebhookReceiver:
         )
         normalised = self._normalise(adapter, request, store, api)
         if normalised.ignored_reason:
-            logger.info("webhook ignored", reason=normalised.ignored_reason)
-            return Receipt(status="ignored", reason=normalised.ignored_reason)
+            return _ignored(ignored_kind(normalised.ignored_reason), normalised.ignored_reason)
 
         self._publisher.publish(normalised.events)
         metrics.add_metric(name="EventsPublished", unit="Count", value=len(normalised.events))
@@ -130,6 +129,28 @@ class WebhookReceiver:
                 # Tells the operator when the previous secret stops being used (safe to revoke).
                 logger.info("signature made with a rotated webhook secret", secret_label=label)
             return
+
+
+# The kinds of "ignored" answers, told apart by the adapters' reasons (free text naming ids, too many
+# values for a metric): (kind, what the reason says). The first match wins; anything else is "skipped".
+IGNORED_KINDS = (
+    ("refused", "Mailchimp would refuse it"),
+    ("not_handled", "is not one commerce-sync handles"),
+    ("gone", "no longer exists"),
+)
+
+
+def ignored_kind(reason: str) -> str:
+    """A low-cardinality name for an ignored delivery's reason, the dimension its metric is counted by."""
+    return next((kind for kind, says in IGNORED_KINDS if says in reason), "skipped")
+
+
+def _ignored(kind: str, reason: str) -> Receipt:
+    """A delivery answered 200 without publishing: counted by kind, logged with the reason, so that an
+    acknowledged delivery never disappears without a trace (docs/outcomes.md)."""
+    metrics.add_metric(name=f"WebhookIgnored_{kind}", unit="Count", value=1)
+    logger.info("webhook ignored", ignored=kind, reason=reason)
+    return Receipt(status="ignored", reason=reason)
 
 
 @contextmanager

@@ -12,13 +12,14 @@ from typing import Any
 from aws_lambda_powertools.utilities.idempotency import idempotent_function
 
 from commerce_sync.aws.entity_locks import EntityLocks
-from commerce_sync.aws.observability import logger, metrics
+from commerce_sync.aws.observability import logger
 from commerce_sync.aws.store_registry import Store
 from commerce_sync.aws.sync_state import SyncState
 from commerce_sync.canonical.errors import NotImplementedYet, UnknownStore
 from commerce_sync.canonical.model import CanonicalEvent, EventType
 from commerce_sync.mailchimp.client import MailchimpClient
 from commerce_sync.mailchimp.errors import MailchimpAuthError, MailchimpEmailRefused
+from commerce_sync.processing.outcomes import record_outcome
 from commerce_sync.processing.services import Services
 
 Outcome = dict[str, Any]
@@ -37,11 +38,22 @@ class EventApplier:
     def __init__(self, services: Services) -> None:
         self._services = services
         self.idempotency_config = services.idempotency_config()
-        self.process: Callable[..., Outcome] = idempotent_function(
+        self._once: Callable[..., Outcome] = idempotent_function(
             data_keyword_argument="event",
             persistence_store=services.idempotency_store,
             config=self.idempotency_config,
         )(self._process)
+        self._applied = False
+
+    def process(self, *, event: CanonicalEvent) -> Outcome:
+        """Applies the event once. A duplicate gets the first outcome back without `_process` running,
+        and would leave no trace of its own: it is logged and counted as "duplicate"."""
+        self._applied = False
+        outcome = self._once(event=event)
+        if not self._applied:
+            logger.append_keys(event_type=event.type.value)
+            record_outcome(self.metric_prefix, event.type.value, event.event_id, {"outcome": "duplicate"})
+        return outcome
 
     def handlers(self) -> Mapping[EventType, Handler]:
         raise NotImplementedError
@@ -60,6 +72,7 @@ class EventApplier:
         return self._services.sync_state
 
     def _process(self, event: CanonicalEvent) -> Outcome:
+        self._applied = True
         store = self._services.registry.get(event.store_id)
         if store is None:
             raise UnknownStore(f"store {event.store_id} is not registered")
@@ -77,8 +90,7 @@ class EventApplier:
             # Retrying cannot help and a dead letter would page someone over a shopper's typo.
             logger.warning("event skipped: Mailchimp refuses the shopper's address", reason=str(refusal))
             outcome = {"outcome": "skipped_email_refused"}
-        metrics.add_metric(name=f"{self.metric_prefix}_{outcome['outcome']}", unit="Count", value=1)
-        logger.info(f"{event.type.value} {outcome['outcome']}", **{k: v for k, v in outcome.items() if k != "outcome"})
+        record_outcome(self.metric_prefix, event.type.value, event.event_id, outcome)
         return outcome
 
     def _time_left(self) -> float | None:

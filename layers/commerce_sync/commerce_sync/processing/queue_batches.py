@@ -38,9 +38,15 @@ def process_batch(
     def apply(record: SQSRecord) -> Outcome:
         canonical = event_from_message(record.json_body, claim_checks)
         logger.set_correlation_id(canonical.event_id)
+        # Named on every line about this record, the dead letter's included: how an accepted delivery is
+        # traced to its end (docs/outcomes.md).
+        logger.append_keys(event_id=canonical.event_id)
         return applier.process(event=canonical)
 
     def record_handler(record: SQSRecord) -> Outcome:
+        # A record that cannot even be read must not carry the previous record's event id.
+        logger.remove_keys(["event_id", "event_type"])
+        logger.set_correlation_id(None)
         return dead_letters.handle(record, apply)
 
     return dict(

@@ -1,0 +1,44 @@
+"""The deliberate skips: outcomes where a queue consumer applied an event by writing nothing to Mailchimp,
+on purpose. Each is logged with its reason and the event's id, and counted (`{prefix}_{outcome}`), so
+that an accepted delivery always ends in a Mailchimp write, one of these, or a dead letter
+(docs/outcomes.md). An outcome not listed here is a write (synced, emptied, converted, deleted, …).
+
+The reasons are fixed texts, never a payload's values: a log line must not carry a shopper's address.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from commerce_sync.aws.observability import logger, metrics
+
+SKIP_REASONS: Mapping[str, str] = {
+    "duplicate": "the same event (same id) was already applied; its outcome is logged under the same id",
+    "stale": "a newer change of the entity was already applied",
+    "unchanged": "the change leaves what Mailchimp holds as it is",
+    "skipped_converted": "the cart was purchased; no later cart event may bring it back",
+    "skipped_predates_purchase": "the shopper purchased after this version of the cart",
+    "waiting_for_email": "the cart has no shopper e-mail yet; it is kept and sent once an event brings one",
+    "skipped_no_lines": (
+        "the cart has no line Mailchimp can hold (it is empty, or holds only lines that name no catalog "
+        "product, such as custom items and gift certificates) and was never written: nothing to write or delete"
+    ),
+    "no_email": "the customer has no e-mail address, which Mailchimp needs",
+    "skipped_email_refused": "Mailchimp refuses the shopper's address",
+    "not_an_order_yet": "the order has no financial status yet (a draft); it is kept until it has one",
+    "already_removed": "the product was already removed from Mailchimp",
+    "not_in_mailchimp": "the product was never in Mailchimp; a marker keeps older updates from adding it",
+}
+
+
+def record_outcome(metric_prefix: str, event_type: str, event_id: str, outcome: Mapping[str, Any]) -> None:
+    """Counts the outcome (a metric per outcome: low cardinality) and logs it with the event id; a
+    deliberate skip also with `deliberate_skip` and its reason."""
+    name = str(outcome["outcome"])
+    metrics.add_metric(name=f"{metric_prefix}_{name}", unit="Count", value=1)
+    details = {key: value for key, value in outcome.items() if key != "outcome"}
+    reason = SKIP_REASONS.get(name)
+    if reason is not None:
+        details.update(deliberate_skip=True, reason=reason)
+    logger.info(f"{event_type} {name}", outcome=name, event_id=event_id, **details)
