@@ -13,7 +13,8 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from commerce_sync.platforms.lines import CUSTOM_ITEMS_PRODUCT_ID, CUSTOM_ITEMS_TITLE, custom_item_variant_id
+from commerce_sync.canonical.model import CUSTOM_ITEMS_PRODUCT_ID
+from commerce_sync.platforms.lines import CUSTOM_ITEMS_TITLE, custom_item_variant_id
 
 from emulators.bigcommerce import BigCommerceEmulator
 from local_runner.runner import LocalRunner
@@ -37,6 +38,8 @@ def custom_items(reader: MailchimpReader, store_id: str) -> dict[str, str]:
     product = reader.resource(f"/ecommerce/stores/{store_id}/products/{CUSTOM_ITEMS_PRODUCT_ID}")
     assert product is not None
     assert product["title"] == CUSTOM_ITEMS_TITLE
+    # Never recommended: every variant hidden at inventory 0.
+    assert {(v["visibility"], v["inventory_quantity"]) for v in product["variants"]} == {("hidden", 0)}
     return {variant["id"]: variant["title"] for variant in product["variants"]}
 
 

@@ -15,10 +15,9 @@ from typing import Any
 
 import pytest
 from commerce_sync.aws.store_registry import Store
-from commerce_sync.canonical.model import Cart, MarketingConsent
+from commerce_sync.canonical.model import CUSTOM_ITEMS_PRODUCT_ID, Cart, MarketingConsent
 from commerce_sync.mailchimp.mapping import product_from_line, variant_from_line
 from commerce_sync.platforms.lines import (
-    CUSTOM_ITEMS_PRODUCT_ID,
     CUSTOM_ITEMS_TITLE,
     PlatformLine,
     custom_item_variant_id,
@@ -70,7 +69,13 @@ def test_a_line_without_product_is_a_variant_of_the_custom_items_product(product
     assert mapped.variant_id == custom_item_variant_id("Gift wrap", "GW")
     # What Mailchimp is given to create when it lacks them: one product, the line's title on the variant.
     assert product_from_line(mapped).title == CUSTOM_ITEMS_TITLE
-    assert variant_from_line(mapped).title == "Gift wrap"
+    variant = variant_from_line(mapped)
+    assert variant.title == "Gift wrap"
+    # Never recommended: hidden at inventory 0, as the catalog sync retires products.
+    assert (variant.visibility, variant.inventory_quantity) == ("hidden", 0)
+    # A catalog product's variant created from a line says nothing of either (the catalog sync does).
+    [plain] = to_lines("test", "c1", [line()])
+    assert (variant_from_line(plain).visibility, variant_from_line(plain).inventory_quantity) == (None, None)
 
 
 def test_custom_item_variants_are_one_per_title_and_sku() -> None:

@@ -11,7 +11,8 @@ handled on purpose, and one odd line never costs the rest of the cart or order.
   sold twice (the same gift wrap, the same gift certificate theme) is then one variant Mailchimp can
   count, and a redelivery names the same variant rather than a new one. The product and its variants are
   created like any other a line names and Mailchimp lacks (commerce_sync.carts.line_products): the
-  product once, a variant the first time its title/SKU is seen.
+  product once, a variant the first time its title/SKU is seen. Its variants are written hidden at
+  inventory 0 (commerce_sync.mailchimp.mapping): a custom item is never one to recommend.
 - Zero-price lines (free gifts, pick-list items, 100 % discounts) are kept: Mailchimp takes price 0.
 - A line Mailchimp would refuse (negative quantity or price, out of Mailchimp's range, an id with path
   syntax) is left out, with the reason logged and counted (metric LineSkipped, dimension `reason`, one of
@@ -33,9 +34,8 @@ from pydantic import ValidationError
 
 from commerce_sync.aws.observability import logger, metrics
 from commerce_sync.canonical.ids import entity_id_problem
-from commerce_sync.canonical.model import MAX_MAILCHIMP_INTEGER, MAX_MONEY, Line
+from commerce_sync.canonical.model import CUSTOM_ITEMS_PRODUCT_ID, MAX_MAILCHIMP_INTEGER, MAX_MONEY, Line
 
-CUSTOM_ITEMS_PRODUCT_ID = "custom-items"
 CUSTOM_ITEMS_TITLE = "Custom items"
 CUSTOM_VARIANT_PREFIX = "custom-"
 DEFAULT_CUSTOM_TITLE = "Custom item"

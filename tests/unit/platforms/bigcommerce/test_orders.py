@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from commerce_sync.aws.store_registry import Store
 from commerce_sync.canonical.errors import BadRequest
-from commerce_sync.canonical.model import ConsentState, EventType, FinancialStatus
+from commerce_sync.canonical.model import CUSTOM_ITEMS_PRODUCT_ID, ConsentState, EventType, FinancialStatus
 from commerce_sync.orders.mapping import to_mailchimp_order
 from commerce_sync.platforms.adapter import StoreApi, WebhookRequest
 from commerce_sync.platforms.bigcommerce.models import BcSubscriber
@@ -30,7 +30,7 @@ from commerce_sync.platforms.bigcommerce.orders import (
 )
 from commerce_sync.platforms.bigcommerce.webhooks import BigCommerceAdapter
 from commerce_sync.platforms.http import HttpPolicy, StoreApiUnavailable
-from commerce_sync.platforms.lines import CUSTOM_ITEMS_PRODUCT_ID, custom_item_variant_id
+from commerce_sync.platforms.lines import custom_item_variant_id
 
 from emulators.bigcommerce import BigCommerceEmulator
 from tests.paths import EVENTS

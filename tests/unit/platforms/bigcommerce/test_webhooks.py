@@ -17,7 +17,7 @@ import pytest
 from commerce_sync.aws.secret_store import SigningSecret
 from commerce_sync.aws.store_registry import Store
 from commerce_sync.canonical.errors import BadRequest
-from commerce_sync.canonical.model import CartRemovalReason, ConsentState, EventType
+from commerce_sync.canonical.model import CUSTOM_ITEMS_PRODUCT_ID, CartRemovalReason, ConsentState, EventType
 from commerce_sync.platforms.adapter import StoreApi, WebhookRequest
 from commerce_sync.platforms.bigcommerce.models import (
     TOKEN_HEADER,
@@ -28,7 +28,7 @@ from commerce_sync.platforms.bigcommerce.models import (
 )
 from commerce_sync.platforms.bigcommerce.webhooks import BigCommerceAdapter, to_canonical_cart
 from commerce_sync.platforms.http import HttpPolicy, StoreApiUnavailable
-from commerce_sync.platforms.lines import CUSTOM_ITEMS_PRODUCT_ID, custom_item_variant_id
+from commerce_sync.platforms.lines import custom_item_variant_id
 from commerce_sync.platforms.registry import adapters
 from commerce_sync.platforms.signatures import SignatureError, sign_standard_webhook
 

@@ -12,10 +12,10 @@ from typing import Any
 import pytest
 from commerce_sync.aws.store_registry import Store
 from commerce_sync.canonical.errors import BadRequest
-from commerce_sync.canonical.model import ConsentState, EventType, FinancialStatus, Order
+from commerce_sync.canonical.model import CUSTOM_ITEMS_PRODUCT_ID, ConsentState, EventType, FinancialStatus, Order
 from commerce_sync.orders.mapping import to_mailchimp_order
 from commerce_sync.platforms.adapter import Normalised, WebhookRequest
-from commerce_sync.platforms.lines import CUSTOM_ITEMS_PRODUCT_ID, custom_item_variant_id
+from commerce_sync.platforms.lines import custom_item_variant_id
 from commerce_sync.platforms.woocommerce.orders import WooOrder, order_to_order, tracking_shipments
 from commerce_sync.platforms.woocommerce.webhooks import DEFAULT_CONSENT_META_KEYS, WooCommerceAdapter
 
