@@ -52,6 +52,11 @@ SKIP_REASONS = frozenset({NEGATIVE_QUANTITY, NEGATIVE_PRICE, OUT_OF_RANGE, UNUSA
 _NO_ID = (None, "", "0")
 
 
+class NoLineLeft(Exception):
+    """Every line of an order was left out. Mailchimp takes no order without lines, so the adapter
+    acknowledges and skips the order (logged and counted as any skipped entity) instead of refusing it."""
+
+
 @dataclass(frozen=True)
 class PlatformLine:
     """What a platform says about one line, before the rule above decides what becomes of it."""
@@ -153,3 +158,11 @@ def to_lines(platform: str, entity: str, lines: Iterable[PlatformLine]) -> tuple
         seen.add(unique)
         kept.append(mapped)
     return tuple(kept)
+
+
+def order_lines(platform: str, entity: str, lines: Iterable[PlatformLine]) -> tuple[Line, ...]:
+    """`to_lines` for an order, which Mailchimp holds only with at least one line."""
+    kept = to_lines(platform, entity, lines)
+    if not kept:
+        raise NoLineLeft(f"order {entity} has no line Mailchimp can hold (each line's reason is logged)")
+    return kept

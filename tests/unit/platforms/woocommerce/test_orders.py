@@ -459,3 +459,17 @@ def test_an_unusable_order_is_a_bad_request_naming_the_field(
     with pytest.raises(BadRequest) as refused:
         normalise(sample(**changes), woo_store)
     assert refused.value.field == field
+
+
+def test_an_order_whose_every_line_is_left_out_is_acknowledged_and_skipped(
+    woo_store: Store, capsys: pytest.CaptureFixture[str]
+) -> None:
+    body = sample()
+    for line in body["line_items"]:
+        line.update(quantity=-1)
+
+    result = normalise(body, woo_store)
+
+    assert not result.events
+    assert result.ignored_reason == f"order {body['id']} has no line Mailchimp can hold (each line's reason is logged)"
+    assert capsys.readouterr().out.count('"reason":"negative_quantity"') == 2 * len(body["line_items"])

@@ -74,7 +74,7 @@ from commerce_sync.platforms.bigcommerce.models import (
     text,
 )
 from commerce_sync.platforms.http import PlatformNotFound
-from commerce_sync.platforms.lines import PlatformLine, to_lines
+from commerce_sync.platforms.lines import NoLineLeft, PlatformLine, order_lines
 from commerce_sync.platforms.order_statuses import UnknownStatus, bigcommerce_status
 
 ORDER_SCOPES = frozenset(
@@ -393,7 +393,7 @@ def order_to_order(fetched: BcFetchedOrder, fallback_currency: str | None = None
         shipping_address=_address(first_shipped_to),
         processed_at=order.date_created,
         updated_at=order.date_modified,
-        lines=to_lines("bigcommerce", order.id, (_line(p) for p in fetched.products)),
+        lines=order_lines("bigcommerce", order.id, (_line(p) for p in fetched.products)),
     )
 
 
@@ -432,6 +432,8 @@ def _fetched_order(client: Callable[[], BigCommerceApi], webhook: BcWebhook, ord
         return Normalised(ignored_reason=f"order {order.id} has no billing e-mail address, which Mailchimp needs")
     try:
         canonical = build_canonical(lambda: order_to_order(fetched, store.currency_code, store.domain))
+    except NoLineLeft as error:
+        return Normalised(ignored_reason=str(error))
     except UnknownStatus as error:
         raise BadRequest(str(error), field="status_id") from error
     return _event(webhook, store, EventType.ORDER_UPDATED, canonical, fetched.changed_at)

@@ -27,7 +27,7 @@ from commerce_sync.canonical.model import (
     Shipment,
 )
 from commerce_sync.platforms.campaign_links import Landing, campaign_of
-from commerce_sync.platforms.lines import PlatformLine, to_lines
+from commerce_sync.platforms.lines import PlatformLine, order_lines
 from commerce_sync.platforms.order_statuses import shopify_status
 from commerce_sync.platforms.shopify.addresses import ShopifyAddress, to_canonical_address
 
@@ -229,7 +229,7 @@ def order_to_order(order: ShopifyOrder, consent: MarketingConsent) -> Order:
         processed_at=order.processed_at or order.created_at,
         cancelled_at=order.cancelled_at,
         updated_at=order.updated_at,
-        lines=to_lines(
+        lines=order_lines(
             "shopify",
             order.id,
             (

@@ -46,7 +46,7 @@ from commerce_sync.platforms.adapter import (
     parse_model,
 )
 from commerce_sync.platforms.campaign_links import Landing, campaign_of
-from commerce_sync.platforms.lines import PlatformLine, to_lines
+from commerce_sync.platforms.lines import NoLineLeft, PlatformLine, to_lines
 from commerce_sync.platforms.order_statuses import UnknownStatus
 from commerce_sync.platforms.shopify.addresses import ShopifyAddress, to_canonical_address
 from commerce_sync.platforms.shopify.catalog import ShopifyProduct
@@ -313,6 +313,8 @@ class ShopifyAdapter(PlatformAdapter):
                 canonical = build_canonical(lambda: order_to_order(order, consent))
             except UnknownStatus as error:
                 raise BadRequest(str(error), field="financial_status") from error
+            except NoLineLeft as error:
+                return Normalised(ignored_reason=str(error))
             version = version_from_timestamp(order.updated_at)
             return self._event(
                 request, store, EventType.ORDER_UPDATED, canonical, canonical.id, version, order.updated_at

@@ -60,7 +60,7 @@ from commerce_sync.canonical.model import (
 from commerce_sync.canonical.versions import version_from_timestamp
 from commerce_sync.platforms.adapter import Normalised, WebhookRequest, build_canonical, parse_model
 from commerce_sync.platforms.campaign_links import Campaign, Landing, campaign_of
-from commerce_sync.platforms.lines import PlatformLine, to_lines
+from commerce_sync.platforms.lines import NoLineLeft, PlatformLine, order_lines
 from commerce_sync.platforms.order_statuses import WOOCOMMERCE_CUSTOM_ENV, UnknownStatus, woocommerce_status
 from commerce_sync.platforms.woocommerce.models import (
     SOURCE_HEADER,
@@ -278,7 +278,7 @@ def order_to_order(order: WooOrder, consent_keys: Sequence[str], site_url: str |
         shipping_address=address_of(order.shipping),
         processed_at=gmt(order.date_paid_gmt) or gmt(order.date_created_gmt),
         updated_at=gmt(order.date_modified_gmt),
-        lines=to_lines("woocommerce", order.id, (_line(line) for line in order.line_items)),
+        lines=order_lines("woocommerce", order.id, (_line(line) for line in order.line_items)),
     )
 
 
@@ -306,6 +306,8 @@ def _order_updated(request: WebhookRequest, store: Store, payload: Any, consent_
         raise BadRequest("is required to order the order's changes", field="date_modified_gmt")
     try:
         order = build_canonical(lambda: order_to_order(woo, consent_keys, request.header(SOURCE_HEADER)))
+    except NoLineLeft as error:
+        return Normalised(ignored_reason=str(error))
     except UnknownStatus as error:
         example = f'{{"{woo.status.removeprefix("wc-")}": "paid"}}'
         raise BadRequest(
