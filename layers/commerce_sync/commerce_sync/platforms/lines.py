@@ -14,9 +14,11 @@ handled on purpose, and one odd line never costs the rest of the cart or order.
   product once, a variant the first time its title/SKU is seen. Its variants are written hidden at
   inventory 0 (commerce_sync.mailchimp.mapping): a custom item is never one to recommend.
 - Zero-price lines (free gifts, pick-list items, 100 % discounts) are kept: Mailchimp takes price 0.
-- A line Mailchimp would refuse (negative quantity or price, out of Mailchimp's range, an id with path
-  syntax) is left out, with the reason logged and counted (metric LineSkipped, dimension `reason`, one of
-  SKIP_REASONS), and the rest of the cart or order syncs.
+- A line Mailchimp would refuse (negative quantity or price, out of Mailchimp's range) is left out, with
+  the reason logged and counted (metric LineSkipped, dimension `reason`, one of SKIP_REASONS), and the
+  rest of the cart or order syncs.
+- An id with path syntax is no line kind any platform sends but an attack on another store's data: it
+  stays a 400 naming the field, as every such id is (docs/tenant-isolation.md).
 
 Line ids are made unique within the entity (Shopify's own checkout example repeats a line `key`), since
 Mailchimp addresses a line by its id.
@@ -33,6 +35,7 @@ from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from pydantic import ValidationError
 
 from commerce_sync.aws.observability import logger, metrics
+from commerce_sync.canonical.errors import BadRequest
 from commerce_sync.canonical.ids import entity_id_problem
 from commerce_sync.canonical.model import CUSTOM_ITEMS_PRODUCT_ID, MAX_MAILCHIMP_INTEGER, MAX_MONEY, Line
 
@@ -44,9 +47,8 @@ DEFAULT_CUSTOM_TITLE = "Custom item"
 NEGATIVE_QUANTITY = "negative_quantity"
 NEGATIVE_PRICE = "negative_price"
 OUT_OF_RANGE = "out_of_range"
-UNUSABLE_ID = "unusable_id"
 INVALID = "invalid"
-SKIP_REASONS = frozenset({NEGATIVE_QUANTITY, NEGATIVE_PRICE, OUT_OF_RANGE, UNUSABLE_ID, INVALID})
+SKIP_REASONS = frozenset({NEGATIVE_QUANTITY, NEGATIVE_PRICE, OUT_OF_RANGE, INVALID})
 
 # Platform ids that mean "no product" or "no variant".
 _NO_ID = (None, "", "0")
@@ -91,6 +93,14 @@ def _skip(platform: str, entity: str, line_id: str | None, reason: str) -> None:
     logger.info("line skipped", platform=platform, entity_id=entity, line_id=line_id, reason=reason)
     with single_metric(name="LineSkipped", unit=MetricUnit.Count, value=1, namespace=metrics.namespace) as metric:
         metric.add_dimension(name="reason", value=reason)
+
+
+def _refuse_path_syntax(line: PlatformLine, index: int) -> None:
+    for name in ("id", "product_id", "variant_id"):
+        value = _present(getattr(line, name))
+        problem = entity_id_problem(value) if value is not None else None
+        if problem:
+            raise BadRequest(f"not a usable id: {problem}", field=f"line_items.{index}.{name}")
 
 
 def _problem(line: PlatformLine) -> str | None:
@@ -139,8 +149,9 @@ def to_lines(platform: str, entity: str, lines: Iterable[PlatformLine]) -> tuple
     kept: list[Line] = []
     seen: set[str] = set()
     for index, line in enumerate(lines):
+        _refuse_path_syntax(line, index)
         line_id = _present(line.id) or _present(line.variant_id) or _present(line.product_id) or f"line-{index}"
-        problem = _problem(line) or (UNUSABLE_ID if entity_id_problem(line_id) else None)
+        problem = _problem(line)
         if problem is not None:
             _skip(platform, entity, line.id, problem)
             continue
@@ -151,9 +162,9 @@ def to_lines(platform: str, entity: str, lines: Iterable[PlatformLine]) -> tuple
             unique = f"{line_id}-{copy}"
         try:
             mapped = to_line(line, unique)
-        except ValidationError as error:
-            reason = UNUSABLE_ID if any("id" in str(e["loc"][0]) for e in error.errors() if e["loc"]) else INVALID
-            _skip(platform, entity, line.id, reason)
+        except ValidationError:
+            # A value the canonical model refuses that the checks above did not foresee: still one line.
+            _skip(platform, entity, line.id, INVALID)
             continue
         seen.add(unique)
         kept.append(mapped)
