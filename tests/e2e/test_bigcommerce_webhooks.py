@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 import requests
+from commerce_sync.platforms.lines import custom_item_variant_id
 from commerce_sync.platforms.signatures import sign_standard_webhook
 
 from emulators.bigcommerce import BigCommerceEmulator
@@ -147,8 +148,13 @@ def test_cart_updated_is_fetched_and_lands_in_mailchimp(
     assert held["customer"]["id"] == mailchimp_customer_id(held["customer"]["email_address"])
     assert held["customer"]["email_address"] == "zoe.martin-lefevre@example.com"
     items = [*cart["line_items"]["physical_items"], *cart["line_items"]["digital_items"]]
+    [custom] = cart["line_items"]["custom_items"]
+    # The custom item (gift wrap) is a variant of the store's custom-items product (docs/line-items.md).
     assert sorted((line["product_variant_id"], line["quantity"], line["price"]) for line in held["lines"]) == sorted(
-        (str(item["variant_id"]), item["quantity"], item["sale_price"]) for item in items
+        [
+            *((str(item["variant_id"]), item["quantity"], item["sale_price"]) for item in items),
+            (custom_item_variant_id(custom["name"], custom["sku"]), custom["quantity"], custom["list_price"]),
+        ]
     )
     customer = mailchimp_reader.resource(f"/ecommerce/stores/{store}/customers/{held['customer']['id']}")
     assert customer is not None
@@ -184,7 +190,7 @@ def test_a_standard_webhooks_signed_line_item_event_lands_the_cart(
     held = mailchimp_reader.resource(f"/ecommerce/stores/{bc_store.store_id}/carts/{cart['id']}")
     assert held is not None
     assert held["customer"]["email_address"] == "guest.shopper@example.net"
-    assert len(held["lines"]) == 3
+    assert len(held["lines"]) == 4  # three catalog items and the custom item
 
 
 def test_a_forged_or_missing_token_is_401_and_nothing_is_fetched_or_written(

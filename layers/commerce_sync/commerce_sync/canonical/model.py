@@ -185,6 +185,12 @@ class Product(CanonicalModel):
     updated_at: Timestamp | None = None
 
 
+# The one product per store that lines naming no catalog product are variants of (custom items, gift
+# certificates, lines of deleted products; commerce_sync.platforms.lines and docs/line-items.md). No
+# platform's product id looks like it: all three number their products.
+CUSTOM_ITEMS_PRODUCT_ID = "custom-items"
+
+
 class Line(CanonicalModel):
     """A cart or order line, carrying enough of the product to create it in Mailchimp if it is missing."""
 

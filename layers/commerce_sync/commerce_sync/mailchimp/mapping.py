@@ -5,7 +5,16 @@ from __future__ import annotations
 import hashlib
 from datetime import datetime
 
-from commerce_sync.canonical.model import HIDDEN, Address, Cart, ConsentState, Customer, Line, Product
+from commerce_sync.canonical.model import (
+    CUSTOM_ITEMS_PRODUCT_ID,
+    HIDDEN,
+    Address,
+    Cart,
+    ConsentState,
+    Customer,
+    Line,
+    Product,
+)
 from commerce_sync.canonical.money import quantize
 from commerce_sync.mailchimp.models import (
     McAddress,
@@ -99,6 +108,9 @@ def product_from_line(line: Line) -> McProduct:
 
 
 def variant_from_line(line: Line) -> McProductVariant:
+    # A custom item (engraving, gift certificate, a deleted product's line) is sold once, never stocked:
+    # hidden at inventory 0 so that Mailchimp never recommends it, as the catalog sync retires products.
+    custom = line.product_id == CUSTOM_ITEMS_PRODUCT_ID
     return McProductVariant(
         id=line.variant_id,
         title=line.variant_title or line.product_title or f"Variant {line.variant_id}",
@@ -106,6 +118,8 @@ def variant_from_line(line: Line) -> McProductVariant:
         price=line.price,
         url=line.url,
         image_url=line.image_url,
+        inventory_quantity=0 if custom else None,
+        visibility=HIDDEN if custom else None,
     )
 
 

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from commerce_sync.aws.store_registry import Store
 from commerce_sync.canonical.errors import BadRequest
-from commerce_sync.canonical.model import ConsentState, EventType, FinancialStatus
+from commerce_sync.canonical.model import CUSTOM_ITEMS_PRODUCT_ID, ConsentState, EventType, FinancialStatus
 from commerce_sync.orders.mapping import to_mailchimp_order
 from commerce_sync.platforms.adapter import StoreApi, WebhookRequest
 from commerce_sync.platforms.bigcommerce.models import BcSubscriber
@@ -30,6 +30,7 @@ from commerce_sync.platforms.bigcommerce.orders import (
 )
 from commerce_sync.platforms.bigcommerce.webhooks import BigCommerceAdapter
 from commerce_sync.platforms.http import HttpPolicy, StoreApiUnavailable
+from commerce_sync.platforms.lines import custom_item_variant_id
 
 from emulators.bigcommerce import BigCommerceEmulator
 from tests.paths import EVENTS
@@ -292,17 +293,35 @@ def test_the_currency_is_the_one_paid_in_else_the_stores() -> None:
     assert order_to_order(fetched(currency_code="", default_currency_code=None), "CHF").currency_code == "CHF"
 
 
-def test_bundle_children_are_skipped_and_custom_products_stand_for_themselves() -> None:
+def test_every_order_product_is_a_line_free_children_and_custom_products_included() -> None:
     products = sample("bigcommerce_order_products.json")
-    products[1].update(parent_order_product_id=108)
-    products[2].update(product_id=0, variant_id=0)
+    # A pick-list child at price 0 (the shape of the docs' order products example), a custom product and a
+    # gift certificate (product_id 0).
+    products[1].update(parent_order_product_id=108, price_inc_tax="0.0000")
+    products[2].update(product_id=0, variant_id=0, name="Engraving", sku="")
+    gift = {**products[2], "id": 111, "name": "Gift Certificate", "type": "giftcertificate", "sku": ""}
+
+    lines = order_to_order(fetched(products=[*products, gift])).lines
+
+    assert [(x.id, x.product_id, x.variant_id == x.product_id, x.price) for x in lines] == [
+        ("108", "191", False, Decimal("19.50")),
+        ("109", "204", False, Decimal("0.00")),
+        ("110", CUSTOM_ITEMS_PRODUCT_ID, False, lines[2].price),
+        ("111", CUSTOM_ITEMS_PRODUCT_ID, False, lines[3].price),
+    ]
+    assert lines[2].variant_id == custom_item_variant_id("Engraving", None)
+    assert lines[3].variant_id == custom_item_variant_id("Gift Certificate", None)
+    assert (lines[2].product_title, lines[2].variant_title) == ("Custom items", "Engraving")
+
+
+def test_an_odd_order_product_is_left_out_and_the_rest_syncs(capsys: pytest.CaptureFixture[str]) -> None:
+    products = sample("bigcommerce_order_products.json")
+    products[1].update(price_inc_tax="-5.0000")
 
     lines = order_to_order(fetched(products=products)).lines
 
-    assert [(x.id, x.product_id, x.variant_id) for x in lines] == [
-        ("108", "191", "362"),
-        ("110", "custom-110", "custom-110"),
-    ]
+    assert [x.id for x in lines] == ["108", "110"]
+    assert '"reason":"negative_price"' in capsys.readouterr().out.replace(" ", "")
 
 
 def test_rfc2822_and_iso_dates_are_read_and_other_text_is_refused() -> None:

@@ -17,7 +17,7 @@ import pytest
 from commerce_sync.aws.secret_store import SigningSecret
 from commerce_sync.aws.store_registry import Store
 from commerce_sync.canonical.errors import BadRequest
-from commerce_sync.canonical.model import CartRemovalReason, ConsentState, EventType
+from commerce_sync.canonical.model import CUSTOM_ITEMS_PRODUCT_ID, CartRemovalReason, ConsentState, EventType
 from commerce_sync.platforms.adapter import StoreApi, WebhookRequest
 from commerce_sync.platforms.bigcommerce.models import (
     TOKEN_HEADER,
@@ -28,6 +28,7 @@ from commerce_sync.platforms.bigcommerce.models import (
 )
 from commerce_sync.platforms.bigcommerce.webhooks import BigCommerceAdapter, to_canonical_cart
 from commerce_sync.platforms.http import HttpPolicy, StoreApiUnavailable
+from commerce_sync.platforms.lines import custom_item_variant_id
 from commerce_sync.platforms.registry import adapters
 from commerce_sync.platforms.signatures import SignatureError, sign_standard_webhook
 
@@ -255,11 +256,12 @@ def test_a_fetched_cart_becomes_a_canonical_cart() -> None:
     assert (cart.customer.first_name, cart.customer.last_name) == ("Zoë", "Martin-Lefèvre")
     assert cart.customer.company == "Atelier Zoë"
     assert cart.customer.consent.state is ConsentState.GRANTED
-    # Physical and digital items; the custom item (gift wrap) names no catalog product.
+    # Physical and digital items, then the custom item (gift wrap), a variant of the custom-items product.
     assert [(line.product_id, line.variant_id, line.quantity, line.price) for line in cart.lines] == [
         ("191", "362", 2, Decimal("19.50")),
         ("204", "377", 1, Decimal("12.90")),
         ("230", "401", 1, Decimal("9.99")),
+        (CUSTOM_ITEMS_PRODUCT_ID, custom_item_variant_id("Emballage cadeau", "GIFT-WRAP"), 1, Decimal("5.00")),
     ]
     first = cart.lines[0]
     assert first.id == "6e193ce6-f327-4dcc-b75e-72cf6738525e"
@@ -437,7 +439,7 @@ def test_cart_updated_fetches_the_cart_customer_and_subscriber(
     assert cart.checkout_url == emulator.last_redirect_urls(CART_ID)["checkout_url"]  # type: ignore[index]
     assert cart.customer.email == "zoe.martin-lefevre@example.com"
     assert cart.customer.consent.state is ConsentState.GRANTED
-    assert len(cart.lines) == 3
+    assert len(cart.lines) == 4
     paths = [(r["path"], r["query"]) for r in emulator.requests]
     assert paths == [
         (f"/stores/{STORE_HASH}/v3/carts/{CART_ID}", {"include": "redirect_urls"}),
@@ -558,7 +560,8 @@ def test_a_fetched_cart_we_cannot_use_is_a_400_naming_the_field(
     adapter: BigCommerceAdapter, bc_store: Store, emulator: BigCommerceEmulator, api: StoreApi
 ) -> None:
     broken = copy.deepcopy(fetched_cart(customer_id=0))
-    broken["line_items"]["physical_items"][0]["quantity"] = -1
+    # Not a number at all: a malformed answer, unlike an odd line (which is left out, see test_lines).
+    broken["line_items"]["physical_items"][0]["quantity"] = "many"
     emulator.put_cart(broken)
 
     with pytest.raises(BadRequest) as refused:

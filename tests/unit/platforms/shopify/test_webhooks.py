@@ -244,7 +244,8 @@ def test_checkout_without_token_is_a_bad_request_naming_it(
 
 
 def test_bad_line_names_the_nested_field(checkout_payload: dict[str, Any], shopify_store: Store) -> None:
-    checkout_payload["line_items"][1]["quantity"] = -1
+    # Not a number at all: a malformed payload, unlike an odd line (which is left out, see test_lines).
+    checkout_payload["line_items"][1]["quantity"] = "many"
     with pytest.raises(BadRequest) as caught:
         normalise(checkout_payload, shopify_store)
     assert caught.value.field == "line_items.1.quantity"

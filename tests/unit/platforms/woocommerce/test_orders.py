@@ -12,9 +12,10 @@ from typing import Any
 import pytest
 from commerce_sync.aws.store_registry import Store
 from commerce_sync.canonical.errors import BadRequest
-from commerce_sync.canonical.model import ConsentState, EventType, FinancialStatus, Order
+from commerce_sync.canonical.model import CUSTOM_ITEMS_PRODUCT_ID, ConsentState, EventType, FinancialStatus, Order
 from commerce_sync.orders.mapping import to_mailchimp_order
 from commerce_sync.platforms.adapter import Normalised, WebhookRequest
+from commerce_sync.platforms.lines import custom_item_variant_id
 from commerce_sync.platforms.woocommerce.orders import WooOrder, order_to_order, tracking_shipments
 from commerce_sync.platforms.woocommerce.webhooks import DEFAULT_CONSENT_META_KEYS, WooCommerceAdapter
 
@@ -384,17 +385,35 @@ def test_without_the_carts_plugin_the_cart_hash_is_the_cart_id(woo_store: Store)
     assert order_of(body, woo_store).cart_id == "8c1f0e2d9b7a6c5d4e3f2a1b0c9d8e7f"
 
 
-def test_a_deleted_or_custom_product_line_stands_for_itself() -> None:
+def test_a_deleted_product_line_is_a_variant_of_the_custom_items_product() -> None:
     body = sample()
     body["line_items"][0].update(product_id=0, variation_id=0)
+    name, sku = body["line_items"][0]["name"], body["line_items"][0]["sku"] or None
 
     line = mapped(body).lines[0]
 
-    assert (line.product_id, line.variant_id, line.product_title) == (
-        "custom-315",
-        "custom-315",
-        body["line_items"][0]["name"],
+    assert (line.product_id, line.variant_id, line.product_title, line.variant_title) == (
+        CUSTOM_ITEMS_PRODUCT_ID,
+        custom_item_variant_id(name, sku),
+        "Custom items",
+        name,
     )
+
+
+def test_a_zero_price_line_is_kept_and_an_odd_one_left_out(capsys: pytest.CaptureFixture[str]) -> None:
+    body = sample()
+    first, second = body["line_items"][0], copy.deepcopy(body["line_items"][0])
+    first.update(subtotal="0.00", total="0.00", price=0)
+    second.update(id=999, quantity=-2, subtotal="-10.00", total="-10.00")
+    body["line_items"].append(second)
+
+    lines = mapped(body).lines
+
+    assert [(line.id, line.price) for line in lines] == [(str(first["id"]), Decimal("0.00"))] + [
+        (line.id, line.price) for line in lines[1:]
+    ]
+    assert "999" not in [line.id for line in lines]
+    assert '"reason":"negative_quantity"' in capsys.readouterr().out
 
 
 # ---- deletions and deliveries that are acknowledged -------------------------------------------------
@@ -440,3 +459,18 @@ def test_an_unusable_order_is_a_bad_request_naming_the_field(
     with pytest.raises(BadRequest) as refused:
         normalise(sample(**changes), woo_store)
     assert refused.value.field == field
+
+
+def test_an_order_whose_every_line_is_left_out_is_acknowledged_and_skipped(
+    woo_store: Store, capsys: pytest.CaptureFixture[str]
+) -> None:
+    body = sample()
+    for line in body["line_items"]:
+        line.update(quantity=-1)
+
+    result = normalise(body, woo_store)
+
+    assert not result.events
+    assert result.ignored_reason == f"order {body['id']} has no line Mailchimp can hold (each line's reason is logged)"
+    # One LineSkipped metric per line (Powertools prints them on stdout).
+    assert capsys.readouterr().out.count('"LineSkipped":[1.0]') == len(body["line_items"])

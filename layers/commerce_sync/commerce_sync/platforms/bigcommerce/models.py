@@ -77,22 +77,37 @@ class BcCurrency(BcModel):
 
 
 class BcLineItem(BcModel):
-    id: str = Field(min_length=1)
-    product_id: str = Field(min_length=1)
+    """A physical, digital or custom item. Custom items name no product; numbers are left unconstrained
+    so that the line rule (commerce_sync.platforms.lines) leaves an odd line out, not the cart."""
+
+    id: str | None = None
+    product_id: str | None = None
     variant_id: str | None = None
     name: str = ""
     sku: str | None = None
-    quantity: int = Field(ge=0)
-    list_price: Decimal = Field(ge=0)
-    sale_price: Decimal | None = Field(default=None, ge=0)
-    discount_amount: Decimal = Field(default=Decimal(0), ge=0)
+    quantity: int
+    list_price: Decimal
+    sale_price: Decimal | None = None
+    discount_amount: Decimal = Decimal(0)
     url: str | None = None
     image_url: str | None = None
+
+
+class BcGiftCertificate(BcModel):
+    """A gift certificate bought in the cart: a theme name and an amount, no product."""
+
+    id: str | None = None
+    name: str = ""
+    theme: str | None = None
+    amount: Decimal
+    quantity: int = 1
 
 
 class BcLineItems(BcModel):
     physical_items: list[BcLineItem] = []
     digital_items: list[BcLineItem] = []
+    custom_items: list[BcLineItem] = []
+    gift_certificates: list[BcGiftCertificate] = []
 
 
 class BcRedirectUrls(BcModel):

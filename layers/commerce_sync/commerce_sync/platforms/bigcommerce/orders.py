@@ -18,7 +18,8 @@ refund); v2 lists answer 204 when empty and are paged by 250.
 
 Mapping: the status from `status_id` (commerce_sync.platforms.order_statuses; 0, Incomplete, is not an order yet,
 and an id missing from the table is a 400 naming `status_id`); the customer from `customer_id` (0 is a
-guest) and `billing_address`; lines from the order products (bundle children skipped; the unit price
+guest) and `billing_address`; lines from every order product, pick-list and bundle children (often at
+price 0) included, by the line rule of commerce_sync.platforms.lines (docs/line-items.md; the unit price
 including tax, as `total_inc_tax` is the order total; `applied_discounts` as the line discount);
 shipments by id (`tracking_carrier`, else `shipping_provider`; `tracking_link`); refunds from the v3
 refunds (or, when the store lists none, one refund of `refunded_amount`); coupons as promos; the cart is
@@ -51,7 +52,6 @@ from commerce_sync.canonical.model import (
     DeletedEntity,
     EntityId,
     EventType,
-    Line,
     MarketingConsent,
     Order,
     Promo,
@@ -74,6 +74,7 @@ from commerce_sync.platforms.bigcommerce.models import (
     text,
 )
 from commerce_sync.platforms.http import PlatformNotFound
+from commerce_sync.platforms.lines import NoLineLeft, PlatformLine, order_lines
 from commerce_sync.platforms.order_statuses import UnknownStatus, bigcommerce_status
 
 ORDER_SCOPES = frozenset(
@@ -161,8 +162,9 @@ class BcOrderProduct(BcModel):
     variant_id: str | None = None
     name: str = ""
     sku: str | None = None
-    quantity: int = Field(ge=0)
-    price_inc_tax: Decimal = Field(ge=0)
+    # Unconstrained: the line rule leaves an odd line out, not the order.
+    quantity: int
+    price_inc_tax: Decimal
     parent_order_product_id: str | None = None
     applied_discounts: list[BcAppliedDiscount] = []
 
@@ -291,15 +293,13 @@ def _address(address: BcOrderAddress | None) -> Address | None:
     return mapped if mapped.model_dump(exclude_none=True) else None
 
 
-def _line(product: BcOrderProduct) -> Line:
-    # Custom products (product_id 0) name no catalog product; the line stands for itself.
-    product_id = product.product_id if product.product_id not in (None, "", "0") else f"custom-{product.id}"
-    variant_id = product.variant_id if product.variant_id not in (None, "", "0") else product_id
-    return Line(
+def _line(product: BcOrderProduct) -> PlatformLine:
+    # Custom products and gift certificates have product_id 0: the line rule maps them to custom items.
+    return PlatformLine(
         id=product.id,
-        product_id=product_id,
-        variant_id=variant_id,
-        product_title=text(product.name) or f"Item {product.id}",
+        product_id=product.product_id,
+        variant_id=product.variant_id,
+        title=text(product.name),
         sku=text(product.sku),
         quantity=product.quantity,
         price=product.price_inc_tax,
@@ -393,7 +393,7 @@ def order_to_order(fetched: BcFetchedOrder, fallback_currency: str | None = None
         shipping_address=_address(first_shipped_to),
         processed_at=order.date_created,
         updated_at=order.date_modified,
-        lines=tuple(_line(p) for p in fetched.products if p.parent_order_product_id in (None, "", "0")),
+        lines=order_lines("bigcommerce", order.id, (_line(p) for p in fetched.products)),
     )
 
 
@@ -426,12 +426,14 @@ def _fetched_order(client: Callable[[], BigCommerceApi], webhook: BcWebhook, ord
     order = fetched.order
     if order.is_deleted:
         return _event(webhook, store, EventType.ORDER_DELETED, DeletedEntity(id=order.id), fetched.changed_at)
-    if not any(p.parent_order_product_id in (None, "", "0") for p in fetched.products):
+    if not fetched.products:
         return Normalised(ignored_reason=f"order {order.id} has no products Mailchimp can show")
     if not order.email:
         return Normalised(ignored_reason=f"order {order.id} has no billing e-mail address, which Mailchimp needs")
     try:
         canonical = build_canonical(lambda: order_to_order(fetched, store.currency_code, store.domain))
+    except NoLineLeft as error:
+        return Normalised(ignored_reason=str(error))
     except UnknownStatus as error:
         raise BadRequest(str(error), field="status_id") from error
     return _event(webhook, store, EventType.ORDER_UPDATED, canonical, fetched.changed_at)

@@ -95,6 +95,7 @@ from commerce_sync.platforms.bigcommerce.models import (
     BcCart,
     BcCustomer,
     BcEntityWebhook,
+    BcGiftCertificate,
     BcLineItem,
     BcLineItemWebhook,
     BcSubscriber,
@@ -113,6 +114,7 @@ from commerce_sync.platforms.http import (
     StoreApiUnavailable,
     platform_session,
 )
+from commerce_sync.platforms.lines import PlatformLine, to_lines
 from commerce_sync.platforms.signatures import SignatureError, verify_standard_webhook
 
 CART_SCOPES = frozenset(
@@ -148,12 +150,12 @@ def to_canonical_customer(
     )
 
 
-def to_canonical_line(item: BcLineItem) -> Line:
-    return Line(
+def to_platform_line(item: BcLineItem) -> PlatformLine:
+    return PlatformLine(
         id=item.id,
         product_id=item.product_id,
-        variant_id=item.variant_id or item.product_id,
-        product_title=item.name,
+        variant_id=item.variant_id,
+        title=item.name,
         sku=text(item.sku),
         quantity=item.quantity,
         price=item.sale_price if item.sale_price is not None else item.list_price,
@@ -163,21 +165,42 @@ def to_canonical_line(item: BcLineItem) -> Line:
     )
 
 
+def gift_certificate_line(certificate: BcGiftCertificate) -> PlatformLine:
+    # Titled by theme name, so every "Happy Birthday" certificate is one variant of the custom-items product.
+    name = text(certificate.name) or text(certificate.theme)
+    return PlatformLine(
+        id=certificate.id,
+        product_id=None,
+        variant_id=None,
+        title=f"Gift certificate: {name}" if name else "Gift certificate",
+        quantity=certificate.quantity,
+        price=certificate.amount,
+    )
+
+
+def to_canonical_lines(cart: BcCart) -> tuple[Line, ...]:
+    items = cart.line_items
+    lines = [
+        *(to_platform_line(item) for item in (*items.physical_items, *items.digital_items, *items.custom_items)),
+        *(gift_certificate_line(certificate) for certificate in items.gift_certificates),
+    ]
+    return to_lines("bigcommerce", cart.id, lines)
+
+
 def to_canonical_cart(
     cart: BcCart,
     customer: BcCustomer | None = None,
     subscriber: BcSubscriber | None = None,
     fallback_currency: str | None = None,
 ) -> Cart:
-    """Physical and digital items become lines (custom items and gift certificates name no catalog
-    product); the price is the unit sale price; the total is `cart_amount`."""
-    items = [*cart.line_items.physical_items, *cart.line_items.digital_items]
+    """Physical, digital and custom items and gift certificates become lines (docs/line-items.md); the
+    price is the unit sale price; the total is `cart_amount`."""
     currency = cart.currency.code if cart.currency and cart.currency.code else fallback_currency
     return Cart(
         id=cart.id,
         customer=to_canonical_customer(customer, subscriber, cart.registered_customer_id, cart.email),
         currency_code=currency or "",
-        lines=tuple(to_canonical_line(item) for item in items),
+        lines=to_canonical_lines(cart),
         order_total=cart.cart_amount,
         checkout_url=text(cart.redirect_urls.checkout_url) if cart.redirect_urls else None,
         created_at=cart.created_time,

@@ -18,7 +18,6 @@ from commerce_sync.canonical.errors import BadRequest
 from commerce_sync.canonical.model import (
     Customer,
     DeletedEntity,
-    Line,
     MarketingConsent,
     Order,
     OrderRefund,
@@ -28,6 +27,7 @@ from commerce_sync.canonical.model import (
     Shipment,
 )
 from commerce_sync.platforms.campaign_links import Landing, campaign_of
+from commerce_sync.platforms.lines import PlatformLine, order_lines
 from commerce_sync.platforms.order_statuses import shopify_status
 from commerce_sync.platforms.shopify.addresses import ShopifyAddress, to_canonical_address
 
@@ -75,8 +75,9 @@ class ShopifyOrderLine(ShopifyOrderModel):
     title: str = ""
     variant_title: str | None = None
     sku: str | None = None
-    quantity: int = Field(ge=0)
-    price: Decimal = Field(ge=0)
+    # Unconstrained: the line rule (commerce_sync.platforms.lines) leaves an odd line out, not the order.
+    quantity: int
+    price: Decimal
     total_discount: Decimal = Decimal(0)
 
 
@@ -228,19 +229,23 @@ def order_to_order(order: ShopifyOrder, consent: MarketingConsent) -> Order:
         processed_at=order.processed_at or order.created_at,
         cancelled_at=order.cancelled_at,
         updated_at=order.updated_at,
-        lines=tuple(
-            Line(
-                id=line.id,
-                product_id=line.product_id or f"custom-{line.id}",
-                variant_id=line.variant_id or line.product_id or f"custom-{line.id}",
-                product_title=line.title or f"Item {line.id}",
-                variant_title=line.variant_title,
-                sku=line.sku,
-                quantity=line.quantity,
-                price=line.price,
-                discount=line.total_discount,
-            )
-            for line in order.line_items
+        lines=order_lines(
+            "shopify",
+            order.id,
+            (
+                PlatformLine(
+                    id=line.id,
+                    product_id=line.product_id,
+                    variant_id=line.variant_id,
+                    title=line.title,
+                    variant_title=line.variant_title or None,
+                    sku=line.sku or None,
+                    quantity=line.quantity,
+                    price=line.price,
+                    discount=line.total_discount,
+                )
+                for line in order.line_items
+            ),
         ),
     )
 

@@ -46,6 +46,7 @@ from commerce_sync.platforms.adapter import (
     parse_model,
 )
 from commerce_sync.platforms.campaign_links import Landing, campaign_of
+from commerce_sync.platforms.lines import NoLineLeft, PlatformLine, to_lines
 from commerce_sync.platforms.order_statuses import UnknownStatus
 from commerce_sync.platforms.shopify.addresses import ShopifyAddress, to_canonical_address
 from commerce_sync.platforms.shopify.catalog import ShopifyProduct
@@ -110,15 +111,30 @@ class ShopifyCustomer(ShopifyModel):
 
 
 class ShopifyLineItem(ShopifyModel):
+    """Ids may be null (custom items, deleted products and variants) and numbers odd: the line rule in
+    commerce_sync.platforms.lines decides, so one such line never refuses the whole delivery."""
+
     key: str | None = None
     id: str | None = None
-    product_id: str
-    variant_id: str
-    title: str
+    product_id: str | None = None
+    variant_id: str | None = None
+    title: str | None = None
     variant_title: str | None = None
     sku: str | None = None
-    quantity: int = Field(ge=0)
-    price: Decimal = Field(ge=0)
+    quantity: int
+    price: Decimal
+
+    def platform_line(self) -> PlatformLine:
+        return PlatformLine(
+            id=self.key or self.id,
+            product_id=self.product_id,
+            variant_id=self.variant_id,
+            title=self.title,
+            variant_title=self.variant_title or None,
+            sku=self.sku or None,
+            quantity=self.quantity,
+            price=self.price,
+        )
 
 
 class ShopifyNoteAttribute(ShopifyModel):
@@ -202,21 +218,9 @@ def campaign_id(checkout: ShopifyCheckout) -> str | None:
     return campaign_of(Landing(url=checkout.landing_site, campaign_id=_attribute(checkout, "mc_cid"))).campaign_id
 
 
-def _lines(items: list[ShopifyLineItem]) -> tuple[Line, ...]:
+def _lines(entity: str, items: list[ShopifyLineItem]) -> tuple[Line, ...]:
     """Checkouts and carts carry the same line shape."""
-    return tuple(
-        Line(
-            id=item.key or item.id or item.variant_id,
-            product_id=item.product_id,
-            variant_id=item.variant_id,
-            product_title=item.title,
-            variant_title=item.variant_title,
-            sku=item.sku,
-            quantity=item.quantity,
-            price=item.price,
-        )
-        for item in items
-    )
+    return to_lines("shopify", entity, (item.platform_line() for item in items))
 
 
 def checkout_to_cart(checkout: ShopifyCheckout) -> Cart:
@@ -241,20 +245,22 @@ def checkout_to_cart(checkout: ShopifyCheckout) -> Cart:
         campaign_id=campaign_id(checkout),
         created_at=checkout.created_at,
         updated_at=checkout.updated_at,
-        lines=_lines(checkout.line_items),
+        lines=_lines(checkout.token, checkout.line_items),
     )
 
 
 def cart_to_cart(cart: ShopifyCart, currency_code: str) -> Cart:
     """A Shopify cart knows no shopper; commerce-sync sends it once an event for the token brings one."""
+    lines = _lines(cart.token, cart.line_items)
     return Cart(
         id=cart.token,
         customer=Customer(),
         currency_code=currency_code,
-        order_total=sum((item.price * item.quantity for item in cart.line_items), Decimal(0)),
+        # The total of the lines Mailchimp holds, so a line left out is not counted in it either.
+        order_total=sum((line.price * line.quantity for line in lines), Decimal(0)),
         created_at=cart.created_at,
         updated_at=cart.updated_at,
-        lines=_lines(cart.line_items),
+        lines=lines,
     )
 
 
@@ -307,6 +313,8 @@ class ShopifyAdapter(PlatformAdapter):
                 canonical = build_canonical(lambda: order_to_order(order, consent))
             except UnknownStatus as error:
                 raise BadRequest(str(error), field="financial_status") from error
+            except NoLineLeft as error:
+                return Normalised(ignored_reason=str(error))
             version = version_from_timestamp(order.updated_at)
             return self._event(
                 request, store, EventType.ORDER_UPDATED, canonical, canonical.id, version, order.updated_at

@@ -15,7 +15,8 @@ WOOCOMMERCE_STATUS_MAP); a status missing from both is a 400 naming `status`. Wh
 - customer: `customer_id` (0 is a guest: no id), e-mail and names from `billing`, marketing consent from
   the order's `meta_data` with the same keys and rule as customers (the Mailchimp for WooCommerce plugin
   writes `mailchimp_woocommerce_is_subscribed` on the order too);
-- lines: `product_id`, the variation (or the product itself, as its own single variant), the unit price
+- lines (docs/line-items.md: custom items, deleted products, zero prices): `product_id`, the variation
+  (or the product itself, as its own single variant), the unit price
   before coupons (`subtotal / quantity`, without tax, as the REST API gives every amount) and what the
   coupons took off the line (`subtotal - total`);
 - totals: `total`, `total_tax`, `shipping_total`, `discount_total`;
@@ -50,7 +51,6 @@ from commerce_sync.canonical.model import (
     Customer,
     EventType,
     FinancialStatus,
-    Line,
     Order,
     Promo,
     Refund,
@@ -60,6 +60,7 @@ from commerce_sync.canonical.model import (
 from commerce_sync.canonical.versions import version_from_timestamp
 from commerce_sync.platforms.adapter import Normalised, WebhookRequest, build_canonical, parse_model
 from commerce_sync.platforms.campaign_links import Campaign, Landing, campaign_of
+from commerce_sync.platforms.lines import NoLineLeft, PlatformLine, order_lines
 from commerce_sync.platforms.order_statuses import WOOCOMMERCE_CUSTOM_ENV, UnknownStatus, woocommerce_status
 from commerce_sync.platforms.woocommerce.models import (
     SOURCE_HEADER,
@@ -98,9 +99,10 @@ class WooOrderLine(WooModel):
     product_id: str | None = None
     variation_id: str | None = None
     sku: Text = None
-    quantity: int = Field(ge=0)
-    subtotal: Decimal = Field(ge=0)
-    total: Decimal = Field(ge=0)
+    # Unconstrained: the line rule (commerce_sync.platforms.lines) leaves an odd line out, not the order.
+    quantity: int
+    subtotal: Decimal
+    total: Decimal
     price: Decimal | None = None
 
 
@@ -206,19 +208,19 @@ def campaign(order: WooOrder) -> Campaign:
     )
 
 
-def _line(line: WooOrderLine) -> Line:
-    product_id = line.product_id if line.product_id not in (None, "", "0") else f"custom-{line.id}"
-    variant_id = line.variation_id if line.variation_id not in (None, "", "0") else product_id
+def _line(line: WooOrderLine) -> PlatformLine:
+    # product_id 0: the product was deleted since (WooCommerce keeps the line's name); the line rule maps
+    # it to custom items. A variation names its parent product as `parent_name`.
+    is_variation = line.variation_id not in (None, "", "0") and line.product_id not in (None, "", "0")
     if line.quantity > 0:
         price = line.subtotal / line.quantity
     else:
         price = line.price if line.price is not None and line.price >= 0 else Decimal(0)
-    is_variation = variant_id != product_id
-    return Line(
+    return PlatformLine(
         id=line.id,
-        product_id=product_id,
-        variant_id=variant_id,
-        product_title=(line.parent_name if is_variation else None) or line.name or f"Item {line.id}",
+        product_id=line.product_id,
+        variant_id=line.variation_id,
+        title=(line.parent_name if is_variation else None) or line.name,
         variant_title=line.name if is_variation else None,
         sku=line.sku,
         quantity=line.quantity,
@@ -276,7 +278,7 @@ def order_to_order(order: WooOrder, consent_keys: Sequence[str], site_url: str |
         shipping_address=address_of(order.shipping),
         processed_at=gmt(order.date_paid_gmt) or gmt(order.date_created_gmt),
         updated_at=gmt(order.date_modified_gmt),
-        lines=tuple(_line(line) for line in order.line_items),
+        lines=order_lines("woocommerce", order.id, (_line(line) for line in order.line_items)),
     )
 
 
@@ -304,6 +306,8 @@ def _order_updated(request: WebhookRequest, store: Store, payload: Any, consent_
         raise BadRequest("is required to order the order's changes", field="date_modified_gmt")
     try:
         order = build_canonical(lambda: order_to_order(woo, consent_keys, request.header(SOURCE_HEADER)))
+    except NoLineLeft as error:
+        return Normalised(ignored_reason=str(error))
     except UnknownStatus as error:
         example = f'{{"{woo.status.removeprefix("wc-")}": "paid"}}'
         raise BadRequest(
