@@ -25,6 +25,9 @@ from typing import IO, Any
 
 from local_runner.functions import LambdaContext, load_handler_module
 
+# Starts the line that closes an invocation's output (NUL: never the start of a line a function prints).
+END_OF_LINES = "\x00end-of-invocation "
+
 
 class _RequestLines:
     """A text stream that writes each complete line with `FunctionName request-id ` in front."""
@@ -49,6 +52,16 @@ class _RequestLines:
     def flush(self) -> None:
         self._target.flush()
 
+    def end_invocation(self, request_id: str) -> None:
+        """Writes what is left of an unfinished line, then the end marker of the invocation's lines, so
+        the runner passes on every line of an invocation before it returns the invocation's result."""
+        with self._lock:
+            if self._pending:
+                self._target.write(f"{self._function_name} {self.request_id} {self._pending}\n")
+                self._pending = ""
+            self._target.write(f"{END_OF_LINES}{request_id}\n")
+            self._target.flush()
+
     def isatty(self) -> bool:
         return False
 
@@ -70,7 +83,7 @@ def serve(function_name: str, code_uri: str, handler_path: str, memory_mb: int, 
     channel = os.fdopen(os.dup(sys.stdout.fileno()), "w", encoding="utf-8")
     os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
     lines = _RequestLines(sys.__stderr__ or sys.stderr, function_name)
-    sys.stdout = sys.stderr = lines  # type: ignore[assignment]
+    sys.stdout = sys.stderr = lines
 
     from local_runner import aws_limits
 
@@ -94,6 +107,7 @@ def serve(function_name: str, code_uri: str, handler_path: str, memory_mb: int, 
             result = handler(request["event"], context)
         except Exception as error:
             traceback.print_exc()
+            lines.end_invocation(request["request_id"])
             _answer(
                 channel,
                 {
@@ -105,6 +119,7 @@ def serve(function_name: str, code_uri: str, handler_path: str, memory_mb: int, 
                 },
             )
         else:
+            lines.end_invocation(request["request_id"])
             _answer(channel, {"result": result})
         finally:
             lines.request_id = "-"

@@ -32,6 +32,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TextIO
 
+from local_runner.container import END_OF_LINES
 from local_runner.template import FunctionSpec
 
 log = logging.getLogger("local_runner.workers")
@@ -39,6 +40,8 @@ log = logging.getLogger("local_runner.workers")
 # How long a new container may take to import its handler (Lambda's own init limit is 10 s; a loaded
 # 2-core machine starting several containers at once needs more).
 INIT_TIMEOUT_SECONDS = 60.0
+# How long the runner waits, after a result, for the invocation's last log lines to be passed on.
+LOG_DRAIN_SECONDS = 5.0
 
 
 class FunctionError(Exception):
@@ -90,6 +93,7 @@ class Container:
         self.environment = environment
         self._logs = logs
         self._answers: queue.Queue[dict[str, Any] | None] = queue.Queue()
+        self._lines_ended: queue.Queue[str] = queue.Queue()
         self._ready = False
         self.process = subprocess.Popen(
             [
@@ -127,6 +131,9 @@ class Container:
     def _read_logs(self) -> None:
         assert self.process.stderr is not None
         for line in self.process.stderr:
+            if line.startswith(END_OF_LINES):
+                self._lines_ended.put(line[len(END_OF_LINES) :].strip())
+                continue
             self._logs.write_line(line.rstrip("\n"))
 
     def _next_answer(self, timeout: float, what: str) -> dict[str, Any]:
@@ -153,10 +160,22 @@ class Container:
         except (BrokenPipeError, OSError) as error:
             raise FunctionError(self.spec.logical_id, "Runtime.ExitError", f"the container is gone: {error}") from None
         answer = self._next_answer(self.spec.timeout, f"Task timed out after {self.spec.timeout:.2f} seconds")
+        self._wait_for_lines(request_id)
         if "error" in answer:
             failure = answer["error"]
             raise FunctionError(self.spec.logical_id, str(failure["errorType"]), str(failure["errorMessage"]))
         return answer.get("result")
+
+    def _wait_for_lines(self, request_id: str) -> None:
+        """Until the invocation's log lines are passed on: a caller reading them after the result (a test,
+        like someone reading CloudWatch) then finds every one."""
+        deadline = time.monotonic() + LOG_DRAIN_SECONDS
+        while (left := deadline - time.monotonic()) > 0:
+            try:
+                if self._lines_ended.get(timeout=left) == request_id:
+                    return
+            except queue.Empty:
+                return
 
     def kill(self) -> None:
         if self.alive:
