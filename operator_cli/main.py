@@ -80,7 +80,9 @@ def _read_secret(prompt: str, from_stdin: bool) -> str:
     except EOFError:  # a prompt without a terminal, its input closed
         value = ""
     if not value:
-        raise SystemExit("error: an empty secret was given")
+        # A refusal like the others (exit code 2, README): nothing has been written yet.
+        print("commerce-sync: error: an empty secret was given (nothing was saved)", file=sys.stderr)
+        raise SystemExit(2)
     return value
 
 

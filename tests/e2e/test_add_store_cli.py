@@ -369,3 +369,38 @@ def test_the_secret_is_not_changed_under_a_pending_rotation(runner: LocalRunner,
     code, out, _ = cli("--store-id", store_id, "--name", "Renamed during a rotation")
     assert (code, out.strip()) == (0, f"store {store_id} updated: name")
     assert versions(runner, secret_id) == stages
+
+
+def test_an_empty_secret_is_refused_like_any_other_refusal(runner: LocalRunner, env_file: Path) -> None:
+    store_id, _ = new_ids()
+    command = Path(sys.executable).with_name("commerce-sync")
+    refused = subprocess.run(
+        [
+            str(command),
+            "--env-file",
+            str(env_file),
+            "add-store",
+            "--store-id",
+            store_id,
+            "--platform",
+            "shopify",
+            "--identity",
+            f"{store_id}.myshopify.com",
+            "--name",
+            "Empty",
+            "--list-id",
+            "a1b2c3d4e5",
+            "--currency",
+            "USD",
+            "--webhook-secret-stdin",
+        ],
+        env={"PATH": str(command.parent)},
+        input="\n",
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+    assert refused.returncode == 2, refused.stderr
+    assert "an empty secret was given (nothing was saved)" in refused.stderr
