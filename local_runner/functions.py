@@ -89,6 +89,7 @@ class LocalFunction:
         # functions share one process environment here.
         self.environment = environment or {}
         self._waiting_or_running = 0
+        self._count_lock = threading.Lock()
 
     @property
     def busy(self) -> int:
@@ -101,11 +102,14 @@ class LocalFunction:
         return self._module
 
     def invoke(self, event: Any) -> Any:
-        self._waiting_or_running += 1
+        # The HTTP API's threads call in at once: the count of callers must not lose an update.
+        with self._count_lock:
+            self._waiting_or_running += 1
         try:
             return self._invoke(event)
         finally:
-            self._waiting_or_running -= 1
+            with self._count_lock:
+                self._waiting_or_running -= 1
 
     def _invoke(self, event: Any) -> Any:
         with _INVOCATION_LOCK:

@@ -179,10 +179,9 @@ class LocalRunner:
 
     def function_environment(self, logical_id: str) -> dict[str, str]:
         """The function's own variables, without its service name: in-process functions share one logger."""
-        spec = next(spec for spec in self.template.functions() if spec.logical_id == logical_id)
         return {
             name: str(self.template.resolve(value))
-            for name, value in spec.own_environment.items()
+            for name, value in self._spec(logical_id).own_environment.items()
             if name != "POWERTOOLS_SERVICE_NAME"
         }
 
@@ -297,8 +296,7 @@ class LocalRunner:
     def in_process(self, logical_id: str) -> LocalFunction:
         """The function loaded into this process (one invocation at a time): for a test that must patch
         the handler's code, which a container of its own would not see."""
-        spec = self._spec(logical_id)
-        return LocalFunction(spec, PROJECT_ROOT, self.function_environment(logical_id))
+        return LocalFunction(self._spec(logical_id), PROJECT_ROOT, self.function_environment(logical_id))
 
     def _spec(self, logical_id: str) -> FunctionSpec:
         return next(spec for spec in self.template.functions() if spec.logical_id == logical_id)
