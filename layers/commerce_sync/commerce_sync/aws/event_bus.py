@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Annotated, Any, Literal
 from urllib.parse import quote
@@ -230,6 +231,24 @@ class EventPublisher:
         # Every oversized event is checked in before anything is published: a consumer can never
         # receive a reference to an object that is not there yet.
         entries = [self._entry(event) for event in events]
+        for request in put_events_requests(entries):
+            response = self._client.put_events(Entries=request)
+            if response.get("FailedEntryCount"):
+                codes = {entry.get("ErrorCode") for entry in response["Entries"] if entry.get("ErrorCode")}
+                raise PublishError(f"the event bus refused {response['FailedEntryCount']} event(s): {codes}")
+
+    def republish(self, messages: Sequence[Mapping[str, Any]]) -> None:
+        """Puts bus messages that were set aside (a paused Mailchimp account's parked events) back on the bus
+        as they were: the same source, detail-type and detail (an event, or its claim-check reference)."""
+        entries = [
+            {
+                "EventBusName": self._bus_name,
+                "Source": str(message["source"]),
+                "DetailType": str(message["detail-type"]),
+                "Detail": json.dumps(message["detail"]),
+            }
+            for message in messages
+        ]
         for request in put_events_requests(entries):
             response = self._client.put_events(Entries=request)
             if response.get("FailedEntryCount"):

@@ -22,6 +22,14 @@ class Settings:
     mailchimp_read_timeout: float
     # Where events too large for the bus are checked in (commerce_sync.aws.event_bus); unset in the CLI.
     claim_check_bucket: str | None = None
+    # Mailchimp accounts (docs/mailchimp-accounts.md): each account's connection budget shared by every
+    # container (the bulk share is the part a catalog sync or backfill may hold), where account secrets live,
+    # and the OAuth app's secret and Mailchimp's login server.
+    mailchimp_connections_per_account: int = 9
+    mailchimp_bulk_connections: int = 4
+    mailchimp_account_secret_prefix: str = "commerce-sync/mailchimp/"
+    mailchimp_oauth_secret_arn: str | None = None
+    mailchimp_login_url: str = "https://login.mailchimp.com"
 
     @classmethod
     def from_environment(cls) -> Settings:
@@ -40,4 +48,9 @@ class Settings:
             mailchimp_backoff_factor=float(env.get("MAILCHIMP_BACKOFF_FACTOR", "0.5")),
             mailchimp_read_timeout=float(env.get("MAILCHIMP_READ_TIMEOUT", "20")),
             claim_check_bucket=env.get("CLAIM_CHECK_BUCKET") or None,
+            mailchimp_connections_per_account=int(env.get("MAILCHIMP_CONNECTIONS_PER_ACCOUNT", "9")),
+            mailchimp_bulk_connections=int(env.get("MAILCHIMP_BULK_CONNECTIONS", "4")),
+            mailchimp_account_secret_prefix=env.get("MAILCHIMP_ACCOUNT_SECRET_PREFIX", "commerce-sync/mailchimp/"),
+            mailchimp_oauth_secret_arn=env.get("MAILCHIMP_OAUTH_SECRET_ARN") or None,
+            mailchimp_login_url=(env.get("MAILCHIMP_LOGIN_URL") or "https://login.mailchimp.com").rstrip("/"),
         )

@@ -12,6 +12,8 @@ from boto3.dynamodb.conditions import Key
 from pydantic import BaseModel, ConfigDict, Field
 
 PLATFORM_IDENTITY_INDEX = "platform_identity-index"
+# The account key of stores that use the deployment's Mailchimp secret (MailchimpApiKeySecret).
+DEFAULT_MAILCHIMP_ACCOUNT = "default"
 
 
 def platform_identity(platform: str, identity: str) -> str:
@@ -33,6 +35,11 @@ class Store(BaseModel):
     # version the platform's API module defaults to.
     platform_api_version: str | None = None
     domain: str | None = None
+    # The store's own Mailchimp account (docs/mailchimp-accounts.md): the secret holding its key or OAuth token
+    # (`commerce-sync/mailchimp/<account id>`, shared by the stores of one account) and that account's id.
+    # None: the deployment's default secret.
+    mailchimp_secret_id: str | None = None
+    mailchimp_account_id: str | None = None
     active: bool = True
     double_opt_in: bool = False
     # Send a new, already paid order as pending then paid, so both the confirmation and the invoice go out.
@@ -42,6 +49,14 @@ class Store(BaseModel):
     @property
     def platform_identity(self) -> str:
         return platform_identity(self.platform, self.identity)
+
+    @property
+    def mailchimp_account(self) -> str:
+        """The key its Mailchimp account's budget and health go by: the account id for a store with its own
+        account secret (one secret per account, so the key names the credentials too), else "default"."""
+        if self.mailchimp_secret_id:
+            return self.mailchimp_account_id or self.mailchimp_secret_id
+        return DEFAULT_MAILCHIMP_ACCOUNT
 
     def to_item(self) -> dict[str, Any]:
         item = self.model_dump(exclude_none=True)

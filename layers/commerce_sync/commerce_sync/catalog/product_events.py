@@ -61,7 +61,7 @@ class ProductEvents:
         return result
 
     def _writer(self, store: Store) -> ProductWriter:
-        return ProductWriter(store, self._state, lambda refresh: self._services.mailchimp(refresh_key=refresh))
+        return ProductWriter(store, self._state, lambda refresh: self._services.mailchimp(store, refresh_key=refresh))
 
     def _updated(self, store: Store, event: CanonicalEvent) -> Result:
         product = event.product()
@@ -95,7 +95,7 @@ class ProductEvents:
         return {"outcome": "removed" if outcome is Outcome.APPLIED else outcome.value, "product_id": product_id}
 
     def _record_from_mailchimp(self, store: Store, product_id: str) -> ProductRecord | None:
-        existing = self._services.mailchimp().get_product(store.store_id, product_id)
+        existing = self._services.mailchimp(store).get_product(store.store_id, product_id)
         return ProductRecord.from_mailchimp({**existing, "id": product_id}) if existing is not None else None
 
     def _repair(self, store: Store, product_id: str) -> None:

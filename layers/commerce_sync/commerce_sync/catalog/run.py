@@ -245,7 +245,7 @@ class CatalogSync:
         if store is None:
             return {"status": "skipped", "store_id": store_id, "reason": "no store with this id"}
         source = self._source(store)
-        writer = ProductWriter(store, self.state, self._mailchimp, self.dead_letters)
+        writer = ProductWriter(store, self.state, self._mailchimp(store), self.dead_letters)
         results = {}
         found = {product.id: product for product in source.products_by_id(list(product_ids))}
         records = self.state.products(store_id, list(product_ids))
@@ -261,8 +261,9 @@ class CatalogSync:
 
     # ---- helpers ---------------------------------------------------------------------------------------
 
-    def _mailchimp(self, refresh: bool) -> Any:
-        return self.services.mailchimp(refresh_key=refresh)
+    def _mailchimp(self, store: Store) -> Callable[[bool], Any]:
+        """The store's Mailchimp client; `True` reads its credentials again (after a 401)."""
+        return lambda refresh: self.services.mailchimp(store, refresh_key=refresh)
 
     def _source(self, store: Store) -> CatalogSource:
         credentials = self.services.secrets.current(store.secret_id).get("platform_api_credentials") or {}
@@ -334,8 +335,8 @@ class _Slice:
         self.lock = lock
         self.token = token
         self.deadline = deadline
-        self.writer = ProductWriter(store, sync.state, sync._mailchimp, sync.dead_letters)
-        self.batches = MailchimpBatches(sync.services.mailchimp())
+        self.writer = ProductWriter(store, sync.state, sync._mailchimp(store), sync.dead_letters)
+        self.batches = MailchimpBatches(sync.services.mailchimp(store))
         self.committed_requests = 0
         self.pending: dict[str, PendingWrite] = {}
         self.pending_since: float | None = None

@@ -15,9 +15,10 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import requests
+import requests.auth
 from pydantic import BaseModel, ConfigDict
 from urllib3.exceptions import MaxRetryError
 from urllib3.util.retry import Retry
@@ -77,12 +78,28 @@ class _MailchimpRetry(Retry):
         return super().increment(method, url, response, error, _pool, _stacktrace)
 
 
-def base_url_for_key(api_key: str) -> str:
-    """`https://<dc>.api.mailchimp.com/3.0` from a key of the form `<32 hex>-<dc>`."""
+def datacenter_of_key(api_key: str) -> str:
+    """The `usN` of a key of the form `<32 hex>-<dc>`."""
     _, separator, datacenter = api_key.rpartition("-")
     if not separator or not datacenter.isalnum():
         raise ValueError("the Mailchimp API key has no datacenter suffix (expected '<key>-usN')")
-    return f"https://{datacenter}.api.mailchimp.com/3.0"
+    return datacenter
+
+
+def base_url_for_key(api_key: str) -> str:
+    """`https://<dc>.api.mailchimp.com/3.0` from a key of the form `<32 hex>-<dc>`."""
+    return f"https://{datacenter_of_key(api_key)}.api.mailchimp.com/3.0"
+
+
+class _OAuthToken(requests.auth.AuthBase):
+    """`Authorization: OAuth <token>`, the scheme Mailchimp documents for OAuth 2 access tokens."""
+
+    def __init__(self, token: str) -> None:
+        self._token = token
+
+    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        request.headers["Authorization"] = f"OAuth {self._token}"
+        return request
 
 
 @dataclass
@@ -106,8 +123,10 @@ class RetryPolicy:
 
 @dataclass
 class MailchimpClient:
+    # An API key, or an OAuth access token with auth_scheme "oauth" (commerce_sync.mailchimp.credentials).
     api_key: str = field(repr=False)
     base_url: str | None = None
+    auth_scheme: Literal["basic", "oauth"] = "basic"
     connect_timeout: float = DEFAULT_CONNECT_TIMEOUT
     read_timeout: float = DEFAULT_READ_TIMEOUT
     retry: RetryPolicy = field(default_factory=RetryPolicy)
@@ -120,7 +139,9 @@ class MailchimpClient:
         self.session = api_session(
             requests.Session(), self.retry.as_urllib3(), self.max_connections, block=True, proxies_for=self.base_url
         )
-        self.session.auth = ("commerce-sync", self.api_key)
+        self.session.auth = (
+            _OAuthToken(self.api_key) if self.auth_scheme == "oauth" else ("commerce-sync", self.api_key)
+        )
         # Mailchimp allows 10 connections per user across every caller; this bounds our own share.
         self._slots = threading.BoundedSemaphore(self.max_connections)
 

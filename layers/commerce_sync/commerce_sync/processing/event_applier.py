@@ -1,8 +1,11 @@
 """What every queue-fed function does around its own rules: drop duplicates (Powertools Idempotency
 on store and event id), find the store, hold the entity's lease while its change is applied (so two
-containers never apply changes of one entity at once: commerce_sync.aws.entity_locks), dispatch by
-event type, count and log the outcome, and read the Mailchimp key again once after a 401 (a key rotated
-while the container was warm)."""
+containers never apply changes of one entity at once: commerce_sync.aws.entity_locks) and one of its
+Mailchimp account's connection slots (commerce_sync.accounts.budget), dispatch by event type, count and
+log the outcome, and read the store's Mailchimp credentials again once after a 401 (a key rotated or an
+account reconnected while the container was warm). A 401 that survives that pauses the account and parks
+the event, as does any event of an account already paused (commerce_sync.accounts.health): it is applied
+when the account is reconnected, and is neither retried nor dead-lettered meanwhile."""
 
 from __future__ import annotations
 
@@ -11,8 +14,10 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.idempotency import idempotent_function
 
+from commerce_sync.accounts.budget import AccountBusy, AccountRefused, AccountUnavailable
 from commerce_sync.aws.entity_locks import EntityLocks
-from commerce_sync.aws.observability import logger
+from commerce_sync.aws.event_bus import event_source
+from commerce_sync.aws.observability import logger, metrics
 from commerce_sync.aws.store_registry import Store
 from commerce_sync.aws.sync_state import SyncState
 from commerce_sync.canonical.errors import NotImplementedYet, UnknownStore
@@ -45,11 +50,16 @@ class EventApplier:
         )(self._process)
         self._applied = False
 
-    def process(self, *, event: CanonicalEvent) -> Outcome:
+    def process(self, *, event: CanonicalEvent, message: dict[str, Any] | None = None) -> Outcome:
         """Applies the event once. A duplicate gets the first outcome back without `_process` running,
-        and would leave no trace of its own: it is logged and counted as "duplicate"."""
+        and would leave no trace of its own: it is logged and counted as "duplicate". `message` is the bus
+        message that brought the event, kept as it is when the event must be parked."""
         self._applied = False
-        outcome = self._once(event=event)
+        try:
+            outcome = self._once(event=event)
+        except AccountUnavailable as unavailable:
+            # Raised inside the idempotent call, so its record was removed: the parked event is applied anew.
+            return self._park(event, message, unavailable)
         if not self._applied:
             logger.append_keys(event_type=event.type.value)
             record_outcome(self.metric_prefix, event.type.value, event.event_id, {"outcome": "duplicate"})
@@ -80,11 +90,15 @@ class EventApplier:
         handler = self.handlers().get(event.type)
         if handler is None:
             raise NotImplementedYet(f"{self.function_name} does not handle {event.type.value} events")
-        # One container applies one record at a time, so the event's leases can live on the applier.
+        # One container applies one record at a time, so the event's leases and store can live on the applier.
+        self._store = store
         self._locks = EntityLocks(self._state.table, self._time_left)
         entity_type, entity_id = self.entity_of(store, event)
         try:
-            with self._locks.holding(store.store_id, entity_type, [entity_id]):
+            with (
+                self._locks.holding(store.store_id, entity_type, [entity_id]),
+                self._services.budget.holding(store.mailchimp_account, "live", self._time_left()),
+            ):
                 outcome = handler(store, event)
         except MailchimpEmailRefused as refusal:
             # Retrying cannot help and a dead letter would page someone over a shopper's typo.
@@ -101,6 +115,37 @@ class EventApplier:
 
     def _mailchimp(self, write: Callable[[MailchimpClient], Outcome]) -> Outcome:
         try:
-            return write(self._services.mailchimp())
+            return write(self._services.mailchimp(self._store))
         except MailchimpAuthError:
-            return write(self._services.mailchimp(refresh_key=True))
+            pass
+        try:
+            return write(self._services.mailchimp(self._store, refresh_key=True))
+        except MailchimpAuthError as refusal:
+            raise AccountRefused(self._store.mailchimp_account, f"{refusal.status} {refusal.title}") from refusal
+
+    def _park(self, event: CanonicalEvent, message: dict[str, Any] | None, unavailable: AccountUnavailable) -> Outcome:
+        """Keeps the event for when its account is reconnected (commerce_sync.accounts.health)."""
+        health = self._services.account_health
+        account = unavailable.account
+        if isinstance(unavailable, AccountRefused) and health.pause(account, unavailable.reason, event.store_id):
+            metrics.add_metric(name="MailchimpAccountPaused", unit="Count", value=1)
+            logger.error(
+                "Mailchimp refuses the account's credentials: its stores are paused and their events parked until "
+                "it is reconnected (commerce-sync connect-mailchimp, or stores set-mailchimp-key)",
+                mailchimp_account=account,
+                reason=unavailable.reason,
+            )
+        kept = message or {
+            "source": event_source(event.platform),
+            "detail-type": event.type.value,
+            "detail": event.model_dump(mode="json"),
+        }
+        sort_key = health.park(account, event.store_id, event.event_id, kept)
+        if not health.health(account).paused:
+            # Reconnected while this event was being parked: the replay may have missed it, so it goes back to
+            # the queue instead, and is applied on its next delivery.
+            health.unpark(account, sort_key)
+            raise AccountBusy(f"Mailchimp account {account} was reconnected meanwhile; the event is retried")
+        outcome: Outcome = {"outcome": "parked", "mailchimp_account": account}
+        record_outcome(self.metric_prefix, event.type.value, event.event_id, outcome)
+        return outcome

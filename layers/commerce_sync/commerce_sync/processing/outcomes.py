@@ -32,6 +32,16 @@ SKIP_REASONS: Mapping[str, str] = {
 }
 
 
+# Not a skip and not a write yet: the event waits, kept, for its store's Mailchimp account to be reconnected,
+# and is then applied (commerce_sync.accounts.health).
+WAITING_REASONS: Mapping[str, str] = {
+    "parked": (
+        "Mailchimp refuses the credentials of the store's account (revoked or wrong); the event is parked "
+        "until the account is reconnected, then applied"
+    ),
+}
+
+
 def record_outcome(metric_prefix: str, event_type: str, event_id: str, outcome: Mapping[str, Any]) -> None:
     """Counts the outcome (a metric per outcome: low cardinality) and logs it with the event id; a
     deliberate skip also with `deliberate_skip` and its reason."""
@@ -41,4 +51,6 @@ def record_outcome(metric_prefix: str, event_type: str, event_id: str, outcome: 
     reason = SKIP_REASONS.get(name)
     if reason is not None:
         details.update(deliberate_skip=True, reason=reason)
+    elif name in WAITING_REASONS:
+        details.update(waiting=True, reason=WAITING_REASONS[name])
     logger.info(f"{event_type} {name}", outcome=name, event_id=event_id, **details)

@@ -41,7 +41,7 @@ def process_batch(
         # Named on every line about this record, the dead letter's included: how an accepted delivery is
         # traced to its end (docs/outcomes.md).
         logger.append_keys(event_id=canonical.event_id)
-        return applier.process(event=canonical)
+        return applier.process(event=canonical, message=record.json_body)
 
     def record_handler(record: SQSRecord) -> Outcome:
         # A record that cannot even be read must not carry the previous record's event id.

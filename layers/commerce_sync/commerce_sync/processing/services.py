@@ -12,12 +12,15 @@ from functools import cached_property
 import boto3
 from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer, IdempotencyConfig
 
+from commerce_sync.accounts.budget import AccountBudget
+from commerce_sync.accounts.health import AccountHealthBook
 from commerce_sync.aws.event_bus import ClaimChecks, EventPublisher
 from commerce_sync.aws.secret_store import SecretReader
 from commerce_sync.aws.settings import Settings
-from commerce_sync.aws.store_registry import StoreRegistry
+from commerce_sync.aws.store_registry import Store, StoreRegistry
 from commerce_sync.aws.sync_state import SyncState
 from commerce_sync.mailchimp.client import MailchimpClient, RetryPolicy
+from commerce_sync.mailchimp.credentials import MailchimpCredentials
 
 # Shopify retries for 4 hours and BigCommerce for 48; a day of dedupe covers every platform's
 # redelivery of the same event without keeping records forever.
@@ -27,7 +30,8 @@ IDEMPOTENCY_TTL_SECONDS = 24 * 3600
 @dataclass
 class Services:
     settings: Settings
-    _mailchimp: MailchimpClient | None = field(default=None, init=False, repr=False)
+    # One client per Mailchimp secret (the default account's and each store account's), built on first use.
+    _mailchimp: dict[str, MailchimpClient] = field(default_factory=dict, init=False, repr=False)
 
     @classmethod
     def from_environment(cls) -> Services:
@@ -40,6 +44,18 @@ class Services:
     @cached_property
     def sync_state(self) -> SyncState:
         return SyncState(self.settings.sync_state_table, boto3.resource("dynamodb"))
+
+    @cached_property
+    def budget(self) -> AccountBudget:
+        return AccountBudget(
+            self.sync_state.table,
+            self.settings.mailchimp_connections_per_account,
+            self.settings.mailchimp_bulk_connections,
+        )
+
+    @cached_property
+    def account_health(self) -> AccountHealthBook:
+        return AccountHealthBook(self.sync_state.table)
 
     @cached_property
     def secrets(self) -> SecretReader:
@@ -62,17 +78,24 @@ class Services:
         BigCommerce hash) are unique within one store only."""
         return IdempotencyConfig(event_key_jmespath=key_path, expires_after_seconds=IDEMPOTENCY_TTL_SECONDS)
 
-    def mailchimp(self, refresh_key: bool = False) -> MailchimpClient:
-        """The Mailchimp client for the account key; `refresh_key` re-reads it after a 401 (a key
-        rotated while this container was warm)."""
-        if self._mailchimp is None or refresh_key:
-            api_key = self.secrets.mailchimp_api_key(self.settings.mailchimp_secret_arn, refresh=refresh_key)
-            self._mailchimp = MailchimpClient(
-                api_key=api_key,
-                base_url=self.settings.mailchimp_api_url,
+    def mailchimp_secret_id(self, store: Store | None) -> str:
+        """The secret holding the Mailchimp credentials `store` writes with: its account's, else the default."""
+        return (store.mailchimp_secret_id if store is not None else None) or self.settings.mailchimp_secret_arn
+
+    def mailchimp(self, store: Store | None = None, refresh_key: bool = False) -> MailchimpClient:
+        """The client of `store`'s Mailchimp account (the deployment's default account without a store); no
+        other account's credentials can reach it. `refresh_key` re-reads them after a 401 (a key rotated or
+        an account reconnected while this container was warm)."""
+        secret_id = self.mailchimp_secret_id(store)
+        client = self._mailchimp.get(secret_id)
+        if client is None or refresh_key:
+            value = self.secrets.current(secret_id, refresh=refresh_key)
+            client = MailchimpCredentials.from_secret(secret_id, value).client(
+                self.settings.mailchimp_api_url,
                 read_timeout=self.settings.mailchimp_read_timeout,
                 retry=RetryPolicy(
                     total=self.settings.mailchimp_retries, backoff_factor=self.settings.mailchimp_backoff_factor
                 ),
             )
-        return self._mailchimp
+            self._mailchimp[secret_id] = client
+        return client
