@@ -14,7 +14,8 @@ from urllib.parse import urlsplit
 from commerce_sync.aws.secret_store import SecretFormatError, SecretReader
 from commerce_sync.aws.settings import Settings
 from commerce_sync.aws.store_registry import Store
-from commerce_sync.mailchimp.client import MailchimpClient, RetryPolicy
+from commerce_sync.mailchimp.client import RetryPolicy
+from commerce_sync.mailchimp.credentials import CredentialsError, MailchimpCredentials
 from commerce_sync.mailchimp.errors import MailchimpError, MailchimpNotFound
 from commerce_sync.platforms.connection import CHECK_HTTP_POLICY, CredentialsRefused, PlatformApiUrlError
 from commerce_sync.platforms.http import platform_session
@@ -47,15 +48,16 @@ def check_platform_credentials(store: Store, credentials: Mapping[str, str]) -> 
         raise CheckFailed(str(error)) from error
 
 
-def check_mailchimp_audience(settings: Settings, list_id: str) -> None:
-    """`GET /lists/{list_id}` with the deployment's Mailchimp key: proves the key, its datacenter and the
-    audience in one call."""
+def check_mailchimp_audience(settings: Settings, list_id: str, secret_id: str | None = None) -> None:
+    """`GET /lists/{list_id}` with the Mailchimp credentials of `secret_id` (the store's account; the
+    deployment's default key without one): proves them, their datacenter and the audience in one call."""
+    secret = secret_id or settings.mailchimp_secret_arn
     try:
-        api_key = SecretReader(max_age_seconds=0).mailchimp_api_key(settings.mailchimp_secret_arn, refresh=True)
-        client = MailchimpClient(
-            api_key=api_key, base_url=settings.mailchimp_api_url, retry=CHECK_RETRY, read_timeout=CHECK_READ_TIMEOUT
+        value = SecretReader(max_age_seconds=0).current(secret, refresh=True)
+        client = MailchimpCredentials.from_secret(secret, value).client(
+            settings.mailchimp_api_url, retry=CHECK_RETRY, read_timeout=CHECK_READ_TIMEOUT
         )
-    except (SecretFormatError, ValueError) as error:
+    except (SecretFormatError, CredentialsError, ValueError) as error:
         raise CheckFailed(f"the Mailchimp API key cannot be used: {error}") from error
     host = urlsplit(client.base_url or "").netloc
     try:

@@ -16,7 +16,10 @@ import sys
 from pathlib import Path
 
 import boto3
+from commerce_sync.accounts.connections import AccountCheckFailed
 from commerce_sync.aws.settings import Settings
+from commerce_sync.aws.store_registry import Store
+from commerce_sync.mailchimp.credentials import CredentialsError, MailchimpCredentials
 from commerce_sync.platforms.hooks import CLIENT_SECRET_PLATFORMS
 from commerce_sync.platforms.shopify.api import API_VERSION as SHOPIFY_API_VERSION
 
@@ -25,6 +28,7 @@ from operator_cli import dead_letters
 from operator_cli import rotation as rotation_cli
 from operator_cli import status as status_cli
 from operator_cli.credentials import CredentialsInputError, connection_of, parse_credentials, prompt_credentials
+from operator_cli.mailchimp_accounts import set_mailchimp_key
 from operator_cli.stores import (
     CheckRefused,
     MissingFields,
@@ -155,6 +159,7 @@ def _add_store(arguments: argparse.Namespace) -> int:
         for option, given_on_stdin in (
             ("--webhook-secret-stdin", arguments.webhook_secret_stdin),
             ("--client-secret-stdin", arguments.client_secret_stdin),
+            ("--mailchimp-api-key-stdin", arguments.mailchimp_api_key_stdin),
         )
         if given_on_stdin
     ]
@@ -170,6 +175,14 @@ def _add_store(arguments: argparse.Namespace) -> int:
     if wants_client_secret:
         prompt = "Client secret of the BigCommerce app (not shown): "
         given.client_secret = _read_secret(prompt, arguments.client_secret_stdin)
+    if arguments.mailchimp_api_key_stdin or arguments.mailchimp_api_key_prompt:
+        prompt = "API key of the store's own Mailchimp account (not shown): "
+        try:
+            given.mailchimp_credentials = MailchimpCredentials.api_key(
+                _read_secret(prompt, arguments.mailchimp_api_key_stdin)
+            )
+        except CredentialsError:
+            return _add_store_error("the Mailchimp API key is not of the form <key>-<datacenter> (e.g. …-us21)")
     try:
         if arguments.credentials_stdin or arguments.prompt_credentials:
             given.platform_api_credentials = _credentials(platform or "", arguments.credentials_stdin)
@@ -198,6 +211,8 @@ def _add_store(arguments: argparse.Namespace) -> int:
         print(f"store {store.store_id}: nothing to change")
     if given.platform_api_credentials is not None:
         print(_credentials_outcome(registration, checked=not arguments.skip_check))
+    if given.mailchimp_credentials is not None:
+        print(_account_outcome(store))
     if arguments.generate_webhook_secret:
         # Shown once so it can be pasted into the platform's webhook settings; it is not logged.
         print(f"webhook signing secret (configure it on the platform now): {given.webhook_secret}")
@@ -218,6 +233,34 @@ def _set_credentials(arguments: argparse.Namespace) -> int:
     except StoreError as error:
         return _error(command, _refusal(error))
     print(_credentials_outcome(registration, checked=not arguments.skip_check))
+    return 0
+
+
+def _account_outcome(store: Store) -> str:
+    if store.mailchimp_secret_id:
+        return f"store {store.store_id} writes to its own Mailchimp account {store.mailchimp_account_id}"
+    return (
+        f"store {store.store_id} writes to the deployment's default Mailchimp account (the key is of that account, so "
+        "no secret of its own was made)"
+    )
+
+
+def _set_mailchimp_key(arguments: argparse.Namespace) -> int:
+    settings = Settings.from_environment()
+    command = "stores set-mailchimp-key"
+    if find_store(settings, arguments.store_id) is None:
+        return _error(command, f"store {arguments.store_id} is not registered (register it with add-store)")
+    prompt = f"API key of the Mailchimp account of {arguments.store_id} (not shown): "
+    try:
+        credentials = MailchimpCredentials.api_key(_read_secret(prompt, arguments.stdin))
+    except CredentialsError:
+        return _error(command, "the Mailchimp API key is not of the form <key>-<datacenter> (e.g. …-us21)")
+    try:
+        store, resumed = set_mailchimp_key(settings, arguments.store_id, credentials)
+    except AccountCheckFailed as error:
+        return _error(command, f"{error} (nothing was saved)")
+    print(_account_outcome(store))
+    print(f"{resumed} parked event(s) put back on the bus")
     return 0
 
 
@@ -415,6 +458,18 @@ def parser() -> argparse.ArgumentParser:
     client_secret.add_argument(
         "--client-secret-prompt", action="store_true", help="BigCommerce: ask for the app's client secret (hidden)"
     )
+    own_account = add.add_mutually_exclusive_group()
+    own_account.add_argument(
+        "--mailchimp-api-key-stdin",
+        action="store_true",
+        help="the store writes to its own Mailchimp account: read that account's API key from stdin (after the "
+        "webhook and client secrets' lines when those come from stdin too). Checked with GET /ping and GET / (whose "
+        "account it is) and the audience before anything is saved; kept in the account's own secret. Without it a "
+        "new store uses the deployment's default account (docs/mailchimp-accounts.md)",
+    )
+    own_account.add_argument(
+        "--mailchimp-api-key-prompt", action="store_true", help="ask for the store's own Mailchimp API key (hidden)"
+    )
     add.set_defaults(run=_add_store)
 
     stores = commands.add_parser("stores", help="manage registered stores")
@@ -432,6 +487,17 @@ def parser() -> argparse.ArgumentParser:
     )
     set_creds.add_argument("--skip-check", action="store_true", help="save them without checking")
     set_creds.set_defaults(run=_set_credentials)
+    set_key = store_commands.add_parser(
+        "set-mailchimp-key",
+        help="connect a store to its own Mailchimp account with an API key (prompt or --stdin); resumes a paused "
+        "account",
+        description="Checks the key (GET /ping, GET /, the store's audience) and saves it in the account's secret, "
+        "shared by the stores of that account. A store already writing to another account is refused (move it with "
+        "add-store --replace). A paused account's parked events are put back on the bus.",
+    )
+    set_key.add_argument("store_id")
+    set_key.add_argument("--stdin", action="store_true", help="read the key from stdin")
+    set_key.set_defaults(run=_set_mailchimp_key)
 
     listing = commands.add_parser("list-stores", help="list registered stores")
     listing.add_argument("--json", action="store_true")

@@ -18,8 +18,11 @@ from typing import Any
 
 import boto3
 import requests
+from botocore.exceptions import BotoCoreError, ClientError
+from commerce_sync.aws.settings import Settings
 
 from operator_cli.dead_letters import FUNCTIONS
+from operator_cli.mailchimp_accounts import account_statuses
 
 QUIET_SECONDS = 0.5
 POLL_SECONDS = 0.1
@@ -57,6 +60,15 @@ def current() -> dict[str, Any]:
     return _deployed_status()
 
 
+def with_accounts(status: dict[str, Any]) -> dict[str, Any]:
+    """Adds each Mailchimp account's health (docs/mailchimp-accounts.md); None when the tables cannot be read."""
+    try:
+        accounts = [account.to_json() for account in account_statuses(Settings.from_environment())]
+    except (BotoCoreError, ClientError):
+        accounts = None
+    return {**status, "mailchimp_accounts": accounts}
+
+
 def show(status: dict[str, Any]) -> None:
     print("idle" if status["idle"] else "busy")
     for name, depth in sorted(status["queues"].items()):
@@ -64,6 +76,21 @@ def show(status: dict[str, Any]) -> None:
     if status["invocations"] is not None:
         running = {name: count for name, count in status["invocations"].items() if count}
         print("  running: " + (", ".join(f"{name} {count}" for name, count in running.items()) or "nothing"))
+    accounts = status.get("mailchimp_accounts")
+    if accounts:
+        print("Mailchimp accounts")
+    for account in accounts or []:
+        stores = ", ".join(account["stores"])
+        if account["status"] == "paused":
+            print(
+                f"  {account['account']:<24} PAUSED since {account['since']} ({account['reason']}): "
+                f"{account['parked_events']} event(s) parked; stores {stores}. Reconnect: commerce-sync "
+                f"connect-mailchimp STORE, or commerce-sync stores set-mailchimp-key STORE"
+            )
+        else:
+            print(
+                f"  {account['account']:<24} ok, {account['connections_in_use']} connection(s) in use; stores {stores}"
+            )
 
 
 def run(wait_idle: bool, timeout: float, as_json: bool) -> int:
@@ -89,6 +116,7 @@ def run(wait_idle: bool, timeout: float, as_json: bool) -> int:
     except requests.RequestException as error:
         print(f"commerce-sync status: the local runner at {os.environ.get('LOCAL_RUNNER_URL')} did not answer: {error}")
         return 1
+    status = with_accounts(status)
     if as_json:
         print(json.dumps(status))
     else:

@@ -25,10 +25,11 @@ from typing import Any
 
 import boto3
 from botocore.exceptions import ClientError
-from commerce_sync.aws.secret_store import AWSCURRENT, AWSPENDING, CLIENT_SECRET, SecretReader, version_holding
+from commerce_sync.accounts.connections import AccountCheckFailed
+from commerce_sync.aws.secret_store import AWSCURRENT, AWSPENDING, CLIENT_SECRET, version_holding
 from commerce_sync.aws.settings import Settings
 from commerce_sync.aws.store_registry import Store, StoreRegistry
-from commerce_sync.mailchimp.client import MailchimpClient
+from commerce_sync.mailchimp.credentials import MailchimpCredentials
 from commerce_sync.mailchimp.errors import MailchimpError
 from commerce_sync.mailchimp.models import McStore, McStoreUpdate
 from commerce_sync.platforms.connection import PlatformApiUrlError
@@ -38,6 +39,7 @@ from commerce_sync.rotation.key_rotation import KIND_STORE
 from pydantic import ValidationError
 
 from operator_cli.checks import CheckFailed, check_mailchimp_audience, check_platform_credentials
+from operator_cli.mailchimp_accounts import choose_account, keep_credentials, store_client
 
 # What a store cannot be registered without (for an update, all of them are optional).
 REQUIRED_FOR_NEW = ("platform", "identity", "name", "list_id", "currency_code", "webhook_secret")
@@ -105,6 +107,9 @@ class NewStore:
     domain: str | None = None
     double_opt_in: bool | None = None
     pending_then_paid: bool | None = None
+    # The store's own Mailchimp account (docs/mailchimp-accounts.md); None: keep its account (a new store: the
+    # deployment's default one).
+    mailchimp_credentials: MailchimpCredentials | None = field(default=None, repr=False)
 
     def missing_for_new(self) -> list[str]:
         return [name for name in REQUIRED_FOR_NEW if not getattr(self, name)]
@@ -137,11 +142,6 @@ class Registration:
     # For a registered store: names of the registry fields and secret keys that changed (never values).
     changed: tuple[str, ...]
     secret_written: bool
-
-
-def mailchimp_client(settings: Settings) -> MailchimpClient:
-    api_key = SecretReader(max_age_seconds=0).mailchimp_api_key(settings.mailchimp_secret_arn, refresh=True)
-    return MailchimpClient(api_key=api_key, base_url=settings.mailchimp_api_url)
 
 
 def find_store(settings: Settings, store_id: str) -> Store | None:
@@ -186,9 +186,34 @@ def add_store(
         raise StoreError("a store's audience can only change after Mailchimp confirms it; drop --skip-mailchimp")
     if secret_changes and current_secret is not None:
         _refuse_during_rotation(secretsmanager, secret_id)
+    choice = None
+    if new.mailchimp_credentials is not None:
+        try:
+            choice = choose_account(settings, new.mailchimp_credentials, store.list_id, None if anew else existing)
+        except AccountCheckFailed as failure:
+            raise CheckRefused(CheckFailed(str(failure), failure.transient)) from failure
+    elif existing is not None and not replace:
+        store = store.model_copy(
+            update={
+                "mailchimp_secret_id": existing.mailchimp_secret_id,
+                "mailchimp_account_id": existing.mailchimp_account_id,
+            }
+        )
     if check:
-        _check(settings, store, new, audience=create_in_mailchimp and (anew or "list_id" in registry_changes))
+        # The credentials given were proved with the audience already (choose_account).
+        audience = choice is None and create_in_mailchimp and (anew or "list_id" in registry_changes)
+        _check(settings, store, new, audience=audience)
 
+    if choice is not None and new.mailchimp_credentials is not None:
+        secret_arn = keep_credentials(settings, new.mailchimp_credentials, choice)
+        account_id = None if choice.uses_default else choice.account.account_id
+        store = store.model_copy(update={"mailchimp_secret_id": secret_arn, "mailchimp_account_id": account_id})
+        registry_changes = [name for name in registry_changes if not name.startswith("mailchimp_")]
+        registry_changes += [
+            name
+            for name in ("mailchimp_secret_id", "mailchimp_account_id")
+            if existing is None or getattr(existing, name) != getattr(store, name)
+        ]
     if create_in_mailchimp:
         _sync_mailchimp(settings, store, registry_changes)
     if secret_changes:
@@ -293,7 +318,7 @@ def _check(settings: Settings, store: Store, new: NewStore, audience: bool) -> N
         if new.platform_api_credentials:
             check_platform_credentials(store, new.platform_api_credentials)
         if audience:
-            check_mailchimp_audience(settings, store.list_id)
+            check_mailchimp_audience(settings, store.list_id, store.mailchimp_secret_id)
     except CheckFailed as failure:
         raise CheckRefused(failure) from failure
 
@@ -376,7 +401,7 @@ def _write_secret(client: Any, name: str, secret_id: str, current: dict[str, Any
 def _sync_mailchimp(settings: Settings, store: Store, registry_changes: list[str]) -> None:
     """Creates the Mailchimp store when Mailchimp lacks it, else sends it what changed here (but never
     undoes what someone changed in Mailchimp and this call did not touch)."""
-    client = mailchimp_client(settings)
+    client = store_client(settings, store)
     try:
         remote = client.ensure_store(
             McStore(

@@ -89,7 +89,7 @@ def apply(record: SQSRecord, context: LambdaContext) -> dict[str, Any]:
     # A product event too large for the bus arrives as a claim-check reference, read back here.
     event = event_from_message(body, sync.services.claim_checks)
     logger.set_correlation_id(event.event_id)
-    return sync.events.process(event=event)
+    return sync.events.process(event=event, message=body)
 
 
 @tracer.capture_method

@@ -23,7 +23,16 @@ from typing import Any
 
 from boto3.dynamodb.conditions import Key
 
-from commerce_sync.accounts.budget import HEALTH_SORT_KEY, account_partition
+from commerce_sync.accounts.budget import (
+    HEALTH_SORT_KEY,
+    AccountBusy,
+    AccountRefused,
+    AccountUnavailable,
+    account_partition,
+)
+from commerce_sync.aws.event_bus import event_source
+from commerce_sync.aws.observability import logger, metrics
+from commerce_sync.canonical.model import CanonicalEvent
 
 PAUSED = "paused"
 
@@ -141,6 +150,32 @@ class AccountHealthBook:
             if "LastEvaluatedKey" not in page:
                 return total
             arguments["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    def park_event(
+        self, event: CanonicalEvent, message: dict[str, Any] | None, unavailable: AccountUnavailable
+    ) -> None:
+        """Keeps the event (its bus message as it came, when known) for when its account is reconnected, and
+        pauses the account first when Mailchimp has just refused its credentials. Raises AccountBusy when the
+        account was reconnected while the event was being parked (the replay may have missed it): the queue
+        then delivers it again and it is applied."""
+        account = unavailable.account
+        if isinstance(unavailable, AccountRefused) and self.pause(account, unavailable.reason, event.store_id):
+            metrics.add_metric(name="MailchimpAccountPaused", unit="Count", value=1)
+            logger.error(
+                "Mailchimp refuses the account's credentials: its stores are paused and their events parked until "
+                "it is reconnected (commerce-sync connect-mailchimp, or stores set-mailchimp-key)",
+                mailchimp_account=account,
+                reason=unavailable.reason,
+            )
+        kept = message or {
+            "source": event_source(event.platform),
+            "detail-type": event.type.value,
+            "detail": event.model_dump(mode="json"),
+        }
+        sort_key = self.park(account, event.store_id, event.event_id, kept)
+        if not self.health(account).paused:
+            self.unpark(account, sort_key)
+            raise AccountBusy(f"Mailchimp account {account} was reconnected meanwhile; the event is retried")
 
     def unpark(self, account: str, sort_key: str) -> None:
         self._table.delete_item(Key={"pk": parked_partition(account), "sk": sort_key})

@@ -20,12 +20,15 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.idempotency import idempotent_function
 
+from commerce_sync.accounts.budget import AccountRefused, AccountUnavailable
 from commerce_sync.aws.observability import logger
 from commerce_sync.aws.store_registry import Store
 from commerce_sync.canonical.errors import NotImplementedYet, UnknownStore
 from commerce_sync.canonical.model import CanonicalEvent, EventType
 from commerce_sync.catalog.state import CatalogState, ProductRecord
 from commerce_sync.catalog.writer import Outcome, ProductWriter, removal_write, unchanged, upsert_write
+from commerce_sync.mailchimp.client import MailchimpClient
+from commerce_sync.mailchimp.errors import MailchimpAuthError
 from commerce_sync.processing.outcomes import record_outcome
 from commerce_sync.processing.services import Services
 
@@ -40,28 +43,51 @@ class ProductEvents:
         # again (catalog_sync provides it; canonical stores have nothing to read from).
         self._refetch = refetch
         self.idempotency_config = services.idempotency_config()
-        self.process: Callable[..., Result] = idempotent_function(
+        self._once: Callable[..., Result] = idempotent_function(
             data_keyword_argument="event",
             persistence_store=services.idempotency_store,
             config=self.idempotency_config,
         )(self._process)
+
+    def process(self, *, event: CanonicalEvent, message: dict[str, Any] | None = None) -> Result:
+        """Applies the event once; an event of a paused or refused Mailchimp account is parked (`message`, the
+        bus message that brought it, is what is kept) and applied when the account is reconnected."""
+        try:
+            return self._once(event=event)
+        except AccountUnavailable as unavailable:
+            self._services.account_health.park_event(event, message, unavailable)
+            result: Result = {"outcome": "parked", "mailchimp_account": unavailable.account}
+            record_outcome("ProductEvent", event.type.value, event.event_id, result)
+            return result
 
     def _process(self, event: CanonicalEvent) -> Result:
         store = self._services.registry.get(event.store_id)
         if store is None:
             raise UnknownStore(f"store {event.store_id} is not registered")
         logger.append_keys(store_id=store.store_id, event_id=event.event_id, event_type=event.type.value)
-        if event.type is EventType.PRODUCT_UPDATED:
-            result = self._updated(store, event)
-        elif event.type is EventType.PRODUCT_DELETED:
-            result = self._deleted(store, event)
-        else:
-            raise NotImplementedYet(f"product_sync does not handle {event.type.value} events")
+        with self._services.budget.holding(store.mailchimp_account, "live"):
+            if event.type is EventType.PRODUCT_UPDATED:
+                result = self._updated(store, event)
+            elif event.type is EventType.PRODUCT_DELETED:
+                result = self._deleted(store, event)
+            else:
+                raise NotImplementedYet(f"product_sync does not handle {event.type.value} events")
         record_outcome("ProductEvent", event.type.value, event.event_id, result)
         return result
 
+    def _client(self, store: Store, refresh: bool) -> MailchimpClient:
+        """The store's account's client; a refusal of credentials read afresh is the account's, not the event's."""
+        if not refresh:
+            return self._services.mailchimp(store)
+        client = self._services.mailchimp(store, refresh_key=True)
+        try:
+            client.ping()
+        except MailchimpAuthError as refusal:
+            raise AccountRefused(store.mailchimp_account, f"{refusal.status} {refusal.title}") from refusal
+        return client
+
     def _writer(self, store: Store) -> ProductWriter:
-        return ProductWriter(store, self._state, lambda refresh: self._services.mailchimp(store, refresh_key=refresh))
+        return ProductWriter(store, self._state, lambda refresh: self._client(store, refresh))
 
     def _updated(self, store: Store, event: CanonicalEvent) -> Result:
         product = event.product()
@@ -95,7 +121,7 @@ class ProductEvents:
         return {"outcome": "removed" if outcome is Outcome.APPLIED else outcome.value, "product_id": product_id}
 
     def _record_from_mailchimp(self, store: Store, product_id: str) -> ProductRecord | None:
-        existing = self._services.mailchimp(store).get_product(store.store_id, product_id)
+        existing = self._writer(store).call(lambda client: client.get_product(store.store_id, product_id))
         return ProductRecord.from_mailchimp({**existing, "id": product_id}) if existing is not None else None
 
     def _repair(self, store: Store, product_id: str) -> None:

@@ -49,6 +49,7 @@ from typing import Any
 
 import boto3
 
+from commerce_sync.accounts.budget import AccountPaused
 from commerce_sync.aws.observability import logger, metrics
 from commerce_sync.aws.store_registry import Store
 from commerce_sync.aws.sync_lock import LockLost, SyncLock, new_token
@@ -219,7 +220,12 @@ class CatalogSync:
             logger.append_keys(store_id=store_id, run_id=checkpoint.run_id)
             work = _Slice(self, store, source, checkpoint, lock, token, time.monotonic() + max(budget, 0.0))
             try:
-                finished = work.run()
+                # Bulk work: it may hold only the account's bulk share of slots, so live events keep the rest.
+                with self.services.budget.holding(store.mailchimp_account, "bulk", max(budget, 1.0)):
+                    finished = work.run()
+            except AccountPaused as paused:
+                logger.warning("catalog sync skipped: the store's Mailchimp account is paused", reason=paused.reason)
+                return {"status": "skipped", "store_id": store_id, "reason": str(paused)}
             except LockLost:
                 logger.warning("catalog sync lock lost; another invocation carries the run on")
                 return {"status": "lock_lost", "store_id": store_id, "run_id": checkpoint.run_id}

@@ -14,10 +14,9 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.idempotency import idempotent_function
 
-from commerce_sync.accounts.budget import AccountBusy, AccountRefused, AccountUnavailable
+from commerce_sync.accounts.budget import AccountRefused, AccountUnavailable
 from commerce_sync.aws.entity_locks import EntityLocks
-from commerce_sync.aws.event_bus import event_source
-from commerce_sync.aws.observability import logger, metrics
+from commerce_sync.aws.observability import logger
 from commerce_sync.aws.store_registry import Store
 from commerce_sync.aws.sync_state import SyncState
 from commerce_sync.canonical.errors import NotImplementedYet, UnknownStore
@@ -125,27 +124,7 @@ class EventApplier:
 
     def _park(self, event: CanonicalEvent, message: dict[str, Any] | None, unavailable: AccountUnavailable) -> Outcome:
         """Keeps the event for when its account is reconnected (commerce_sync.accounts.health)."""
-        health = self._services.account_health
-        account = unavailable.account
-        if isinstance(unavailable, AccountRefused) and health.pause(account, unavailable.reason, event.store_id):
-            metrics.add_metric(name="MailchimpAccountPaused", unit="Count", value=1)
-            logger.error(
-                "Mailchimp refuses the account's credentials: its stores are paused and their events parked until "
-                "it is reconnected (commerce-sync connect-mailchimp, or stores set-mailchimp-key)",
-                mailchimp_account=account,
-                reason=unavailable.reason,
-            )
-        kept = message or {
-            "source": event_source(event.platform),
-            "detail-type": event.type.value,
-            "detail": event.model_dump(mode="json"),
-        }
-        sort_key = health.park(account, event.store_id, event.event_id, kept)
-        if not health.health(account).paused:
-            # Reconnected while this event was being parked: the replay may have missed it, so it goes back to
-            # the queue instead, and is applied on its next delivery.
-            health.unpark(account, sort_key)
-            raise AccountBusy(f"Mailchimp account {account} was reconnected meanwhile; the event is retried")
-        outcome: Outcome = {"outcome": "parked", "mailchimp_account": account}
+        self._services.account_health.park_event(event, message, unavailable)
+        outcome: Outcome = {"outcome": "parked", "mailchimp_account": unavailable.account}
         record_outcome(self.metric_prefix, event.type.value, event.event_id, outcome)
         return outcome
