@@ -123,6 +123,8 @@ class HttpApi:
             parameters = route.match(method, parts.path)
             if parameters is None:
                 continue
+            # API Gateway tells the function the scheme the caller used; here it is always plain HTTP.
+            headers = {**headers, "x-forwarded-proto": "http"}
             event = build_event(route, method, parts.path, parts.query, headers, body, parameters, source_ip)
             started = time.monotonic()
             try:

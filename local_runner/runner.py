@@ -63,6 +63,8 @@ class RunnerConfig:
     template_path: Path = DEFAULT_TEMPLATE
     retry_delay_seconds: int = 1
     environment: dict[str, str] = field(default_factory=dict)
+    # Mailchimp's OAuth login server (authorize, token, metadata): the emulator's root; None keeps the template's.
+    mailchimp_login_url: str | None = None
     # Template parameters (e.g. OrderStatusMaxConcurrency) over their defaults.
     parameter_overrides: dict[str, str] = field(default_factory=dict)
     # At most this many invocations of one function at once (None: the template's concurrency).
@@ -84,6 +86,7 @@ class LocalRunner:
                 "ShopifyPartnerEventSourceName": LOCAL_SHOPIFY_PARTNER_SOURCE,
                 **config.parameter_overrides,
                 "MailchimpApiUrl": config.mailchimp_api_url,
+                **({"MailchimpLoginUrl": config.mailchimp_login_url} if config.mailchimp_login_url else {}),
             },
         )
         self._moto: Any = None
@@ -224,6 +227,9 @@ class LocalRunner:
             **{name: value for name, value in self.environment().items() if not name.startswith("POWERTOOLS")},
             **queues,
             "LOCAL_RUNNER_URL": self.url,
+            # `commerce-sync mailchimp-app` and `connect-mailchimp` (the stack outputs when deployed).
+            "MAILCHIMP_OAUTH_SECRET_ARN": self.template.refs["MailchimpOAuthAppSecret"],
+            "COMMERCE_SYNC_API_URL": self.url,
             "AWS_ENDPOINT_URL": self.aws_endpoint_url,
             "AWS_DEFAULT_REGION": self.template.pseudo["AWS::Region"],
             **LOCAL_CREDENTIALS,

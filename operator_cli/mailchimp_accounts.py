@@ -4,8 +4,11 @@ parked events, and each account's health for `status`. The rules live in commerc
 
 from __future__ import annotations
 
+import json
+import os
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote, urlencode
 
 import boto3
 from commerce_sync.accounts.budget import AccountBudget
@@ -19,6 +22,7 @@ from commerce_sync.accounts.connections import (
     save_account_secret,
 )
 from commerce_sync.accounts.health import AccountHealthBook
+from commerce_sync.accounts.oauth import KIND_OAUTH_APP, OAuthApp, OAuthRefused
 from commerce_sync.aws.event_bus import EventPublisher
 from commerce_sync.aws.secret_store import SecretFormatError, SecretReader
 from commerce_sync.aws.settings import Settings
@@ -99,6 +103,30 @@ def set_mailchimp_key(settings: Settings, store_id: str, credentials: MailchimpC
 def resume(settings: Settings, account: str) -> int:
     """Clears the account's pause and puts its parked events back on the bus; how many went back."""
     return resume_account(health_book(settings), EventPublisher(settings.event_bus_name), account)
+
+
+def save_oauth_app(settings: Settings, app: OAuthApp) -> None:
+    """Writes the OAuth app's client id and secret into the stack's app secret."""
+    if not settings.mailchimp_oauth_secret_arn:
+        raise OAuthRefused("MAILCHIMP_OAUTH_SECRET_ARN is unset (use --stack, or the local runner's --env-file)")
+    value = {"kind": KIND_OAUTH_APP, "client_id": app.client_id, "client_secret": app.client_secret}
+    boto3.client("secretsmanager").put_secret_value(
+        SecretId=settings.mailchimp_oauth_secret_arn, SecretString=json.dumps(value)
+    )
+
+
+def connect_link(settings: Settings, store_id: str, valid_days: float, api_url: str | None) -> str:
+    """The link a merchant opens to connect their account to `store_id`: a signed invite for that store only."""
+    if StoreRegistry(settings.stores_table).get(store_id) is None:
+        raise AccountCheckFailed(f"store {store_id} is not registered (register it with add-store)")
+    base = api_url or os.environ.get("COMMERCE_SYNC_API_URL")
+    if not base:
+        raise AccountCheckFailed("the API's URL is unknown: give --api-url (the stack output ApiUrl)")
+    if not settings.mailchimp_oauth_secret_arn:
+        raise OAuthRefused("MAILCHIMP_OAUTH_SECRET_ARN is unset (use --stack, or the local runner's --env-file)")
+    app = OAuthApp.from_secret(SecretReader(max_age_seconds=0).current(settings.mailchimp_oauth_secret_arn, True))
+    invite = app.sign("invite", store_id, valid_days * 86400)
+    return f"{base.rstrip('/')}/connect/mailchimp/{quote(store_id, safe='')}?{urlencode({'invite': invite})}"
 
 
 def health_book(settings: Settings) -> AccountHealthBook:

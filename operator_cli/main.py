@@ -17,6 +17,7 @@ from pathlib import Path
 
 import boto3
 from commerce_sync.accounts.connections import AccountCheckFailed
+from commerce_sync.accounts.oauth import DEFAULT_INVITE_DAYS, OAuthApp, OAuthRefused
 from commerce_sync.aws.settings import Settings
 from commerce_sync.aws.store_registry import Store
 from commerce_sync.mailchimp.credentials import CredentialsError, MailchimpCredentials
@@ -28,7 +29,7 @@ from operator_cli import dead_letters
 from operator_cli import rotation as rotation_cli
 from operator_cli import status as status_cli
 from operator_cli.credentials import CredentialsInputError, connection_of, parse_credentials, prompt_credentials
-from operator_cli.mailchimp_accounts import set_mailchimp_key
+from operator_cli.mailchimp_accounts import connect_link, save_oauth_app, set_mailchimp_key
 from operator_cli.stores import (
     CheckRefused,
     MissingFields,
@@ -48,6 +49,8 @@ STACK_OUTPUTS_TO_ENV = {
     "SyncStateTableName": "SYNC_STATE_TABLE",
     "IdempotencyTableName": "IDEMPOTENCY_TABLE",
     "EventBusName": "EVENT_BUS_NAME",
+    "MailchimpOAuthAppSecretArn": "MAILCHIMP_OAUTH_SECRET_ARN",
+    "ApiUrl": "COMMERCE_SYNC_API_URL",
     **{
         f"{name}Url": f"{variable_prefix}_URL"
         for name, variable_prefix in {
@@ -261,6 +264,28 @@ def _set_mailchimp_key(arguments: argparse.Namespace) -> int:
         return _error(command, f"{error} (nothing was saved)")
     print(_account_outcome(store))
     print(f"{resumed} parked event(s) put back on the bus")
+    return 0
+
+
+def _mailchimp_app(arguments: argparse.Namespace) -> int:
+    settings = Settings.from_environment()
+    secret = _read_secret("Client secret of the Mailchimp OAuth app (not shown): ", arguments.client_secret_stdin)
+    try:
+        save_oauth_app(settings, OAuthApp(arguments.client_id, secret))
+    except OAuthRefused as error:
+        return _error("mailchimp-app", str(error))
+    print(f"Mailchimp OAuth app {arguments.client_id} saved; merchants connect with `commerce-sync connect-mailchimp`")
+    return 0
+
+
+def _connect_mailchimp(arguments: argparse.Namespace) -> int:
+    settings = Settings.from_environment()
+    try:
+        link = connect_link(settings, arguments.store_id, arguments.valid_days, arguments.api_url)
+    except (OAuthRefused, AccountCheckFailed) as error:
+        return _error("connect-mailchimp", str(error))
+    print(f"Send this link to the merchant of {arguments.store_id} (valid {arguments.valid_days:g} days):")
+    print(link)
     return 0
 
 
@@ -498,6 +523,28 @@ def parser() -> argparse.ArgumentParser:
     set_key.add_argument("store_id")
     set_key.add_argument("--stdin", action="store_true", help="read the key from stdin")
     set_key.set_defaults(run=_set_mailchimp_key)
+
+    app = commands.add_parser(
+        "mailchimp-app",
+        help="save the Mailchimp OAuth app (client id, client secret) merchants connect their accounts through",
+        description="Register an app in Mailchimp (Profile → Extras → Registered apps) with the redirect URI the "
+        "stack output MailchimpOAuthRedirectUri names, then give its client id and secret here "
+        "(docs/mailchimp-accounts.md).",
+    )
+    app.add_argument("--client-id", required=True)
+    app.add_argument("--client-secret-stdin", action="store_true", help="read the client secret from stdin")
+    app.set_defaults(run=_mailchimp_app)
+
+    connect = commands.add_parser(
+        "connect-mailchimp",
+        help="print the link a merchant opens to connect their own Mailchimp account to a store (OAuth)",
+    )
+    connect.add_argument("store_id")
+    connect.add_argument("--valid-days", type=float, default=DEFAULT_INVITE_DAYS, help="how long the link works")
+    connect.add_argument(
+        "--api-url", help="the HTTP API's base URL (default: COMMERCE_SYNC_API_URL, the stack output ApiUrl)"
+    )
+    connect.set_defaults(run=_connect_mailchimp)
 
     listing = commands.add_parser("list-stores", help="list registered stores")
     listing.add_argument("--json", action="store_true")

@@ -25,13 +25,13 @@ from typing import Any
 
 import boto3
 from botocore.exceptions import ClientError
-from commerce_sync.accounts.connections import AccountCheckFailed
+from commerce_sync.accounts.connections import AccountCheckFailed, mailchimp_store_of
 from commerce_sync.aws.secret_store import AWSCURRENT, AWSPENDING, CLIENT_SECRET, version_holding
 from commerce_sync.aws.settings import Settings
 from commerce_sync.aws.store_registry import Store, StoreRegistry
 from commerce_sync.mailchimp.credentials import MailchimpCredentials
 from commerce_sync.mailchimp.errors import MailchimpError
-from commerce_sync.mailchimp.models import McStore, McStoreUpdate
+from commerce_sync.mailchimp.models import McStoreUpdate
 from commerce_sync.platforms.connection import PlatformApiUrlError
 from commerce_sync.platforms.hooks import CLIENT_SECRET_PLATFORMS
 from commerce_sync.platforms.registry import connection_for
@@ -403,16 +403,7 @@ def _sync_mailchimp(settings: Settings, store: Store, registry_changes: list[str
     undoes what someone changed in Mailchimp and this call did not touch)."""
     client = store_client(settings, store)
     try:
-        remote = client.ensure_store(
-            McStore(
-                id=store.store_id,
-                list_id=store.list_id,
-                name=store.name,
-                currency_code=store.currency_code,
-                platform=store.platform,
-                domain=store.domain,
-            )
-        )
+        remote = client.ensure_store(mailchimp_store_of(store))
     except ValueError as error:  # another audience: a Mailchimp store's list_id is fixed
         raise StoreError(str(error)) from error
     except MailchimpError as error:

@@ -28,6 +28,7 @@ FUNCTIONS = {
     "OrderStatusFunction": "order_status",
     "ProductSyncFunction": "product_sync",
     "KeyRotationFunction": "key_rotation",
+    "MailchimpConnectFunction": "mailchimp_connect",
 }
 
 # queue -> (function consuming it, parameter capping its event source, rule feeding it, prefixes)
@@ -48,6 +49,9 @@ GLOBAL_ENVIRONMENT = {
     "POWERTOOLS_LOG_LEVEL": {"Ref": "LogLevel"},
     "STORE_SECRET_PREFIX": "commerce-sync/stores/",
     "WEBHOOK_SECRET_PREVIOUS_GRACE_SECONDS": {"Ref": "WebhookSecretPreviousGraceSeconds"},
+    "MAILCHIMP_ACCOUNT_SECRET_PREFIX": "commerce-sync/mailchimp/",
+    "MAILCHIMP_CONNECTIONS_PER_ACCOUNT": {"Ref": "MailchimpConnectionsPerAccount"},
+    "MAILCHIMP_BULK_CONNECTIONS": {"Ref": "MailchimpBulkConnections"},
 }
 
 SAMPLE_EVENTS = {
@@ -56,6 +60,7 @@ SAMPLE_EVENTS = {
     "OrderStatusFunction": "order_status_sqs.json",
     "ProductSyncFunction": "product_sync_schedule.json",
     "KeyRotationFunction": "key_rotation_create_secret.json",
+    "MailchimpConnectFunction": "mailchimp_connect_start.json",
 }
 
 
@@ -169,14 +174,15 @@ def test_commerce_sync_layer_is_built_for_python_313(resources: dict[str, Any]) 
 # ------------------------------------------------------------------ Mailchimp concurrency budget
 
 
-def test_mailchimp_concurrency_budget_defaults_fit_in_ten(template: dict[str, Any]) -> None:
-    callers = (
-        _default(template, "CartEventsMaxConcurrency")
-        + _default(template, "OrderStatusMaxConcurrency")
-        + _default(template, "ProductSyncReservedConcurrency")
-        + _default(template, "KeyRotationReservedConcurrency")
-    )
-    assert callers <= MAILCHIMP_CONNECTION_LIMIT
+def test_each_accounts_budget_and_the_rotation_fit_in_ten(template: dict[str, Any]) -> None:
+    """The functions' connections per account are capped by the account's slots (docs/mailchimp-accounts.md),
+    whatever the consumers' concurrency; the rotation function pings outside them."""
+    per_account = _default(template, "MailchimpConnectionsPerAccount")
+    assert per_account + _default(template, "KeyRotationReservedConcurrency") <= MAILCHIMP_CONNECTION_LIMIT
+    assert 0 < _default(template, "MailchimpBulkConnections") < per_account
+    variables = template["Globals"]["Function"]["Environment"]["Variables"]
+    assert variables["MAILCHIMP_CONNECTIONS_PER_ACCOUNT"] == {"Ref": "MailchimpConnectionsPerAccount"}
+    assert variables["MAILCHIMP_BULK_CONNECTIONS"] == {"Ref": "MailchimpBulkConnections"}
 
 
 def test_product_queue_concurrency_fits_inside_the_reserved_concurrency(template: dict[str, Any]) -> None:
@@ -198,6 +204,7 @@ def test_concurrency_parameters_are_wired_where_the_budget_assumes(resources: di
         "CartEventsFunction": None,
         "OrderStatusFunction": None,
         "ProductSyncFunction": {"Ref": "ProductSyncReservedConcurrency"},
+        "MailchimpConnectFunction": None,
         "KeyRotationFunction": {"Ref": "KeyRotationReservedConcurrency"},
     }
 
@@ -417,8 +424,13 @@ def test_webhook_route_is_post_webhooks_platform(resources: dict[str, Any]) -> N
         for name in FUNCTIONS
         for event in _events(resources, name, "HttpApi")
     ]
-    assert routes == [({"Ref": "WebhookApi"}, "POST", "/webhooks/{platform}", "2.0")]
+    assert routes == [
+        ({"Ref": "WebhookApi"}, "POST", "/webhooks/{platform}", "2.0"),
+        ({"Ref": "WebhookApi"}, "GET", "/connect/mailchimp/{store_id}", "2.0"),
+        ({"Ref": "WebhookApi"}, "GET", "/connect/mailchimp-callback", "2.0"),
+    ]
     assert _events(resources, "WebhooksFunction", "HttpApi"), "the route belongs to the receiver"
+    assert len(_events(resources, "MailchimpConnectFunction", "HttpApi")) == 2, "the connect routes are their own"
 
 
 def test_receiver_answers_well_inside_shopifys_five_seconds(resources: dict[str, Any]) -> None:
@@ -514,7 +526,7 @@ def test_there_is_an_alarm_per_dead_letter_queue(resources: dict[str, Any]) -> N
     watched = {
         alarm["Dimensions"][0]["Value"]["Fn::GetAtt"][0]
         for alarm in _alarms(resources)
-        if alarm["MetricName"] == "ApproximateNumberOfMessagesVisible"
+        if alarm.get("MetricName") == "ApproximateNumberOfMessagesVisible"
         and alarm["Threshold"] == 0
         and alarm["ComparisonOperator"] == "GreaterThanThreshold"
     }
@@ -525,7 +537,7 @@ def test_there_is_an_errors_alarm_per_function(resources: dict[str, Any]) -> Non
     watched = {
         alarm["Dimensions"][0]["Value"]["Ref"]
         for alarm in _alarms(resources)
-        if alarm["Namespace"] == "AWS/Lambda" and alarm["MetricName"] == "Errors"
+        if alarm.get("Namespace") == "AWS/Lambda" and alarm.get("MetricName") == "Errors"
     }
     assert watched == set(FUNCTIONS)
 
@@ -608,3 +620,16 @@ def test_rotation_sample_is_a_secrets_manager_step() -> None:
     event = _load_event(SAMPLE_EVENTS["KeyRotationFunction"])
     assert set(event) == {"Step", "SecretId", "ClientRequestToken"}
     assert event["Step"] in {"createSecret", "setSecret", "testSecret", "finishSecret"}
+
+
+def test_a_paused_mailchimp_account_raises_an_alarm_whichever_consumer_saw_it(resources: dict[str, Any]) -> None:
+    alarm = resources["MailchimpAccountPausedAlarm"]["Properties"]
+    watched = {
+        (query["MetricStat"]["Metric"]["MetricName"], query["MetricStat"]["Metric"]["Dimensions"][0]["Value"])
+        for query in alarm["Metrics"]
+        if "MetricStat" in query
+    }
+    assert watched == {
+        ("MailchimpAccountPaused", service) for service in ("cart_events", "order_status", "product_sync")
+    }
+    assert (alarm["Threshold"], alarm["ComparisonOperator"]) == (0, "GreaterThanThreshold")

@@ -20,6 +20,7 @@ from commerce_sync.aws.store_registry import Store, StoreRegistry
 from commerce_sync.mailchimp.client import MailchimpClient
 from commerce_sync.mailchimp.credentials import MailchimpCredentials
 from commerce_sync.mailchimp.errors import MailchimpAuthError, MailchimpError, MailchimpNotFound
+from commerce_sync.mailchimp.models import McStore
 
 ACCOUNT_SECRET_TAG = "mailchimp_account"
 REPUBLISH_BATCH = 10
@@ -110,6 +111,30 @@ def point_store(registry: StoreRegistry, store: Store, secret_id: str | None, ac
     if (store.mailchimp_secret_id, store.mailchimp_account_id) != (secret_id, account_id):
         registry.update(updated, ["mailchimp_secret_id", "mailchimp_account_id"])
     return updated
+
+
+def mailchimp_store_of(store: Store) -> McStore:
+    """The Mailchimp store a registered store is (created where its account lacks it)."""
+    return McStore(
+        id=store.store_id,
+        list_id=store.list_id,
+        name=store.name,
+        currency_code=store.currency_code,
+        platform=store.platform,
+        domain=store.domain,
+    )
+
+
+def ensure_mailchimp_store(client: MailchimpClient, store: Store) -> dict[str, Any]:
+    """Creates the store in the account when it lacks it; a store bound to another audience there is refused."""
+    try:
+        return client.ensure_store(mailchimp_store_of(store))
+    except ValueError as error:
+        raise AccountCheckFailed(str(error)) from error
+    except MailchimpError as error:
+        raise AccountCheckFailed(
+            f"Mailchimp did not take the store ({error.status} {error.title})", transient=error.retryable
+        ) from error
 
 
 def resume_account(health: AccountHealthBook, publisher: EventPublisher, account: str) -> int:

@@ -8,19 +8,23 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import cached_property
+from typing import Any
 
 import boto3
 from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer, IdempotencyConfig
 
 from commerce_sync.accounts.budget import AccountBudget
 from commerce_sync.accounts.health import AccountHealthBook
+from commerce_sync.accounts.oauth import OAuthRefused
+from commerce_sync.accounts.oauth_connect import OAuthConnector
 from commerce_sync.aws.event_bus import ClaimChecks, EventPublisher
-from commerce_sync.aws.secret_store import SecretReader
+from commerce_sync.aws.secret_store import SecretFormatError, SecretReader
 from commerce_sync.aws.settings import Settings
 from commerce_sync.aws.store_registry import Store, StoreRegistry
 from commerce_sync.aws.sync_state import SyncState
 from commerce_sync.mailchimp.client import MailchimpClient, RetryPolicy
-from commerce_sync.mailchimp.credentials import MailchimpCredentials
+from commerce_sync.mailchimp.credentials import CredentialsError, MailchimpCredentials
+from commerce_sync.mailchimp.errors import MailchimpError
 
 # Shopify retries for 4 hours and BigCommerce for 48; a day of dedupe covers every platform's
 # redelivery of the same event without keeping records forever.
@@ -77,6 +81,32 @@ class Services:
         """Keyed by store and event id: platforms' own ids (a WooCommerce resource id and date, a
         BigCommerce hash) are unique within one store only."""
         return IdempotencyConfig(event_key_jmespath=key_path, expires_after_seconds=IDEMPOTENCY_TTL_SECONDS)
+
+    @cached_property
+    def oauth_connector(self) -> OAuthConnector:
+        settings = self.settings
+
+        def app_secret() -> dict[str, Any]:
+            if not settings.mailchimp_oauth_secret_arn:
+                raise OAuthRefused("this deployment has no Mailchimp OAuth app (MAILCHIMP_OAUTH_SECRET_ARN is unset)")
+            return self.secrets.current(settings.mailchimp_oauth_secret_arn, refresh=True)
+
+        def default_account_id() -> str | None:
+            try:
+                return str(self.mailchimp(None).account().get("account_id") or "") or None
+            except (CredentialsError, MailchimpError, SecretFormatError, ValueError):
+                return None
+
+        return OAuthConnector(
+            settings,
+            self.registry,
+            app_secret,
+            boto3.client("secretsmanager"),
+            self.sync_state.table,
+            self.account_health,
+            self.publisher,
+            default_account_id,
+        )
 
     def mailchimp_secret_id(self, store: Store | None) -> str:
         """The secret holding the Mailchimp credentials `store` writes with: its account's, else the default."""
