@@ -334,6 +334,8 @@ def _rotate(arguments: argparse.Namespace) -> int:
             if not settings.mailchimp_secret_arn:
                 raise rotation_cli.RotationCliError("MAILCHIMP_SECRET_ARN is not set (use --stack or --env-file)")
             secret_id = settings.mailchimp_secret_arn
+            if arguments.store:
+                secret_id = rotation_cli.account_key_secret(client, settings, arguments.store)
             key = _read_secret("New Mailchimp API key (made in Mailchimp, not shown): ", arguments.stdin)
             rotation_cli.stage_mailchimp_key(client, secret_id, key)
             print("new Mailchimp key staged")
@@ -562,6 +564,11 @@ def parser() -> argparse.ArgumentParser:
     targets = rotate.add_subparsers(dest="target", required=True)
     mailchimp_key = targets.add_parser(
         "mailchimp-key", help="stage a key made in Mailchimp (prompt or --stdin) and rotate to it"
+    )
+    mailchimp_key.add_argument(
+        "--store",
+        help="the key of this store's own Mailchimp account (shared by the stores of that account); default: the "
+        "deployment's default key",
     )
     store_secret = targets.add_parser(
         "store-secret", help="rotate a store's webhook secret (generated and pushed for WooCommerce, BigCommerce)"

@@ -47,6 +47,7 @@ from commerce_sync.aws.secret_store import (
 )
 from commerce_sync.aws.settings import Settings
 from commerce_sync.aws.store_registry import Store, StoreRegistry
+from commerce_sync.mailchimp.credentials import KIND_OAUTH
 from commerce_sync.platforms.hooks import CLIENT_SECRET_PLATFORMS, PUSHABLE_PLATFORMS
 from commerce_sync.rotation.key_rotation import (
     KIND_MAILCHIMP,
@@ -104,6 +105,21 @@ def stage(client: Any, secret_id: str, value: dict[str, Any]) -> str:
         SecretId=secret_id, ClientRequestToken=version_id, SecretString=json.dumps(value), VersionStages=[STAGED]
     )
     return version_id
+
+
+def account_key_secret(client: Any, settings: Settings, store_id: str) -> str:
+    """The secret of the API key of the store's own Mailchimp account (docs/mailchimp-accounts.md)."""
+    store = store_by_id(settings, store_id)
+    if not store.mailchimp_secret_id:
+        raise RotationCliError(
+            f"store {store_id} uses the deployment's default Mailchimp key: rotate it without --store"
+        )
+    if _current(client, store.mailchimp_secret_id).get("kind") == KIND_OAUTH:
+        raise RotationCliError(
+            f"store {store_id}'s Mailchimp account is connected with OAuth: its token has no rotation, it is replaced "
+            f"by connecting again (commerce-sync connect-mailchimp {store_id})"
+        )
+    return store.mailchimp_secret_id
 
 
 def stage_mailchimp_key(client: Any, secret_id: str, api_key: str) -> str:
@@ -401,7 +417,10 @@ def rotation_status(settings: Settings, client: Any | None = None) -> list[Secre
     rows = []
     if settings.mailchimp_secret_arn:
         rows.append(secret_status(client, settings.mailchimp_secret_arn, KIND_MAILCHIMP, settings))
-    for store in StoreRegistry(settings.stores_table).list():
+    stores = StoreRegistry(settings.stores_table).list()
+    for account_secret in sorted({store.mailchimp_secret_id for store in stores if store.mailchimp_secret_id}):
+        rows.append(secret_status(client, account_secret, KIND_MAILCHIMP, settings))
+    for store in stores:
         try:
             rows.append(secret_status(client, store.secret_id, KIND_STORE, settings, store.store_id))
         except ClientError as error:

@@ -171,3 +171,53 @@ def test_a_revoked_key_pauses_only_its_account_and_a_new_key_resumes_every_parke
     accounts = {account["account"]: account for account in json.loads(out)["mailchimp_accounts"]}
     assert accounts[account_id]["status"] == "ok"
     assert accounts[account_id]["parked_events"] == 0
+
+
+def test_a_stores_own_key_rotates_like_the_default_one_and_only_within_its_account(
+    runner: LocalRunner,
+    mailchimp: MailchimpEmulator,
+    own_account: tuple[str, str, RegisteredStore],
+    tmp_path: Path,
+) -> None:
+    account_id, key, store = own_account
+    env_file = write_env_file(runner, tmp_path / "runner.env")
+    secretsmanager = runner.client("secretsmanager")
+    secret_id = str(store.store.mailchimp_secret_id)
+
+    _, other_key = new_account(mailchimp)
+    code, out, err = cli(
+        env_file, "rotate", "mailchimp-key", "--store", store.store_id, "--stdin", "--local", stdin=other_key + "\n"
+    )
+    # A key of another account is tested and never promoted.
+    assert code == 1, out + err
+    assert (
+        json.loads(secretsmanager.get_secret_value(SecretId=secret_id, VersionStage="AWSCURRENT")["SecretString"])[
+            "api_key"
+        ]
+        == key
+    )
+
+    new_key = f"{uuid.uuid4().hex}-us6"
+    mailchimp.add_api_key(new_key, account_id=account_id)
+    code, out, err = cli(
+        env_file,
+        "rotate",
+        "mailchimp-key",
+        "--store",
+        store.store_id,
+        "--stdin",
+        "--local",
+        "--restart",
+        stdin=new_key + "\n",
+    )
+    assert code == 0, out + err
+    assert "the new version is AWSCURRENT" in out
+    value = json.loads(secretsmanager.get_secret_value(SecretId=secret_id, VersionStage="AWSCURRENT")["SecretString"])
+    assert (value["api_key"], value["account_id"]) == (new_key, account_id)
+    assert new_key not in out + err
+    mailchimp.revoke_api_key(key)
+
+    body = checkout()
+    assert post(runner, store, body).status_code == 202
+    runner.wait_until_idle()
+    assert held(mailchimp, new_key, f"/ecommerce/stores/{store.store_id}/carts/{body['cart_token']}") is not None

@@ -69,6 +69,7 @@ from commerce_sync.aws.secret_store import (
 from commerce_sync.aws.settings import Settings
 from commerce_sync.aws.store_registry import Store, StoreRegistry
 from commerce_sync.mailchimp.client import MailchimpClient, RetryPolicy
+from commerce_sync.mailchimp.credentials import KIND_OAUTH
 from commerce_sync.mailchimp.errors import MailchimpAuthError, MailchimpError
 from commerce_sync.platforms.hooks import CLIENT_SECRET_PLATFORMS, PUSHABLE_PLATFORMS, PlatformHooks
 from commerce_sync.platforms.http import PlatformApiError
@@ -121,6 +122,11 @@ def secret_kind(value: dict[str, Any]) -> str:
         return KIND_MAILCHIMP
     if kind is None and "webhook_secret" in value:
         return KIND_STORE
+    if kind == KIND_OAUTH:
+        raise RotationError(
+            "this Mailchimp account is connected with OAuth: its token never expires and has no rotation; it is "
+            "replaced by connecting the account again (commerce-sync connect-mailchimp STORE)"
+        )
     raise RotationError(f"the secret's kind {kind!r} is not one this function rotates ({KIND_MAILCHIMP}, {KIND_STORE})")
 
 
