@@ -60,7 +60,7 @@ from commerce_sync.canonical.model import (
     make_event,
 )
 from commerce_sync.canonical.versions import version_from_timestamp
-from commerce_sync.platforms.adapter import Normalised, build_canonical, parse_model
+from commerce_sync.platforms.adapter import IgnoredKind, Normalised, build_canonical, parse_model
 from commerce_sync.platforms.bigcommerce.api import BigCommerceApi
 from commerce_sync.platforms.bigcommerce.models import (
     PLATFORM,
@@ -414,7 +414,7 @@ def normalise_order(client: Callable[[], BigCommerceApi], payload: Any, store: S
     if scope in SHIPMENT_SCOPES:
         shipment_webhook = parse_model(BcShipmentWebhook, payload)
         return _fetched_order(client, shipment_webhook, shipment_webhook.data.order_id, store)
-    return Normalised(ignored_reason=f"BigCommerce scope {scope} is not one commerce-sync handles")
+    return Normalised.ignored(IgnoredKind.NOT_HANDLED, f"BigCommerce scope {scope} is not one commerce-sync handles")
 
 
 def _fetched_order(client: Callable[[], BigCommerceApi], webhook: BcWebhook, order_id: str, store: Store) -> Normalised:
@@ -422,18 +422,20 @@ def _fetched_order(client: Callable[[], BigCommerceApi], webhook: BcWebhook, ord
     try:
         fetched = orders.fetch(order_id)
     except PlatformNotFound:
-        return Normalised(ignored_reason=f"order {order_id} no longer exists on BigCommerce")
+        return Normalised.ignored(IgnoredKind.GONE, f"order {order_id} no longer exists on BigCommerce")
     order = fetched.order
     if order.is_deleted:
         return _event(webhook, store, EventType.ORDER_DELETED, DeletedEntity(id=order.id), fetched.changed_at)
     if not fetched.products:
-        return Normalised(ignored_reason=f"order {order.id} has no products Mailchimp can show")
+        return Normalised.ignored(IgnoredKind.SKIPPED, f"order {order.id} has no products Mailchimp can show")
     if not order.email:
-        return Normalised(ignored_reason=f"order {order.id} has no billing e-mail address, which Mailchimp needs")
+        return Normalised.ignored(
+            IgnoredKind.SKIPPED, f"order {order.id} has no billing e-mail address, which Mailchimp needs"
+        )
     try:
         canonical = build_canonical(lambda: order_to_order(fetched, store.currency_code, store.domain))
     except NoLineLeft as error:
-        return Normalised(ignored_reason=str(error))
+        return Normalised.ignored(IgnoredKind.SKIPPED, str(error))
     except UnknownStatus as error:
         raise BadRequest(str(error), field="status_id") from error
     return _event(webhook, store, EventType.ORDER_UPDATED, canonical, fetched.changed_at)

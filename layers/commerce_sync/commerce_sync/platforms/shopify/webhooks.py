@@ -37,6 +37,7 @@ from commerce_sync.canonical.model import (
 from commerce_sync.canonical.versions import claimed_time, version_from_timestamp
 from commerce_sync.platforms.adapter import (
     BodyShape,
+    IgnoredKind,
     Normalised,
     PlatformAdapter,
     StoreApi,
@@ -303,7 +304,7 @@ class ShopifyAdapter(PlatformAdapter):
             return self._order(request, store, topic, payload)
         if topic in PRODUCT_TOPICS:
             return normalise_product_webhook(request, store, payload)
-        return Normalised(ignored_reason=f"Shopify topic {topic} is not one commerce-sync handles")
+        return Normalised.ignored(IgnoredKind.NOT_HANDLED, f"Shopify topic {topic} is not one commerce-sync handles")
 
     def _order(self, request: WebhookRequest, store: Store, topic: str, payload: Any) -> Normalised:
         if topic in ORDER_TOPICS:
@@ -314,7 +315,7 @@ class ShopifyAdapter(PlatformAdapter):
             except UnknownStatus as error:
                 raise BadRequest(str(error), field="financial_status") from error
             except NoLineLeft as error:
-                return Normalised(ignored_reason=str(error))
+                return Normalised.ignored(IgnoredKind.SKIPPED, str(error))
             version = version_from_timestamp(order.updated_at)
             return self._event(
                 request, store, EventType.ORDER_UPDATED, canonical, canonical.id, version, order.updated_at
@@ -340,7 +341,9 @@ class ShopifyAdapter(PlatformAdapter):
             )
         fulfillment = parse_model(ShopifyFulfillment, payload)
         if fulfillment.status in ("cancelled", "error", "failure"):
-            return Normalised(ignored_reason=f"fulfillment {fulfillment.id} is {fulfillment.status}: nothing shipped")
+            return Normalised.ignored(
+                IgnoredKind.SKIPPED, f"fulfillment {fulfillment.id} is {fulfillment.status}: nothing shipped"
+            )
         shipment = build_canonical(lambda: fulfillment_to_shipment(fulfillment))
         at = fulfillment.updated_at or fulfillment.created_at or _triggered_at(request)
         return self._event(
