@@ -32,6 +32,14 @@ def shopify(topic: str, body: dict[str, Any], store: Store) -> Normalised:
             IgnoredKind.SKIPPED,
             "nothing shipped",
         ),
+        ("draft_orders/create", {"id": 77, "status": "open"}, IgnoredKind.DRAFT_ORDER, "draft order 77"),
+        ("draft_orders/update", {"id": 77, "status": "completed", "order_id": 5}, IgnoredKind.DRAFT_ORDER, "77"),
+        (
+            "orders/edited",
+            {"order_edit": {"id": 3, "order_id": 12, "line_items": {"additions": [], "removals": []}}},
+            IgnoredKind.ORDER_EDIT,
+            "order 12",
+        ),
     ],
 )
 def test_the_adapter_names_the_kind_where_it_decides(
@@ -44,9 +52,9 @@ def test_the_adapter_names_the_kind_where_it_decides(
 
 
 def test_the_kind_is_not_read_from_the_reason(shopify_store: Store) -> None:
-    # A fulfillment whose id reads like another kind's reason is still one that shipped nothing.
-    body = {"id": "no longer exists", "order_id": 4, "status": "cancelled"}
-    assert shopify("fulfillments/create", body, shopify_store).ignored_kind is IgnoredKind.SKIPPED
+    # A draft whose id reads like another kind's reason is still a draft.
+    result = shopify("draft_orders/create", {"id": "no longer exists"}, shopify_store)
+    assert result.ignored_kind is IgnoredKind.DRAFT_ORDER
 
 
 def test_an_ignored_answer_names_both_its_kind_and_its_reason() -> None:
@@ -64,5 +72,7 @@ def test_the_kinds_are_a_handful_of_metric_safe_names() -> None:
         "gone",
         "refused",
         "skipped",
+        "draft_order",
+        "order_edit",
     }
     assert all(kind.value.replace("_", "").isalpha() and kind.value.islower() for kind in IgnoredKind)

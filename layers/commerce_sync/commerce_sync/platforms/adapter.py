@@ -64,6 +64,8 @@ class IgnoredKind(StrEnum):
     GONE = "gone"
     REFUSED = "refused"
     SKIPPED = "skipped"
+    DRAFT_ORDER = "draft_order"
+    ORDER_EDIT = "order_edit"
 
 
 @dataclass(frozen=True)
