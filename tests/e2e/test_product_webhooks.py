@@ -4,6 +4,7 @@ Mailchimp emulator by product_sync within seconds."""
 
 from __future__ import annotations
 
+import io
 import json
 import time
 import uuid
@@ -18,6 +19,7 @@ from commerce_sync.platforms.signatures import sign_base64_hmac
 from emulators.bigcommerce import BigCommerceEmulator
 from emulators.bigcommerce.catalog_fixtures import put_catalog
 from emulators.bigcommerce.catalog_fixtures import sample_catalog as bigcommerce_catalog
+from emulators.mailchimp import MailchimpEmulator
 from emulators.woocommerce import WooCommerceEmulator
 from emulators.woocommerce.fixtures import sample_catalog as woocommerce_catalog
 from local_runner.runner import LocalRunner
@@ -73,6 +75,44 @@ def test_shopify_products_update_then_delete(runner: LocalRunner, mailchimp_read
     assert {(v["inventory_quantity"], v["visibility"]) for v in mailchimp_reader.resource(path)["variants"]} == {
         (0, "hidden")
     }
+
+
+def test_a_duplicate_product_delivery_is_logged_and_counted_as_duplicate_and_writes_nothing(
+    runner: LocalRunner, mailchimp: MailchimpEmulator, captured_logs: io.StringIO
+) -> None:
+    store = register_store("shopify")
+    body = {**sample("shopify_product_update_body.json"), "id": int(uuid.uuid4().int % 10**12)}
+    headers = shopify_headers(store, "products/update", body)
+    event_id = f"shopify:{headers['X-Shopify-Event-Id']}"
+
+    def writes() -> list[str]:
+        return [r["path"] for r in mailchimp.requests if r["method"] != "GET" and f"/{body['id']}" in r["path"]]
+
+    assert post(runner, "shopify", body, headers).status_code == 202
+    runner.wait_until_idle()
+    first = writes()
+    assert post(runner, "shopify", body, headers).status_code == 202
+    runner.wait_until_idle()
+
+    assert first and writes() == first
+    outcomes = [
+        record
+        for record in map(_json_or_none, captured_logs.getvalue().splitlines())
+        if record and record.get("event_id") == event_id and "outcome" in record
+    ]
+    assert [(r["outcome"], r.get("deliberate_skip", False)) for r in outcomes] == [
+        ("created", False),
+        ("duplicate", True),
+    ]
+    assert outcomes[1]["message"] == "product.updated duplicate"
+
+
+def _json_or_none(line: str) -> dict[str, Any] | None:
+    try:
+        record = json.loads(line)
+    except ValueError:
+        return None
+    return record if isinstance(record, dict) else None
 
 
 @pytest.fixture

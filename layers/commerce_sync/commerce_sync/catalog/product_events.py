@@ -1,6 +1,7 @@
 """Real-time product events (product.updated / product.deleted) from the product queue.
 
-Per event: a duplicate (same event id) writes nothing (Powertools Idempotency); an event older than the
+Per event: a duplicate (same event id) writes nothing (Powertools Idempotency) and is logged and counted
+as the outcome `duplicate`; an event older than the
 version recorded for the product is skipped; content equal to what Mailchimp already has (same hash) costs
 no Mailchimp call. Otherwise one direct PUT through the same mapping as the catalog sync, then the record.
 
@@ -48,19 +49,28 @@ class ProductEvents:
             persistence_store=services.idempotency_store,
             config=self.idempotency_config,
         )(self._process)
+        self._applied = False
 
     def process(self, *, event: CanonicalEvent, message: dict[str, Any] | None = None) -> Result:
         """Applies the event once; an event of a paused or refused Mailchimp account is parked (`message`, the
-        bus message that brought it, is what is kept) and applied when the account is reconnected."""
+        bus message that brought it, is what is kept) and applied when the account is reconnected. A
+        duplicate gets the first outcome back without `_process` running, and would leave no trace of its
+        own: it is logged and counted as "duplicate", as by every consumer (processing.event_applier)."""
+        self._applied = False
         try:
-            return self._once(event=event)
+            outcome = self._once(event=event)
         except AccountUnavailable as unavailable:
             self._services.account_health.park_event(event, message, unavailable)
             result: Result = {"outcome": "parked", "mailchimp_account": unavailable.account}
             record_outcome("ProductEvent", event.type.value, event.event_id, result)
             return result
+        if not self._applied:
+            logger.append_keys(event_type=event.type.value)
+            record_outcome("ProductEvent", event.type.value, event.event_id, {"outcome": "duplicate"})
+        return outcome
 
     def _process(self, event: CanonicalEvent) -> Result:
+        self._applied = True
         store = self._services.registry.get(event.store_id)
         if store is None:
             raise UnknownStore(f"store {event.store_id} is not registered")

@@ -11,6 +11,7 @@ import re
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
@@ -53,13 +54,37 @@ class StoreApi:
     credentials: Mapping[str, Any] = field(default_factory=dict)
 
 
+class IgnoredKind(StrEnum):
+    """Why a delivery was acknowledged (200) without publishing anything, as the platform decided it: the
+    receiver counts it as the metric `WebhookIgnored_<kind>` (a handful of values, whatever ids the reason
+    names). docs/outcomes.md says what each means."""
+
+    PING = "ping"
+    NOT_HANDLED = "not_handled"
+    GONE = "gone"
+    REFUSED = "refused"
+    SKIPPED = "skipped"
+    DRAFT_ORDER = "draft_order"
+    ORDER_EDIT = "order_edit"
+
+
 @dataclass(frozen=True)
 class Normalised:
-    """The adapter's answer: events to publish, or why the delivery was deliberately ignored."""
+    """The adapter's answer: events to publish, or why the delivery was deliberately ignored (a kind, for
+    the metric, and a reason, for the log line; `Normalised.ignored` sets both)."""
 
     events: Sequence[CanonicalEvent] = ()
     ignored_reason: str | None = None
+    ignored_kind: IgnoredKind | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if (self.ignored_reason is None) != (self.ignored_kind is None):
+            raise ValueError("an ignored delivery names both its kind and its reason")
+
+    @classmethod
+    def ignored(cls, kind: IgnoredKind, reason: str) -> Normalised:
+        return cls(ignored_kind=kind, ignored_reason=reason)
 
 
 class PlatformAdapter(ABC):

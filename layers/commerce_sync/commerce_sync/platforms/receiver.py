@@ -25,7 +25,14 @@ from commerce_sync.aws.secret_store import SecretReader
 from commerce_sync.aws.store_registry import Store, StoreRegistry
 from commerce_sync.canonical.errors import BadRequest, BodyTooLarge, EntityRefused, UnknownPlatform, UnknownStore
 from commerce_sync.canonical.redaction import redact_emails
-from commerce_sync.platforms.adapter import Normalised, PlatformAdapter, StoreApi, WebhookRequest, validation_refusal
+from commerce_sync.platforms.adapter import (
+    IgnoredKind,
+    Normalised,
+    PlatformAdapter,
+    StoreApi,
+    WebhookRequest,
+    validation_refusal,
+)
 from commerce_sync.platforms.signatures import SignatureError
 
 # The labels of a store's signing keyring (secret_store.SigningKeyring): AWSCURRENT, AWSPENDING while a
@@ -70,7 +77,7 @@ class WebhookReceiver:
             raise BodyTooLarge(f"the body is {len(body)} bytes; at most {MAX_BODY_BYTES} are accepted")
         request = WebhookRequest(platform=platform, headers=headers, body=body)
         if adapter.is_ping(request):
-            return _ignored("ping", "ping")
+            return _ignored(IgnoredKind.PING, "ping")
 
         with _input_errors_as_bad_request():
             identity = adapter.store_identity(request)
@@ -89,8 +96,8 @@ class WebhookReceiver:
             credentials=self._secrets.current(store.secret_id).get("platform_api_credentials") or {},
         )
         normalised = self._normalise(adapter, request, store, api)
-        if normalised.ignored_reason:
-            return _ignored(ignored_kind(normalised.ignored_reason), normalised.ignored_reason)
+        if normalised.ignored_kind is not None:
+            return _ignored(normalised.ignored_kind, normalised.ignored_reason or normalised.ignored_kind.value)
 
         self._publisher.publish(normalised.events)
         metrics.add_metric(name="EventsPublished", unit="Count", value=len(normalised.events))
@@ -110,7 +117,7 @@ class WebhookReceiver:
             # back (or disable the webhook). Counted and logged, never dead-lettered.
             metrics.add_metric(name="EntitiesSkipped", unit="Count", value=1)
             logger.warning("entity skipped: Mailchimp would refuse it", reason=str(refusal))
-            return Normalised(ignored_reason=f"skipped, Mailchimp would refuse it: {refusal}")
+            return Normalised.ignored(IgnoredKind.REFUSED, f"skipped, Mailchimp would refuse it: {refusal}")
 
     def _verify(self, adapter: PlatformAdapter, request: WebhookRequest, secret_id: str) -> None:
         """Accepts a signature made with any secret of the store's keyring; on a miss the keyring is
@@ -131,25 +138,12 @@ class WebhookReceiver:
             return
 
 
-# The kinds of "ignored" answers, told apart by the adapters' reasons (free text naming ids, too many
-# values for a metric): (kind, what the reason says). The first match wins; anything else is "skipped".
-IGNORED_KINDS = (
-    ("refused", "Mailchimp would refuse it"),
-    ("not_handled", "is not one commerce-sync handles"),
-    ("gone", "no longer exists"),
-)
-
-
-def ignored_kind(reason: str) -> str:
-    """A low-cardinality name for an ignored delivery's reason, the dimension its metric is counted by."""
-    return next((kind for kind, says in IGNORED_KINDS if says in reason), "skipped")
-
-
-def _ignored(kind: str, reason: str) -> Receipt:
-    """A delivery answered 200 without publishing: counted by kind, logged with the reason, so that an
-    acknowledged delivery never disappears without a trace (docs/outcomes.md)."""
-    metrics.add_metric(name=f"WebhookIgnored_{kind}", unit="Count", value=1)
-    logger.info("webhook ignored", ignored=kind, reason=reason)
+def _ignored(kind: IgnoredKind, reason: str) -> Receipt:
+    """A delivery answered 200 without publishing: counted by the kind the adapter decided (never read
+    from the reason's text), logged with the reason, so that an acknowledged delivery never disappears
+    without a trace (docs/outcomes.md)."""
+    metrics.add_metric(name=f"WebhookIgnored_{kind.value}", unit="Count", value=1)
+    logger.info("webhook ignored", ignored=kind.value, reason=reason)
     return Receipt(status="ignored", reason=reason)
 
 

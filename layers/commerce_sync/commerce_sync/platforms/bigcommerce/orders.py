@@ -60,7 +60,7 @@ from commerce_sync.canonical.model import (
     make_event,
 )
 from commerce_sync.canonical.versions import version_from_timestamp
-from commerce_sync.platforms.adapter import Normalised, build_canonical, parse_model
+from commerce_sync.platforms.adapter import IgnoredKind, Normalised, build_canonical, parse_model
 from commerce_sync.platforms.bigcommerce.api import BigCommerceApi
 from commerce_sync.platforms.bigcommerce.models import (
     PLATFORM,
@@ -101,6 +101,22 @@ def _rfc2822(value: Any) -> Any:
 V2Time = Annotated[datetime | None, BeforeValidator(_rfc2822)]
 
 
+# No two currencies are further apart than this (the rate between the strongest and the weakest is ~10^6).
+_RATE_BOUNDS = (Decimal("1e-9"), Decimal("1e9"))
+
+
+def _rate(value: Any) -> Any:
+    """An exchange rate as sent ("1.0000000000"); "" or anything that is no plausible rate is no rate."""
+    try:
+        rate = Decimal(str(value).strip())
+    except (ArithmeticError, ValueError, TypeError):
+        return None
+    return rate if rate.is_finite() and _RATE_BOUNDS[0] < rate < _RATE_BOUNDS[1] else None
+
+
+ExchangeRate = Annotated[Decimal | None, BeforeValidator(_rate)]
+
+
 # ----- what the API answers ------------------------------------------------------------------------------
 
 
@@ -136,6 +152,8 @@ class BcOrder(BcModel):
     refunded_amount: Decimal = Decimal(0)
     currency_code: str | None = None
     default_currency_code: str | None = None
+    store_default_currency_code: str | None = None
+    store_default_to_transactional_exchange_rate: ExchangeRate = None
     cart_id: str | None = None
     is_deleted: bool = False
     # The shopper ticked the newsletter box at checkout (read-only on BigCommerce).
@@ -293,7 +311,20 @@ def _address(address: BcOrderAddress | None) -> Address | None:
     return mapped if mapped.model_dump(exclude_none=True) else None
 
 
-def _line(product: BcOrderProduct) -> PlatformLine:
+Money = Callable[[Decimal], Decimal]
+
+
+def order_currency(order: BcOrder, fallback_currency: str | None) -> tuple[str, Money]:
+    """The currency the order is written in and how its amounts get there (module docstring)."""
+    stated = text(order.default_currency_code) or text(order.currency_code)
+    default = text(order.store_default_currency_code)
+    rate = order.store_default_to_transactional_exchange_rate
+    if stated and default and default.upper() != stated.upper() and rate is not None:
+        return default, lambda amount: amount / rate
+    return stated or fallback_currency or "", lambda amount: amount
+
+
+def _line(product: BcOrderProduct, money: Money) -> PlatformLine:
     # Custom products and gift certificates have product_id 0: the line rule maps them to custom items.
     return PlatformLine(
         id=product.id,
@@ -302,8 +333,8 @@ def _line(product: BcOrderProduct) -> PlatformLine:
         title=text(product.name),
         sku=text(product.sku),
         quantity=product.quantity,
-        price=product.price_inc_tax,
-        discount=sum((max(d.amount, Decimal(0)) for d in product.applied_discounts), Decimal(0)),
+        price=money(product.price_inc_tax),
+        discount=money(sum((max(d.amount, Decimal(0)) for d in product.applied_discounts), Decimal(0))),
     )
 
 
@@ -317,16 +348,16 @@ def _shipment(shipment: BcShipment) -> Shipment:
     )
 
 
-def _refunds(fetched: BcFetchedOrder) -> tuple[Refund, ...]:
+def _refunds(fetched: BcFetchedOrder, money: Money) -> tuple[Refund, ...]:
     refunds = tuple(
-        Refund(id=f"refund-{r.id}", amount=r.total_amount, refunded_at=r.created)
+        Refund(id=f"refund-{r.id}", amount=money(r.total_amount), refunded_at=r.created)
         for r in fetched.refunds
         if r.total_amount > 0
     )
     if refunds or fetched.order.refunded_amount <= 0:
         return refunds
     # Refunds made before BigCommerce's refunds API (or outside it) are only an amount on the order.
-    return (Refund(id="refunded-amount", amount=fetched.order.refunded_amount),)
+    return (Refund(id="refunded-amount", amount=money(fetched.order.refunded_amount)),)
 
 
 def order_consent(fetched: BcFetchedOrder) -> MarketingConsent:
@@ -358,6 +389,7 @@ def order_to_order(fetched: BcFetchedOrder, fallback_currency: str | None = None
     status = bigcommerce_status(order.status_id)
     billing = order.billing_address
     shipments = tuple(_shipment(s) for s in fetched.shipments)
+    currency, money = order_currency(order, fallback_currency)
     first_shipped_to = next((s.shipping_address for s in fetched.shipments if s.shipping_address), None)
     return Order(
         id=order.id,
@@ -370,21 +402,21 @@ def order_to_order(fetched: BcFetchedOrder, fallback_currency: str | None = None
             address=_address(billing),
             consent=order_consent(fetched),
         ),
-        currency_code=text(order.default_currency_code) or text(order.currency_code) or fallback_currency or "",
-        order_total=order.total_inc_tax,
-        tax_total=order.total_tax,
-        shipping_total=order.shipping_cost_inc_tax,
-        discount_total=(order.discount_amount or Decimal(0)) + (order.coupon_discount or Decimal(0)),
+        currency_code=currency,
+        order_total=money(order.total_inc_tax),
+        tax_total=money(order.total_tax) if order.total_tax is not None else None,
+        shipping_total=money(order.shipping_cost_inc_tax) if order.shipping_cost_inc_tax is not None else None,
+        discount_total=money((order.discount_amount or Decimal(0)) + (order.coupon_discount or Decimal(0))),
         financial_status=status.financial,
         shipped=status.shipped or bool(shipments),
         shipments=shipments,
-        refunds=_refunds(fetched),
+        refunds=_refunds(fetched, money),
         cart_id=text(order.cart_id),
         order_url=order_url(order, domain),
         promos=tuple(
             Promo(
                 code=coupon.code[:50],
-                amount_discounted=max(coupon.discount, Decimal(0)),
+                amount_discounted=money(max(coupon.discount, Decimal(0))),
                 type="percentage" if coupon.type == PERCENTAGE_COUPON else "fixed",
             )
             for coupon in fetched.coupons
@@ -393,7 +425,7 @@ def order_to_order(fetched: BcFetchedOrder, fallback_currency: str | None = None
         shipping_address=_address(first_shipped_to),
         processed_at=order.date_created,
         updated_at=order.date_modified,
-        lines=order_lines("bigcommerce", order.id, (_line(p) for p in fetched.products)),
+        lines=order_lines("bigcommerce", order.id, (_line(p, money) for p in fetched.products)),
     )
 
 
@@ -414,7 +446,7 @@ def normalise_order(client: Callable[[], BigCommerceApi], payload: Any, store: S
     if scope in SHIPMENT_SCOPES:
         shipment_webhook = parse_model(BcShipmentWebhook, payload)
         return _fetched_order(client, shipment_webhook, shipment_webhook.data.order_id, store)
-    return Normalised(ignored_reason=f"BigCommerce scope {scope} is not one commerce-sync handles")
+    return Normalised.ignored(IgnoredKind.NOT_HANDLED, f"BigCommerce scope {scope} is not one commerce-sync handles")
 
 
 def _fetched_order(client: Callable[[], BigCommerceApi], webhook: BcWebhook, order_id: str, store: Store) -> Normalised:
@@ -422,18 +454,20 @@ def _fetched_order(client: Callable[[], BigCommerceApi], webhook: BcWebhook, ord
     try:
         fetched = orders.fetch(order_id)
     except PlatformNotFound:
-        return Normalised(ignored_reason=f"order {order_id} no longer exists on BigCommerce")
+        return Normalised.ignored(IgnoredKind.GONE, f"order {order_id} no longer exists on BigCommerce")
     order = fetched.order
     if order.is_deleted:
         return _event(webhook, store, EventType.ORDER_DELETED, DeletedEntity(id=order.id), fetched.changed_at)
     if not fetched.products:
-        return Normalised(ignored_reason=f"order {order.id} has no products Mailchimp can show")
+        return Normalised.ignored(IgnoredKind.SKIPPED, f"order {order.id} has no products Mailchimp can show")
     if not order.email:
-        return Normalised(ignored_reason=f"order {order.id} has no billing e-mail address, which Mailchimp needs")
+        return Normalised.ignored(
+            IgnoredKind.SKIPPED, f"order {order.id} has no billing e-mail address, which Mailchimp needs"
+        )
     try:
         canonical = build_canonical(lambda: order_to_order(fetched, store.currency_code, store.domain))
     except NoLineLeft as error:
-        return Normalised(ignored_reason=str(error))
+        return Normalised.ignored(IgnoredKind.SKIPPED, str(error))
     except UnknownStatus as error:
         raise BadRequest(str(error), field="status_id") from error
     return _event(webhook, store, EventType.ORDER_UPDATED, canonical, fetched.changed_at)

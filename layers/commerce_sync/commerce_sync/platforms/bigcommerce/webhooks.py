@@ -78,6 +78,7 @@ from commerce_sync.canonical.model import (
 )
 from commerce_sync.canonical.versions import version_from_timestamp
 from commerce_sync.platforms.adapter import (
+    IgnoredKind,
     Normalised,
     PlatformAdapter,
     StoreApi,
@@ -305,7 +306,9 @@ class BigCommerceAdapter(PlatformAdapter):
             return normalise_product_webhook(self, payload, store, api)
         if scope.startswith(("store/order/", "store/shipment/")):
             return normalise_order(lambda: self.api_for(store, api), payload, store)
-        return Normalised(ignored_reason=f"BigCommerce scope {scope} is not one commerce-sync handles")
+        return Normalised.ignored(
+            IgnoredKind.NOT_HANDLED, f"BigCommerce scope {scope} is not one commerce-sync handles"
+        )
 
     def api_for(self, store: Store, api: StoreApi | None) -> BigCommerceApi:
         return store_client(store, api, self.session)
@@ -340,7 +343,7 @@ class BigCommerceAdapter(PlatformAdapter):
         client = self.api_for(store, api)
         fetched = client.cart(cart_id)
         if fetched is None:
-            return Normalised(ignored_reason=f"cart {cart_id} no longer exists on BigCommerce")
+            return Normalised.ignored(IgnoredKind.GONE, f"cart {cart_id} no longer exists on BigCommerce")
         bc_cart = parse_fetched(BcCart, fetched, "cart")
         customer = None
         if bc_cart.registered_customer_id:
@@ -362,7 +365,7 @@ class BigCommerceAdapter(PlatformAdapter):
         client = self.api_for(store, api)
         raw_customer = client.customer(webhook.data.id)
         if raw_customer is None:
-            return Normalised(ignored_reason=f"customer {webhook.data.id} no longer exists on BigCommerce")
+            return Normalised.ignored(IgnoredKind.GONE, f"customer {webhook.data.id} no longer exists on BigCommerce")
         bc_customer = parse_fetched(BcCustomer, raw_customer, "customer")
         email = text(bc_customer.email)
         raw_subscriber = client.subscriber(email) if email else None
@@ -419,6 +422,6 @@ def normalise_product_webhook(
             raise StoreApiUnavailable(f"the BigCommerce API is unavailable: {error}") from error
         raise BadRequest(f"BigCommerce refused a read for this delivery: {error}") from error
     if not found:
-        return Normalised(ignored_reason=f"product {webhook.data.id} no longer exists on BigCommerce")
+        return Normalised.ignored(IgnoredKind.GONE, f"product {webhook.data.id} no longer exists on BigCommerce")
     product = found[0]
     return BigCommerceAdapter._event(webhook, store, EventType.PRODUCT_UPDATED, product, product.id, product.updated_at)

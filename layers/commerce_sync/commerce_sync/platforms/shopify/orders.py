@@ -1,9 +1,26 @@
-"""Shopify order topics to canonical order events.
+"""Shopify order topics to canonical order events (docs/order-status.md).
 
-orders/create, updated, paid, cancelled, fulfilled, partially_fulfilled and edited all carry the whole
-order: each becomes `order.updated`, versioned by the order's `updated_at`, so whichever arrives last
-in Shopify's time wins whatever order they are delivered in. refunds/create and fulfillments/* carry a
-part of the order: they become `order.refund` and `order.shipment`, merged into the order by id.
+orders/create, updated, paid, cancelled, fulfilled and partially_fulfilled carry the whole order: each
+becomes `order.updated`, versioned by the order's `updated_at`, so whichever arrives last in Shopify's
+time wins whatever order they are delivered in. refunds/create and fulfillments/* carry a part of the
+order: they become `order.refund` and `order.shipment`, merged into the order by id. orders/edited carries
+no order, only the ids and quantity deltas of the lines an edit changed; the orders/updated of the same
+edit carries the edited order, so the edit itself is acknowledged and ignored (shopify.webhooks).
+
+The shapes the mapping follows:
+- An edited order: a line's `current_quantity` (its quantity after edits and removals) is the quantity
+  Mailchimp holds; a line whose current quantity is 0 was removed and is left out, unless every line
+  was (then the lines stay as bought: Mailchimp holds no order without lines, and the order's status
+  says what became of it). Lines added by an edit are ordinary lines.
+- Multi-currency (Shopify Markets): an order's top-level amounts (`total_price`, line `price`, ...) and
+  `currency` are the shop's, which is the Mailchimp store's currency; the `*_set.presentment_money`
+  amounts, in the currency the shopper paid in, are not used. A refund's transactions are in the
+  currency they were made in (the shopper's): one in another currency than the shop's is converted at
+  the order's own rate (`total_price_set` shop money / presentment money), or, for refunds/create, the
+  rate of its refunded lines' `subtotal_set`.
+- B2B (a `company` purchasing entity): the buyer is the company's contact, the Mailchimp customer by
+  e-mail as any shopper; the company's name is on the billing address (`company`), which becomes the
+  Mailchimp customer's `company` too. The `company` object itself holds only ids and is not sent.
 """
 
 from __future__ import annotations
@@ -39,9 +56,9 @@ ORDER_TOPICS = frozenset(
         "orders/cancelled",
         "orders/fulfilled",
         "orders/partially_fulfilled",
-        "orders/edited",
     }
 )
+ORDER_EDITED_TOPIC = "orders/edited"
 FULFILLMENT_TOPICS = frozenset({"fulfillments/create", "fulfillments/update"})
 
 
@@ -62,10 +79,21 @@ class ShopifyOrderModel(BaseModel):
 
 class ShopifyMoney(ShopifyOrderModel):
     amount: Decimal
+    currency_code: str | None = None
 
 
 class ShopifyMoneySet(ShopifyOrderModel):
+    """A money bag: the amount in the shop's currency and in the one the shopper was shown."""
+
     shop_money: ShopifyMoney
+    presentment_money: ShopifyMoney | None = None
+
+
+def shop_rate(bags: list[ShopifyMoneySet]) -> Decimal | None:
+    """Shop money per unit of presentment money, from bags that carry both (None when they cannot say)."""
+    shop = sum((bag.shop_money.amount for bag in bags if bag.presentment_money), Decimal(0))
+    shown = sum((bag.presentment_money.amount for bag in bags if bag.presentment_money), Decimal(0))
+    return shop / shown if shop > 0 and shown > 0 else None
 
 
 class ShopifyOrderLine(ShopifyOrderModel):
@@ -77,6 +105,8 @@ class ShopifyOrderLine(ShopifyOrderModel):
     sku: str | None = None
     # Unconstrained: the line rule (commerce_sync.platforms.lines) leaves an odd line out, not the order.
     quantity: int
+    # After order edits and removals (Shopify sends it since 2023-01); absent in older payloads.
+    current_quantity: int | None = None
     price: Decimal
     total_discount: Decimal = Decimal(0)
 
@@ -102,6 +132,12 @@ class ShopifyTransaction(ShopifyOrderModel):
     kind: str | None = None
     status: str | None = None
     amount: Decimal = Decimal(0)
+    # The currency the money moved in: the shopper's (presentment) currency on a multi-currency order.
+    currency: str | None = None
+
+
+class ShopifyRefundLine(ShopifyOrderModel):
+    subtotal_set: ShopifyMoneySet | None = None
 
 
 class ShopifyRefund(ShopifyOrderModel):
@@ -110,12 +146,28 @@ class ShopifyRefund(ShopifyOrderModel):
     created_at: datetime | None = None
     processed_at: datetime | None = None
     transactions: list[ShopifyTransaction] = []
+    refund_line_items: list[ShopifyRefundLine] = []
 
-    def amount(self) -> Decimal:
-        return sum(
-            (t.amount for t in self.transactions if t.kind == "refund" and t.status in (None, "success")),
-            Decimal(0),
+    def shop_currency(self) -> str | None:
+        return next(
+            (line.subtotal_set.shop_money.currency_code for line in self.refund_line_items if line.subtotal_set),
+            None,
         )
+
+    def amount(self, shop_currency: str | None = None, rate: Decimal | None = None) -> Decimal:
+        """What was refunded, in the shop's currency: a transaction in another currency (the shopper's) is
+        converted at `rate` (shop money per presentment unit), else at the rate of the refunded lines."""
+        shop_currency = shop_currency or self.shop_currency()
+        total = Decimal(0)
+        for transaction in self.transactions:
+            if transaction.kind != "refund" or transaction.status not in (None, "success"):
+                continue
+            amount = transaction.amount
+            if shop_currency and transaction.currency and transaction.currency.upper() != shop_currency.upper():
+                known = rate or shop_rate([line.subtotal_set for line in self.refund_line_items if line.subtotal_set])
+                amount = amount * known if known else amount
+            total += amount
+        return total
 
 
 class ShopifyOrderCustomer(ShopifyOrderModel):
@@ -135,7 +187,9 @@ class ShopifyOrder(ShopifyOrderModel):
     email: str | None = None
     contact_email: str | None = None
     currency: str = Field(min_length=3, max_length=3)
+    presentment_currency: str | None = None
     total_price: Decimal = Field(ge=0)
+    total_price_set: ShopifyMoneySet | None = None
     total_tax: Decimal | None = None
     total_discounts: Decimal | None = None
     total_shipping_price_set: ShopifyMoneySet | None = None
@@ -178,10 +232,23 @@ def _shipment(fulfillment: ShopifyFulfillment) -> Shipment:
     )
 
 
-def _refund(refund: ShopifyRefund) -> Refund:
+def _refund(refund: ShopifyRefund, shop_currency: str | None = None, rate: Decimal | None = None) -> Refund:
     return Refund(
-        id=f"refund-{refund.id}", amount=refund.amount(), refunded_at=refund.processed_at or refund.created_at
+        id=f"refund-{refund.id}",
+        amount=refund.amount(shop_currency, rate),
+        refunded_at=refund.processed_at or refund.created_at,
     )
+
+
+def _current_lines(order: ShopifyOrder) -> list[ShopifyOrderLine]:
+    """The lines as the order stands after edits: each at its current quantity, removed ones left out;
+    as bought when every line was removed (an order keeps its lines in Mailchimp)."""
+    current = [
+        line.model_copy(update={"quantity": line.current_quantity}) if line.current_quantity is not None else line
+        for line in order.line_items
+    ]
+    kept = [line for line in current if line.quantity != 0 or line.current_quantity is None]
+    return kept or order.line_items
 
 
 def _promo(discount: ShopifyDiscountCode) -> Promo:
@@ -194,6 +261,7 @@ def order_to_order(order: ShopifyOrder, consent: MarketingConsent) -> Order:
     """`consent` comes from the shop's adapter (the order's own flag or its customer's consent)."""
     status = shopify_status(order.financial_status, order.fulfillment_status, order.cancelled_at is not None)
     customer = order.customer
+    rate = shop_rate([order.total_price_set]) if order.total_price_set else None
     # A storefront script may keep mc_cid / mc_tc in the cart attributes, which become the order's notes.
     campaign = campaign_of(
         Landing(url=order.landing_site, campaign_id=_note(order, "mc_cid"), tracked=bool(_note(order, "mc_tc")))
@@ -205,6 +273,8 @@ def order_to_order(order: ShopifyOrder, consent: MarketingConsent) -> Order:
             email=order.email or order.contact_email or (customer.email if customer else None),
             first_name=customer.first_name if customer else None,
             last_name=customer.last_name if customer else None,
+            # A B2B order's company name is on the billing address (so is a consumer's, when given).
+            company=order.billing_address.company if order.billing_address else None,
             address=to_canonical_address(order.billing_address),
             consent=consent,
         ),
@@ -216,7 +286,7 @@ def order_to_order(order: ShopifyOrder, consent: MarketingConsent) -> Order:
         financial_status=status.financial,
         shipped=status.shipped,
         shipments=tuple(_shipment(f) for f in order.fulfillments if f.status not in ("cancelled", "error", "failure")),
-        refunds=tuple(_refund(r) for r in order.refunds if r.amount() > 0),
+        refunds=tuple(_refund(r, order.currency, rate) for r in order.refunds if r.amount(order.currency, rate) > 0),
         cart_id=order.cart_token or order.checkout_token,
         cart_references=tuple(t for t in (order.checkout_token,) if t),
         campaign_id=campaign.campaign_id,
@@ -244,7 +314,7 @@ def order_to_order(order: ShopifyOrder, consent: MarketingConsent) -> Order:
                     price=line.price,
                     discount=line.total_discount,
                 )
-                for line in order.line_items
+                for line in _current_lines(order)
             ),
         ),
     )

@@ -37,6 +37,7 @@ from commerce_sync.canonical.model import (
 from commerce_sync.canonical.versions import claimed_time, version_from_timestamp
 from commerce_sync.platforms.adapter import (
     BodyShape,
+    IgnoredKind,
     Normalised,
     PlatformAdapter,
     StoreApi,
@@ -53,6 +54,7 @@ from commerce_sync.platforms.shopify.catalog import ShopifyProduct
 from commerce_sync.platforms.shopify.catalog import to_canonical_product as shopify_product
 from commerce_sync.platforms.shopify.orders import (
     FULFILLMENT_TOPICS,
+    ORDER_EDITED_TOPIC,
     ORDER_TOPICS,
     CartToken,
     ShopifyDeletedOrder,
@@ -69,6 +71,9 @@ from commerce_sync.platforms.signatures import verify_base64_hmac
 CHECKOUT_TOPICS = frozenset({"checkouts/create", "checkouts/update"})
 CART_TOPICS = frozenset({"carts/create", "carts/update"})
 CUSTOMER_TOPICS = frozenset({"customers/create", "customers/update"})
+# A draft order is not an order: a merchant's quote or invoice until it is paid or completed, when Shopify
+# creates the order (orders/create, `source_name: shopify_draft_order`). Acknowledged and ignored.
+DRAFT_ORDER_TOPICS = frozenset({"draft_orders/create", "draft_orders/update", "draft_orders/delete"})
 CHECKOUT_REFERENCE = "shopify-checkout:"
 
 # What each topic's body must and must not carry, so that a signed body cannot be replayed as another
@@ -84,6 +89,8 @@ TOPIC_SHAPES: dict[str, BodyShape] = {
     **dict.fromkeys(ORDER_TOPICS, BodyShape.of(needs="line_items financial_status")),
     **dict.fromkeys(FULFILLMENT_TOPICS, BodyShape.of(needs="order_id", forbids="financial_status")),
     "refunds/create": BodyShape.of(needs="order_id", forbids="financial_status line_items"),
+    ORDER_EDITED_TOPIC: BodyShape.of(needs="order_edit", forbids="financial_status line_items"),
+    **dict.fromkeys(DRAFT_ORDER_TOPICS, BodyShape.of(needs="id", forbids="financial_status")),
     "products/create": BodyShape.of(needs="title variants", forbids="line_items"),
     "products/update": BodyShape.of(needs="title variants", forbids="line_items"),
     **dict.fromkeys(("checkouts/delete", "customers/delete", "orders/delete", "products/delete"), _DELETION),
@@ -149,7 +156,9 @@ class ShopifyCheckout(ShopifyModel):
     email: str | None = None
     buyer_accepts_marketing: bool | None = None
     landing_site: str | None = None
-    currency: str = Field(min_length=3, max_length=3)
+    # The shop's currency; a checkout's amounts are in the one the shopper is shown, `presentment_currency`.
+    currency: str = Field(pattern=r"^[A-Za-z]{3}$")
+    presentment_currency: str | None = Field(default=None, pattern=r"^[A-Za-z]{3}$")
     total_price: Decimal = Field(ge=0)
     total_tax: Decimal | None = None
     abandoned_checkout_url: str | None = None
@@ -179,6 +188,17 @@ class ShopifyCheckoutRef(ShopifyModel):
     token: CartToken | None = None
     cart_token: CartToken | None = None
     updated_at: datetime | None = None
+
+
+class ShopifyEditSummary(ShopifyModel):
+    id: str | None = None
+    order_id: EntityId
+
+
+class ShopifyOrderEdit(ShopifyModel):
+    """orders/edited: not the order, only which lines an edit added or removed (ids and deltas)."""
+
+    order_edit: ShopifyEditSummary
 
 
 class ShopifyDeletedCustomer(ShopifyModel):
@@ -238,7 +258,9 @@ def checkout_to_cart(checkout: ShopifyCheckout) -> Cart:
             address=to_canonical_address(checkout.billing_address),
             consent=_consent(customer, checkout.buyer_accepts_marketing),
         ),
-        currency_code=checkout.currency,
+        # A checkout's amounts are in the shopper's currency (Shopify's multi-currency guide): the cart is
+        # written in it, so the abandoned-cart e-mail shows the prices the shopper saw.
+        currency_code=checkout.presentment_currency or checkout.currency,
         order_total=checkout.total_price,
         tax_total=checkout.total_tax,
         checkout_url=checkout.abandoned_checkout_url,
@@ -303,7 +325,20 @@ class ShopifyAdapter(PlatformAdapter):
             return self._order(request, store, topic, payload)
         if topic in PRODUCT_TOPICS:
             return normalise_product_webhook(request, store, payload)
-        return Normalised(ignored_reason=f"Shopify topic {topic} is not one commerce-sync handles")
+        if topic in DRAFT_ORDER_TOPICS:
+            return Normalised.ignored(
+                IgnoredKind.DRAFT_ORDER,
+                f"draft order {payload.get('id')} is not an order until it is completed; "
+                "the order it becomes arrives as orders/create",
+            )
+        if topic == ORDER_EDITED_TOPIC:
+            edit = parse_model(ShopifyOrderEdit, payload).order_edit
+            return Normalised.ignored(
+                IgnoredKind.ORDER_EDIT,
+                f"order edit {edit.id} of order {edit.order_id} names only the lines it changed; "
+                "the orders/updated of the same edit carries the edited order",
+            )
+        return Normalised.ignored(IgnoredKind.NOT_HANDLED, f"Shopify topic {topic} is not one commerce-sync handles")
 
     def _order(self, request: WebhookRequest, store: Store, topic: str, payload: Any) -> Normalised:
         if topic in ORDER_TOPICS:
@@ -314,7 +349,7 @@ class ShopifyAdapter(PlatformAdapter):
             except UnknownStatus as error:
                 raise BadRequest(str(error), field="financial_status") from error
             except NoLineLeft as error:
-                return Normalised(ignored_reason=str(error))
+                return Normalised.ignored(IgnoredKind.SKIPPED, str(error))
             version = version_from_timestamp(order.updated_at)
             return self._event(
                 request, store, EventType.ORDER_UPDATED, canonical, canonical.id, version, order.updated_at
@@ -340,7 +375,9 @@ class ShopifyAdapter(PlatformAdapter):
             )
         fulfillment = parse_model(ShopifyFulfillment, payload)
         if fulfillment.status in ("cancelled", "error", "failure"):
-            return Normalised(ignored_reason=f"fulfillment {fulfillment.id} is {fulfillment.status}: nothing shipped")
+            return Normalised.ignored(
+                IgnoredKind.SKIPPED, f"fulfillment {fulfillment.id} is {fulfillment.status}: nothing shipped"
+            )
         shipment = build_canonical(lambda: fulfillment_to_shipment(fulfillment))
         at = fulfillment.updated_at or fulfillment.created_at or _triggered_at(request)
         return self._event(

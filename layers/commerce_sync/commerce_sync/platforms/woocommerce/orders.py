@@ -58,7 +58,7 @@ from commerce_sync.canonical.model import (
     make_event,
 )
 from commerce_sync.canonical.versions import version_from_timestamp
-from commerce_sync.platforms.adapter import Normalised, WebhookRequest, build_canonical, parse_model
+from commerce_sync.platforms.adapter import IgnoredKind, Normalised, WebhookRequest, build_canonical, parse_model
 from commerce_sync.platforms.campaign_links import Campaign, Landing, campaign_of
 from commerce_sync.platforms.lines import NoLineLeft, PlatformLine, order_lines
 from commerce_sync.platforms.order_statuses import WOOCOMMERCE_CUSTOM_ENV, UnknownStatus, woocommerce_status
@@ -290,24 +290,26 @@ def normalise_order(
         return _order_updated(request, store, payload, consent_keys)
     if topic == ORDER_DELETED_TOPIC:
         return deletion(request, store, payload, EventType.ORDER_DELETED, "order")
-    return Normalised(ignored_reason=f"WooCommerce topic {topic} is not one commerce-sync handles")
+    return Normalised.ignored(IgnoredKind.NOT_HANDLED, f"WooCommerce topic {topic} is not one commerce-sync handles")
 
 
 def _order_updated(request: WebhookRequest, store: Store, payload: Any, consent_keys: Sequence[str]) -> Normalised:
     woo = parse_model(WooOrder, payload)
     if woo.status.removeprefix("wc-") == TRASH_STATUS:
-        return Normalised(ignored_reason=f"order {woo.id} is in the trash; its order.deleted removes it")
+        return Normalised.ignored(IgnoredKind.SKIPPED, f"order {woo.id} is in the trash; its order.deleted removes it")
     if not woo.line_items:
-        return Normalised(ignored_reason=f"order {woo.id} has no line items")
+        return Normalised.ignored(IgnoredKind.SKIPPED, f"order {woo.id} has no line items")
     if not (woo.billing and woo.billing.email):
-        return Normalised(ignored_reason=f"order {woo.id} has no billing e-mail address, which Mailchimp needs")
+        return Normalised.ignored(
+            IgnoredKind.SKIPPED, f"order {woo.id} has no billing e-mail address, which Mailchimp needs"
+        )
     changed_at = woo.modified_at
     if changed_at is None:
         raise BadRequest("is required to order the order's changes", field="date_modified_gmt")
     try:
         order = build_canonical(lambda: order_to_order(woo, consent_keys, request.header(SOURCE_HEADER)))
     except NoLineLeft as error:
-        return Normalised(ignored_reason=str(error))
+        return Normalised.ignored(IgnoredKind.SKIPPED, str(error))
     except UnknownStatus as error:
         example = f'{{"{woo.status.removeprefix("wc-")}": "paid"}}'
         raise BadRequest(

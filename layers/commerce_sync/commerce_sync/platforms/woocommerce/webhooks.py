@@ -29,6 +29,7 @@ from commerce_sync.canonical.model import (
 from commerce_sync.canonical.versions import version_from_timestamp
 from commerce_sync.platforms.adapter import (
     BodyShape,
+    IgnoredKind,
     Normalised,
     PlatformAdapter,
     StoreApi,
@@ -159,7 +160,9 @@ class WooCommerceAdapter(PlatformAdapter):
         shape = TOPIC_SHAPES.get(topic)
         if shape is None:
             # Not parsed: an unusable body of a topic we ignore must not count as a failed delivery.
-            return Normalised(ignored_reason=f"WooCommerce topic {topic} is not one commerce-sync handles")
+            return Normalised.ignored(
+                IgnoredKind.NOT_HANDLED, f"WooCommerce topic {topic} is not one commerce-sync handles"
+            )
         payload = parse_json(request.body)
         shape.check(topic, payload)
         if topic in CUSTOMER_TOPICS:
@@ -248,7 +251,7 @@ def normalise_product_webhook(request: WebhookRequest, store: Store, api: StoreA
     try:
         products, skipped = catalog.complete([payload])
     except PlatformNotFound:
-        return Normalised(ignored_reason=f"product {payload.get('id')} no longer exists on WooCommerce")
+        return Normalised.ignored(IgnoredKind.GONE, f"product {payload.get('id')} no longer exists on WooCommerce")
     except PlatformAuthError as error:
         raise StoreApiUnavailable(f"WooCommerce refused the store's REST key ({error.status})") from error
     except PlatformApiError as error:
