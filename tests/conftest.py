@@ -50,6 +50,7 @@ def runner(mailchimp: MailchimpEmulator) -> Iterator[LocalRunner]:
     config = RunnerConfig(
         mailchimp_api_url=mailchimp.base_url,
         mailchimp_api_key=API_KEY,
+        mailchimp_login_url=mailchimp.login_url,
         retry_delay_seconds=1,
         environment=FAST_RETRIES,
     )
