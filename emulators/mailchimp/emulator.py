@@ -13,7 +13,14 @@ Further accounts are full peers of the first (the primary): own data, batches an
 emu.add_account("acc-2", api_key="fedcba9876543210fedcba9876543210-us19", dc="us19")
 emu.state_of("acc-2").stores                   # what that account holds; emu.state stays the primary's
 emu.in_flight_peaks()                          # {"acc-1": 3, "acc-2": 10}
-emu.revoke("fedcba9876543210fedcba9876543210-us19")
+emu.revoke("fedcba9876543210fedcba9876543210-us19")   # an API key, or an OAuth token
+
+OAuth 2 (Mailchimp's login server is the emulator's root, `emu.login_url`):
+
+emu.register_oauth_app("client-1", "secret-1", "https://app.test/callback")
+emu.oauth_login_as("acc-2")                    # the merchant who will approve the app
+# GET {login_url}/oauth2/authorize?... → 302 with a code; POST {login_url}/oauth2/token → a token of acc-2
+emu.oauth_requests                             # what the login server saw, secrets masked
 """
 
 from __future__ import annotations
@@ -27,6 +34,7 @@ from emulators.loopback import LoopbackServer
 from .faults import FaultSettings
 from .holds import Hold, Matcher
 from .members import force_member_status
+from .oauth import DEFAULT_CODE_TTL_S
 from .server import DEFAULT_API_KEY, EmulatorApp
 from .state import Account, EmulatorState, JsonDict, OrderStatusEvent, RecordedRequest, subscriber_hash
 
@@ -50,6 +58,7 @@ class MailchimpEmulator(LoopbackServer):
         batch_results_per_file: int = 1,
         batch_url_ttl_s: float = 600.0,
         account_dc: str = "us6",
+        oauth_code_ttl_s: float = DEFAULT_CODE_TTL_S,
     ) -> None:
         keys = [api_key] if isinstance(api_key, str) else list(api_key)
         account = Account(
@@ -69,6 +78,7 @@ class MailchimpEmulator(LoopbackServer):
             batch_op_delay_s=batch_op_delay_s,
             batch_results_per_file=batch_results_per_file,
             batch_url_ttl_s=batch_url_ttl_s,
+            oauth_code_ttl_s=oauth_code_ttl_s,
         )
 
     def wsgi_app(self) -> Any:
@@ -89,6 +99,12 @@ class MailchimpEmulator(LoopbackServer):
     @property
     def admin_url(self) -> str:
         return f"{self.root_url}/_emulator"
+
+    @property
+    def login_url(self) -> str:
+        """What `MAILCHIMP_LOGIN_URL` should be set to (for `https://login.mailchimp.com`): the root, where
+        `/oauth2/authorize`, `/oauth2/token` and `/oauth2/metadata` are served."""
+        return self.root_url
 
     # ----- state and records --------------------------------------------------------------------------------
 
@@ -116,7 +132,8 @@ class MailchimpEmulator(LoopbackServer):
         Each is a dict: method, path (with the `/3.0` prefix), status, body (parsed JSON or None), query,
         source, request_id, fault (None, "429", "500", "timeout", "403_html" or "concurrency"), at,
         operation_id (batch operations only), account_id (the credential's account; None without a valid
-        one)."""
+        one). The login server's requests are in `oauth_requests`.
+        """
         with self.state.lock:
             return [entry.to_json() for entry in self.state.requests]
 
@@ -155,6 +172,15 @@ class MailchimpEmulator(LoopbackServer):
     def wait_for_batches(self, timeout: float = 10.0) -> bool:
         """Blocks until every account's submitted batches have finished; False on timeout."""
         return self.app.wait_for_batches(timeout)
+
+    @property
+    def oauth_requests(self) -> list[JsonDict]:
+        """Every request to the login server (`/oauth2/...`): method, path, status, params (the query or form,
+        with client secrets, codes and tokens masked to their last 4 characters), client_id, account_id,
+        outcome ("code", "access_denied", "login_page", "bad_request", "token", "invalid_client",
+        "invalid_grant", "unsupported_grant_type", "invalid_request", "metadata", "invalid_token", "not_found"), at,
+        source ("oauth")."""
+        return [record.to_json() for record in self.app.oauth.records]
 
     # ----- configuration ------------------------------------------------------------------------------------
 
@@ -246,7 +272,7 @@ class MailchimpEmulator(LoopbackServer):
     ) -> None:
         """Another Mailchimp account, a full peer of the primary: its own data, campaigns, members, batches
         and `max_concurrent` connections. Idempotent: an existing account keeps its settings, and `api_key`
-        (if given) is accepted for it either way. `dc` is the account's data center."""
+        (if given) is accepted for it either way. `dc` is what the OAuth metadata endpoint reports."""
         self.app.add_account(
             account_id, api_key, account_name=account_name, email=account_email, login_id=login_id, dc=dc
         )
@@ -257,12 +283,41 @@ class MailchimpEmulator(LoopbackServer):
         self.app.add_account(account_id or self.app.primary_id, api_key)
 
     def revoke(self, credential: str) -> bool:
-        """Ends an API key: API calls with it get 401 "API Key Invalid" (even one already in flight, when it
-        reaches authentication). True if it was a known key."""
+        """Ends an API key or OAuth token: API calls with it get 401 "API Key Invalid" (even one already in
+        flight, when it reaches authentication) and the metadata endpoint `{"error": "invalid_token"}`.
+        True if it was a known credential."""
         return self.app.revoke(credential)
 
     def revoke_api_key(self, api_key: str) -> None:
         self.app.revoke(api_key)
+
+    # ----- OAuth 2 (the login server) -----------------------------------------------------------------------
+
+    def register_oauth_app(self, client_id: str, client_secret: str, redirect_uri: str) -> None:
+        """An app registered at Mailchimp (re-registering a client_id replaces it)."""
+        self.app.oauth.register_app(client_id, client_secret, redirect_uri)
+
+    def rotate_oauth_client_secret(self, client_id: str, new_secret: str) -> None:
+        """The old secret gets 401 `invalid_client` at the token endpoint from now on."""
+        self.app.oauth.rotate_client_secret(client_id, new_secret)
+
+    def oauth_login_as(self, account_id: str, approve: bool = True) -> None:
+        """The merchant logged in at the login server: the next authorize requests are answered for
+        `account_id` (a code), or declined (`error=access_denied`) with `approve=False`. It stays so until
+        changed, `oauth_logout()` or `reset()`."""
+        self.app.oauth.login_as(account_id, approve)
+
+    def oauth_logout(self) -> None:
+        """Nobody logged in: authorize answers the login page (200, no redirect)."""
+        self.app.oauth.login_as(None)
+
+    def set_oauth_code_ttl(self, seconds: float) -> None:
+        """How long an authorization code stays valid from now on (30 s by default)."""
+        self.app.oauth.code_ttl_s = seconds
+
+    def issue_oauth_token(self, account_id: str) -> str:
+        """A token of `account_id` without the authorize/token exchange, for tests that only need one."""
+        return self.app.oauth.issue_token(account_id)
 
     def delete_audience(self, list_id: str, *, account_id: str | None = None) -> None:
         """As if the audience were deleted in Mailchimp: `GET /lists/{list_id}` answers 404 and no store can
@@ -278,8 +333,8 @@ class MailchimpEmulator(LoopbackServer):
             return dict(force_member_status(state, list_id, email, status))
 
     def reset(self) -> None:
-        """Clears every account's data, campaigns and batches, the request log and the faults. Accounts, keys
-        and settings stay."""
+        """Clears every account's data, campaigns and batches, the request logs, pending OAuth codes and the
+        simulated login, and the faults. Accounts, keys, tokens, OAuth apps and settings stay."""
         self.app.reset()
 
     def __repr__(self) -> str:

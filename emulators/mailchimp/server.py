@@ -1,9 +1,9 @@
 """The emulator's HTTP side: the WSGI app (accounts and their credentials, concurrency limits, faults, the
-request log, admin routes) and the `python -m emulators.mailchimp.server` command.
+request log, the OAuth login server, admin routes) and the `python -m emulators.mailchimp.server` command.
 
 Order of checks for a `/3.0` request:
 1. the account: the credential (HTTP Basic with any user and the key as password, or `Authorization:
-   Bearer <key>`) names the account whose connection budget the request uses;
+   Bearer|OAuth <key or token>`) names the account whose connection budget the request uses;
 2. concurrency: more than `max_concurrent` requests in flight *for that account* on arrival → 429
    "Too Many Requests" (requests without a valid credential share a budget of their own);
 3. holds, then added latency (`latency_ms`), while holding the slot;
@@ -12,20 +12,27 @@ Order of checks for a `/3.0` request:
 6. the account's `Dispatcher.dispatch` (routing, JSON, schema, rules) on the account's own data.
 Every `/3.0` request is recorded in the (emulator-wide) request log, whatever its outcome, with its account.
 
+`/oauth2/authorize`, `/oauth2/token` and `/oauth2/metadata` are Mailchimp's login server (see `oauth.py`).
+
 Admin routes (no auth, no faults, not counted for concurrency), all JSON. `account` (a query parameter, or
 a field of the JSON body) picks an account; the primary (the constructor's) when left out; 404 if unknown.
   GET  /_emulator/state[?account=ID]    full dump of one account (stores, lists, campaigns, batches, order
                                         histories) plus faults, in_flight, account and the list of accounts
   POST /_emulator/faults                body: the keyword arguments of `MailchimpEmulator.set_faults`
-  POST /_emulator/reset                 clears every account's data, the request log and the faults
+  POST /_emulator/reset                 clears every account's data, the request log, OAuth codes and login,
+                                        and the faults
   POST /_emulator/campaigns             {"id": "..."} or {"ids": [...]}, [account]; GET lists them
   GET  /_emulator/requests[?account=ID] the request log (only that account's entries with ?account); DELETE
                                         clears it
   GET  /_emulator/orders/<store>/<order>/history[?account=ID]   the order's status history
   POST /_emulator/members               {"list_id", "email_address", "status", [account]}: a member's status
-  POST /_emulator/api-keys              {"add": [...], "revoke": [...], [account]}
+  POST /_emulator/api-keys              {"add": [...], "revoke": [...], [account]}: revoke takes OAuth tokens too
   GET  /_emulator/accounts              the accounts; POST {"account_id", [api_key, account_name, email,
                                         login_id, dc]} adds one (idempotent)
+  POST /_emulator/oauth/apps            {"client_id", "client_secret", "redirect_uri"}: registers an OAuth app
+  POST /_emulator/oauth/apps/<client_id>/secret   {"client_secret"}: rotates its secret
+  POST /_emulator/oauth/login           {"account_id": ID or null, "approve": true}: who is logged in
+  GET  /_emulator/oauth/requests        the login server's request log (secrets masked)
   GET  /_emulator/batch-results/<id>-response.tar.gz?token=...   a batch's results (the response_body_url)
 """
 
@@ -63,6 +70,7 @@ from .faults import (
 )
 from .holds import Holds
 from .members import force_member_status
+from .oauth import DEFAULT_CODE_TTL_S, OAUTH_PREFIX, OAuthServer
 from .problems import (
     PROBLEM_CONTENT_TYPE,
     ApiProblem,
@@ -131,6 +139,7 @@ class EmulatorApp:
         batch_results_per_file: int = 1,
         batch_url_ttl_s: float = 600.0,
         validator: SpecValidator | None = None,
+        oauth_code_ttl_s: float = DEFAULT_CODE_TTL_S,
     ) -> None:
         self.validator = validator or SpecValidator()
         self.max_concurrent = max_concurrent
@@ -146,11 +155,12 @@ class EmulatorApp:
         self.accounts: dict[str, EmulatedAccount] = {}
         self.primary_id = account.account_id
         self._new_account(account)
-        # API key -> account id.
+        # API key -> account id. OAuth tokens live in `oauth` and authenticate the same way.
         self.credentials: dict[str, str] = dict.fromkeys(api_keys, account.account_id)
         # Requests without a valid credential belong to no account; they get a budget of their own, so a
         # flood of bad keys neither uses up nor shows in any account's connections.
         self.unauthenticated_limiter = ConcurrencyLimiter(max_concurrent)
+        self.oauth = OAuthServer(self.profile_of, code_ttl_s=oauth_code_ttl_s)
         self.faults = FaultInjector()
         self.holds = Holds()
         self._admin = Map(
@@ -164,6 +174,10 @@ class EmulatorApp:
                 Rule("/members", endpoint="members", methods=["POST"]),
                 Rule("/api-keys", endpoint="api_keys", methods=["POST"]),
                 Rule("/accounts", endpoint="accounts", methods=["GET", "POST"]),
+                Rule("/oauth/apps", endpoint="oauth_apps", methods=["POST"]),
+                Rule("/oauth/apps/<client_id>/secret", endpoint="oauth_secret", methods=["POST"]),
+                Rule("/oauth/login", endpoint="oauth_login", methods=["POST"]),
+                Rule("/oauth/requests", endpoint="oauth_requests", methods=["GET"]),
                 Rule("/batch-results/<name>", endpoint="batch_results", methods=["GET"]),
             ],
             strict_slashes=False,
@@ -261,19 +275,20 @@ class EmulatorApp:
         self.add_account(account_id, api_key)
 
     def account_of(self, credential: str | None) -> EmulatedAccount | None:
-        """The account an API key authenticates as, or None (missing, unknown, revoked)."""
+        """The account an API key or OAuth token authenticates as, or None (missing, unknown, revoked)."""
         if not credential:
             return None
-        account_id = self.credentials.get(credential)
+        account_id = self.credentials.get(credential) or self.oauth.account_of_token(credential)
         return self.accounts.get(account_id) if account_id else None
 
     def revoke(self, credential: str) -> bool:
-        """Ends an API key; True if it was one."""
-        return self.credentials.pop(credential, None) is not None
+        """Ends an API key or OAuth token; True if it was one."""
+        was_key = self.credentials.pop(credential, None) is not None
+        return self.oauth.revoke(credential) or was_key
 
     @property
     def api_keys(self) -> set[str]:
-        """The accepted API keys of every account."""
+        """The accepted API keys of every account (OAuth tokens not included)."""
         return set(self.credentials)
 
     # ----- operations shared by the Python API and the admin routes -------------------------------------
@@ -298,9 +313,11 @@ class EmulatorApp:
         return all(account.batches.wait_idle(max(0.0, deadline - time.monotonic())) for account in self.all_accounts())
 
     def reset(self) -> None:
-        """Every account's data, the request log and the faults. Accounts and keys stay."""
+        """Every account's data, the request log, pending OAuth codes and login, and the faults.
+        Accounts, keys, tokens and OAuth apps stay."""
         for account in self.all_accounts():
             account.state.clear()
+        self.oauth.clear()
         self.faults.configure(FaultSettings())
 
     def record(self, entry: RecordedRequest) -> None:
@@ -353,6 +370,8 @@ class EmulatorApp:
             response = self._api(request)
         elif path == ADMIN_PREFIX or path.startswith(ADMIN_PREFIX + "/"):
             response = self._admin_route(request)
+        elif path.startswith(OAUTH_PREFIX + "/"):
+            response = self.oauth.handle(request)
         else:
             response = self._problem_response(not_found(), str(uuid.uuid4()))
         return response(environ, start_response)
@@ -567,6 +586,25 @@ class EmulatorApp:
         ]
         return _json_response({"accounts": accounts})
 
+    def _admin_oauth_apps(self, request: Request) -> Response:
+        body = self._admin_body(request)
+        self.oauth.register_app(str(body["client_id"]), str(body["client_secret"]), str(body["redirect_uri"]))
+        return _json_response({"client_id": body["client_id"]})
+
+    def _admin_oauth_secret(self, request: Request, client_id: str) -> Response:
+        body = self._admin_body(request)
+        self.oauth.rotate_client_secret(client_id, str(body["client_secret"]))
+        return _json_response({"client_id": client_id, "rotated": True})
+
+    def _admin_oauth_login(self, request: Request) -> Response:
+        body = self._admin_body(request)
+        account_id = body.get("account_id")
+        self.oauth.login_as(None if account_id is None else str(account_id), approve=bool(body.get("approve", True)))
+        return _json_response({"logged_in": account_id})
+
+    def _admin_oauth_requests(self, request: Request) -> Response:
+        return _json_response({"requests": [record.to_json() for record in self.oauth.records]})
+
     def _admin_batch_results(self, request: Request, name: str) -> Response:
         batch_id = name.removesuffix(".tar.gz").removesuffix("-response")
         # The URL carries no account: the batch id (random) finds the account whose batch it is.
@@ -592,6 +630,22 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--api-key", action="append", dest="api_keys", help="accepted API key (repeatable)")
     parser.add_argument("--account-id", default="acc-1")
     parser.add_argument("--campaign", action="append", default=[], help="known campaign id (repeatable)")
+    parser.add_argument(
+        "--account",
+        action="append",
+        default=[],
+        metavar="ACCOUNT_ID[=API_KEY]",
+        help="another account, with an API key of its own if given (repeatable)",
+    )
+    parser.add_argument(
+        "--oauth-app",
+        nargs=3,
+        action="append",
+        default=[],
+        metavar=("CLIENT_ID", "CLIENT_SECRET", "REDIRECT_URI"),
+        help="a registered OAuth app (repeatable)",
+    )
+    parser.add_argument("--oauth-login", metavar="ACCOUNT_ID", help="the account logged in at the login server")
     args = parser.parse_args(argv)
 
     emulator = MailchimpEmulator(
@@ -599,10 +653,21 @@ def main(argv: list[str] | None = None) -> None:
     )
     for campaign_id in args.campaign:
         emulator.add_campaign(campaign_id)
+    for account in args.account:
+        account_id, _, api_key = str(account).partition("=")
+        emulator.add_account(account_id, api_key or None)
+    for client_id, client_secret, redirect_uri in args.oauth_app:
+        emulator.register_oauth_app(client_id, client_secret, redirect_uri)
+    if args.oauth_login:
+        emulator.oauth_login_as(args.oauth_login)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     emulator.start()
-    print(f"Mailchimp emulator listening on {emulator.base_url} (admin: {emulator.admin_url})", flush=True)
+    print(
+        f"Mailchimp emulator listening on {emulator.base_url} (admin: {emulator.admin_url},"
+        f" OAuth login server: {emulator.login_url})",
+        flush=True,
+    )
     try:
         stop.wait()
     except KeyboardInterrupt:
