@@ -287,6 +287,20 @@ class EmulatorApp:
         return self.oauth.revoke(credential) or was_key
 
     @property
+    def other_accounts(self) -> dict[str, Dispatcher]:
+        """Every account but the primary, by id, as the dispatcher each used to be (`.env.state` is its data).
+        Kept for callers written before accounts were full peers; new code uses `account(account_id)`."""
+        return {
+            account.account_id: account.dispatcher for account in self.all_accounts() if account is not self.primary
+        }
+
+    @property
+    def key_accounts(self) -> dict[str, str]:
+        """API key -> account id for the keys of accounts other than the primary (the old view; read-only)."""
+        # A copy first: request threads may add or revoke keys meanwhile.
+        return {key: account_id for key, account_id in dict(self.credentials).items() if account_id != self.primary_id}
+
+    @property
     def api_keys(self) -> set[str]:
         """The accepted API keys of every account (OAuth tokens not included)."""
         return set(self.credentials)

@@ -246,3 +246,12 @@ def test_batches_run_per_account(emu: MailchimpEmulator) -> None:
     assert "p1" in emu.state.stores["s1"].products and "p1" in emu.state_of(OTHER).stores["s1"].products
     ran = sorted(entry["account_id"] for entry in emu.requests if entry["source"] == "batch")
     assert ran == [PRIMARY, OTHER]
+
+
+def test_the_old_view_of_other_accounts_still_works(emu: MailchimpEmulator) -> None:
+    # Callers written before accounts were full peers reach another account's data this way.
+    emu.app.other_accounts[OTHER].env.state.deleted_audiences.add("list-gone")
+    assert call(emu, OTHER_KEY, "GET", "/lists/list-gone").status_code == 404
+    assert call(emu, API_KEY, "GET", "/lists/list-gone").status_code != 404
+    assert PRIMARY not in emu.app.other_accounts and emu.app.key_accounts[OTHER_KEY] == OTHER
+    emu.state_of(OTHER).deleted_audiences.clear()
