@@ -5,6 +5,7 @@ See `emulator.py` for the Python API and `server.py` for the admin routes and th
 
 from .emulator import MailchimpEmulator
 from .faults import FaultSettings
+from .server import UnknownAccount
 from .state import EmulatorState, OrderStatusEvent, RecordedRequest, Store, subscriber_hash
 
 __all__ = [
@@ -14,5 +15,6 @@ __all__ = [
     "OrderStatusEvent",
     "RecordedRequest",
     "Store",
+    "UnknownAccount",
     "subscriber_hash",
 ]

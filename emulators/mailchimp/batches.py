@@ -1,9 +1,10 @@
 """`/batches`: asynchronous batch operations and the downloadable tar.gz of their results.
 
-`POST /batches` stores the batch as `pending` and queues it. One worker thread runs batches one at a time
-(as Mailchimp does): the status becomes `started`, each operation goes through the same dispatcher as an HTTP
-request (routing, JSON parsing, schema validation, rules; not auth, the concurrency limit or faults), then
-the status becomes `finished`. `errored_operations` counts operations that answered 400 or more.
+`POST /batches` stores the batch as `pending` and queues it. Each account has its own runner, whose one
+worker thread runs that account's batches one at a time (as Mailchimp does): the status becomes `started`,
+each operation goes through the account's dispatcher as an HTTP request would (routing, JSON parsing, schema
+validation, rules; not auth, the concurrency limit or faults), then the status becomes `finished`.
+`errored_operations` counts operations that answered 400 or more.
 
 Finished batches carry a `response_body_url` on the emulator's own host. It serves a gzipped tar of JSON
 files (`results_per_file` operations each), every file an array of
@@ -63,8 +64,10 @@ class BatchRunner:
         op_delay_s: float = 0.0,
         results_per_file: int = 1,
         url_ttl_s: float = 600.0,
+        name: str = "mailchimp-emulator-batches",
     ) -> None:
         self.state = state
+        self.name = name
         self.run_operation = run_operation
         self.url_root = url_root
         self.start_delay_s = start_delay_s
@@ -81,7 +84,7 @@ class BatchRunner:
 
     def start(self) -> None:
         if self._thread is None:
-            self._thread = threading.Thread(target=self._work, name="mailchimp-emulator-batches", daemon=True)
+            self._thread = threading.Thread(target=self._work, name=self.name, daemon=True)
             self._thread.start()
 
     def stop(self) -> None:

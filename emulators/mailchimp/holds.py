@@ -7,6 +7,9 @@ timing alone would make the race happen only now and then.
         assert hold.wait_for_requests(1)
         ...start the second...
     # leaving the block releases whatever is held
+
+A hold matches requests of any account unless it names one (`account_id`): then only requests carrying
+that account's credential are held, e.g. to keep one account's connections busy while another's go on.
 """
 
 from __future__ import annotations
@@ -19,17 +22,28 @@ Matcher = Callable[[str, str, Any], bool]
 
 
 class Hold:
-    def __init__(self, matches: Matcher, limit: int | None = None, max_hold_seconds: float = 30.0) -> None:
+    def __init__(
+        self,
+        matches: Matcher,
+        limit: int | None = None,
+        max_hold_seconds: float = 30.0,
+        account_id: str | None = None,
+    ) -> None:
         self._matches = matches
+        self.account_id = account_id
         self._limit = limit
         self._max_hold = max_hold_seconds
         self._released = threading.Event()
         self._arrived = threading.Condition()
         self.held = 0
 
-    def take(self, method: str, path: str, body: Any) -> bool:
+    def take(self, method: str, path: str, body: Any, account_id: str | None = None) -> bool:
         """Whether this request is held (the first `limit` matching ones are)."""
-        if self._released.is_set() or not self._matches(method, path, body):
+        if self._released.is_set():
+            return False
+        if self.account_id is not None and account_id != self.account_id:
+            return False
+        if not self._matches(method, path, body):
             return False
         with self._arrived:
             if self._limit is not None and self.held >= self._limit:
@@ -66,9 +80,9 @@ class Holds:
             if hold in self._holds:
                 self._holds.remove(hold)
 
-    def pause_if_held(self, method: str, path: str, body: Any) -> None:
+    def pause_if_held(self, method: str, path: str, body: Any, account_id: str | None = None) -> None:
         with self._lock:
             holds = list(self._holds)
         for hold in holds:
-            if hold.take(method, path, body):
+            if hold.take(method, path, body, account_id):
                 hold.wait()

@@ -9,6 +9,10 @@ Everything is plain dicts shaped like Mailchimp's GET responses, held in a few d
 - `state.campaigns` is the set of known campaign ids.
 - `state.batches[batch_id]` are `Batch` records.
 - `state.order_events[(store_id, order_id)]` is the order's status history (it survives order deletion).
+- `state.requests` is the request log. It is emulator-wide (entries name their account) and kept in the
+  primary account's state; every other account's `requests` stays empty.
+
+Each account the emulator serves has an `EmulatorState` of its own (see `accounts.py`).
 
 All access from request threads happens under `state.lock` (an `RLock`); take it too when reading from a
 test while requests may be running, or use `to_json()` for a deep copy.
@@ -139,7 +143,9 @@ class Batch:
 
 @dataclass(frozen=True)
 class RecordedRequest:
-    """One request the emulator handled. `source` is "http" or "batch" (an operation run by a batch)."""
+    """One request the emulator handled. `source` is "http" or "batch" (an operation run by a batch).
+    `account_id` is the account whose credential the request carried (for a batch operation, the account
+    that submitted the batch); None when it had no valid credential."""
 
     method: str
     path: str
@@ -151,6 +157,7 @@ class RecordedRequest:
     fault: str | None  # "429", "500", "timeout", "403_html", "concurrency" or None
     at: str
     operation_id: str | None = None
+    account_id: str | None = None
 
     def to_json(self) -> JsonDict:
         return {
@@ -164,18 +171,20 @@ class RecordedRequest:
             "fault": self.fault,
             "at": self.at,
             "operation_id": self.operation_id,
+            "account_id": self.account_id,
         }
 
 
 @dataclass(frozen=True)
 class Account:
-    """What `GET /3.0/` reports."""
+    """What `GET /3.0/` reports, and the OAuth metadata endpoint (`dc` is the account's data center there)."""
 
     account_id: str
     account_name: str
     email: str
     login_id: str
     role: str = "owner"
+    dc: str = "us6"
 
 
 @dataclass
