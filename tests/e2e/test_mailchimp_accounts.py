@@ -94,7 +94,7 @@ def test_a_key_of_an_account_without_the_audience_is_refused_and_nothing_is_save
     runner: LocalRunner, mailchimp: MailchimpEmulator
 ) -> None:
     account_id, key = new_account(mailchimp)
-    mailchimp.app.other_accounts[account_id].env.state.deleted_audiences.add("list-elsewhere")
+    mailchimp.delete_audience("list-elsewhere", account_id=account_id)
 
     with pytest.raises(CheckRefused, match=f"audience list-elsewhere is not in Mailchimp account .*{account_id}"):
         register_store("shopify", list_id="list-elsewhere", mailchimp_credentials=MailchimpCredentials.api_key(key))
