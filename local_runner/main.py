@@ -20,9 +20,16 @@ from pathlib import Path
 # In AWS each function has its own service name; in one local process they share Powertools' logger.
 os.environ.setdefault("POWERTOOLS_SERVICE_NAME", "commerce-sync-local")
 
+from commerce_sync.accounts.oauth import CALLBACK_PATH
+
 from local_runner.runner import LocalRunner, RunnerConfig
 
 DEMO_API_KEY = "0123456789abcdef0123456789abcdef-us6"
+# The bundled emulator's second account and OAuth app (README, "Connect a store's own Mailchimp account").
+MERCHANT_ACCOUNT = "merchant-account"
+MERCHANT_API_KEY = "fedcba9876543210fedcba9876543210-us6"
+LOCAL_OAUTH_CLIENT_ID = "commerce-sync-local"
+LOCAL_OAUTH_CLIENT_SECRET = "local-oauth-client-secret"
 STATE_DIR = Path(".local")
 ENV_FILE_NAME = "runner.env"
 
@@ -65,18 +72,25 @@ def main(argv: list[str] | None = None) -> int:
     api_key = os.environ.get("MAILCHIMP_API_KEY", DEMO_API_KEY)
     emulator = None
     mailchimp_url = arguments.mailchimp_api_url
+    login_url = None
     if not mailchimp_url:
         from emulators.mailchimp import MailchimpEmulator
 
         emulator = MailchimpEmulator(api_key=api_key, account_id="local-account", host=arguments.host, port=0)
         emulator.start()
         mailchimp_url = emulator.base_url
+        login_url = emulator.login_url
         print(f"Mailchimp emulator on {mailchimp_url} (state: {mailchimp_url.removesuffix('/3.0')}/_emulator/state)")
+        # A merchant's own account and an OAuth app, so that connecting a store's own Mailchimp account
+        # (README, docs/mailchimp-accounts.md) works offline; the merchant is logged in and allows access.
+        emulator.add_account(MERCHANT_ACCOUNT, MERCHANT_API_KEY, account_name="Merchant's own account")
+        emulator.oauth_login_as(MERCHANT_ACCOUNT)
 
     runner = LocalRunner(
         RunnerConfig(
             mailchimp_api_url=mailchimp_url,
             mailchimp_api_key=api_key,
+            mailchimp_login_url=login_url,
             host=arguments.host,
             port=arguments.port,
             aws_endpoint_url=arguments.aws_endpoint_url,
@@ -86,6 +100,12 @@ def main(argv: list[str] | None = None) -> int:
         )
     ).start()
     env_file = write_env_file(runner, arguments.state_dir / ENV_FILE_NAME)
+    if emulator:
+        emulator.register_oauth_app(LOCAL_OAUTH_CLIENT_ID, LOCAL_OAUTH_CLIENT_SECRET, f"{runner.url}{CALLBACK_PATH}")
+        print(
+            f"Mailchimp emulator: a merchant's own account {MERCHANT_ACCOUNT} (API key {MERCHANT_API_KEY}), logged in "
+            f"at its login server; OAuth app {LOCAL_OAUTH_CLIENT_ID} (client secret {LOCAL_OAUTH_CLIENT_SECRET})"
+        )
     print(f"webhooks: POST {runner.url}/webhooks/{{platform}}")
     print(f"AWS (moto): {runner.aws_endpoint_url}; operator CLI settings in {env_file}")
     print(f"register a store: commerce-sync --env-file {env_file} add-store --help")

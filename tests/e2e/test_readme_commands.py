@@ -11,6 +11,9 @@ a command breaks this test:
 - the ```sh block of "Register a store" that holds `add-store`: every command in it runs, except the two
   lines that cannot work offline as written (LEFT_OUT_OFFLINE names them, and each must match exactly one
   command, so nothing else can slip out).
+- then the ```sh block of "Connect a store's own Mailchimp account", every command of it, and the link
+  `connect-mailchimp` prints, opened as the merchant's browser would (the bundled emulator plays Mailchimp's
+  login server): my-shop then writes to the emulator's second account, `merchant-account`.
 
 Everything runs as a real process, from a temporary directory that holds only a symlink `.venv` to the
 project's virtualenv, so `.venv/bin/...` and `.local/runner.env` resolve as the README writes them, and the
@@ -59,6 +62,8 @@ from tests.paths import PROJECT
 README = PROJECT / "README.md"
 RUNNER_SECTION = "## Running it locally against your own payloads"
 REGISTER_SECTION = "### Register a store"
+CONNECT_SECTION = "### Connect a store's own Mailchimp account"
+MERCHANT_ACCOUNT = "merchant-account"
 
 STORE_ID = "my-shop"
 UPDATED_STORE_NAME = "My Shop EU"
@@ -164,6 +169,15 @@ def walkthrough_commands() -> list[str]:
     setting_state = re.compile(r"\s*(?:(?:cd|export|source|\.|alias|set)\s|\w+=)")
     keeping_state = [command for command in commands if setting_state.match(command)]
     assert not keeping_state, f"commands that set shell state for the next: {keeping_state}"
+    return commands
+
+
+def connect_commands() -> list[str]:
+    """The ```sh block of "Connect a store's own Mailchimp account", every command of it."""
+    blocks = sh_blocks(readme_section(CONNECT_SECTION))
+    assert len(blocks) == 1, f"the README's {CONNECT_SECTION!r} should hold one ```sh block"
+    commands = shell_commands(blocks[0])
+    assert any("connect-mailchimp" in command for command in commands), "the block no longer prints the link"
     return commands
 
 
@@ -279,8 +293,11 @@ class RunningRunner:
     url: str
     mailchimp_api_url: str
 
-    def mailchimp_state(self) -> dict[str, Any]:
-        answer = requests.get(f"{self.mailchimp_api_url.removesuffix('/3.0')}/_emulator/state", timeout=10)
+    def mailchimp_state(self, account: str | None = None) -> dict[str, Any]:
+        query = {"account": account} if account else None
+        answer = requests.get(
+            f"{self.mailchimp_api_url.removesuffix('/3.0')}/_emulator/state", params=query, timeout=10
+        )
         answer.raise_for_status()
         state: dict[str, Any] = answer.json()
         return state
@@ -427,3 +444,22 @@ def test_the_readme_walkthrough_typed_literally_registers_and_syncs_my_shop(
     for secret_name, secret in (("the access token", access_token), ("the webhook secret", webhook_secret)):
         leaked = [where for where, output in outputs.items() if secret in output]
         assert not leaked, f"{secret_name} appears in the output of {leaked}"
+
+    # Then "Connect a store's own Mailchimp account", in the same directory against the same runner.
+    connected: list[CommandRun] = []
+    for command in connect_commands():
+        run = run_as_typed(command, user_directory, None)
+        connected.append(run)
+        if run.returncode != 0:
+            pytest.fail(f"a README command failed as typed:\n{run.transcript()}")
+        for promised in promised_outputs(command):
+            assert promised in run.stdout, f"the README says it prints {promised!r}:\n{run.transcript()}"
+    link = run_of(connected, "connect-mailchimp").stdout.strip().splitlines()[-1]
+    assert link.startswith(f"{local_runner.url}/connect/mailchimp/{STORE_ID}?invite="), link
+    page = requests.get(link, timeout=30)  # the merchant's browser, through Mailchimp's (the emulator's) login
+    assert page.status_code == 200, page.text
+    assert f"Store {STORE_ID} now writes to Mailchimp account" in page.text
+    assert STORE_ID in local_runner.mailchimp_state(MERCHANT_ACCOUNT)["stores"], "the merchant's account lacks my-shop"
+    assert MERCHANT_ACCOUNT in run_of(connected, "status").stdout
+    for run in connected:
+        assert "local-oauth-client-secret" not in run.stdout + run.stderr, run.transcript()
