@@ -24,6 +24,9 @@ from local_runner.runner import LocalRunner
 from operator_cli import dead_letters
 from operator_cli.main import main
 from operator_cli.stores import CheckRefused
+from tests.e2e.test_product_webhooks import post as post_product
+from tests.e2e.test_product_webhooks import sample as product_sample
+from tests.e2e.test_product_webhooks import shopify_headers
 from tests.e2e.test_shopify_checkout_slice import checkout, post
 from tests.harness import API_KEY, RegisteredStore, register_store
 
@@ -128,7 +131,8 @@ def test_a_revoked_key_pauses_only_its_account_and_a_new_key_resumes_every_parke
 ) -> None:
     account_id, key, store = own_account
     env_file = write_env_file(runner, tmp_path / "runner.env")
-    monkeypatch.setenv("LOCAL_RUNNER_URL", runner.url)
+    for name, value in runner.operator_environment().items():  # what dead_letters.peek and status read
+        monkeypatch.setenv(name, value)
     first = checkout()
     assert post(runner, store, first).status_code == 202
     runner.wait_until_idle()
@@ -138,6 +142,10 @@ def test_a_revoked_key_pauses_only_its_account_and_a_new_key_resumes_every_parke
     flowing = [checkout() for _ in range(2)]
     for body in parked:
         assert post(runner, store, body).status_code == 202
+    # A product change waits with them (the product consumer parks as the cart and order consumers do).
+    product = dict(product_sample("shopify_product_update_body.json"), id=int(uuid.uuid4().int % 10**12))
+    headers = shopify_headers(store, "products/update", product)
+    assert post_product(runner, "shopify", product, headers).status_code == 202
     for body in flowing:
         assert post(runner, shopify_store, body).status_code == 202
     runner.wait_until_idle()
@@ -167,6 +175,8 @@ def test_a_revoked_key_pauses_only_its_account_and_a_new_key_resumes_every_parke
     for body in parked:
         cart = held(mailchimp, new_key, f"/ecommerce/stores/{store.store_id}/carts/{body['cart_token']}")
         assert cart is not None and cart["order_total"] == float(body["total_price"])
+    landed = held(mailchimp, new_key, f"/ecommerce/stores/{store.store_id}/products/{product['id']}")
+    assert landed is not None and landed["title"] == product["title"]
     code, out, _ = cli(env_file, "status", "--json")
     accounts = {account["account"]: account for account in json.loads(out)["mailchimp_accounts"]}
     assert accounts[account_id]["status"] == "ok"
