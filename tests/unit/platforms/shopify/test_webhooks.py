@@ -328,3 +328,11 @@ def test_checkout_cart_keeps_its_checkout_references(checkout_payload: dict[str,
 def test_checkout_without_cart_token_uses_its_own_token(checkout_payload: dict[str, Any], shopify_store: Store) -> None:
     checkout_payload["cart_token"] = None
     assert only_cart(normalise(checkout_payload, shopify_store)).id == CHECKOUT_TOKEN
+
+
+def test_a_rest_checkout_without_an_id_is_still_a_cart(checkout_payload: dict[str, Any], shopify_store: Store) -> None:
+    # Shopify's REST checkout (shopify-api-ruby's fixture) carries its token, not an id.
+    del checkout_payload["id"]
+    cart = only_cart(normalise(checkout_payload, shopify_store))
+    assert cart.id == TOKEN
+    assert cart.references == (CHECKOUT_TOKEN,)

@@ -150,7 +150,9 @@ class ShopifyNoteAttribute(ShopifyModel):
 
 
 class ShopifyCheckout(ShopifyModel):
-    id: str
+    # The REST checkout (Shopify's API library fixtures) has no `id`, only its token, which is what
+    # identifies the checkout: the id only lets a later checkouts/delete, which names nothing else, find it.
+    id: str | None = None
     token: CartToken = Field(min_length=1)
     cart_token: CartToken | None = None
     email: str | None = None
@@ -249,7 +251,9 @@ def checkout_to_cart(checkout: ShopifyCheckout) -> Cart:
     return Cart(
         # The cart token, when there is one, is shared with the carts/* topics of the same visit.
         id=checkout.cart_token or checkout.token,
-        references=(CHECKOUT_REFERENCE + checkout.id, checkout.token),
+        references=tuple(
+            reference for reference in (checkout.id and CHECKOUT_REFERENCE + checkout.id, checkout.token) if reference
+        ),
         customer=Customer(
             id=customer.id if customer else None,
             email=email,
