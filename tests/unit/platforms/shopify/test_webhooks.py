@@ -16,6 +16,8 @@ from commerce_sync.platforms.registry import adapters
 from commerce_sync.platforms.shopify.webhooks import ShopifyAdapter
 from commerce_sync.platforms.signatures import SignatureError, sign_base64_hmac
 
+from tests.paths import EVENTS
+
 CHECKOUT_TOKEN = "b7f0d3c2a9e84e1f8c6d5a4b3e2f1a0c"
 # The Mailchimp cart id is the checkout's cart token, shared with the carts/* topics of the same visit.
 TOKEN = "Z2NwLXVzLWVhc3QxOjAxSlBEWDdHNEsyTVFaOFJUNVY2Q0I5V0hF"
@@ -336,3 +338,35 @@ def test_a_rest_checkout_without_an_id_is_still_a_cart(checkout_payload: dict[st
     cart = only_cart(normalise(checkout_payload, shopify_store))
     assert cart.id == TOKEN
     assert cart.references == (CHECKOUT_TOKEN,)
+
+
+@pytest.mark.parametrize("status", ["pending", "open", "cancelled", "error", "failure"])
+def test_a_fulfillment_that_has_not_shipped_is_acknowledged_and_ignored(shopify_store: Store, status: str) -> None:
+    # Shopify's own fulfillment example is `pending` with a tracking number already assigned.
+    fulfillment = {"id": 123456, "order_id": 99, "status": status, "tracking_number": "1z827wk74630"}
+    result = normalise(fulfillment, shopify_store, topic="fulfillments/create")
+    assert not result.events
+    assert result.ignored_reason == f"fulfillment 123456 is {status}: nothing shipped"
+
+
+@pytest.mark.parametrize("status", ["success", None])
+def test_a_fulfillment_that_shipped_is_a_shipment(shopify_store: Store, status: str | None) -> None:
+    fulfillment = {
+        "id": 7,
+        "order_id": 99,
+        "status": status,
+        "tracking_number": "T1",
+        "created_at": "2025-03-14T10:00Z",
+    }
+    [event] = normalise(fulfillment, shopify_store, topic="fulfillments/update").events
+    assert event.type is EventType.ORDER_SHIPMENT
+    assert event.order_shipment().shipment.tracking_number == "T1"
+
+
+def test_an_orders_unshipped_fulfillments_bring_no_tracking(shopify_store: Store) -> None:
+    order = json.loads((EVENTS / "shopify_order_body.json").read_text())
+    shipped = {"id": 1, "status": "success", "tracking_number": "SHIPPED", "created_at": "2025-03-14T10:00:00Z"}
+    waiting = {"id": 2, "status": "pending", "tracking_number": "WAITING", "created_at": "2025-03-14T11:00:00Z"}
+    order.update(fulfillment_status="partial", fulfillments=[shipped, waiting])
+    [event] = normalise(order, shopify_store, topic="orders/updated").events
+    assert [shipment.tracking_number for shipment in event.order().shipments] == ["SHIPPED"]

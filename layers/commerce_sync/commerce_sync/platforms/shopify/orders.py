@@ -60,6 +60,11 @@ ORDER_TOPICS = frozenset(
 )
 ORDER_EDITED_TOPIC = "orders/edited"
 FULFILLMENT_TOPICS = frozenset({"fulfillments/create", "fulfillments/update"})
+# A fulfillment's `status`: only `success` (or none, in older payloads) means the parcel left. `pending` and
+# `open` are still with a fulfillment service (Shopify's own fulfillment example is `pending`, with its
+# tracking number already assigned); `cancelled`, `error` and `failure` never shipped. Marking the order
+# shipped for those would send Mailchimp's Shipping confirmation for goods still on the shelf.
+UNSHIPPED_FULFILLMENTS = frozenset({"pending", "open", "cancelled", "error", "failure"})
 
 
 def without_access_key(value: object) -> object:
@@ -126,6 +131,10 @@ class ShopifyFulfillment(ShopifyOrderModel):
     tracking_url: str | None = None
     created_at: datetime | None = None
     updated_at: datetime | None = None
+
+    @property
+    def shipped(self) -> bool:
+        return (self.status or "success").lower() not in UNSHIPPED_FULFILLMENTS
 
 
 class ShopifyTransaction(ShopifyOrderModel):
@@ -285,7 +294,7 @@ def order_to_order(order: ShopifyOrder, consent: MarketingConsent) -> Order:
         shipping_total=order.total_shipping_price_set.shop_money.amount if order.total_shipping_price_set else None,
         financial_status=status.financial,
         shipped=status.shipped,
-        shipments=tuple(_shipment(f) for f in order.fulfillments if f.status not in ("cancelled", "error", "failure")),
+        shipments=tuple(_shipment(f) for f in order.fulfillments if f.shipped),
         refunds=tuple(_refund(r, order.currency, rate) for r in order.refunds if r.amount(order.currency, rate) > 0),
         cart_id=order.cart_token or order.checkout_token,
         cart_references=tuple(t for t in (order.checkout_token,) if t),

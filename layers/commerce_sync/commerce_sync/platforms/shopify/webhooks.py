@@ -378,7 +378,8 @@ class ShopifyAdapter(PlatformAdapter):
                 request, store, EventType.ORDER_REFUND, amended, amended.order_id, version_from_timestamp(at), at
             )
         fulfillment = parse_model(ShopifyFulfillment, payload)
-        if fulfillment.status in ("cancelled", "error", "failure"):
+        if not fulfillment.shipped:
+            # fulfillments/update brings the same fulfillment again once it has shipped (`success`).
             return Normalised.ignored(
                 IgnoredKind.SKIPPED, f"fulfillment {fulfillment.id} is {fulfillment.status}: nothing shipped"
             )
