@@ -94,6 +94,18 @@ def test_shopify_untracked_default_variant_and_draft() -> None:
     assert (jacket.visibility, jacket.inventory_quantity) == ("hidden", 0)
 
 
+def test_a_shopify_variant_with_a_blank_title_is_titled_by_its_options() -> None:
+    # Shopify's own products/update example sends `title: ""` with option1 "Small" and "Medium".
+    raw = copy.deepcopy(shopify_catalog()[0])
+    raw["variants"] = [
+        {**raw["variants"][0], "title": "", "option1": "Small", "option2": None, "option3": None},
+        {**raw["variants"][1], "title": "", "option1": "Medium", "option2": "Blue", "option3": None},
+        {**raw["variants"][1], "id": 9, "title": "Default Title", "option1": "Default Title"},
+    ]
+    product = shopify_product(ShopifyProduct.model_validate(raw), store("shopify"))
+    assert [v.title for v in product.variants] == ["Small", "Medium / Blue", product.title]
+
+
 def test_a_product_without_variants_still_gets_one() -> None:
     raw = {**copy.deepcopy(shopify_catalog()[0]), "variants": []}
     product = shopify_product(ShopifyProduct.model_validate(raw), store("shopify"))

@@ -81,6 +81,18 @@ class ShopifyVariant(ShopifyModel):
     inventory_policy: str | None = None
     image_id: str | None = None
     updated_at: datetime | None = None
+    option1: str | None = None
+    option2: str | None = None
+    option3: str | None = None
+
+    def own_title(self) -> str | None:
+        """Shopify defines a variant's title as its options joined by " / "; payloads that leave `title` blank
+        (Shopify's own product webhook example) still carry the options. The product's only variant is
+        titled "Default Title": that one names nothing."""
+        title = text(self.title) or " / ".join(
+            o for o in (text(self.option1), text(self.option2), text(self.option3)) if o
+        )
+        return title if title and title != DEFAULT_VARIANT_TITLE else None
 
 
 class ShopifyProduct(ShopifyModel):
@@ -126,7 +138,7 @@ def to_canonical_product(product: ShopifyProduct, store: Store) -> Product:
     variants = tuple(
         ProductVariant(
             id=variant.id,
-            title=(text(variant.title) if text(variant.title) != DEFAULT_VARIANT_TITLE else None) or title,
+            title=variant.own_title() or title,
             sku=text(variant.sku),
             url=f"{url}?variant={variant.id}" if url else None,
             price=variant.price,
