@@ -126,3 +126,35 @@ def test_logs_hold_no_email_address_nor_key(
     assert email.lower() not in logged.lower()
     assert shopify_store.webhook_secret not in logged
     assert "0123456789abcdef0123456789abcdef" not in logged
+
+
+def same_cart_event(store_id: str, cart_id: str, version: str, customer: dict[str, Any]) -> dict[str, Any]:
+    """One cart.updated record for `cart_id` at `version`, with a fresh event id."""
+    record = copy.deepcopy(json.loads(SAMPLE.read_text())["Records"][0])
+    message = json.loads(record["body"])
+    detail = message["detail"]
+    detail.update(event_id=f"test:{uuid.uuid4()}", store_id=store_id, entity_id=cart_id, entity_version=version)
+    detail["data"].update(id=cart_id, customer=customer)
+    record.update(messageId=str(uuid.uuid4()), body=json.dumps(message))
+    return {"Records": [record]}
+
+
+def test_a_waiting_cart_is_written_by_an_event_of_the_same_moment_that_brings_the_email(
+    runner: LocalRunner, shopify_store: RegisteredStore, mailchimp_reader: MailchimpReader, captured_logs: io.StringIO
+) -> None:
+    # Shopify's carts/create and checkouts/create examples of one visit carry the same updated_at; only
+    # the checkout knows the shopper.
+    cart_id, version = uuid.uuid4().hex, "2022-01-01T00:00:00.000000Z"
+    shopper = {"id": "c-7", "email": f"same.moment.{uuid.uuid4().hex[:6]}@example.com"}
+    path = f"/ecommerce/stores/{shopify_store.store_id}/carts/{cart_id}"
+
+    for customer in ({}, shopper, {"id": "c-7"}):
+        assert runner.invoke(
+            "CartEventsFunction", same_cart_event(shopify_store.store_id, cart_id, version, customer)
+        ) == {"batchItemFailures": []}
+
+    lines = [line[line.index("{") :] for line in captured_logs.getvalue().splitlines() if cart_id in line]
+    outcomes = [outcome for line in lines if (outcome := json.loads(line).get("outcome"))]
+    assert outcomes == ["waiting_for_email", "synced", "stale"]
+    cart = mailchimp_reader.resource(path)
+    assert cart is not None and cart["customer"]["email_address"] == shopper["email"]

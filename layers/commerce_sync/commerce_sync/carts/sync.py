@@ -70,7 +70,16 @@ class CartSync(EventApplier):
         state = self._state.applied(store.store_id, CART, cart.id) or {}
         if state.get("converted"):
             return {"outcome": "skipped_converted", "cart_id": cart.id}
-        if applied_version(state) >= event.entity_version:
+        # The same moment of a cart kept for want of an e-mail, now with one: Shopify's carts/create and the
+        # checkouts/create of the same visit can carry the very same `updated_at` (its own examples do), and
+        # only the checkout knows the shopper. Taking it for a stale copy would lose the cart for good.
+        completes_waiting = (
+            applied_version(state) == event.entity_version
+            and bool(state.get("pending_cart"))
+            and not state.get("customer")
+            and cart.customer.email is not None
+        )
+        if applied_version(state) >= event.entity_version and not completes_waiting:
             return {"outcome": "stale", "cart_id": cart.id}
         cart = self._with_remembered(cart, state)
         if cart.customer.email is None:
@@ -105,15 +114,12 @@ class CartSync(EventApplier):
             self._mailchimp(lambda client: {"deleted": client.delete_cart(store.store_id, cart.id)})
             likely_new = True
         outcome = self._mailchimp(lambda client: self._write_cart(client, store, cart, mailchimp_cart, likely_new))
-        self._state.record_applied(
-            store.store_id,
-            CART,
-            cart.id,
-            event.entity_version,
-            customer=cart.customer.model_dump_json(),
-            checkout_url=cart.checkout_url or "",
-            removed="",
-        )
+        written = {"customer": cart.customer.model_dump_json(), "checkout_url": cart.checkout_url or "", "removed": ""}
+        if completes_waiting:
+            # Its version is the one recorded already (record_applied takes only newer ones).
+            self._state.mark(store.store_id, CART, cart.id, **written)
+        else:
+            self._state.record_applied(store.store_id, CART, cart.id, event.entity_version, **written)
         for reference in cart.references:
             self._state.mark(store.store_id, CART_ALIAS, reference, cart_id=cart.id)
         # So a purchase by this shopper also ends this cart, whichever cart the order names. Bounded so a
