@@ -81,6 +81,12 @@ def _listed(items: list[dict[str, Any]]) -> list[Listed[dict[str, Any]]]:
     ]
 
 
+def _billing_email(order: Mapping[str, Any]) -> str | None:
+    billing = order.get("billing_address")
+    email = billing.get("email") if isinstance(billing, Mapping) else None
+    return (email.strip() or None) if isinstance(email, str) else None
+
+
 def _reason(text: str) -> str:
     return redact_emails(text)[:300]
 
@@ -169,7 +175,10 @@ class BigCommerceHistory:
         return lambda entity_id, version: history_event_id(PLATFORM, resource, entity_id, version)
 
     def _orders(self, kept: list[Listed[dict[str, Any]]]) -> list[Outcome]:
-        subscribers: dict[str, Any] = {}  # one read per billing address on a page
+        # One subscriber read per billing address on a page, before the orders are completed side by side.
+        addresses = {email.lower(): email for entry in kept if (email := _billing_email(entry.item))}
+        with ThreadPoolExecutor(max_workers=ORDER_READ_WORKERS) as pool:
+            subscribers = dict(zip(addresses, pool.map(self._client.subscriber, addresses.values()), strict=True))
 
         def one(entry: Listed[dict[str, Any]]) -> Outcome:
             try:
