@@ -2,7 +2,8 @@
 
 Routes, under `/stores/<store_hash>/v3` (anything else answers a BigCommerce-shaped 404):
   GET /carts/<cart_id>                  `include=redirect_urls` mints one-time redirect URLs
-  GET /customers                        filters `id:in`, `email:in`; `page`, `limit`
+  GET /customers                        filters `id:in`, `email:in`, `date_modified:min|max`,
+                                        `date_created:min|max` (inclusive); `sort`; `page`, `limit`
   GET /customers/subscribers            filters `email`, `id:in`; `page`, `limit`
   GET /catalog/products                 `page`, `limit` (≤ 250), `id:in`, `include=variants,images`
   GET /catalog/products/<product_id>    `include=variants,images`
@@ -10,7 +11,8 @@ Routes, under `/stores/<store_hash>/v3` (anything else answers a BigCommerce-sha
   GET|POST /hooks, GET|PUT|DELETE /hooks/<hook_id>   webhook management (hooks.py)
   GET /orders/<order_id>/payment_actions/refunds      an order's refunds (orders.py)
 and under `/stores/<store_hash>/v2` (orders.py; v2 errors are `[{status, message}]`):
-  GET /orders/<order_id>, GET /orders/<order_id>/products|shipments|coupons   (an empty list is 204)
+  GET /orders (filters, `sort`, paged), GET /orders/count, GET /orders/<order_id>,
+  GET /orders/<order_id>/products|shipments|coupons   (an empty list or page is 204)
 
 Order of checks for each request: added latency, an injected fault (429 with
 `X-Rate-Limit-Time-Reset-Ms`, or 500), the `X-Auth-Token` header (401 when missing or unknown), the
@@ -150,6 +152,25 @@ def _int_list(raw: str | None, name: str) -> list[int] | None:
         raise ApiError(422, f"The filter {name} must be a comma-separated list of integers") from error
 
 
+CUSTOMER_DATE_FILTERS: tuple[tuple[str, str, Callable[[datetime, datetime], bool]], ...] = (
+    ("date_modified:min", "date_modified", lambda stored, given: stored >= given),
+    ("date_modified:max", "date_modified", lambda stored, given: stored <= given),
+    ("date_created:min", "date_created", lambda stored, given: stored >= given),
+    ("date_created:max", "date_created", lambda stored, given: stored <= given),
+)
+
+
+def _v3_time(value: str, name: str, strict: bool = True) -> datetime | None:
+    """An ISO 8601 date or date-time (naive: UTC). A filter that is none is a 422, as on BigCommerce."""
+    try:
+        parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+    except ValueError as error:
+        if strict:
+            raise ApiError(422, f"The filter {name} must be a date or a date-time") from error
+        return None
+    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed
+
+
 def _includes(request: Request) -> set[str]:
     return {part.strip() for part in request.args.get("include", "").split(",") if part.strip()}
 
@@ -196,6 +217,8 @@ class BigCommerceApp:
         self.order_book = OrderBook()
         self._v2_routes = Map(
             [
+                Rule("/orders", endpoint="orders", methods=["GET"]),
+                Rule("/orders/count", endpoint="count", methods=["GET"]),
                 Rule("/orders/<int:order_id>", endpoint="order", methods=["GET"]),
                 Rule("/orders/<int:order_id>/<any(products,shipments,coupons):kind>", endpoint="list", methods=["GET"]),
             ],
@@ -318,12 +341,41 @@ class BigCommerceApp:
         ids = _int_list(request.args.get("id:in"), "id:in")
         emails = request.args.get("email:in")
         wanted_emails = {e.strip().lower() for e in emails.split(",")} if emails is not None else None
+        dated = [
+            (name, field_name, compare, _v3_time(request.args[name], name))
+            for name, field_name, compare in CUSTOMER_DATE_FILTERS
+            if request.args.get(name)
+        ]
+
+        def keep(customer_id: int, customer: JsonDict) -> bool:
+            if ids is not None and customer_id not in ids:
+                return False
+            if wanted_emails is not None and str(customer.get("email", "")).lower() not in wanted_emails:
+                return False
+            for _, field_name, compare, given in dated:
+                stored = _v3_time(str(customer.get(field_name) or ""), field_name, strict=False)
+                if stored is None or not compare(stored, given):
+                    return False
+            return True
+
         found = [
             copy.deepcopy(customer)
             for customer_id, customer in sorted(self.state.customers.items())
-            if (ids is None or customer_id in ids)
-            and (wanted_emails is None or str(customer.get("email", "")).lower() in wanted_emails)
+            if keep(customer_id, customer)
         ]
+        sort = request.args.get("sort")
+        if sort is not None:
+            field_name, _, direction = sort.partition(":")
+            if field_name not in ("date_created", "date_modified", "last_name") or direction not in ("asc", "desc"):
+                raise ApiError(422, "The sort parameter is not valid")
+
+            def sort_key(customer: JsonDict) -> tuple[Any, int]:
+                if field_name == "last_name":
+                    return (str(customer.get("last_name", "")), int(customer["id"]))
+                stored = _v3_time(str(customer.get(field_name) or ""), field_name, strict=False)
+                return (stored or datetime.min.replace(tzinfo=UTC), int(customer["id"]))
+
+            found.sort(key=sort_key, reverse=direction == "desc")
         return _json(_page(request, found))
 
     def _get_subscribers(self, request: Request) -> Response:
@@ -407,7 +459,12 @@ class BigCommerceApp:
         try:
             if endpoint == "order":
                 return _json(self.order_book.order(args["order_id"]))
-            items = self.order_book.page(args["kind"], args["order_id"], request.args)
+            if endpoint == "count":
+                return _json(self.order_book.count(request.args))
+            if endpoint == "orders":
+                items = self.order_book.list_orders(request.args)
+            else:
+                items = self.order_book.page(args["kind"], args["order_id"], request.args)
         except OrderError as error:
             raise V2ApiError(error.status, error.message) from error
         return _json(items) if items is not None else Response(status=204)

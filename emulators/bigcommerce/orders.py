@@ -1,6 +1,12 @@
 """BigCommerce orders for the emulator: the v2 order reads commerce-sync makes when an order or shipment
 webhook arrives, and the v3 refunds of an order.
 
+  GET /v2/orders                                `min_date_modified`, `max_date_modified`, `min_date_created`,
+                                                `max_date_created` (inclusive; RFC 2822 or ISO 8601), `status_id`,
+                                                `customer_id`, `is_deleted` (default: archived orders left out),
+                                                `sort` (id, date_created, date_modified, status_id, customer_id;
+                                                `:asc`/`:desc`; default id, ties by id), `page`, `limit` (≤ 250)
+  GET /v2/orders/count                          the same filters: `{statuses: [{id, name, count}], count}`
   GET /v2/orders/{id}                           the order (RFC 2822 dates, money as strings)
   GET /v2/orders/{id}/products                  `page`, `limit` (≤ 250)
   GET /v2/orders/{id}/shipments                 `page`, `limit` (≤ 250)
@@ -16,14 +22,35 @@ from __future__ import annotations
 
 import copy
 import threading
+from collections.abc import Callable
 from datetime import UTC, datetime
-from email.utils import format_datetime
+from email.utils import format_datetime, parsedate_to_datetime
 from typing import Any
 
 JsonDict = dict[str, Any]
 SUB_RESOURCES = ("products", "shipments", "coupons")
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 250
+SORTS = ("id", "date_created", "date_modified", "status_id", "customer_id")
+DATE_FILTERS = {
+    "min_date_modified": ("date_modified", lambda stored, given: stored >= given),
+    "max_date_modified": ("date_modified", lambda stored, given: stored <= given),
+    "min_date_created": ("date_created", lambda stored, given: stored >= given),
+    "max_date_created": ("date_created", lambda stored, given: stored <= given),
+}
+
+
+def parse_v2_time(value: str) -> datetime | None:
+    """RFC 2822 (what v2 answers with) or ISO 8601 (what its filters also take); naive ISO times are UTC."""
+    text = value.strip()
+    try:
+        parsed = parsedate_to_datetime(text)
+    except (TypeError, ValueError):
+        try:
+            parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        except ValueError:
+            return None
+    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed
 
 
 def rfc2822_now() -> str:
@@ -118,3 +145,62 @@ class OrderBook:
         self.order(order_id)
         with self.lock:
             return {"data": copy.deepcopy(self.children["refunds"].get(int(order_id), [])), "meta": {}}
+
+    # ----- the list and its count -------------------------------------------------------------------------
+
+    def _matching(self, args: Any) -> list[JsonDict]:
+        checks: list[tuple[str, Callable[[datetime, datetime], bool], datetime]] = []
+        for name, (field_name, compare) in DATE_FILTERS.items():
+            if args.get(name):
+                given = parse_v2_time(str(args[name]))
+                if given is None:
+                    raise OrderError(400, f"The field '{name}' is invalid.")
+                checks.append((field_name, compare, given))
+        wanted_deleted = str(args.get("is_deleted", "false")).lower() in ("1", "true")
+        status_id, customer_id = args.get("status_id"), args.get("customer_id")
+
+        def keep(order: JsonDict) -> bool:
+            if bool(order.get("is_deleted", False)) is not wanted_deleted:
+                return False
+            if status_id is not None and str(order.get("status_id")) != str(status_id):
+                return False
+            if customer_id is not None and str(order.get("customer_id")) != str(customer_id):
+                return False
+            for field_name, compare, given in checks:
+                stored = parse_v2_time(str(order.get(field_name) or ""))
+                if stored is None or not compare(stored, given):
+                    return False
+            return True
+
+        with self.lock:
+            return [copy.deepcopy(order) for order in self.orders.values() if keep(order)]
+
+    def list_orders(self, args: Any) -> list[JsonDict] | None:
+        """One page of `GET /v2/orders`; None (204) when it is empty."""
+        field_name, _, direction = str(args.get("sort", "id")).partition(":")
+        if field_name not in SORTS or direction not in ("", "asc", "desc"):
+            raise OrderError(400, "The field 'sort' is invalid.")
+        try:
+            page = max(int(args.get("page", 1)), 1)
+            limit = min(max(int(args.get("limit", DEFAULT_LIMIT)), 1), MAX_LIMIT)
+        except ValueError as error:
+            raise OrderError(400, "The field 'page' or 'limit' is invalid.") from error
+
+        def sort_key(order: JsonDict) -> tuple[Any, int]:
+            value = order.get(field_name)
+            if field_name.startswith("date_"):
+                value = parse_v2_time(str(value or "")) or datetime.min.replace(tzinfo=UTC)
+            elif field_name != "id":
+                value = int(value or 0)
+            return (value, int(order["id"]))
+
+        found = sorted(self._matching(args), key=sort_key, reverse=direction == "desc")
+        return found[(page - 1) * limit : page * limit] or None
+
+    def count(self, args: Any) -> JsonDict:
+        found = self._matching(args)
+        by_status: dict[int, int] = {}
+        for order in found:
+            by_status[int(order.get("status_id") or 0)] = by_status.get(int(order.get("status_id") or 0), 0) + 1
+        statuses = [{"id": key, "name": f"status {key}", "count": by_status[key]} for key in sorted(by_status)]
+        return {"statuses": statuses, "count": len(found)}

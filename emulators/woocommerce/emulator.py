@@ -1,9 +1,12 @@
-"""`WooCommerceEmulator`: the WooCommerce REST API (wc/v3) product reads for one site, on 127.0.0.1.
+"""`WooCommerceEmulator`: the WooCommerce REST API (wc/v3) reads for one site, on 127.0.0.1: products and
+variations (the catalog sync), orders and customers (the history readers, see history.py).
 
 emu = WooCommerceEmulator(consumer_key="ck_test", consumer_secret="cs_test").start()
 emu.base_url                          # "http://127.0.0.1:PORT": the site URL (the store's platform_api_url)
 emu.put_product({...}, variations=[...])
 emu.delete_product(301)               # gone for good (trash: put it with "status": "trash")
+emu.put_order({...}); emu.put_customer({...})   # wc/v3 bodies; ids and dates default (history.py)
+emu.delete_order(727); emu.delete_customer(58)
 emu.set_faults(rate_429=0.2, retry_after=0.05, seed=7); emu.fail_when(...); emu.requests
 
 Routes, under `/wp-json/wc/v3/`, authenticated with the REST key pair (HTTP Basic, or the
@@ -13,6 +16,8 @@ Routes, under `/wp-json/wc/v3/`, authenticated with the REST key pair (HTTP Basi
                                      the trash); `X-WP-Total`, `X-WP-TotalPages` and a `Link` header
   GET products/<id>                  404 `woocommerce_rest_product_invalid_id` when unknown
   GET products/<id>/variations       `page`, `per_page`; same headers
+  GET orders, orders/<id>            date filters, `orderby`, `order`, `status` (history.py); same headers
+  GET customers, customers/<id>      `orderby`, `order`, `role`, `email` (history.py); same headers
 Errors are WordPress REST documents `{code, message, data: {status}}`.
 """
 
@@ -28,6 +33,8 @@ from werkzeug.wrappers import Request, Response
 
 from emulators.shopify.platform import JsonDict, PlatformEmulator, json_response
 
+from .history import HistoryBook, HistoryError
+
 MAX_PER_PAGE = 100
 DEFAULT_PER_PAGE = 10
 VARIATIONS = "_variations"
@@ -39,11 +46,16 @@ class WooCommerceEmulator(PlatformEmulator):
     def __init__(self, consumer_key: str, consumer_secret: str, host: str = "127.0.0.1", port: int = 0):
         super().__init__(host, port)
         self.key_pairs = {(consumer_key, consumer_secret)}
+        self.history = HistoryBook()
         self._routes = Map(
             [
                 Rule("/wp-json/wc/v3/products", endpoint="products"),
                 Rule("/wp-json/wc/v3/products/<int:product_id>", endpoint="product"),
                 Rule("/wp-json/wc/v3/products/<int:product_id>/variations", endpoint="variations"),
+                Rule("/wp-json/wc/v3/orders", endpoint="orders"),
+                Rule("/wp-json/wc/v3/orders/<int:resource_id>", endpoint="order"),
+                Rule("/wp-json/wc/v3/customers", endpoint="customers"),
+                Rule("/wp-json/wc/v3/customers/<int:resource_id>", endpoint="customer"),
             ],
             strict_slashes=False,
         )
@@ -65,6 +77,25 @@ class WooCommerceEmulator(PlatformEmulator):
 
     def delete_product(self, product_id: int) -> None:
         self.products.delete(product_id)
+
+    def put_order(self, order: JsonDict) -> JsonDict:
+        """Adds or replaces an order (the wc/v3 body, as `GET orders/<id>` answers it); `id` defaults to the next
+        free one, `status` to processing, the dates to now."""
+        return self.history.put_order(order)
+
+    def put_customer(self, customer: JsonDict) -> JsonDict:
+        """Adds or replaces a customer (wc/v3); `id` defaults to the next free one, `role` to customer."""
+        return self.history.put_customer(customer)
+
+    def delete_order(self, order_id: int) -> None:
+        self.history.delete_order(order_id)
+
+    def delete_customer(self, customer_id: int) -> None:
+        self.history.delete_customer(customer_id)
+
+    def reset(self) -> None:
+        super().reset()
+        self.history.clear()
 
     @staticmethod
     def _public(product: JsonDict) -> JsonDict:
@@ -100,7 +131,10 @@ class WooCommerceEmulator(PlatformEmulator):
             endpoint, args = self._routes.bind("woocommerce").match(request.path, method=request.method)
         except HTTPException as error:
             return self.error(error.code or 404, "No route was found matching the URL and request method.")
-        return getattr(self, f"_{endpoint}")(request, **args)
+        try:
+            return getattr(self, f"_{endpoint}")(request, **args)
+        except HistoryError as error:
+            return self.error(error.status, error.message, code=error.code)
 
     @staticmethod
     def _paging(request: Request) -> tuple[int, int] | Response:
@@ -171,3 +205,23 @@ class WooCommerceEmulator(PlatformEmulator):
             return paging
         page, per_page = paging
         return self._paged(request, list(product.get(VARIATIONS, [])), page, per_page)
+
+    # ----- orders and customers (history.py) -------------------------------------------------------------
+
+    def _orders(self, request: Request) -> Response:
+        paging = self._paging(request)
+        if isinstance(paging, Response):
+            return paging
+        return self._paged(request, self.history.list_orders(request.args), *paging)
+
+    def _order(self, request: Request, resource_id: int) -> Response:
+        return json_response(self.history.order(resource_id))
+
+    def _customers(self, request: Request) -> Response:
+        paging = self._paging(request)
+        if isinstance(paging, Response):
+            return paging
+        return self._paged(request, self.history.list_customers(request.args), *paging)
+
+    def _customer(self, request: Request, resource_id: int) -> Response:
+        return json_response(self.history.customer(resource_id))

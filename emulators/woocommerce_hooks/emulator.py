@@ -5,6 +5,7 @@ emu.site_url                       # "http://127.0.0.1:PORT" (the store identity
 emu.api_url                        # "http://127.0.0.1:PORT/wp-json/wc/v3" (a store's platform_api_url)
 hook = emu.add_webhook("customer.updated", "http://127.0.0.1:3000/webhooks/woocommerce", secret="s3cret")
 emu.secret_of(hook["id"])          # what WooCommerce would sign the hook's deliveries with
+emu.set_status(hook["id"], "disabled")  # as WooCommerce does after failed deliveries (or "paused")
 emu.deliver(hook["id"], body)      # POSTs a signed delivery to the hook's delivery_url, as WooCommerce does
 emu.fail_updates(after=1, count=1) # the next update succeeds, the one after answers 500
 emu.stop()
@@ -98,6 +99,14 @@ class WooCommerceHooksEmulator(LoopbackServer):
         with self.state.lock:
             webhook = self.state.webhooks.get(hook_id)
             return copy.deepcopy(webhook) if webhook is not None else None
+
+    def set_status(self, hook_id: int, status: str) -> None:
+        """As WooCommerce does on its own (`disabled` after more than 5 consecutive failed deliveries) or a
+        merchant in the admin (`paused`): no API call."""
+        if status not in ("active", "paused", "disabled"):
+            raise ValueError(f"{status!r} is not a WooCommerce webhook status")
+        with self.state.lock:
+            self.state.webhooks[hook_id]["status"] = status
 
     def secret_of(self, hook_id: int) -> str:
         with self.state.lock:

@@ -66,5 +66,6 @@ class HistorySource(Protocol):
         ...
 
 
-def history_event_id(platform: str, resource: str, resource_id: str, version: int) -> str:
+def history_event_id(platform: str, resource: str, resource_id: str, version: str | int) -> str:
+    # `version` is the entity version the event carries: a string (canonical.versions) on every platform so far.
     return f"history:{platform}:{resource}:{resource_id}:{version}"

@@ -25,6 +25,7 @@ from commerce_sync.platforms.secret_push import (
     PlatformWebhooks,
     PushResult,
 )
+from commerce_sync.platforms.webhook_health import WebhookHealth, WebhookHealthUnavailable
 from commerce_sync.platforms.woocommerce.api import key_pair as woocommerce_key_pair
 from commerce_sync.platforms.woocommerce.api import rest_root as woocommerce_api_root
 from commerce_sync.platforms.woocommerce.hooks import WooCommerceWebhooks
@@ -36,7 +37,7 @@ CLIENT_SECRET_PLATFORMS = frozenset({"bigcommerce"})
 
 
 class PlatformHooks:
-    """Finds a store's webhooks on its platform and sets their secret."""
+    """Finds a store's webhooks on its platform, sets their secret, checks that they are there and active."""
 
     def __init__(self, policy: HttpPolicy = ROTATION_HTTP_POLICY) -> None:
         self._policy = policy
@@ -47,7 +48,7 @@ class PlatformHooks:
         except PlatformApiUrlError as error:
             raise HookPushError(f"store {store.store_id}: {error}, so its webhooks cannot be updated") from error
 
-    def _webhooks(self, store: Store, credentials: Mapping[str, Any]) -> PlatformWebhooks:
+    def _webhooks(self, store: Store, credentials: Mapping[str, Any]) -> WooCommerceWebhooks | BigCommerceWebhooks:
         session = platform_session(self._policy)
         if store.platform == "woocommerce":
             pair = woocommerce_key_pair(credentials)
@@ -66,6 +67,31 @@ class PlatformHooks:
                 )
             return BigCommerceWebhooks(bigcommerce_api_root(store), token, session)
         raise HookPushError(f"{store.platform} offers no API to set a webhook secret")
+
+    def check_and_repair(self, store: Store, credentials: Mapping[str, Any], repair: bool = True) -> WebhookHealth:
+        """Each topic commerce-sync needs from the store, its webhook's state and what was done
+        (platforms.webhook_health): an inactive webhook of ours is set active again when `repair`; a missing one is
+        reported, never created. WebhookHealthUnavailable when the webhooks cannot be read (nothing changed)."""
+        if store.platform not in PUSHABLE_PLATFORMS:
+            raise WebhookHealthUnavailable(
+                f"store {store.store_id} is a {store.platform} store: commerce-sync does not check its webhooks"
+            )
+        try:
+            api = self._webhooks(store, credentials)
+            health = api.check_and_repair(store.store_id, repair)
+        except PlatformApiUrlError as error:
+            raise WebhookHealthUnavailable(f"store {store.store_id}: {error}") from error
+        except HookPushError as error:
+            raise WebhookHealthUnavailable(str(error)) from error
+        except PlatformApiError as error:
+            raise WebhookHealthUnavailable(
+                f"could not list the {store.platform} webhooks of store {store.store_id}: {error}"
+            ) from error
+        logger.info(
+            "webhook health checked",
+            extra={"platform": health.platform, "store_id": store.store_id, **health.summary()},
+        )
+        return health
 
     def push(self, store: Store, credentials: Mapping[str, Any], new: str, current: str | None) -> PushResult:
         """Sets `new` on every webhook of ours; on a failure, sets `current` back on those already changed."""

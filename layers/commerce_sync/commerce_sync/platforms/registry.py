@@ -1,6 +1,7 @@
 """The platforms commerce-sync speaks, one line each: the webhook adapter that normalises a platform's
-deliveries, the catalog reader the nightly sync uses, and the API connection (address forms, credentials,
-their check) that registering a store uses. Adding a platform is a package of its own plus its lines here."""
+deliveries, the catalog reader the nightly sync uses, the order and customer history reader the backfill and the
+reconciliation use, and the API connection (address forms, credentials, their check) that registering a store
+uses. Adding a platform is a package of its own plus its lines here."""
 
 from __future__ import annotations
 
@@ -13,9 +14,11 @@ from commerce_sync.aws.store_registry import Store
 from commerce_sync.platforms.adapter import PlatformAdapter
 from commerce_sync.platforms.bigcommerce import api as bigcommerce_api
 from commerce_sync.platforms.bigcommerce.catalog import BigCommerceCatalog
+from commerce_sync.platforms.bigcommerce.history import BigCommerceHistory
 from commerce_sync.platforms.bigcommerce.webhooks import BigCommerceAdapter
 from commerce_sync.platforms.canonical.webhooks import CanonicalAdapter
 from commerce_sync.platforms.connection import PlatformApiUrlError, PlatformConnection
+from commerce_sync.platforms.history import HistorySource, HistoryUnavailable
 from commerce_sync.platforms.http import CATALOG_HTTP_POLICY, HttpPolicy
 from commerce_sync.platforms.products import CatalogSource, CatalogUnavailable
 from commerce_sync.platforms.shopify import api as shopify_api
@@ -23,6 +26,7 @@ from commerce_sync.platforms.shopify.catalog import ShopifyCatalog
 from commerce_sync.platforms.shopify.webhooks import ShopifyAdapter
 from commerce_sync.platforms.woocommerce import api as woocommerce_api
 from commerce_sync.platforms.woocommerce.catalog import WooCommerceCatalog
+from commerce_sync.platforms.woocommerce.history import WooCommerceHistory
 from commerce_sync.platforms.woocommerce.webhooks import WooCommerceAdapter
 
 CatalogBuilder = Callable[[Store, Mapping[str, Any], HttpPolicy, "requests.Session | None"], CatalogSource]
@@ -31,6 +35,14 @@ CATALOG_READERS: dict[str, CatalogBuilder] = {
     "shopify": ShopifyCatalog.for_store,
     "woocommerce": WooCommerceCatalog.for_store,
     "bigcommerce": BigCommerceCatalog.for_store,
+}
+
+HistoryBuilder = Callable[[Store, Mapping[str, Any], HttpPolicy, "requests.Session | None"], HistorySource]
+
+HISTORY_READERS: dict[str, HistoryBuilder] = {
+    # Shopify: its reader (platforms/shopify/history.py, ShopifyHistory.for_store) takes its line here.
+    "woocommerce": WooCommerceHistory.for_store,
+    "bigcommerce": BigCommerceHistory.for_store,
 }
 
 CONNECTIONS: dict[str, PlatformConnection] = {
@@ -73,3 +85,24 @@ def source_for(
         return build(store, credentials, policy, session)
     except PlatformApiUrlError as error:
         raise CatalogUnavailable(f"store {store.store_id}: {error}") from error
+
+
+def history_source_for(
+    store: Store,
+    credentials: Mapping[str, Any],
+    policy: HttpPolicy = CATALOG_HTTP_POLICY,
+    session: requests.Session | None = None,
+) -> HistorySource:
+    """The order and customer history reader for a store's platform; HistoryUnavailable when the store has none
+    (a canonical sender, a platform without a reader) or when its registration cannot reach the API (no
+    credentials, an API URL that cannot be read)."""
+    build = HISTORY_READERS.get(store.platform)
+    if build is None:
+        raise HistoryUnavailable(
+            f"store {store.store_id} is a {store.platform} store: commerce-sync cannot read its order and customer "
+            "history, so they arrive only as events"
+        )
+    try:
+        return build(store, credentials, policy, session)
+    except PlatformApiUrlError as error:
+        raise HistoryUnavailable(f"store {store.store_id}: {error}") from error

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
@@ -38,6 +40,8 @@ from commerce_sync.platforms.http import (
 
 DEFAULT_API_ROOT = "https://api.bigcommerce.com/stores"
 ACCESS_TOKEN_HEADER = "X-Auth-Token"
+# The largest `limit` of the v2 lists (orders and their products, shipments, coupons) and of v3 collections.
+MAX_LIMIT = 250
 _STORE_PATH = re.compile(r"^(?P<root>.*/stores/[^/]+?)(?:/v[23])?$")
 ACCEPTED_URLS = (
     "the store's API root (https://api.bigcommerce.com/stores/<store hash>, a /v3 or /v2 after it is accepted)"
@@ -142,8 +146,71 @@ class BigCommerceApi:
             return None
         return answer.get("data") if isinstance(answer, dict) else answer
 
+    # ----- lists: v2 by page number (204 and no body for an empty page), v3 with `meta.pagination` -----------
+
+    def v2_page(self, path: str, params: Mapping[str, Any]) -> list[dict[str, Any]]:
+        """One page of a v2 list (bare JSON array); [] when BigCommerce answers 204."""
+        answer = self._get(path, {key: str(value) for key, value in params.items()})
+        return [item for item in answer if isinstance(item, dict)] if isinstance(answer, list) else []
+
+    def v3_page(self, path: str, params: Mapping[str, Any]) -> V3Page:
+        answer = self._get(path, {key: str(value) for key, value in params.items()})
+        data = answer.get("data") if isinstance(answer, dict) else None
+        meta = answer.get("meta") if isinstance(answer, dict) else None
+        pagination = meta.get("pagination") if isinstance(meta, dict) else None
+        pagination = pagination if isinstance(pagination, dict) else {}
+        return V3Page(
+            items=[item for item in data if isinstance(item, dict)] if isinstance(data, list) else [],
+            total=_int(pagination.get("total")),
+            total_pages=_int(pagination.get("total_pages")),
+        )
+
+    def orders_count(self, params: Mapping[str, Any]) -> int | None:
+        """`GET /v2/orders/count` with the list's filters: `{statuses: [...], count}`."""
+        answer = self._get("/v2/orders/count", {key: str(value) for key, value in params.items()})
+        return _int(answer.get("count")) if isinstance(answer, dict) else None
+
     def customer(self, customer_id: str) -> dict[str, Any] | None:
         return self._first("/v3/customers", {"id:in": customer_id})
 
     def subscriber(self, email: str) -> dict[str, Any] | None:
         return self._first("/v3/customers/subscribers", {"email": email})
+
+
+@dataclass(frozen=True)
+class V3Page:
+    items: list[dict[str, Any]]
+    # meta.pagination: every resource the filters match, and the pages at this limit.
+    total: int | None
+    total_pages: int | None
+
+
+def _int(value: Any) -> int | None:
+    try:
+        return int(value) if value is not None and not isinstance(value, bool) else None
+    except (TypeError, ValueError):
+        return None
+
+
+def date_param(value: datetime) -> str:
+    """A time for the date filters (v2 `min_date_modified`, v3 `date_modified:min`): ISO 8601 in UTC, which both
+    take (v2 also takes RFC 2822)."""
+    utc = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    return utc.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def orders_modified(minimum: datetime, maximum: datetime | None) -> dict[str, str]:
+    """`GET /v2/orders` and `/v2/orders/count` by modification time: `min_date_modified`, `max_date_modified`
+    ("Minimum/Maximum date the order was modified", taken as inclusive)."""
+    params = {"min_date_modified": date_param(minimum)}
+    if maximum is not None:
+        params["max_date_modified"] = date_param(maximum)
+    return params
+
+
+def customers_modified(minimum: datetime, maximum: datetime | None) -> dict[str, str]:
+    """`GET /v3/customers` by modification time: `date_modified:min`, `date_modified:max` (taken as inclusive)."""
+    params = {"date_modified:min": date_param(minimum)}
+    if maximum is not None:
+        params["date_modified:max"] = date_param(maximum)
+    return params

@@ -62,6 +62,7 @@ from commerce_sync.canonical.model import (
 from commerce_sync.canonical.versions import version_from_timestamp
 from commerce_sync.platforms.adapter import IgnoredKind, Normalised, build_canonical, parse_model
 from commerce_sync.platforms.bigcommerce.api import BigCommerceApi
+from commerce_sync.platforms.bigcommerce.customers import subscriber_of
 from commerce_sync.platforms.bigcommerce.models import (
     PLATFORM,
     BcEntityData,
@@ -275,15 +276,21 @@ class BigCommerceOrderApi(BigCommerceApi):
         return data if isinstance(data, list) else []
 
     def fetch(self, order_id: str) -> BcFetchedOrder:
-        order = parse_fetched(BcOrder, self.order(order_id), "order")
+        return self.complete(self.order(order_id))
+
+    def complete(self, raw_order: Any, subscribers: dict[str, Any] | None = None) -> BcFetchedOrder:
+        """Everything an order event needs, from the order as `GET /v2/orders/{id}` (or the list) answered it:
+        its products, shipments and coupons, its refunds when it has some, the billing e-mail's subscriber
+        (read once per address when `subscribers` caches them)."""
+        order = parse_fetched(BcOrder, raw_order, "order")
+        order_id = order.id
         products = [parse_fetched(BcOrderProduct, p, "order product") for p in self.order_list(order_id, "products")]
         shipments = [parse_fetched(BcShipment, s, "shipment") for s in self.order_list(order_id, "shipments")]
         coupons = [parse_fetched(BcOrderCoupon, c, "coupon") for c in self.order_list(order_id, "coupons")]
         refunds = (
             [parse_fetched(BcRefund, r, "refund") for r in self.refunds(order_id)] if order.refunded_amount > 0 else []
         )
-        raw_subscriber = self.subscriber(order.email) if order.email else None
-        subscriber = parse_fetched(BcSubscriber, raw_subscriber, "subscriber") if raw_subscriber else None
+        subscriber = subscriber_of(self, order.email, subscribers)
         return BcFetchedOrder(
             order=order, products=products, shipments=shipments, coupons=coupons, refunds=refunds, subscriber=subscriber
         )
@@ -439,7 +446,8 @@ def normalise_order(client: Callable[[], BigCommerceApi], payload: Any, store: S
     if scope == ORDER_ARCHIVED_SCOPE:
         webhook = parse_model(BcOrderWebhook, payload)
         version_at = removal_version(webhook)
-        return _event(webhook, store, EventType.ORDER_DELETED, DeletedEntity(id=webhook.data.id), version_at)
+        deleted = DeletedEntity(id=webhook.data.id)
+        return _event(delivery_event_id(webhook, store), store, EventType.ORDER_DELETED, deleted, version_at)
     if scope in ORDER_SCOPES:
         order_webhook = parse_model(BcOrderWebhook, payload)
         return _fetched_order(client, order_webhook, order_webhook.data.id, store)
@@ -449,15 +457,27 @@ def normalise_order(client: Callable[[], BigCommerceApi], payload: Any, store: S
     return Normalised.ignored(IgnoredKind.NOT_HANDLED, f"BigCommerce scope {scope} is not one commerce-sync handles")
 
 
+def delivery_event_id(webhook: BcWebhook, store: Store) -> Callable[[str, str], str]:
+    """The delivery's id with the store named (module docstring), whatever the order and version."""
+    event_id = webhook.event_id.replace(f"{PLATFORM}:", f"{PLATFORM}:{store.store_id}:", 1)
+    return lambda *_: event_id
+
+
 def _fetched_order(client: Callable[[], BigCommerceApi], webhook: BcWebhook, order_id: str, store: Store) -> Normalised:
     orders = BigCommerceOrderApi.of(client())
     try:
         fetched = orders.fetch(order_id)
     except PlatformNotFound:
         return Normalised.ignored(IgnoredKind.GONE, f"order {order_id} no longer exists on BigCommerce")
+    return order_normalised(fetched, store, delivery_event_id(webhook, store))
+
+
+def order_normalised(fetched: BcFetchedOrder, store: Store, event_id: Callable[[str, str], str]) -> Normalised:
+    """The event a fetched order makes (a webhook's read, or a listed order completed), or why it is deliberately
+    left out; `event_id(order id, version)` names it. Raises BadRequest for an order that cannot be used."""
     order = fetched.order
     if order.is_deleted:
-        return _event(webhook, store, EventType.ORDER_DELETED, DeletedEntity(id=order.id), fetched.changed_at)
+        return _event(event_id, store, EventType.ORDER_DELETED, DeletedEntity(id=order.id), fetched.changed_at)
     if not fetched.products:
         return Normalised.ignored(IgnoredKind.SKIPPED, f"order {order.id} has no products Mailchimp can show")
     if not order.email:
@@ -470,20 +490,26 @@ def _fetched_order(client: Callable[[], BigCommerceApi], webhook: BcWebhook, ord
         return Normalised.ignored(IgnoredKind.SKIPPED, str(error))
     except UnknownStatus as error:
         raise BadRequest(str(error), field="status_id") from error
-    return _event(webhook, store, EventType.ORDER_UPDATED, canonical, fetched.changed_at)
+    return _event(event_id, store, EventType.ORDER_UPDATED, canonical, fetched.changed_at)
 
 
 def _event(
-    webhook: BcWebhook, store: Store, event_type: EventType, entity: CanonicalModel, version_at: datetime
+    event_id: Callable[[str, str], str],
+    store: Store,
+    event_type: EventType,
+    entity: CanonicalModel,
+    version_at: datetime,
 ) -> Normalised:
+    entity_id = str(entity.id)  # type: ignore[attr-defined]
+    version = version_from_timestamp(version_at)
     event = make_event(
         event_type=event_type,
-        event_id=webhook.event_id.replace(f"{PLATFORM}:", f"{PLATFORM}:{store.store_id}:", 1),
+        event_id=event_id(entity_id, version),
         store_id=store.store_id,
         platform=PLATFORM,
         entity=entity,
-        entity_id=str(entity.id),  # type: ignore[attr-defined]
-        entity_version=version_from_timestamp(version_at),
+        entity_id=entity_id,
+        entity_version=version,
         occurred_at=version_at,
     )
     return Normalised(events=[event])

@@ -70,7 +70,6 @@ from commerce_sync.canonical.model import (
     Cart,
     CartRemoval,
     CartRemovalReason,
-    Customer,
     DeletedEntity,
     EventType,
     Line,
@@ -90,6 +89,13 @@ from commerce_sync.platforms.adapter import (
 )
 from commerce_sync.platforms.bigcommerce.api import BigCommerceApi, store_access, store_client
 from commerce_sync.platforms.bigcommerce.catalog import BigCommerceCatalog
+from commerce_sync.platforms.bigcommerce.customers import (
+    customer_event,
+    customer_version_time,
+    read_customer,
+    subscriber_of,
+    to_canonical_customer,
+)
 from commerce_sync.platforms.bigcommerce.models import (
     PLATFORM,
     TOKEN_HEADER,
@@ -101,7 +107,6 @@ from commerce_sync.platforms.bigcommerce.models import (
     BcLineItemWebhook,
     BcSubscriber,
     BcWebhook,
-    consent_from_subscriber,
     parse_fetched,
     removal_version,
     text,
@@ -133,22 +138,6 @@ CUSTOMER_DELETED_SCOPE = "store/customer/deleted"
 
 
 # ----- the inbound delivery ------------------------------------------------------------------------------
-
-
-def to_canonical_customer(
-    customer: BcCustomer | None,
-    subscriber: BcSubscriber | None,
-    customer_id: str | None = None,
-    email: str | None = None,
-) -> Customer:
-    return Customer(
-        id=customer.id if customer else customer_id,
-        email=text(customer.email if customer and text(customer.email) else email),
-        first_name=text(customer.first_name) if customer else None,
-        last_name=text(customer.last_name) if customer else None,
-        company=text(customer.company) if customer else None,
-        consent=consent_from_subscriber(subscriber),
-    )
 
 
 def to_platform_line(item: BcLineItem) -> PlatformLine:
@@ -349,9 +338,7 @@ class BigCommerceAdapter(PlatformAdapter):
         if bc_cart.registered_customer_id:
             raw_customer = client.customer(bc_cart.registered_customer_id)
             customer = parse_fetched(BcCustomer, raw_customer, "customer") if raw_customer else None
-        email = text(customer.email if customer and text(customer.email) else bc_cart.email)
-        raw_subscriber = client.subscriber(email) if email else None
-        subscriber = parse_fetched(BcSubscriber, raw_subscriber, "subscriber") if raw_subscriber else None
+        subscriber = subscriber_of(client, text(customer.email if customer and text(customer.email) else bc_cart.email))
         cart = build_canonical(lambda: to_canonical_cart(bc_cart, customer, subscriber, store.currency_code))
         return self._event(webhook, store, EventType.CART_UPDATED, cart, cart.id, bc_cart.updated_time)
 
@@ -366,13 +353,10 @@ class BigCommerceAdapter(PlatformAdapter):
         raw_customer = client.customer(webhook.data.id)
         if raw_customer is None:
             return Normalised.ignored(IgnoredKind.GONE, f"customer {webhook.data.id} no longer exists on BigCommerce")
-        bc_customer = parse_fetched(BcCustomer, raw_customer, "customer")
-        email = text(bc_customer.email)
-        raw_subscriber = client.subscriber(email) if email else None
-        subscriber = parse_fetched(BcSubscriber, raw_subscriber, "subscriber") if raw_subscriber else None
-        customer = build_canonical(lambda: to_canonical_customer(bc_customer, subscriber))
-        version_at = bc_customer.date_modified or bc_customer.date_created
-        return self._event(webhook, store, EventType.CUSTOMER_UPDATED, customer, bc_customer.id, version_at)
+        bc_customer, customer = read_customer(client, raw_customer)
+        version_at = customer_version_time(bc_customer) or webhook.occurred_at
+        event = customer_event(store, customer, bc_customer.id, version_at, lambda *_: webhook.event_id)
+        return Normalised(events=[event])
 
     def _customer_deleted(self, webhook: BcEntityWebhook, store: Store) -> Normalised:
         deleted = build_canonical(lambda: DeletedEntity(id=webhook.data.id))

@@ -1,7 +1,13 @@
-"""Pushing a store's new webhook secret to WooCommerce: every webhook of the site that delivers to
-commerce-sync (`delivery_url` ending in `/webhooks/woocommerce`) gets the new `secret`
-(`PUT /wp-json/wc/v3/webhooks/{id}`, REST API key as HTTP Basic). WooCommerce never returns a webhook's
-secret, so the push cannot be read back."""
+"""A store's WooCommerce webhooks of ours: every webhook of the site that delivers to commerce-sync
+(`delivery_url` ending in `/webhooks/woocommerce`), through `/wp-json/wc/v3/webhooks` (REST API key as HTTP Basic).
+
+- Secret push: each gets the new `secret` (`PUT /webhooks/{id}`). WooCommerce never returns a webhook's secret,
+  so the push cannot be read back.
+- Health (`check_and_repair`, platforms.webhook_health): each topic docs/woocommerce.md asks for (EXPECTED_TOPICS)
+  has a webhook of ours whose `status` is `active`; one `disabled` (WooCommerce does it after more than 5
+  consecutive failed deliveries) or `paused` is set `active` again (`PUT /webhooks/{id}` with
+  `{"status": "active"}`); a missing topic is reported.
+"""
 
 from __future__ import annotations
 
@@ -13,8 +19,24 @@ import requests
 
 from commerce_sync.platforms.http import get_json
 from commerce_sync.platforms.secret_push import MAX_PAGES, PAGE_SIZE, send_json
+from commerce_sync.platforms.webhook_health import HookState, ObservedHook, WebhookHealth, assess
 
 WOOCOMMERCE_DELIVERY_PATH = "/webhooks/woocommerce"
+# docs/woocommerce.md, "Create the webhooks": one webhook per topic.
+EXPECTED_TOPICS = (
+    "customer.created",
+    "customer.updated",
+    "customer.deleted",
+    "order.created",
+    "order.updated",
+    "order.deleted",
+    "order.restored",
+    "product.created",
+    "product.updated",
+    "product.deleted",
+    "product.restored",
+)
+STATES = {"active": HookState.ACTIVE, "paused": HookState.PAUSED, "disabled": HookState.DISABLED}
 
 
 class WooCommerceWebhooks:
@@ -34,6 +56,9 @@ class WooCommerceWebhooks:
                 return
 
     def ours(self, current: str | None, new: str) -> tuple[list[dict[str, Any]], int]:
+        return self._ours()
+
+    def _ours(self) -> tuple[list[dict[str, Any]], int]:
         hooks, skipped = [], 0
         for items in self._pages():
             for hook in items:
@@ -43,6 +68,28 @@ class WooCommerceWebhooks:
                 else:
                     skipped += 1
         return hooks, skipped
+
+    def check_and_repair(self, store_id: str, repair: bool = True) -> WebhookHealth:
+        """Each expected topic's state; `repair` sets a disabled or paused webhook of ours active again. Raises
+        PlatformApiError when the webhooks cannot be listed."""
+        hooks, _ = self._ours()
+        observed = [
+            ObservedHook(str(hook.get("id")), str(hook.get("topic") or ""), STATES[str(hook.get("status"))])
+            for hook in hooks
+            if str(hook.get("status")) in STATES
+        ]
+
+        def reactivate(hook: ObservedHook) -> None:
+            send_json(self._session, "PUT", f"{self._root}/webhooks/{int(hook.id)}", {"status": "active"}, {})
+
+        return assess(
+            self.platform,
+            store_id,
+            EXPECTED_TOPICS,
+            observed,
+            lambda hook_topic, topic: hook_topic == topic,
+            reactivate if repair else None,
+        )
 
     def set_secret(self, hook: dict[str, Any], secret: str) -> None:
         send_json(self._session, "PUT", f"{self._root}/webhooks/{int(hook['id'])}", {"secret": secret}, {})

@@ -4,6 +4,7 @@ GMT times and the event id of a delivery."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Annotated, Any
@@ -26,6 +27,14 @@ SIGNATURE_HEADER = "X-WC-Webhook-Signature"
 SOURCE_HEADER = "X-WC-Webhook-Source"
 TOPIC_HEADER = "X-WC-Webhook-Topic"
 DELIVERY_ID_HEADER = "X-WC-Webhook-Delivery-ID"
+# WooCommerce has no marketing consent of its own. The Mailchimp for WooCommerce plugin keeps the
+# shopper's newsletter choice in the user meta `mailchimp_woocommerce_is_subscribed`; the protected
+# (underscore) spelling is also seen. WOOCOMMERCE_CONSENT_META_KEYS (comma-separated) replaces the list.
+DEFAULT_CONSENT_META_KEYS: tuple[str, ...] = (
+    "mailchimp_woocommerce_is_subscribed",
+    "_mailchimp_woocommerce_is_subscribed",
+)
+CONSENT_META_KEYS_ENV = "WOOCOMMERCE_CONSENT_META_KEYS"
 GRANTED_VALUES = frozenset({"1", "yes", "true"})
 DENIED_VALUES = frozenset({"0", "no", "false"})
 
@@ -80,6 +89,13 @@ def gmt(value: datetime | None) -> datetime | None:
     if value is None:
         return None
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def consent_meta_keys_from_environment() -> tuple[str, ...]:
+    raw = os.environ.get(CONSENT_META_KEYS_ENV)
+    if raw is None:
+        return DEFAULT_CONSENT_META_KEYS
+    return tuple(key.strip() for key in raw.split(",") if key.strip())
 
 
 def consent_from_meta(meta_data: Sequence[WooMeta], keys: Sequence[str]) -> MarketingConsent:

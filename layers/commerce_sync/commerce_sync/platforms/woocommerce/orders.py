@@ -38,7 +38,7 @@ WOOCOMMERCE_STATUS_MAP); a status missing from both is a 400 naming `status`. Wh
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Annotated, Any
@@ -287,13 +287,29 @@ def normalise_order(
 ) -> Normalised:
     """The WooCommerce adapter's answer for an `order.*` topic (`payload`: the body, parsed)."""
     if topic in ORDER_TOPICS:
-        return _order_updated(request, store, payload, consent_keys)
+        return order_updated(store, payload, consent_keys, request.header(SOURCE_HEADER), change_event_id(store))
     if topic == ORDER_DELETED_TOPIC:
         return deletion(request, store, payload, EventType.ORDER_DELETED, "order")
     return Normalised.ignored(IgnoredKind.NOT_HANDLED, f"WooCommerce topic {topic} is not one commerce-sync handles")
 
 
-def _order_updated(request: WebhookRequest, store: Store, payload: Any, consent_keys: Sequence[str]) -> Normalised:
+def change_event_id(store: Store) -> Callable[[str, str], str]:
+    """One save can be delivered several times (order.created and order.updated, several hooks): the order and
+    its version name the change. The store is named too: event ids are unique across stores, and small order
+    ids repeat across sites."""
+    return lambda order_id, version: f"{PLATFORM}:{store.store_id}:order:{order_id}:{version}"
+
+
+def order_updated(
+    store: Store,
+    payload: Any,
+    consent_keys: Sequence[str],
+    site_url: str | None,
+    event_id: Callable[[str, str], str],
+) -> Normalised:
+    """`order.updated` for a wc/v3 order (a delivery's body or a listed order), or why it is deliberately left
+    out; `event_id(order id, version)` names the event (each source has its own ids) and `site_url` is the site
+    the order's page is on. Raises BadRequest for an order that cannot be used."""
     woo = parse_model(WooOrder, payload)
     if woo.status.removeprefix("wc-") == TRASH_STATUS:
         return Normalised.ignored(IgnoredKind.SKIPPED, f"order {woo.id} is in the trash; its order.deleted removes it")
@@ -307,7 +323,7 @@ def _order_updated(request: WebhookRequest, store: Store, payload: Any, consent_
     if changed_at is None:
         raise BadRequest("is required to order the order's changes", field="date_modified_gmt")
     try:
-        order = build_canonical(lambda: order_to_order(woo, consent_keys, request.header(SOURCE_HEADER)))
+        order = build_canonical(lambda: order_to_order(woo, consent_keys, site_url))
     except NoLineLeft as error:
         return Normalised.ignored(IgnoredKind.SKIPPED, str(error))
     except UnknownStatus as error:
@@ -318,9 +334,7 @@ def _order_updated(request: WebhookRequest, store: Store, payload: Any, consent_
     version = version_from_timestamp(changed_at)
     event = make_event(
         event_type=EventType.ORDER_UPDATED,
-        # One save can be delivered several times (order.created and order.updated, several hooks). The
-        # store is named too: event ids are unique across stores, and small order ids repeat across sites.
-        event_id=f"{PLATFORM}:{store.store_id}:order:{order.id}:{version}",
+        event_id=event_id(order.id, version),
         store_id=store.store_id,
         platform=PLATFORM,
         entity=order,

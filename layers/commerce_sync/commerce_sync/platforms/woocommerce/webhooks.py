@@ -11,21 +11,14 @@ with no X-WC-* headers, and the webhook is only saved as active when the answer 
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Annotated, Any
-
-from pydantic import BeforeValidator, Field
+from typing import Any
 
 from commerce_sync.aws.store_registry import Store
 from commerce_sync.canonical.errors import BadRequest
-from commerce_sync.canonical.model import (
-    Customer,
-    EventType,
-    make_event,
-)
+from commerce_sync.canonical.model import EventType, make_event
 from commerce_sync.canonical.versions import version_from_timestamp
 from commerce_sync.platforms.adapter import (
     BodyShape,
@@ -34,7 +27,6 @@ from commerce_sync.platforms.adapter import (
     PlatformAdapter,
     StoreApi,
     WebhookRequest,
-    build_canonical,
     parse_json,
     parse_model,
 )
@@ -50,35 +42,22 @@ from commerce_sync.platforms.http import (
 from commerce_sync.platforms.signatures import verify_base64_hmac
 from commerce_sync.platforms.woocommerce.api import key_pair, rest_root
 from commerce_sync.platforms.woocommerce.catalog import VARIABLE_TYPES, WooCommerceCatalog
+from commerce_sync.platforms.woocommerce.customers import WooCustomer, change_event_id, customer_event
+from commerce_sync.platforms.woocommerce.models import (
+    DEFAULT_CONSENT_META_KEYS as DEFAULT_CONSENT_META_KEYS,
+)
 from commerce_sync.platforms.woocommerce.models import (
     SIGNATURE_HEADER,
     SOURCE_HEADER,
     TOPIC_HEADER,
-    GmtTime,
-    Text,
-    WooAddress,
-    WooMeta,
-    WooModel,
-    address_of,
-    blank_to_none,
-    consent_from_meta,
+    consent_meta_keys_from_environment,
     deletion,
     delivery_event_id,
-    gmt,
 )
 from commerce_sync.platforms.woocommerce.orders import normalise_order
 
 CUSTOMER_TOPICS = frozenset({"customer.created", "customer.updated"})
 CUSTOMER_DELETED_TOPIC = "customer.deleted"
-
-# WooCommerce has no marketing consent of its own. The Mailchimp for WooCommerce plugin keeps the
-# shopper's newsletter choice in the user meta `mailchimp_woocommerce_is_subscribed`; the protected
-# (underscore) spelling is also seen. WOOCOMMERCE_CONSENT_META_KEYS (comma-separated) replaces the list.
-DEFAULT_CONSENT_META_KEYS: tuple[str, ...] = (
-    "mailchimp_woocommerce_is_subscribed",
-    "_mailchimp_woocommerce_is_subscribed",
-)
-CONSENT_META_KEYS_ENV = "WOOCOMMERCE_CONSENT_META_KEYS"
 _PING_BODY = re.compile(rb"\s*webhook_id=\d{1,20}\s*")
 
 
@@ -90,43 +69,6 @@ def site_identity(source: str) -> str:
     (a WordPress installed in a sub-folder) are kept: `http://` and `https://` are different identities.
     """
     return source.strip().lower().rstrip("/")
-
-
-def consent_meta_keys_from_environment() -> tuple[str, ...]:
-    raw = os.environ.get(CONSENT_META_KEYS_ENV)
-    if raw is None:
-        return DEFAULT_CONSENT_META_KEYS
-    return tuple(key.strip() for key in raw.split(",") if key.strip())
-
-
-class WooCustomer(WooModel):
-    """A wc/v3 customer (GET /wp-json/wc/v3/customers/<id>), as customer.created/updated deliver it."""
-
-    id: int = Field(gt=0)
-    date_created_gmt: GmtTime = None
-    date_modified_gmt: GmtTime = None
-    email: Text = None
-    first_name: Text = None
-    last_name: Text = None
-    role: Text = None
-    username: Text = None
-    billing: Annotated[WooAddress | None, BeforeValidator(blank_to_none)] = None
-    shipping: Annotated[WooAddress | None, BeforeValidator(blank_to_none)] = None
-    is_paying_customer: bool | None = None
-    meta_data: list[WooMeta] = []
-
-
-def customer_to_customer(customer: WooCustomer, consent_keys: Sequence[str]) -> Customer:
-    billing = customer.billing
-    return Customer(
-        id=str(customer.id),
-        email=customer.email or (billing.email if billing else None),
-        first_name=customer.first_name or (billing.first_name if billing else None),
-        last_name=customer.last_name or (billing.last_name if billing else None),
-        company=billing.company if billing else None,
-        address=address_of(billing),
-        consent=consent_from_meta(customer.meta_data, consent_keys),
-    )
 
 
 class WooCommerceAdapter(PlatformAdapter):
@@ -175,28 +117,18 @@ class WooCommerceAdapter(PlatformAdapter):
 
     def _customer(self, request: WebhookRequest, store: Store, payload: Any) -> Normalised:
         woo = parse_model(WooCustomer, payload)
-        customer = build_canonical(lambda: customer_to_customer(woo, self.consent_meta_keys))
-        changed_at = gmt(woo.date_modified_gmt) or gmt(woo.date_created_gmt)
-        entity_id = str(woo.id)
+        changed_at = woo.changed_at
         if changed_at is not None:
-            version = version_from_timestamp(changed_at)
-            # WooCommerce can fire several deliveries for one save: the id and the modification time
-            # name the change, so those duplicates share one event id.
-            event_id = f"woocommerce:customer:{entity_id}:{version}"
+            event = customer_event(store, woo, self.consent_meta_keys, changed_at, change_event_id)
         else:
-            changed_at = datetime.now(UTC)
-            version = version_from_timestamp(changed_at)
-            event_id = delivery_event_id(request, f"customer:{entity_id}:{version}")
-        event = make_event(
-            event_type=EventType.CUSTOMER_UPDATED,
-            event_id=event_id,
-            store_id=store.store_id,
-            platform=self.name,
-            entity=customer,
-            entity_id=entity_id,
-            entity_version=version,
-            occurred_at=changed_at,
-        )
+            # Nothing dates the change: the time of receipt versions it and the delivery names it.
+            event = customer_event(
+                store,
+                woo,
+                self.consent_meta_keys,
+                datetime.now(UTC),
+                lambda entity_id, version: delivery_event_id(request, f"customer:{entity_id}:{version}"),
+            )
         return Normalised(events=[event])
 
 
