@@ -16,10 +16,12 @@ from commerce_sync.platforms.bigcommerce.catalog import BigCommerceCatalog
 from commerce_sync.platforms.bigcommerce.webhooks import BigCommerceAdapter
 from commerce_sync.platforms.canonical.webhooks import CanonicalAdapter
 from commerce_sync.platforms.connection import PlatformApiUrlError, PlatformConnection
+from commerce_sync.platforms.history import HistorySource, HistoryUnavailable
 from commerce_sync.platforms.http import CATALOG_HTTP_POLICY, HttpPolicy
 from commerce_sync.platforms.products import CatalogSource, CatalogUnavailable
 from commerce_sync.platforms.shopify import api as shopify_api
 from commerce_sync.platforms.shopify.catalog import ShopifyCatalog
+from commerce_sync.platforms.shopify.history import ShopifyHistory
 from commerce_sync.platforms.shopify.webhooks import ShopifyAdapter
 from commerce_sync.platforms.woocommerce import api as woocommerce_api
 from commerce_sync.platforms.woocommerce.catalog import WooCommerceCatalog
@@ -31,6 +33,13 @@ CATALOG_READERS: dict[str, CatalogBuilder] = {
     "shopify": ShopifyCatalog.for_store,
     "woocommerce": WooCommerceCatalog.for_store,
     "bigcommerce": BigCommerceCatalog.for_store,
+}
+
+HistoryBuilder = Callable[[Store, Mapping[str, Any], HttpPolicy, "requests.Session | None"], HistorySource]
+
+# Order and customer history readers (the backfill, the nightly reconciliation): platforms/history.py.
+HISTORY_READERS: dict[str, HistoryBuilder] = {
+    "shopify": ShopifyHistory.for_store,
 }
 
 CONNECTIONS: dict[str, PlatformConnection] = {
@@ -73,3 +82,22 @@ def source_for(
         return build(store, credentials, policy, session)
     except PlatformApiUrlError as error:
         raise CatalogUnavailable(f"store {store.store_id}: {error}") from error
+
+
+def history_source_for(
+    store: Store,
+    credentials: Mapping[str, Any],
+    policy: HttpPolicy = CATALOG_HTTP_POLICY,
+    session: requests.Session | None = None,
+) -> HistorySource:
+    """The order and customer history reader for a store's platform; HistoryUnavailable when it has none."""
+    build = HISTORY_READERS.get(store.platform)
+    if build is None:
+        raise HistoryUnavailable(
+            f"store {store.store_id} is a {store.platform} store: commerce-sync cannot read its order and "
+            "customer history"
+        )
+    try:
+        return build(store, credentials, policy, session)
+    except PlatformApiUrlError as error:
+        raise HistoryUnavailable(f"store {store.store_id}: {error}") from error
