@@ -193,3 +193,10 @@ def generate_history(
             )
         )
     return made_customers, made_orders
+
+
+def sample_history(now: datetime | None = None) -> tuple[list[JsonDict], list[JsonDict]]:
+    """What `python -m emulators.shopify --sample` serves beside the sample catalog: 5 customers and 12 paid
+    orders of its products over the last four months (so `commerce-sync backfill` has a history to bring)."""
+    end = (now or datetime.now(UTC)) - timedelta(days=1)
+    return generate_history(5, 12, end - timedelta(days=120), end, [(1001, 10011), (1003, 10031)])
