@@ -340,3 +340,60 @@ def release_left_flags(settings: Settings | None = None) -> list[str]:
         if message:
             messages.append(f"store {store.store_id}: {message}")
     return messages
+
+
+# ---- `reconcile` ---------------------------------------------------------------------------------------------
+
+
+def describe_reconciliation(result: dict[str, Any]) -> str:
+    if result.get("status") == "skipped":
+        return f"skipped: {result.get('reason', '')}"
+    checked = result.get("checked") or {}
+    repaired = ", ".join(f"{count} {kind.replace('_', ' ')}" for kind, count in sorted(result["repaired"].items()))
+    return (
+        f"reconciliation {result.get('status')} in {float(result.get('duration_seconds') or 0):.1f}s: checked "
+        f"{checked.get('customers', 0)} customers, {checked.get('orders', 0)} orders; "
+        f"repaired {result.get('repairs', 0)}{f' ({repaired})' if repaired else ''}; failed {result.get('failed', 0)}"
+    )
+
+
+def reconcile(store_id: str | None, stack: str | None, as_json: bool, out: TextIO | None = None) -> int:
+    """Runs the reconciliation now, store by store (a store's run is short: one window of changes)."""
+    out = out or sys.stdout
+    registry = StoreRegistry(Settings.from_environment().stores_table)
+    if store_id:
+        store = registry.get(store_id)
+        if store is None:
+            print(f"commerce-sync reconcile: error: no store {store_id} is registered", file=sys.stderr)
+            return 2
+        stores = [store]
+    else:
+        stores = [store for store in registry.list() if store.active]
+    function_name = deployed_function_name(stack)
+    invoke = None if function_name else local_invoker()
+    results: list[dict[str, Any]] = []
+    failures = 0
+    for store in stores:
+        event = {"action": "reconcile", "store_id": store.store_id, "trigger": "cli"}
+        try:
+            if function_name:
+                answer = boto3.client("lambda").invoke(FunctionName=function_name, Payload=json.dumps(event).encode())
+                result = json.loads(answer["Payload"].read())
+                if answer.get("FunctionError"):
+                    raise RuntimeError(result.get("errorMessage", "the function failed"))
+            else:
+                assert invoke is not None
+                with function_output_to(sys.stderr):
+                    result = invoke(event)
+        except Exception as error:
+            result = {"store_id": store.store_id, "status": "failed", "reason": f"{type(error).__name__}: {error}"}
+            failures += 1
+        results.append({"store_id": store.store_id, **result})
+        if not as_json:
+            if result.get("status") == "failed":
+                print(f"{store.store_id}: reconciliation failed: {result['reason']}", file=out)
+            else:
+                print(f"{store.store_id}: {describe_reconciliation(result)}", file=out)
+    if as_json:
+        print(json.dumps(results, indent=2, default=str), file=out)
+    return 1 if failures else 0

@@ -398,6 +398,10 @@ def _backfill(arguments: argparse.Namespace) -> int:
     )
 
 
+def _reconcile(arguments: argparse.Namespace) -> int:
+    return history_cli.reconcile(arguments.store, arguments.stack, arguments.json)
+
+
 def _status(arguments: argparse.Namespace) -> int:
     return status_cli.run(arguments.wait_idle, arguments.timeout, arguments.json)
 
@@ -644,6 +648,14 @@ def parser() -> argparse.ArgumentParser:
         help="follow the run until it finishes (default); --no-wait returns once it is started",
     )
     backfill.set_defaults(run=_backfill)
+
+    reconcile = commands.add_parser(
+        "reconcile",
+        help="run the nightly reconciliation now (every active store, or --store): repair what webhooks missed",
+    )
+    reconcile.add_argument("--store", help="only this store")
+    reconcile.add_argument("--json", action="store_true")
+    reconcile.set_defaults(run=_reconcile)
 
     status = commands.add_parser("status", help="queues and running invocations; --wait-idle until all is done")
     status.add_argument(

@@ -10,7 +10,9 @@ Invocations (the domain is commerce_sync.catalog.run; docs/product-sync.md):
   store's sync in this invocation, continuing through the queue if it nears the time limit.
 - History (commerce_sync.history; docs/history.md): `{"action": "backfill", "store_id", "since"?, "resources"?}`
   (direct from `commerce-sync backfill`, or a continuation with `run_id` on the queue), and
-  `{"action": "publish_event", "event"}` (a dead-lettered history write, replayed: put on the bus).
+  `{"action": "publish_event", "event"}` (a dead-lettered history write, replayed: put on the bus), and the
+  reconciliation: `{"action": "reconcile", "scope": "all_stores"}` (its schedule) queues one
+  `{"action": "reconcile", "store_id"}` per active store, which compares and repairs that store.
 
 Nothing here sets the Mailchimp store's is_syncing: a catalog sync must not pause the store's automations.
 """
@@ -29,6 +31,7 @@ from commerce_sync.canonical.model import CanonicalEvent
 from commerce_sync.catalog.run import CATALOG_SYNC, SYNC_PRODUCT, CatalogSync
 from commerce_sync.history.backfill import BACKFILL, Backfill
 from commerce_sync.history.batches import PUBLISH_EVENT
+from commerce_sync.history.reconcile import RECONCILE, Reconciliation
 from commerce_sync.processing.dead_letters import DeadLetters
 from commerce_sync.processing.services import Services
 from pydantic import BaseModel, ConfigDict, model_validator
@@ -41,7 +44,7 @@ class SyncMessage(BaseModel):
 
     model_config = ConfigDict(extra="ignore")
 
-    action: Literal["catalog_sync", "sync_product", "backfill", "publish_event"]
+    action: Literal["catalog_sync", "sync_product", "backfill", "publish_event", "reconcile"]
     scope: Literal["all_stores"] | None = None
     store_id: str | None = None
     run_id: str | None = None
@@ -55,8 +58,8 @@ class SyncMessage(BaseModel):
     def _target(self) -> SyncMessage:
         if self.action == SYNC_PRODUCT and not (self.store_id and self.product_id):
             raise ValueError("sync_product needs store_id and product_id")
-        if self.action == CATALOG_SYNC and not (self.scope or self.store_id):
-            raise ValueError('catalog_sync needs a store_id or "scope": "all_stores"')
+        if self.action in (CATALOG_SYNC, RECONCILE) and not (self.scope or self.store_id):
+            raise ValueError(f'{self.action} needs a store_id or "scope": "all_stores"')
         if self.action == BACKFILL and not self.store_id:
             raise ValueError("backfill needs a store_id")
         if self.action == PUBLISH_EVENT and not self.event:
@@ -72,6 +75,11 @@ def catalog_sync() -> CatalogSync:
 @cache
 def backfill() -> Backfill:
     return Backfill(catalog_sync().services, catalog=catalog_sync())
+
+
+@cache
+def reconciliation() -> Reconciliation:
+    return Reconciliation(catalog_sync().services)
 
 
 @cache
@@ -94,6 +102,14 @@ def _handle_request(message: SyncMessage, context: LambdaContext, from_queue: bo
             resources=message.resources,
             run_id=message.run_id,
             slice_seconds=backfill().config.queue_slice_seconds if from_queue else None,
+        )
+    if message.action == RECONCILE:
+        if message.scope == "all_stores" and not message.store_id:
+            return reconciliation().fan_out(trigger=message.trigger or "schedule")
+        return reconciliation().run(
+            str(message.store_id),
+            trigger=message.trigger or ("queue" if from_queue else "direct"),
+            remaining_ms=context.get_remaining_time_in_millis,
         )
     if message.action == PUBLISH_EVENT:
         event = CanonicalEvent.model_validate(message.event)

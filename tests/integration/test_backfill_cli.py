@@ -162,3 +162,25 @@ def test_status_resets_a_flag_a_killed_backfill_left_on(
     # Said once: the next status has nothing to reset.
     code, out, _ = cli("status")
     assert code == 0 and "reset:" not in out
+
+
+def test_reconcile_now_repairs_what_a_lost_webhook_left_behind(
+    runner: LocalRunner, store: RegisteredStore, shopify: ShopifyEmulator, mailchimp_reader: MailchimpReader
+) -> None:
+    assert cli("backfill", store.store_id)[0] == 0
+    order = shopify.history["orders"].get(900_003)
+    assert order is not None
+    moment = (datetime.now(UTC) - timedelta(minutes=5)).strftime("%Y-%m-%dT%H:%M:%S+00:00")
+    shopify.history["orders"].put(order | {"cancelled_at": moment, "updated_at": moment})
+
+    code, out, _ = cli("reconcile", "--store", store.store_id)
+    runner.wait_until_idle(timeout=60)
+
+    assert code == 0, out
+    assert f"{store.store_id}: reconciliation done in" in out and "repaired 1 (1 orders outdated); failed 0" in out
+    repaired = mailchimp_reader.resource(f"/ecommerce/stores/{store.store_id}/orders/900003")
+    assert repaired is not None and repaired["financial_status"] == "cancelled"
+
+    code, out, _ = cli("reconcile", "--store", store.store_id, "--json")
+    (result,) = json.loads(out)
+    assert code == 0 and result["repairs"] == 0
