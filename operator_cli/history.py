@@ -152,15 +152,21 @@ class ProgressWatcher:
     def __exit__(self, *_: object) -> None:
         self._stop.set()
         self._thread.join(timeout=5)
+        # One last look, whatever the run's status: the final counts show even when the run ended between two
+        # looks (a short run, a loaded machine).
+        self._look(final=True)
+
+    def _look(self, final: bool = False) -> None:
+        try:
+            checkpoint = self._state.load(self._store_id)
+        except Exception:  # a read failing now and then must not end the watch
+            return
+        if checkpoint is not None and (final or checkpoint.status == "running"):
+            self._lines.show(checkpoint)
 
     def _watch(self) -> None:
         while not self._stop.wait(PROGRESS_INTERVAL_SECONDS):
-            try:
-                checkpoint = self._state.load(self._store_id)
-            except Exception:  # a read failing now and then must not end the watch
-                continue
-            if checkpoint is not None and checkpoint.status == "running":
-                self._lines.show(checkpoint)
+            self._look()
 
 
 # ---- the summary ---------------------------------------------------------------------------------------------
