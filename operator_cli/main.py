@@ -26,6 +26,7 @@ from commerce_sync.platforms.shopify.api import API_VERSION as SHOPIFY_API_VERSI
 
 from operator_cli import catalog as catalog_cli
 from operator_cli import dead_letters
+from operator_cli import history as history_cli
 from operator_cli import rotation as rotation_cli
 from operator_cli import status as status_cli
 from operator_cli.credentials import CredentialsInputError, connection_of, parse_credentials, prompt_credentials
@@ -391,6 +392,16 @@ def _catalog_status(arguments: argparse.Namespace) -> int:
     return catalog_cli.catalog_status(arguments.store, arguments.json)
 
 
+def _backfill(arguments: argparse.Namespace) -> int:
+    return history_cli.backfill(
+        arguments.store_id, arguments.since, arguments.resources, arguments.stack, arguments.wait, arguments.json
+    )
+
+
+def _reconcile(arguments: argparse.Namespace) -> int:
+    return history_cli.reconcile(arguments.store, arguments.stack, arguments.json)
+
+
 def _status(arguments: argparse.Namespace) -> int:
     return status_cli.run(arguments.wait_idle, arguments.timeout, arguments.json)
 
@@ -616,6 +627,35 @@ def parser() -> argparse.ArgumentParser:
     catalog.add_argument("--store", help="only this store")
     catalog.add_argument("--json", action="store_true")
     catalog.set_defaults(run=_catalog_status)
+
+    backfill = commands.add_parser(
+        "backfill",
+        help="bring a store's history (products, customers, orders) into Mailchimp now; shows progress",
+        description="Runs the store's backfill in the product_sync function (docs/history.md): products through the "
+        "catalog sync, then customers, then orders updated since --since, written through Mailchimp batches while the "
+        "Mailchimp store's is_syncing is on. One backfill per store at a time; an unfinished run is resumed.",
+    )
+    backfill.add_argument("store_id")
+    backfill.add_argument("--since", metavar="YYYY-MM-DD", help="from this day (UTC); default: six months ago")
+    backfill.add_argument(
+        "--resources", metavar="LIST", help="comma-separated, of products,customers,orders (default: all three)"
+    )
+    backfill.add_argument("--json", action="store_true", help="print the summary as JSON (progress goes to stderr)")
+    backfill.add_argument(
+        "--wait",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="follow the run until it finishes (default); --no-wait returns once it is started",
+    )
+    backfill.set_defaults(run=_backfill)
+
+    reconcile = commands.add_parser(
+        "reconcile",
+        help="run the nightly reconciliation now (every active store, or --store): repair what webhooks missed",
+    )
+    reconcile.add_argument("--store", help="only this store")
+    reconcile.add_argument("--json", action="store_true")
+    reconcile.set_defaults(run=_reconcile)
 
     status = commands.add_parser("status", help="queues and running invocations; --wait-idle until all is done")
     status.add_argument(

@@ -5,6 +5,9 @@
 - Deployed: the queues' depths from SQS (visible and in flight). Lambda shows no running invocations to
   a reader, so "idle" there means every source queue is empty.
 
+Then every store whose backfill was killed with the Mailchimp store's `is_syncing` still on gets it reset,
+and the reset is said (`reset: store S: is_syncing left on by backfill run R ... was reset`).
+
 Idle = every source queue empty (dead-letter queues may hold messages) and nothing running; `--wait-idle`
 waits until that has held for half a second, so a record passing from one queue to the next is not missed.
 """
@@ -22,6 +25,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from commerce_sync.aws.settings import Settings
 
 from operator_cli.dead_letters import FUNCTIONS
+from operator_cli.history import release_left_flags
 from operator_cli.mailchimp_accounts import account_statuses
 
 QUIET_SECONDS = 0.5
@@ -69,6 +73,16 @@ def with_accounts(status: dict[str, Any]) -> dict[str, Any]:
     return {**status, "mailchimp_accounts": accounts}
 
 
+def with_flags_reset(status: dict[str, Any]) -> dict[str, Any]:
+    """Resets an is_syncing flag a killed backfill left on (docs/history.md): while it stays on, Mailchimp
+    fires none of the store's automations. None when the tables cannot be read."""
+    try:
+        reset: list[str] | None = release_left_flags(Settings.from_environment())
+    except (BotoCoreError, ClientError):
+        reset = None
+    return {**status, "flags_reset": reset}
+
+
 def show(status: dict[str, Any]) -> None:
     print("idle" if status["idle"] else "busy")
     for name, depth in sorted(status["queues"].items()):
@@ -91,6 +105,8 @@ def show(status: dict[str, Any]) -> None:
             print(
                 f"  {account['account']:<24} ok, {account['connections_in_use']} connection(s) in use; stores {stores}"
             )
+    for message in status.get("flags_reset") or []:
+        print(f"reset: {message}")
 
 
 def run(wait_idle: bool, timeout: float, as_json: bool) -> int:
@@ -116,7 +132,7 @@ def run(wait_idle: bool, timeout: float, as_json: bool) -> int:
     except requests.RequestException as error:
         print(f"commerce-sync status: the local runner at {os.environ.get('LOCAL_RUNNER_URL')} did not answer: {error}")
         return 1
-    status = with_accounts(status)
+    status = with_flags_reset(with_accounts(status))
     if as_json:
         print(json.dumps(status))
     else:

@@ -16,6 +16,13 @@ Routes, under `/admin/api/<version>/` (any version), `X-Shopify-Access-Token` re
   GET products/<id>.json     `{"product": {...}}`, 404 when unknown
   GET products/count.json    `{"count": n}`
   GET shop.json              `{"shop": {...}}`: the shop's settings (what a credential check reads)
+  GET orders.json            first request: `status` (any, open, closed, cancelled; default open), `updated_at_min`,
+                             `updated_at_max`, `order` (only `updated_at asc`), `limit`; then `page_info` as above.
+                             Sorted by updated_at, then id (emulators/shopify/history.py)
+  GET orders/count.json      `{"count": n}` with the same filters
+  GET customers.json         `updated_at_min`, `updated_at_max`, `limit`, then `page_info`; sorted as orders
+  GET customers/count.json   `{"count": n}`
+emu.put_order({...}); emu.put_customer({...})   # REST JSON (history_order / history_customer in history.py)
 Every answer carries `X-Shopify-Shop-Api-Call-Limit`; a throttled one is 429 with `Retry-After`.
 Products are returned in id order, as Shopify pages them.
 """
@@ -30,6 +37,7 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
+from .history import RESOURCES, HistoryStore, parse_time
 from .platform import JsonDict, PlatformEmulator, json_response
 
 MAX_LIMIT = 250
@@ -57,8 +65,11 @@ class ShopifyEmulator(PlatformEmulator):
         # Serve pages of at most this many products whatever `limit` asks: a test of paging gets many pages
         # from a small catalog without reaching into the code under test (which may run in another process).
         self.page_size_cap: int | None = None
+        self.history = {resource: HistoryStore() for resource in RESOURCES}
         self._routes = Map(
             [
+                Rule("/admin/api/<version>/<any(orders, customers):resource>.json", endpoint="history"),
+                Rule("/admin/api/<version>/<any(orders, customers):resource>/count.json", endpoint="history_count"),
                 Rule("/admin/api/<version>/products.json", endpoint="products"),
                 Rule("/admin/api/<version>/products/count.json", endpoint="count"),
                 Rule("/admin/api/<version>/products/<int:product_id>.json", endpoint="product"),
@@ -80,6 +91,17 @@ class ShopifyEmulator(PlatformEmulator):
 
     def delete_product(self, product_id: int) -> None:
         self.products.delete(product_id)
+
+    def put_order(self, order: JsonDict) -> JsonDict:
+        return self.history["orders"].put(order)
+
+    def put_customer(self, customer: JsonDict) -> JsonDict:
+        return self.history["customers"].put(customer)
+
+    def reset(self) -> None:
+        super().reset()
+        for store in self.history.values():
+            store.clear()
 
     def error(self, status: int, message: str, headers: dict[str, str] | None = None) -> Response:
         response = json_response({"errors": message}, status, headers)
@@ -173,3 +195,98 @@ class ShopifyEmulator(PlatformEmulator):
     def _link(self, version: str, limit: int, cursor: JsonDict, rel: str) -> str:
         url = f"{self.base_url}/admin/api/{version}/products.json?limit={limit}&page_info={_encode(cursor)}"
         return f'<{url}>; rel="{rel}"'
+
+    # ----- order and customer history -----------------------------------------------------------------
+
+    @staticmethod
+    def _history_filters(request: Request, resource: str) -> JsonDict | Response:
+        args = request.args
+        filters: JsonDict = {}
+        for name in ("updated_at_min", "updated_at_max"):
+            if args.get(name):
+                try:
+                    filters[name] = parse_time(args[name]).isoformat()
+                except ValueError:
+                    return json_response({"errors": {name: ["is invalid"]}}, 400)
+        if resource == "orders":
+            status = args.get("status", "open")
+            if status not in ("any", "open", "closed", "cancelled"):
+                return json_response({"errors": {"status": ["is invalid"]}}, 400)
+            filters["status"] = status
+            if args.get("order", "updated_at asc") != "updated_at asc":
+                return json_response({"errors": {"order": ["the emulator sorts by updated_at asc only"]}}, 400)
+        return filters
+
+    def _window(self, filters: JsonDict) -> tuple[Any, Any]:
+        since = parse_time(filters["updated_at_min"]) if filters.get("updated_at_min") else None
+        until = parse_time(filters["updated_at_max"]) if filters.get("updated_at_max") else None
+        return since, until
+
+    @staticmethod
+    def _status_keep(filters: JsonDict) -> Any:
+        status = filters.get("status", "any")
+        if status == "any":
+            return None
+        if status == "cancelled":
+            return lambda order: bool(order.get("cancelled_at"))
+        if status == "closed":
+            return lambda order: bool(order.get("closed_at"))
+        return lambda order: not order.get("closed_at") and not order.get("cancelled_at")
+
+    def _history(self, request: Request, version: str, resource: str) -> Response:
+        args = request.args
+        try:
+            limit = int(args.get("limit", DEFAULT_LIMIT))
+        except ValueError:
+            return self.error(400, "limit must be an integer")
+        if not 1 <= limit <= MAX_LIMIT:
+            return self.error(400, f"limit must be between 1 and {MAX_LIMIT}")
+        limit = min(limit, self.page_size_cap or limit)
+        if "page_info" in args:
+            extra = set(args) - {"page_info", "limit", "fields"}
+            if extra:
+                return self.error(400, f"page_info cannot be combined with: {', '.join(sorted(extra))}")
+            try:
+                cursor = _decode(args["page_info"])
+            except ValueError:
+                return self.error(400, "page_info - Invalid value.")
+        else:
+            filters = self._history_filters(request, resource)
+            if isinstance(filters, Response):
+                return filters
+            cursor = {"filters": filters, "after": None}
+        since, until = self._window(cursor["filters"])
+        keep = self._status_keep(cursor["filters"])
+        store = self.history[resource]
+        after = tuple(cursor["after"]) if cursor.get("after") else None
+        found: list[JsonDict] = []
+        more = True
+        # Status filters drop items after paging the index, so read on until the page is full or the end.
+        while len(found) < limit and more:
+            items, more = store.page(since, until, after, limit - len(found))  # type: ignore[arg-type]
+            if not items:
+                more = False
+                break
+            last = items[-1]
+            after = (parse_time(str(last["updated_at"])).timestamp(), int(last["id"]))
+            found.extend(item for item in items if keep is None or keep(item))
+        headers = {}
+        if more and after is not None:
+            url = (
+                f"{self.base_url}/admin/api/{version}/{resource}.json?limit={limit}"
+                f"&page_info={_encode({'filters': cursor['filters'], 'after': list(after)})}"
+            )
+            headers["Link"] = f'<{url}>; rel="next"'
+        return json_response({resource: found}, headers=headers)
+
+    def _history_count(self, request: Request, version: str, resource: str) -> Response:
+        filters = self._history_filters(request, resource)
+        if isinstance(filters, Response):
+            return filters
+        since, until = self._window(filters)
+        keep = self._status_keep(filters)
+        store = self.history[resource]
+        if keep is None:
+            return json_response({"count": store.count(since, until)})
+        items, _ = store.page(since, until, None, 10**9)
+        return json_response({"count": sum(1 for item in items if keep(item))})

@@ -8,6 +8,11 @@ Invocations (the domain is commerce_sync.catalog.run; docs/product-sync.md):
 - Direct (the schedule, `commerce-sync sync-products`): `{"action": "catalog_sync", "scope": "all_stores"}`
   queues one catalog sync per active store; `{"action": "catalog_sync", "store_id": "..."}` runs that
   store's sync in this invocation, continuing through the queue if it nears the time limit.
+- History (commerce_sync.history; docs/history.md): `{"action": "backfill", "store_id", "since"?, "resources"?}`
+  (direct from `commerce-sync backfill`, or a continuation with `run_id` on the queue), and
+  `{"action": "publish_event", "event"}` (a dead-lettered history write, replayed: put on the bus), and the
+  reconciliation: `{"action": "reconcile", "scope": "all_stores"}` (its schedule) queues one
+  `{"action": "reconcile", "store_id"}` per active store, which compares and repairs that store.
 
 Nothing here sets the Mailchimp store's is_syncing: a catalog sync must not pause the store's automations.
 """
@@ -22,7 +27,11 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from commerce_sync.aws.event_bus import event_from_message
 from commerce_sync.aws.observability import logger, metrics, tracer
+from commerce_sync.canonical.model import CanonicalEvent
 from commerce_sync.catalog.run import CATALOG_SYNC, SYNC_PRODUCT, CatalogSync
+from commerce_sync.history.backfill import BACKFILL, Backfill
+from commerce_sync.history.batches import PUBLISH_EVENT
+from commerce_sync.history.reconcile import RECONCILE, Reconciliation
 from commerce_sync.processing.dead_letters import DeadLetters
 from commerce_sync.processing.services import Services
 from pydantic import BaseModel, ConfigDict, model_validator
@@ -35,25 +44,42 @@ class SyncMessage(BaseModel):
 
     model_config = ConfigDict(extra="ignore")
 
-    action: Literal["catalog_sync", "sync_product"]
+    action: Literal["catalog_sync", "sync_product", "backfill", "publish_event", "reconcile"]
     scope: Literal["all_stores"] | None = None
     store_id: str | None = None
     run_id: str | None = None
     product_id: str | None = None
     trigger: str | None = None
+    since: str | None = None
+    resources: list[str] | None = None
+    event: dict[str, Any] | None = None
 
     @model_validator(mode="after")
     def _target(self) -> SyncMessage:
         if self.action == SYNC_PRODUCT and not (self.store_id and self.product_id):
             raise ValueError("sync_product needs store_id and product_id")
-        if self.action == CATALOG_SYNC and not (self.scope or self.store_id):
-            raise ValueError('catalog_sync needs a store_id or "scope": "all_stores"')
+        if self.action in (CATALOG_SYNC, RECONCILE) and not (self.scope or self.store_id):
+            raise ValueError(f'{self.action} needs a store_id or "scope": "all_stores"')
+        if self.action == BACKFILL and not self.store_id:
+            raise ValueError("backfill needs a store_id")
+        if self.action == PUBLISH_EVENT and not self.event:
+            raise ValueError("publish_event needs the event")
         return self
 
 
 @cache
 def catalog_sync() -> CatalogSync:
     return CatalogSync(Services.from_environment())
+
+
+@cache
+def backfill() -> Backfill:
+    return Backfill(catalog_sync().services, catalog=catalog_sync())
+
+
+@cache
+def reconciliation() -> Reconciliation:
+    return Reconciliation(catalog_sync().services)
 
 
 @cache
@@ -67,6 +93,28 @@ def _is_request(body: Any) -> bool:
 
 def _handle_request(message: SyncMessage, context: LambdaContext, from_queue: bool) -> dict[str, Any]:
     sync = catalog_sync()
+    if message.action == BACKFILL:
+        return backfill().run(
+            str(message.store_id),
+            trigger=message.trigger or ("queue" if from_queue else "direct"),
+            remaining_ms=context.get_remaining_time_in_millis,
+            since=message.since,
+            resources=message.resources,
+            run_id=message.run_id,
+            slice_seconds=backfill().config.queue_slice_seconds if from_queue else None,
+        )
+    if message.action == RECONCILE:
+        if message.scope == "all_stores" and not message.store_id:
+            return reconciliation().fan_out(trigger=message.trigger or "schedule")
+        return reconciliation().run(
+            str(message.store_id),
+            trigger=message.trigger or ("queue" if from_queue else "direct"),
+            remaining_ms=context.get_remaining_time_in_millis,
+        )
+    if message.action == PUBLISH_EVENT:
+        event = CanonicalEvent.model_validate(message.event)
+        sync.services.publisher.publish([event])
+        return {"status": "published", "event_id": event.event_id}
     if message.action == SYNC_PRODUCT:
         return sync.resync(str(message.store_id), [str(message.product_id)])
     if message.scope == "all_stores" and not message.store_id:

@@ -34,7 +34,8 @@ other command gets an empty stdin, so a prompt the README does not mention fails
 What it proves: the runner, the stand-in and every command run offline exactly as printed, each command
 exits 0 and prints what the README's comments promise (`prints "..."`); Mailchimp then holds store my-shop
 under the updated name with every product of the stand-in's sample catalog (the sync ran); list-stores
-names my-shop; catalog-status shows the run; and neither the access token nor the webhook secret in
+names my-shop; catalog-status shows the run; backfill brought the stand-in's sample order history
+(its orders and customers, is_syncing off again); and neither the access token nor the webhook secret in
 secret.txt appears in any output, the runner's included.
 """
 
@@ -57,6 +58,7 @@ import pytest
 import requests
 
 from emulators.shopify.fixtures import sample_catalog
+from emulators.shopify.history import sample_history
 from tests.paths import PROJECT
 
 README = PROJECT / "README.md"
@@ -431,6 +433,14 @@ def test_the_readme_walkthrough_typed_literally_registers_and_syncs_my_shop(
     assert mailchimp_store["store"]["name"] == UPDATED_STORE_NAME
     catalog_ids = {str(product["id"]) for product in sample_catalog()}
     assert set(mailchimp_store["products"]) == catalog_ids, "Mailchimp should hold the stand-in's sample catalog"
+
+    # backfill brought the stand-in's sample history (emulators.shopify.history.sample_history), quietly.
+    customers, orders = sample_history()
+    assert set(mailchimp_store["orders"]) == {str(order["id"]) for order in orders}, "backfill: orders"
+    assert len(mailchimp_store["customers"]) == len(customers), "backfill: customers"
+    assert mailchimp_store["store"]["is_syncing"] is False
+    backfilled = run_of(runs, "backfill").stdout
+    assert f"{STORE_ID}: backfill done in" in backfilled and f"orders {len(orders)} written" in backfilled, backfilled
 
     listed = run_of(runs, "list-stores").stdout
     assert re.search(rf"^{STORE_ID}\s+shopify:my-shop\.myshopify\.com\s", listed, flags=re.MULTILINE), listed

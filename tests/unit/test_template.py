@@ -302,6 +302,8 @@ def test_bus_is_named_by_parameter_and_archived(template: dict[str, Any], resour
 
 CLAIM_CHECK_WRITERS = {"WebhooksFunction"}
 CLAIM_CHECK_READERS = {"CartEventsFunction", "OrderStatusFunction", "ProductSyncFunction"}
+# Consumers that also put events on the bus: product_sync hosts the history backfill and reconciliation.
+BUS_PUBLISHING_CONSUMERS = {"ProductSyncFunction"}
 # The prefix the publisher writes under (commerce_sync.aws.event_bus) is the one the policies name.
 CLAIM_CHECK_OBJECTS = {"Fn::Sub": f"${{ClaimCheckBucket.Arn}}/{CLAIM_CHECK_PREFIX}*"}
 
@@ -379,6 +381,9 @@ def test_only_the_receiver_writes_claim_checks_and_only_the_consumers_read_them(
         touching = [statement for statement in _statements(resources, name) if _names_the_bucket(statement)]
         if name in CLAIM_CHECK_WRITERS:
             expected = ["s3:PutObject"]
+        elif name in CLAIM_CHECK_READERS and name in BUS_PUBLISHING_CONSUMERS:
+            # Reads references, and publishes events (a replayed history write, docs/history.md).
+            expected = ["s3:GetObject", "s3:PutObject"]
         elif name in CLAIM_CHECK_READERS:
             expected = ["s3:GetObject"]
         else:
@@ -403,8 +408,19 @@ def test_functions_that_use_the_claim_check_bucket_are_told_its_name(resources: 
             assert "CLAIM_CHECK_BUCKET" not in variables, name
 
 
+def _schedule(resources: dict[str, Any], name: str) -> dict[str, Any]:
+    event = resources["ProductSyncFunction"]["Properties"]["Events"][name]
+    assert event["Type"] == "ScheduleV2"
+    return dict(event["Properties"])
+
+
+def test_product_sync_has_exactly_the_two_nightly_schedules(resources: dict[str, Any]) -> None:
+    assert len(_events(resources, "ProductSyncFunction", "ScheduleV2")) == 2
+    assert _schedule(resources, "NightlyCatalogSync") and _schedule(resources, "NightlyReconciliation")
+
+
 def test_nightly_catalog_sync_schedule(resources: dict[str, Any]) -> None:
-    (schedule,) = _events(resources, "ProductSyncFunction", "ScheduleV2")
+    schedule = _schedule(resources, "NightlyCatalogSync")
     assert schedule["ScheduleExpression"] == {"Ref": "ProductSyncScheduleExpression"}
     assert schedule["ScheduleExpressionTimezone"] == {"Ref": "ProductSyncScheduleTimezone"}
     assert schedule["FlexibleTimeWindow"] == {"Mode": "OFF"}
@@ -412,6 +428,32 @@ def test_nightly_catalog_sync_schedule(resources: dict[str, Any]) -> None:
     assert schedule["RetryPolicy"]["MaximumRetryAttempts"] >= 1
     dead_letter = schedule["DeadLetterConfig"]["Arn"]["Fn::GetAtt"][0]
     assert dead_letter in _dead_letter_queues(resources)
+
+
+def test_nightly_reconciliation_schedule_runs_an_hour_after_the_catalog_sync(
+    template: dict[str, Any], resources: dict[str, Any]
+) -> None:
+    schedule = _schedule(resources, "NightlyReconciliation")
+    assert schedule["ScheduleExpression"] == {"Ref": "ReconciliationScheduleExpression"}
+    assert schedule["ScheduleExpressionTimezone"] == {"Ref": "ProductSyncScheduleTimezone"}
+    assert schedule["FlexibleTimeWindow"] == {"Mode": "OFF"}
+    assert json.loads(schedule["Input"]) == json.loads((EVENTS / "product_sync_reconcile.json").read_text())
+    assert schedule["RetryPolicy"]["MaximumRetryAttempts"] >= 1
+    assert schedule["DeadLetterConfig"]["Arn"]["Fn::GetAtt"][0] in _dead_letter_queues(resources)
+    parameters = template["Parameters"]
+    catalog = parameters["ProductSyncScheduleExpression"]["Default"].split()
+    reconcile = parameters["ReconciliationScheduleExpression"]["Default"].split()
+    # cron(M H ...): the same minute and the rest, one hour later.
+    assert reconcile[0] == catalog[0] and reconcile[2:] == catalog[2:]
+    assert int(reconcile[1]) == int(catalog[1]) + 1
+
+
+def test_reconciliation_repairs_raise_an_alarm(resources: dict[str, Any]) -> None:
+    alarm = resources["ReconciliationRepairsAlarm"]["Properties"]
+    assert (alarm["Namespace"], alarm["MetricName"]) == ("CommerceSync", "ReconciliationRepairs")
+    assert alarm["Dimensions"] == [{"Name": "service", "Value": "product_sync"}]
+    assert (alarm["Statistic"], alarm["Threshold"], alarm["ComparisonOperator"]) == ("Sum", 0, "GreaterThanThreshold")
+    assert alarm["TreatMissingData"] == "notBreaching"
 
 
 # ------------------------------------------------------------------ HTTP API

@@ -81,6 +81,22 @@ class SyncState:
             raise
         return True
 
+    def forget_version(self, store_id: str, entity_type: str, entity_id: str, version: str) -> bool:
+        """Take back `version` as applied (a write of it failed for good), unless a newer one was applied since;
+        the next event or reconciliation of the entity then applies as if it were new. False when superseded."""
+        try:
+            self._table.update_item(
+                Key={"pk": entity_key(store_id, entity_type, entity_id), "sk": STATE_SORT_KEY},
+                UpdateExpression="REMOVE applied_version",
+                ConditionExpression="applied_version = :version",
+                ExpressionAttributeValues={":version": version},
+            )
+        except ClientError as error:
+            if error.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
+
     def mark(self, store_id: str, entity_type: str, entity_id: str, **attributes: Any) -> None:
         """Set attributes whatever the applied version (a conversion mark is final)."""
         self._update(store_id, entity_type, entity_id, attributes)

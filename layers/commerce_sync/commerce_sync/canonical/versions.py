@@ -61,3 +61,16 @@ def is_impossible(version: str, now: datetime | None = None) -> bool:
         return False
     ceiling = ((now or datetime.now(UTC)) + MAX_CLOCK_SKEW).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     return version > ceiling
+
+
+def version_number(version: str) -> int:
+    """A version as a whole number, for ids that cannot carry its punctuation (history event ids, Mailchimp
+    batch operation ids): a timestamp version is its microseconds since 1970, a counter is itself. Order is
+    kept for either shape; any other string is refused (ValueError)."""
+    if version.isdigit():
+        return int(version)
+    if _TIMESTAMP_VERSION.match(version):
+        moment = datetime.strptime(version, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
+        delta = moment - EARLIEST_VERSION
+        return (delta.days * 86400 + delta.seconds) * 1_000_000 + delta.microseconds
+    raise ValueError(f"version {version[:40]!r} is neither a timestamp nor a counter")

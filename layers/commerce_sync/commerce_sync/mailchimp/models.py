@@ -182,3 +182,5 @@ class McStoreUpdate(MailchimpResource):
     currency_code: Annotated[str, Field(pattern=r"^[A-Z]{3}$")] | None = None
     platform: str | None = None
     domain: str | None = None
+    # True pauses the store's automations while history is brought in (commerce_sync.history.backfill).
+    is_syncing: bool | None = None

@@ -54,6 +54,34 @@ def merge(order: Order, shipments: tuple[Shipment, ...] = (), refunds: tuple[Ref
     return order.model_copy(update={"shipments": tuple(by_shipment.values()), "refunds": tuple(by_refund.values())})
 
 
+def write_order(
+    client: MailchimpClient,
+    store: Store,
+    order: Order,
+    mailchimp_order: McOrder,
+    likely_new: bool,
+    time_left: float | None,
+) -> None:
+    """POST or PATCH the order, creating the products its lines name when Mailchimp lacks them and dropping a
+    campaign id Mailchimp no longer knows. Each recoverable refusal is repaired at most once, so this ends in
+    a write or a raised error. (The live path and the history backfill's retries.)"""
+    products_created = False
+    while True:
+        try:
+            client.upsert_order(store.store_id, mailchimp_order, likely_new=likely_new)
+            return
+        except MailchimpProductMissing:
+            if products_created:
+                raise
+            create_missing_products(client, store.store_id, order.lines, time_left)
+            products_created = True
+        except MailchimpCampaignMissing:
+            if mailchimp_order.campaign_id is None:
+                raise
+            logger.info("stale campaign id dropped", campaign_id=mailchimp_order.campaign_id)
+            mailchimp_order = mailchimp_order.model_copy(update={"campaign_id": None})
+
+
 class OrderSync(EventApplier):
     function_name = "order_status"
     metric_prefix = "Order"
@@ -145,22 +173,7 @@ class OrderSync(EventApplier):
     def _upsert(
         self, client: MailchimpClient, store: Store, order: Order, mailchimp_order: McOrder, likely_new: bool
     ) -> None:
-        products_created = False
-        # Each recoverable refusal is repaired at most once, so this ends in a write or a raised error.
-        while True:
-            try:
-                client.upsert_order(store.store_id, mailchimp_order, likely_new=likely_new)
-                return
-            except MailchimpProductMissing:
-                if products_created:
-                    raise
-                create_missing_products(client, store.store_id, order.lines, self._time_left())
-                products_created = True
-            except MailchimpCampaignMissing:
-                if mailchimp_order.campaign_id is None:
-                    raise
-                logger.info("stale campaign id dropped", campaign_id=mailchimp_order.campaign_id)
-                mailchimp_order = mailchimp_order.model_copy(update={"campaign_id": None})
+        write_order(client, store, order, mailchimp_order, likely_new, self._time_left())
 
     # ---- partial order events --------------------------------------------------------------------
 

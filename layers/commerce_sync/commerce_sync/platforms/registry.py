@@ -23,6 +23,7 @@ from commerce_sync.platforms.http import CATALOG_HTTP_POLICY, HttpPolicy
 from commerce_sync.platforms.products import CatalogSource, CatalogUnavailable
 from commerce_sync.platforms.shopify import api as shopify_api
 from commerce_sync.platforms.shopify.catalog import ShopifyCatalog
+from commerce_sync.platforms.shopify.history import ShopifyHistory
 from commerce_sync.platforms.shopify.webhooks import ShopifyAdapter
 from commerce_sync.platforms.woocommerce import api as woocommerce_api
 from commerce_sync.platforms.woocommerce.catalog import WooCommerceCatalog
@@ -39,8 +40,9 @@ CATALOG_READERS: dict[str, CatalogBuilder] = {
 
 HistoryBuilder = Callable[[Store, Mapping[str, Any], HttpPolicy, "requests.Session | None"], HistorySource]
 
+# Order and customer history readers (the backfill, the nightly reconciliation): platforms/history.py.
 HISTORY_READERS: dict[str, HistoryBuilder] = {
-    # Shopify: its reader (platforms/shopify/history.py, ShopifyHistory.for_store) takes its line here.
+    "shopify": ShopifyHistory.for_store,
     "woocommerce": WooCommerceHistory.for_store,
     "bigcommerce": BigCommerceHistory.for_store,
 }

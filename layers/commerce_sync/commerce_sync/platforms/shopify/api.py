@@ -1,5 +1,6 @@
 """The Shopify Admin REST API: where a store's lives, which version commerce-sync speaks to it, and its
-credentials. Every caller that reads a store (the catalog, the credential check) builds its URLs here.
+credentials, and its cursor paging (`Link: <…page_info=…>; rel="next"`). Every caller that reads a store (the
+catalog, the order and customer history, the credential check) builds its URLs here.
 
 A store's `platform_api_url` may be the shop's address or its Admin API root, in any of these forms, which
 all lead to the same requests:
@@ -13,6 +14,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import requests
 
@@ -32,6 +34,7 @@ from commerce_sync.platforms.connection import (
 API_VERSION = "2026-10"
 ACCESS_TOKEN_HEADER = "X-Shopify-Access-Token"
 ADMIN_PATH = "/admin"
+_NEXT_LINK = re.compile(r'<([^>]+)>\s*;\s*rel="?next"?')
 _API_PATH = re.compile(r"^/admin/api(?:/(?P<version>[^/]+))?$")
 _VERSION = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
 ACCEPTED_URLS = (
@@ -81,6 +84,17 @@ def check_credentials(store: Store, credentials: Mapping[str, str], session: req
     """`GET /admin/api/<version>/shop.json`: any valid token may read it."""
     headers = auth_headers(access_token(credentials) or "")
     check_read("the access token was", session, f"{api_root(store)}/shop.json", headers=headers)
+
+
+def next_page_info(link_header: str | None) -> str | None:
+    """The `page_info` of the `rel="next"` link, or None on the last page."""
+    if not link_header:
+        return None
+    found = _NEXT_LINK.search(link_header)
+    if not found:
+        return None
+    values = parse_qs(urlsplit(found.group(1)).query).get("page_info")
+    return values[0] if values else None
 
 
 CONNECTION = PlatformConnection(

@@ -22,13 +22,11 @@ with `to_canonical_product` too; `products/delete` carries only the id.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
 from functools import partial
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
 
 import requests
 from pydantic import BaseModel, ConfigDict
@@ -50,12 +48,11 @@ from commerce_sync.platforms.products import (
     text,
     visibility,
 )
-from commerce_sync.platforms.shopify.api import access_token, api_root, auth_headers
+from commerce_sync.platforms.shopify.api import access_token, api_root, auth_headers, next_page_info
 
 PAGE_SIZE = 250
 REST_VARIANT_LIMIT = 100
 DEFAULT_VARIANT_TITLE = "Default Title"
-_NEXT_LINK = re.compile(r'<([^>]+)>\s*;\s*rel="?next"?')
 
 
 class ShopifyModel(BaseModel):
@@ -177,17 +174,6 @@ def _lone_variant(product: ShopifyProduct, title: str, url: str | None, visible:
     return ProductVariant(
         id=product.id, title=title, url=url, inventory_quantity=stock(visible=visible, tracked=False, quantity=None)
     )
-
-
-def next_page_info(link_header: str | None) -> str | None:
-    """The `page_info` of the `rel="next"` link, or None on the last page."""
-    if not link_header:
-        return None
-    found = _NEXT_LINK.search(link_header)
-    if not found:
-        return None
-    values = parse_qs(urlsplit(found.group(1)).query).get("page_info")
-    return values[0] if values else None
 
 
 class ShopifyCatalog:

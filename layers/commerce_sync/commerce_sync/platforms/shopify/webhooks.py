@@ -11,9 +11,10 @@ time of its own (deletions), and only within a day before now (sync_state.claime
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from decimal import Decimal
+from functools import partial
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -21,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from commerce_sync.aws.store_registry import Store
 from commerce_sync.canonical.errors import BadRequest
 from commerce_sync.canonical.model import (
+    CanonicalEvent,
     CanonicalModel,
     Cart,
     CartRemoval,
@@ -347,17 +349,13 @@ class ShopifyAdapter(PlatformAdapter):
     def _order(self, request: WebhookRequest, store: Store, topic: str, payload: Any) -> Normalised:
         if topic in ORDER_TOPICS:
             order = parse_model(ShopifyOrder, payload)
-            consent = _consent(None, order.buyer_accepts_marketing)
             try:
-                canonical = build_canonical(lambda: order_to_order(order, consent))
+                event = order_updated_event(store, order, partial(_delivery_event_id, request))
             except UnknownStatus as error:
                 raise BadRequest(str(error), field="financial_status") from error
             except NoLineLeft as error:
                 return Normalised.ignored(IgnoredKind.SKIPPED, str(error))
-            version = version_from_timestamp(order.updated_at)
-            return self._event(
-                request, store, EventType.ORDER_UPDATED, canonical, canonical.id, version, order.updated_at
-            )
+            return Normalised(events=[event])
         if topic == "orders/delete":
             deleted = parse_model(ShopifyDeletedOrder, payload)
             at = _triggered_at(request)
@@ -399,11 +397,9 @@ class ShopifyAdapter(PlatformAdapter):
         version: str,
         occurred_at: datetime | None,
     ) -> Normalised:
-        topic = request.header("X-Shopify-Topic")
-        delivery_id = request.header("X-Shopify-Event-Id") or request.header("X-Shopify-Webhook-Id")
         event = make_event(
             event_type=event_type,
-            event_id=f"shopify:{delivery_id}" if delivery_id else f"shopify:{topic}:{entity_id}:{version}",
+            event_id=_delivery_event_id(request, entity_id, version),
             store_id=store.store_id,
             platform="shopify",
             entity=entity,
@@ -442,17 +438,8 @@ class ShopifyAdapter(PlatformAdapter):
 
     def _customer(self, request: WebhookRequest, store: Store, payload: Any) -> Normalised:
         shopify_customer = parse_model(ShopifyCustomerPayload, payload)
-        customer = build_canonical(lambda: customer_to_customer(shopify_customer))
-        version = version_from_timestamp(shopify_customer.updated_at)
-        return self._event(
-            request,
-            store,
-            EventType.CUSTOMER_UPDATED,
-            customer,
-            customer.id or "",
-            version,
-            shopify_customer.updated_at,
-        )
+        event = customer_updated_event(store, shopify_customer, partial(_delivery_event_id, request))
+        return Normalised(events=[event])
 
     def _customer_deleted(self, request: WebhookRequest, store: Store, payload: Any) -> Normalised:
         deleted = parse_model(ShopifyDeletedCustomer, payload)
@@ -461,6 +448,52 @@ class ShopifyAdapter(PlatformAdapter):
         return self._event(
             request, store, EventType.CUSTOMER_DELETED, DeletedEntity(id=deleted.id), deleted.id, version, deleted_at
         )
+
+
+# The event id of a resource at a version: a webhook's delivery id, a history reader's `history:…` id.
+EventIdFor = Callable[[str, str], str]
+
+
+def _delivery_event_id(request: WebhookRequest, entity_id: str, version: str) -> str:
+    """X-Shopify-Event-Id (the duplicate key), else one made from the topic, the entity and its version."""
+    topic = request.header("X-Shopify-Topic")
+    delivery_id = request.header("X-Shopify-Event-Id") or request.header("X-Shopify-Webhook-Id")
+    return f"shopify:{delivery_id}" if delivery_id else f"shopify:{topic}:{entity_id}:{version}"
+
+
+def order_updated_event(store: Store, order: ShopifyOrder, event_id: EventIdFor) -> CanonicalEvent:
+    """The `order.updated` an order makes, whether a webhook delivered it or the history reader read it:
+    versioned by the order's `updated_at`. Raises UnknownStatus and NoLineLeft for the caller to class."""
+    consent = _consent(None, order.buyer_accepts_marketing)
+    canonical = build_canonical(lambda: order_to_order(order, consent))
+    version = version_from_timestamp(order.updated_at)
+    return make_event(
+        event_type=EventType.ORDER_UPDATED,
+        event_id=event_id(canonical.id, version),
+        store_id=store.store_id,
+        platform="shopify",
+        entity=canonical,
+        entity_id=canonical.id,
+        entity_version=version,
+        occurred_at=order.updated_at,
+    )
+
+
+def customer_updated_event(store: Store, customer: ShopifyCustomerPayload, event_id: EventIdFor) -> CanonicalEvent:
+    """The `customer.updated` a customer makes (customers/create|update webhooks, the history reader)."""
+    canonical = build_canonical(lambda: customer_to_customer(customer))
+    version = version_from_timestamp(customer.updated_at)
+    entity_id = canonical.id or ""
+    return make_event(
+        event_type=EventType.CUSTOMER_UPDATED,
+        event_id=event_id(entity_id, version),
+        store_id=store.store_id,
+        platform="shopify",
+        entity=canonical,
+        entity_id=entity_id,
+        entity_version=version,
+        occurred_at=customer.updated_at,
+    )
 
 
 def _triggered_at(request: WebhookRequest) -> datetime:

@@ -1,0 +1,405 @@
+"""`commerce-sync backfill STORE` (bring a store's history into Mailchimp now) and the check `commerce-sync status`
+makes for an `is_syncing` flag a killed backfill left on.
+
+backfill runs the product_sync function itself, as `sync-products` does (operator_cli.catalog):
+- locally (settings from `--env-file .local/runner.env`): the handler is loaded from template.yaml and invoked
+  in this process, with `{"action": "backfill", ...}`; a run that nears the time limit continues through the
+  product queue, which the running `commerce-sync-local` consumes, and `--wait` (the default) follows it.
+- deployed (`--stack NAME`, or PRODUCT_SYNC_FUNCTION_NAME set): the function is invoked asynchronously
+  (Event) and `--wait` follows the run's checkpoint until it is done.
+Progress is read from the run's checkpoint (commerce_sync.history.state): one line per resource as it moves
+(done / total, rate, ETA), to stderr, so `--json` leaves stdout to the summary.
+
+A second backfill of a store while one runs is refused by the function (one lock per store); the CLI looks
+at the lock first, so it can say which run holds it without starting anything.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager, redirect_stdout
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from typing import Any, TextIO
+
+import boto3
+from commerce_sync.aws.observability import logger
+from commerce_sync.aws.settings import Settings
+from commerce_sync.aws.store_registry import Store, StoreRegistry
+from commerce_sync.aws.sync_lock import SyncLock
+from commerce_sync.history.backfill import Backfill, ordered_resources
+from commerce_sync.history.state import LOCK, BackfillCheckpoint, HistoryState, ResourceProgress, partition
+from commerce_sync.processing.services import Services
+
+from operator_cli.catalog import deployed_function_name, local_invoker
+
+PROGRESS_INTERVAL_SECONDS = 1.0
+# A failed slice is retried (the queue, or Lambda's own retries of an async invoke); a checkpoint with an
+# error that has not moved this long, its lock free, is taken as failed for good.
+FAILED_AFTER_SECONDS = 90.0
+
+
+class BackfillArgumentError(ValueError):
+    pass
+
+
+def history_state(settings: Settings | None = None) -> HistoryState:
+    table = boto3.resource("dynamodb").Table((settings or Settings.from_environment()).sync_state_table)
+    return HistoryState(table)
+
+
+def parse_since_date(value: str | None) -> str | None:
+    """`--since YYYY-MM-DD` as the start of that day in UTC (what the function takes: ISO 8601)."""
+    if value is None:
+        return None
+    try:
+        day = date.fromisoformat(value)
+    except ValueError as error:
+        raise BackfillArgumentError(f"--since {value!r} is not a date (YYYY-MM-DD)") from error
+    if day > datetime.now(UTC).date():
+        raise BackfillArgumentError(f"--since {value} is in the future")
+    return datetime(day.year, day.month, day.day, tzinfo=UTC).isoformat()
+
+
+def parse_resources(value: str | None) -> list[str] | None:
+    if value is None:
+        return None
+    names = [name.strip() for name in value.split(",") if name.strip()]
+    try:
+        return ordered_resources(names) if names else None
+    except ValueError as error:
+        raise BackfillArgumentError(str(error)) from error
+
+
+# ---- progress ------------------------------------------------------------------------------------------------
+
+
+def _duration(value: float) -> str:
+    hours, rest = divmod(max(round(value), 0), 3600)
+    minutes, seconds = divmod(rest, 60)
+    return f"{hours}:{minutes:02d}:{seconds:02d}" if hours else f"{minutes}:{seconds:02d}"
+
+
+@dataclass
+class _Rate:
+    """The rate of one resource as this CLI saw it move (the checkpoint keeps counts, not times)."""
+
+    first_at: float
+    first_done: int
+
+
+class ProgressLines:
+    """One line per resource whenever its count moves: `STORE orders: 1200/5000 (24%), 310/s, ETA 0:12`."""
+
+    def __init__(self, store_id: str, out: TextIO) -> None:
+        self.store_id = store_id
+        self.out = out
+        self._rates: dict[str, _Rate] = {}
+        self._last: dict[str, str] = {}
+
+    def line(self, resource: str, progress: ResourceProgress, now: float) -> str:
+        done = progress.read
+        rate = self._rates.setdefault(resource, _Rate(now, done))
+        elapsed = now - rate.first_at
+        per_second = (done - rate.first_done) / elapsed if elapsed > 0 and done > rate.first_done else None
+        text = f"{self.store_id} {resource}: {done}"
+        if progress.total is not None:
+            share = f" ({100 * done / progress.total:.0f}%)" if progress.total else ""
+            text += f"/{progress.total}{share}"
+        text += f", {progress.written} written"
+        if progress.failed:
+            text += f", {progress.failed} failed"
+        if per_second:
+            text += f", {per_second:.1f}/s"
+            if progress.total is not None and progress.total > done:
+                text += f", ETA {_duration((progress.total - done) / per_second)}"
+        return text
+
+    def show(self, checkpoint: BackfillCheckpoint, now: float | None = None) -> None:
+        moment = time.time() if now is None else now
+        for resource in checkpoint.resources:
+            progress = checkpoint.progress.get(resource)
+            if progress is None:
+                continue
+            text = self.line(resource, progress, moment)
+            # The rate changes on every look; only a change of the counts makes a new line.
+            counts = (progress.read, progress.written, progress.failed, progress.total)
+            key = repr(counts)
+            if self._last.get(resource) != key:
+                self._last[resource] = key
+                print(text, file=self.out, flush=True)
+
+
+class ProgressWatcher:
+    """Shows a run's progress from its checkpoint while the run works (in another thread)."""
+
+    def __init__(self, state: HistoryState, store_id: str, out: TextIO) -> None:
+        self._state = state
+        self._lines = ProgressLines(store_id, out)
+        self._store_id = store_id
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._watch, daemon=True)
+
+    def __enter__(self) -> ProgressWatcher:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+        # One last look, whatever the run's status: the final counts show even when the run ended between two
+        # looks (a short run, a loaded machine).
+        self._look(final=True)
+
+    def _look(self, final: bool = False) -> None:
+        try:
+            checkpoint = self._state.load(self._store_id)
+        except Exception:  # a read failing now and then must not end the watch
+            return
+        if checkpoint is not None and (final or checkpoint.status == "running"):
+            self._lines.show(checkpoint)
+
+    def _watch(self) -> None:
+        while not self._stop.wait(PROGRESS_INTERVAL_SECONDS):
+            self._look()
+
+
+# ---- the summary ---------------------------------------------------------------------------------------------
+
+
+def describe(summary: dict[str, Any]) -> str:
+    parts = []
+    for resource in summary.get("resources") or []:
+        progress = (summary.get("progress") or {}).get(resource) or {}
+        part = (
+            f"{resource} {progress.get('written', 0)} written, {progress.get('unchanged', 0)} unchanged, "
+            f"{progress.get('failed', 0)} failed"
+        )
+        if progress.get("dead_lettered"):
+            part += f" ({progress['dead_lettered']} dead-lettered)"
+        if progress.get("skipped"):
+            part += f", {progress['skipped']} skipped"
+        parts.append(part)
+    return (
+        f"backfill done in {float(summary.get('duration_seconds') or 0):.1f}s: " + "; ".join(parts) + f" "
+        f"({summary.get('batches', 0)} batches, {summary.get('mailchimp_requests', 0)} Mailchimp requests; "
+        f"since {str(summary.get('since', ''))[:10]})"
+    )
+
+
+def failed_in_summary(summary: dict[str, Any]) -> int:
+    return sum(int(progress.get("failed", 0)) for progress in (summary.get("progress") or {}).values())
+
+
+def _lock_holder(state: HistoryState, store_id: str) -> Any:
+    holder = SyncLock(state.table, partition(store_id), LOCK).holder()
+    return holder if holder is not None and not holder.expired else None
+
+
+def _running_message(state: HistoryState, store_id: str) -> str:
+    checkpoint = state.load(store_id)
+    what = f"run {checkpoint.run_id}, {checkpoint.phase}" if checkpoint and checkpoint.status == "running" else "a run"
+    return f"{store_id}: a backfill of this store is already running ({what}); not started again"
+
+
+@contextmanager
+def function_output_to(stream: TextIO) -> Iterator[None]:
+    """The locally invoked function's log lines (and any print) go to `stream`, so stdout holds only the summary
+    (`--json` is read by scripts)."""
+    handlers = [h for h in logging.getLogger(logger.service).handlers if isinstance(h, logging.StreamHandler)]
+    previous = [handler.setStream(stream) for handler in handlers]
+    try:
+        with redirect_stdout(stream):
+            yield
+    finally:
+        for handler, old in zip(handlers, previous, strict=True):
+            if old is not None:
+                handler.setStream(old)
+
+
+# ---- the command ---------------------------------------------------------------------------------------------
+
+
+def _store(store_id: str) -> Store:
+    store = StoreRegistry(Settings.from_environment().stores_table).get(store_id)
+    if store is None:
+        raise BackfillArgumentError(f"no store {store_id} is registered")
+    if not store.active:
+        raise BackfillArgumentError(f"store {store_id} is not active")
+    return store
+
+
+def backfill(
+    store_id: str,
+    since: str | None,
+    resources: str | None,
+    stack: str | None,
+    wait: bool,
+    as_json: bool,
+    out: TextIO | None = None,
+    err: TextIO | None = None,
+) -> int:
+    out, err = out or sys.stdout, err or sys.stderr
+    try:
+        store = _store(store_id)
+        event: dict[str, Any] = {"action": "backfill", "store_id": store.store_id, "trigger": "cli"}
+        if (start := parse_since_date(since)) is not None:
+            event["since"] = start
+        if (wanted := parse_resources(resources)) is not None:
+            event["resources"] = wanted
+    except BackfillArgumentError as error:
+        print(f"commerce-sync backfill: error: {error}", file=err)
+        return 2
+    state = history_state()
+    if _lock_holder(state, store.store_id) is not None:
+        print(_running_message(state, store.store_id), file=out)
+        return 1
+    before = state.load(store.store_id)
+    if before is not None and before.status == "running":
+        # The function resumes an unfinished run whatever this request asks (no second window meanwhile).
+        print(f"{store.store_id}: resuming the unfinished backfill run {before.run_id} ({before.phase})", file=err)
+    started = time.time()
+    function_name = deployed_function_name(stack)
+    if function_name:
+        boto3.client("lambda").invoke(
+            FunctionName=function_name, InvocationType="Event", Payload=json.dumps(event).encode()
+        )
+        print(f"{store.store_id}: backfill started in {function_name}", file=err)
+        return _follow(state, store.store_id, started, as_json, out, err) if wait else 0
+    invoke = local_invoker()
+    with ProgressWatcher(state, store.store_id, err), function_output_to(err):
+        try:
+            result = invoke(event)
+        except Exception as error:
+            print(f"{store.store_id}: backfill failed: {type(error).__name__}: {error}", file=out)
+            return 1
+    status = result.get("status")
+    if status == "done":
+        return _report(store.store_id, result, as_json, out)
+    if status == "continued":
+        if not wait:
+            phase = result.get("phase")
+            print(f"{store.store_id}: the backfill continues through the product queue ({phase})", file=out)
+            return 0
+        return _follow(state, store.store_id, started, as_json, out, err)
+    if status == "already_running":
+        print(_running_message(state, store.store_id), file=out)
+        return 1
+    print(f"{store.store_id}: backfill {status}: {result.get('reason', '')}".rstrip(": "), file=out)
+    return 1
+
+
+def _report(store_id: str, summary: dict[str, Any], as_json: bool, out: TextIO) -> int:
+    if as_json:
+        print(json.dumps({"store_id": store_id, **summary}, indent=2, default=str), file=out)
+    else:
+        if summary.get("flag_reset"):
+            print(f"{store_id}: {summary['flag_reset']}", file=out)
+        print(f"{store_id}: {describe(summary)}", file=out)
+    return 1 if failed_in_summary(summary) else 0
+
+
+def _follow(state: HistoryState, store_id: str, started: float, as_json: bool, out: TextIO, err: TextIO) -> int:
+    """Until the run finishes: its summary appears (finished after `started`), or it fails for good."""
+    lines = ProgressLines(store_id, err)
+    said_error: str | None = None
+    while True:
+        summary = state.last_summary(store_id)
+        if summary and float(summary.get("finished_at") or 0) >= started:
+            return _report(store_id, summary, as_json, out)
+        checkpoint = state.load(store_id)
+        if checkpoint is not None and checkpoint.status == "running" and checkpoint.updated_at >= started - 1:
+            lines.show(checkpoint)
+            if checkpoint.last_error and checkpoint.last_error != said_error:
+                said_error = checkpoint.last_error
+                print(f"{store_id}: a slice failed ({said_error[:200]}); it is retried", file=err)
+            stalled = time.time() - checkpoint.updated_at > FAILED_AFTER_SECONDS
+            if checkpoint.last_error and stalled and _lock_holder(state, store_id) is None:
+                print(f"{store_id}: backfill failed: {checkpoint.last_error}", file=out)
+                return 1
+        time.sleep(PROGRESS_INTERVAL_SECONDS)
+
+
+# ---- `status`: a flag left behind -----------------------------------------------------------------------------
+
+
+def release_left_flags(settings: Settings | None = None) -> list[str]:
+    """For every active store whose last backfill left `is_syncing` on and is dead (its lock free, its checkpoint
+    still for a while): the flag is reset in Mailchimp. Returns one line per store reset."""
+    settings = settings or Settings.from_environment()
+    state = history_state(settings)
+    services: Services | None = None
+    messages: list[str] = []
+    for store in StoreRegistry(settings.stores_table).list():
+        if not store.active:
+            continue
+        checkpoint = state.load(store.store_id)
+        if checkpoint is None or not checkpoint.syncing:
+            continue  # the common case costs one read, and no Mailchimp call
+        services = services or Services(settings)
+        message = Backfill(services).release_left_flag(store)
+        if message:
+            messages.append(f"store {store.store_id}: {message}")
+    return messages
+
+
+# ---- `reconcile` ---------------------------------------------------------------------------------------------
+
+
+def describe_reconciliation(result: dict[str, Any]) -> str:
+    if result.get("status") == "skipped":
+        return f"skipped: {result.get('reason', '')}"
+    checked = result.get("checked") or {}
+    repaired = ", ".join(f"{count} {kind.replace('_', ' ')}" for kind, count in sorted(result["repaired"].items()))
+    return (
+        f"reconciliation {result.get('status')} in {float(result.get('duration_seconds') or 0):.1f}s: checked "
+        f"{checked.get('customers', 0)} customers, {checked.get('orders', 0)} orders; "
+        f"repaired {result.get('repairs', 0)}{f' ({repaired})' if repaired else ''}; failed {result.get('failed', 0)}"
+    )
+
+
+def reconcile(store_id: str | None, stack: str | None, as_json: bool, out: TextIO | None = None) -> int:
+    """Runs the reconciliation now, store by store (a store's run is short: one window of changes)."""
+    out = out or sys.stdout
+    registry = StoreRegistry(Settings.from_environment().stores_table)
+    if store_id:
+        store = registry.get(store_id)
+        if store is None:
+            print(f"commerce-sync reconcile: error: no store {store_id} is registered", file=sys.stderr)
+            return 2
+        stores = [store]
+    else:
+        stores = [store for store in registry.list() if store.active]
+    function_name = deployed_function_name(stack)
+    invoke = None if function_name else local_invoker()
+    results: list[dict[str, Any]] = []
+    failures = 0
+    for store in stores:
+        event = {"action": "reconcile", "store_id": store.store_id, "trigger": "cli"}
+        try:
+            if function_name:
+                answer = boto3.client("lambda").invoke(FunctionName=function_name, Payload=json.dumps(event).encode())
+                result = json.loads(answer["Payload"].read())
+                if answer.get("FunctionError"):
+                    raise RuntimeError(result.get("errorMessage", "the function failed"))
+            else:
+                assert invoke is not None
+                with function_output_to(sys.stderr):
+                    result = invoke(event)
+        except Exception as error:
+            result = {"store_id": store.store_id, "status": "failed", "reason": f"{type(error).__name__}: {error}"}
+            failures += 1
+        results.append({"store_id": store.store_id, **result})
+        if not as_json:
+            if result.get("status") == "failed":
+                print(f"{store.store_id}: reconciliation failed: {result['reason']}", file=out)
+            else:
+                print(f"{store.store_id}: {describe_reconciliation(result)}", file=out)
+    if as_json:
+        print(json.dumps(results, indent=2, default=str), file=out)
+    return 1 if failures else 0
