@@ -7,18 +7,25 @@ which says so; the next run finds it active and changes nothing."""
 from __future__ import annotations
 
 import copy
+import io
 import json
 from collections.abc import Iterator
+from contextlib import redirect_stderr, redirect_stdout
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from typing import Any
 
+import boto3
 import pytest
+from commerce_sync.aws.settings import Settings
+from commerce_sync.history.state import HistoryState
+from commerce_sync.platforms.woocommerce.hooks import EXPECTED_TOPICS
 
 from emulators.bigcommerce import BigCommerceEmulator
 from emulators.mailchimp import MailchimpEmulator
 from emulators.woocommerce import WooCommerceEmulator
 from local_runner.runner import LocalRunner
+from operator_cli.main import main
 from tests.harness import MailchimpReader, RegisteredStore, register_store
 from tests.paths import EVENTS
 
@@ -185,17 +192,26 @@ def test_a_woocommerce_store_is_backfilled_and_a_status_changed_without_a_webhoo
 
 
 def test_the_reconciliation_sets_a_disabled_woocommerce_webhook_active_and_says_so(
-    runner: LocalRunner, woo: WooCommerceEmulator, woo_store: RegisteredStore
+    runner: LocalRunner, woo: WooCommerceEmulator, woo_store: RegisteredStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from commerce_sync.platforms.woocommerce.hooks import EXPECTED_TOPICS
-
     ids = {
         topic: int(woo.webhooks.add_webhook(topic, f"{OURS}/woocommerce", "s" * 32)["id"]) for topic in EXPECTED_TOPICS
     }
     woo.webhooks.set_status(ids["order.updated"], "disabled")  # as WooCommerce does after failed deliveries
 
-    first = reconcile(runner, woo_store.store_id)
+    # As an operator runs it: `commerce-sync reconcile --store S` (the handler invoked in this process).
+    for name, value in runner.operator_environment().items():
+        monkeypatch.setenv(name, value)
+    out = io.StringIO()
+    with redirect_stdout(out), redirect_stderr(io.StringIO()):
+        code = main(["reconcile", "--store", woo_store.store_id])
+    runner.wait_until_idle(timeout=60)
 
+    assert code == 0, out.getvalue()
+    assert "webhooks: 11 topics, 10 active, 1 reactivated, 0 missing" in out.getvalue(), out.getvalue()
+    assert "order.updated: was disabled, reactivated" in out.getvalue()
+    table = boto3.resource("dynamodb").Table(Settings.from_environment().sync_state_table)
+    first = HistoryState(table).reconcile_state(woo_store.store_id)["last"]
     webhooks = first["webhooks"]
     assert webhooks["checked"] is True and webhooks["healthy"] is False
     assert webhooks["reactivated"] == 1 and webhooks["missing"] == 0
