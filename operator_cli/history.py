@@ -351,16 +351,36 @@ def release_left_flags(settings: Settings | None = None) -> list[str]:
 # ---- `reconcile` ---------------------------------------------------------------------------------------------
 
 
+def describe_webhooks(webhooks: dict[str, Any] | None) -> str | None:
+    """The run's webhook check in one line, with each topic that was not active: what it was, what was done."""
+    if not webhooks:
+        return None
+    if not webhooks.get("checked"):
+        return f"webhooks not checked: {webhooks.get('reason', '')}"
+    counts = webhooks.get("counts") or {}
+    line = (
+        f"webhooks: {counts.get('topics', 0)} topics, {counts.get('none', 0)} active, "
+        f"{webhooks.get('reactivated', 0)} reactivated, {webhooks.get('missing', 0)} missing, "
+        f"{counts.get('reactivation_failed', 0)} reactivation failed"
+    )
+    for topic in webhooks.get("topics") or []:
+        if topic.get("state_before") != "active":
+            detail = f" ({topic['detail']})" if topic.get("detail") and topic.get("state_before") != "missing" else ""
+            line += f"\n    {topic['topic']}: was {topic['state_before']}, {topic['action'].replace('_', ' ')}{detail}"
+    return line
+
+
 def describe_reconciliation(result: dict[str, Any]) -> str:
+    webhooks = describe_webhooks(result.get("webhooks"))
     if result.get("status") == "skipped":
-        return f"skipped: {result.get('reason', '')}"
+        return f"skipped: {result.get('reason', '')}" + (f"\n  {webhooks}" if webhooks else "")
     checked = result.get("checked") or {}
     repaired = ", ".join(f"{count} {kind.replace('_', ' ')}" for kind, count in sorted(result["repaired"].items()))
     return (
         f"reconciliation {result.get('status')} in {float(result.get('duration_seconds') or 0):.1f}s: checked "
         f"{checked.get('customers', 0)} customers, {checked.get('orders', 0)} orders; "
         f"repaired {result.get('repairs', 0)}{f' ({repaired})' if repaired else ''}; failed {result.get('failed', 0)}"
-    )
+    ) + (f"\n  {webhooks}" if webhooks else "")
 
 
 def reconcile(store_id: str | None, stack: str | None, as_json: bool, out: TextIO | None = None) -> int:

@@ -20,6 +20,7 @@ Routes, under `/admin/api/<version>/` (any version), `X-Shopify-Access-Token` re
                              `updated_at_max`, `order` (only `updated_at asc`), `limit`; then `page_info` as above.
                              Sorted by updated_at, then id (emulators/shopify/history.py)
   GET orders/count.json      `{"count": n}` with the same filters
+  GET orders/<id>.json       `{"order": {...}}`, 404 when unknown
   GET customers.json         `updated_at_min`, `updated_at_max`, `limit`, then `page_info`; sorted as orders
   GET customers/count.json   `{"count": n}`
 emu.put_order({...}); emu.put_customer({...})   # REST JSON (history_order / history_customer in history.py)
@@ -70,6 +71,7 @@ class ShopifyEmulator(PlatformEmulator):
             [
                 Rule("/admin/api/<version>/<any(orders, customers):resource>.json", endpoint="history"),
                 Rule("/admin/api/<version>/<any(orders, customers):resource>/count.json", endpoint="history_count"),
+                Rule("/admin/api/<version>/orders/<int:order_id>.json", endpoint="history_order"),
                 Rule("/admin/api/<version>/products.json", endpoint="products"),
                 Rule("/admin/api/<version>/products/count.json", endpoint="count"),
                 Rule("/admin/api/<version>/products/<int:product_id>.json", endpoint="product"),
@@ -128,6 +130,12 @@ class ShopifyEmulator(PlatformEmulator):
         if product is None:
             return self.error(404, "Not Found")
         return json_response({"product": product})
+
+    def _history_order(self, request: Request, version: str, order_id: int) -> Response:
+        order = self.history["orders"].get(order_id)
+        if order is None:
+            return self.error(404, "Not Found")
+        return json_response({"order": order})
 
     def _shop(self, request: Request, version: str) -> Response:
         name = self.shop_domain.split(".")[0]

@@ -8,6 +8,9 @@ emu.delete_product(301)               # gone for good (trash: put it with "statu
 emu.put_order({...}); emu.put_customer({...})   # wc/v3 bodies; ids and dates default (history.py)
 emu.delete_order(727); emu.delete_customer(58)
 emu.set_faults(rate_429=0.2, retry_after=0.05, seed=7); emu.fail_when(...); emu.requests
+emu.webhooks.add_webhook(topic, delivery_url, secret); emu.webhooks.set_status(id, "disabled")
+                                      # the site's webhooks resource (emulators/woocommerce_hooks), on the same
+                                      # address: one store's reconciliation reads its history and checks its hooks
 
 Routes, under `/wp-json/wc/v3/`, authenticated with the REST key pair (HTTP Basic, or the
 `consumer_key`/`consumer_secret` query parameters):
@@ -18,6 +21,7 @@ Routes, under `/wp-json/wc/v3/`, authenticated with the REST key pair (HTTP Basi
   GET products/<id>/variations       `page`, `per_page`; same headers
   GET orders, orders/<id>            date filters, `orderby`, `order`, `status` (history.py); same headers
   GET customers, customers/<id>      `orderby`, `order`, `role`, `email` (history.py); same headers
+  webhooks, webhooks/<id>            served by the webhooks emulator's app (`emu.webhooks`, its own state)
 Errors are WordPress REST documents `{code, message, data: {status}}`.
 """
 
@@ -32,6 +36,7 @@ from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
 from emulators.shopify.platform import JsonDict, PlatformEmulator, json_response
+from emulators.woocommerce_hooks import WooCommerceHooksEmulator
 
 from .history import HistoryBook, HistoryError
 
@@ -47,6 +52,11 @@ class WooCommerceEmulator(PlatformEmulator):
         super().__init__(host, port)
         self.key_pairs = {(consumer_key, consumer_secret)}
         self.history = HistoryBook()
+        # A site may cap `per_page` below what was asked (a plugin's rest_*_collection_params filter); the pages
+        # then say so in X-WP-TotalPages. None: up to MAX_PER_PAGE, as WooCommerce.
+        self.per_page_cap: int | None = None
+        # Never started on its own: its state and WSGI app, mounted under this site's REST root.
+        self.webhooks = WooCommerceHooksEmulator(consumer_key, consumer_secret)
         self._routes = Map(
             [
                 Rule("/wp-json/wc/v3/products", endpoint="products"),
@@ -96,6 +106,7 @@ class WooCommerceEmulator(PlatformEmulator):
     def reset(self) -> None:
         super().reset()
         self.history.clear()
+        self.webhooks.reset()
 
     @staticmethod
     def _public(product: JsonDict) -> JsonDict:
@@ -127,6 +138,8 @@ class WooCommerceEmulator(PlatformEmulator):
     def dispatch(self, request: Request) -> Response:
         if not self._authenticated(request):
             return self.error(401, "Sorry, you cannot list resources.")
+        if request.path.rstrip("/").startswith("/wp-json/wc/v3/webhooks"):
+            return Response.from_app(self.webhooks.app, request.environ)
         try:
             endpoint, args = self._routes.bind("woocommerce").match(request.path, method=request.method)
         except HTTPException as error:
@@ -136,8 +149,7 @@ class WooCommerceEmulator(PlatformEmulator):
         except HistoryError as error:
             return self.error(error.status, error.message, code=error.code)
 
-    @staticmethod
-    def _paging(request: Request) -> tuple[int, int] | Response:
+    def _paging(self, request: Request) -> tuple[int, int] | Response:
         try:
             page = int(request.args.get("page", 1))
             per_page = int(request.args.get("per_page", DEFAULT_PER_PAGE))
@@ -150,7 +162,7 @@ class WooCommerceEmulator(PlatformEmulator):
                 {"code": "rest_invalid_param", "message": "Invalid parameter(s): per_page", "data": {"status": 400}},
                 400,
             )
-        return page, per_page
+        return page, min(per_page, self.per_page_cap or per_page)
 
     def _paged(self, request: Request, items: list[JsonDict], page: int, per_page: int) -> Response:
         total = len(items)

@@ -35,8 +35,8 @@ What it proves: the runner, the stand-in and every command run offline exactly a
 exits 0 and prints what the README's comments promise (`prints "..."`); Mailchimp then holds store my-shop
 under the updated name with every product of the stand-in's sample catalog (the sync ran); list-stores
 names my-shop; catalog-status shows the run; backfill brought the stand-in's sample order history
-(its orders and customers, is_syncing off again); and neither the access token nor the webhook secret in
-secret.txt appears in any output, the runner's included.
+(its orders and customers, is_syncing off again); reconcile then repaired nothing; and neither the access token
+nor the webhook secret in secret.txt appears in any output, the runner's included.
 """
 
 from __future__ import annotations
@@ -441,6 +441,10 @@ def test_the_readme_walkthrough_typed_literally_registers_and_syncs_my_shop(
     assert mailchimp_store["store"]["is_syncing"] is False
     backfilled = run_of(runs, "backfill").stdout
     assert f"{STORE_ID}: backfill done in" in backfilled and f"orders {len(orders)} written" in backfilled, backfilled
+
+    # reconcile found nothing missed after the backfill, and said that Shopify's webhooks are not checked.
+    reconciled = run_of(runs, "reconcile").stdout
+    assert "repaired 0; failed 0" in reconciled and "webhooks not checked" in reconciled, reconciled
 
     listed = run_of(runs, "list-stores").stdout
     assert re.search(rf"^{STORE_ID}\s+shopify:my-shop\.myshopify\.com\s", listed, flags=re.MULTILINE), listed

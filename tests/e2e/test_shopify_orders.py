@@ -14,6 +14,8 @@ from typing import Any
 import requests
 
 from emulators.mailchimp import MailchimpEmulator
+from emulators.shopify import ShopifyEmulator
+from emulators.shopify.history import history_order
 from local_runner.runner import LocalRunner
 from local_runner.senders import send_shopify
 from tests.harness import MailchimpReader, RegisteredStore, register_store
@@ -401,3 +403,44 @@ def eventbridge_delivery(store: RegisteredStore, topic: str, payload: dict[str, 
             },
         },
     }
+
+
+def test_a_fulfillment_of_an_order_never_seen_reads_the_order_from_the_shop(
+    runner: LocalRunner, mailchimp: MailchimpEmulator, mailchimp_reader: MailchimpReader
+) -> None:
+    # The orders/create webhook was lost; the shop holds the order, shipped. Then its fulfillments/create arrives.
+    token = "shpat_never_seen"
+    with ShopifyEmulator(f"ns-{uuid.uuid4().hex[:8]}.myshopify.com", token) as shop:
+        customer = {"id": 5_551, "email": "never.seen@example.com", "first_name": "Nev"}
+        order_id = 770_000 + random.randrange(10_000)
+        fulfillment = {
+            "id": 91,
+            "order_id": order_id,
+            "status": "success",
+            "tracking_company": "DHL",
+            "tracking_number": "NEVERSEEN-1",
+            "created_at": at(8),
+            "updated_at": at(8),
+        }
+        shop.put_order(
+            history_order(
+                order_id, customer, at(8), fulfillment_status="fulfilled", fulfillments=[fulfillment], created_at=at(1)
+            )
+        )
+        store = register_store(
+            "shopify",
+            identity=shop.shop_domain,
+            platform_api_url=shop.base_url,
+            platform_api_credentials={"access_token": token},
+        )
+
+        send(runner, store, "fulfillments/create", fulfillment)
+        runner.wait_until_idle()
+
+        held = mailchimp_order(mailchimp_reader, store, order_id)
+        assert held is not None, "the order was read from the shop and written"
+        assert held["financial_status"] == "paid" and held["fulfillment_status"] == "shipped"
+        assert held["tracking_number"] == "NEVERSEEN-1"
+        assert [r["path"] for r in shop.requests if r["path"].endswith(f"/orders/{order_id}.json")], "read by its id"
+        events = mailchimp.order_status_events(store.store_id, str(order_id))
+        assert [event.statuses for event in events][-1][-1] == "shipped", events

@@ -178,6 +178,7 @@ def test_reconcile_now_repairs_what_a_lost_webhook_left_behind(
 
     assert code == 0, out
     assert f"{store.store_id}: reconciliation done in" in out and "repaired 1 (1 orders outdated); failed 0" in out
+    assert "webhooks not checked: " in out and "a shopify store: commerce-sync does not check its webhooks" in out
     repaired = mailchimp_reader.resource(f"/ecommerce/stores/{store.store_id}/orders/900003")
     assert repaired is not None and repaired["financial_status"] == "cancelled"
 

@@ -426,3 +426,35 @@ def test_a_refused_key_is_an_error_not_an_empty_history(woo: WooCommerceEmulator
         reader.page("orders", T0, None)
     assert raised.value.status == 401
     assert "wrong" not in str(raised.value)
+
+
+# ---- one order by its id (the order consumer's repair of a shipment or refund of an order it never saw) ------
+
+
+def test_woocommerce_one_order_by_id_is_the_event_a_page_makes(woo: WooCommerceEmulator, woo_store: Store) -> None:
+    for order_id in (5, 6, 7):
+        woo.put_order(woo_order(order_id, T0 + timedelta(seconds=order_id)))
+    woo.put_order(woo_order(8, T0, status="trash"))
+    reader = woo_reader(woo_store)
+    _, listed = read_all(reader, "orders", T0)
+
+    (one,) = reader.order("6")
+
+    assert one == next(event for event in listed if event.entity_id == "6")
+    assert reader.order("99") == [] and reader.order("8") == [], "unknown, or in the trash: none"
+    assert reader.order("not-a-number") == []
+
+
+def test_bigcommerce_one_order_by_id_is_the_completed_order_a_page_makes(
+    bc: BigCommerceEmulator, bc_store: Store
+) -> None:
+    for order_id in (5, 6, 7):
+        put_bc_order(bc, order_id, T0 + timedelta(seconds=order_id))
+    reader = bc_reader(bc_store)
+    _, listed = read_all(reader, "orders", T0)
+
+    (one,) = reader.order("6")
+
+    assert one == next(event for event in listed if event.entity_id == "6")
+    assert one.order().shipments and one.order().promos, "its sub-resources read"
+    assert reader.order("99") == []

@@ -14,6 +14,10 @@ docs/history.md is the long version.
   `ReconciliationRepairs` (an alarm when > 0: webhooks are being lost) and `ReconciliationFailed`.
 - A store whose platform has no history reader (canonical senders) or whose credentials are missing is skipped
   with the reason.
+- Webhook health first (platforms.hooks.PlatformHooks.check_and_repair): an inactive webhook of ours is set active
+  again, a missing one reported, per topic in the summary's `webhooks`; metrics `WebhooksReactivated` and
+  `WebhooksMissing`. A platform without the check (Shopify, canonical) is "not checked" with the reason, and a
+  check that fails is recorded and logged: neither stops the order and customer reconciliation.
 """
 
 from __future__ import annotations
@@ -32,11 +36,14 @@ from commerce_sync.aws.observability import logger, metrics
 from commerce_sync.aws.store_registry import Store
 from commerce_sync.aws.sync_state import applied_version
 from commerce_sync.canonical.model import CanonicalEvent, EventType
+from commerce_sync.canonical.redaction import redact_emails
 from commerce_sync.carts.customers import PLATFORM_CUSTOMER
 from commerce_sync.history.state import HistoryState
 from commerce_sync.orders.sync import ORDER
 from commerce_sync.platforms.history import HistoryResource, HistorySource, HistoryUnavailable
+from commerce_sync.platforms.hooks import PlatformHooks
 from commerce_sync.platforms.registry import history_source_for
+from commerce_sync.platforms.webhook_health import HealthAction, HookState, WebhookHealth, WebhookHealthUnavailable
 from commerce_sync.processing.services import Services
 
 RECONCILE = "reconcile"
@@ -72,8 +79,10 @@ class Reconciliation:
         services: Services,
         requests: ReconcileRequests | None = None,
         source_factory: Callable[[Store, dict[str, Any]], HistorySource] | None = None,
+        hooks: PlatformHooks | None = None,
     ) -> None:
         self.services = services
+        self.hooks = hooks or PlatformHooks()
         self.state = HistoryState(services.sync_state.table)
         self.requests = requests or ReconcileRequests(os.environ.get("PRODUCT_SYNC_QUEUE_URL"))
         self._source_factory = source_factory or (lambda store, credentials: history_source_for(store, credentials))
@@ -91,23 +100,86 @@ class Reconciliation:
         store = self.services.registry.get(store_id)
         if store is None or not store.active:
             return {"status": "skipped", "store_id": store_id, "reason": "no active store with this id"}
+        credentials = dict(self.services.secrets.current(store.secret_id).get("platform_api_credentials") or {})
+        # Before the history: a webhook switched off since the last run is switched on again as early as possible,
+        # and the check's outcome is in the summary whatever the history reading does.
+        webhooks = self.webhook_health(store, credentials)
         try:
-            credentials = self.services.secrets.current(store.secret_id).get("platform_api_credentials") or {}
-            source = self._source_factory(store, dict(credentials))
+            source = self._source_factory(store, credentials)
         except HistoryUnavailable as error:
             logger.info("reconciliation skipped", store_id=store_id, reason=str(error))
-            return {"status": "skipped", "store_id": store_id, "reason": str(error)}
+            return {"status": "skipped", "store_id": store_id, "reason": str(error), "webhooks": webhooks}
         budget = remaining_ms() / 1000 - SAFETY_MARGIN_SECONDS
         if slice_seconds is not None:
             budget = min(budget, slice_seconds)
         deadline = time.monotonic() + max(budget, 1.0)
-        return _Run(self, store, source, trigger, deadline).run()
+        return _Run(self, store, source, trigger, deadline, webhooks).run()
+
+    def webhook_health(self, store: Store, credentials: dict[str, Any]) -> dict[str, Any]:
+        """The store's webhook check as the run's summary records it; never raises: a failed check must not stop
+        the order and customer reconciliation (the readers bring what a switched-off webhook dropped)."""
+        try:
+            health = self.hooks.check_and_repair(store, credentials, repair=True)
+        except WebhookHealthUnavailable as error:
+            # Shopify, canonical senders, no REST key, a listing refused: not a failure of the run.
+            reason = redact_emails(str(error))[:300]
+            logger.info("webhook health not checked", store_id=store.store_id, reason=reason)
+            return {"checked": False, "reason": reason}
+        except Exception as error:
+            reason = redact_emails(f"{type(error).__name__}: {error}")[:300]
+            logger.exception("webhook health check failed", store_id=store.store_id, reason=reason)
+            return {"checked": False, "reason": reason, "error": True}
+        return webhook_report(health)
+
+
+def webhook_report(health: WebhookHealth) -> dict[str, Any]:
+    """The summary's `webhooks`, counted as metrics and logged: per topic its state before and the action (topic
+    names, hook ids, states and the platform's error message: never a secret, headers or an address)."""
+    # Hooks, not topics: a BigCommerce wildcard hook covering three scopes is one webhook reactivated.
+    reactivated = {topic.hook_id for topic in health.with_action(HealthAction.REACTIVATED)}
+    missing = len(health.missing)
+    report: dict[str, Any] = {
+        "checked": True,
+        "platform": health.platform,
+        "healthy": health.healthy,
+        "counts": health.summary(),
+        "reactivated": len(reactivated),
+        "missing": missing,
+        "topics": [
+            {
+                "topic": topic.topic,
+                "state_before": topic.state_before.value,
+                "action": topic.action.value,
+                **({"hook_id": topic.hook_id} if topic.hook_id else {}),
+                **({"detail": redact_emails(topic.detail)} if topic.detail else {}),
+            }
+            for topic in health.topics
+        ],
+    }
+    metrics.add_metric(name="WebhooksReactivated", unit="Count", value=len(reactivated))
+    metrics.add_metric(name="WebhooksMissing", unit="Count", value=missing)
+    unwell = [
+        f"{topic.topic}: {topic.state_before.value} -> {topic.action.value}"
+        for topic in health.topics
+        if topic.state_before is not HookState.ACTIVE
+    ]
+    log = logger.warning if unwell else logger.info
+    fields: dict[str, Any] = {"store_id": health.store_id, **health.summary(), "topics_not_active": unwell}
+    log("reconciliation: webhook health", **fields)
+    return report
 
 
 class _Run:
     def __init__(
-        self, reconciliation: Reconciliation, store: Store, source: HistorySource, trigger: str, deadline: float
+        self,
+        reconciliation: Reconciliation,
+        store: Store,
+        source: HistorySource,
+        trigger: str,
+        deadline: float,
+        webhooks: dict[str, Any],
     ) -> None:
+        self.webhooks = webhooks
         self.services = reconciliation.services
         self.state = reconciliation.state
         self.store = store
@@ -149,6 +221,7 @@ class _Run:
             "failed": self.failed,
             "skipped": self.skipped,
             "pages": self.pages,
+            "webhooks": self.webhooks,
             "started_at": started,
             "finished_at": time.time(),
             "duration_seconds": round(time.time() - started, 3),
@@ -156,7 +229,8 @@ class _Run:
         self.state.save_reconcile_state(self.store.store_id, {"watermarks": watermarks, "last": summary})
         metrics.add_metric(name="ReconciliationRepairs", unit="Count", value=repairs)
         metrics.add_metric(name="ReconciliationFailed", unit="Count", value=self.failed)
-        fields = {k: v for k, v in summary.items() if k not in ("windows", "watermarks")}
+        # The webhooks were logged on their own line by the check.
+        fields = {k: v for k, v in summary.items() if k not in ("windows", "watermarks", "webhooks")}
         if repairs or self.failed:
             logger.warning("reconciliation repaired or failed", **fields)  # webhooks are being lost
         else:

@@ -10,8 +10,11 @@ newer than the one applied) is skipped, so a late `pending` never follows `paid`
   orders; "already exists" is handled by the client). Lines naming products Mailchimp lacks get them
   created; a stale campaign id is dropped. A new order that is already paid is sent `pending` first
   when the store wants both the confirmation and the invoice e-mail.
-- order.shipment / order.refund: merged into the last applied order and written again; an order not
-  seen yet is retried later (the queue), then dead-lettered with the reason.
+- order.shipment / order.refund: merged into the last applied order and written again. An order never
+  seen is first read from the platform by its id (the store's history reader: the same event its webhook
+  makes) and applied as its order.updated would be, then the shipment or refund is merged in; when it
+  cannot be read (a canonical store, no API credentials, the platform does not have it or fails), it is
+  retried later (the queue), then dead-lettered with the reason.
 - order.deleted: DELETE (already gone = done).
 
 The last applied order is kept in the sync state; Mailchimp's own record of which status changes it
@@ -27,6 +30,7 @@ from commerce_sync.aws.observability import logger
 from commerce_sync.aws.store_registry import Store
 from commerce_sync.aws.sync_state import applied_version
 from commerce_sync.canonical.model import CanonicalEvent, EventType, FinancialStatus, Order, Refund, Shipment
+from commerce_sync.canonical.redaction import redact_emails
 from commerce_sync.carts.conversion import convert
 from commerce_sync.carts.customers import CustomerWriter, customer_for_store
 from commerce_sync.carts.line_products import create_missing_products
@@ -35,6 +39,8 @@ from commerce_sync.mailchimp.errors import MailchimpCampaignMissing, MailchimpPr
 from commerce_sync.mailchimp.mapping import customer_id
 from commerce_sync.mailchimp.models import McOrder
 from commerce_sync.orders.mapping import to_mailchimp_order
+from commerce_sync.platforms.history import HistoryUnavailable
+from commerce_sync.platforms.registry import history_source_for
 from commerce_sync.processing.event_applier import Entity, EventApplier, Handler, Outcome
 from commerce_sync.processing.services import Services
 
@@ -195,17 +201,46 @@ class OrderSync(EventApplier):
         shipped: bool = False,
     ) -> Outcome:
         state, known = self._stored(store, order_id)
+        read_from_platform = False
+        if known is None and self._read_from_platform(store, order_id):
+            state, known = self._stored(store, order_id)
+            read_from_platform = True
         if known is None or not state.get("sent"):
             raise OrderNotYetKnown(f"order {order_id} has not been applied yet; {event.type.value} will be retried")
         order = merge(known, shipments, refunds)
         if shipped:
             order = order.model_copy(update={"shipped": True})
         if order == known:
-            return {"outcome": "unchanged", "order_id": order_id}
+            # Read from the platform after the shipment or refund, the order held it already: written with it.
+            kind = "synced" if read_from_platform else "unchanged"
+            return {"outcome": kind, "order_id": order_id, "read_from_platform": read_from_platform}
         outcome = self._mailchimp(lambda client: self._write(client, store, order, event, sent_before=True))
         # The order's own version stays: a later order.updated still applies, and keeps these merged in.
         self._state.mark(store.store_id, ORDER, order_id, order=order.model_dump_json())
-        return {"order_id": order_id, **outcome}
+        return {"order_id": order_id, **outcome, "read_from_platform": read_from_platform}
+
+    def _read_from_platform(self, store: Store, order_id: str) -> bool:
+        """Reads an order commerce-sync never saw from the store's platform and applies it as its order.updated
+        would be (under this event's lock: the same order); False when it cannot be read, so the shipment or refund
+        is retried and then dead-lettered as before. A platform that answers 404 has no such order."""
+        try:
+            secret = self._services.secrets.current(store.secret_id)
+            credentials = dict(secret.get("platform_api_credentials") or {})
+            events = history_source_for(store, credentials).order(order_id)
+        except HistoryUnavailable as error:
+            logger.info("order not read from the platform", order_id=order_id, reason=redact_emails(str(error)))
+            return False
+        except Exception as error:  # the platform failing: the queue's retries read it again
+            reason = redact_emails(f"{type(error).__name__}: {error}")[:300]
+            logger.warning("order could not be read from the platform", order_id=order_id, reason=reason)
+            return False
+        found = [e for e in events if e.type is EventType.ORDER_UPDATED and e.order().id == order_id]
+        if not found:
+            logger.info("order not found on the platform", order_id=order_id)
+            return False
+        outcome = self._order_updated(store, found[0])
+        logger.info("order read from the platform", order_id=order_id, outcome=outcome.get("outcome"))
+        return True
 
     # ---- order.deleted ---------------------------------------------------------------------------
 

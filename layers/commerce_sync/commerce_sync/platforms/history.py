@@ -65,6 +65,12 @@ class HistorySource(Protocol):
         without reading them all."""
         ...
 
+    def order(self, order_id: str) -> list[CanonicalEvent]:
+        """The events one order makes as the platform holds it now, read by its id, as a page would make them;
+        [] when the platform has no such order or it is one the webhooks leave out. Raises when the read fails
+        (the order consumer's repair of a shipment or refund of an order it never saw)."""
+        ...
+
 
 def history_event_id(platform: str, resource: str, resource_id: str, version: str | int) -> str:
     # `version` is the entity version the event carries: a string (canonical.versions) on every platform so far.

@@ -171,6 +171,18 @@ class BigCommerceHistory:
 
     # ----- resources ------------------------------------------------------------------------------------------
 
+    def order(self, order_id: str) -> list[CanonicalEvent]:
+        if not order_id.isdigit():
+            return []
+        try:
+            raw = self._orders_api.order(order_id)
+        except PlatformNotFound:
+            return []
+        if not isinstance(raw, dict):
+            return []
+        (outcome,) = self._orders([Listed(order_id, _time(raw.get("date_modified")), raw)])
+        return [] if isinstance(outcome, tuple) else list(outcome.events)
+
     def _event_id(self, resource: HistoryResource) -> Callable[[str, str], str]:
         return lambda entity_id, version: history_event_id(PLATFORM, resource, entity_id, version)
 

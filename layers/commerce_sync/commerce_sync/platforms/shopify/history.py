@@ -26,7 +26,7 @@ from commerce_sync.canonical.errors import BadRequest
 from commerce_sync.canonical.model import CanonicalEvent
 from commerce_sync.canonical.versions import version_number
 from commerce_sync.platforms.history import HistoryPage, HistoryResource, HistoryUnavailable, history_event_id
-from commerce_sync.platforms.http import CATALOG_HTTP_POLICY, HttpPolicy, fetch_json, platform_session
+from commerce_sync.platforms.http import CATALOG_HTTP_POLICY, HttpPolicy, PlatformApiError, fetch_json, platform_session
 from commerce_sync.platforms.lines import NoLineLeft
 from commerce_sync.platforms.order_statuses import UnknownStatus
 from commerce_sync.platforms.shopify.api import access_token, api_root, auth_headers, next_page_info
@@ -123,6 +123,23 @@ class ShopifyHistory:
         body, _ = fetch_json(self._session, f"{self._root}/{resource}/count.json", params, self._headers)
         count = body.get("count") if isinstance(body, dict) else None
         return int(count) if isinstance(count, int) else None
+
+    def order(self, order_id: str) -> list[CanonicalEvent]:
+        if not order_id.isdigit():
+            return []  # a Shopify order id is a number: nothing to ask for
+        try:
+            body, _ = fetch_json(self._session, f"{self._root}/orders/{order_id}.json", {}, self._headers)
+        except PlatformApiError as error:
+            if error.status == 404:
+                return []
+            raise
+        item = body.get("order") if isinstance(body, dict) else None
+        if not isinstance(item, dict):
+            return []
+        try:
+            return [self._order(item)]
+        except (ValidationError, BadRequest, UnknownStatus, NoLineLeft):
+            return []  # what a page would skip
 
     def _event_id(self, resource: str) -> Callable[[str, str], str]:
         return lambda entity_id, version: history_event_id(PLATFORM, resource, entity_id, version_number(version))

@@ -171,6 +171,23 @@ class WooCommerceHistory:
             skipped=skipped,
         )
 
+    def order(self, order_id: str) -> list[CanonicalEvent]:
+        if not order_id.isdigit():
+            return []
+        # The list filtered to the one id (`include`, every status but the trash): an unknown id is an empty
+        # list rather than an error, and the body is the one a page holds.
+        answer = self._rest.collection("orders", {"include": order_id, "status": "any"})
+        events: list[CanonicalEvent] = []
+        for item in answer.items:
+            try:
+                outcome = order_updated(
+                    self._store, item, self._consent_keys, site_url(self._store), self._event_id("orders")
+                )
+            except (BadRequest, ValueError):
+                return []
+            events.extend(outcome.events)
+        return events
+
     # ----- customers --------------------------------------------------------------------------------------------
 
     def _customers(self, window: Window, number: int) -> HistoryPage:
