@@ -456,6 +456,17 @@ def test_reconciliation_repairs_raise_an_alarm(resources: dict[str, Any]) -> Non
     assert alarm["TreatMissingData"] == "notBreaching"
 
 
+def test_webhooks_found_disabled_or_missing_raise_an_alarm(resources: dict[str, Any]) -> None:
+    alarm = resources["WebhookHealthAlarm"]["Properties"]
+    watched = {
+        (query["MetricStat"]["Metric"]["MetricName"], query["MetricStat"]["Metric"]["Dimensions"][0]["Value"])
+        for query in alarm["Metrics"]
+        if "MetricStat" in query
+    }
+    assert watched == {("WebhooksReactivated", "product_sync"), ("WebhooksMissing", "product_sync")}
+    assert (alarm["Threshold"], alarm["ComparisonOperator"]) == (0, "GreaterThanThreshold")
+
+
 # ------------------------------------------------------------------ HTTP API
 
 
