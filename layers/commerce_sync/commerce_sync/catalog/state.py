@@ -32,15 +32,17 @@ from boto3.dynamodb.conditions import Key
 from botocore.exceptions import ClientError
 from pydantic import BaseModel, Field
 
+from commerce_sync.aws import run_records
+
 PRODUCT = "product#"
 SEEN = "seen#"
 BATCH = "batch#"
 RUN = "run"
 LOCK = "lock"
-LAST_SUMMARY = "summary#last"
-SUMMARY = "summary#"
+LAST_SUMMARY = run_records.LAST_SUMMARY
+SUMMARY = run_records.SUMMARY
 SEEN_TTL_DAYS = 40
-SUMMARY_TTL_DAYS = 90
+SUMMARY_TTL_DAYS = run_records.SUMMARY_TTL_DAYS
 BATCH_TTL_DAYS = 8
 BATCH_GET_LIMIT = 100
 TRANSACTION_LIMIT = 100
@@ -351,34 +353,13 @@ class CatalogState:
         return RunCheckpoint.model_validate_json(item["doc"]) if item else None
 
     def save_run(self, store_id: str, checkpoint: RunCheckpoint) -> None:
-        checkpoint.updated_at = time.time()
-        self.table.put_item(
-            Item={
-                "pk": partition(store_id),
-                "sk": RUN,
-                "run_id": checkpoint.run_id,
-                "status": checkpoint.status,
-                "doc": checkpoint.model_dump_json(),
-            }
-        )
+        run_records.save_checkpoint(self.table, partition(store_id), RUN, checkpoint)
 
     def save_summary(self, store_id: str, summary: dict[str, Any]) -> None:
-        document = json.dumps(summary, default=str)
-        finished = str(summary.get("finished_at") or time.time())
-        with self.table.batch_writer() as writer:
-            writer.put_item(Item={"pk": partition(store_id), "sk": LAST_SUMMARY, "doc": document})
-            writer.put_item(
-                Item={
-                    "pk": partition(store_id),
-                    "sk": f"{SUMMARY}{float(finished):017.3f}",
-                    "doc": document,
-                    "expires_at": _ttl(SUMMARY_TTL_DAYS),
-                }
-            )
+        run_records.save_summary(self.table, partition(store_id), summary)
 
     def last_summary(self, store_id: str) -> dict[str, Any] | None:
-        item = self.table.get_item(Key={"pk": partition(store_id), "sk": LAST_SUMMARY}).get("Item")
-        return json.loads(item["doc"]) if item else None
+        return run_records.last_summary(self.table, partition(store_id))
 
     def summaries(self, store_id: str, limit: int = 10) -> list[dict[str, Any]]:
         """The latest run summaries, newest first."""

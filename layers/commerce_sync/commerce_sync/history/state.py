@@ -18,13 +18,15 @@ from typing import Any, Literal
 from boto3.dynamodb.conditions import Key
 from pydantic import BaseModel, Field
 
+from commerce_sync.aws import run_records
+
 BACKFILL = "backfill"
 LOCK = "lock"
 BATCH = "batch#"
-LAST_SUMMARY = "summary#last"
-SUMMARY = "summary#"
+LAST_SUMMARY = run_records.LAST_SUMMARY
+SUMMARY = run_records.SUMMARY
 RECONCILE = "reconcile"
-SUMMARY_TTL_DAYS = 90
+SUMMARY_TTL_DAYS = run_records.SUMMARY_TTL_DAYS
 BATCH_TTL_DAYS = 8
 RESOURCES = ("products", "customers", "orders")
 Phase = Literal["products", "customers", "orders", "batches", "done"]
@@ -136,34 +138,13 @@ class HistoryState:
         return BackfillCheckpoint.model_validate_json(item["doc"]) if item else None
 
     def save(self, store_id: str, checkpoint: BackfillCheckpoint) -> None:
-        checkpoint.updated_at = time.time()
-        self.table.put_item(
-            Item={
-                "pk": partition(store_id),
-                "sk": BACKFILL,
-                "run_id": checkpoint.run_id,
-                "status": checkpoint.status,
-                "doc": checkpoint.model_dump_json(),
-            }
-        )
+        run_records.save_checkpoint(self.table, partition(store_id), BACKFILL, checkpoint)
 
     def save_summary(self, store_id: str, summary: dict[str, Any]) -> None:
-        document = json.dumps(summary, default=str)
-        finished = float(summary.get("finished_at") or time.time())
-        with self.table.batch_writer() as writer:
-            writer.put_item(Item={"pk": partition(store_id), "sk": LAST_SUMMARY, "doc": document})
-            writer.put_item(
-                Item={
-                    "pk": partition(store_id),
-                    "sk": f"{SUMMARY}{finished:017.3f}",
-                    "doc": document,
-                    "expires_at": _ttl(SUMMARY_TTL_DAYS),
-                }
-            )
+        run_records.save_summary(self.table, partition(store_id), summary)
 
     def last_summary(self, store_id: str) -> dict[str, Any] | None:
-        item = self._get(store_id, LAST_SUMMARY)
-        return json.loads(item["doc"]) if item else None
+        return run_records.last_summary(self.table, partition(store_id), consistent=True)
 
     def put_batch(self, store_id: str, record: HistoryBatch) -> None:
         self.table.put_item(
