@@ -33,6 +33,7 @@ from botocore.exceptions import ClientError
 from pydantic import BaseModel, Field
 
 from commerce_sync.aws import run_records
+from commerce_sync.aws.batch_items import get_many, transact_conditional
 
 PRODUCT = "product#"
 SEEN = "seen#"
@@ -44,8 +45,6 @@ SUMMARY = run_records.SUMMARY
 SEEN_TTL_DAYS = 40
 SUMMARY_TTL_DAYS = run_records.SUMMARY_TTL_DAYS
 BATCH_TTL_DAYS = 8
-BATCH_GET_LIMIT = 100
-TRANSACTION_LIMIT = 100
 
 
 def partition(store_id: str) -> str:
@@ -208,58 +207,18 @@ class CatalogState:
 
     def products(self, store_id: str, product_ids: Sequence[str]) -> dict[str, ProductRecord]:
         """The records of these products (consistent reads, 100 keys per call)."""
-        found: dict[str, ProductRecord] = {}
-        unique = list(dict.fromkeys(product_ids))
-        for start in range(0, len(unique), BATCH_GET_LIMIT):
-            keys = [{"pk": partition(store_id), "sk": PRODUCT + pid} for pid in unique[start : start + BATCH_GET_LIMIT]]
-            request: dict[str, Any] = {self._table_name: {"Keys": keys, "ConsistentRead": True}}
-            attempt = 0
-            while request:
-                answer = self._dynamodb.batch_get_item(RequestItems=request)
-                for item in answer.get("Responses", {}).get(self._table_name, []):
-                    record = ProductRecord.from_item(item)
-                    found[record.product_id] = record
-                request = answer.get("UnprocessedKeys") or {}
-                attempt += 1
-                if request:
-                    time.sleep(min(0.05 * 2**attempt, 2.0))
-        return found
+        keys = [{"pk": partition(store_id), "sk": PRODUCT + pid} for pid in dict.fromkeys(product_ids)]
+        records = (ProductRecord.from_item(item) for item in get_many(self._dynamodb, self._table_name, keys))
+        return {record.product_id: record for record in records}
 
     def put_products(self, store_id: str, writes: Sequence[tuple[ProductRecord, str | None]]) -> set[str]:
         """Write records, each only if the stored hash is still the one read (None: no record was read).
-
-        TransactWriteItems, 100 at a time: a transaction with a failed condition is cancelled as a whole, so
-        the conflicting items are taken out and the rest written again. Returns the conflicting ids — a
-        concurrent writer (a real-time event) changed them, and the caller must not write them.
-        """
-        conflicts: set[str] = set()
-        for start in range(0, len(writes), TRANSACTION_LIMIT):
-            remaining = list(writes[start : start + TRANSACTION_LIMIT])
-            attempt = 0
-            while remaining:
-                try:
-                    self._client.transact_write_items(
-                        TransactItems=[self._conditional_put(store_id, r, expected) for r, expected in remaining]
-                    )
-                    break
-                except ClientError as error:
-                    if error.response["Error"]["Code"] != "TransactionCanceledException":
-                        raise
-                    reasons = error.response.get("CancellationReasons") or []
-                    failed = {
-                        remaining[index][0].product_id
-                        for index, reason in enumerate(reasons)
-                        if reason.get("Code") == "ConditionalCheckFailed"
-                    }
-                    attempt += 1
-                    if not failed:
-                        # Another transaction touched the same items at the same moment: try again.
-                        if attempt > 5:
-                            raise
-                        time.sleep(0.05 * 2**attempt)
-                    conflicts |= failed
-                    remaining = [(r, expected) for r, expected in remaining if r.product_id not in failed]
-        return conflicts
+        Returns the conflicting ids — a concurrent writer (a real-time event) changed them, and the caller must
+        not write them."""
+        return transact_conditional(
+            self._client,
+            [(record.product_id, self._conditional_put(store_id, record, expected)) for record, expected in writes],
+        )
 
     def _conditional_put(self, store_id: str, record: ProductRecord, expected_hash: str | None) -> dict[str, Any]:
         put: dict[str, Any] = {
