@@ -48,6 +48,8 @@ class ChainCheckpoint(Protocol):
     updated_at: float
     slices: int
     last_error: str | None
+    # The slice that recorded `last_error`: when it is the latest slice, the error is the run's current state.
+    failed_slice: int | None
 
     def model_dump_json(self) -> str: ...
 
@@ -203,6 +205,7 @@ class Chain(Generic[C]):
             except Exception as error:
                 # The run stays resumable: the queue retries the message, or the next request resumes it.
                 checkpoint.last_error = redact_emails(f"{type(error).__name__}: {error}")[:500]
+                checkpoint.failed_slice = checkpoint.slices
                 self.save(checkpoint)
                 raise
             if step.finished:

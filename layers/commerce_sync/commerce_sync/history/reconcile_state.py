@@ -53,6 +53,7 @@ class ReconcileCheckpoint(BaseModel):
     finished_at: float | None = None
     updated_at: float = Field(default_factory=time.time)
     last_error: str | None = None
+    failed_slice: int | None = None
 
     @property
     def repairs(self) -> int:
@@ -70,6 +71,11 @@ class ReconcileCheckpoint(BaseModel):
             "slices": self.slices,
             "waiting_for": self.waiting_for,
         }
+
+    @property
+    def failing(self) -> bool:
+        """The latest slice failed (the queue retries it, or the next request resumes the run)."""
+        return self.last_error is not None and self.failed_slice == self.slices
 
     def summary(self, watermarks: dict[str, str]) -> dict[str, Any]:
         finished = self.finished_at or time.time()
