@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import threading
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -27,12 +27,11 @@ from emulators.shopify.fixtures import sample_catalog
 from emulators.shopify.history import generate_history, history_order, parse_time, stamp
 from local_runner.runner import PROJECT_ROOT, LocalRunner
 from local_runner.workers import Container, FunctionError
-from tests.harness import MailchimpReader, RegisteredStore, register_store
+from tests.harness import HISTORY_PAGES, MailchimpReader, PageGate, RegisteredStore, on_page_reads, register_store
 
 TOKEN = "shpat_reconcile_chain"
 FUNCTION = "ProductSyncFunction"
 CUSTOMERS, ORDERS, PAGE = 4, 8, 3
-HISTORY_PAGES = ("/customers.json", "/orders.json")
 
 
 @pytest.fixture
@@ -110,38 +109,6 @@ def store_requests(mailchimp: MailchimpEmulator, store_id: str) -> list[tuple[st
         for r in mailchimp.requests
         if r["path"] == prefix or r["path"].startswith(prefix + "/")
     ]
-
-
-def on_page_reads(shopify: ShopifyEmulator, react: Callable[[int], None]) -> None:
-    """`react(n)` at the platform's n-th page read (of orders or customers, from 1), before it answers."""
-    reads = {"n": 0}
-    lock = threading.Lock()
-
-    def rule(path: str, query: dict[str, str]) -> int | None:
-        if path.endswith(HISTORY_PAGES):
-            with lock:
-                reads["n"] += 1
-                n = reads["n"]
-            react(n)
-        return None
-
-    shopify.fail_when(rule)
-
-
-class PageGate:
-    """Holds the platform's answer to the n-th page read until released: the run is then mid-way, between two
-    commits, for as long as the test needs."""
-
-    def __init__(self, shopify: ShopifyEmulator, nth: int) -> None:
-        self.reached = threading.Event()
-        self.released = threading.Event()
-        self._nth = nth
-        on_page_reads(shopify, self._hold)
-
-    def _hold(self, n: int) -> None:
-        if n == self._nth:
-            self.reached.set()
-            self.released.wait(timeout=60)
 
 
 def test_a_run_cut_into_slices_goes_on_through_the_queue_and_moves_the_watermarks_at_its_end(
