@@ -35,17 +35,12 @@ ACCEPTED_ADDRESSES = (
 
 _NOT_CHECKED = {
     None: (
-        "its webhook subscriptions are not recorded as made through the Admin API (Shopify's API lists only "
-        "those; `commerce-sync webhooks {store} --create` makes and records them)"
+        "they are not recorded as made through the Admin API, the only ones Shopify's API lists "
+        "(`commerce-sync webhooks {store} --create` makes them so)"
     ),
-    WebhookSubscriptions.APP_CONFIG: (
-        "its webhook subscriptions are declared in the app's shopify.app.toml, which Shopify keeps and its API "
-        "does not list"
-    ),
-    WebhookSubscriptions.SHOP_ADMIN: "its webhooks were made in the shop's admin, which Shopify's API does not list",
-    WebhookSubscriptions.EVENTBRIDGE: (
-        "its events come through Amazon EventBridge as configured with the app, which Shopify's API does not list"
-    ),
+    WebhookSubscriptions.APP_CONFIG: "they are declared in the app's shopify.app.toml, which Shopify keeps itself",
+    WebhookSubscriptions.SHOP_ADMIN: "they were made in the shop's admin, which Shopify's API does not list",
+    WebhookSubscriptions.EVENTBRIDGE: "they come through Amazon EventBridge as the app configures it, not the API",
 }
 
 
@@ -74,7 +69,7 @@ def not_checked_reason(store: Store) -> str | None:
     if store.webhook_subscriptions == WebhookSubscriptions.ADMIN_API:
         return None
     reason = _NOT_CHECKED.get(store.webhook_subscriptions, _NOT_CHECKED[None]).format(store=store.store_id)
-    return f"store {store.store_id} is a shopify store: commerce-sync does not check its webhooks, as {reason}"
+    return f"store {store.store_id} is a shopify store: commerce-sync does not check its webhooks: {reason}"
 
 
 class ShopifyWebhooks:
@@ -129,17 +124,10 @@ class ShopifyWebhooks:
         ]
 
         def missing_detail(topic: str) -> str:
-            elsewhere = sum(1 for item in listed if item.get("topic") == topic and not self.ours(item))
-            detail = (
-                "Shopify lists no subscription of the app for this topic"
-                if self.address is None
-                else "Shopify lists no subscription of this topic at the webhook address"
-            )
-            if elsewhere:
-                detail += f" ({elsewhere} at another address)"
             if self.address is None:
-                detail += "; the store's registration has no webhook address to subscribe it at"
-            return detail
+                return "the app has no subscription of this topic, and no webhook address is registered to make one at"
+            elsewhere = sum(1 for item in listed if item.get("topic") == topic and not self.ours(item))
+            return f"no subscription at the webhook address{f' ({elsewhere} at another address)' if elsewhere else ''}"
 
         return assess(
             self.platform,
