@@ -80,8 +80,9 @@ class ShopifyEmulator(PlatformEmulator):
         # Whose subscriptions `add_webhook` makes unless told: the app of the first token given.
         self.app_token = tokens[0] if tokens else None
         self.webhooks = WebhookSubscriptions()
-        # Serve pages of at most this many products (and webhook subscriptions) whatever `limit` asks: a test of paging gets many pages
-        # from a small catalog without reaching into the code under test (which may run in another process).
+        # Serve pages of at most this many products (orders, customers, webhook subscriptions) whatever `limit` asks:
+        # a test of paging gets many pages from a few items without reaching into the code under test (which may
+        # run in another process).
         self.page_size_cap: int | None = None
         self.history = {resource: HistoryStore() for resource in RESOURCES}
         self._routes = Map(
