@@ -377,9 +377,14 @@ def describe_webhooks(webhooks: dict[str, Any] | None) -> str | None:
         f"{webhooks.get('reactivated', 0)} reactivated, {webhooks.get('missing', 0)} missing, "
         f"{counts.get('reactivation_failed', 0)} reactivation failed"
     )
+    if counts.get("recreated") or counts.get("recreation_failed"):
+        # Missing Shopify subscriptions made again (docs/shopify.md): counted among the missing above.
+        line += f" ({counts.get('recreated', 0)} recreated, {counts.get('recreation_failed', 0)} recreation failed)"
     for topic in webhooks.get("topics") or []:
         if topic.get("state_before") != "active":
-            detail = f" ({topic['detail']})" if topic.get("detail") and topic.get("state_before") != "missing" else ""
+            failed = str(topic.get("action", "")).endswith("_failed")
+            shown = topic.get("detail") and (failed or topic.get("state_before") != "missing")
+            detail = f" ({topic['detail']})" if shown else ""
             line += f"\n    {topic['topic']}: was {topic['state_before']}, {topic['action'].replace('_', ' ')}{detail}"
     return line
 
