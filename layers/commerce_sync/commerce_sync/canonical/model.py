@@ -18,6 +18,7 @@ from pydantic import (
     ConfigDict,
     Field,
     StringConstraints,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -26,6 +27,7 @@ from pydantic_core import PydanticCustomError
 from commerce_sync.canonical.emails import email_problem, normalise_email
 from commerce_sync.canonical.ids import entity_id_problem
 from commerce_sync.canonical.money import quantize
+from commerce_sync.canonical.versions import MAX_SEQUENCE, MAX_VERSION_WITH_SEQUENCE, with_sequence
 
 SCHEMA_VERSION = "1"
 
@@ -376,6 +378,10 @@ class CanonicalEvent(CanonicalModel):
     occurred_at: Timestamp
     entity_id: EntityId
     entity_version: Identifier
+    # Orders changes that share an entity_version (a clock that counts whole seconds). Folded into
+    # entity_version when the event is read (canonical.versions.with_sequence), so it is None afterwards and
+    # every consumer compares the one string.
+    sequence: Annotated[int, Field(ge=0, le=MAX_SEQUENCE)] | None = None
     data: dict[str, Any]
 
     @field_validator("data")
@@ -384,6 +390,21 @@ class CanonicalEvent(CanonicalModel):
         if not value:
             raise ValueError("data must describe the entity")
         return value
+
+    @field_validator("sequence")
+    @classmethod
+    def _version_has_room(cls, value: int | None, info: ValidationInfo) -> int | None:
+        version = info.data.get("entity_version")
+        if value is not None and version is not None and len(version) > MAX_VERSION_WITH_SEQUENCE:
+            raise ValueError(f"needs an entity_version of at most {MAX_VERSION_WITH_SEQUENCE} characters")
+        return value
+
+    @model_validator(mode="after")
+    def _sequence_folded(self) -> CanonicalEvent:
+        if self.sequence is not None:
+            object.__setattr__(self, "entity_version", with_sequence(self.entity_version, self.sequence))
+            object.__setattr__(self, "sequence", None)
+        return self
 
     def cart(self) -> Cart:
         return Cart.model_validate(self.data)
