@@ -325,6 +325,9 @@ class EventType(StrEnum):
     ORDER_REFUND = "order.refund"
     PRODUCT_UPDATED = "product.updated"
     PRODUCT_DELETED = "product.deleted"
+    # A store's import of history opens and closes (docs/canonical-events.md#history).
+    STORE_SYNC_STARTED = "store.sync_started"
+    STORE_SYNC_FINISHED = "store.sync_finished"
 
 
 class DeletedEntity(CanonicalModel):
@@ -345,6 +348,21 @@ class OrderRefund(CanonicalModel):
 
     order_id: EntityId
     refund: Refund
+
+
+# How long an import may go without an event before it is closed for its sender (the sender may choose, within
+# these bounds; the deployment may raise the floor, commerce_sync.aws.store_imports).
+DEFAULT_IMPORT_TIMEOUT_SECONDS = 3600
+MAX_IMPORT_TIMEOUT_SECONDS = 86400
+
+
+class StoreSync(CanonicalModel):
+    """`store.sync_started` / `store.sync_finished`: a sender opens an import of its store's history under an id of
+    its choosing (also the event's `entity_id`) and closes it; `timeout_seconds` is how long the import may go
+    without an event before commerce-sync closes it (a sender that crashed)."""
+
+    id: EntityId
+    timeout_seconds: Annotated[int, Field(ge=1, le=MAX_IMPORT_TIMEOUT_SECONDS)] | None = None
 
 
 class CartRemovalReason(StrEnum):
@@ -382,6 +400,10 @@ class CanonicalEvent(CanonicalModel):
     # entity_version when the event is read (canonical.versions.with_sequence), so it is None afterwards and
     # every consumer compares the one string.
     sequence: Annotated[int, Field(ge=0, le=MAX_SEQUENCE)] | None = None
+    # History, not a change happening now: fires no notification whatever the store's state.
+    historical: bool = False
+    # Set by the receiver on an event it admitted into the store's open import (what a sender sends is replaced).
+    import_id: Identifier | None = None
     data: dict[str, Any]
 
     @field_validator("data")
@@ -430,6 +452,9 @@ class CanonicalEvent(CanonicalModel):
     def cart_removal(self) -> CartRemoval:
         return CartRemoval.model_validate(self.data)
 
+    def store_sync(self) -> StoreSync:
+        return StoreSync.model_validate(self.data)
+
 
 DATA_MODELS: dict[EventType, type[CanonicalModel]] = {
     EventType.CART_UPDATED: Cart,
@@ -442,6 +467,8 @@ DATA_MODELS: dict[EventType, type[CanonicalModel]] = {
     EventType.ORDER_REFUND: OrderRefund,
     EventType.PRODUCT_UPDATED: Product,
     EventType.PRODUCT_DELETED: DeletedEntity,
+    EventType.STORE_SYNC_STARTED: StoreSync,
+    EventType.STORE_SYNC_FINISHED: StoreSync,
 }
 
 
