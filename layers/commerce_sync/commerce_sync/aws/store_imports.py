@@ -26,12 +26,14 @@ from __future__ import annotations
 import json
 import os
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
 from botocore.exceptions import ClientError
 
+from commerce_sync.aws.batch_items import get_many
 from commerce_sync.canonical.errors import ImportConflict
 
 SORT_KEY = "current"
@@ -137,8 +139,10 @@ class ImportBook:
     """The store's import item and every change of it, each a conditional write (many receivers and consumers
     change it at once)."""
 
-    def __init__(self, table: Any) -> None:
+    def __init__(self, table: Any, dynamodb: Any | None = None) -> None:
         self.table = table
+        # The boto3 resource the table came from: needed only to read many stores' imports at once.
+        self._dynamodb = dynamodb
 
     def _key(self, store_id: str) -> dict[str, str]:
         return {"pk": partition(store_id), "sk": SORT_KEY}
@@ -146,6 +150,14 @@ class ImportBook:
     def current(self, store_id: str) -> StoreImport | None:
         item = self.table.get_item(Key=self._key(store_id), ConsistentRead=True).get("Item")
         return StoreImport.from_item(item) if item else None
+
+    def current_many(self, store_ids: Sequence[str]) -> list[StoreImport]:
+        """The imports of those stores that have one (batched reads: a look at every store costs a request per
+        hundred stores, not one per store)."""
+        if self._dynamodb is None:
+            raise RuntimeError("ImportBook needs the DynamoDB resource to read many stores at once")
+        keys = [self._key(store_id) for store_id in dict.fromkeys(store_ids)]
+        return [StoreImport.from_item(item) for item in get_many(self._dynamodb, self.table.name, keys)]
 
     # ---- the sender: open, finish -------------------------------------------------------------------------
 

@@ -74,7 +74,7 @@ class Sweep:
 class StoreImports:
     def __init__(self, services: Services) -> None:
         self.services = services
-        self.book = ImportBook(services.sync_state.table)
+        self.book = ImportBook(services.sync_state.table, services.sync_state.dynamodb)
 
     # ---- a consumer around one event ------------------------------------------------------------------------
 
@@ -153,27 +153,23 @@ class StoreImports:
         self.book.mark_flag(held.store_id, held.import_id, False)
         return "is_syncing set off"
 
-    def settle(self, store: Store) -> tuple[str | None, StoreImport | None]:
-        """One look at the store's import: closes it when done or timed out, sets off a flag a closed one left on.
+    def settle(self, held: StoreImport) -> tuple[str | None, StoreImport | None]:
+        """One look at a store's import: closes it when done or timed out, sets off a flag a closed one left on.
         What was done, and the import when it stays open."""
-        held = self.book.current(store.store_id)
-        if held is None:
-            return None, None
         if held.live and (held.done or held.expired()):
-            message = self.close(store.store_id, held.import_id)
-            after = self.book.current(store.store_id)
+            message = self.close(held.store_id, held.import_id)
+            after = self.book.current(held.store_id)
             return message, after if after is not None and after.live else None
         if held.status is ImportStatus.CLOSED and held.flag_set:
-            return f"store {store.store_id}: import {held.import_id} left is_syncing on: {self._lower_flag(held)}", None
+            return f"store {held.store_id}: import {held.import_id} left is_syncing on: {self._lower_flag(held)}", None
         return None, held if held.live else None
 
     def settle_all(self, stores: Callable[[], list[Store]] | None = None) -> Sweep:
-        """`settle` for every active store (the schedule, `commerce-sync status`)."""
+        """`settle` for the import of every active store that has one (the schedule, `commerce-sync status`)."""
         sweep = Sweep()
-        for store in (stores or self.services.registry.list)():
-            if not store.active:
-                continue
-            message, still_open = self.settle(store)
+        active = [store.store_id for store in (stores or self.services.registry.list)() if store.active]
+        for held in sorted(self.book.current_many(active), key=lambda held: held.store_id):
+            message, still_open = self.settle(held)
             if message:
                 sweep.closed.append(message)
             if still_open is not None:
