@@ -24,6 +24,8 @@ FAST_RETRIES = {
     "MAILCHIMP_BACKOFF_FACTOR": "0.01",
     "MAILCHIMP_READ_TIMEOUT": "2",
     "POWERTOOLS_METRICS_DISABLED": "true",
+    # Lets a test's import time out within seconds (the floor keeps it above any write's duration in AWS).
+    "IMPORT_MIN_TIMEOUT_SECONDS": "1",
 }
 
 
