@@ -24,7 +24,6 @@ hours) covers the whole store; the backfill reads them as it would six months of
 from __future__ import annotations
 
 import argparse
-import copy
 import os
 import re
 import sys
@@ -119,58 +118,6 @@ class PhaseWatch(threading.Thread):
         if self.marks and self.marks[-1][0] == phase:
             return
         self.marks.append((phase, time.monotonic() - self.started, self.counter.snapshot(), len(self.shop.requests)))
-
-
-class _TablesNotCopied:
-    """Stands in for the `copy` module inside moto.dynamodb.models: a table is not deep-copied (the transaction
-    backs up the items it names instead, below); anything else is copied as before."""
-
-    def deepcopy(self, value: Any) -> Any:
-        from moto.dynamodb.models.table import Table
-
-        return value if isinstance(value, Table) else copy.deepcopy(value)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(copy, name)
-
-
-def moto_backs_up_only_the_items_written() -> None:
-    """moto's TransactWriteItems deep-copies every table it touches, once per item, for its rollback
-    (moto/dynamodb/models `transact_write_items`): a 100-item transaction on the sync-state table, which holds
-    every catalog record and every order's state, copies that table 100 times, so each transaction's cost grows
-    with the table (seconds at this size) and the run's with its square. DynamoDB has no such cost. Here the
-    transaction backs up only the items it names and puts them back when it is cancelled, which is the same
-    all-or-nothing outcome; without this the bench measures moto."""
-    import moto.dynamodb.models as models
-    from moto.dynamodb.models.dynamo_type import DynamoType
-
-    models.copy = _TablesNotCopied()  # type: ignore[assignment]
-    original = models.DynamoDBBackend.transact_write_items
-
-    def transact_write_items(self: Any, transact_items: Any) -> Any:
-        backups: list[tuple[Any, Any, Any, Any]] = []
-        for entry in transact_items:
-            kind, operation = next(iter(entry.items()))
-            table = self.tables.get(operation.get("TableName"))
-            if table is None:
-                continue
-            attributes = operation["Item"] if kind == "Put" else operation["Key"]
-            hash_value = DynamoType(attributes[table.hash_key_attr])
-            range_value = DynamoType(attributes[table.range_key_attr]) if table.range_key_attr else None
-            held = table.get_item(hash_value, range_value)
-            backups.append((table, hash_value, range_value, copy.deepcopy(held.to_json()) if held else None))
-        try:
-            return original(self, transact_items)
-        except Exception:
-            for table, hash_value, range_value, previous in reversed(backups):
-                if previous is None:
-                    if table.get_item(hash_value, range_value) is not None:
-                        table.delete_item(hash_value, range_value)
-                else:
-                    table.put_item(previous["Attributes"])
-            raise
-
-    models.DynamoDBBackend.transact_write_items = transact_write_items  # type: ignore[method-assign]
 
 
 class DynamoDBCounter:
@@ -272,10 +219,11 @@ def main() -> int:
     from emulators.shopify import ShopifyEmulator
     from emulators.shopify.fixtures import generated_product
     from emulators.shopify.history import generate_history
+    from local_runner import moto_transactions
     from local_runner.runner import LocalRunner, RunnerConfig
     from operator_cli.stores import NewStore, add_store, generate_webhook_secret
 
-    moto_backs_up_only_the_items_written()
+    moto_transactions.install()  # the runner installs it too; here before anything else touches moto
     dynamodb = DynamoDBCounter()
     load = os.getloadavg()[0]
     made = time.monotonic()

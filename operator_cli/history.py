@@ -35,6 +35,7 @@ from typing import Any, TextIO
 import boto3
 from commerce_sync.aws.observability import logger
 from commerce_sync.aws.settings import Settings
+from commerce_sync.aws.store_imports import ImportBook
 from commerce_sync.aws.store_registry import Store, StoreRegistry
 from commerce_sync.aws.sync_lock import SyncLock
 from commerce_sync.history.backfill import Backfill, ordered_resources
@@ -42,6 +43,7 @@ from commerce_sync.history.reconcile import WAITING
 from commerce_sync.history.reconcile_state import ReconcileCheckpoint, ReconcileRecords
 from commerce_sync.history.state import LOCK, BackfillCheckpoint, HistoryState, ResourceProgress, partition
 from commerce_sync.processing.services import Services
+from commerce_sync.processing.store_imports import iso
 
 from operator_cli.catalog import deployed_function_name, local_invoker
 
@@ -272,6 +274,15 @@ def backfill(
     state = history_state()
     if _lock_holder(state, store.store_id) is not None:
         print(_running_message(state, store.store_id), file=out)
+        return 1
+    held = ImportBook(state.table).current(store.store_id)
+    if held is not None and held.live and not held.expired():
+        # The two would share Mailchimp's one is_syncing: the first to end would set it off under the other.
+        print(
+            f"{store.store_id}: canonical import {held.import_id} is {held.status.value} (until {iso(held.expires_at)}"
+            " unless more of it arrives); the backfill was not started",
+            file=out,
+        )
         return 1
     before = state.load(store.store_id)
     if before is not None and before.status == "running":

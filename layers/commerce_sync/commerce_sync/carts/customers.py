@@ -65,10 +65,16 @@ class CustomerWriter:
         self._state = state
 
     def write(
-        self, client: MailchimpClient, store: Store, customer: Customer, mailchimp_customer: McCustomer
+        self,
+        client: MailchimpClient,
+        store: Store,
+        customer: Customer,
+        mailchimp_customer: McCustomer,
+        confirm: bool = True,
     ) -> dict[str, Any]:
         """PUT the customer unless Mailchimp already holds exactly this body (every cart and order event
-        carries its shopper; re-sending an unchanged one would only spend the 10-connection budget)."""
+        carries its shopper; re-sending an unchanged one would only spend the 10-connection budget).
+        `confirm` False (history) never asks for a double opt-in confirmation: the shopper stays transactional."""
         fingerprint = written_fingerprint(mailchimp_customer)
         known = self._state.applied(store.store_id, CUSTOMER, mailchimp_customer.id) or {}
         if known.get(WRITTEN_FINGERPRINT) == fingerprint:
@@ -84,7 +90,7 @@ class CustomerWriter:
             # Only the first write of this address for this platform customer costs the second item.
             known_as = {mailchimp_customer.id}
             self._state.add_to_set(store.store_id, PLATFORM_CUSTOMER, customer.id, MAILCHIMP_IDS, known_as)
-        if not (store.double_opt_in and customer.consent.state is ConsentState.GRANTED and customer.email):
+        if not (confirm and store.double_opt_in and customer.consent.state is ConsentState.GRANTED and customer.email):
             return {}
         return {"member": self._request_confirmation(client, store, customer.email, mailchimp_customer.id)}
 
