@@ -180,6 +180,22 @@ def run_backfill(runner: Any, store_id: str, profile: str | None, state: Any) ->
     return result
 
 
+def run_reconciliation(runner: Any, store_id: str, state: Any) -> dict[str, Any]:
+    """The reconciliation's summary: a run cut by its slice's time continues from the product queue (its
+    summary is written once, at its end)."""
+    from commerce_sync.history.reconcile_state import ReconcileRecords
+
+    answer: dict[str, Any] = runner.invoke(FUNCTION, {"action": "reconcile", "store_id": store_id})
+    if answer.get("status") not in ("continued", "waiting"):
+        return answer
+    records = ReconcileRecords(state.table)
+    while True:
+        summary = records.last_summary(store_id)
+        if summary is not None and summary.get("run_id") == answer.get("run_id"):
+            return summary
+        time.sleep(0.1)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--orders", type=int, default=50_000)
@@ -288,7 +304,7 @@ def main() -> int:
                 mailchimp.reset_peak_in_flight()
                 dynamodb_before = dynamodb.snapshot()
                 reconciled_at = time.monotonic()
-                answer = runner.invoke(FUNCTION, {"action": "reconcile", "store_id": store_id})
+                answer = run_reconciliation(runner, store_id, state)
                 reconcile_seconds = time.monotonic() - reconciled_at
                 runner.wait_until_idle(timeout=600)
                 settled_seconds = time.monotonic() - reconciled_at
@@ -378,7 +394,10 @@ def report_reconcile(args: argparse.Namespace, reconcile: dict[str, Any]) -> Non
         f"\nreconciliation of {args.orders:,} orders and {args.customers:,} customers, nothing missed: "
         f"status {answer.get('status')}, {reconcile['seconds']:.1f} s (queues idle after {reconcile['settled']:.1f} s)"
     )
-    print(f"  checked {answer.get('checked')}, pages {answer.get('pages')}, repaired {answer.get('repaired')}")
+    print(
+        f"  checked {answer.get('checked')}, pages {answer.get('pages')}, slices {answer.get('slices')}, "
+        f"repaired {answer.get('repaired')}"
+    )
     print(f"  platform requests: {sum(platform.values()):,} {dict(sorted(platform.items()))}")
     print(
         f"  Mailchimp writes: {spent['http_writes'] + spent['batch_operations']} (target 0); Mailchimp requests "

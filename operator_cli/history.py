@@ -12,6 +12,11 @@ Progress is read from the run's checkpoint (commerce_sync.history.state): one li
 
 A second backfill of a store while one runs is refused by the function (one lock per store); the CLI looks
 at the lock first, so it can say which run holds it without starting anything.
+
+`commerce-sync reconcile [--store S]` runs the nightly reconciliation now the same way, store by store, and follows
+each run to its end (locally through the product queue the runner consumes; deployed, every store's run is
+started asynchronously, then each is followed): progress from the run's checkpoint
+(commerce_sync.history.reconcile_state) to stderr, one summary line per store (or `--json`) to stdout.
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ import logging
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, redirect_stdout
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -34,6 +39,8 @@ from commerce_sync.aws.store_imports import ImportBook
 from commerce_sync.aws.store_registry import Store, StoreRegistry
 from commerce_sync.aws.sync_lock import SyncLock
 from commerce_sync.history.backfill import Backfill, ordered_resources
+from commerce_sync.history.reconcile import WAITING
+from commerce_sync.history.reconcile_state import ReconcileCheckpoint, ReconcileRecords
 from commerce_sync.history.state import LOCK, BackfillCheckpoint, HistoryState, ResourceProgress, partition
 from commerce_sync.processing.services import Services
 from commerce_sync.processing.store_imports import iso
@@ -137,38 +144,45 @@ class ProgressLines:
                 print(text, file=self.out, flush=True)
 
 
-class ProgressWatcher:
-    """Shows a run's progress from its checkpoint while the run works (in another thread)."""
+class Watcher:
+    """Calls `look(final)` every PROGRESS_INTERVAL_SECONDS in another thread while a run works in this one, and once
+    more at the end with `final` true, whatever the run's status: the final counts show even when the run ended
+    between two looks (a short run, a loaded machine)."""
 
-    def __init__(self, state: HistoryState, store_id: str, out: TextIO) -> None:
-        self._state = state
-        self._lines = ProgressLines(store_id, out)
-        self._store_id = store_id
+    def __init__(self, look: Callable[[bool], None]) -> None:
+        self._look = look
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._watch, daemon=True)
 
-    def __enter__(self) -> ProgressWatcher:
+    def __enter__(self) -> Watcher:
         self._thread.start()
         return self
 
     def __exit__(self, *_: object) -> None:
         self._stop.set()
         self._thread.join(timeout=5)
-        # One last look, whatever the run's status: the final counts show even when the run ended between two
-        # looks (a short run, a loaded machine).
-        self._look(final=True)
+        self._safe_look(final=True)
 
-    def _look(self, final: bool = False) -> None:
+    def _safe_look(self, final: bool) -> None:
         try:
-            checkpoint = self._state.load(self._store_id)
+            self._look(final)
         except Exception:  # a read failing now and then must not end the watch
             return
-        if checkpoint is not None and (final or checkpoint.status == "running"):
-            self._lines.show(checkpoint)
 
     def _watch(self) -> None:
         while not self._stop.wait(PROGRESS_INTERVAL_SECONDS):
-            self._look()
+            self._safe_look(final=False)
+
+
+def backfill_watcher(state: HistoryState, store_id: str, out: TextIO) -> Watcher:
+    lines = ProgressLines(store_id, out)
+
+    def look(final: bool) -> None:
+        checkpoint = state.load(store_id)
+        if checkpoint is not None and (final or checkpoint.status == "running"):
+            lines.show(checkpoint)
+
+    return Watcher(look)
 
 
 # ---- the summary ---------------------------------------------------------------------------------------------
@@ -283,7 +297,7 @@ def backfill(
         print(f"{store.store_id}: backfill started in {function_name}", file=err)
         return _follow(state, store.store_id, started, as_json, out, err) if wait else 0
     invoke = local_invoker()
-    with ProgressWatcher(state, store.store_id, err), function_output_to(err):
+    with backfill_watcher(state, store.store_id, err), function_output_to(err):
         try:
             result = invoke(event)
         except Exception as error:
@@ -390,52 +404,173 @@ def describe_reconciliation(result: dict[str, Any]) -> str:
     webhooks = describe_webhooks(result.get("webhooks"))
     if result.get("status") == "skipped":
         return f"skipped: {result.get('reason', '')}" + (f"\n  {webhooks}" if webhooks else "")
+    if result.get("status") != "done":
+        return f"reconciliation {result.get('status')}: {result.get('reason', '')}".rstrip(": ")
     checked = result.get("checked") or {}
     repaired = ", ".join(f"{count} {kind.replace('_', ' ')}" for kind, count in sorted(result["repaired"].items()))
+    slices = int(result.get("slices") or 1)
     return (
-        f"reconciliation {result.get('status')} in {float(result.get('duration_seconds') or 0):.1f}s: checked "
+        f"reconciliation done in {float(result.get('duration_seconds') or 0):.1f}s"
+        f"{f' ({slices} slices)' if slices > 1 else ''}: checked "
         f"{checked.get('customers', 0)} customers, {checked.get('orders', 0)} orders; "
         f"repaired {result.get('repairs', 0)}{f' ({repaired})' if repaired else ''}; failed {result.get('failed', 0)}"
     ) + (f"\n  {webhooks}" if webhooks else "")
 
 
-def reconcile(store_id: str | None, stack: str | None, as_json: bool, out: TextIO | None = None) -> int:
-    """Runs the reconciliation now, store by store (a store's run is short: one window of changes)."""
-    out = out or sys.stdout
+def reconcile_records(settings: Settings | None = None) -> ReconcileRecords:
+    table = boto3.resource("dynamodb").Table((settings or Settings.from_environment()).sync_state_table)
+    return ReconcileRecords(table)
+
+
+class ReconcileProgress:
+    """One line whenever a run moves: `STORE reconciliation: orders, page 14; checked 300 customers, 1200 orders;
+    repaired 2`, and once when it starts waiting for a backfill of the store or a slice fails."""
+
+    def __init__(self, store_id: str, out: TextIO) -> None:
+        self.store_id = store_id
+        self.out = out
+        self._last = ""
+        self._said_wait: str | None = None
+        self._said_error: str | None = None
+
+    def show(self, checkpoint: ReconcileCheckpoint) -> None:
+        checked = checkpoint.checked
+        line = (
+            f"{self.store_id} reconciliation: {checkpoint.phase}, page {checkpoint.pages}; checked "
+            f"{checked.get('customers', 0)} customers, {checked.get('orders', 0)} orders; repaired {checkpoint.repairs}"
+        )
+        if line != self._last:
+            self._last = line
+            print(line, file=self.out, flush=True)
+        if checkpoint.waiting_for and checkpoint.waiting_for != self._said_wait:
+            self._said_wait = checkpoint.waiting_for
+            print(
+                f"{self.store_id}: waiting for the backfill of this store (run {checkpoint.waiting_for}) to end",
+                file=self.out,
+                flush=True,
+            )
+        if checkpoint.failing and checkpoint.last_error != self._said_error:
+            self._said_error = checkpoint.last_error
+            print(f"{self.store_id}: a slice failed ({str(checkpoint.last_error)[:200]}); it is retried", file=self.out)
+
+
+def _reconcile_running_message(records: ReconcileRecords, store_id: str) -> str | None:
+    if records.chain(store_id).holder() is None:
+        return None
+    checkpoint = records.load(store_id)
+    what = f"run {checkpoint.run_id}, {checkpoint.phase}" if checkpoint and checkpoint.status == "running" else "a run"
+    return f"{store_id}: a reconciliation of this store is already running ({what}); not started again"
+
+
+def follow_reconciliation(
+    records: ReconcileRecords,
+    store_id: str,
+    err: TextIO,
+    run_id: str | None = None,
+    since: float = 0.0,
+    progress: ReconcileProgress | None = None,
+) -> dict[str, Any]:
+    """Until the run ends: the summary of `run_id` (or of a run finished after `since`) appears, or its latest slice
+    has failed and nothing has moved for FAILED_AFTER_SECONDS with its lock free (retries given up on)."""
+    progress = progress or ReconcileProgress(store_id, err)
+    while True:
+        summary = records.last_summary(store_id)
+        if summary and (summary.get("run_id") == run_id if run_id else float(summary.get("finished_at") or 0) >= since):
+            return summary
+        checkpoint = records.load(store_id)
+        if checkpoint is not None and checkpoint.status == "running" and run_id in (None, checkpoint.run_id):
+            progress.show(checkpoint)
+            stalled = time.time() - checkpoint.updated_at > FAILED_AFTER_SECONDS
+            if checkpoint.failing and stalled and records.chain(store_id).holder() is None:
+                return {"store_id": store_id, "status": "failed", "reason": checkpoint.last_error}
+        time.sleep(PROGRESS_INTERVAL_SECONDS)
+
+
+def reconcile(
+    store_id: str | None, stack: str | None, as_json: bool, out: TextIO | None = None, err: TextIO | None = None
+) -> int:
+    """Runs the reconciliation now, store by store, and follows each run to its end (a run that nears the time limit
+    continues through the product queue). Deployed, every store's run is started first (asynchronous invocations),
+    then each is followed."""
+    out, err = out or sys.stdout, err or sys.stderr
     registry = StoreRegistry(Settings.from_environment().stores_table)
     if store_id:
         store = registry.get(store_id)
         if store is None:
-            print(f"commerce-sync reconcile: error: no store {store_id} is registered", file=sys.stderr)
+            print(f"commerce-sync reconcile: error: no store {store_id} is registered", file=err)
             return 2
         stores = [store]
     else:
         stores = [store for store in registry.list() if store.active]
+    records = reconcile_records()
     function_name = deployed_function_name(stack)
-    invoke = None if function_name else local_invoker()
     results: list[dict[str, Any]] = []
-    failures = 0
-    for store in stores:
-        event = {"action": "reconcile", "store_id": store.store_id, "trigger": "cli"}
-        try:
-            if function_name:
-                answer = boto3.client("lambda").invoke(FunctionName=function_name, Payload=json.dumps(event).encode())
-                result = json.loads(answer["Payload"].read())
-                if answer.get("FunctionError"):
-                    raise RuntimeError(result.get("errorMessage", "the function failed"))
-            else:
-                assert invoke is not None
-                with function_output_to(sys.stderr):
-                    result = invoke(event)
-        except Exception as error:
-            result = {"store_id": store.store_id, "status": "failed", "reason": f"{type(error).__name__}: {error}"}
-            failures += 1
-        results.append({"store_id": store.store_id, **result})
-        if not as_json:
-            if result.get("status") == "failed":
-                print(f"{store.store_id}: reconciliation failed: {result['reason']}", file=out)
-            else:
-                print(f"{store.store_id}: {describe_reconciliation(result)}", file=out)
+
+    def show(result: dict[str, Any]) -> None:
+        results.append(result)
+        if as_json:
+            return
+        status, name = result.get("status"), result["store_id"]
+        if status == "failed":
+            print(f"{name}: reconciliation failed: {result.get('reason')}", file=out)
+        elif status == "already_running":
+            print(result["message"], file=out)
+        else:
+            print(f"{name}: {describe_reconciliation(result)}", file=out)
+
+    def refused(store: Store) -> bool:
+        message = _reconcile_running_message(records, store.store_id)
+        if message:
+            show({"store_id": store.store_id, "status": "already_running", "message": message})
+        return message is not None
+
+    if function_name:
+        started: list[tuple[str, float]] = []
+        for store in stores:
+            if refused(store):
+                continue
+            event = {"action": "reconcile", "store_id": store.store_id, "trigger": "cli"}
+            at = time.time()
+            try:
+                boto3.client("lambda").invoke(
+                    FunctionName=function_name, InvocationType="Event", Payload=json.dumps(event).encode()
+                )
+            except Exception as error:
+                show({"store_id": store.store_id, "status": "failed", "reason": f"{type(error).__name__}: {error}"})
+                continue
+            print(f"{store.store_id}: reconciliation started in {function_name}", file=err)
+            started.append((store.store_id, at))
+        for started_id, at in started:
+            show({"store_id": started_id, **follow_reconciliation(records, started_id, err, since=at)})
+    else:
+        invoke = local_invoker()
+        for store in stores:
+            if refused(store):
+                continue
+            show({"store_id": store.store_id, **_reconcile_locally(invoke, records, store.store_id, err)})
     if as_json:
         print(json.dumps(results, indent=2, default=str), file=out)
-    return 1 if failures else 0
+    return 1 if any(result.get("status") in ("failed", "already_running") for result in results) else 0
+
+
+def _reconcile_locally(invoke: Any, records: ReconcileRecords, store_id: str, err: TextIO) -> dict[str, Any]:
+    event = {"action": "reconcile", "store_id": store_id, "trigger": "cli"}
+    progress = ReconcileProgress(store_id, err)
+
+    def look(final: bool) -> None:
+        checkpoint = records.load(store_id)
+        if checkpoint is not None and checkpoint.status == "running":
+            progress.show(checkpoint)
+
+    try:
+        with Watcher(look), function_output_to(err):
+            result: dict[str, Any] = invoke(event)
+    except Exception as error:
+        return {"status": "failed", "reason": f"{type(error).__name__}: {error}"}
+    if result.get("status") == "already_running":
+        message = f"{store_id}: a reconciliation of this store is already running; not started again"
+        return {**result, "message": message}
+    if result.get("status") in ("continued", WAITING):
+        print(f"{store_id}: the reconciliation continues through the product queue ({result.get('phase')})", file=err)
+        return follow_reconciliation(records, store_id, err, run_id=str(result["run_id"]), progress=progress)
+    return result

@@ -673,6 +673,9 @@ def parser() -> argparse.ArgumentParser:
     reconcile = commands.add_parser(
         "reconcile",
         help="run the nightly reconciliation now (every active store, or --store): repair what webhooks missed",
+        description="Runs each store's reconciliation in the product_sync function (docs/history.md) and follows it to "
+        "its end, through the product queue when it nears the time limit; progress goes to stderr. One reconciliation "
+        "per store at a time; an unfinished run is resumed.",
     )
     reconcile.add_argument("--store", help="only this store")
     reconcile.add_argument("--json", action="store_true")

@@ -2,7 +2,8 @@
 
 - Against the local runner (LOCAL_RUNNER_URL, which `--env-file .local/runner.env` sets): the runner's own
   `GET /_local/status`, which sees its queues and every invocation running (the HTTP receiver's too).
-- Deployed: the queues' depths from SQS (visible and in flight). Lambda shows no running invocations to
+- Deployed: the queues' depths from SQS (visible, in flight, and delayed: a chained job's continuation sent
+  with a delay, which neither of the others counts yet). Lambda shows no running invocations to
   a reader, so "idle" there means every source queue is empty.
 
 Then every store whose backfill was killed with the Mailchimp store's `is_syncing` still on gets it reset,
@@ -46,16 +47,22 @@ def _deployed_status() -> dict[str, Any]:
             if not url:
                 continue
             attributes = sqs.get_queue_attributes(
-                QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
+                QueueUrl=url,
+                AttributeNames=[
+                    "ApproximateNumberOfMessages",
+                    "ApproximateNumberOfMessagesNotVisible",
+                    "ApproximateNumberOfMessagesDelayed",
+                ],
             )["Attributes"]
             name = f"{function} {kind}"
             queues[name] = {
                 "visible": int(attributes["ApproximateNumberOfMessages"]),
                 "in_flight": int(attributes["ApproximateNumberOfMessagesNotVisible"]),
+                "delayed": int(attributes.get("ApproximateNumberOfMessagesDelayed", 0)),
             }
             if kind == "queue":
                 sources.append(name)
-    pending = sum(queues[name]["visible"] + queues[name]["in_flight"] for name in sources)
+    pending = sum(queues[name]["visible"] + queues[name]["in_flight"] + queues[name]["delayed"] for name in sources)
     return {"idle": pending == 0, "queues": queues, "invocations": None}
 
 
@@ -104,7 +111,8 @@ def with_imports(status: dict[str, Any]) -> dict[str, Any]:
 def show(status: dict[str, Any]) -> None:
     print("idle" if status["idle"] else "busy")
     for name, depth in sorted(status["queues"].items()):
-        print(f"  {name:<44} {depth['visible']:>6} waiting {depth['in_flight']:>6} in flight")
+        delayed = f" {depth['delayed']:>6} delayed" if depth.get("delayed") else ""
+        print(f"  {name:<44} {depth['visible']:>6} waiting {depth['in_flight']:>6} in flight{delayed}")
     if status["invocations"] is not None:
         running = {name: count for name, count in status["invocations"].items() if count}
         print("  running: " + (", ".join(f"{name} {count}" for name, count in running.items()) or "nothing"))

@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import hashlib
+import io
+import json
+import threading
 import uuid
+import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -12,6 +17,7 @@ import requests
 from commerce_sync.aws.settings import Settings
 from commerce_sync.aws.store_registry import Store
 
+from emulators.shopify import ShopifyEmulator
 from operator_cli.stores import NewStore, add_store, generate_webhook_secret
 
 API_KEY = "0123456789abcdef0123456789abcdef-us6"
@@ -88,6 +94,30 @@ def local_aws(service: str, endpoint: str, *, resource: bool = False) -> Any:
     )
 
 
+def moto_lambda_function(endpoint: str, name: str, region: str = "us-east-1") -> str:
+    """A function in moto server's Lambda that accepts invocations and runs nothing (moto's Lambda without Docker, as
+    the rotation CLI's local stub uses it): what a deployed stack's function is to the operator CLI in a test, which
+    then plays the Lambda service itself and runs what was invoked. Returns its name."""
+    answer = requests.post(f"{endpoint}/moto-api/config", json={"lambda": {"use_docker": False}}, timeout=10)
+    answer.raise_for_status()
+    iam = boto3.client("iam", endpoint_url=endpoint, region_name=region)
+    lambdas = boto3.client("lambda", endpoint_url=endpoint, region_name=region)
+    assume = {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}
+    trust = {"Version": "2012-10-17", "Statement": [assume]}
+    role_arn = iam.create_role(RoleName=f"{name}-role", AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
+    package = io.BytesIO()
+    with zipfile.ZipFile(package, "w") as archive:
+        archive.writestr("stand_in.py", "def handler(event, context):\n    return None\n")
+    lambdas.create_function(
+        FunctionName=name,
+        Runtime="python3.13",
+        Role=role_arn,
+        Handler="stand_in.handler",
+        Code={"ZipFile": package.getvalue()},
+    )
+    return name
+
+
 def new_sync_state_table(endpoint: str) -> tuple[Any, str]:
     """A fresh table shaped like the template's SyncStateTable (pk, sk) in moto server: (resource, name)."""
     dynamodb = local_aws("dynamodb", endpoint, resource=True)
@@ -125,3 +155,40 @@ class MailchimpReader:
             return None
         response.raise_for_status()
         return response.json()
+
+
+# ---- a Shopify stand-in's history pages, watched and held ---------------------------------------------------
+
+HISTORY_PAGES = ("/customers.json", "/orders.json")
+
+
+def on_page_reads(shopify: ShopifyEmulator, react: Callable[[int], None]) -> None:
+    """`react(n)` at the platform's n-th page read (of orders or customers, from 1), before it answers."""
+    reads = {"n": 0}
+    lock = threading.Lock()
+
+    def rule(path: str, query: dict[str, str]) -> int | None:
+        if path.endswith(HISTORY_PAGES):
+            with lock:
+                reads["n"] += 1
+                n = reads["n"]
+            react(n)
+        return None
+
+    shopify.fail_when(rule)
+
+
+class PageGate:
+    """Holds the platform's answer to the n-th page read until released: the run is then mid-way, between two
+    commits, for as long as the test needs."""
+
+    def __init__(self, shopify: ShopifyEmulator, nth: int) -> None:
+        self.reached = threading.Event()
+        self.released = threading.Event()
+        self._nth = nth
+        on_page_reads(shopify, self._hold)
+
+    def _hold(self, n: int) -> None:
+        if n == self._nth:
+            self.reached.set()
+            self.released.wait(timeout=60)

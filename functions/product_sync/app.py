@@ -12,7 +12,8 @@ Invocations (the domain is commerce_sync.catalog.run; docs/product-sync.md):
   (direct from `commerce-sync backfill`, or a continuation with `run_id` on the queue), and
   `{"action": "publish_event", "event"}` (a dead-lettered history write, replayed: put on the bus), and the
   reconciliation: `{"action": "reconcile", "scope": "all_stores"}` (its schedule) queues one
-  `{"action": "reconcile", "store_id"}` per active store, which compares and repairs that store.
+  `{"action": "reconcile", "store_id"}` per active store, which compares and repairs that store, continuing
+  through the queue (`run_id`, as the backfill) when it nears the time limit.
 - Canonical imports (commerce_sync.processing.store_imports; docs/canonical-events.md#history): its schedule's
   `{"action": "close_expired_imports"}` closes every import whose timeout passed and sets off a flag one left on.
 
@@ -114,6 +115,8 @@ def _handle_request(message: SyncMessage, context: LambdaContext, from_queue: bo
             str(message.store_id),
             trigger=message.trigger or ("queue" if from_queue else "direct"),
             remaining_ms=context.get_remaining_time_in_millis,
+            run_id=message.run_id,
+            slice_seconds=reconciliation().config.queue_slice_seconds if from_queue else None,
         )
     if message.action == CLOSE_EXPIRED_IMPORTS:
         sweep = StoreImports(sync.services).settle_all()

@@ -58,3 +58,24 @@ def test_status_is_busy_while_an_order_is_applied_and_wait_idle_returns_once_it_
         threading.Timer(1.0, hold.release).start()
         code, out = status(env_file, "--wait-idle", "--timeout", "60")
     assert code == 0 and out.startswith("idle") and "running: nothing" in out
+
+
+def test_a_continuation_sent_with_a_delay_keeps_status_busy_until_it_has_run(
+    runner: LocalRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    env_file = write_env_file(runner, tmp_path / "runner.env")
+    monkeypatch.setenv("LOCAL_RUNNER_URL", runner.url)
+    # What a reconciliation waiting for a backfill sends: its continuation, delayed (SQS counts it neither waiting
+    # nor in flight meanwhile). For a store that does not exist, so that it ends as a skip.
+    body = {"action": "reconcile", "store_id": "no-such-store", "run_id": "r1", "trigger": "continuation"}
+    runner.client("sqs").send_message(
+        QueueUrl=runner.queue_url("ProductSyncQueue"), MessageBody=json.dumps(body), DelaySeconds=4
+    )
+
+    code, out = status(env_file, "--json")
+
+    busy = json.loads(out)
+    assert code == 0 and busy["idle"] is False and busy["queues"]["ProductSyncQueue"]["delayed"] == 1
+    code, out = status(env_file, "--wait-idle", "--timeout", "60")
+    assert code == 0 and out.startswith("idle")
+    assert runner.queue_depths()["ProductSyncQueue"] == {"visible": 0, "in_flight": 0, "delayed": 0}

@@ -6,7 +6,9 @@
 - `batch#<key>`: a Mailchimp batch in flight: its operations (operation id → entity id and version), written
   before the batch is submitted, so nothing submitted is ever unaccounted for;
 - `summary#last`, `summary#<finished>`: backfill summaries (the latter kept 90 days);
-- `reconcile`: the reconciliation's watermark and its last summary.
+- `reconcile`: the reconciliation's watermark and its last summary;
+- `reconcile#run`, `reconcile#lock`, `reconcile#summary#…`: the reconciliation's checkpoint, lock and summaries
+  (history.reconcile_state).
 """
 
 from __future__ import annotations
