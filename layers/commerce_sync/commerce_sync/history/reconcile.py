@@ -20,10 +20,10 @@ docs/history.md is the long version.
 - A store whose platform has no history reader (canonical senders) or whose credentials are missing is skipped
   with the reason.
 - Webhook health first, when a run starts (platforms.hooks.PlatformHooks.check_and_repair): an inactive webhook of
-  ours is set active again, a missing one reported, per topic in the summary's `webhooks`; metrics
-  `WebhooksReactivated` and `WebhooksMissing`. A platform without the check (Shopify, canonical) is "not checked"
-  with the reason, and a check that fails is recorded and logged: neither stops the order and customer
-  reconciliation.
+  ours is set active again, a missing one reported (a Shopify store's made again), per topic in the summary's
+  `webhooks`; metrics `WebhooksReactivated`, `WebhooksRecreated` and `WebhooksMissing`. A store without the check
+  (a Shopify store not registered as subscribed through the Admin API, canonical senders) is "not checked" with
+  the reason, and a check that fails is recorded and logged: neither stops the order and customer reconciliation.
 """
 
 from __future__ import annotations
@@ -235,7 +235,8 @@ class Reconciliation:
         try:
             health = self.hooks.check_and_repair(store, credentials, repair=True)
         except WebhookHealthUnavailable as error:
-            # Shopify, canonical senders, no REST key, a listing refused: not a failure of the run.
+            # A Shopify store not subscribed through the Admin API, canonical senders, no REST key, a listing
+            # refused: not a failure of the run.
             reason = redact_emails(str(error))[:300]
             logger.info("webhook health not checked", store_id=store.store_id, reason=reason)
             return {"checked": False, "reason": reason}
@@ -272,6 +273,8 @@ def webhook_report(health: WebhookHealth) -> dict[str, Any]:
     }
     metrics.add_metric(name="WebhooksReactivated", unit="Count", value=len(reactivated))
     metrics.add_metric(name="WebhooksMissing", unit="Count", value=missing)
+    # Counted in WebhooksMissing too (the alarm): Shopify removed them because deliveries to us kept failing.
+    metrics.add_metric(name="WebhooksRecreated", unit="Count", value=len(health.with_action(HealthAction.RECREATED)))
     unwell = [
         f"{topic.topic}: {topic.state_before.value} -> {topic.action.value}"
         for topic in health.topics
