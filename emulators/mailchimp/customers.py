@@ -26,7 +26,7 @@ EMAIL_REQUIRED = "An email address is required to create a customer."
 
 def customer_view(store: Store, customer: JsonDict) -> JsonDict:
     """The customer as Mailchimp returns it, with `orders_count` and `total_spent` computed."""
-    orders = [order for order in store.orders.values() if order["customer"]["id"] == customer["id"]]
+    orders = store.orders_of(customer["id"])
     view = copy.deepcopy(customer)
     view["orders_count"] = len(orders)
     view["total_spent"] = round(sum(float(order.get("order_total", 0)) for order in orders), 2)

@@ -107,7 +107,7 @@ def post_order(call: Call) -> Any:
     order: JsonDict = {"id": body["id"], "store_id": store.id, "customer": copy.deepcopy(customer)}
     order.update({name: copy.deepcopy(body[name]) for name in ORDER_FIELDS if name in body})
     order.update({"lines": lines, "created_at": stamp, "updated_at": stamp})
-    store.orders[order["id"]] = order
+    store.put_order(order)
     _record_status(call, store, order, "POST")
     return document_view(store, order)
 
@@ -131,6 +131,7 @@ def patch_order(call: Call) -> Any:
     if lines is not None:
         order["lines"] = lines
     order["updated_at"] = now_iso()
+    store.put_order(order)  # its customer may have changed
     _record_status(call, store, order, "PATCH")
     return document_view(store, order)
 
@@ -138,7 +139,7 @@ def patch_order(call: Call) -> Any:
 def delete_order(call: Call) -> Any:
     store = call.store()
     lookup(store.orders, call.args["order_id"])
-    del store.orders[call.args["order_id"]]
+    store.remove_order(call.args["order_id"])
     return None
 
 

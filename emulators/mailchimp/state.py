@@ -49,10 +49,26 @@ class Store:
     orders: dict[str, JsonDict] = field(default_factory=dict)
     promo_rules: dict[str, JsonDict] = field(default_factory=dict)
     promo_codes: dict[str, dict[str, JsonDict]] = field(default_factory=dict)
+    # Order ids by the customer id they were written with: a customer's orders_count and total_spent are read
+    # on every order written, and a scan of every order made a large store's history quadratic.
+    order_ids_by_customer: dict[str, set[str]] = field(default_factory=dict, repr=False)
 
     @property
     def list_id(self) -> str:
         return str(self.data["list_id"])
+
+    def put_order(self, order: JsonDict) -> None:
+        """Stores the order, or notes its customer again after a change."""
+        self.orders[order["id"]] = order
+        self.order_ids_by_customer.setdefault(str(order["customer"]["id"]), set()).add(order["id"])
+
+    def remove_order(self, order_id: str) -> None:
+        order = self.orders.pop(order_id)
+        self.order_ids_by_customer.get(str(order["customer"]["id"]), set()).discard(order_id)
+
+    def orders_of(self, customer_id: str) -> list[JsonDict]:
+        held = (self.orders.get(order_id) for order_id in self.order_ids_by_customer.get(str(customer_id), ()))
+        return [order for order in held if order is not None and order["customer"]["id"] == customer_id]
 
     def to_json(self) -> JsonDict:
         return copy.deepcopy(
