@@ -68,6 +68,7 @@ from commerce_sync.platforms.shopify.orders import (
     order_to_order,
     refund_to_refund,
 )
+from commerce_sync.platforms.shopify.promotions import DISCOUNT_TOPICS, normalise_discount_webhook
 from commerce_sync.platforms.signatures import verify_base64_hmac
 
 CHECKOUT_TOPICS = frozenset({"checkouts/create", "checkouts/update"})
@@ -344,6 +345,9 @@ class ShopifyAdapter(PlatformAdapter):
                 f"order edit {edit.id} of order {edit.order_id} names only the lines it changed; "
                 "the orders/updated of the same edit carries the edited order",
             )
+        if topic in DISCOUNT_TOPICS:
+            event_id = partial(_delivery_event_id, request)
+            return normalise_discount_webhook(topic, store, payload, api, event_id, _triggered_at(request))
         return Normalised.ignored(IgnoredKind.NOT_HANDLED, f"Shopify topic {topic} is not one commerce-sync handles")
 
     def _order(self, request: WebhookRequest, store: Store, topic: str, payload: Any) -> Normalised:
