@@ -5,9 +5,10 @@ Invocations (the domain is commerce_sync.catalog.run; docs/product-sync.md):
   message (the nightly fan-out, or a run's continuation), or a `sync_product` message (a replayed dead
   letter). Product events are handled before catalog work in the same batch, so a catalog slice never
   holds them up; failed records are reported (partial batch failures) and dead-lettered with their reason.
-- Direct (the schedule, `commerce-sync sync-products`): `{"action": "catalog_sync", "scope": "all_stores"}`
-  queues one catalog sync per active store; `{"action": "catalog_sync", "store_id": "..."}` runs that
-  store's sync in this invocation, continuing through the queue if it nears the time limit.
+- Direct (the schedule, `commerce-sync sync-catalog`): `{"action": "catalog_sync", "scope": "all_stores"}`
+  queues one catalog sync per active store; `{"action": "catalog_sync", "store_id": "...", "what"?: [...]}`
+  runs that store's sync (products and promotions, or the parts `what` names) in this invocation, continuing
+  through the queue if it nears the time limit.
 - History (commerce_sync.history; docs/history.md): `{"action": "backfill", "store_id", "since"?, "resources"?}`
   (direct from `commerce-sync backfill`, or a continuation with `run_id` on the queue), and
   `{"action": "publish_event", "event"}` (a dead-lettered history write, replayed: put on the bus), and the
@@ -34,7 +35,7 @@ from commerce_sync.history.batches import PUBLISH_EVENT
 from commerce_sync.history.reconcile import RECONCILE, Reconciliation
 from commerce_sync.processing.dead_letters import DeadLetters
 from commerce_sync.processing.services import Services
-from pydantic import BaseModel, ConfigDict, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 
@@ -53,6 +54,8 @@ class SyncMessage(BaseModel):
     since: str | None = None
     resources: list[str] | None = None
     event: dict[str, Any] | None = None
+    # The parts of a catalog sync: products, promotions (both when absent).
+    what: list[Literal["products", "promotions"]] | None = Field(default=None, min_length=1)
 
     @model_validator(mode="after")
     def _target(self) -> SyncMessage:
@@ -126,6 +129,7 @@ def _handle_request(message: SyncMessage, context: LambdaContext, from_queue: bo
         run_id=message.run_id,
         # In the queue consumer a slice is kept short, so product events waiting behind it are not delayed.
         slice_seconds=sync.config.queue_slice_seconds if from_queue else None,
+        what=message.what,
     )
 
 
