@@ -1,7 +1,9 @@
-"""Products: real-time product events, and the catalog sync (nightly for every store, or now for one).
+"""Products and promotions: real-time product and promotion events, and the catalog sync (nightly for every store,
+or now for one).
 
-Invocations (the domain is commerce_sync.catalog.run; docs/product-sync.md):
-- SQS, the product queue. A record is a bus message (product.updated / product.deleted), a `catalog_sync`
+Invocations (the domain is commerce_sync.catalog.run; docs/product-sync.md, docs/promotions.md):
+- SQS, the product queue. A record is a bus message (product.updated / product.deleted, promotion.updated /
+  promotion.deleted: commerce_sync.catalog.promotion_events), a `catalog_sync`
   message (the nightly fan-out, or a run's continuation), or a `sync_product` message (a replayed dead
   letter). Product events are handled before catalog work in the same batch, so a catalog slice never
   holds them up; failed records are reported (partial batch failures) and dead-lettered with their reason.
@@ -29,6 +31,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from commerce_sync.aws.event_bus import event_from_message
 from commerce_sync.aws.observability import logger, metrics, tracer
 from commerce_sync.canonical.model import CanonicalEvent
+from commerce_sync.catalog.promotion_events import PROMOTION_EVENTS, PromotionEvents
 from commerce_sync.catalog.run import CATALOG_SYNC, SYNC_PRODUCT, CatalogSync
 from commerce_sync.history.backfill import BACKFILL, Backfill
 from commerce_sync.history.batches import PUBLISH_EVENT
@@ -73,6 +76,11 @@ class SyncMessage(BaseModel):
 @cache
 def catalog_sync() -> CatalogSync:
     return CatalogSync(Services.from_environment())
+
+
+@cache
+def promotion_events() -> PromotionEvents:
+    return PromotionEvents(catalog_sync().services, catalog_sync().promotions.state)
 
 
 @cache
@@ -141,6 +149,8 @@ def apply(record: SQSRecord, context: LambdaContext) -> dict[str, Any]:
     # A product event too large for the bus arrives as a claim-check reference, read back here.
     event = event_from_message(body, sync.services.claim_checks)
     logger.set_correlation_id(event.event_id)
+    if event.type in PROMOTION_EVENTS:
+        return promotion_events().process(event=event, message=body)
     return sync.events.process(event=event, message=body)
 
 
@@ -166,6 +176,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     if "Records" in event:
         # Lets Idempotency expire an in-progress record when this invocation times out mid-record.
         catalog_sync().events.idempotency_config.register_lambda_context(context)
+        promotion_events().idempotency_config.register_lambda_context(context)
         event = {**event, "Records": _events_first(list(event["Records"]))}
         return dict(
             process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)

@@ -35,7 +35,12 @@ FUNCTIONS = {
 QUEUES = {
     "CartEventsQueue": ("CartEventsFunction", "CartEventsMaxConcurrency", "CartEventsRule", ["cart.", "customer."]),
     "OrderStatusQueue": ("OrderStatusFunction", "OrderStatusMaxConcurrency", "OrderStatusRule", ["order."]),
-    "ProductSyncQueue": ("ProductSyncFunction", "ProductSyncQueueMaxConcurrency", "ProductSyncRule", ["product."]),
+    "ProductSyncQueue": (
+        "ProductSyncFunction",
+        "ProductSyncQueueMaxConcurrency",
+        "ProductSyncRule",
+        ["product.", "promotion."],
+    ),
 }
 
 GLOBAL_ENVIRONMENT = {

@@ -5,7 +5,9 @@ the promotions share), so the sweep can Query rules and codes in key order:
 
 - `rule#<rule>`, `code#<rule>#<code>`: the last write Mailchimp accepted: `hash` of the body, the `version` it
   came from, `removed` (a deletion, kept 40 days so a late, older event cannot bring the rule or code back),
-  and `failed` (why Mailchimp refused the content; that content is not sent again until it changes). Entity
+  and `failed` (why Mailchimp refused the content; that content is not sent again until it changes). A rule's
+  `since` is the version it was last created at: Mailchimp deleted its codes with it before, so a code record
+  older than that says nothing of what Mailchimp holds (a WooCommerce coupon trashed, then restored). Entity
   ids never hold `#` (commerce_sync.canonical.ids), so a key always splits back into its ids.
 - `seen#rule#<rule>`, `seen#code#<rule>#<code>`: `seen_at` (ms), when a run last saw it on the platform;
   `codesread#<rule>`: when a run last read every code of the rule. Blind batch writes, apart from the records,
@@ -63,6 +65,7 @@ class PromoRecord:
     version: str = ""
     removed: bool = False
     failed: str = ""
+    since: str = ""
 
     @property
     def is_rule(self) -> bool:
@@ -94,6 +97,7 @@ class PromoRecord:
             "version": self.version,
             "removed": self.removed,
             "failed": self.failed,
+            "since": self.since,
             "updated_at": int(time.time()),
         }
         if self.removed:
@@ -108,7 +112,13 @@ class PromoRecord:
             version=str(item.get("version", "")),
             removed=bool(item.get("removed", False)),
             failed=str(item.get("failed", "")),
+            since=str(item.get("since", "")),
         )
+
+    def current(self, since: str) -> PromoRecord | None:
+        """This code record, if it was written under the rule's present life (`since`, the rule's); else None:
+        Mailchimp deleted the code with an earlier life of the rule."""
+        return self if self.version >= since else None
 
 
 class Marks:

@@ -280,7 +280,7 @@ class _PromotionSlice:
                 record = records.get(rule_key(promotion.id))
                 if record is None or not record.in_mailchimp:
                     self._skip_codes(promotion, record)
-                elif not self._codes_of(promotion, fetched):
+                elif not self._codes_of(promotion, fetched, record.since):
                     return False
                 self.rule_index, self.code_rule, self.code_cursor = index + 1, None, None
                 self._maybe_flush()
@@ -309,16 +309,17 @@ class _PromotionSlice:
         self.code_cursor = None
         return ids.index(self.code_rule) if self.code_rule in ids else min(self.rule_index, len(rules))
 
-    def _codes_of(self, promotion: Promotion, fetched: str) -> bool:
-        """Compare every code of one rule, a page at a time; False when the slice ran out of time in it."""
+    def _codes_of(self, promotion: Promotion, fetched: str, since: str) -> bool:
+        """Compare every code of one rule, a page at a time; False when the slice ran out of time in it. `since`:
+        the rule's present life began then (its record's); older code records are of codes Mailchimp deleted."""
         if promotion.codes_complete:
-            self._compare_codes(promotion.id, promotion.codes, fetched)
+            self._compare_codes(promotion.id, promotion.codes, fetched, since)
             self.state.mark_codes_read(self.store_id, promotion.id)
             return True
         while True:
             page = self.source.codes(promotion.id, self.code_cursor)
             self._skipped("code", page.skipped, "codes_skipped")
-            self._compare_codes(promotion.id, page.codes, fetched)
+            self._compare_codes(promotion.id, page.codes, fetched, since)
             self.code_cursor = page.next_cursor
             if self.code_cursor is None:
                 self.state.mark_codes_read(self.store_id, promotion.id)
@@ -436,7 +437,7 @@ class _PromotionSlice:
                 continue
             self._add(write)
 
-    def _compare_codes(self, rule_id: str, codes: Sequence[PromotionCode], fetched: str) -> None:
+    def _compare_codes(self, rule_id: str, codes: Sequence[PromotionCode], fetched: str, since: str) -> None:
         if not codes:
             return
         keys = [code_key(rule_id, code.id) for code in codes]
@@ -445,8 +446,8 @@ class _PromotionSlice:
         for code in codes:
             self.delta.codes_seen += 1
             record = records.get(code_key(rule_id, code.id))
-            write = code_write(rule_id, code, record, fetched)
-            if newer_recorded(record, fetched) or unchanged(write, record):
+            write = code_write(rule_id, code, record, fetched, since)
+            if newer_recorded(record, fetched) or unchanged(write, record, since):
                 self.delta.codes_unchanged += 1
                 continue
             self._add(write)

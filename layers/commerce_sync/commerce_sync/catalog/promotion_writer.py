@@ -84,18 +84,28 @@ def rule_write(
     promotion: Promotion, record: PromoRecord | None, store: Store, version: str, now: datetime | None = None
 ) -> PromoWrite:
     body = to_mailchimp_promo_rule(promotion, store.currency_code, now)
+    kind = _kind(record)
     return PromoWrite(
-        kind=_kind(record),
-        record=PromoRecord(key=rule_key(promotion.id), hash=promo_content_hash(body), version=version),
+        kind=kind,
+        record=PromoRecord(
+            key=rule_key(promotion.id),
+            hash=promo_content_hash(body),
+            version=version,
+            since=version if kind == "created" or record is None else record.since,
+        ),
         read_hash=record.hash if record else None,
         rule=body,
     )
 
 
-def code_write(rule_id: str, code: PromotionCode, record: PromoRecord | None, version: str) -> PromoWrite:
+def code_write(
+    rule_id: str, code: PromotionCode, record: PromoRecord | None, version: str, since: str = ""
+) -> PromoWrite:
+    """`since`: the rule's (PromoRecord.since); a code record older than it is written as new."""
     body = to_mailchimp_promo_code(code)
+    known = record.current(since) if record is not None else None
     return PromoWrite(
-        kind=_kind(record),
+        kind=_kind(known),
         record=PromoRecord(key=code_key(rule_id, code.id), hash=promo_content_hash(body), version=version),
         read_hash=record.hash if record else None,
         code=body,
@@ -111,8 +121,9 @@ def deletion(record: PromoRecord, version: str) -> PromoWrite:
     )
 
 
-def unchanged(write: PromoWrite, record: PromoRecord | None) -> bool:
-    return record is not None and not record.removed and record.hash == write.record.hash
+def unchanged(write: PromoWrite, record: PromoRecord | None, since: str = "") -> bool:
+    known = record.current(since) if record is not None else None
+    return known is not None and not known.removed and known.hash == write.record.hash
 
 
 def newer_recorded(record: PromoRecord | None, fetched: str) -> bool:
