@@ -317,6 +317,61 @@ def test_an_orders_promos_keep_working_after_its_code_was_deleted(
     assert held is not None and held["promos"][0]["code"] == "SPRING15"
 
 
+def test_every_promo_body_sent_direct_or_in_a_batch_matches_the_spec(
+    runner: LocalRunner,
+    store: RegisteredStore,
+    shopify: ShopifyEmulator,
+    mailchimp: MailchimpEmulator,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Checked with a validator of this test's own over the bundled spec subset, so a lenient emulator cannot hide
+    a bad body: POSTs of rules and codes (in a batch), then PATCHes and DELETEs (direct)."""
+    import re
+    from pathlib import Path
+
+    from jsonschema import Draft4Validator
+    from referencing import Registry
+    from referencing.jsonschema import DRAFT4
+
+    monkeypatch.setenv("CATALOG_DIRECT_MAX", "1")
+    monkeypatch.setenv("CATALOG_POLL_INITIAL_SECONDS", "0.05")
+    sync(runner, store.store_id, "promotions")
+    monkeypatch.setenv("CATALOG_DIRECT_MAX", "50")
+    shopify.put_price_rule(price_rule(502, "TENOFF", value_type="fixed_amount", value="-11.00"))
+    shopify.put_price_rule(
+        price_rule(501, "SPRING15", value="-15.0"), [{"id": 5011, "code": "SPRING15", "usage_count": 9}]
+    )
+    shopify.delete_price_rule(503)
+    sync(runner, store.store_id, "promotions")
+
+    spec_path = Path(__file__).resolve().parents[2] / "emulators" / "mailchimp" / "spec" / "ecommerce-subset.json"
+    spec = json.loads(spec_path.read_text(encoding="utf-8"))
+    registry = Registry().with_resource("urn:spec", DRAFT4.create_resource(spec))
+    operations = []
+    for operation, reference in spec["x-request-body-schemas"].items():
+        method, template = operation.split(" ", 1)
+        pattern = re.compile("^/3.0" + re.sub(r"\\\{\w+\\\}", "[^/]+", re.escape(template)) + "$")
+        operations.append((method, pattern, reference))
+    prefix = f"/3.0/ecommerce/stores/{store.store_id}/promo-rules"
+    sent = [r for r in mailchimp.requests if r["path"].startswith(prefix) and r["method"] in ("POST", "PATCH")]
+    kinds = set()
+    for request in sent:
+        method, pattern, reference = next(
+            o for o in operations if o[0] == request["method"] and o[1].match(request["path"])
+        )
+        validator = Draft4Validator({"$ref": "urn:spec" + reference}, registry=registry)
+        problems = [error.message for error in validator.iter_errors(request["body"])]
+        assert problems == [], f"{request['method']} {request['path']}: {problems}"
+        kinds.add((request["method"], request["source"], "promo-codes" in request["path"]))
+    assert kinds >= {
+        ("POST", "batch", False),
+        ("POST", "batch", True),
+        ("PATCH", "http", False),
+        ("PATCH", "http", True),
+    }
+    assert any(r["method"] == "DELETE" and r["path"] == f"{prefix}/503" for r in mailchimp.requests)
+
+
 # ---- WooCommerce and BigCommerce ------------------------------------------------------------------------------
 
 

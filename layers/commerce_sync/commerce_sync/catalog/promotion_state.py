@@ -216,8 +216,8 @@ class PromotionState:
     def mark_seen(self, store_id: str, keys: Sequence[str], at: float | None = None) -> None:
         self._mark(store_id, [SEEN + key for key in keys], at)
 
-    def mark_codes_read(self, store_id: str, rule_id: str, at: float | None = None) -> None:
-        self._mark(store_id, [CODES_READ + rule_id], at)
+    def mark_codes_read(self, store_id: str, rule_ids: Sequence[str], at: float | None = None) -> None:
+        self._mark(store_id, [CODES_READ + rule_id for rule_id in rule_ids], at)
 
     def codes_read_at(self, store_id: str, rule_id: str) -> int:
         """When (ms) a run last read every code of the rule; 0 when none did (within the marks' 40 days)."""

@@ -79,6 +79,12 @@ from commerce_sync.platforms.products import chunks
 from commerce_sync.platforms.promotions import PromotionSource, PromotionsUnavailable
 
 Target = Literal["rules", "codes"]
+# Progress is saved at most this often between pages (each save is a checkpoint write and a lock renewal): a
+# store of 10,000 small rules would otherwise save once a rule. A crash re-reads at most this much.
+COMMIT_INTERVAL_SECONDS = 5.0
+# Seen and codes-read marks are written in batches of about this many (they are blind writes, flushed before
+# every save of the progress, so a saved position never passes an unwritten mark).
+MARKS_BUFFER = 500
 
 
 class SliceTuning(Protocol):
@@ -212,6 +218,9 @@ class _PromotionSlice:
         self.code_rule = progress.code_rule
         self.code_cursor = progress.code_cursor
         self.sweep_after = progress.sweep_after
+        self.last_commit = time.monotonic()
+        self.seen_marks: list[str] = []
+        self.read_marks: list[str] = []
 
     @property
     def store_id(self) -> str:
@@ -284,8 +293,7 @@ class _PromotionSlice:
                     return False
                 self.rule_index, self.code_rule, self.code_cursor = index + 1, None, None
                 self._maybe_flush()
-                if not self.pending:
-                    self._commit()
+                self._commit_if_due()
                 if self.time_left() <= 0:
                     return False
             self.cursor, self.rule_index, self.code_rule, self.code_cursor = page.next_cursor, 0, None, None
@@ -314,7 +322,7 @@ class _PromotionSlice:
         the rule's present life began then (its record's); older code records are of codes Mailchimp deleted."""
         if promotion.codes_complete:
             self._compare_codes(promotion.id, promotion.codes, fetched, since)
-            self.state.mark_codes_read(self.store_id, promotion.id)
+            self._codes_read(promotion.id)
             return True
         while True:
             page = self.source.codes(promotion.id, self.code_cursor)
@@ -322,11 +330,10 @@ class _PromotionSlice:
             self._compare_codes(promotion.id, page.codes, fetched, since)
             self.code_cursor = page.next_cursor
             if self.code_cursor is None:
-                self.state.mark_codes_read(self.store_id, promotion.id)
+                self._codes_read(promotion.id)
                 return True
             self._maybe_flush()
-            if not self.pending:
-                self._commit()
+            self._commit_if_due()
             self.heartbeat()
             if self.time_left() <= 0:
                 return False
@@ -427,7 +434,7 @@ class _PromotionSlice:
             return
         keys = [rule_key(promotion.id) for promotion in promotions]
         records = self.state.records(self.store_id, keys)
-        self.state.mark_seen(self.store_id, keys, time.time())
+        self._seen(keys)
         for promotion in promotions:
             self.delta.rules_seen += 1
             record = records.get(rule_key(promotion.id))
@@ -442,7 +449,7 @@ class _PromotionSlice:
             return
         keys = [code_key(rule_id, code.id) for code in codes]
         records = self.state.records(self.store_id, keys)
-        self.state.mark_seen(self.store_id, keys, time.time())
+        self._seen(keys)
         for code in codes:
             self.delta.codes_seen += 1
             record = records.get(code_key(rule_id, code.id))
@@ -451,6 +458,25 @@ class _PromotionSlice:
                 self.delta.codes_unchanged += 1
                 continue
             self._add(write)
+
+    def _seen(self, keys: Sequence[str]) -> None:
+        self.seen_marks.extend(keys)
+        if len(self.seen_marks) >= MARKS_BUFFER:
+            self._write_marks()
+
+    def _codes_read(self, rule_id: str) -> None:
+        self.read_marks.append(rule_id)
+        if len(self.read_marks) >= MARKS_BUFFER:
+            self._write_marks()
+
+    def _write_marks(self) -> None:
+        now = time.time()
+        if self.seen_marks:
+            self.state.mark_seen(self.store_id, self.seen_marks, now)
+            self.seen_marks = []
+        if self.read_marks:
+            self.state.mark_codes_read(self.store_id, self.read_marks, now)
+            self.read_marks = []
 
     def _add(self, write: PromoWrite) -> None:
         self.pending[write.key] = write
@@ -645,7 +671,14 @@ class _PromotionSlice:
 
     # ---- checkpoint ---------------------------------------------------------------------------------------
 
+    def _commit_if_due(self) -> None:
+        if not self.pending and time.monotonic() - self.last_commit >= COMMIT_INTERVAL_SECONDS:
+            self._commit()
+
     def _commit(self, phase: PromotionPhase | None = None) -> None:
+        # Marks first: a saved position must never pass a mark not yet written (the sweep reads them).
+        self._write_marks()
+        self.last_commit = time.monotonic()
         progress = self.progress
         progress.counters.add(self.delta)
         self.delta = PromotionCounters()
