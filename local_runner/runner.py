@@ -16,7 +16,7 @@ from typing import Any
 
 import boto3
 
-from local_runner import aws_limits
+from local_runner import aws_limits, moto_transactions
 from local_runner.aws_resources import QUEUE, provision
 from local_runner.event_sources import SqsPoller
 from local_runner.functions import Invocable, LocalFunction
@@ -103,6 +103,7 @@ class LocalRunner:
         if not self.aws_endpoint_url:
             from moto.server import ThreadedMotoServer
 
+            moto_transactions.install()
             port = free_port(self.config.host)
             # moto serves through werkzeug, whose access log would drown the functions' own logs.
             logging.getLogger("werkzeug").setLevel(logging.WARNING)

@@ -19,7 +19,7 @@ import boto3
 from commerce_sync.accounts.connections import AccountCheckFailed
 from commerce_sync.accounts.oauth import DEFAULT_INVITE_DAYS, OAuthApp, OAuthRefused
 from commerce_sync.aws.settings import Settings
-from commerce_sync.aws.store_registry import Store
+from commerce_sync.aws.store_registry import Store, WebhookSubscriptions
 from commerce_sync.mailchimp.credentials import CredentialsError, MailchimpCredentials
 from commerce_sync.platforms.hooks import CLIENT_SECRET_PLATFORMS
 from commerce_sync.platforms.shopify.api import API_VERSION as SHOPIFY_API_VERSION
@@ -29,6 +29,7 @@ from operator_cli import dead_letters
 from operator_cli import history as history_cli
 from operator_cli import rotation as rotation_cli
 from operator_cli import status as status_cli
+from operator_cli import webhooks as webhooks_cli
 from operator_cli.credentials import CredentialsInputError, connection_of, parse_credentials, prompt_credentials
 from operator_cli.mailchimp_accounts import connect_link, save_oauth_app, set_mailchimp_key
 from operator_cli.stores import (
@@ -144,6 +145,8 @@ def _add_store(arguments: argparse.Namespace) -> int:
         domain=arguments.domain,
         double_opt_in=arguments.double_opt_in,
         pending_then_paid=arguments.pending_then_paid,
+        webhook_subscriptions=arguments.webhook_subscriptions,
+        webhook_address=arguments.webhook_address,
     )
     existing = find_store(settings, arguments.store_id)
     anew = arguments.replace or existing is None
@@ -410,6 +413,10 @@ def _reconcile(arguments: argparse.Namespace) -> int:
     return history_cli.reconcile(arguments.store, arguments.stack, arguments.json)
 
 
+def _webhooks(arguments: argparse.Namespace) -> int:
+    return webhooks_cli.run(arguments.store_id, arguments.create, arguments.address, arguments.json)
+
+
 def _status(arguments: argparse.Namespace) -> int:
     return status_cli.run(arguments.wait_idle, arguments.timeout, arguments.json)
 
@@ -460,6 +467,20 @@ def parser() -> argparse.ArgumentParser:
         default=None,
         help="send a new, already paid order as pending then paid (confirmation and invoice e-mails); "
         "default for a new store: off, else kept",
+    )
+    add.add_argument(
+        "--webhook-subscriptions",
+        choices=[*(kind.value for kind in WebhookSubscriptions), ""],
+        help="Shopify: how the store's webhook subscriptions are made. admin-api: through the Admin API with the "
+        "store's access token (`commerce-sync webhooks --create` makes and records them), checked nightly and made "
+        "again when Shopify removed one; app-config (the app's shopify.app.toml), shop-admin, eventbridge: not "
+        'checked, with that reason (Shopify\'s API does not list them). Default: not recorded, not checked; "" '
+        "removes it (docs/shopify.md)",
+    )
+    add.add_argument(
+        "--webhook-address",
+        help="Shopify: the address its subscriptions point at, where a missing one is made again (the stack's "
+        'WebhookUrl for shopify, https://…/webhooks/shopify, or an EventBridge partner source ARN); "" removes it',
     )
     add.add_argument(
         "--replace",
@@ -682,6 +703,28 @@ def parser() -> argparse.ArgumentParser:
     reconcile.add_argument("--store", help="only this store")
     reconcile.add_argument("--json", action="store_true")
     reconcile.set_defaults(run=_reconcile)
+
+    hooks = commands.add_parser(
+        "webhooks",
+        help="a Shopify store's webhook subscriptions per topic commerce-sync needs; --create makes the missing ones",
+        description="Lists the store's webhook subscriptions made through the Admin API (GET webhooks.json) against "
+        "the topics commerce-sync needs, at the address. --create subscribes the missing ones there (POST "
+        "webhooks.json, format json) and records in the store's registration that its subscriptions are made "
+        "through the Admin API at that address, so the nightly reconciliation checks them and makes one Shopify "
+        "removed again. Exit code 0 when every topic is subscribed, 1 when one is missing or was not created, 2 "
+        "when refused before anything was asked of Shopify (docs/shopify.md).",
+    )
+    hooks.add_argument("store_id")
+    hooks.add_argument(
+        "--create", action="store_true", help="subscribe the missing topics and record the store as so managed"
+    )
+    hooks.add_argument(
+        "--address",
+        help="where the subscriptions point (default: the store's registered address, else the API's "
+        "…/webhooks/shopify: the stack output ApiUrl, or the local runner's)",
+    )
+    hooks.add_argument("--json", action="store_true")
+    hooks.set_defaults(run=_webhooks)
 
     status = commands.add_parser("status", help="queues and running invocations; --wait-idle until all is done")
     status.add_argument(

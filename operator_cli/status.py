@@ -6,7 +6,9 @@
   a reader, so "idle" there means every source queue is empty.
 
 Then every store whose backfill was killed with the Mailchimp store's `is_syncing` still on gets it reset,
-and the reset is said (`reset: store S: is_syncing left on by backfill run R ... was reset`).
+and the reset is said (`reset: store S: is_syncing left on by backfill run R ... was reset`). Every store's
+canonical import is looked at too (docs/canonical-events.md#history): one whose timeout passed is closed and
+said (`reset: store S: import I timed out ...`), and each one still open is shown with when it will time out.
 
 Idle = every source queue empty (dead-letter queues may hold messages) and nothing running; `--wait-idle`
 waits until that has held for half a second, so a record passing from one queue to the next is not missed.
@@ -23,6 +25,8 @@ import boto3
 import requests
 from botocore.exceptions import BotoCoreError, ClientError
 from commerce_sync.aws.settings import Settings
+from commerce_sync.processing.services import Services
+from commerce_sync.processing.store_imports import StoreImports, describe
 
 from operator_cli.dead_letters import FUNCTIONS
 from operator_cli.history import release_left_flags
@@ -83,6 +87,20 @@ def with_flags_reset(status: dict[str, Any]) -> dict[str, Any]:
     return {**status, "flags_reset": reset}
 
 
+def with_imports(status: dict[str, Any]) -> dict[str, Any]:
+    """Closes the canonical imports whose timeout passed and lists those still open; None when the tables
+    cannot be read."""
+    try:
+        sweep = StoreImports(Services(Settings.from_environment())).settle_all()
+    except (BotoCoreError, ClientError):
+        return {**status, "imports": None}
+    return {
+        **status,
+        "flags_reset": [*(status.get("flags_reset") or []), *sweep.closed],
+        "imports": [{**held.to_json(), "description": describe(held)} for held in sweep.open],
+    }
+
+
 def show(status: dict[str, Any]) -> None:
     print("idle" if status["idle"] else "busy")
     for name, depth in sorted(status["queues"].items()):
@@ -105,6 +123,11 @@ def show(status: dict[str, Any]) -> None:
             print(
                 f"  {account['account']:<24} ok, {account['connections_in_use']} connection(s) in use; stores {stores}"
             )
+    imports = status.get("imports")
+    if imports:
+        print("Canonical imports")
+    for held in imports or []:
+        print(f"  {held['description']}")
     for message in status.get("flags_reset") or []:
         print(f"reset: {message}")
 
@@ -132,7 +155,7 @@ def run(wait_idle: bool, timeout: float, as_json: bool) -> int:
     except requests.RequestException as error:
         print(f"commerce-sync status: the local runner at {os.environ.get('LOCAL_RUNNER_URL')} did not answer: {error}")
         return 1
-    status = with_flags_reset(with_accounts(status))
+    status = with_imports(with_flags_reset(with_accounts(status)))
     if as_json:
         print(json.dumps(status))
     else:

@@ -35,6 +35,7 @@ from commerce_sync.mailchimp.models import McStoreUpdate
 from commerce_sync.platforms.connection import PlatformApiUrlError
 from commerce_sync.platforms.hooks import CLIENT_SECRET_PLATFORMS
 from commerce_sync.platforms.registry import connection_for
+from commerce_sync.platforms.shopify.hooks import WebhookAddressError, parse_webhook_address
 from commerce_sync.rotation.key_rotation import KIND_STORE
 from pydantic import ValidationError
 
@@ -54,8 +55,12 @@ REGISTRY_FIELDS = (
     "domain",
     "double_opt_in",
     "pending_then_paid",
+    "webhook_subscriptions",
+    "webhook_address",
 )
-CLEARABLE_FIELDS = ("platform_api_url", "platform_api_version", "domain")
+CLEARABLE_FIELDS = ("platform_api_url", "platform_api_version", "domain", "webhook_subscriptions", "webhook_address")
+# Registry fields only a Shopify store has: how its webhook subscriptions are made, and where they point.
+SHOPIFY_WEBHOOK_FIELDS = ("webhook_subscriptions", "webhook_address")
 # Registry fields the Mailchimp store shows too; a change is sent there as well.
 MAILCHIMP_FIELDS = ("name", "currency_code", "platform", "domain")
 # Bookkeeping, not settings: never reported as a change.
@@ -89,8 +94,8 @@ class MissingFields(StoreError):
 class NewStore:
     """What the caller gives for a store. A store that is not registered yet (or one registered anew with
     `replace`) needs every field of REQUIRED_FOR_NEW. For a registered store None means "keep what it
-    has, and "" removes platform_api_url, platform_api_version or domain. `platform_api_credentials` replace
-    the secret's whole `platform_api_credentials` ({} removes them)."""
+    has, and "" removes one of CLEARABLE_FIELDS. `platform_api_credentials` replace the secret's whole
+    `platform_api_credentials` ({} removes them)."""
 
     store_id: str
     platform: str | None = None
@@ -107,6 +112,9 @@ class NewStore:
     domain: str | None = None
     double_opt_in: bool | None = None
     pending_then_paid: bool | None = None
+    # Shopify: how its webhook subscriptions are made (a WebhookSubscriptions value) and the address they point at.
+    webhook_subscriptions: str | None = None
+    webhook_address: str | None = None
     # The store's own Mailchimp account (docs/mailchimp-accounts.md); None: keep its account (a new store: the
     # deployment's default one).
     mailchimp_credentials: MailchimpCredentials | None = field(default=None, repr=False)
@@ -170,7 +178,9 @@ def add_store(
         secret_id, current_secret = _read_secret(secretsmanager, secret_name)
     wanted_secret = _wanted_secret(new, None if anew else current_secret, secret_name)
     secret_changes = _changed_keys(current_secret or {}, wanted_secret)
-    store = _platform_api_settings(_merged_store(existing, new, secret_id, replace), new, existing)
+    store = _webhook_settings(
+        _platform_api_settings(_merged_store(existing, new, secret_id, replace), new, existing), new
+    )
     _check_credential_fields(store, new.platform_api_credentials)
     registry_changes = _changed_fields(existing, store)
     if new.client_secret and store.platform not in CLIENT_SECRET_PLATFORMS:
@@ -300,6 +310,23 @@ def _platform_api_settings(store: Store, new: NewStore, existing: Store | None) 
     except PlatformApiUrlError as error:
         raise StoreError(str(error)) from error
     return store.model_copy(update={"platform_api_url": url, "platform_api_version": version})
+
+
+def _webhook_settings(store: Store, new: NewStore) -> Store:
+    """Only a Shopify store records how its webhook subscriptions are made (WooCommerce and BigCommerce webhooks are
+    always checked); an address given must be one Shopify delivers to, and is kept as given."""
+    given = [name for name in SHOPIFY_WEBHOOK_FIELDS if getattr(new, name)]
+    if given and store.platform != "shopify":
+        raise StoreError(
+            f"only Shopify stores record how their webhooks are made ({', '.join(given)}); store {store.store_id} is "
+            f"{store.platform}, whose webhooks the reconciliation always checks"
+        )
+    if not new.webhook_address:
+        return store
+    try:
+        return store.model_copy(update={"webhook_address": parse_webhook_address(new.webhook_address)})
+    except WebhookAddressError as error:
+        raise StoreError(str(error)) from error
 
 
 def _check_credential_fields(store: Store, credentials: dict[str, Any] | None) -> None:

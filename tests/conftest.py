@@ -15,6 +15,7 @@ import pytest
 from moto.server import ThreadedMotoServer
 
 from emulators.mailchimp import MailchimpEmulator
+from local_runner import moto_transactions
 from local_runner.runner import LocalRunner, RunnerConfig, free_port
 from tests.harness import ACCOUNT_ID, API_KEY, MailchimpReader, RegisteredStore, register_store
 
@@ -24,6 +25,8 @@ FAST_RETRIES = {
     "MAILCHIMP_BACKOFF_FACTOR": "0.01",
     "MAILCHIMP_READ_TIMEOUT": "2",
     "POWERTOOLS_METRICS_DISABLED": "true",
+    # Lets a test's import time out within seconds (the floor keeps it above any write's duration in AWS).
+    "IMPORT_MIN_TIMEOUT_SECONDS": "1",
 }
 
 
@@ -39,6 +42,7 @@ def mailchimp() -> Iterator[MailchimpEmulator]:
 def moto_endpoint() -> Iterator[str]:
     """A moto server of its own, for tests that need AWS without the local runner. Server mode, because the
     in-process mock patches botocore for the whole worker and would cut off the runner other tests use."""
+    moto_transactions.install()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=(port := free_port()), verbose=False)
     server.start()
     yield f"http://127.0.0.1:{port}"

@@ -6,6 +6,7 @@ emu.base_url                                   # "http://127.0.0.1:PORT/3.0"
 emu.state.stores["s1"].carts["c1"]             # plain dicts shaped like Mailchimp's GET responses
 emu.set_faults(rate_429=0.1, latency_ms=50, seed=7)
 emu.order_status_history("s1", "o1")           # [("pending", None), ("paid", None), ("paid", "shipped")]
+emu.order_notifications("s1")                  # the order e-mails those changes send (none while syncing)
 emu.stop()
 
 Further accounts are full peers of the first (the primary): own data, batches and 10 connections.
@@ -34,6 +35,7 @@ from emulators.loopback import LoopbackServer
 from .faults import FaultSettings
 from .holds import Hold, Matcher
 from .members import force_member_status
+from .notifications import OrderNotification, notifications_of
 from .oauth import DEFAULT_CODE_TTL_S
 from .server import DEFAULT_API_KEY, EmulatorApp
 from .state import Account, EmulatorState, JsonDict, OrderStatusEvent, RecordedRequest, subscriber_hash
@@ -161,6 +163,21 @@ class MailchimpEmulator(LoopbackServer):
         state = self.app.account(account_id).state
         with state.lock:
             return list(state.order_events.get((store_id, order_id), []))
+
+    def order_notifications(
+        self, store_id: str, order_id: str | None = None, *, account_id: str | None = None
+    ) -> list[OrderNotification]:
+        """The order e-mails Mailchimp sends for the store's orders (or one order), derived from their status
+        histories (emulators/mailchimp/notifications.py): none for a change written while the store was syncing,
+        nor for an order written without a status."""
+        state = self.app.account(account_id).state
+        with state.lock:
+            histories = {
+                order: list(events)
+                for (store, order), events in state.order_events.items()
+                if store == store_id and order_id in (None, order)
+            }
+        return [sent for order, events in histories.items() for sent in notifications_of(store_id, order, events)]
 
     def member(self, list_id: str, email: str, *, account_id: str | None = None) -> JsonDict | None:
         state = self.app.account(account_id).state

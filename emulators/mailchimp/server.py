@@ -25,6 +25,7 @@ a field of the JSON body) picks an account; the primary (the constructor's) when
   GET  /_emulator/requests[?account=ID] the request log (only that account's entries with ?account); DELETE
                                         clears it
   GET  /_emulator/orders/<store>/<order>/history[?account=ID]   the order's status history
+  GET  /_emulator/notifications/<store>[?account=ID]  the order e-mails the store's status histories send
   POST /_emulator/members               {"list_id", "email_address", "status", [account]}: a member's status
   POST /_emulator/api-keys              {"add": [...], "revoke": [...], [account]}: revoke takes OAuth tokens too
   GET  /_emulator/accounts              the accounts; POST {"account_id", [api_key, account_name, email,
@@ -70,6 +71,7 @@ from .faults import (
 )
 from .holds import Holds
 from .members import force_member_status
+from .notifications import notifications_of
 from .oauth import DEFAULT_CODE_TTL_S, OAUTH_PREFIX, OAuthServer
 from .problems import (
     PROBLEM_CONTENT_TYPE,
@@ -171,6 +173,7 @@ class EmulatorApp:
                 Rule("/campaigns", endpoint="campaigns", methods=["GET", "POST"]),
                 Rule("/requests", endpoint="requests", methods=["GET", "DELETE"]),
                 Rule("/orders/<store_id>/<order_id>/history", endpoint="order_history", methods=["GET"]),
+                Rule("/notifications/<store_id>", endpoint="notifications", methods=["GET"]),
                 Rule("/members", endpoint="members", methods=["POST"]),
                 Rule("/api-keys", endpoint="api_keys", methods=["POST"]),
                 Rule("/accounts", endpoint="accounts", methods=["GET", "POST"]),
@@ -559,6 +562,17 @@ class EmulatorApp:
         with state.lock:
             events = state.order_events.get((store_id, order_id), [])
             return _json_response({"history": [event.to_json() for event in events]})
+
+    def _admin_notifications(self, request: Request, store_id: str) -> Response:
+        state = self._admin_account(request).state
+        with state.lock:
+            histories = {
+                order: list(events) for (store, order), events in state.order_events.items() if store == store_id
+            }
+        sent = [
+            note.to_json() for order, events in histories.items() for note in notifications_of(store_id, order, events)
+        ]
+        return _json_response({"notifications": sent})
 
     def _admin_members(self, request: Request) -> Response:
         body = self._admin_body(request)

@@ -29,6 +29,18 @@ Routes, under `/admin/api/<version>/` (any version), `X-Shopify-Access-Token` re
 emu.put_price_rule({...}, codes=[...]); emu.delete_price_rule(id); emu.put_discount_code(rule_id, {...})
 emu.delete_discount_code(id); emu.discounts.generate(...)     # emulators/shopify/discounts.py
 emu.put_order({...}); emu.put_customer({...})   # REST JSON (history_order / history_customer in history.py)
+
+Webhook subscriptions (emulators/shopify/webhooks.py): each app (access token) lists and changes only its own.
+  GET webhooks.json          `limit` (≤ 250, default 50), `since_id`, `topic`, `address`; then `page_info` as above
+  GET webhooks/count.json    `{"count": n}`, `topic`, `address`
+  GET webhooks/<id>.json     `{"webhook": {...}}`, 404 when unknown or another app's
+  POST webhooks.json         `{"webhook": {"topic", "address", "format"}}`: 201, or 422 with Shopify's errors
+  DELETE webhooks/<id>.json  `{}`
+emu.add_webhook("orders/create", "https://…/webhooks/shopify")   # as the app (the first token) made it
+emu.add_webhook("orders/create", url, made_in_admin=True)          # the shop admin's: no app lists it
+emu.remove_webhook(id)                                             # as Shopify removes one whose deliveries fail
+emu.webhook_subscriptions()                                        # every one, the admin's too
+emu.webhooks.allowed_topics.discard("carts/create")                # an app without that topic's access scope
 Every answer carries `X-Shopify-Shop-Api-Call-Limit`; a throttled one is 429 with `Retry-After`.
 Products are returned in id order, as Shopify pages them.
 """
@@ -39,13 +51,14 @@ import base64
 import json
 from typing import Any
 
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import MethodNotAllowed, NotFound
 from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
 from .discounts import DiscountBook
 from .history import RESOURCES, HistoryStore, parse_time
 from .platform import JsonDict, PlatformEmulator, json_response
+from .webhooks import WebhookSubscriptions
 
 MAX_LIMIT = 250
 DEFAULT_LIMIT = 50
@@ -68,24 +81,48 @@ class ShopifyEmulator(PlatformEmulator):
     def __init__(self, shop_domain: str, access_token: str | list[str], host: str = "127.0.0.1", port: int = 0):
         super().__init__(host, port)
         self.shop_domain = shop_domain
-        self.access_tokens = {access_token} if isinstance(access_token, str) else set(access_token)
-        # Serve pages of at most this many products whatever `limit` asks: a test of paging gets many pages
-        # from a small catalog without reaching into the code under test (which may run in another process).
+        tokens = [access_token] if isinstance(access_token, str) else list(access_token)
+        self.access_tokens = set(tokens)
+        # Whose subscriptions `add_webhook` makes unless told: the app of the first token given.
+        self.app_token = tokens[0] if tokens else None
+        self.webhooks = WebhookSubscriptions()
+        # Serve pages of at most this many products (orders, customers, webhook subscriptions) whatever `limit` asks:
+        # a test of paging gets many pages from a few items without reaching into the code under test (which may
+        # run in another process).
         self.page_size_cap: int | None = None
         self.history = {resource: HistoryStore() for resource in RESOURCES}
         self.discounts = DiscountBook()
         self._routes = Map(
             [
-                Rule("/admin/api/<version>/<any(orders, customers):resource>.json", endpoint="history"),
-                Rule("/admin/api/<version>/<any(orders, customers):resource>/count.json", endpoint="history_count"),
-                Rule("/admin/api/<version>/orders/<int:order_id>.json", endpoint="history_order"),
-                Rule("/admin/api/<version>/products.json", endpoint="products"),
-                Rule("/admin/api/<version>/products/count.json", endpoint="count"),
-                Rule("/admin/api/<version>/products/<int:product_id>.json", endpoint="product"),
-                Rule("/admin/api/<version>/shop.json", endpoint="shop"),
-                Rule("/admin/api/<version>/price_rules.json", endpoint="price_rules"),
-                Rule("/admin/api/<version>/price_rules/<int:rule_id>.json", endpoint="price_rule"),
-                Rule("/admin/api/<version>/price_rules/<int:rule_id>/discount_codes.json", endpoint="discount_codes"),
+                Rule(
+                    "/admin/api/<version>/<any(orders, customers):resource>.json", endpoint="history", methods=["GET"]
+                ),
+                Rule(
+                    "/admin/api/<version>/<any(orders, customers):resource>/count.json",
+                    endpoint="history_count",
+                    methods=["GET"],
+                ),
+                Rule("/admin/api/<version>/orders/<int:order_id>.json", endpoint="history_order", methods=["GET"]),
+                Rule("/admin/api/<version>/products.json", endpoint="products", methods=["GET"]),
+                Rule("/admin/api/<version>/products/count.json", endpoint="count", methods=["GET"]),
+                Rule("/admin/api/<version>/products/<int:product_id>.json", endpoint="product", methods=["GET"]),
+                Rule("/admin/api/<version>/shop.json", endpoint="shop", methods=["GET"]),
+                Rule("/admin/api/<version>/webhooks.json", endpoint="webhooks", methods=["GET"]),
+                Rule("/admin/api/<version>/webhooks.json", endpoint="webhook_create", methods=["POST"]),
+                Rule("/admin/api/<version>/webhooks/count.json", endpoint="webhook_count", methods=["GET"]),
+                Rule("/admin/api/<version>/webhooks/<int:webhook_id>.json", endpoint="webhook", methods=["GET"]),
+                Rule(
+                    "/admin/api/<version>/webhooks/<int:webhook_id>.json",
+                    endpoint="webhook_delete",
+                    methods=["DELETE"],
+                ),
+                Rule("/admin/api/<version>/price_rules.json", endpoint="price_rules", methods=["GET"]),
+                Rule("/admin/api/<version>/price_rules/<int:rule_id>.json", endpoint="price_rule", methods=["GET"]),
+                Rule(
+                    "/admin/api/<version>/price_rules/<int:rule_id>/discount_codes.json",
+                    endpoint="discount_codes",
+                    methods=["GET"],
+                ),
             ]
         )
 
@@ -110,6 +147,25 @@ class ShopifyEmulator(PlatformEmulator):
     def put_customer(self, customer: JsonDict) -> JsonDict:
         return self.history["customers"].put(customer)
 
+    def add_webhook(
+        self, topic: str, address: str, made_in_admin: bool = False, access_token: str | None = None
+    ) -> JsonDict:
+        """A subscription as the app of `access_token` (default: the first token) made it through the API, or, with
+        `made_in_admin`, as the merchant made it in the shop's admin (no app lists it). No check of its fields."""
+        owner = None if made_in_admin else access_token or self.app_token
+        return self.webhooks.add(topic, address, owner, "2026-10")
+
+    def remove_webhook(self, webhook_id: int | str) -> bool:
+        """As Shopify removes a subscription whose deliveries kept failing through its retries."""
+        return self.webhooks.delete(int(webhook_id))
+
+    def webhook(self, webhook_id: int | str) -> JsonDict | None:
+        return self.webhooks.get(int(webhook_id))
+
+    def webhook_subscriptions(self, access_token: str | None = None) -> list[JsonDict]:
+        """The subscriptions of the app of `access_token`; without one, every subscription, the admin's too."""
+        return self.webhooks.of(access_token)
+
     def put_price_rule(self, rule: JsonDict, codes: list[JsonDict] | None = None) -> JsonDict:
         """Adds or replaces a price rule (REST JSON, `id` required) and, when given, adds its codes."""
         stored = self.discounts.put_rule(rule)
@@ -130,6 +186,7 @@ class ShopifyEmulator(PlatformEmulator):
         super().reset()
         for store in self.history.values():
             store.clear()
+        self.webhooks.clear()
         self.discounts.clear()
 
     def error(self, status: int, message: str, headers: dict[str, str] | None = None) -> Response:
@@ -140,11 +197,11 @@ class ShopifyEmulator(PlatformEmulator):
     def dispatch(self, request: Request) -> Response:
         if request.headers.get("X-Shopify-Access-Token") not in self.access_tokens:
             return self.error(401, INVALID_TOKEN)
-        if request.method != "GET":
-            return self.error(405, "Method Not Allowed")
         try:
-            endpoint, args = self._routes.bind("shopify").match(request.path, method="GET")
-        except HTTPException:
+            endpoint, args = self._routes.bind("shopify").match(request.path, method=request.method)
+        except MethodNotAllowed:
+            return self.error(405, "Method Not Allowed")
+        except NotFound:
             return self.error(404, "Not Found")
         response = getattr(self, f"_{endpoint}")(request, **args)
         response.headers["X-Shopify-Shop-Api-Call-Limit"] = f"1/{BUCKET_SIZE}"
@@ -376,3 +433,67 @@ class ShopifyEmulator(PlatformEmulator):
             return json_response({"count": store.count(since, until)})
         items, _ = store.page(since, until, None, 10**9)
         return json_response({"count": sum(1 for item in items if keep(item))})
+
+    # ----- webhook subscriptions ----------------------------------------------------------------------
+
+    @staticmethod
+    def _token(request: Request) -> str:
+        return str(request.headers.get("X-Shopify-Access-Token"))
+
+    def _webhooks(self, request: Request, version: str) -> Response:
+        args = request.args
+        try:
+            limit = int(args.get("limit", DEFAULT_LIMIT))
+        except ValueError:
+            return self.error(400, "limit must be an integer")
+        if not 1 <= limit <= MAX_LIMIT:
+            return self.error(400, f"limit must be between 1 and {MAX_LIMIT}")
+        limit = min(limit, self.page_size_cap or limit)
+        if "page_info" in args:
+            extra = set(args) - {"page_info", "limit", "fields"}
+            if extra:
+                return self.error(400, f"page_info cannot be combined with: {', '.join(sorted(extra))}")
+            try:
+                cursor = _decode(args["page_info"])
+            except ValueError:
+                return self.error(400, "page_info - Invalid value.")
+        else:
+            cursor = {
+                "after": int(args.get("since_id", 0) or 0),
+                "topic": args.get("topic") or None,
+                "address": args.get("address") or None,
+            }
+        listed = [
+            item
+            for item in self.webhooks.of(self._token(request))
+            if item["id"] > int(cursor["after"])
+            and cursor.get("topic") in (None, item["topic"])
+            and cursor.get("address") in (None, item["address"])
+        ]
+        page, more = listed[:limit], len(listed) > limit
+        headers = {}
+        if more:
+            url = (
+                f"{self.base_url}/admin/api/{version}/webhooks.json?limit={limit}"
+                f"&page_info={_encode({**cursor, 'after': page[-1]['id']})}"
+            )
+            headers["Link"] = f'<{url}>; rel="next"'
+        return json_response({"webhooks": page}, headers=headers)
+
+    def _webhook_count(self, request: Request, version: str) -> Response:
+        topic, address = request.args.get("topic"), request.args.get("address")
+        listed = self.webhooks.of(self._token(request))
+        count = sum(1 for item in listed if topic in (None, item["topic"]) and address in (None, item["address"]))
+        return json_response({"count": count})
+
+    def _webhook(self, request: Request, version: str, webhook_id: int) -> Response:
+        found = self.webhooks.get(webhook_id, self._token(request))
+        return json_response({"webhook": found}) if found else self.error(404, "Not Found")
+
+    def _webhook_create(self, request: Request, version: str) -> Response:
+        status, body = self.webhooks.create(request.get_json(silent=True), self._token(request), version)
+        return json_response(body, status)
+
+    def _webhook_delete(self, request: Request, version: str, webhook_id: int) -> Response:
+        deleted = self.webhooks.delete(webhook_id, self._token(request))
+        return json_response({}) if deleted else self.error(404, "Not Found")

@@ -16,6 +16,8 @@ Invocations (the domain is commerce_sync.catalog.run; docs/product-sync.md, docs
   `{"action": "publish_event", "event"}` (a dead-lettered history write, replayed: put on the bus), and the
   reconciliation: `{"action": "reconcile", "scope": "all_stores"}` (its schedule) queues one
   `{"action": "reconcile", "store_id"}` per active store, which compares and repairs that store.
+- Canonical imports (commerce_sync.processing.store_imports; docs/canonical-events.md#history): its schedule's
+  `{"action": "close_expired_imports"}` closes every import whose timeout passed and sets off a flag one left on.
 
 Nothing here sets the Mailchimp store's is_syncing: a catalog sync must not pause the store's automations.
 """
@@ -38,9 +40,11 @@ from commerce_sync.history.batches import PUBLISH_EVENT
 from commerce_sync.history.reconcile import RECONCILE, Reconciliation
 from commerce_sync.processing.dead_letters import DeadLetters
 from commerce_sync.processing.services import Services
+from commerce_sync.processing.store_imports import StoreImports
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+CLOSE_EXPIRED_IMPORTS = "close_expired_imports"
 
 
 class SyncMessage(BaseModel):
@@ -48,7 +52,7 @@ class SyncMessage(BaseModel):
 
     model_config = ConfigDict(extra="ignore")
 
-    action: Literal["catalog_sync", "sync_product", "backfill", "publish_event", "reconcile"]
+    action: Literal["catalog_sync", "sync_product", "backfill", "publish_event", "reconcile", "close_expired_imports"]
     scope: Literal["all_stores"] | None = None
     store_id: str | None = None
     run_id: str | None = None
@@ -122,6 +126,9 @@ def _handle_request(message: SyncMessage, context: LambdaContext, from_queue: bo
             trigger=message.trigger or ("queue" if from_queue else "direct"),
             remaining_ms=context.get_remaining_time_in_millis,
         )
+    if message.action == CLOSE_EXPIRED_IMPORTS:
+        sweep = StoreImports(sync.services).settle_all()
+        return {"status": "done", "closed": sweep.closed, "open": [held.to_json() for held in sweep.open]}
     if message.action == PUBLISH_EVENT:
         event = CanonicalEvent.model_validate(message.event)
         sync.services.publisher.publish([event])

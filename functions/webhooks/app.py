@@ -17,9 +17,11 @@ from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from commerce_sync.aws.observability import logger, metrics, tracer
+from commerce_sync.aws.store_imports import ImportBook
 from commerce_sync.canonical.errors import (
     BadRequest,
     BodyTooLarge,
+    ImportConflict,
     NotImplementedYet,
     PublishError,
     UnknownPlatform,
@@ -41,7 +43,8 @@ MAX_ENCODED_BODY = (MAX_BODY_BYTES + 2) // 3 * 4
 @cache
 def receiver() -> WebhookReceiver:
     services = Services.from_environment()
-    return WebhookReceiver(adapters(), services.registry, services.secrets, services.publisher)
+    imports = ImportBook(services.sync_state.table)
+    return WebhookReceiver(adapters(), services.registry, services.secrets, services.publisher, imports)
 
 
 def _raw_body() -> bytes:
@@ -90,6 +93,11 @@ def _forged(error: SignatureError) -> Response[dict[str, Any]]:
 @app.exception_handler(BadRequest)
 def _bad_request(error: BadRequest) -> Response[dict[str, Any]]:
     return _error(HTTPStatus.BAD_REQUEST, error)
+
+
+@app.exception_handler(ImportConflict)
+def _conflict(error: ImportConflict) -> Response[dict[str, Any]]:
+    return _error(HTTPStatus.CONFLICT, error)
 
 
 @app.exception_handler(BodyTooLarge)

@@ -376,3 +376,20 @@ def test_a_storm_of_429_and_500_still_lands_every_order(
     for order_id in order_ids:
         held = mailchimp_order(mailchimp_reader, shop, order_id)
         assert held is not None and held["financial_status"] == "paid"
+
+
+def test_a_shipment_of_an_order_never_seen_brings_the_whole_order(
+    runner: LocalRunner, shop: Shop, mailchimp: MailchimpEmulator, mailchimp_reader: MailchimpReader
+) -> None:
+    # The order's created and paid deliveries were lost; the store holds it shipped. Then a shipment arrives.
+    shipped = lifecycle()[3]
+    shipped.apply(shop.emulator)
+
+    send(runner, shop, thin(shop, shipped.scope, shipped.data))
+    runner.wait_until_idle()
+
+    held = mailchimp_order(mailchimp_reader, shop)
+    assert held is not None, "the order was read from the store and written"
+    assert (held["financial_status"], held.get("fulfillment_status"), held["order_total"]) == ("paid", "shipped", 66.49)
+    assert held["tracking_number"] == "1Z999AA10123456799"
+    assert mailchimp.order_status_history(shop.store_id, str(ORDER_ID))[-1] == ("paid", "shipped")

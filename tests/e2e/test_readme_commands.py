@@ -35,7 +35,8 @@ What it proves: the runner, the stand-in and every command run offline exactly a
 exits 0 and prints what the README's comments promise (`prints "..."`); Mailchimp then holds store my-shop
 under the updated name with every product of the stand-in's sample catalog (the sync ran); list-stores
 names my-shop; catalog-status shows the run; backfill brought the stand-in's sample order history
-(its orders and customers, is_syncing off again); reconcile then repaired nothing; and neither the access token
+(its orders and customers, is_syncing off again); reconcile then repaired nothing and found every webhook
+subscription `webhooks --create` made; and neither the access token
 nor the webhook secret in secret.txt appears in any output, the runner's included.
 """
 
@@ -446,9 +447,20 @@ def test_the_readme_walkthrough_typed_literally_registers_and_syncs_my_shop(
     backfilled = run_of(runs, "backfill").stdout
     assert f"{STORE_ID}: backfill done in" in backfilled and f"orders {len(orders)} written" in backfilled, backfilled
 
-    # reconcile found nothing missed after the backfill, and said that Shopify's webhooks are not checked.
+    # reconcile found nothing missed after the backfill, and every Shopify subscription `webhooks --create` made.
     reconciled = run_of(runs, "reconcile").stdout
-    assert "repaired 0; failed 0" in reconciled and "webhooks not checked" in reconciled, reconciled
+    assert "repaired 0; failed 0" in reconciled, reconciled
+    assert "webhooks: 21 topics, 21 active, 0 reactivated, 0 missing" in reconciled, reconciled
+    stand_in_port = option(shlex.split(shopify_stand_in.command_line), "--port")
+    subscribed = requests.get(
+        f"http://127.0.0.1:{stand_in_port}/admin/api/2025-01/webhooks.json",
+        params={"limit": 250},
+        headers={"X-Shopify-Access-Token": access_token},
+        timeout=10,
+    ).json()["webhooks"]
+    runner_port = option(shlex.split(runner_command_line()), "--port")
+    assert {item["address"] for item in subscribed} == {f"http://127.0.0.1:{runner_port}/webhooks/shopify"}
+    assert len(subscribed) == 21, subscribed
 
     listed = run_of(runs, "list-stores").stdout
     assert re.search(rf"^{STORE_ID}\s+shopify:my-shop\.myshopify\.com\s", listed, flags=re.MULTILINE), listed

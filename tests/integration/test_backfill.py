@@ -3,19 +3,26 @@ with months of paged order and customer history, moto server, the Mailchimp emul
 
 from __future__ import annotations
 
+import json
+import threading
+import time
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from commerce_sync.aws.sync_state import SyncState
+from commerce_sync.carts.customers import PLATFORM_CUSTOMER
 
 from emulators.mailchimp import MailchimpEmulator
+from emulators.mailchimp.batch_faults import fail_batch_operations, hold_batches
 from emulators.shopify import ShopifyEmulator
 from emulators.shopify.fixtures import sample_catalog
-from emulators.shopify.history import generate_history
+from emulators.shopify.history import generate_history, history_customer, history_order, stamp
 from local_runner.runner import LocalRunner
-from tests.harness import MailchimpReader, RegisteredStore, register_store
+from local_runner.senders import send_shopify
+from tests.harness import MailchimpReader, RegisteredStore, local_aws, register_store
 
 TOKEN = "shpat_backfill"
 FUNCTION = "ProductSyncFunction"
@@ -131,3 +138,90 @@ def test_a_run_that_fails_mid_way_resumes_without_duplicates(
     assert result["slices"] == 2 and result["last_error"]
     assert result["progress"]["orders"]["read"] == ORDERS
     assert_landed_quietly(mailchimp, mailchimp_reader, store.store_id)
+
+
+def test_failed_operations_are_retried_and_a_lasting_refusal_is_dead_lettered(
+    runner: LocalRunner,
+    store: RegisteredStore,
+    shopify: ShopifyEmulator,
+    mailchimp: MailchimpEmulator,
+    mailchimp_reader: MailchimpReader,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("BACKFILL_POLL_INITIAL_SECONDS", "0.05")
+    # Mailchimp judges this address fake, in a batch and directly alike: a refusal that lasts.
+    refused = history_customer(500_100, "gone@shop.invalid", stamp(datetime.now(UTC) - timedelta(days=10)))
+    shopify.history["customers"].put_many([refused])
+    # Two orders fail inside their batch once: their direct retry writes them.
+    flaky = {"order:900003:", "order:900011:"}
+    fault = fail_batch_operations(
+        mailchimp, lambda op: any(str(op["operation_id"]).startswith(f) for f in flaky), status=500
+    )
+    try:
+        result = backfill(runner, store.store_id)
+    finally:
+        fault.remove()
+
+    assert result["status"] == "done", result
+    orders, customers = result["progress"]["orders"], result["progress"]["customers"]
+    assert orders["written"] == ORDERS and orders["retried"] == 2 and orders["failed"] == 0
+    assert customers["written"] == CUSTOMERS and customers["failed"] == 1 and customers["dead_lettered"] == 1
+    assert_landed_quietly(mailchimp, mailchimp_reader, store.store_id)
+    # The refused customer's version was taken back (so the reconciliation finds it missing) ...
+    state = SyncState(
+        runner.environment()["SYNC_STATE_TABLE"], local_aws("dynamodb", runner.aws_endpoint_url, resource=True)
+    )
+    assert "applied_version" not in (state.applied(store.store_id, PLATFORM_CUSTOMER, "500100") or {})
+    # ... and it waits in the dead-letter queue with its reason, as an event to publish again.
+    sqs = runner.client("sqs")
+    url = runner.queue_url("ProductSyncDeadLetterQueue")
+    messages = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, MessageAttributeNames=["All"])["Messages"]
+    assert len(messages) == 1
+    body = json.loads(messages[0]["Body"])
+    assert body["action"] == "publish_event" and body["event"]["entity_id"] == "500100"
+    reasons = " ".join(str(v.get("StringValue", "")) for v in messages[0]["MessageAttributes"].values())
+    assert "fake or invalid" in reasons and "gone@shop.invalid" not in reasons
+
+
+def test_a_live_change_during_the_backfill_is_neither_duplicated_nor_undone(
+    runner: LocalRunner,
+    store: RegisteredStore,
+    shopify: ShopifyEmulator,
+    mailchimp: MailchimpEmulator,
+    mailchimp_reader: MailchimpReader,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("BACKFILL_POLL_INITIAL_SECONDS", "0.05")
+    monkeypatch.setenv("BACKFILL_POLL_MAX_SECONDS", "0.2")
+    held = hold_batches(mailchimp)
+    outcome: dict[str, Any] = {}
+    worker = threading.Thread(target=lambda: outcome.update(backfill(runner, store.store_id)))
+    worker.start()
+    try:
+        # Two customer batches and the first order batch (orders 900000-900006) submitted, none run yet.
+        deadline = time.monotonic() + 60
+        while len([r for r in mailchimp.requests if r["method"] == "POST" and r["path"] == "/3.0/batches"]) < 3:
+            assert time.monotonic() < deadline and worker.is_alive(), outcome
+            time.sleep(0.05)
+        # Order 900005 is refunded on the store meanwhile, and its webhook is applied at once.
+        deadline = time.monotonic() + 60
+        customer = shopify.history["customers"].get(500_005)
+        refunded = history_order(900_005, customer, stamp(datetime.now(UTC)), financial_status="refunded")
+        response = send_shopify(
+            runner.url, store.webhook_secret, "orders/updated", store.identity, json.dumps(refunded).encode()
+        )
+        assert response.status_code == 202, response.text
+        path = f"/ecommerce/stores/{store.store_id}/orders/900005"
+        while (mailchimp_reader.resource(path) or {}).get("financial_status") != "refunded":
+            assert time.monotonic() < deadline, "the live change never reached Mailchimp"
+            time.sleep(0.05)
+    finally:
+        held.remove()
+        worker.join(timeout=120)
+
+    assert outcome.get("status") == "done", outcome
+    assert outcome["progress"]["orders"]["superseded"] == 1
+    # The batch's older body did not undo the live change, and no order was written twice.
+    order = mailchimp_reader.resource(f"/ecommerce/stores/{store.store_id}/orders/900005")
+    assert order is not None and order["financial_status"] == "refunded"
+    assert total(mailchimp_reader, store.store_id, "orders") == ORDERS

@@ -85,7 +85,15 @@ def test_woocommerce_disabled_and_paused_webhooks_are_set_active_and_a_missing_o
     assert (missing.state_before, missing.action, missing.hook_id) == (HookState.MISSING, HealthAction.REPORTED, None)
     assert "does not create" in (missing.detail or "")
     assert not health.healthy and [topic.topic for topic in health.missing] == ["customer.deleted"]
-    assert health.summary() == {"topics": 11, "none": 8, "reactivated": 2, "reactivation_failed": 0, "reported": 1}
+    assert health.summary() == {
+        "topics": 11,
+        "none": 8,
+        "reactivated": 2,
+        "reactivation_failed": 0,
+        "recreated": 0,
+        "recreation_failed": 0,
+        "reported": 1,
+    }
     assert woo.webhook(woo_hooks["order.updated"])["status"] == "active"
     assert woo.webhook(woo_hooks["product.created"])["status"] == "active"
     assert woo.webhook(woo_hooks["elsewhere"])["status"] == "disabled", "not ours: left alone"
@@ -164,6 +172,8 @@ def test_bigcommerce_inactive_hooks_are_reactivated_once_and_missing_scopes_repo
 
 
 def test_platforms_whose_webhooks_are_not_checked_say_so() -> None:
+    # A Shopify store is checked only when its registration says its subscriptions are made through the Admin API
+    # (tests/integration/test_shopify_webhook_health.py); by default it is not.
     for platform in ("shopify", "canonical"):
         with pytest.raises(WebhookHealthUnavailable, match="does not check its webhooks"):
             PlatformHooks(FAST).check_and_repair(store(platform, "shop.example.com", "https://shop.example.com"), {})

@@ -34,7 +34,8 @@ FUNCTIONS = {
 # queue -> (function consuming it, parameter capping its event source, rule feeding it, prefixes)
 QUEUES = {
     "CartEventsQueue": ("CartEventsFunction", "CartEventsMaxConcurrency", "CartEventsRule", ["cart.", "customer."]),
-    "OrderStatusQueue": ("OrderStatusFunction", "OrderStatusMaxConcurrency", "OrderStatusRule", ["order."]),
+    # A store's canonical import closes through the order queue (docs/canonical-events.md#history).
+    "OrderStatusQueue": ("OrderStatusFunction", "OrderStatusMaxConcurrency", "OrderStatusRule", ["order.", "store."]),
     "ProductSyncQueue": (
         "ProductSyncFunction",
         "ProductSyncQueueMaxConcurrency",
@@ -419,9 +420,34 @@ def _schedule(resources: dict[str, Any], name: str) -> dict[str, Any]:
     return dict(event["Properties"])
 
 
-def test_product_sync_has_exactly_the_two_nightly_schedules(resources: dict[str, Any]) -> None:
-    assert len(_events(resources, "ProductSyncFunction", "ScheduleV2")) == 2
+def test_product_sync_has_exactly_the_two_nightly_schedules_and_the_import_timeouts(
+    resources: dict[str, Any],
+) -> None:
+    assert len(_events(resources, "ProductSyncFunction", "ScheduleV2")) == 3
     assert _schedule(resources, "NightlyCatalogSync") and _schedule(resources, "NightlyReconciliation")
+    assert _schedule(resources, "ImportTimeouts")
+
+
+def test_import_timeouts_are_looked_at_every_quarter_hour(template: dict[str, Any], resources: dict[str, Any]) -> None:
+    schedule = _schedule(resources, "ImportTimeouts")
+    assert schedule["ScheduleExpression"] == {"Ref": "ImportTimeoutScheduleExpression"}
+    assert template["Parameters"]["ImportTimeoutScheduleExpression"]["Default"] == "rate(15 minutes)"
+    assert json.loads(schedule["Input"]) == json.loads((EVENTS / "product_sync_import_timeouts.json").read_text())
+    assert schedule["RetryPolicy"]["MaximumRetryAttempts"] >= 1
+    assert schedule["DeadLetterConfig"]["Arn"]["Fn::GetAtt"][0] in _dead_letter_queues(resources)
+
+
+def test_the_receiver_touches_only_import_and_backfill_items_of_the_sync_state(resources: dict[str, Any]) -> None:
+    statements = [
+        statement
+        for policy in resources["WebhooksFunction"]["Properties"]["Policies"]
+        if isinstance(policy, dict) and "Statement" in policy
+        for statement in policy["Statement"]
+        if statement["Resource"] == {"Fn::GetAtt": ["SyncStateTable", "Arn"]}
+    ]
+    (statement,) = statements
+    assert set(statement["Action"]) == {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"}
+    assert statement["Condition"] == {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["*#import", "*#history"]}}
 
 
 def test_nightly_catalog_sync_schedule(resources: dict[str, Any]) -> None:

@@ -477,6 +477,41 @@ def test_order_status_history_and_filters(api: Api, emu: MailchimpEmulator) -> N
     assert_problem(api("GET", f"{orders}/missing"), 404, "Resource Not Found")
 
 
+def test_order_notifications_follow_status_changes_and_none_while_syncing_or_without_a_status(
+    api: Api, emu: MailchimpEmulator
+) -> None:
+    make_store(api)
+    make_product(api)
+    orders = "/ecommerce/stores/s1/orders"
+    api.ok("POST", orders, order_body())  # pending: the confirmation
+    api.ok("PATCH", f"{orders}/o1", {"financial_status": "pending", "tracking_number": "T1"})  # no change
+    api.ok("PATCH", f"{orders}/o1", {"financial_status": "paid"})
+    api.ok("PATCH", f"{orders}/o1", {"fulfillment_status": "shipped"})
+    api.ok("PATCH", f"{orders}/o1", {"financial_status": "cancelled", "cancelled_at_foreign": "2025-01-02T00:00:00Z"})
+    # Written without a status: nothing to notify about, then or when it later changes to the same nothing.
+    quiet = {key: value for key, value in order_body("o2", customer_id="cu2").items() if key != "financial_status"}
+    api.ok("POST", orders, quiet)
+    api.ok("PATCH", f"{orders}/o2", {"tracking_number": "T2"})
+    # While the store syncs, no status change sends anything, and the flag dropping later sends nothing either.
+    api.ok("PATCH", "/ecommerce/stores/s1", {"is_syncing": True})
+    api.ok("POST", orders, order_body("o3", customer_id="cu3", financial_status="paid", fulfillment_status="shipped"))
+    api.ok("PATCH", "/ecommerce/stores/s1", {"is_syncing": False})
+    api.ok("PATCH", f"{orders}/o3", {"tracking_number": "T3"})
+    api.ok("PATCH", f"{orders}/o2", {"financial_status": "refunded"})  # a real change of a quiet order
+
+    sent = [(note.order_id, note.kind) for note in emu.order_notifications("s1")]
+    assert sent == [
+        ("o1", "order_confirmation"),
+        ("o1", "order_invoice"),
+        ("o1", "shipping_confirmation"),
+        ("o1", "cancellation_confirmation"),
+        ("o2", "refund_confirmation"),
+    ]
+    assert [note.kind for note in emu.order_notifications("s1", "o3")] == []
+    admin = requests.get(f"{emu.admin_url}/notifications/s1", timeout=5).json()["notifications"]
+    assert [(note["order_id"], note["kind"]) for note in admin] == sent
+
+
 # ----- promo rules and codes ---------------------------------------------------------------------------
 
 

@@ -297,6 +297,39 @@ def test_event_rejects_unknown_schema_version_and_type() -> None:
         CanonicalEvent.model_validate({**raw, "type": "cart.exploded"})
 
 
+def test_a_sequence_orders_changes_that_share_a_version_and_leaves_versions_without_one_as_they_compare() -> None:
+    raw = make_cart_event().model_dump(mode="json")
+    second = "2025-03-14T13:18:02.000000Z"
+    bare = CanonicalEvent.model_validate({**raw, "entity_version": second})
+    first_of_it = CanonicalEvent.model_validate({**raw, "entity_version": second, "sequence": 1})
+    tenth_of_it = CanonicalEvent.model_validate({**raw, "entity_version": second, "sequence": 10})
+    next_second = CanonicalEvent.model_validate({**raw, "entity_version": "2025-03-14T13:18:03.000000Z"})
+
+    assert first_of_it.entity_version == f"{second}#000000000001" and first_of_it.sequence is None
+    versions = [e.entity_version for e in (bare, first_of_it, tenth_of_it, next_second)]
+    assert versions == sorted(versions) and len(set(versions)) == 4
+    # Read again (from the bus, a claim check, a dead letter), the folded version stays as it is.
+    again = CanonicalEvent.model_validate_json(tenth_of_it.model_dump_json())
+    assert again.entity_version == tenth_of_it.entity_version
+    # Zero-padded counters keep their order too, a prefix of another counter included.
+    assert CanonicalEvent.model_validate({**raw, "entity_version": "12", "sequence": 5}).entity_version < "123"
+
+
+@pytest.mark.parametrize(
+    ("changes", "field"),
+    [
+        ({"sequence": -1}, "sequence"),
+        ({"sequence": 10**12}, "sequence"),
+        ({"entity_version": "v" * 243, "sequence": 1}, "sequence"),
+    ],
+)
+def test_a_sequence_out_of_range_or_without_room_in_the_version_is_refused(changes: dict[str, Any], field: str) -> None:
+    raw = make_cart_event().model_dump(mode="json")
+    with pytest.raises(ValidationError) as refused:
+        CanonicalEvent.model_validate({**raw, **changes})
+    assert refused.value.errors()[0]["loc"] == (field,)
+
+
 def test_data_models_cover_every_event_type() -> None:
     assert set(DATA_MODELS) == set(EventType)
     for event_type, model in DATA_MODELS.items():

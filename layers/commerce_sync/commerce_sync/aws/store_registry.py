@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import UTC, datetime
+from enum import StrEnum
 from typing import Any
 
 import boto3
@@ -18,6 +19,16 @@ DEFAULT_MAILCHIMP_ACCOUNT = "default"
 
 def platform_identity(platform: str, identity: str) -> str:
     return f"{platform}:{identity.strip().lower().rstrip('/')}"
+
+
+class WebhookSubscriptions(StrEnum):
+    """How a store's webhook subscriptions are made, where its platform has more than one way and only one can be
+    checked: Shopify's Admin API lists only the subscriptions an app made through it (docs/shopify.md)."""
+
+    ADMIN_API = "admin-api"  # made through the Admin API with the store's access token: checked, recreated
+    APP_CONFIG = "app-config"  # app-specific, declared in the app's shopify.app.toml: Shopify keeps them
+    SHOP_ADMIN = "shop-admin"  # made in the shop's admin (Settings > Notifications > Webhooks)
+    EVENTBRIDGE = "eventbridge"  # delivered through Amazon EventBridge, configured with the app
 
 
 class Store(BaseModel):
@@ -44,6 +55,11 @@ class Store(BaseModel):
     double_opt_in: bool = False
     # Send a new, already paid order as pending then paid, so both the confirmation and the invoice go out.
     pending_then_paid: bool = False
+    # Shopify: how its webhook subscriptions are made (None: not recorded, so not checked), and the address
+    # commerce-sync subscribes them to (the stack's `…/webhooks/shopify`, or an EventBridge partner source ARN),
+    # which a subscription made through the Admin API is recreated at when Shopify removed it.
+    webhook_subscriptions: WebhookSubscriptions | None = None
+    webhook_address: str | None = None
     created_at: str = Field(default_factory=lambda: datetime.now(UTC).isoformat())
 
     @property

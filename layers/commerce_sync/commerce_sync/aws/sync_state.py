@@ -42,6 +42,11 @@ class SyncState:
         """The table (a boto3 Table resource): entity leases live beside the state they guard."""
         return self._table
 
+    @property
+    def dynamodb(self) -> Any:
+        """The boto3 DynamoDB resource the table is read through (for batched reads of other items in it)."""
+        return self._dynamodb
+
     def applied(self, store_id: str, entity_type: str, entity_id: str) -> dict[str, Any] | None:
         key = {"pk": entity_key(store_id, entity_type, entity_id), "sk": STATE_SORT_KEY}
         return self._table.get_item(Key=key, ConsistentRead=True).get("Item")

@@ -17,6 +17,11 @@ class EntityRefused(BadRequest):
     a platform answered 400 would only deliver the same payload again, or disable the webhook."""
 
 
+class ImportConflict(Exception):
+    """409: the store's import is not in the state the request needs (another one is open, or the one named was
+    already finished); the message says which import is and until when."""
+
+
 class BodyTooLarge(Exception):
     """413: the request body is over the receiver's cap (the message says the cap)."""
 

@@ -18,6 +18,7 @@ from pydantic import (
     ConfigDict,
     Field,
     StringConstraints,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -26,6 +27,7 @@ from pydantic_core import PydanticCustomError
 from commerce_sync.canonical.emails import email_problem, normalise_email
 from commerce_sync.canonical.ids import entity_id_problem
 from commerce_sync.canonical.money import quantize
+from commerce_sync.canonical.versions import MAX_SEQUENCE, MAX_VERSION_WITH_SEQUENCE, with_sequence
 
 SCHEMA_VERSION = "1"
 
@@ -403,6 +405,9 @@ class EventType(StrEnum):
     PRODUCT_DELETED = "product.deleted"
     PROMOTION_UPDATED = "promotion.updated"
     PROMOTION_DELETED = "promotion.deleted"
+    # A store's import of history opens and closes (docs/canonical-events.md#history).
+    STORE_SYNC_STARTED = "store.sync_started"
+    STORE_SYNC_FINISHED = "store.sync_finished"
 
 
 class DeletedEntity(CanonicalModel):
@@ -423,6 +428,21 @@ class OrderRefund(CanonicalModel):
 
     order_id: EntityId
     refund: Refund
+
+
+# How long an import may go without an event before it is closed for its sender (the sender may choose, within
+# these bounds; the deployment may raise the floor, commerce_sync.aws.store_imports).
+DEFAULT_IMPORT_TIMEOUT_SECONDS = 3600
+MAX_IMPORT_TIMEOUT_SECONDS = 86400
+
+
+class StoreSync(CanonicalModel):
+    """`store.sync_started` / `store.sync_finished`: a sender opens an import of its store's history under an id of
+    its choosing (also the event's `entity_id`) and closes it; `timeout_seconds` is how long the import may go
+    without an event before commerce-sync closes it (a sender that crashed)."""
+
+    id: EntityId
+    timeout_seconds: Annotated[int, Field(ge=1, le=MAX_IMPORT_TIMEOUT_SECONDS)] | None = None
 
 
 class CartRemovalReason(StrEnum):
@@ -456,6 +476,14 @@ class CanonicalEvent(CanonicalModel):
     occurred_at: Timestamp
     entity_id: EntityId
     entity_version: Identifier
+    # Orders changes that share an entity_version (a clock that counts whole seconds). Folded into
+    # entity_version when the event is read (canonical.versions.with_sequence), so it is None afterwards and
+    # every consumer compares the one string.
+    sequence: Annotated[int, Field(ge=0, le=MAX_SEQUENCE)] | None = None
+    # History, not a change happening now: fires no notification whatever the store's state.
+    historical: bool = False
+    # Set by the receiver on an event it admitted into the store's open import (what a sender sends is replaced).
+    import_id: Identifier | None = None
     data: dict[str, Any]
 
     @field_validator("data")
@@ -464,6 +492,21 @@ class CanonicalEvent(CanonicalModel):
         if not value:
             raise ValueError("data must describe the entity")
         return value
+
+    @field_validator("sequence")
+    @classmethod
+    def _version_has_room(cls, value: int | None, info: ValidationInfo) -> int | None:
+        version = info.data.get("entity_version")
+        if value is not None and version is not None and len(version) > MAX_VERSION_WITH_SEQUENCE:
+            raise ValueError(f"needs an entity_version of at most {MAX_VERSION_WITH_SEQUENCE} characters")
+        return value
+
+    @model_validator(mode="after")
+    def _sequence_folded(self) -> CanonicalEvent:
+        if self.sequence is not None:
+            object.__setattr__(self, "entity_version", with_sequence(self.entity_version, self.sequence))
+            object.__setattr__(self, "sequence", None)
+        return self
 
     def cart(self) -> Cart:
         return Cart.model_validate(self.data)
@@ -495,6 +538,9 @@ class CanonicalEvent(CanonicalModel):
     def promotion_removal(self) -> PromotionRemoval:
         return PromotionRemoval.model_validate(self.data)
 
+    def store_sync(self) -> StoreSync:
+        return StoreSync.model_validate(self.data)
+
 
 DATA_MODELS: dict[EventType, type[CanonicalModel]] = {
     EventType.CART_UPDATED: Cart,
@@ -509,6 +555,8 @@ DATA_MODELS: dict[EventType, type[CanonicalModel]] = {
     EventType.PRODUCT_DELETED: DeletedEntity,
     EventType.PROMOTION_UPDATED: Promotion,
     EventType.PROMOTION_DELETED: PromotionRemoval,
+    EventType.STORE_SYNC_STARTED: StoreSync,
+    EventType.STORE_SYNC_FINISHED: StoreSync,
 }
 
 

@@ -1,5 +1,13 @@
 """Entity versions: strings whose order is time order, so a stale or out-of-order event never overwrites a
-newer change (commerce_sync.aws.sync_state keeps the last one applied per entity).
+newer change (commerce_sync.aws.sync_state keeps the last one applied per entity). They are compared as plain
+strings, code point by code point (Python's `<` and DynamoDB's condition on a string attribute agree on that),
+and an event whose version is not greater than the one applied is stale.
+
+Two changes within one tick of a source's clock (a whole-second `modified_at`) would share a version, and the
+second would be skipped as stale. A canonical event may therefore carry a `sequence` as well: `with_sequence`
+folds it into the version as `<version>#<sequence, zero-padded to 12 digits>`, which sorts after the bare version
+and in sequence order among equal versions, and leaves every version without one comparing as it always did (no
+stored version needs rewriting).
 
 A version from the future would block every genuine change of its entity for ever, so none is made:
 `version_from_timestamp` refuses a time more than MAX_CLOCK_SKEW ahead of now or before 1970 (the edge
@@ -16,6 +24,12 @@ MAX_CLOCK_SKEW = timedelta(hours=24)
 # No store's change predates Unix time; an earlier date is an error or an attack.
 EARLIEST_VERSION = datetime(1970, 1, 1, tzinfo=UTC)
 _TIMESTAMP_VERSION = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}")
+SEQUENCE_SEPARATOR = "#"
+SEQUENCE_DIGITS = 12
+MAX_SEQUENCE = 10**SEQUENCE_DIGITS - 1
+# A version is an Identifier of at most 255 characters, with its sequence folded in too.
+MAX_VERSION_LENGTH = 255
+MAX_VERSION_WITH_SEQUENCE = MAX_VERSION_LENGTH - len(SEQUENCE_SEPARATOR) - SEQUENCE_DIGITS
 
 
 class ImpossibleVersion(ValueError):
@@ -37,6 +51,16 @@ def version_from_timestamp(value: datetime, now: datetime | None = None) -> str:
         # after every real version.
         raise ImpossibleVersion(f"{utc.isoformat()} is before {EARLIEST_VERSION.year}")
     return utc.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def with_sequence(version: str, sequence: int) -> str:
+    """The version with a sequence folded in: fixed-width digits, so string order is sequence order, and the
+    separator sorts below every digit and letter a version goes on with, so the bare version sorts first."""
+    if not 0 <= sequence <= MAX_SEQUENCE:
+        raise ValueError(f"a sequence is from 0 to {MAX_SEQUENCE}")
+    if len(version) > MAX_VERSION_WITH_SEQUENCE:
+        raise ValueError(f"an entity_version carrying a sequence is at most {MAX_VERSION_WITH_SEQUENCE} characters")
+    return f"{version}{SEQUENCE_SEPARATOR}{sequence:0{SEQUENCE_DIGITS}d}"
 
 
 def claimed_time(claimed: datetime | None, now: datetime | None = None) -> datetime:

@@ -40,16 +40,42 @@ def customer_for_store(store: Store, customer: Customer) -> McCustomer:
     return mailchimp_customer
 
 
+def written_fingerprint(mailchimp_customer: McCustomer) -> str:
+    """What is recorded as written for a Mailchimp customer, so an unchanged shopper costs no PUT."""
+    return hashlib.sha256(json.dumps(mailchimp_customer.body(), sort_keys=True).encode()).hexdigest()
+
+
+def customer_marks(
+    customer: Customer, mailchimp_customer: McCustomer
+) -> list[tuple[str, str, dict[str, Any], dict[str, set[str]]]]:
+    """The marks of a customer written to Mailchimp, for `SyncState.mark_many`: its fingerprint and platform id
+    on the Mailchimp customer, and the Mailchimp id added to the platform customer's set."""
+    marks: dict[str, Any] = {WRITTEN_FINGERPRINT: written_fingerprint(mailchimp_customer)}
+    if not customer.id:
+        return [(CUSTOMER, mailchimp_customer.id, marks, {})]
+    marks[PLATFORM_CUSTOMER_ID] = customer.id
+    return [
+        (CUSTOMER, mailchimp_customer.id, marks, {}),
+        (PLATFORM_CUSTOMER, customer.id, {}, {MAILCHIMP_IDS: {mailchimp_customer.id}}),
+    ]
+
+
 class CustomerWriter:
     def __init__(self, state: SyncState) -> None:
         self._state = state
 
     def write(
-        self, client: MailchimpClient, store: Store, customer: Customer, mailchimp_customer: McCustomer
+        self,
+        client: MailchimpClient,
+        store: Store,
+        customer: Customer,
+        mailchimp_customer: McCustomer,
+        confirm: bool = True,
     ) -> dict[str, Any]:
         """PUT the customer unless Mailchimp already holds exactly this body (every cart and order event
-        carries its shopper; re-sending an unchanged one would only spend the 10-connection budget)."""
-        fingerprint = hashlib.sha256(json.dumps(mailchimp_customer.body(), sort_keys=True).encode()).hexdigest()
+        carries its shopper; re-sending an unchanged one would only spend the 10-connection budget).
+        `confirm` False (history) never asks for a double opt-in confirmation: the shopper stays transactional."""
+        fingerprint = written_fingerprint(mailchimp_customer)
         known = self._state.applied(store.store_id, CUSTOMER, mailchimp_customer.id) or {}
         if known.get(WRITTEN_FINGERPRINT) == fingerprint:
             return {"customer": "unchanged"}
@@ -64,7 +90,7 @@ class CustomerWriter:
             # Only the first write of this address for this platform customer costs the second item.
             known_as = {mailchimp_customer.id}
             self._state.add_to_set(store.store_id, PLATFORM_CUSTOMER, customer.id, MAILCHIMP_IDS, known_as)
-        if not (store.double_opt_in and customer.consent.state is ConsentState.GRANTED and customer.email):
+        if not (confirm and store.double_opt_in and customer.consent.state is ConsentState.GRANTED and customer.email):
             return {}
         return {"member": self._request_confirmation(client, store, customer.email, mailchimp_customer.id)}
 

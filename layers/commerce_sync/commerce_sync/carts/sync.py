@@ -3,12 +3,14 @@
 Per event: a duplicate (same event id) writes nothing (Powertools Idempotency); a stale event (its
 entity version is not newer than the one applied) is skipped (sync state). Then:
 
-- cart.updated: a cart whose shopper converted is never written again, nor any cart of that shopper
-  that predates the purchase (this is what stops abandoned-cart e-mails after a purchase). A cart with
-  no e-mail yet is kept in sync state and sent when a later event for it brings one; later events
-  without an e-mail reuse the one remembered. The customer is written (consent rules below), then the
-  cart by PATCH with the full lines array, or POST when new. A line whose product Mailchimp lacks gets
-  the product created from the line; a stale campaign id is dropped. An emptied cart is deleted.
+- cart.updated: a cart that is history (commerce_sync.processing.store_imports) is not written: its only
+  use would be an abandoned-cart e-mail for a past cart. A cart whose shopper converted is never written
+  again, nor any cart of that shopper that predates the purchase (this is what stops abandoned-cart e-mails
+  after a purchase). A cart with no e-mail yet is kept in sync state and sent when a later event for it
+  brings one; later events without an e-mail reuse the one remembered. The customer is written (consent
+  rules below), then the cart by PATCH with the full lines array, or POST when new. A line whose product
+  Mailchimp lacks gets the product created from the line; a stale campaign id is dropped. An emptied cart
+  is deleted.
 - cart.deleted: DELETE (already gone = done); `converted` also marks the cart and its shopper.
 - customer.updated / customer.deleted: PUT / DELETE the Mailchimp customer.
 
@@ -36,6 +38,7 @@ from commerce_sync.mailchimp.mapping import customer_id, to_mailchimp_cart
 from commerce_sync.mailchimp.models import McCart
 from commerce_sync.processing.event_applier import Entity, EventApplier, Handler, Outcome
 from commerce_sync.processing.services import Services
+from commerce_sync.processing.store_imports import HistoryMode
 
 MAX_OPEN_CARTS = 200
 
@@ -67,6 +70,9 @@ class CartSync(EventApplier):
 
     def _cart_updated(self, store: Store, event: CanonicalEvent) -> Outcome:
         cart = event.cart()
+        if self.history_mode is not HistoryMode.LIVE:
+            # A cart's only use in Mailchimp is the abandoned-cart e-mail, and one for a past cart is spam.
+            return {"outcome": "skipped_historical_cart", "cart_id": cart.id}
         state = self._state.applied(store.store_id, CART, cart.id) or {}
         if state.get("converted"):
             return {"outcome": "skipped_converted", "cart_id": cart.id}
@@ -209,7 +215,10 @@ class CartSync(EventApplier):
         if self._state.is_stale(store.store_id, PLATFORM_CUSTOMER, event.entity_id, event.entity_version):
             return {"outcome": "stale", "customer_id": mailchimp_id}
         mailchimp_customer = customer_for_store(store, customer)
-        outcome = self._mailchimp(lambda client: self._customers.write(client, store, customer, mailchimp_customer))
+        live = self.history_mode is HistoryMode.LIVE
+        outcome = self._mailchimp(
+            lambda client: self._customers.write(client, store, customer, mailchimp_customer, confirm=live)
+        )
         self._state.record_applied(store.store_id, PLATFORM_CUSTOMER, event.entity_id, event.entity_version)
         return {"outcome": "synced", "customer_id": mailchimp_id, **outcome}
 

@@ -32,6 +32,7 @@ from commerce_sync.mailchimp.client import MailchimpClient
 from commerce_sync.mailchimp.errors import MailchimpAuthError
 from commerce_sync.processing.outcomes import record_outcome
 from commerce_sync.processing.services import Services
+from commerce_sync.processing.store_imports import StoreImports
 
 Result = dict[str, Any]
 
@@ -50,6 +51,7 @@ class ProductEvents:
             config=self.idempotency_config,
         )(self._process)
         self._applied = False
+        self._imports = StoreImports(services)
 
     def process(self, *, event: CanonicalEvent, message: dict[str, Any] | None = None) -> Result:
         """Applies the event once; an event of a paused or refused Mailchimp account is parked (`message`, the
@@ -61,12 +63,16 @@ class ProductEvents:
             outcome = self._once(event=event)
         except AccountUnavailable as unavailable:
             self._services.account_health.park_event(event, message, unavailable)
-            result: Result = {"outcome": "parked", "mailchimp_account": unavailable.account}
-            record_outcome("ProductEvent", event.type.value, event.event_id, result)
-            return result
-        if not self._applied:
-            logger.append_keys(event_type=event.type.value)
-            record_outcome("ProductEvent", event.type.value, event.event_id, {"outcome": "duplicate"})
+            outcome = {"outcome": "parked", "mailchimp_account": unavailable.account}
+            record_outcome("ProductEvent", event.type.value, event.event_id, outcome)
+        else:
+            if not self._applied:
+                logger.append_keys(event_type=event.type.value)
+                record_outcome("ProductEvent", event.type.value, event.event_id, {"outcome": "duplicate"})
+        # A product of a canonical import counts into it (a product write fires nothing, so it needs no flag).
+        closed = self._imports.applied(event)
+        if closed:
+            logger.info("canonical import closed by its last event", result=closed)
         return outcome
 
     def _process(self, event: CanonicalEvent) -> Result:

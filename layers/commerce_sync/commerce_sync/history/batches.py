@@ -24,7 +24,6 @@ as a `publish_event` message: replaying it puts the event on the bus, through th
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -35,14 +34,7 @@ from commerce_sync.aws.store_registry import Store
 from commerce_sync.aws.sync_state import SyncState, applied_version
 from commerce_sync.canonical.model import CanonicalEvent, Customer, EventType, Order, make_event
 from commerce_sync.canonical.versions import version_number
-from commerce_sync.carts.customers import (
-    CUSTOMER,
-    MAILCHIMP_IDS,
-    PLATFORM_CUSTOMER,
-    PLATFORM_CUSTOMER_ID,
-    WRITTEN_FINGERPRINT,
-    customer_for_store,
-)
+from commerce_sync.carts.customers import PLATFORM_CUSTOMER, customer_for_store, customer_marks
 from commerce_sync.history.state import HistoryBatch, HistoryState, ResourceProgress
 from commerce_sync.mailchimp.batches import BatchOperation, MailchimpBatches, OperationResult, operation_id
 from commerce_sync.mailchimp.client import MailchimpClient
@@ -59,15 +51,14 @@ PUBLISH_EVENT = "publish_event"
 HISTORY_CUSTOMER = "history_customer"
 
 
-def fingerprint(customer: McCustomer) -> str:
-    """What CustomerWriter records as written, so a later live event of the same shopper costs no PUT."""
-    return hashlib.sha256(json.dumps(customer.body(), sort_keys=True).encode()).hexdigest()
-
-
 @dataclass
 class Prepared:
     operations: list[BatchOperation] = field(default_factory=list)
     ops: dict[str, tuple[str, str]] = field(default_factory=dict)
+
+    def add(self, operation: BatchOperation, entity: tuple[str, str]) -> None:
+        self.operations.append(operation)
+        self.ops[operation.operation_id] = entity
 
 
 class HistoryWriter:
@@ -93,75 +84,92 @@ class HistoryWriter:
     # ---- a page into operations ------------------------------------------------------------------
 
     def prepare(self, resource: str, events: Sequence[CanonicalEvent], progress: ResourceProgress) -> Prepared:
-        prepared = Prepared()
+        """A page's events into batch operations: the page's recorded versions in one batched read, its new
+        versions recorded in transactions (a page costs a handful of DynamoDB requests, not two per resource)."""
+        latest: dict[str, CanonicalEvent] = {}
         for event in events:
-            if resource == "customers":
-                operation = self._customer_operation(event, progress)
-            else:
-                operation = self._order_operation(event, progress)
-            if operation is not None:
-                prepared.operations.append(operation)
-                prepared.ops[operation.operation_id] = (event.entity_id, event.entity_version)
+            held = latest.get(event.entity_id)
+            if held is not None:
+                progress.unchanged += 1  # the same resource twice in a page: its newer version is written
+                if held.entity_version >= event.entity_version:
+                    continue
+            latest[event.entity_id] = event
+        if resource == "customers":
+            return self._customer_operations(list(latest.values()), progress)
+        return self._order_operations(list(latest.values()), progress)
+
+    def _customer_operations(self, events: Sequence[CanonicalEvent], progress: ResourceProgress) -> Prepared:
+        candidates: dict[str, tuple[CanonicalEvent, McCustomer]] = {}
+        writes: list[tuple[str, str, dict[str, Any]]] = []
+        for event in events:
+            customer = event.customer()
+            if customer.email is None:
+                progress.skipped += 1
+                continue
+            candidates[event.entity_id] = (event, customer_for_store(self.store, customer))
+            writes.append((event.entity_id, event.entity_version, {HISTORY_CUSTOMER: customer.model_dump_json()}))
+        lost = self.sync_state.record_applied_many(self.store.store_id, PLATFORM_CUSTOMER, writes)
+        prepared = Prepared()
+        for entity_id, (event, mailchimp_customer) in candidates.items():
+            if entity_id in lost:
+                progress.unchanged += 1
+                continue
+            op_id = operation_id("customer", entity_id, str(version_number(event.entity_version)))
+            path = store_path(self.store.store_id, "customers", mailchimp_customer.id)
+            prepared.add(
+                BatchOperation(method="PUT", path=path, operation_id=op_id, body=mailchimp_customer.body()),
+                (entity_id, event.entity_version),
+            )
         return prepared
 
-    def _customer_operation(self, event: CanonicalEvent, progress: ResourceProgress) -> BatchOperation | None:
-        customer = event.customer()
-        if customer.email is None:
-            progress.skipped += 1
-            return None
-        mailchimp_customer = customer_for_store(self.store, customer)
-        recorded = self.sync_state.record_applied(
-            self.store.store_id,
-            PLATFORM_CUSTOMER,
-            event.entity_id,
-            event.entity_version,
-            **{HISTORY_CUSTOMER: customer.model_dump_json()},
-        )
-        if not recorded:
-            progress.unchanged += 1
-            return None
-        return BatchOperation(
-            method="PUT",
-            path=store_path(self.store.store_id, "customers", mailchimp_customer.id),
-            operation_id=operation_id("customer", event.entity_id, str(version_number(event.entity_version))),
-            body=mailchimp_customer.body(),
-        )
-
-    def _order_operation(self, event: CanonicalEvent, progress: ResourceProgress) -> BatchOperation | None:
-        order = event.order()
-        held = self.sync_state.applied(self.store.store_id, ORDER, order.id) or {}
-        if applied_version(held) >= event.entity_version:
-            progress.unchanged += 1
-            return None
-        if held.get("order"):
-            # As OrderSync: parcels and refunds known only from their own events are kept.
-            known = Order.model_validate_json(held["order"])
-            order = merge(
-                order.model_copy(update={"shipments": known.shipments, "refunds": known.refunds}),
-                order.shipments,
-                order.refunds,
+    def _order_operations(self, events: Sequence[CanonicalEvent], progress: ResourceProgress) -> Prepared:
+        orders = {event.entity_id: event.order() for event in events}
+        held_all = self.sync_state.applied_many(self.store.store_id, ORDER, [order.id for order in orders.values()])
+        candidates: list[tuple[CanonicalEvent, Order, bool]] = []
+        writes: list[tuple[str, str, dict[str, Any]]] = []
+        unpaid: list[tuple[str, str, dict[str, Any]]] = []
+        for event in events:
+            order = orders[event.entity_id]
+            held = held_all.get(order.id) or {}
+            if applied_version(held) >= event.entity_version:
+                progress.unchanged += 1
+                continue
+            if held.get("order"):
+                # As OrderSync: parcels and refunds known only from their own events are kept.
+                known = Order.model_validate_json(held["order"])
+                order = merge(
+                    order.model_copy(update={"shipments": known.shipments, "refunds": known.refunds}),
+                    order.shipments,
+                    order.refunds,
+                )
+            if order.financial_status is None:
+                # Recorded (so a later event merges into it) and not written, as OrderSync does.
+                unpaid.append((order.id, event.entity_version, {"order": order.model_dump_json()}))
+                progress.skipped += 1
+                continue
+            candidates.append((event, order, bool(held.get("sent"))))
+            writes.append((order.id, event.entity_version, {"order": order.model_dump_json(), "sent": True}))
+        self.sync_state.record_applied_many(self.store.store_id, ORDER, unpaid)
+        lost = self.sync_state.record_applied_many(self.store.store_id, ORDER, writes)
+        prepared = Prepared()
+        for event, order, sent_before in candidates:
+            if order.id in lost:
+                progress.unchanged += 1
+                continue
+            mailchimp_order = to_mailchimp_order(order).model_copy(
+                update={"customer": customer_for_store(self.store, order.customer)}
             )
-        if order.financial_status is None:
-            self.sync_state.record_applied(
-                self.store.store_id, ORDER, order.id, event.entity_version, order=order.model_dump_json()
-            )
-            progress.skipped += 1
-            return None
-        sent_before = bool(held.get("sent"))
-        if not self.sync_state.record_applied(
-            self.store.store_id, ORDER, order.id, event.entity_version, order=order.model_dump_json(), sent=True
-        ):
-            progress.unchanged += 1
-            return None
-        mailchimp_order = to_mailchimp_order(order).model_copy(
-            update={"customer": customer_for_store(self.store, order.customer)}
-        )
-        op_id = operation_id("order", order.id, str(version_number(event.entity_version)))
-        if sent_before:
-            path = store_path(self.store.store_id, "orders", order.id)
-            return BatchOperation(method="PATCH", path=path, operation_id=op_id, body=mailchimp_order.patch_body())
-        path = store_path(self.store.store_id, "orders")
-        return BatchOperation(method="POST", path=path, operation_id=op_id, body=mailchimp_order.body())
+            op_id = operation_id("order", order.id, str(version_number(event.entity_version)))
+            if sent_before:
+                path = store_path(self.store.store_id, "orders", order.id)
+                operation = BatchOperation(
+                    method="PATCH", path=path, operation_id=op_id, body=mailchimp_order.patch_body()
+                )
+            else:
+                path = store_path(self.store.store_id, "orders")
+                operation = BatchOperation(method="POST", path=path, operation_id=op_id, body=mailchimp_order.body())
+            prepared.add(operation, (event.entity_id, event.entity_version))
+        return prepared
 
     def submit(self, record: HistoryBatch, prepared: Prepared) -> HistoryBatch:
         """Submits the prepared operations under `record` (written before any version was recorded, naming
@@ -194,48 +202,50 @@ class HistoryWriter:
     def apply_results(
         self, record: HistoryBatch, results: Sequence[OperationResult], progress: ResourceProgress
     ) -> None:
+        entity_type = PLATFORM_CUSTOMER if record.resource == "customers" else ORDER
+        # What each entity holds now, in one batched read: a live event may have moved it on meanwhile.
+        held_all = self.sync_state.applied_many(
+            self.store.store_id, entity_type, [entity_id for entity_id, _ in record.ops.values()]
+        )
         seen: set[str] = set()
+        marks: list[tuple[str, str, dict[str, Any], dict[str, set[str]]]] = []
         for result in results:
             if result.operation_id not in record.ops or result.operation_id in seen:
                 continue
             seen.add(result.operation_id)
             entity_id, version = record.ops[result.operation_id]
+            held = held_all.get(entity_id) or {}
             if result.ok:
-                self._succeeded(record.resource, entity_id, version, progress)
+                marks += self._succeeded(record.resource, version, held, progress)
             else:
                 title, detail = result.problem()
-                self._retry(record.resource, entity_id, version, f"{result.status_code} {title}: {detail}", progress)
+                reason = f"{result.status_code} {title}: {detail}"
+                self._retry(record.resource, entity_id, version, held, reason, progress)
         for op_id, (entity_id, version) in record.ops.items():
             if op_id not in seen:
-                self._retry(record.resource, entity_id, version, "no result for the operation", progress)
+                held = held_all.get(entity_id) or {}
+                self._retry(record.resource, entity_id, version, held, "no result for the operation", progress)
+        self.sync_state.mark_many(self.store.store_id, marks)
         self.state.delete_batch(self.store.store_id, record.key)
 
-    def _succeeded(self, resource: str, entity_id: str, version: str, progress: ResourceProgress) -> None:
+    def _succeeded(
+        self, resource: str, version: str, held: dict[str, Any], progress: ResourceProgress
+    ) -> list[tuple[str, str, dict[str, Any], dict[str, set[str]]]]:
+        """Counts a written resource; returns the customer's marks to set (none for an order)."""
         progress.written += 1
         if resource == "customers":
-            held = self.sync_state.applied(self.store.store_id, PLATFORM_CUSTOMER, entity_id) or {}
             if applied_version(held) != version or not held.get(HISTORY_CUSTOMER):
                 # A live change of this customer applied meanwhile; its marks stand.
                 progress.superseded += 1
-                return
+                return []
             customer = Customer.model_validate_json(held[HISTORY_CUSTOMER])
-            self._mark_customer(customer, customer_for_store(self.store, customer))
-            return
-        held = self.sync_state.applied(self.store.store_id, ORDER, entity_id) or {}
+            return customer_marks(customer, customer_for_store(self.store, customer))
         if applied_version(held) != version and held.get("order") and held.get("sent"):
             # A live event applied a newer version while the batch waited: the batch's older body may have
             # landed after it, so the newer order is written again.
             progress.superseded += 1
             self._write_order(Order.model_validate_json(held["order"]), likely_new=False)
-
-    def _mark_customer(self, customer: Customer, mailchimp_customer: McCustomer) -> None:
-        store_id = self.store.store_id
-        marks = {WRITTEN_FINGERPRINT: fingerprint(mailchimp_customer)}
-        if customer.id:
-            marks[PLATFORM_CUSTOMER_ID] = customer.id
-        self.sync_state.mark(store_id, CUSTOMER, mailchimp_customer.id, **marks)
-        if customer.id:
-            self.sync_state.add_to_set(store_id, PLATFORM_CUSTOMER, customer.id, MAILCHIMP_IDS, {mailchimp_customer.id})
+        return []
 
     def _write_order(self, order: Order, likely_new: bool) -> None:
         mailchimp_order = to_mailchimp_order(order).model_copy(
@@ -244,11 +254,18 @@ class HistoryWriter:
         self.direct_requests += 1
         write_order(self._client(), self.store, order, mailchimp_order, likely_new, self._time_left())
 
-    def _retry(self, resource: str, entity_id: str, version: str, reason: str, progress: ResourceProgress) -> None:
+    def _retry(
+        self,
+        resource: str,
+        entity_id: str,
+        version: str,
+        held: dict[str, Any],
+        reason: str,
+        progress: ResourceProgress,
+    ) -> None:
         """A failed operation, once more as a direct write of what the sync state holds for its version."""
         progress.retried += 1
         entity_type = PLATFORM_CUSTOMER if resource == "customers" else ORDER
-        held = self.sync_state.applied(self.store.store_id, entity_type, entity_id) or {}
         if applied_version(held) != version:
             progress.superseded += 1  # a newer live change was applied, and written, meanwhile
             return
@@ -259,7 +276,7 @@ class HistoryWriter:
                 mailchimp_customer = customer_for_store(self.store, customer)
                 self.direct_requests += 1
                 self._client().upsert_customer(self.store.store_id, mailchimp_customer)
-                self._mark_customer(customer, mailchimp_customer)
+                self.sync_state.mark_many(self.store.store_id, customer_marks(customer, mailchimp_customer))
             else:
                 self._write_order(event.order(), likely_new=False)
             progress.written += 1

@@ -29,6 +29,7 @@ from typing import Any
 from commerce_sync.aws.observability import logger
 from commerce_sync.aws.store_registry import Store
 from commerce_sync.aws.sync_state import applied_version
+from commerce_sync.canonical.errors import NotImplementedYet
 from commerce_sync.canonical.model import CanonicalEvent, EventType, FinancialStatus, Order, Refund, Shipment
 from commerce_sync.canonical.redaction import redact_emails
 from commerce_sync.carts.conversion import convert
@@ -39,12 +40,16 @@ from commerce_sync.mailchimp.errors import MailchimpCampaignMissing, MailchimpPr
 from commerce_sync.mailchimp.mapping import customer_id
 from commerce_sync.mailchimp.models import McOrder
 from commerce_sync.orders.mapping import to_mailchimp_order
+from commerce_sync.orders.withheld_statuses import WITHHELD, Withheld, quiet, withheld_of, withheld_value
 from commerce_sync.platforms.history import HistoryUnavailable
 from commerce_sync.platforms.registry import history_source_for
 from commerce_sync.processing.event_applier import Entity, EventApplier, Handler, Outcome
 from commerce_sync.processing.services import Services
+from commerce_sync.processing.store_imports import HistoryMode
 
 ORDER = "order"
+# The lease taken while a store's import is closed (an entity type of its own in the sync state).
+STORE_IMPORT = "store-import"
 
 
 class OrderNotYetKnown(Exception):
@@ -102,9 +107,13 @@ class OrderSync(EventApplier):
             EventType.ORDER_SHIPMENT: self._order_shipment,
             EventType.ORDER_REFUND: self._order_refund,
             EventType.ORDER_DELETED: self._order_deleted,
+            EventType.STORE_SYNC_STARTED: self._import_started,
+            EventType.STORE_SYNC_FINISHED: self._import_finished,
         }
 
     def entity_of(self, store: Store, event: CanonicalEvent) -> Entity:
+        if event.type in (EventType.STORE_SYNC_STARTED, EventType.STORE_SYNC_FINISHED):
+            return STORE_IMPORT, event.store_sync().id
         if event.type is EventType.ORDER_SHIPMENT:
             return ORDER, event.order_shipment().order_id
         if event.type is EventType.ORDER_REFUND:
@@ -139,15 +148,31 @@ class OrderSync(EventApplier):
             return {"outcome": "not_an_order_yet", "order_id": order.id}
 
         sent_before = bool(state.get("sent"))
-        outcome = self._mailchimp(lambda client: self._write(client, store, order, event, sent_before))
+        withheld = withheld_of(state)
+        outcome = self._mailchimp(lambda client: self._write(client, store, order, event, sent_before, withheld))
         self._state.record_applied(
-            store.store_id, ORDER, order.id, event.entity_version, order=order.model_dump_json(), sent=True
+            store.store_id,
+            ORDER,
+            order.id,
+            event.entity_version,
+            order=order.model_dump_json(),
+            sent=True,
+            **{WITHHELD: withheld_value(outcome.pop(WITHHELD))},
         )
         return {"order_id": order.id, **outcome}
 
     def _write(
-        self, client: MailchimpClient, store: Store, order: Order, event: CanonicalEvent, sent_before: bool
+        self,
+        client: MailchimpClient,
+        store: Store,
+        order: Order,
+        event: CanonicalEvent,
+        sent_before: bool,
+        withheld: Withheld,
     ) -> Outcome:
+        """Writes the order as this event's mode says (live, in an import, as history); the outcome carries
+        what stays withheld from Mailchimp under WITHHELD (orders.withheld_statuses), for the caller to record."""
+        live = self.history_mode is HistoryMode.LIVE
         shopper = customer_id(order.customer) if order.customer.email else None
         ended = convert(
             self._state,
@@ -159,10 +184,13 @@ class OrderSync(EventApplier):
             event.entity_version,
         )
         mailchimp_customer = customer_for_store(store, order.customer)
-        member = self._customers.write(client, store, order.customer, mailchimp_customer)
-        mailchimp_order = to_mailchimp_order(order).model_copy(update={"customer": mailchimp_customer})
+        # History asks no shopper to confirm a subscription (a double opt-in e-mail for an old purchase).
+        member = self._customers.write(client, store, order.customer, mailchimp_customer, confirm=live)
+        whole = to_mailchimp_order(order).model_copy(update={"customer": mailchimp_customer})
+        mailchimp_order, still_withheld = quiet(whole, withheld, self.history_mode)
         likely_new = not sent_before
-        if store.pending_then_paid and likely_new and mailchimp_order.financial_status == FinancialStatus.PAID.value:
+        paid = mailchimp_order.financial_status == FinancialStatus.PAID.value
+        if live and store.pending_then_paid and likely_new and paid:
             # Both e-mails: the confirmation (pending), then the invoice (paid).
             pending = mailchimp_order.model_copy(update={"financial_status": "pending"})
             self._upsert(client, store, order, pending, likely_new=True)
@@ -170,10 +198,13 @@ class OrderSync(EventApplier):
         self._upsert(client, store, order, mailchimp_order, likely_new=likely_new)
         return {
             "outcome": "synced",
-            "financial_status": mailchimp_order.financial_status,
-            "shipped": mailchimp_order.fulfillment_status == "shipped",
+            "financial_status": whole.financial_status,
+            "shipped": whole.fulfillment_status == "shipped",
             "carts_ended": len(ended),
+            **({"written_as": self.history_mode.value} if not live else {}),
+            **({"statuses_withheld": sorted(still_withheld)} if still_withheld else {}),
             **member,
+            WITHHELD: still_withheld,
         }
 
     def _upsert(
@@ -214,9 +245,11 @@ class OrderSync(EventApplier):
             # Read from the platform after the shipment or refund, the order held it already: written with it.
             kind = "synced" if read_from_platform else "unchanged"
             return {"outcome": kind, "order_id": order_id, "read_from_platform": read_from_platform}
-        outcome = self._mailchimp(lambda client: self._write(client, store, order, event, sent_before=True))
+        withheld = withheld_of(state)
+        outcome = self._mailchimp(lambda client: self._write(client, store, order, event, True, withheld))
         # The order's own version stays: a later order.updated still applies, and keeps these merged in.
-        self._state.mark(store.store_id, ORDER, order_id, order=order.model_dump_json())
+        marks = {"order": order.model_dump_json(), WITHHELD: withheld_value(outcome.pop(WITHHELD))}
+        self._state.mark(store.store_id, ORDER, order_id, **marks)
         return {"order_id": order_id, **outcome, "read_from_platform": read_from_platform}
 
     def _read_from_platform(self, store: Store, order_id: str) -> bool:
@@ -241,6 +274,30 @@ class OrderSync(EventApplier):
         outcome = self._order_updated(store, found[0])
         logger.info("order read from the platform", order_id=order_id, outcome=outcome.get("outcome"))
         return True
+
+    # ---- the store's canonical import -------------------------------------------------------------
+
+    def _import_started(self, store: Store, event: CanonicalEvent) -> Outcome:
+        # The receiver opens imports as it admits their events; one put on the bus directly would count none.
+        raise NotImplementedYet("store.sync_started is taken only at /webhooks/canonical (docs/canonical-events.md)")
+
+    def _import_finished(self, store: Store, event: CanonicalEvent) -> Outcome:
+        """The sender finished (the receiver made the import `closing`): closes it now when every event of it was
+        applied already; otherwise the consumer applying the last one does (or the timeout)."""
+        import_id = event.store_sync().id
+        message = self.imports.close(store.store_id, import_id)
+        if message:
+            return {"outcome": "import_closed", "import_id": import_id, "result": message}
+        held = self.imports.book.current(store.store_id)
+        if held is None or held.import_id != import_id or not held.live:
+            return {"outcome": "import_not_open", "import_id": import_id}
+        return {
+            "outcome": "import_still_applying",
+            "import_id": import_id,
+            "applied": held.applied,
+            "published": held.published,
+            "writing": held.writing,
+        }
 
     # ---- order.deleted ---------------------------------------------------------------------------
 

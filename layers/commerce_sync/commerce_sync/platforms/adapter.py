@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ValidationError
 
 from commerce_sync.aws.secret_store import SigningSecret
+from commerce_sync.aws.store_imports import ImportBook
 from commerce_sync.aws.store_registry import Store
 from commerce_sync.canonical.errors import BadRequest, EntityRefused
 from commerce_sync.canonical.model import MAILCHIMP_REFUSES, CanonicalEvent
@@ -87,6 +88,16 @@ class Normalised:
         return cls(ignored_kind=kind, ignored_reason=reason)
 
 
+@dataclass(frozen=True)
+class Admitted:
+    """What the receiver publishes of a delivery's events (an import's opening publishes none), the ids it
+    answers with, and the store import the events were counted into (taken back if publishing fails)."""
+
+    events: Sequence[CanonicalEvent] = ()
+    accepted_ids: list[str] = field(default_factory=list)
+    counted_into: str | None = None
+
+
 class PlatformAdapter(ABC):
     name: str
     # True when store_identity() is our store id rather than the platform's own identity: canonical
@@ -118,6 +129,11 @@ class PlatformAdapter(ABC):
     @abstractmethod
     def normalise(self, request: WebhookRequest, store: Store, api: StoreApi | None = None) -> Normalised:
         """Canonical events for a verified delivery; raises errors.BadRequest for unusable payloads."""
+
+    def admit(self, store: Store, events: Sequence[CanonicalEvent], imports: ImportBook) -> Admitted:
+        """The normalised events as the receiver publishes them. Only the canonical format carries imports of
+        history (docs/canonical-events.md#history); a platform's events are published as they are."""
+        return Admitted(events=events, accepted_ids=[event.event_id for event in events])
 
 
 # Real payloads nest about seven levels (an order's line's tax line's price set's shop money).

@@ -1,5 +1,7 @@
 """Setting a store's webhook secret on its platform, for the platforms whose API allows it (WooCommerce
-webhooks, BigCommerce hooks; Shopify's secret is the app's, set by the merchant).
+webhooks, BigCommerce hooks; Shopify's secret is the app's, set by the merchant), and checking that its webhooks
+are there and active (WooCommerce, BigCommerce, and Shopify stores whose subscriptions are made through the Admin
+API: platforms.shopify.hooks).
 
 A push is "set to X", so repeating it (Secrets Manager may run setSecret again) changes nothing. When
 one hook fails, the hooks already changed are set back to the current secret before the error is
@@ -25,7 +27,11 @@ from commerce_sync.platforms.secret_push import (
     PlatformWebhooks,
     PushResult,
 )
-from commerce_sync.platforms.webhook_health import WebhookHealth, WebhookHealthUnavailable
+from commerce_sync.platforms.shopify.api import access_token as shopify_access_token
+from commerce_sync.platforms.shopify.api import api_root as shopify_api_root
+from commerce_sync.platforms.shopify.hooks import ShopifyWebhooks, not_checked_reason
+from commerce_sync.platforms.shopify.webhooks import SUBSCRIBED_TOPICS as SHOPIFY_TOPICS
+from commerce_sync.platforms.webhook_health import HealthCheckedWebhooks, WebhookHealth, WebhookHealthUnavailable
 from commerce_sync.platforms.woocommerce.api import key_pair as woocommerce_key_pair
 from commerce_sync.platforms.woocommerce.api import rest_root as woocommerce_api_root
 from commerce_sync.platforms.woocommerce.hooks import WooCommerceWebhooks
@@ -68,16 +74,29 @@ class PlatformHooks:
             return BigCommerceWebhooks(bigcommerce_api_root(store), token, session)
         raise HookPushError(f"{store.platform} offers no API to set a webhook secret")
 
+    def shopify(self, store: Store, credentials: Mapping[str, Any], address: str | None) -> ShopifyWebhooks:
+        """A Shopify store's subscriptions made through the Admin API, against the topics commerce-sync needs at
+        `address`. WebhookHealthUnavailable without an access token or with an API URL that cannot be read."""
+        token = shopify_access_token(credentials)
+        if not token:
+            raise WebhookHealthUnavailable(
+                f"store {store.store_id} has no Shopify access token (platform_api_credentials.access_token), so its "
+                "webhooks cannot be checked"
+            )
+        try:
+            root = shopify_api_root(store)
+        except PlatformApiUrlError as error:
+            raise WebhookHealthUnavailable(f"store {store.store_id}: {error}") from error
+        return ShopifyWebhooks(root, token, platform_session(self._policy), SHOPIFY_TOPICS, address)
+
     def check_and_repair(self, store: Store, credentials: Mapping[str, Any], repair: bool = True) -> WebhookHealth:
         """Each topic commerce-sync needs from the store, its webhook's state and what was done
         (platforms.webhook_health): an inactive webhook of ours is set active again when `repair`; a missing one is
-        reported, never created. WebhookHealthUnavailable when the webhooks cannot be read (nothing changed)."""
-        if store.platform not in PUSHABLE_PLATFORMS:
-            raise WebhookHealthUnavailable(
-                f"store {store.store_id} is a {store.platform} store: commerce-sync does not check its webhooks"
-            )
+        subscribed again for a Shopify store whose registration says commerce-sync makes its subscriptions through
+        the Admin API and where (platforms.shopify.hooks), else reported. WebhookHealthUnavailable when the webhooks
+        are not checked or cannot be read (nothing changed)."""
         try:
-            api = self._webhooks(store, credentials)
+            api = self._checked(store, credentials)
             health = api.check_and_repair(store.store_id, repair)
         except PlatformApiUrlError as error:
             raise WebhookHealthUnavailable(f"store {store.store_id}: {error}") from error
@@ -92,6 +111,18 @@ class PlatformHooks:
             extra={"platform": health.platform, "store_id": store.store_id, **health.summary()},
         )
         return health
+
+    def _checked(self, store: Store, credentials: Mapping[str, Any]) -> HealthCheckedWebhooks:
+        if store.platform == "shopify":
+            reason = not_checked_reason(store)
+            if reason is not None:
+                raise WebhookHealthUnavailable(reason)
+            return self.shopify(store, credentials, store.webhook_address)
+        if store.platform not in PUSHABLE_PLATFORMS:
+            raise WebhookHealthUnavailable(
+                f"store {store.store_id} is a {store.platform} store: commerce-sync does not check its webhooks"
+            )
+        return self._webhooks(store, credentials)
 
     def push(self, store: Store, credentials: Mapping[str, Any], new: str, current: str | None) -> PushResult:
         """Sets `new` on every webhook of ours; on a failure, sets `current` back on those already changed."""

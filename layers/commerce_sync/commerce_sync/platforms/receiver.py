@@ -22,10 +22,19 @@ from pydantic import ValidationError
 from commerce_sync.aws.event_bus import EventPublisher
 from commerce_sync.aws.observability import logger, metrics
 from commerce_sync.aws.secret_store import SecretReader
+from commerce_sync.aws.store_imports import ImportBook
 from commerce_sync.aws.store_registry import Store, StoreRegistry
-from commerce_sync.canonical.errors import BadRequest, BodyTooLarge, EntityRefused, UnknownPlatform, UnknownStore
+from commerce_sync.canonical.errors import (
+    BadRequest,
+    BodyTooLarge,
+    EntityRefused,
+    PublishError,
+    UnknownPlatform,
+    UnknownStore,
+)
 from commerce_sync.canonical.redaction import redact_emails
 from commerce_sync.platforms.adapter import (
+    Admitted,
     IgnoredKind,
     Normalised,
     PlatformAdapter,
@@ -59,11 +68,14 @@ class WebhookReceiver:
         registry: StoreRegistry,
         secrets: SecretReader,
         publisher: EventPublisher,
+        imports: ImportBook | None = None,
     ) -> None:
         self._adapters = adapters
         self._registry = registry
         self._secrets = secrets
         self._publisher = publisher
+        # The stores' canonical imports (docs/canonical-events.md#history); None: no import is ever opened.
+        self._imports = imports
 
     def receive(
         self, platform: str, headers: Mapping[str, str], body: bytes, authenticated_by_transport: bool = False
@@ -99,11 +111,24 @@ class WebhookReceiver:
         if normalised.ignored_kind is not None:
             return _ignored(normalised.ignored_kind, normalised.ignored_reason or normalised.ignored_kind.value)
 
-        self._publisher.publish(normalised.events)
-        metrics.add_metric(name="EventsPublished", unit="Count", value=len(normalised.events))
-        event_ids = [event.event_id for event in normalised.events]
-        logger.info("webhook accepted", event_ids=event_ids, types=[e.type.value for e in normalised.events])
-        return Receipt(status="accepted", event_ids=event_ids)
+        admitted = self._admit(adapter, store, normalised)
+        try:
+            if admitted.events:
+                self._publisher.publish(admitted.events)
+        except PublishError:
+            if admitted.counted_into is not None and self._imports is not None:
+                # Not counted: the sender delivers them again.
+                self._imports.unadmit(store.store_id, admitted.counted_into, len(admitted.events))
+            raise
+        metrics.add_metric(name="EventsPublished", unit="Count", value=len(admitted.events))
+        types = [e.type.value for e in normalised.events]
+        logger.info("webhook accepted", event_ids=admitted.accepted_ids, types=types, import_id=admitted.counted_into)
+        return Receipt(status="accepted", event_ids=admitted.accepted_ids)
+
+    def _admit(self, adapter: PlatformAdapter, store: Store, normalised: Normalised) -> Admitted:
+        if self._imports is None:
+            return Admitted(events=normalised.events, accepted_ids=[e.event_id for e in normalised.events])
+        return adapter.admit(store, normalised.events, self._imports)
 
     @staticmethod
     def _normalise(adapter: PlatformAdapter, request: WebhookRequest, store: Store, api: StoreApi) -> Normalised:

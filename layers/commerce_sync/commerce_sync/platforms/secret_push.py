@@ -54,9 +54,19 @@ def send_json(session: requests.Session, method: str, url: str, body: Any, heade
         except ValueError:
             problem = None
         if isinstance(problem, dict):
-            message = str(problem.get("message") or problem.get("title") or message)[:200]
-        raise PlatformApiError(response.status_code, f"{where}: {message}")
+            message = str(problem.get("message") or problem.get("title") or _errors(problem.get("errors")) or message)
+        raise PlatformApiError(response.status_code, f"{where}: {message[:200]}")
     return response.json() if response.content else None
+
+
+def _errors(errors: Any) -> str:
+    """Shopify's refusals: `{"errors": {"address": ["for this topic has already been taken"]}}` or a string."""
+    if isinstance(errors, dict):
+        return "; ".join(
+            f"{field}: {', '.join(map(str, value)) if isinstance(value, list) else value}"
+            for field, value in errors.items()
+        )
+    return str(errors) if errors else ""
 
 
 class PlatformWebhooks(Protocol):

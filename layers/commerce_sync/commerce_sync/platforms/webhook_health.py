@@ -1,14 +1,16 @@
 """Webhook health (issue 11, the nightly reconciliation): does each topic commerce-sync needs from a store have a
 subscription of ours, and is it active? Platforms switch hooks off on their own: WooCommerce disables a webhook
 after more than 5 consecutive failed deliveries (`status: disabled`; a merchant can also pause one), BigCommerce
-deactivates a hook whose deliveries keep failing (`is_active: false`). An inactive subscription of ours is set
-active again; a missing one is reported, not created: commerce-sync has never created a store's webhooks (the
-merchant or operator does, docs/woocommerce.md), so it does not know on the store's behalf where they should
-point or which topics the merchant chose to leave out.
+deactivates a hook whose deliveries keep failing (`is_active: false`), Shopify deletes a subscription made through
+its Admin API whose deliveries keep failing (it retries a failed delivery 8 times over 4 hours). An inactive
+subscription of ours is set active again. A missing one is subscribed again only where commerce-sync made the
+store's subscriptions and knows where they point (a Shopify store whose registration says so); otherwise it is
+reported: the merchant or operator made them (docs/woocommerce.md), so commerce-sync does not know on the store's
+behalf where they should point or which topics the merchant chose to leave out.
 
-Each platform's `hooks` module lists its subscriptions and reactivates one; `assess` decides per expected topic,
-and `platforms.hooks.PlatformHooks.check_and_repair` picks the platform. Reports name topics, hook ids, states
-and the platform's error message, never a hook's secret or headers.
+Each platform's `hooks` module lists its subscriptions and reactivates or recreates one; `assess` decides per
+expected topic, and `platforms.hooks.PlatformHooks.check_and_repair` picks the platform. Reports name topics, hook
+ids, states and the platform's error message, never a hook's secret or headers.
 """
 
 from __future__ import annotations
@@ -40,7 +42,9 @@ class HealthAction(StrEnum):
     NONE = "none"  # active: nothing to do
     REACTIVATED = "reactivated"
     REACTIVATION_FAILED = "reactivation_failed"
-    REPORTED = "reported"  # missing, or inactive while repairs are off: nothing changed
+    RECREATED = "recreated"  # missing, and subscribed again (Shopify, subscriptions made through its Admin API)
+    RECREATION_FAILED = "recreation_failed"
+    REPORTED = "reported"  # missing (and not recreated), or inactive while repairs are off: nothing changed
 
 
 @dataclass(frozen=True)
@@ -100,10 +104,14 @@ def assess(
     hooks: Sequence[ObservedHook],
     covers: Callable[[str, str], bool],
     reactivate: Callable[[ObservedHook], None] | None,
+    recreate: Callable[[str], str] | None = None,
+    missing_detail: Callable[[str], str] = lambda topic: MISSING_DETAIL,
 ) -> WebhookHealth:
     """Each expected topic's state and what was done: active when any hook of ours covering it is active; else
     the first one covering it is reactivated (when `reactivate` is given; a hook covering several topics, a
-    BigCommerce wildcard, once); missing when none covers it. `covers(hook topic, expected topic)`."""
+    BigCommerce wildcard, once); missing when none covers it, then subscribed again when `recreate` is given
+    (`recreate(topic)` returns the new hook's id), else reported with `missing_detail(topic)`.
+    `covers(hook topic, expected topic)`."""
     done: dict[str, TopicHealth] = {}
     topics: list[TopicHealth] = []
     for topic in expected:
@@ -113,7 +121,7 @@ def assess(
             topics.append(TopicHealth(topic, HookState.ACTIVE, HealthAction.NONE, active.id))
             continue
         if not matching:
-            topics.append(TopicHealth(topic, HookState.MISSING, HealthAction.REPORTED, None, MISSING_DETAIL))
+            topics.append(_missing(topic, recreate, missing_detail))
             continue
         hook = matching[0]
         if reactivate is None:
@@ -129,3 +137,12 @@ def assess(
         outcome = done[hook.id]
         topics.append(TopicHealth(topic, hook.state, outcome.action, hook.id, outcome.detail))
     return WebhookHealth(platform=platform, store_id=store_id, topics=tuple(topics))
+
+
+def _missing(topic: str, recreate: Callable[[str], str] | None, detail: Callable[[str], str]) -> TopicHealth:
+    if recreate is None:
+        return TopicHealth(topic, HookState.MISSING, HealthAction.REPORTED, None, detail(topic))
+    try:
+        return TopicHealth(topic, HookState.MISSING, HealthAction.RECREATED, recreate(topic))
+    except PlatformApiError as error:
+        return TopicHealth(topic, HookState.MISSING, HealthAction.RECREATION_FAILED, None, str(error)[:300])

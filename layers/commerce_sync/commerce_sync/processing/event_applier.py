@@ -2,10 +2,12 @@
 on store and event id), find the store, hold the entity's lease while its change is applied (so two
 containers never apply changes of one entity at once: commerce_sync.aws.entity_locks) and one of its
 Mailchimp account's connection slots (commerce_sync.accounts.budget), dispatch by event type, count and
-log the outcome, and read the store's Mailchimp credentials again once after a 401 (a key rotated or an
-account reconnected while the container was warm). A 401 that survives that pauses the account and parks
-the event, as does any event of an account already paused (commerce_sync.accounts.health): it is applied
-when the account is reconnected, and is neither retried nor dead-lettered meanwhile."""
+log the outcome, say how the event is written (live, in the store's canonical import, or as history:
+commerce_sync.processing.store_imports) and count it into its import, and read the store's Mailchimp
+credentials again once after a 401 (a key rotated or an account reconnected while the container was warm).
+A 401 that survives that pauses the account and parks the event, as does any event of an account already
+paused (commerce_sync.accounts.health): it is applied when the account is reconnected, and is neither
+retried nor dead-lettered meanwhile."""
 
 from __future__ import annotations
 
@@ -25,6 +27,7 @@ from commerce_sync.mailchimp.client import MailchimpClient
 from commerce_sync.mailchimp.errors import MailchimpAuthError, MailchimpEmailRefused
 from commerce_sync.processing.outcomes import record_outcome
 from commerce_sync.processing.services import Services
+from commerce_sync.processing.store_imports import HistoryMode, StoreImports
 
 Outcome = dict[str, Any]
 Handler = Callable[[Store, CanonicalEvent], Outcome]
@@ -48,6 +51,9 @@ class EventApplier:
             config=self.idempotency_config,
         )(self._process)
         self._applied = False
+        self.imports = StoreImports(services)
+        # How the event being applied is written (set per event, before its handler runs).
+        self.history_mode = HistoryMode.LIVE
 
     def process(self, *, event: CanonicalEvent, message: dict[str, Any] | None = None) -> Outcome:
         """Applies the event once. A duplicate gets the first outcome back without `_process` running,
@@ -58,10 +64,15 @@ class EventApplier:
             outcome = self._once(event=event)
         except AccountUnavailable as unavailable:
             # Raised inside the idempotent call, so its record was removed: the parked event is applied anew.
-            return self._park(event, message, unavailable)
-        if not self._applied:
-            logger.append_keys(event_type=event.type.value)
-            record_outcome(self.metric_prefix, event.type.value, event.event_id, {"outcome": "duplicate"})
+            outcome = self._park(event, message, unavailable)
+        else:
+            if not self._applied:
+                logger.append_keys(event_type=event.type.value)
+                record_outcome(self.metric_prefix, event.type.value, event.event_id, {"outcome": "duplicate"})
+        # Done with, whatever became of it (a failure raised above is retried, and counted then).
+        closed = self.imports.applied(event)
+        if closed:
+            logger.info("canonical import closed by its last event", result=closed)
         return outcome
 
     def handlers(self) -> Mapping[EventType, Handler]:
@@ -98,13 +109,35 @@ class EventApplier:
                 self._locks.holding(store.store_id, entity_type, [entity_id]),
                 self._services.budget.holding(store.mailchimp_account, "live", self._time_left()),
             ):
-                outcome = handler(store, event)
+                outcome = self._handle(handler, store, event)
         except MailchimpEmailRefused as refusal:
             # Retrying cannot help and a dead letter would page someone over a shopper's typo.
             logger.warning("event skipped: Mailchimp refuses the shopper's address", reason=str(refusal))
             outcome = {"outcome": "skipped_email_refused"}
         record_outcome(self.metric_prefix, event.type.value, event.event_id, outcome)
         return outcome
+
+    def _handle(self, handler: Handler, store: Store, event: CanonicalEvent) -> Outcome:
+        """The handler, told how to write: an event of the store's live import holds it open meanwhile."""
+        held = self.imports.begin(event)
+        if held is not None:
+            self.history_mode = HistoryMode.IMPORT
+        elif event.historical or event.import_id is not None:
+            self.history_mode = HistoryMode.HISTORICAL
+        else:
+            self.history_mode = HistoryMode.LIVE
+        try:
+            if held is not None:
+
+                def raise_flag(client: MailchimpClient) -> Outcome:
+                    self.imports.raise_flag(client, store, held)
+                    return {}
+
+                self._mailchimp(raise_flag)
+            return handler(store, event)
+        finally:
+            if held is not None:
+                self.imports.end(event)
 
     def _time_left(self) -> float | None:
         """Seconds this invocation has left; None outside Lambda. The context is the one process_batch

@@ -29,6 +29,15 @@ SKIP_REASONS: Mapping[str, str] = {
     "not_an_order_yet": "the order has no financial status yet (a draft); it is kept until it has one",
     "already_removed": "the product was already removed from Mailchimp",
     "not_in_mailchimp": "the product was never in Mailchimp; a marker keeps older updates from adding it",
+    "skipped_historical_cart": (
+        "the cart is history (historical, or part of an import): its only use in Mailchimp would be an "
+        "abandoned-cart e-mail for a past cart"
+    ),
+    "import_still_applying": (
+        "events of the import are still being applied; the consumer that applies the last of them closes it "
+        "(or its timeout does)"
+    ),
+    "import_not_open": "the import named is not the store's open one (closed already, or replaced)",
 }
 
 

@@ -9,11 +9,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
+from commerce_sync.aws.store_imports import ImportBook
 from commerce_sync.aws.store_registry import Store
 from commerce_sync.canonical.errors import BadRequest
-from commerce_sync.canonical.model import DATA_MODELS, CanonicalEvent
+from commerce_sync.canonical.model import DATA_MODELS, CanonicalEvent, StoreSync
 from commerce_sync.canonical.versions import MAX_CLOCK_SKEW, is_impossible
 from commerce_sync.platforms.adapter import (
+    Admitted,
     Normalised,
     PlatformAdapter,
     StoreApi,
@@ -21,6 +23,7 @@ from commerce_sync.platforms.adapter import (
     parse_json,
     parse_model,
 )
+from commerce_sync.platforms.canonical.imports import admit
 from commerce_sync.platforms.signatures import verify_standard_webhook
 
 STORE_HEADER = "commerce-sync-store"
@@ -53,6 +56,11 @@ class CanonicalAdapter(PlatformAdapter):
         if event.occurred_at > datetime.now(UTC) + MAX_CLOCK_SKEW:
             raise BadRequest(f"is more than {MAX_CLOCK_SKEW} in the future", field="occurred_at")
         data = parse_model(DATA_MODELS[event.type], event.data)
+        if isinstance(data, StoreSync) and data.id != event.entity_id:
+            raise BadRequest("must be the import's id (data.id)", field="entity_id")
         # The entity as validated (e-mail lower-cased, money quantised) is what travels on.
         clean = event.model_copy(update={"data": data.model_dump(mode="json", exclude_none=True)})
         return Normalised(events=[clean])
+
+    def admit(self, store: Store, events: Sequence[CanonicalEvent], imports: ImportBook) -> Admitted:
+        return admit(imports, store, events)

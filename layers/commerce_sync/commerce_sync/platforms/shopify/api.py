@@ -12,7 +12,7 @@ the URL into `platform_api_version`, so the registry keeps the shop's address al
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -28,11 +28,15 @@ from commerce_sync.platforms.connection import (
     credential,
     split_api_url,
 )
+from commerce_sync.platforms.http import fetch_json
 
 # The latest stable version (Shopify releases one each quarter and supports each for at least 12 months, then
 # quietly serves the oldest supported one instead); a store can name another with --platform-api-version.
 API_VERSION = "2026-10"
 ACCESS_TOKEN_HEADER = "X-Shopify-Access-Token"
+# The most a REST listing gives a page (its `limit`), and how many pages a whole-listing read follows at most.
+MAX_PAGE_SIZE = 250
+MAX_PAGES = 100
 ADMIN_PATH = "/admin"
 _NEXT_LINK = re.compile(r'<([^>]+)>\s*;\s*rel="?next"?')
 _API_PATH = re.compile(r"^/admin/api(?:/(?P<version>[^/]+))?$")
@@ -95,6 +99,26 @@ def next_page_info(link_header: str | None) -> str | None:
         return None
     values = parse_qs(urlsplit(found.group(1)).query).get("page_info")
     return values[0] if values else None
+
+
+def every_page(
+    session: requests.Session,
+    url: str,
+    headers: Mapping[str, str],
+    params: Mapping[str, Any] | None = None,
+    max_pages: int = MAX_PAGES,
+) -> Iterator[Any]:
+    """Each page's JSON of a whole REST listing: `url` with `params` and `limit` 250 first, then every
+    `rel="next"` link's `page_info` with `limit` alone (Shopify refuses any other parameter beside it). For
+    listings short enough to read whole (a shop's webhook subscriptions); PlatformApiError as `fetch_json`."""
+    query: dict[str, Any] = {**(params or {}), "limit": MAX_PAGE_SIZE}
+    for _ in range(max_pages):
+        body, answer_headers = fetch_json(session, url, query, headers)
+        yield body
+        page_info = next_page_info(answer_headers.get("Link"))
+        if page_info is None:
+            return
+        query = {"limit": MAX_PAGE_SIZE, "page_info": page_info}
 
 
 CONNECTION = PlatformConnection(

@@ -98,6 +98,10 @@ TOPIC_SHAPES: dict[str, BodyShape] = {
     "products/update": BodyShape.of(needs="title variants", forbids="line_items"),
     **dict.fromkeys(("checkouts/delete", "customers/delete", "orders/delete", "products/delete"), _DELETION),
 }
+# What a store whose subscriptions commerce-sync makes through the Admin API is subscribed to (platforms.hooks,
+# docs/shopify.md): every topic the adapter applies. Draft orders and order edits, acknowledged and ignored on
+# purpose, would only cost deliveries.
+SUBSCRIBED_TOPICS: tuple[str, ...] = tuple(sorted(set(TOPIC_SHAPES) - DRAFT_ORDER_TOPICS - {ORDER_EDITED_TOPIC}))
 
 
 class ShopifyModel(BaseModel):
