@@ -68,7 +68,7 @@ from commerce_sync.platforms.shopify.orders import (
     order_to_order,
     refund_to_refund,
 )
-from commerce_sync.platforms.shopify.promotions import DISCOUNT_TOPICS, normalise_discount_webhook
+from commerce_sync.platforms.shopify.promotions import DISCOUNT_SHAPE, DISCOUNT_TOPICS, normalise_discount_webhook
 from commerce_sync.platforms.signatures import verify_base64_hmac
 
 CHECKOUT_TOPICS = frozenset({"checkouts/create", "checkouts/update"})
@@ -97,6 +97,7 @@ TOPIC_SHAPES: dict[str, BodyShape] = {
     "products/create": BodyShape.of(needs="title variants", forbids="line_items"),
     "products/update": BodyShape.of(needs="title variants", forbids="line_items"),
     **dict.fromkeys(("checkouts/delete", "customers/delete", "orders/delete", "products/delete"), _DELETION),
+    **dict.fromkeys(DISCOUNT_TOPICS, DISCOUNT_SHAPE),
 }
 # What a store whose subscriptions commerce-sync makes through the Admin API is subscribed to (platforms.hooks,
 # docs/shopify.md): every topic the adapter applies. Draft orders and order edits, acknowledged and ignored on
