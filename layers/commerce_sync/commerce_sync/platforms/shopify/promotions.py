@@ -7,8 +7,8 @@ Reading (the store's Admin API version, like the catalog; access scope `read_pri
 - `GET /price_rules/{id}.json` for one rule (404: gone).
 Shopify calls these REST resources legacy and recommends the GraphQL discount types for new apps; a store
 connected with its own Admin API token (a custom app) may keep reading them, as the catalog reads products
-(docs/product-sync.md, "Shopify: REST, not GraphQL"). A code discount made through GraphQL is also a price rule
-with the same numeric id, so the REST reader sees every code discount but app-made (Functions) ones.
+(docs/product-sync.md, "Shopify: REST, not GraphQL"). The webhooks rely on a code discount's GraphQL id ending in
+its price rule's id; a discount REST does not show (an app's, made with Shopify Functions) is read as gone.
 
 Mapping (docs/promotions.md, "Shopify"): `value` is negative in Shopify and a percent for `percentage`:
 - `line_item`, `percentage`: percentage (value / 100) on the `total` when it applies to every item
