@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PORT ?= 3000
 
-.PHONY: venv lock test test-unit test-integration test-e2e lint validate build demo run bench bench-backfill clean
+.PHONY: venv lock test test-unit test-integration test-e2e lint validate build demo run bench bench-backfill bench-promotions clean
 
 # Installs exactly the versions in constraints.txt (the lock): a release elsewhere cannot change what CI runs.
 $(STAMP): pyproject.toml constraints.txt
@@ -63,15 +63,21 @@ demo: $(STAMP)
 run: $(STAMP)
 	$(BIN)/commerce-sync-local --port $(PORT)
 
-## Every bench/bench_*.py but the backfill's (tens of minutes at its default size: make bench-backfill).
+## Every bench/bench_*.py but the backfill's and the promotions' (minutes each at their default size: their own targets).
 bench: $(STAMP)
-	@for b in bench/bench_*.py; do [ -e "$$b" ] || continue; [ "$$b" = bench/bench_backfill.py ] && continue; \
+	@for b in bench/bench_*.py; do [ -e "$$b" ] || continue; \
+	  case "$$b" in bench/bench_backfill.py|bench/bench_promotions.py) continue;; esac; \
 	  echo "== $$b"; $(BIN)/python $$b || exit 1; done
 
 ## The backfill and reconciliation benchmark (issue 11). Smaller: make bench-backfill BENCH_BACKFILL_ARGS="--orders 5000 --customers 1000 --products 1000"
 BENCH_BACKFILL_ARGS ?=
 bench-backfill: $(STAMP)
 	$(BIN)/python bench/bench_backfill.py $(BENCH_BACKFILL_ARGS)
+
+## The promotions benchmark (issue 12): 10,000 rules with 100,000 codes. Smaller: make bench-promotions BENCH_PROMOTIONS_ARGS="--rules 1000 --single-use-codes 10000"
+BENCH_PROMOTIONS_ARGS ?=
+bench-promotions: $(STAMP)
+	$(BIN)/python bench/bench_promotions.py $(BENCH_PROMOTIONS_ARGS)
 
 clean:
 	rm -rf $(VENV) .lock-venv .aws-sam .pytest_cache .ruff_cache .mypy_cache .hypothesis

@@ -127,10 +127,13 @@ class SyncStateStore:
             return False
         if not update.startswith("SET "):
             raise NotImplementedError(update)
+        assignments, _, removals = update[4:].partition(" REMOVE ")
         item = dict(current or key)
-        for assignment in update[4:].split(","):
+        for assignment in assignments.split(","):
             name, _, value = (part.strip() for part in assignment.partition("="))
             item[names.get(name, name)] = values[value]
+        for name in filter(None, (part.strip() for part in removals.split(","))):
+            item.pop(names.get(name, name), None)
         self._store(item)
         return True
 
@@ -147,6 +150,11 @@ class SyncStateStore:
     def batch_put(self, items: list[dict[str, Any]]) -> None:
         for item in items:
             self._store(dict(item))
+
+    def batch_delete(self, keys: list[dict[str, Any]]) -> None:
+        for key in keys:
+            if self._bucket(key["pk"]).pop(key["sk"], None) is not None:
+                self._sorted.pop(key["pk"], None)
 
     def transact_put(self, puts: list[tuple[dict, str | None, dict, dict]]) -> list[str]:
         reasons = [
@@ -301,16 +309,23 @@ class RemoteTable:
         class Writer:
             def __init__(self) -> None:
                 self.items: list[dict] = []
+                self.deletions: list[dict] = []
 
             def put_item(self, Item: dict) -> None:
                 self.items.append(Item)
+
+            def delete_item(self, Key: dict) -> None:
+                self.deletions.append(Key)
 
             def __enter__(self) -> Any:
                 return self
 
             def __exit__(self, *exc: object) -> None:
-                table._count("BatchWriteItem", -(-len(self.items) // 25))
-                table._store.batch_put(self.items)
+                table._count("BatchWriteItem", -(-(len(self.items) + len(self.deletions)) // 25))
+                if self.items:
+                    table._store.batch_put(self.items)
+                if self.deletions:
+                    table._store.batch_delete(self.deletions)
 
         return Writer()
 

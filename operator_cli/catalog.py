@@ -1,6 +1,8 @@
-"""`commerce-sync sync-products` (run the catalog sync now) and `commerce-sync catalog-status`.
+"""`commerce-sync sync-catalog` and `sync-products` (run the catalog sync now) and `commerce-sync catalog-status`.
 
-sync-products runs the product_sync function itself, as Lambda would:
+sync-catalog runs the product_sync function itself, as Lambda would, for the parts it is given (`--what`:
+products, promotions; both by default, as the nightly run); sync-products is `sync-catalog --what products`,
+what it always did:
 - locally (the default; settings from `--env-file .local/runner.env`): the function's handler is loaded
   from template.yaml's CodeUri and invoked in this process with a Lambda-like context, one store at a
   time, against the same AWS endpoint and Mailchimp the local runner uses. A run that nears the time
@@ -15,6 +17,7 @@ progress (or interrupted) with its checkpoint, who holds the run lock, and batch
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import sys
@@ -28,7 +31,7 @@ import boto3
 from commerce_sync.aws.settings import Settings
 from commerce_sync.aws.store_registry import Store, StoreRegistry
 from commerce_sync.aws.sync_lock import SyncLock
-from commerce_sync.catalog.state import LOCK, CatalogState, partition
+from commerce_sync.catalog.state import CATALOG_PARTS, LOCK, CatalogState, partition
 
 FUNCTION_LOGICAL_ID = "ProductSyncFunction"
 FUNCTION_NAME_OUTPUT = "ProductSyncFunctionName"
@@ -38,6 +41,18 @@ PROGRESS_INTERVAL_SECONDS = 2.0
 
 def catalog_state(settings: Settings | None = None) -> CatalogState:
     return CatalogState((settings or Settings.from_environment()).sync_state_table, boto3.resource("dynamodb"))
+
+
+def parse_parts(value: str) -> list[str]:
+    """`--what`: a comma-separated subset of products, promotions (argparse answers exit 2 with the reason)."""
+    parts = [part.strip().lower() for part in value.split(",") if part.strip()]
+    unknown = sorted(set(parts) - set(CATALOG_PARTS))
+    if not parts or unknown:
+        raise argparse.ArgumentTypeError(
+            f"{', '.join(unknown) or 'nothing'} is not a part of the catalog; give {' or '.join(CATALOG_PARTS)}, "
+            "comma-separated"
+        )
+    return [part for part in CATALOG_PARTS if part in parts]
 
 
 def stores_to_sync(store_id: str | None) -> list[Store]:
@@ -108,12 +123,22 @@ class ProgressPrinter:
                 f"{self._store_id}: {checkpoint.phase}, {checkpoint.pages} pages, {counters.seen}{total} seen, "
                 f"{counters.created + counters.updated + counters.removed} written"
             )
+            promotions = checkpoint.promotions
+            if checkpoint.phase == "promotions" and promotions is not None:
+                done = promotions.counters
+                line = (
+                    f"{self._store_id}: promotions ({promotions.phase}), {done.rules_seen} rules and "
+                    f"{done.codes_seen} codes seen, {_written(done.model_dump())} written"
+                )
             if line != self._last:
                 print(line, file=self._out, flush=True)
                 self._last = line
 
 
-def sync_products(store_id: str | None, stack: str | None, wait: bool, out: TextIO | None = None) -> int:
+def sync_products(
+    store_id: str | None, stack: str | None, wait: bool, out: TextIO | None = None, what: list[str] | None = None
+) -> int:
+    """The catalog sync of one store or every active one: `what` (products, promotions) or both."""
     out = out or sys.stdout
     stores = stores_to_sync(store_id)
     if not stores:
@@ -124,7 +149,9 @@ def sync_products(store_id: str | None, stack: str | None, wait: bool, out: Text
     failures = 0
     invoke = None if function_name else local_invoker()
     for store in stores:
-        event = {"action": "catalog_sync", "store_id": store.store_id, "trigger": "cli"}
+        event: dict[str, Any] = {"action": "catalog_sync", "store_id": store.store_id, "trigger": "cli"}
+        if what:
+            event["what"] = list(what)
         if function_name:
             started = time.time()
             boto3.client("lambda").invoke(
@@ -161,14 +188,48 @@ def _wait_for_run(state: CatalogState, store_id: str, started: float, out: TextI
                 return 1
 
 
+def _written(counters: dict[str, Any]) -> int:
+    return sum(
+        int(counters.get(f"{target}_{kind}", 0))
+        for target in ("rules", "codes")
+        for kind in ("created", "updated", "deleted")
+    )
+
+
+def _promotions_line(promotions: dict[str, Any]) -> str:
+    if promotions.get("phase") == "skipped":
+        return f"promotions skipped: {promotions.get('reason')}"
+    parts = []
+    for target in ("rules", "codes"):
+        parts.append(
+            f"{target} {promotions.get(f'{target}_seen', 0)} seen, {promotions.get(f'{target}_unchanged', 0)} "
+            f"unchanged, {promotions.get(f'{target}_created', 0)} created, {promotions.get(f'{target}_updated', 0)} "
+            f"updated, {promotions.get(f'{target}_deleted', 0)} deleted, {promotions.get(f'{target}_failed', 0)} failed"
+        )
+    skipped = promotions.get("rules_skipped", 0) + promotions.get("codes_skipped", 0)
+    line = "promotions: " + "; ".join(parts)
+    if skipped:
+        line += f"; {skipped} left out (" + "; ".join(promotions.get("skipped") or []) + ")"
+    return line
+
+
 def describe(result: dict[str, Any]) -> str:
     status = result.get("status")
     if status == "done":
+        what = result.get("what") or ["products"]
+        lines = []
+        if "products" in what:
+            lines.append(
+                f"{result.get('seen', 0)} seen, {result.get('unchanged', 0)} unchanged, {result.get('created', 0)} "
+                f"created, {result.get('updated', 0)} updated, {result.get('removed', 0)} removed, "
+                f"{result.get('failed', 0)} failed"
+            )
+        if result.get("promotions"):
+            lines.append(_promotions_line(result["promotions"]))
         return (
-            f"done in {result.get('duration_seconds', 0):.1f}s: {result.get('seen', 0)} seen, "
-            f"{result.get('unchanged', 0)} unchanged, {result.get('created', 0)} created, "
-            f"{result.get('updated', 0)} updated, {result.get('removed', 0)} removed, "
-            f"{result.get('failed', 0)} failed ({result.get('mailchimp_requests', 0)} Mailchimp requests)"
+            f"done in {result.get('duration_seconds', 0):.1f}s: "
+            + "\n  ".join(lines)
+            + f" ({result.get('mailchimp_requests', 0)} Mailchimp requests)"
         )
     if status == "continued":
         return f"continues through the product queue (phase {result.get('phase')}, {result.get('pages')} pages)"
@@ -226,4 +287,6 @@ def catalog_status(store_id: str | None, as_json: bool, out: TextIO | None = Non
             f"{last.get('removed', 0):>5} {last.get('failed', 0):>5} {last.get('duration_seconds', 0):>7.1f}  {now}",
             file=out,
         )
+        if last.get("promotions"):
+            print(f"{'':<24} {_promotions_line(last['promotions'])}", file=out)
     return 0

@@ -388,7 +388,15 @@ def _rotation_status(arguments: argparse.Namespace) -> int:
 
 
 def _sync_products(arguments: argparse.Namespace) -> int:
-    return catalog_cli.sync_products(arguments.store, arguments.stack, arguments.wait)
+    return catalog_cli.sync_products(arguments.store, arguments.stack, arguments.wait, what=["products"])
+
+
+def _sync_catalog(arguments: argparse.Namespace) -> int:
+    if arguments.store_id and arguments.store and arguments.store_id != arguments.store:
+        raise SystemExit("error: name the store once (STORE or --store)")
+    return catalog_cli.sync_products(
+        arguments.store_id or arguments.store, arguments.stack, arguments.wait, what=arguments.what
+    )
 
 
 def _catalog_status(arguments: argparse.Namespace) -> int:
@@ -637,8 +645,26 @@ def parser() -> argparse.ArgumentParser:
     status = commands.add_parser("rotation-status", help="rotation schedules and state of every secret (no values)")
     status.add_argument("--json", action="store_true")
     status.set_defaults(run=_rotation_status)
+    sync_catalog = commands.add_parser(
+        "sync-catalog",
+        help="run the catalog sync now: products and promotions (every active store, or one); shows progress",
+        description="Runs the nightly catalog sync now in the product_sync function (docs/product-sync.md, "
+        "docs/promotions.md): the store's products, then its discount rules and codes, each written to Mailchimp "
+        "only when changed. --what limits a run to some of them.",
+    )
+    sync_catalog.add_argument("store_id", nargs="?", metavar="STORE", help="only this store (else every active one)")
+    sync_catalog.add_argument("--store", help="the same as STORE")
+    sync_catalog.add_argument(
+        "--what",
+        type=catalog_cli.parse_parts,
+        default=None,
+        metavar="PARTS",
+        help="what to sync, comma-separated: products, promotions (default: both)",
+    )
+    sync_catalog.add_argument("--wait", action="store_true", help="deployed: follow the run until it finishes")
+    sync_catalog.set_defaults(run=_sync_catalog)
     products = commands.add_parser(
-        "sync-products", help="run the catalog sync now (every active store, or --store); shows progress"
+        "sync-products", help="run the catalog sync of products now (sync-catalog --what products); shows progress"
     )
     products.add_argument("--store", help="only this store")
     products.add_argument("--wait", action="store_true", help="deployed: follow the run until it finishes")

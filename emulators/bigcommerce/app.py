@@ -13,6 +13,8 @@ Routes, under `/stores/<store_hash>/v3` (anything else answers a BigCommerce-sha
 and under `/stores/<store_hash>/v2` (orders.py; v2 errors are `[{status, message}]`):
   GET /orders (filters, `sort`, paged), GET /orders/count, GET /orders/<order_id>,
   GET /orders/<order_id>/products|shipments|coupons   (an empty list or page is 204)
+  GET /coupons (`id`, `min_id`, `max_id`, `type`, `exclude_type`, paged; promotions.py)
+and the coupon promotions under v3 (promotions.py): GET /promotions, GET /promotions/<id>/codes (cursor-paged).
 
 Order of checks for each request: added latency, an injected fault (429 with
 `X-Rate-Limit-Time-Reset-Ms`, or 500), the `X-Auth-Token` header (401 when missing or unknown), the
@@ -40,6 +42,7 @@ from werkzeug.wrappers import Request, Response
 
 from .hooks import HookError, HookRegistry, parse_body
 from .orders import OrderBook, OrderError
+from .promotions import PromotionError, PromotionShelf
 
 JsonDict = dict[str, Any]
 STATUS_CODES_DOC = "https://developer.bigcommerce.com/api-docs/getting-started/api-status-codes"
@@ -215,12 +218,14 @@ class BigCommerceApp:
         self.faults = FaultInjector()
         self.hook_registry = HookRegistry(store_hash)
         self.order_book = OrderBook()
+        self.promotion_shelf = PromotionShelf()
         self._v2_routes = Map(
             [
                 Rule("/orders", endpoint="orders", methods=["GET"]),
                 Rule("/orders/count", endpoint="count", methods=["GET"]),
                 Rule("/orders/<int:order_id>", endpoint="order", methods=["GET"]),
                 Rule("/orders/<int:order_id>/<any(products,shipments,coupons):kind>", endpoint="list", methods=["GET"]),
+                Rule("/coupons", endpoint="coupons", methods=["GET"]),
             ],
             strict_slashes=False,
         )
@@ -236,6 +241,8 @@ class BigCommerceApp:
                 Rule("/hooks", endpoint="hooks", methods=["GET", "POST"]),
                 Rule("/hooks/<int:hook_id>", endpoint="hook", methods=["GET", "PUT", "DELETE"]),
                 Rule("/orders/<int:order_id>/payment_actions/refunds", endpoint="order_refunds", methods=["GET"]),
+                Rule("/promotions", endpoint="promotions", methods=["GET"]),
+                Rule("/promotions/<int:promotion_id>/codes", endpoint="promotion_codes", methods=["GET"]),
             ],
             strict_slashes=False,
         )
@@ -448,6 +455,17 @@ class BigCommerceApp:
         except OrderError as error:
             raise ApiError(error.status, error.message) from error
 
+    # ----- coupon promotions (promotions.py) -------------------------------------------------------------------
+
+    def _get_promotions(self, request: Request) -> Response:
+        return _json(self.promotion_shelf.list_promotions(request.args))
+
+    def _get_promotion_codes(self, request: Request, promotion_id: int) -> Response:
+        try:
+            return _json(self.promotion_shelf.list_codes(promotion_id, request.args))
+        except PromotionError as error:
+            raise ApiError(error.status, error.message) from error
+
     def _dispatch_v2(self, request: Request, path: str) -> Response:
         """The v2 order reads: bare JSON, 204 for an empty list, `[{status, message}]` errors."""
         try:
@@ -456,6 +474,12 @@ class BigCommerceApp:
             status = error.code or 404
             message = "Method Not Allowed" if status == 405 else "The requested resource was not found."
             raise V2ApiError(status, message) from error
+        if endpoint == "coupons":
+            try:
+                coupons = self.promotion_shelf.list_coupons(request.args)
+            except PromotionError as error:
+                raise V2ApiError(error.status, error.message) from error
+            return _json(coupons) if coupons is not None else Response(status=204)
         try:
             if endpoint == "order":
                 return _json(self.order_book.order(args["order_id"]))

@@ -6,6 +6,7 @@ emu.put_cart({...})               # dicts shaped like the `data` of BigCommerce'
 emu.delete_cart("cart-id")
 emu.put_customer({...}); emu.put_subscriber({...}); emu.put_product({...})
 emu.put_order({...}, products=[...], shipments=[...], coupons=[...], refunds=[...])  # the v2 order reads
+emu.promotions.put_coupon({...}); emu.promotions.put_promotion({...}, codes=[...])   # promotions.py
 emu.last_redirect_urls("cart-id") # the redirect URLs minted by the latest GET ...?include=redirect_urls
 emu.set_faults(rate_429=0.2, rate_500=0.1, reset_ms=50, latency_ms=0, seed=7)
 emu.deliver(hook_id, payload)     # as BigCommerce: the hook's headers, Standard Webhooks-signed with the client secret
@@ -55,6 +56,8 @@ class BigCommerceEmulator(LoopbackServer):
         self.port = port
         self.state = BigCommerceState()
         self.app = BigCommerceApp(store_hash, tokens, self.state)
+        # v2 coupons and v3 coupon promotions with their codes (promotions.py)
+        self.promotions = self.app.promotion_shelf
 
     def wsgi_app(self) -> Any:
         return self.app
@@ -246,6 +249,7 @@ class BigCommerceEmulator(LoopbackServer):
         """Clears all data, the request log and the faults; tokens stay."""
         self.state.clear()
         self.app.order_book.clear()
+        self.app.promotion_shelf.clear()
         self.app.faults.configure(FaultSettings())
 
     def __repr__(self) -> str:

@@ -23,6 +23,11 @@ Routes, under `/admin/api/<version>/` (any version), `X-Shopify-Access-Token` re
   GET orders/<id>.json       `{"order": {...}}`, 404 when unknown
   GET customers.json         `updated_at_min`, `updated_at_max`, `limit`, then `page_info`; sorted as orders
   GET customers/count.json   `{"count": n}`
+  GET price_rules.json       `limit` (≤ 250, default 50), then `page_info` as products; rules in id order
+  GET price_rules/<id>.json  `{"price_rule": {...}}`, 404 when unknown
+  GET price_rules/<id>/discount_codes.json   the rule's codes, `limit` and `page_info` the same way
+emu.put_price_rule({...}, codes=[...]); emu.delete_price_rule(id); emu.put_discount_code(rule_id, {...})
+emu.delete_discount_code(id); emu.discounts.generate(...)     # emulators/shopify/discounts.py
 emu.put_order({...}); emu.put_customer({...})   # REST JSON (history_order / history_customer in history.py)
 
 Webhook subscriptions (emulators/shopify/webhooks.py): each app (access token) lists and changes only its own.
@@ -50,6 +55,7 @@ from werkzeug.exceptions import MethodNotAllowed, NotFound
 from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
+from .discounts import DiscountBook
 from .history import RESOURCES, HistoryStore, parse_time
 from .platform import JsonDict, PlatformEmulator, json_response
 from .webhooks import WebhookSubscriptions
@@ -85,6 +91,7 @@ class ShopifyEmulator(PlatformEmulator):
         # run in another process).
         self.page_size_cap: int | None = None
         self.history = {resource: HistoryStore() for resource in RESOURCES}
+        self.discounts = DiscountBook()
         self._routes = Map(
             [
                 Rule(
@@ -108,6 +115,13 @@ class ShopifyEmulator(PlatformEmulator):
                     "/admin/api/<version>/webhooks/<int:webhook_id>.json",
                     endpoint="webhook_delete",
                     methods=["DELETE"],
+                ),
+                Rule("/admin/api/<version>/price_rules.json", endpoint="price_rules", methods=["GET"]),
+                Rule("/admin/api/<version>/price_rules/<int:rule_id>.json", endpoint="price_rule", methods=["GET"]),
+                Rule(
+                    "/admin/api/<version>/price_rules/<int:rule_id>/discount_codes.json",
+                    endpoint="discount_codes",
+                    methods=["GET"],
                 ),
             ]
         )
@@ -152,11 +166,28 @@ class ShopifyEmulator(PlatformEmulator):
         """The subscriptions of the app of `access_token`; without one, every subscription, the admin's too."""
         return self.webhooks.of(access_token)
 
+    def put_price_rule(self, rule: JsonDict, codes: list[JsonDict] | None = None) -> JsonDict:
+        """Adds or replaces a price rule (REST JSON, `id` required) and, when given, adds its codes."""
+        stored = self.discounts.put_rule(rule)
+        for code in codes or []:
+            self.discounts.put_code(stored["id"], code)
+        return stored
+
+    def delete_price_rule(self, rule_id: int) -> None:
+        self.discounts.delete_rule(rule_id)
+
+    def put_discount_code(self, rule_id: int, code: JsonDict) -> JsonDict:
+        return self.discounts.put_code(rule_id, code)
+
+    def delete_discount_code(self, code_id: int) -> None:
+        self.discounts.delete_code(code_id)
+
     def reset(self) -> None:
         super().reset()
         for store in self.history.values():
             store.clear()
         self.webhooks.clear()
+        self.discounts.clear()
 
     def error(self, status: int, message: str, headers: dict[str, str] | None = None) -> Response:
         response = json_response({"errors": message}, status, headers)
@@ -240,6 +271,57 @@ class ShopifyEmulator(PlatformEmulator):
             links.append(self._link(version, limit, {**cursor, "after": 0}, "previous"))
         headers = {"Link": ", ".join(links)} if links else {}
         return json_response({"products": page}, headers=headers)
+
+    # ----- price rules and discount codes (discounts.py) -------------------------------------------------
+
+    def _keyset(self, request: Request) -> tuple[int, int] | Response:
+        """(limit, last id) of a keyset-paged list: `limit`, then `page_info` alone, as products."""
+        try:
+            limit = int(request.args.get("limit", DEFAULT_LIMIT))
+        except ValueError:
+            return self.error(400, "limit must be an integer")
+        if not 1 <= limit <= MAX_LIMIT:
+            return self.error(400, f"limit must be between 1 and {MAX_LIMIT}")
+        limit = min(limit, self.page_size_cap or limit)
+        if "page_info" not in request.args:
+            return limit, 0
+        if set(request.args) - {"page_info", "limit", "fields"}:
+            return self.error(400, "page_info cannot be combined with other parameters")
+        try:
+            return limit, int(_decode(request.args["page_info"])["after"])
+        except (ValueError, KeyError, TypeError):
+            return self.error(400, "page_info - Invalid value.")
+
+    def _keyset_page(self, request: Request, key: str, items: list[JsonDict], limit: int) -> Response:
+        more, page = len(items) > limit, items[:limit]
+        headers = {}
+        if page and more:
+            url = f"{self.base_url}{request.path}?limit={limit}&page_info={_encode({'after': page[-1]['id']})}"
+            headers["Link"] = f'<{url}>; rel="next"'
+        return json_response({key: page}, headers=headers)
+
+    def _price_rules(self, request: Request, version: str) -> Response:
+        paging = self._keyset(request)
+        if isinstance(paging, Response):
+            return paging
+        limit, after = paging
+        return self._keyset_page(request, "price_rules", self.discounts.rules_after(after, limit + 1), limit)
+
+    def _price_rule(self, request: Request, version: str, rule_id: int) -> Response:
+        rule = self.discounts.rule(rule_id)
+        if rule is None:
+            return self.error(404, "Not Found")
+        return json_response({"price_rule": rule})
+
+    def _discount_codes(self, request: Request, version: str, rule_id: int) -> Response:
+        if self.discounts.rule(rule_id) is None:
+            return self.error(404, "Not Found")
+        paging = self._keyset(request)
+        if isinstance(paging, Response):
+            return paging
+        limit, after = paging
+        codes = self.discounts.codes_after(rule_id, after, limit + 1)
+        return self._keyset_page(request, "discount_codes", codes, limit)
 
     @staticmethod
     def _filter(cursor: JsonDict) -> Any:

@@ -7,6 +7,7 @@ emu.put_product({...}, variations=[...])
 emu.delete_product(301)               # gone for good (trash: put it with "status": "trash")
 emu.put_order({...}); emu.put_customer({...})   # wc/v3 bodies; ids and dates default (history.py)
 emu.delete_order(727); emu.delete_customer(58)
+emu.put_coupon({...}); emu.delete_coupon(719)   # wc/v3 coupons (trash: put it with "status": "trash")
 emu.set_faults(rate_429=0.2, retry_after=0.05, seed=7); emu.fail_when(...); emu.requests
 emu.webhooks.add_webhook(topic, delivery_url, secret); emu.webhooks.set_status(id, "disabled")
                                       # the site's webhooks resource (emulators/woocommerce_hooks), on the same
@@ -21,6 +22,8 @@ Routes, under `/wp-json/wc/v3/`, authenticated with the REST key pair (HTTP Basi
   GET products/<id>/variations       `page`, `per_page`; same headers
   GET orders, orders/<id>            date filters, `orderby`, `order`, `status` (history.py); same headers
   GET customers, customers/<id>      `orderby`, `order`, `role`, `email` (history.py); same headers
+  GET coupons, coupons/<id>          `page`, `per_page`, `orderby` (id), `order`, `include`, `status` (as
+                                     products: `any` leaves the trash out); same headers
   webhooks, webhooks/<id>            served by the webhooks emulator's app (`emu.webhooks`, its own state)
 Errors are WordPress REST documents `{code, message, data: {status}}`.
 """
@@ -35,7 +38,7 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
-from emulators.shopify.platform import JsonDict, PlatformEmulator, json_response
+from emulators.shopify.platform import JsonDict, PlatformEmulator, ProductStore, json_response, now_iso
 from emulators.woocommerce_hooks import WooCommerceHooksEmulator
 
 from .history import HistoryBook, HistoryError
@@ -52,6 +55,7 @@ class WooCommerceEmulator(PlatformEmulator):
         super().__init__(host, port)
         self.key_pairs = {(consumer_key, consumer_secret)}
         self.history = HistoryBook()
+        self.coupons = ProductStore()
         # A site may cap `per_page` below what was asked (a plugin's rest_*_collection_params filter); the pages
         # then say so in X-WP-TotalPages. None: up to MAX_PER_PAGE, as WooCommerce.
         self.per_page_cap: int | None = None
@@ -66,6 +70,8 @@ class WooCommerceEmulator(PlatformEmulator):
                 Rule("/wp-json/wc/v3/orders/<int:resource_id>", endpoint="order"),
                 Rule("/wp-json/wc/v3/customers", endpoint="customers"),
                 Rule("/wp-json/wc/v3/customers/<int:resource_id>", endpoint="customer"),
+                Rule("/wp-json/wc/v3/coupons", endpoint="coupons"),
+                Rule("/wp-json/wc/v3/coupons/<int:coupon_id>", endpoint="coupon"),
             ],
             strict_slashes=False,
         )
@@ -103,9 +109,41 @@ class WooCommerceEmulator(PlatformEmulator):
     def delete_customer(self, customer_id: int) -> None:
         self.history.delete_customer(customer_id)
 
+    def put_coupon(self, coupon: JsonDict) -> JsonDict:
+        """Adds or replaces a coupon (wc/v3 JSON, `id` and `code` required), with WooCommerce's defaults."""
+        stamp = now_iso().replace("+00:00", "")
+        stored = {
+            "amount": "0.00",
+            "status": "publish",
+            "discount_type": "fixed_cart",
+            "description": "",
+            "date_created_gmt": stamp,
+            "date_modified_gmt": stamp,
+            "date_expires": None,
+            "date_expires_gmt": None,
+            "usage_count": 0,
+            "individual_use": False,
+            "product_ids": [],
+            "excluded_product_ids": [],
+            "usage_limit": None,
+            "usage_limit_per_user": None,
+            "free_shipping": False,
+            "product_categories": [],
+            "excluded_product_categories": [],
+            "minimum_amount": "0.00",
+            "maximum_amount": "0.00",
+            "email_restrictions": [],
+            **coupon,
+        }
+        return self.coupons.put(stored)
+
+    def delete_coupon(self, coupon_id: int) -> None:
+        self.coupons.delete(coupon_id)
+
     def reset(self) -> None:
         super().reset()
         self.history.clear()
+        self.coupons.clear()
         self.webhooks.reset()
 
     @staticmethod
@@ -217,6 +255,32 @@ class WooCommerceEmulator(PlatformEmulator):
             return paging
         page, per_page = paging
         return self._paged(request, list(product.get(VARIATIONS, [])), page, per_page)
+
+    # ----- coupons -----------------------------------------------------------------------------------------
+
+    def _coupons(self, request: Request) -> Response:
+        paging = self._paging(request)
+        if isinstance(paging, Response):
+            return paging
+        include = {int(i) for i in request.args.get("include", "").split(",") if i.strip().isdigit()}
+        status = request.args.get("status", "any")
+
+        def keep(coupon: JsonDict) -> bool:
+            if include and int(coupon["id"]) not in include:
+                return False
+            state = coupon.get("status", "publish")
+            return state != "trash" if status == "any" else state == status
+
+        items = list(self.coupons.all(keep))
+        if request.args.get("order") == "desc":
+            items.reverse()
+        return self._paged(request, items, *paging)
+
+    def _coupon(self, request: Request, coupon_id: int) -> Response:
+        coupon = self.coupons.get(coupon_id)
+        if coupon is None:
+            return self.error(404, "Invalid ID.", code="woocommerce_rest_shop_coupon_invalid_id")
+        return json_response(coupon)
 
     # ----- orders and customers (history.py) -------------------------------------------------------------
 

@@ -1,13 +1,16 @@
-"""Products: real-time product events, and the catalog sync (nightly for every store, or now for one).
+"""Products and promotions: real-time product and promotion events, and the catalog sync (nightly for every store,
+or now for one).
 
-Invocations (the domain is commerce_sync.catalog.run; docs/product-sync.md):
-- SQS, the product queue. A record is a bus message (product.updated / product.deleted), a `catalog_sync`
+Invocations (the domain is commerce_sync.catalog.run; docs/product-sync.md, docs/promotions.md):
+- SQS, the product queue. A record is a bus message (product.updated / product.deleted, promotion.updated /
+  promotion.deleted: commerce_sync.catalog.promotion_events), a `catalog_sync`
   message (the nightly fan-out, or a run's continuation), or a `sync_product` message (a replayed dead
   letter). Product events are handled before catalog work in the same batch, so a catalog slice never
   holds them up; failed records are reported (partial batch failures) and dead-lettered with their reason.
-- Direct (the schedule, `commerce-sync sync-products`): `{"action": "catalog_sync", "scope": "all_stores"}`
-  queues one catalog sync per active store; `{"action": "catalog_sync", "store_id": "..."}` runs that
-  store's sync in this invocation, continuing through the queue if it nears the time limit.
+- Direct (the schedule, `commerce-sync sync-catalog`): `{"action": "catalog_sync", "scope": "all_stores"}`
+  queues one catalog sync per active store; `{"action": "catalog_sync", "store_id": "...", "what"?: [...]}`
+  runs that store's sync (products and promotions, or the parts `what` names) in this invocation, continuing
+  through the queue if it nears the time limit.
 - History (commerce_sync.history; docs/history.md): `{"action": "backfill", "store_id", "since"?, "resources"?}`
   (direct from `commerce-sync backfill`, or a continuation with `run_id` on the queue), and
   `{"action": "publish_event", "event"}` (a dead-lettered history write, replayed: put on the bus), and the
@@ -31,6 +34,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from commerce_sync.aws.event_bus import event_from_message
 from commerce_sync.aws.observability import logger, metrics, tracer
 from commerce_sync.canonical.model import CanonicalEvent
+from commerce_sync.catalog.promotion_events import PROMOTION_EVENTS, PromotionEvents
 from commerce_sync.catalog.run import CATALOG_SYNC, SYNC_PRODUCT, CatalogSync
 from commerce_sync.history.backfill import BACKFILL, Backfill
 from commerce_sync.history.batches import PUBLISH_EVENT
@@ -38,7 +42,7 @@ from commerce_sync.history.reconcile import RECONCILE, Reconciliation
 from commerce_sync.processing.dead_letters import DeadLetters
 from commerce_sync.processing.services import Services
 from commerce_sync.processing.store_imports import StoreImports
-from pydantic import BaseModel, ConfigDict, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 CLOSE_EXPIRED_IMPORTS = "close_expired_imports"
@@ -58,6 +62,8 @@ class SyncMessage(BaseModel):
     since: str | None = None
     resources: list[str] | None = None
     event: dict[str, Any] | None = None
+    # The parts of a catalog sync: products, promotions (both when absent).
+    what: list[Literal["products", "promotions"]] | None = Field(default=None, min_length=1)
 
     @model_validator(mode="after")
     def _target(self) -> SyncMessage:
@@ -75,6 +81,11 @@ class SyncMessage(BaseModel):
 @cache
 def catalog_sync() -> CatalogSync:
     return CatalogSync(Services.from_environment())
+
+
+@cache
+def promotion_events() -> PromotionEvents:
+    return PromotionEvents(catalog_sync().services, catalog_sync().promotions.state)
 
 
 @cache
@@ -136,6 +147,7 @@ def _handle_request(message: SyncMessage, context: LambdaContext, from_queue: bo
         run_id=message.run_id,
         # In the queue consumer a slice is kept short, so product events waiting behind it are not delayed.
         slice_seconds=sync.config.queue_slice_seconds if from_queue else None,
+        what=message.what,
     )
 
 
@@ -147,6 +159,8 @@ def apply(record: SQSRecord, context: LambdaContext) -> dict[str, Any]:
     # A product event too large for the bus arrives as a claim-check reference, read back here.
     event = event_from_message(body, sync.services.claim_checks)
     logger.set_correlation_id(event.event_id)
+    if event.type in PROMOTION_EVENTS:
+        return promotion_events().process(event=event, message=body)
     return sync.events.process(event=event, message=body)
 
 
@@ -172,6 +186,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     if "Records" in event:
         # Lets Idempotency expire an in-progress record when this invocation times out mid-record.
         catalog_sync().events.idempotency_config.register_lambda_context(context)
+        promotion_events().idempotency_config.register_lambda_context(context)
         event = {**event, "Records": _events_first(list(event["Records"]))}
         return dict(
             process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)

@@ -57,7 +57,9 @@ from typing import Any, TypeVar
 
 import pytest
 import requests
+from commerce_sync.platforms.shopify.webhooks import SUBSCRIBED_TOPICS
 
+from emulators.shopify.discounts import sample_price_rules
 from emulators.shopify.fixtures import sample_catalog
 from emulators.shopify.history import sample_history
 from tests.paths import PROJECT
@@ -166,7 +168,7 @@ def stand_in_command_line() -> str:
 def walkthrough_commands() -> list[str]:
     blocks = [block for block in sh_blocks(readme_section(REGISTER_SECTION)) if "add-store" in block]
     assert blocks, f"no ```sh block with add-store in the README's {REGISTER_SECTION!r}"
-    assert "sync-products" in blocks[0], "the walk-through block no longer runs sync-products"
+    assert "sync-catalog" in blocks[0], "the walk-through block no longer runs sync-catalog"
     commands = shell_commands(blocks[0])
     # Each command runs in a shell of its own: one that may set shell state for the next would need one shell.
     setting_state = re.compile(r"\s*(?:(?:cd|export|source|\.|alias|set)\s|\w+=)")
@@ -434,6 +436,9 @@ def test_the_readme_walkthrough_typed_literally_registers_and_syncs_my_shop(
     assert mailchimp_store["store"]["name"] == UPDATED_STORE_NAME
     catalog_ids = {str(product["id"]) for product in sample_catalog()}
     assert set(mailchimp_store["products"]) == catalog_ids, "Mailchimp should hold the stand-in's sample catalog"
+    # sync-catalog brought its discounts too, but the buy X get Y one (docs/promotions.md).
+    rules = {str(rule["id"]) for rule, _ in sample_price_rules() if rule["title"] != "BUY2GET1"}
+    assert set(mailchimp_store["promo_rules"]) == rules, "Mailchimp should hold the stand-in's price rules"
 
     # backfill brought the stand-in's sample history (emulators.shopify.history.sample_history), quietly.
     customers, orders = sample_history()
@@ -446,7 +451,8 @@ def test_the_readme_walkthrough_typed_literally_registers_and_syncs_my_shop(
     # reconcile found nothing missed after the backfill, and every Shopify subscription `webhooks --create` made.
     reconciled = run_of(runs, "reconcile").stdout
     assert "repaired 0; failed 0" in reconciled, reconciled
-    assert "webhooks: 21 topics, 21 active, 0 reactivated, 0 missing" in reconciled, reconciled
+    topics = len(SUBSCRIBED_TOPICS)
+    assert f"webhooks: {topics} topics, {topics} active, 0 reactivated, 0 missing" in reconciled, reconciled
     stand_in_port = option(shlex.split(shopify_stand_in.command_line), "--port")
     subscribed = requests.get(
         f"http://127.0.0.1:{stand_in_port}/admin/api/2025-01/webhooks.json",
@@ -456,7 +462,7 @@ def test_the_readme_walkthrough_typed_literally_registers_and_syncs_my_shop(
     ).json()["webhooks"]
     runner_port = option(shlex.split(runner_command_line()), "--port")
     assert {item["address"] for item in subscribed} == {f"http://127.0.0.1:{runner_port}/webhooks/shopify"}
-    assert len(subscribed) == 21, subscribed
+    assert len(subscribed) == len(SUBSCRIBED_TOPICS), subscribed
 
     listed = run_of(runs, "list-stores").stdout
     assert re.search(rf"^{STORE_ID}\s+shopify:my-shop\.myshopify\.com\s", listed, flags=re.MULTILINE), listed

@@ -140,7 +140,11 @@ def test_the_readme_form_of_a_shopify_address_is_checked_saved_and_synced(
     result = runner.invoke("ProductSyncFunction", {"action": "catalog_sync", "store_id": store_id})
 
     assert (result["status"], result["created"], result["failed"]) == ("done", 4, 0)
-    assert {r["path"] for r in shopify.requests[1:]} == {"/admin/api/2025-01/products.json"}
+    # The catalog run reads the products, then the discounts (docs/promotions.md), in the store's version.
+    assert {r["path"] for r in shopify.requests[1:]} == {
+        "/admin/api/2025-01/products.json",
+        "/admin/api/2025-01/price_rules.json",
+    }
     assert mailchimp_reader.resource(f"/ecommerce/stores/{store_id}/products/1001") is not None
 
 

@@ -145,12 +145,16 @@ def test_a_customer_with_an_address_mailchimp_refuses_is_skipped_with_the_field_
     assert "email" in response.json()["reason"]
 
 
-def test_coupon_created_is_ignored_with_200(runner: LocalRunner, woo_store: RegisteredStore) -> None:
-    response = deliver(runner, woo_store, {"id": 719, "code": "spring25"}, topic="coupon.created")
+def test_a_coupon_of_a_plugins_kind_is_ignored_with_200_and_the_reason(
+    runner: LocalRunner, woo_store: RegisteredStore
+) -> None:
+    # Coupons are promotions (docs/promotions.md); a plugin's discount type has no Mailchimp kind.
+    coupon = {"id": 719, "code": "credit50", "discount_type": "smart_coupon", "amount": "50"}
+    response = deliver(runner, woo_store, coupon, topic="coupon.created")
 
     assert response.status_code == 200, response.text
     assert response.json()["status"] == "ignored"
-    assert "coupon.created" in response.json()["reason"]
+    assert "smart_coupon" in response.json()["reason"]
 
 
 def test_canonical_cart_events_from_the_wordpress_site_reach_its_woocommerce_store(

@@ -65,6 +65,33 @@ def test_sync_products_runs_now_and_catalog_status_reports_it(store: RegisteredS
     assert status["last_run"]["created"] == 4 and status["lock"] is None and status["batches_in_flight"] == 0
 
 
+def test_sync_catalog_runs_products_and_promotions_or_the_parts_named(
+    store: RegisteredStore, shopify: ShopifyEmulator
+) -> None:
+    from emulators.shopify.discounts import sample_price_rules
+
+    for rule, codes in sample_price_rules():
+        shopify.put_price_rule(rule, codes)
+
+    code, out = cli("sync-catalog", store.store_id, "--what", "promotions")
+    assert code == 0, out
+    assert "promotions: rules 6 seen, 0 unchanged, 6 created" in out and "codes 7 seen" in out
+    assert "1 left out (rule 507: buy X get Y" in out and " seen, 0 unchanged, 4 created" not in out
+
+    code, out = cli("sync-catalog", "--store", store.store_id)
+    assert code == 0, out
+    assert "4 seen, 0 unchanged, 4 created" in out and "rules 6 seen, 6 unchanged" in out
+
+    code, out = cli("catalog-status", "--store", store.store_id)
+    assert "promotions: rules 6 seen, 6 unchanged, 0 created" in out
+
+
+def test_sync_catalog_refuses_a_part_it_does_not_know(store: RegisteredStore) -> None:
+    with pytest.raises(SystemExit) as exit_code:
+        cli("sync-catalog", store.store_id, "--what", "products,coupons")
+    assert exit_code.value.code == 2
+
+
 def test_an_interrupted_run_shows_in_catalog_status(
     store: RegisteredStore, shopify: ShopifyEmulator, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -36,7 +36,12 @@ QUEUES = {
     "CartEventsQueue": ("CartEventsFunction", "CartEventsMaxConcurrency", "CartEventsRule", ["cart.", "customer."]),
     # A store's canonical import closes through the order queue (docs/canonical-events.md#history).
     "OrderStatusQueue": ("OrderStatusFunction", "OrderStatusMaxConcurrency", "OrderStatusRule", ["order.", "store."]),
-    "ProductSyncQueue": ("ProductSyncFunction", "ProductSyncQueueMaxConcurrency", "ProductSyncRule", ["product."]),
+    "ProductSyncQueue": (
+        "ProductSyncFunction",
+        "ProductSyncQueueMaxConcurrency",
+        "ProductSyncRule",
+        ["product.", "promotion."],
+    ),
 }
 
 GLOBAL_ENVIRONMENT = {

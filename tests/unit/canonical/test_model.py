@@ -25,6 +25,7 @@ from commerce_sync.canonical.model import (
     Order,
     Product,
     ProductVariant,
+    PromotionRemoval,
     make_event,
 )
 from commerce_sync.platforms.adapter import WebhookRequest
@@ -334,9 +335,11 @@ def test_data_models_cover_every_event_type() -> None:
     for event_type, model in DATA_MODELS.items():
         assert issubclass(model, CanonicalModel)
         if event_type.value.endswith(".deleted"):
-            # Every removal names the entity; a cart removal also says why (conversion guards late carts).
+            # Every removal names the entity; a cart removal also says why (conversion guards late carts), a
+            # promotion's may name only some of its codes.
             assert "id" in model.model_fields
-            assert model is (CartRemoval if event_type is EventType.CART_DELETED else DeletedEntity)
+            special = {EventType.CART_DELETED: CartRemoval, EventType.PROMOTION_DELETED: PromotionRemoval}
+            assert model is special.get(event_type, DeletedEntity)
 
 
 def test_event_accessors_give_the_typed_entity() -> None:

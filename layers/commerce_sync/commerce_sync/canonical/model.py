@@ -314,6 +314,84 @@ class Order(CanonicalModel):
         return self
 
 
+# ----- promotions: a store's discount rules and their codes (docs/canonical-events.md, "Promotions") -------
+
+# Mailchimp stores a promo code of at most 50 characters (shared/mailchimp/NOTES.md §5), and a code cannot be
+# shortened without becoming another code: a longer one is refused, never cut.
+MAX_PROMO_CODE_LENGTH = 50
+# One event's codes are written one Mailchimp request each, so an event carries a page of them at most; a rule
+# with more codes is sent as several events (codes_complete false), or left to the nightly sync.
+MAX_CODES_PER_EVENT = 100
+# A fraction, not a percent: 15 % is 0.15, as Mailchimp takes it.
+MAX_PERCENTAGE = Decimal(1)
+
+
+def _promo_code(value: str) -> str:
+    if len(value) > MAX_PROMO_CODE_LENGTH:
+        raise refused(f"Mailchimp stores promo codes of at most {MAX_PROMO_CODE_LENGTH} characters")
+    return value
+
+
+def _unique_ids(ids: tuple[str, ...], what: str) -> None:
+    if len(set(ids)) != len(ids):
+        raise ValueError(f"each {what} may appear once")
+
+
+class PromotionCode(CanonicalModel):
+    """One code that applies a promotion at checkout."""
+
+    id: EntityId
+    code: Annotated[str, Field(min_length=1), AfterValidator(_promo_code)]
+    # A store address that applies the code (or where the shopper can enter it); Mailchimp requires one.
+    redemption_url: Annotated[str, Field(min_length=1, max_length=2000)]
+    usage_count: Quantity = 0
+    enabled: bool = True
+    created_at: Timestamp | None = None
+    updated_at: Timestamp | None = None
+
+
+class Promotion(CanonicalModel):
+    """A discount rule (Mailchimp's promo rule) and, optionally, codes of it.
+
+    `type` "percentage" takes `amount` as a fraction from 0 to 1; "fixed" as money in `currency_code` (else
+    the store's currency). Free shipping is type "fixed", target "shipping", amount 0. `codes_complete`: the
+    codes listed are every code the rule has, so any other code Mailchimp holds for it is deleted; false
+    (the default) touches only the codes listed."""
+
+    id: EntityId
+    title: str | None = None
+    description: str | None = None
+    type: Literal["fixed", "percentage"]
+    amount: NonNegativeMoney
+    target: Literal["per_item", "total", "shipping"]
+    currency_code: CurrencyCode | None = None
+    starts_at: Timestamp | None = None
+    ends_at: Timestamp | None = None
+    enabled: bool = True
+    codes: tuple[PromotionCode, ...] = Field(default=(), max_length=MAX_CODES_PER_EVENT)
+    codes_complete: bool = False
+    created_at: Timestamp | None = None
+    updated_at: Timestamp | None = None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Promotion:
+        if self.type == "percentage" and self.amount > MAX_PERCENTAGE:
+            raise ValueError("a percentage amount is a fraction from 0 to 1 (15 % is 0.15)")
+        if self.type == "fixed" and self.currency_code:
+            object.__setattr__(self, "amount", quantize(self.amount, self.currency_code))
+        if self.starts_at is not None and self.ends_at is not None and self.ends_at <= self.starts_at:
+            raise ValueError("ends_at must come after starts_at")
+        _unique_ids(tuple(code.id for code in self.codes), "code id")
+        return self
+
+
+class PromotionRemoval(CanonicalModel):
+    """A rule gone from the store (no `code_ids`), or only these codes of it."""
+
+    id: EntityId
+    code_ids: tuple[EntityId, ...] = Field(default=(), max_length=MAX_CODES_PER_EVENT)
+
+
 class EventType(StrEnum):
     CART_UPDATED = "cart.updated"
     CART_DELETED = "cart.deleted"
@@ -325,6 +403,8 @@ class EventType(StrEnum):
     ORDER_REFUND = "order.refund"
     PRODUCT_UPDATED = "product.updated"
     PRODUCT_DELETED = "product.deleted"
+    PROMOTION_UPDATED = "promotion.updated"
+    PROMOTION_DELETED = "promotion.deleted"
     # A store's import of history opens and closes (docs/canonical-events.md#history).
     STORE_SYNC_STARTED = "store.sync_started"
     STORE_SYNC_FINISHED = "store.sync_finished"
@@ -452,6 +532,12 @@ class CanonicalEvent(CanonicalModel):
     def cart_removal(self) -> CartRemoval:
         return CartRemoval.model_validate(self.data)
 
+    def promotion(self) -> Promotion:
+        return Promotion.model_validate(self.data)
+
+    def promotion_removal(self) -> PromotionRemoval:
+        return PromotionRemoval.model_validate(self.data)
+
     def store_sync(self) -> StoreSync:
         return StoreSync.model_validate(self.data)
 
@@ -467,6 +553,8 @@ DATA_MODELS: dict[EventType, type[CanonicalModel]] = {
     EventType.ORDER_REFUND: OrderRefund,
     EventType.PRODUCT_UPDATED: Product,
     EventType.PRODUCT_DELETED: DeletedEntity,
+    EventType.PROMOTION_UPDATED: Promotion,
+    EventType.PROMOTION_DELETED: PromotionRemoval,
     EventType.STORE_SYNC_STARTED: StoreSync,
     EventType.STORE_SYNC_FINISHED: StoreSync,
 }

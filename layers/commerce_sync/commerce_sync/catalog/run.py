@@ -23,6 +23,9 @@ A run goes through three phases, each resumable from the checkpoint (`RunCheckpo
    (`product:<id>:<hash>`), and retry failed operations as direct writes of the product read afresh;
    a lasting refusal is dead-lettered with its reason. A batch whose results cannot be had (deleted,
    stuck, lost in a crash) has its products' hashes forgotten, so the next run writes them again.
+4. promotions — when the run includes them (`what`, docs/promotions.md): the store's discount rules and codes,
+   under the same lock and checkpoint (commerce_sync.catalog.promotion_sync). A run of promotions alone starts
+   here.
 
 Time: a slice stops starting new work `safety_margin_seconds` before Lambda's deadline (or after
 `queue_slice_seconds` when it runs in the queue consumer, so product events keep flowing), flushes,
@@ -55,8 +58,13 @@ from commerce_sync.aws.store_registry import Store
 from commerce_sync.aws.sync_lock import LockLost, SyncLock, new_token
 from commerce_sync.canonical.model import Product
 from commerce_sync.catalog.product_events import ProductEvents
+from commerce_sync.catalog.promotion_state import PromotionState
+from commerce_sync.catalog.promotion_sync import PromotionSync, emit_metrics
 from commerce_sync.catalog.state import (
+    CATALOG_PARTS,
     LOCK,
+    PRODUCTS,
+    PROMOTIONS,
     BatchRecord,
     CatalogState,
     ProductRecord,
@@ -90,7 +98,8 @@ from commerce_sync.mailchimp.client import MailchimpClient
 from commerce_sync.mailchimp.errors import MailchimpError
 from commerce_sync.platforms.http import PlatformApiError
 from commerce_sync.platforms.products import CatalogSource, CatalogUnavailable, chunks
-from commerce_sync.platforms.registry import source_for
+from commerce_sync.platforms.promotions import PromotionSource
+from commerce_sync.platforms.registry import promotion_source_for, source_for
 from commerce_sync.processing.services import Services
 
 CATALOG_SYNC = "catalog_sync"
@@ -157,6 +166,7 @@ class CatalogSync:
         requests: SyncRequests | None = None,
         dead_letters: ProductDeadLetters | None = None,
         source_factory: Callable[[Store, dict[str, Any]], CatalogSource] | None = None,
+        promotion_source_factory: Callable[[Store, dict[str, Any]], PromotionSource] | None = None,
     ) -> None:
         self.services = services
         self._config = config
@@ -165,6 +175,11 @@ class CatalogSync:
         self.dead_letters = dead_letters or ProductDeadLetters(os.environ.get("DEAD_LETTER_QUEUE_URL"))
         self._source_factory = source_factory or (lambda store, credentials: source_for(store, credentials))
         self.events = ProductEvents(services, self.state, refetch=self._repair)
+        promotions = promotion_source_factory or (lambda store, credentials: promotion_source_for(store, credentials))
+        self.promotions = PromotionSync(
+            PromotionState(services.settings.sync_state_table, boto3.resource("dynamodb")),
+            lambda store: promotions(store, self._credentials(store)),
+        )
 
     @property
     def config(self) -> CatalogConfig:
@@ -189,8 +204,10 @@ class CatalogSync:
         remaining_ms: Callable[[], int],
         run_id: str | None = None,
         slice_seconds: float | None = None,
+        what: Sequence[str] | None = None,
     ) -> dict[str, Any]:
-        """One slice of the store's run: a new run, the unfinished one resumed, or `run_id` continued."""
+        """One slice of the store's run: a new run, the unfinished one resumed, or `run_id` continued. `what`
+        (products, promotions; both when None) is what a new run syncs; an unfinished run keeps its own."""
         store = self.services.registry.get(store_id)
         if store is None or not store.active:
             return {"status": "skipped", "store_id": store_id, "reason": "no active store with this id"}
@@ -212,7 +229,7 @@ class CatalogSync:
                 checkpoint is None or checkpoint.run_id != run_id or checkpoint.status == "done"
             ):
                 return {"status": "superseded", "store_id": store_id, "run_id": run_id}
-            checkpoint = self._checkpoint_for(store_id, checkpoint, trigger, resuming=run_id is not None)
+            checkpoint = self._checkpoint_for(store_id, checkpoint, trigger, run_id is not None, what)
             checkpoint.slices += 1
             budget = remaining_ms() / 1000 - self.config.safety_margin_seconds
             if slice_seconds is not None:
@@ -271,9 +288,11 @@ class CatalogSync:
         """The store's Mailchimp client; `True` reads its credentials again (after a 401)."""
         return lambda refresh: self.services.mailchimp(store, refresh_key=refresh)
 
+    def _credentials(self, store: Store) -> dict[str, Any]:
+        return dict(self.services.secrets.current(store.secret_id).get("platform_api_credentials") or {})
+
     def _source(self, store: Store) -> CatalogSource:
-        credentials = self.services.secrets.current(store.secret_id).get("platform_api_credentials") or {}
-        return self._source_factory(store, dict(credentials))
+        return self._source_factory(store, self._credentials(store))
 
     def _repair(self, store: Store, product_id: str) -> None:
         try:
@@ -282,14 +301,26 @@ class CatalogSync:
             logger.warning("a concurrent newer change may have been overwritten", product_id=product_id)
 
     def _checkpoint_for(
-        self, store_id: str, checkpoint: RunCheckpoint | None, trigger: str, resuming: bool
+        self,
+        store_id: str,
+        checkpoint: RunCheckpoint | None,
+        trigger: str,
+        resuming: bool,
+        what: Sequence[str] | None = None,
     ) -> RunCheckpoint:
         too_old = checkpoint is not None and time.time() - checkpoint.started_at > self.config.run_max_age_seconds
         if checkpoint is not None and checkpoint.status != "done" and too_old:
             logger.warning("abandoning an unfinished run that is too old", old_run_id=checkpoint.run_id)
             checkpoint = None
         if checkpoint is None or checkpoint.status == "done":
-            return RunCheckpoint(run_id=uuid.uuid4().hex, trigger=trigger, started_at=time.time())
+            parts = [part for part in CATALOG_PARTS if what is None or part in what]
+            return RunCheckpoint(
+                run_id=uuid.uuid4().hex,
+                trigger=trigger,
+                started_at=time.time(),
+                what=parts,
+                phase="pages" if PRODUCTS in parts else "promotions",
+            )
         if not resuming:
             logger.info("resuming an interrupted catalog run", run_id=checkpoint.run_id, phase=checkpoint.phase)
         return checkpoint
@@ -305,6 +336,7 @@ class CatalogSync:
             metrics.add_metric(name=f"CatalogProducts{name.title()}", unit="Count", value=getattr(counters, name))
         metrics.add_metric(name="CatalogSyncDuration", unit="Seconds", value=checkpoint.duration_seconds)
         metrics.add_metric(name="CatalogMailchimpRequests", unit="Count", value=checkpoint.mailchimp_requests)
+        emit_metrics(checkpoint.promotions)
         logger.info("catalog sync finished", summary=summary)
         return {"status": "done", **summary}
 
@@ -373,6 +405,8 @@ class _Slice:
         if self.checkpoint.phase == "unrecorded" and not self._unrecorded():
             return self._pause()
         if self.checkpoint.phase == "batches" and not self._settle_all():
+            return self._pause()
+        if self.checkpoint.phase == "promotions" and not self._promotions():
             return self._pause()
         return True
 
@@ -468,8 +502,24 @@ class _Slice:
         while self.outstanding:
             if not self._settle(self.outstanding[0], wait=True):
                 return False
-        self._commit(phase="done")
+        self._commit(phase="promotions" if PROMOTIONS in self.checkpoint.what else "done")
         return True
+
+    def _promotions(self) -> bool:
+        """The run's promotions part, on this slice's Mailchimp connection, lock and checkpoint."""
+        finished = self.sync.promotions.run_slice(
+            self.store,
+            self.checkpoint,
+            self.writer.calls,
+            self.batches,
+            self.config,
+            self._commit,
+            self.time_left,
+            self._heartbeat,
+        )
+        if finished:
+            self._commit(phase="done")
+        return finished
 
     def _pause(self) -> bool:
         self._flush(hurry=True)

@@ -131,7 +131,65 @@ class RunCounters(BaseModel):
             setattr(self, name, getattr(self, name) + getattr(other, name))
 
 
-Phase = Literal["pages", "sweep", "unrecorded", "batches", "done"]
+Phase = Literal["pages", "sweep", "unrecorded", "batches", "promotions", "done"]
+# What a catalog run syncs: products (phases pages to batches), then promotions (docs/promotions.md).
+PRODUCTS = "products"
+PROMOTIONS = "promotions"
+CATALOG_PARTS = (PRODUCTS, PROMOTIONS)
+
+
+class PromotionCounters(BaseModel):
+    rules_seen: int = 0
+    rules_unchanged: int = 0
+    rules_created: int = 0
+    rules_updated: int = 0
+    rules_deleted: int = 0
+    rules_failed: int = 0
+    # Rules of a kind Mailchimp cannot express (or unreadable), left out with their reason.
+    rules_skipped: int = 0
+    codes_seen: int = 0
+    codes_unchanged: int = 0
+    codes_created: int = 0
+    codes_updated: int = 0
+    codes_deleted: int = 0
+    codes_failed: int = 0
+    codes_skipped: int = 0
+
+    def add(self, other: PromotionCounters) -> None:
+        for name in type(self).model_fields:
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+
+
+PromotionPhase = Literal[
+    "rules", "rule_batches", "codes", "sweep_rules", "sweep_batches", "sweep_codes", "batches", "done", "skipped"
+]
+# The reasons a summary lists (the counters count every one).
+MAX_SKIP_REASONS = 20
+
+
+class PromotionProgress(BaseModel):
+    """Where a run's promotions part is (docs/promotions.md, "The nightly sync"): rules first, then, once every
+    rule write has settled, the codes of each rule, then the sweep of what the store no longer has."""
+
+    phase: PromotionPhase = "rules"
+    started_at: float = Field(default_factory=time.time)
+    # The rules page being read (its cursor), the rule of it whose codes are read, and where in its codes.
+    cursor: str | None = None
+    rule_index: int = 0
+    # The id of that rule, so a page that shifted (a rule deleted meanwhile) is not read with another's cursor.
+    code_rule: str | None = None
+    code_cursor: str | None = None
+    sweep_after: str | None = None
+    counters: PromotionCounters = Field(default_factory=PromotionCounters)
+    skipped: list[str] = Field(default_factory=list)
+    reason: str | None = None
+
+    def note_skipped(self, what: str, item_id: str, reason: str) -> None:
+        if len(self.skipped) < MAX_SKIP_REASONS:
+            self.skipped.append(f"{what} {item_id}: {reason}"[:300])
+
+    def summary(self) -> dict[str, Any]:
+        return {"phase": self.phase, **self.counters.model_dump(), "skipped": list(self.skipped), "reason": self.reason}
 
 
 class RunCheckpoint(BaseModel):
@@ -157,6 +215,9 @@ class RunCheckpoint(BaseModel):
     mailchimp_requests: int = 0
     counters: RunCounters = Field(default_factory=RunCounters)
     last_error: str | None = None
+    # A checkpoint saved before promotions existed names no parts: it was a products run.
+    what: list[str] = Field(default_factory=lambda: [PRODUCTS])
+    promotions: PromotionProgress | None = None
 
     @property
     def duration_seconds(self) -> float:
@@ -177,6 +238,8 @@ class RunCheckpoint(BaseModel):
             "finished_at": self.finished_at,
             "duration_seconds": self.duration_seconds,
             "last_error": self.last_error,
+            "what": list(self.what),
+            "promotions": self.promotions.summary() if self.promotions else None,
         }
 
 

@@ -156,6 +156,24 @@ class ProductDeadLetters:
         return True
 
 
+class MailchimpCalls:
+    """Requests on the invocation's Mailchimp client (one connection), counted for the run's
+    `mailchimp_requests`; products and promotions of one run share it."""
+
+    def __init__(self, mailchimp: Callable[[bool], MailchimpClient]) -> None:
+        self._mailchimp = mailchimp
+        self.requests = 0
+
+    def call(self, action: Callable[[MailchimpClient], T]) -> T:
+        self.requests += 1
+        try:
+            return action(self._mailchimp(False))
+        except MailchimpAuthError:
+            # The key may have been rotated while this container was warm: read it again once.
+            self.requests += 1
+            return action(self._mailchimp(True))
+
+
 class ProductWriter:
     """Direct writes of one product at a time on the invocation's Mailchimp client (one connection)."""
 
@@ -168,19 +186,16 @@ class ProductWriter:
     ) -> None:
         self.store = store
         self.state = state
-        self._mailchimp = mailchimp
+        self.calls = MailchimpCalls(mailchimp)
         self._dead_letters = dead_letters
-        self.requests = 0
+
+    @property
+    def requests(self) -> int:
+        return self.calls.requests
 
     def call(self, action: Callable[[MailchimpClient], T]) -> T:
         """One Mailchimp request on the invocation's client, counted (the run's `mailchimp_requests`)."""
-        self.requests += 1
-        try:
-            return action(self._mailchimp(False))
-        except MailchimpAuthError:
-            # The key may have been rotated while this container was warm: read it again once.
-            self.requests += 1
-            return action(self._mailchimp(True))
+        return self.calls.call(action)
 
     def put(self, body: McProduct) -> None:
         self.call(lambda client: client.upsert_product(self.store.store_id, body))

@@ -39,6 +39,8 @@ from commerce_sync.mailchimp.models import (
     McOrder,
     McProduct,
     McProductVariant,
+    McPromoCode,
+    McPromoRule,
     McStore,
     McStoreUpdate,
 )
@@ -299,22 +301,26 @@ class MailchimpClient:
         body: dict[str, Any],
         patch: dict[str, Any],
         likely_new: bool,
+        parents: tuple[str, ...] = (),
     ) -> dict[str, Any]:
         """PATCH-then-POST, or POST-then-PATCH when the caller knows the resource is probably new: either
-        way one call in the usual case, and "not found" / "already exists" fall back to the other."""
+        way one call in the usual case, and "not found" / "already exists" fall back to the other. `parents`:
+        the collection's place under the store (`("promo-rules", rule_id)` for a rule's codes)."""
+        items = store_path(store_id, *parents, collection)
+        item = store_path(store_id, *parents, collection, resource_id)
         if likely_new:
             try:
-                return self._object("POST", store_path(store_id, collection), body)
+                return self._object("POST", items, body)
             except MailchimpAlreadyExists:
-                return self._object("PATCH", store_path(store_id, collection, resource_id), patch)
+                return self._object("PATCH", item, patch)
         try:
-            return self._object("PATCH", store_path(store_id, collection, resource_id), patch)
+            return self._object("PATCH", item, patch)
         except MailchimpNotFound:
             pass
         try:
-            return self._object("POST", store_path(store_id, collection), body)
+            return self._object("POST", items, body)
         except MailchimpAlreadyExists:
-            return self._object("PATCH", store_path(store_id, collection, resource_id), patch)
+            return self._object("PATCH", item, patch)
 
     def upsert_cart(self, store_id: str, cart: McCart, likely_new: bool = False) -> dict[str, Any]:
         """PATCH with the full lines array, POST when new. Never DELETE+POST: that breaks automations."""
@@ -331,6 +337,27 @@ class MailchimpClient:
     def delete_order(self, store_id: str, order_id: str) -> bool:
         """True when an order was deleted; one already gone is done, not an error."""
         return self._delete(store_path(store_id, "orders", order_id))
+
+    # ---- promo rules and their codes: no PUT either (NOTES.md §4) ------------------------------------------
+
+    def upsert_promo_rule(self, store_id: str, rule: McPromoRule, likely_new: bool = False) -> dict[str, Any]:
+        return self._upsert(store_id, "promo-rules", rule.id, rule.body(), rule.patch_body(), likely_new)
+
+    def delete_promo_rule(self, store_id: str, rule_id: str) -> bool:
+        """True when a rule was deleted (Mailchimp deletes its codes with it); one already gone is done."""
+        return self._delete(store_path(store_id, "promo-rules", rule_id))
+
+    def upsert_promo_code(
+        self, store_id: str, rule_id: str, code: McPromoCode, likely_new: bool = False
+    ) -> dict[str, Any]:
+        """MailchimpNotFound when Mailchimp has no such rule: a rule is written before its codes."""
+        return self._upsert(
+            store_id, "promo-codes", code.id, code.body(), code.patch_body(), likely_new, ("promo-rules", rule_id)
+        )
+
+    def delete_promo_code(self, store_id: str, rule_id: str, code_id: str) -> bool:
+        """True when a code was deleted; one already gone (or whose rule is gone) is done."""
+        return self._delete(store_path(store_id, "promo-rules", rule_id, "promo-codes", code_id))
 
     def _delete(self, resource: str) -> bool:
         try:

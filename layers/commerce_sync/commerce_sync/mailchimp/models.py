@@ -10,7 +10,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PlainSerializer
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PlainSerializer, model_validator
 
 from commerce_sync.mailchimp.ids import MailchimpId
 
@@ -184,3 +184,62 @@ class McStoreUpdate(MailchimpResource):
     domain: str | None = None
     # True pauses the store's automations while history is brought in (commerce_sync.history.backfill).
     is_syncing: bool | None = None
+
+
+# ----- promo rules and promo codes (NOTES.md §5: no PUT, so a write is a POST when new, a PATCH after) -----
+
+PROMO_TITLE_MAX_BYTES = 100
+PROMO_DESCRIPTION_MAX = 255
+PROMO_CODE_MAX = 50
+REDEMPTION_URL_MAX = 2000
+
+
+def _at_most_100_bytes(value: str) -> str:
+    # Mailchimp counts the title in UTF-8 bytes, the description in characters.
+    if len(value.encode("utf-8")) > PROMO_TITLE_MAX_BYTES:
+        raise ValueError(f"a promo rule title is at most {PROMO_TITLE_MAX_BYTES} bytes of UTF-8")
+    return value
+
+
+class McPromoRule(MailchimpResource):
+    """Body of POST /promo-rules and, without `id`, of PATCH /promo-rules/{id}."""
+
+    id: MailchimpId
+    title: Annotated[str, AfterValidator(_at_most_100_bytes)] | None = None
+    description: Annotated[str, Field(min_length=1, max_length=PROMO_DESCRIPTION_MAX)]
+    amount: Money
+    type: Literal["fixed", "percentage"]
+    target: Literal["per_item", "total", "shipping"]
+    starts_at: str | None = None
+    ends_at: str | None = None
+    enabled: bool
+    created_at_foreign: str | None = None
+    updated_at_foreign: str | None = None
+
+    @model_validator(mode="after")
+    def _amount_fits_type(self) -> McPromoRule:
+        if self.amount < 0 or (self.type == "percentage" and self.amount > 1):
+            raise ValueError("a percentage promo rule's amount is between 0 and 1; a fixed one is not negative")
+        return self
+
+    def patch_body(self) -> dict[str, Any]:
+        body = self.body()
+        body.pop("id")
+        return body
+
+
+class McPromoCode(MailchimpResource):
+    """Body of POST /promo-rules/{rule}/promo-codes and, without `id`, of PATCH …/promo-codes/{id}."""
+
+    id: MailchimpId
+    code: Annotated[str, Field(min_length=1, max_length=PROMO_CODE_MAX)]
+    redemption_url: Annotated[str, Field(min_length=1, max_length=REDEMPTION_URL_MAX)]
+    usage_count: Annotated[int, Field(ge=0)] | None = None
+    enabled: bool
+    created_at_foreign: str | None = None
+    updated_at_foreign: str | None = None
+
+    def patch_body(self) -> dict[str, Any]:
+        body = self.body()
+        body.pop("id")
+        return body

@@ -1,7 +1,7 @@
 """The platforms commerce-sync speaks, one line each: the webhook adapter that normalises a platform's
-deliveries, the catalog reader the nightly sync uses, the order and customer history reader the backfill and the
-reconciliation use, and the API connection (address forms, credentials, their check) that registering a store
-uses. Adding a platform is a package of its own plus its lines here."""
+deliveries, the catalog and promotion readers the nightly sync uses, the order and customer history reader the
+backfill and the reconciliation use, and the API connection (address forms, credentials, their check) that
+registering a store uses. Adding a platform is a package of its own plus its lines here."""
 
 from __future__ import annotations
 
@@ -15,19 +15,23 @@ from commerce_sync.platforms.adapter import PlatformAdapter
 from commerce_sync.platforms.bigcommerce import api as bigcommerce_api
 from commerce_sync.platforms.bigcommerce.catalog import BigCommerceCatalog
 from commerce_sync.platforms.bigcommerce.history import BigCommerceHistory
+from commerce_sync.platforms.bigcommerce.promotions import BigCommercePromotions
 from commerce_sync.platforms.bigcommerce.webhooks import BigCommerceAdapter
 from commerce_sync.platforms.canonical.webhooks import CanonicalAdapter
 from commerce_sync.platforms.connection import PlatformApiUrlError, PlatformConnection
 from commerce_sync.platforms.history import HistorySource, HistoryUnavailable
 from commerce_sync.platforms.http import CATALOG_HTTP_POLICY, HttpPolicy
 from commerce_sync.platforms.products import CatalogSource, CatalogUnavailable
+from commerce_sync.platforms.promotions import PromotionSource, PromotionsUnavailable
 from commerce_sync.platforms.shopify import api as shopify_api
 from commerce_sync.platforms.shopify.catalog import ShopifyCatalog
 from commerce_sync.platforms.shopify.history import ShopifyHistory
+from commerce_sync.platforms.shopify.promotions import ShopifyPromotions
 from commerce_sync.platforms.shopify.webhooks import ShopifyAdapter
 from commerce_sync.platforms.woocommerce import api as woocommerce_api
 from commerce_sync.platforms.woocommerce.catalog import WooCommerceCatalog
 from commerce_sync.platforms.woocommerce.history import WooCommerceHistory
+from commerce_sync.platforms.woocommerce.promotions import WooCommercePromotions
 from commerce_sync.platforms.woocommerce.webhooks import WooCommerceAdapter
 
 CatalogBuilder = Callable[[Store, Mapping[str, Any], HttpPolicy, "requests.Session | None"], CatalogSource]
@@ -36,6 +40,15 @@ CATALOG_READERS: dict[str, CatalogBuilder] = {
     "shopify": ShopifyCatalog.for_store,
     "woocommerce": WooCommerceCatalog.for_store,
     "bigcommerce": BigCommerceCatalog.for_store,
+}
+
+PromotionBuilder = Callable[[Store, Mapping[str, Any], HttpPolicy, "requests.Session | None"], PromotionSource]
+
+# Discount rules and their codes (the nightly sync's promotions, docs/promotions.md).
+PROMOTION_READERS: dict[str, PromotionBuilder] = {
+    "shopify": ShopifyPromotions.for_store,
+    "woocommerce": WooCommercePromotions.for_store,
+    "bigcommerce": BigCommercePromotions.for_store,
 }
 
 HistoryBuilder = Callable[[Store, Mapping[str, Any], HttpPolicy, "requests.Session | None"], HistorySource]
@@ -108,3 +121,23 @@ def history_source_for(
         return build(store, credentials, policy, session)
     except PlatformApiUrlError as error:
         raise HistoryUnavailable(f"store {store.store_id}: {error}") from error
+
+
+def promotion_source_for(
+    store: Store,
+    credentials: Mapping[str, Any],
+    policy: HttpPolicy = CATALOG_HTTP_POLICY,
+    session: requests.Session | None = None,
+) -> PromotionSource:
+    """The promotion reader for a store's platform; PromotionsUnavailable when the store has none (a canonical
+    sender: its promotions arrive as promotion.* events) or cannot reach its API."""
+    build = PROMOTION_READERS.get(store.platform)
+    if build is None:
+        raise PromotionsUnavailable(
+            f"store {store.store_id} is a {store.platform} store: commerce-sync cannot read its promotions, so they "
+            "arrive only as promotion.updated / promotion.deleted events"
+        )
+    try:
+        return build(store, credentials, policy, session)
+    except PlatformApiUrlError as error:
+        raise PromotionsUnavailable(f"store {store.store_id}: {error}") from error

@@ -30,7 +30,7 @@ def store(subscriptions: WebhookSubscriptions | None) -> Store:
 
 
 def test_the_subscribed_topics_are_the_ones_the_adapter_applies_and_the_docs_list() -> None:
-    assert len(SUBSCRIBED_TOPICS) == 21 and len(set(SUBSCRIBED_TOPICS)) == 21
+    assert len(SUBSCRIBED_TOPICS) == 26 and len(set(SUBSCRIBED_TOPICS)) == 26
     ignored = set(DRAFT_ORDER_TOPICS) | {ORDER_EDITED_TOPIC}
     assert not ignored & set(SUBSCRIBED_TOPICS), "acknowledged and ignored on purpose: not subscribed"
     for topic in ("checkouts/update", "carts/create", "customers/delete", "orders/paid", "refunds/create"):

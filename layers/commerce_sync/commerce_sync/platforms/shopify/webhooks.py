@@ -68,6 +68,7 @@ from commerce_sync.platforms.shopify.orders import (
     order_to_order,
     refund_to_refund,
 )
+from commerce_sync.platforms.shopify.promotions import DISCOUNT_SHAPE, DISCOUNT_TOPICS, normalise_discount_webhook
 from commerce_sync.platforms.signatures import verify_base64_hmac
 
 CHECKOUT_TOPICS = frozenset({"checkouts/create", "checkouts/update"})
@@ -96,6 +97,7 @@ TOPIC_SHAPES: dict[str, BodyShape] = {
     "products/create": BodyShape.of(needs="title variants", forbids="line_items"),
     "products/update": BodyShape.of(needs="title variants", forbids="line_items"),
     **dict.fromkeys(("checkouts/delete", "customers/delete", "orders/delete", "products/delete"), _DELETION),
+    **dict.fromkeys(DISCOUNT_TOPICS, DISCOUNT_SHAPE),
 }
 # What a store whose subscriptions commerce-sync makes through the Admin API is subscribed to (platforms.hooks,
 # docs/shopify.md): every topic the adapter applies. Draft orders and order edits, acknowledged and ignored on
@@ -348,6 +350,9 @@ class ShopifyAdapter(PlatformAdapter):
                 f"order edit {edit.id} of order {edit.order_id} names only the lines it changed; "
                 "the orders/updated of the same edit carries the edited order",
             )
+        if topic in DISCOUNT_TOPICS:
+            event_id = partial(_delivery_event_id, request)
+            return normalise_discount_webhook(topic, store, payload, api, event_id, _triggered_at(request))
         return Normalised.ignored(IgnoredKind.NOT_HANDLED, f"Shopify topic {topic} is not one commerce-sync handles")
 
     def _order(self, request: WebhookRequest, store: Store, topic: str, payload: Any) -> Normalised:

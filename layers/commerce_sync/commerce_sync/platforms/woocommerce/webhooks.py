@@ -55,6 +55,12 @@ from commerce_sync.platforms.woocommerce.models import (
     delivery_event_id,
 )
 from commerce_sync.platforms.woocommerce.orders import normalise_order
+from commerce_sync.platforms.woocommerce.promotions import (
+    COUPON_DELETED_TOPIC,
+    COUPON_SHAPE,
+    COUPON_TOPICS,
+    normalise_coupon_webhook,
+)
 
 CUSTOMER_TOPICS = frozenset({"customer.created", "customer.updated"})
 CUSTOMER_DELETED_TOPIC = "customer.deleted"
@@ -113,6 +119,8 @@ class WooCommerceAdapter(PlatformAdapter):
             return deletion(request, store, payload, EventType.CUSTOMER_DELETED, "customer")
         if topic in PRODUCT_TOPICS:
             return normalise_product_webhook(request, store, api, payload)
+        if topic in COUPON_TOPICS:
+            return normalise_coupon_webhook(request, store, topic, payload)
         return normalise_order(request, store, topic, self.consent_meta_keys, payload)
 
     def _customer(self, request: WebhookRequest, store: Store, payload: Any) -> Normalised:
@@ -154,7 +162,10 @@ TOPIC_SHAPES: dict[str, BodyShape] = {
         ("product.created", "product.updated", "product.restored"),
         BodyShape.of(needs="permalink", forbids="line_items username order_key"),
     ),
-    **dict.fromkeys((CUSTOMER_DELETED_TOPIC, "order.deleted", PRODUCT_DELETED_TOPIC), _WOO_DELETION),
+    **dict.fromkeys(COUPON_TOPICS - {COUPON_DELETED_TOPIC}, COUPON_SHAPE),
+    **dict.fromkeys(
+        (CUSTOMER_DELETED_TOPIC, "order.deleted", PRODUCT_DELETED_TOPIC, COUPON_DELETED_TOPIC), _WOO_DELETION
+    ),
 }
 
 
