@@ -1,4 +1,5 @@
-"""Many DynamoDB items in few requests: consistent batched reads (BatchGetItem, 100 keys a request) and
+"""Many DynamoDB items in few requests: the items of one kind (a sort-key prefix) paged in key order,
+consistent batched reads (BatchGetItem, 100 keys a request) and
 conditional writes in transactions (TransactWriteItems, 100 items a request) that report which items' conditions
 failed. The catalog sync and the history jobs work a page of resources at a time; one request per resource made
 their wall time (a page of 250 orders was 500 sequential calls).
@@ -14,6 +15,7 @@ import time
 from collections.abc import Iterator, Sequence
 from typing import Any
 
+from boto3.dynamodb.conditions import Key
 from botocore.exceptions import ClientError
 
 BATCH_GET_LIMIT = 100
@@ -37,6 +39,27 @@ def _transactions(items: Sequence[tuple[str, dict[str, Any]]]) -> Iterator[list[
         size += item_size
     if chunk:
         yield chunk
+
+
+def items_with_prefix(
+    table: Any, partition_key: str, prefix: str, after: str | None = None, projection: str | None = None
+) -> Iterator[dict[str, Any]]:
+    """The items of one partition whose sort key starts with `prefix`, in key order from after `prefix + after`,
+    consistent, one query page (at most 1 MB) in memory at a time."""
+    arguments: dict[str, Any] = {
+        "KeyConditionExpression": Key("pk").eq(partition_key) & Key("sk").begins_with(prefix),
+        "ConsistentRead": True,
+    }
+    if projection:
+        arguments["ProjectionExpression"] = projection
+    if after is not None:
+        arguments["ExclusiveStartKey"] = {"pk": partition_key, "sk": prefix + after}
+    while True:
+        page = table.query(**arguments)
+        yield from page.get("Items", [])
+        if "LastEvaluatedKey" not in page:
+            return
+        arguments["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
 
 def get_many(dynamodb: Any, table_name: str, keys: Sequence[dict[str, Any]]) -> Iterator[dict[str, Any]]:

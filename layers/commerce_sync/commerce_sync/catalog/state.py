@@ -33,7 +33,7 @@ from botocore.exceptions import ClientError
 from pydantic import BaseModel, Field
 
 from commerce_sync.aws import run_records
-from commerce_sync.aws.batch_items import get_many, transact_conditional
+from commerce_sync.aws.batch_items import get_many, items_with_prefix, transact_conditional
 
 PRODUCT = "product#"
 SEEN = "seen#"
@@ -352,21 +352,7 @@ class CatalogState:
     def _query(
         self, store_id: str, prefix: str, after: str | None, projection: str | None = None
     ) -> Iterator[dict[str, Any]]:
-        """Items of one kind in key order, one page (≤ 1 MB) in memory at a time."""
-        arguments: dict[str, Any] = {
-            "KeyConditionExpression": Key("pk").eq(partition(store_id)) & Key("sk").begins_with(prefix),
-            "ConsistentRead": True,
-        }
-        if projection:
-            arguments["ProjectionExpression"] = projection
-        if after is not None:
-            arguments["ExclusiveStartKey"] = {"pk": partition(store_id), "sk": prefix + after}
-        while True:
-            page = self.table.query(**arguments)
-            yield from page.get("Items", [])
-            if "LastEvaluatedKey" not in page:
-                return
-            arguments["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        return items_with_prefix(self.table, partition(store_id), prefix, after, projection)
 
     # ---- runs ------------------------------------------------------------------------------------
 
