@@ -8,6 +8,10 @@ request threads write to it, so a transaction running beside a live write fails 
 changed size during iteration" — an error DynamoDB never gives. Here a transaction backs up only the items it
 names and puts them back when it is cancelled, which is the same all-or-nothing outcome.
 
+And each DynamoDB request runs whole before the next starts: moto server answers on many threads and applies an
+update as read-modify-write in Python, so two concurrent `ADD` updates of one counter could lose one; DynamoDB
+applies every single-item write atomically.
+
 Installed once per process, before moto server answers its first request (LocalRunner.start, the tests' own
 moto server, the benchmarks).
 """
@@ -77,3 +81,14 @@ def install() -> None:
             raise
 
     models.DynamoDBBackend.transact_write_items = transact_write_items  # type: ignore[method-assign]
+
+    from moto.dynamodb.responses import DynamoHandler
+
+    one_at_a_time = threading.Lock()
+    call_action = DynamoHandler.call_action
+
+    def atomic_call_action(handler: Any) -> Any:
+        with one_at_a_time:
+            return call_action(handler)
+
+    DynamoHandler.call_action = atomic_call_action  # type: ignore[method-assign]
