@@ -4,9 +4,10 @@ or now for one).
 Invocations (the domain is commerce_sync.catalog.run; docs/product-sync.md, docs/promotions.md):
 - SQS, the product queue. A record is a bus message (product.updated / product.deleted, promotion.updated /
   promotion.deleted: commerce_sync.catalog.promotion_events), a `catalog_sync`
-  message (the nightly fan-out, or a run's continuation), or a `sync_product` message (a replayed dead
-  letter). Product events are handled before catalog work in the same batch, so a catalog slice never
-  holds them up; failed records are reported (partial batch failures) and dead-lettered with their reason.
+  message (the nightly fan-out, or a run's continuation), or a `sync_product` / `sync_promotion` message (a
+  replayed dead letter: the product, or the discount rule or code, read from the store again). Product events
+  are handled before catalog work in the same batch, so a catalog slice never holds them up; failed records are
+  reported (partial batch failures) and dead-lettered with their reason.
 - Direct (the schedule, `commerce-sync sync-catalog`): `{"action": "catalog_sync", "scope": "all_stores"}`
   queues one catalog sync per active store; `{"action": "catalog_sync", "store_id": "...", "what"?: [...]}`
   runs that store's sync (products and promotions, or the parts `what` names) in this invocation, continuing
@@ -35,7 +36,7 @@ from commerce_sync.aws.event_bus import event_from_message
 from commerce_sync.aws.observability import logger, metrics, tracer
 from commerce_sync.canonical.model import CanonicalEvent
 from commerce_sync.catalog.promotion_events import PROMOTION_EVENTS, PromotionEvents
-from commerce_sync.catalog.run import CATALOG_SYNC, SYNC_PRODUCT, CatalogSync
+from commerce_sync.catalog.run import CATALOG_SYNC, SYNC_PRODUCT, SYNC_PROMOTION, CatalogSync
 from commerce_sync.history.backfill import BACKFILL, Backfill
 from commerce_sync.history.batches import PUBLISH_EVENT
 from commerce_sync.history.reconcile import RECONCILE, Reconciliation
@@ -53,11 +54,21 @@ class SyncMessage(BaseModel):
 
     model_config = ConfigDict(extra="ignore")
 
-    action: Literal["catalog_sync", "sync_product", "backfill", "publish_event", "reconcile", "close_expired_imports"]
+    action: Literal[
+        "catalog_sync",
+        "sync_product",
+        "sync_promotion",
+        "backfill",
+        "publish_event",
+        "reconcile",
+        "close_expired_imports",
+    ]
     scope: Literal["all_stores"] | None = None
     store_id: str | None = None
     run_id: str | None = None
     product_id: str | None = None
+    rule_id: str | None = None
+    code_id: str | None = None
     trigger: str | None = None
     since: str | None = None
     resources: list[str] | None = None
@@ -69,6 +80,8 @@ class SyncMessage(BaseModel):
     def _target(self) -> SyncMessage:
         if self.action == SYNC_PRODUCT and not (self.store_id and self.product_id):
             raise ValueError("sync_product needs store_id and product_id")
+        if self.action == SYNC_PROMOTION and not (self.store_id and self.rule_id):
+            raise ValueError("sync_promotion needs store_id and rule_id")
         if self.action in (CATALOG_SYNC, RECONCILE) and not (self.scope or self.store_id):
             raise ValueError(f'{self.action} needs a store_id or "scope": "all_stores"')
         if self.action == BACKFILL and not self.store_id:
@@ -138,6 +151,8 @@ def _handle_request(message: SyncMessage, context: LambdaContext, from_queue: bo
         return {"status": "published", "event_id": event.event_id}
     if message.action == SYNC_PRODUCT:
         return sync.resync(str(message.store_id), [str(message.product_id)])
+    if message.action == SYNC_PROMOTION:
+        return sync.resync_promotion(str(message.store_id), str(message.rule_id), message.code_id)
     if message.scope == "all_stores" and not message.store_id:
         return sync.fan_out(trigger=message.trigger or "schedule")
     return sync.run(

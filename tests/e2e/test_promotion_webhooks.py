@@ -103,6 +103,33 @@ def test_shopify_discount_webhooks_keep_the_rule_and_its_codes(
     assert rule_in_mailchimp(mailchimp_reader, store.store_id, "801") is None
 
 
+def test_redeemcode_bodies_of_another_shape_lose_nothing(
+    runner: LocalRunner,
+    shopify: tuple[ShopifyEmulator, RegisteredStore],
+    mailchimp_reader: MailchimpReader,
+) -> None:
+    """Shopify publishes no sample of the redeemcode bodies (docs/promotions.md): a code we cannot read from one is
+    found by reading the rule's codes, and a removal without a code id is acknowledged for the nightly run."""
+    emulator, store = shopify
+    secret, domain = store.webhook_secret, store.identity
+    emulator.put_price_rule(price_rule(803, "ODD", value="-10.0"), [{"id": 8031, "code": "ODD10"}])
+    emulator.put_discount_code(803, {"id": 8032, "code": "ODD-VIP"})
+
+    added = discount(803, redeem_code={"code": "ODD-VIP"}, title=None)
+    assert send_shopify(runner.url, secret, "discounts/redeemcode_added", domain, added).status_code == 202
+    runner.wait_until_idle()
+    rule = rule_in_mailchimp(mailchimp_reader, store.store_id, "803")
+    assert rule is not None and set(rule["codes"]) == {"8031", "8032"}
+
+    removed = send_shopify(runner.url, secret, "discounts/redeemcode_removed", domain, discount(803, title=None))
+    assert (removed.status_code, removed.json()["status"]) == (200, "ignored"), removed.text
+    assert "nightly" in removed.json()["reason"]
+    gone = discount(804)
+    answer = send_shopify(runner.url, secret, "discounts/redeemcode_added", domain, gone)
+    assert (answer.status_code, answer.json()["status"]) == (200, "ignored"), answer.text
+    assert "not a price rule" in answer.json()["reason"]
+
+
 def test_shopify_automatic_and_unexpressible_discounts_are_acknowledged_and_ignored(
     runner: LocalRunner, shopify: tuple[ShopifyEmulator, RegisteredStore]
 ) -> None:

@@ -455,3 +455,80 @@ def test_bigcommerce_coupons_and_a_coupon_promotion(
     assert list(rules["promotion-11"]["codes"]) == ["111"]
     assert rules["1"]["codes"]["1"]["redemption_url"] == f"https://store-{bc.store_hash}.mybigcommerce.com/cart.php"
     assert json.dumps(rules)  # what the reader answered is plain JSON
+
+
+def test_a_lasting_refusal_is_dead_lettered_and_its_replay_writes_what_the_store_has_then(
+    runner: LocalRunner,
+    store: RegisteredStore,
+    shopify: ShopifyEmulator,
+    mailchimp: MailchimpEmulator,
+    mailchimp_reader: MailchimpReader,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from emulators.mailchimp import promos
+    from emulators.mailchimp.problems import invalid_field
+    from operator_cli import dead_letters
+    from operator_cli import main as operator_main
+
+    # Mailchimp judges rule 503's title, and code SUMMER-B2, unacceptable: a rule of its own we do not model,
+    # so the refusal lasts (batch or direct alike) until the merchant changes the discount.
+    check_rule, check_lengths = promos._check_rule, promos._check_lengths
+
+    def refuse_socks(rule: dict[str, Any]) -> None:
+        if rule.get("title") == "SOCKS2":
+            raise invalid_field("title", "This title is not allowed.")
+        check_rule(rule)
+
+    def refuse_b2(item: dict[str, Any], limits: dict[str, int]) -> None:
+        if item.get("code") == "SUMMER-B2":
+            raise invalid_field("code", "This code is not allowed.")
+        check_lengths(item, limits)
+
+    monkeypatch.setattr(promos, "_check_rule", refuse_socks)
+    monkeypatch.setattr(promos, "_check_lengths", refuse_b2)
+    for name, value in runner.operator_environment().items():
+        monkeypatch.setenv(name, value)
+
+    result = sync(runner, store.store_id, "promotions")
+
+    promotions = result["promotions"]
+    assert (promotions["rules_dead_lettered"], promotions["codes_dead_lettered"]) == (1, 1), promotions
+    rules = rules_in_mailchimp(mailchimp_reader, store.store_id)
+    assert "503" not in rules and "5052" not in rules["505"]["codes"]
+    mine = [
+        letter
+        for letter in dead_letters.peek("product_sync")
+        if json.loads(letter.body).get("store_id") == store.store_id
+    ]
+    bodies = sorted((json.loads(letter.body) for letter in mine), key=lambda body: body["rule_id"])
+    assert bodies == [
+        {"action": "sync_promotion", "store_id": store.store_id, "rule_id": "503"},
+        {"action": "sync_promotion", "store_id": store.store_id, "rule_id": "505", "code_id": "5052"},
+    ]
+    assert all("not allowed" in letter.error_message for letter in mine)
+    # A second run does not send the refused content again.
+    before = len(promo_writes(mailchimp, store.store_id))
+    again = sync(runner, store.store_id, "promotions")["promotions"]
+    assert (again["rules_failed"], again["codes_failed"]) == (0, 0)
+    assert promo_writes(mailchimp, store.store_id)[before:] == []
+
+    # The merchant renames the rule and the code; Mailchimp accepts them now. The replay reads them afresh.
+    rule, codes = next((r, c) for r, c in sample_price_rules() if r["id"] == 503)
+    shopify.put_price_rule({**rule, "title": "SOCKS-TWO"}, codes)
+    summer, summer_codes = next((r, c) for r, c in sample_price_rules() if r["id"] == 505)
+    shopify.put_price_rule(summer, [c if c["id"] != 5052 else {**c, "code": "SUMMER-B3"} for c in summer_codes])
+    assert operator_main.main(["dead-letters", "product_sync", "--replay"]) == 0
+    runner.wait_until_idle(timeout=60)
+
+    rules = rules_in_mailchimp(mailchimp_reader, store.store_id)
+    assert rules["503"]["title"] == "SOCKS-TWO" and rules["503"]["codes"] == {}
+    assert rules["505"]["codes"]["5052"]["code"] == "SUMMER-B3"
+    assert not [
+        letter
+        for letter in dead_letters.peek("product_sync")
+        if json.loads(letter.body).get("store_id") == store.store_id
+    ], "nothing of this store is left in the dead-letter queue"
+    # The rule's codes follow at the next run, which has nothing else to do.
+    final = sync(runner, store.store_id, "promotions")["promotions"]
+    assert (final["codes_created"], final["rules_updated"], final["codes_updated"]) == (1, 0, 0), final
+    assert rules_in_mailchimp(mailchimp_reader, store.store_id)["503"]["codes"]["5031"]["code"] == "SOCKS2"

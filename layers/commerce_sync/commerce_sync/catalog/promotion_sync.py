@@ -19,7 +19,9 @@ Phases (`PromotionProgress.phase`), each resumable:
    (its rule failed) is left.
 6. batches — wait for the batches in flight and read their results; a failed operation this invocation
    submitted is written again directly (POST and PATCH falling back to each other), one submitted by an
-   earlier invocation has its record reset so the next run writes it again.
+   earlier invocation has its record reset so the next run writes it again. A write Mailchimp refuses outright
+   (4xx, in a batch and again directly) keeps its reason in the record and is dead-lettered as a
+   `sync_promotion` request; replaying it (`resync`) reads the rule or code from the store again.
 When the store answered no rule at all, nothing is deleted (an empty answer is likelier a fault than a store
 that ended every promotion at once).
 
@@ -30,9 +32,9 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
 from commerce_sync.aws.observability import logger, metrics
 from commerce_sync.aws.store_registry import Store
@@ -64,7 +66,7 @@ from commerce_sync.catalog.state import (
     PromotionProgress,
     RunCheckpoint,
 )
-from commerce_sync.catalog.writer import MailchimpCalls, now_version
+from commerce_sync.catalog.writer import CatalogDeadLetters, MailchimpCalls, now_version
 from commerce_sync.mailchimp.batches import (
     BatchGone,
     BatchNotFinished,
@@ -124,9 +126,15 @@ class SliceTuning(Protocol):
 class PromotionSync:
     """Builds a run's promotion slices for a store; the catalog run calls `run_slice` in its promotions phase."""
 
-    def __init__(self, state: PromotionState, source_factory: Callable[[Store], PromotionSource]) -> None:
+    def __init__(
+        self,
+        state: PromotionState,
+        source_factory: Callable[[Store], PromotionSource],
+        dead_letters: CatalogDeadLetters | None = None,
+    ) -> None:
         self.state = state
         self._source_factory = source_factory
+        self.dead_letters = dead_letters
 
     def run_slice(
         self,
@@ -150,7 +158,17 @@ class PromotionSync:
         except PromotionsUnavailable as reason:
             return _skip(progress, str(reason), commit)
         work = _PromotionSlice(
-            store, source, self.state, progress, checkpoint.run_id, calls, batches, config, commit, time_left, heartbeat
+            store,
+            source,
+            self.state,
+            progress,
+            checkpoint.run_id,
+            PromotionWriter(store, self.state, calls, self.dead_letters),
+            batches,
+            config,
+            commit,
+            time_left,
+            heartbeat,
         )
         try:
             return work.run()
@@ -158,6 +176,68 @@ class PromotionSync:
             # A token without the discounts scope, a site without coupons: the products are still done.
             work.flush_and_commit()
             return _skip(progress, f"the store's promotions cannot be read: {error}", commit)
+
+    def resync(self, store: Store, calls: MailchimpCalls, rule_id: str, code_id: str | None) -> dict[str, Any]:
+        """A dead-lettered rule (`code_id` None) or code, read from the store again and written directly, even when
+        its content is what Mailchimp refused before (the record's `failed`: the refusal may have been ours, or
+        passing). Mailchimp's errors are raised. A rule gone from the store is deleted in Mailchimp; a replayed
+        rule brings the codes a single-code platform lists with it, while the codes of a rule of many codes
+        follow at the next promotions run (they may be 100,000, too many for one queue record)."""
+        try:
+            source = self._source_factory(store)
+        except PromotionsUnavailable as reason:
+            return {"rule_id": rule_id, "outcome": "skipped", "reason": str(reason)}
+        writer = PromotionWriter(store, self.state, calls)
+        version = now_version()
+        found = next(iter(source.promotions_by_id([rule_id])), None)
+        rule = self.state.record(store.store_id, rule_key(rule_id))
+        if found is None:
+            if rule is None or rule.removed:
+                return {"rule_id": rule_id, "outcome": "gone"}
+            writer.write(deletion(rule, version), condition="hash", raise_errors=True)
+            return {"rule_id": rule_id, "outcome": "deleted"}
+        outcomes: dict[str, str] = {}
+        if rule is None or not rule.in_mailchimp or code_id is None:
+            outcomes[rule_key(rule_id)] = self._resend(writer, rule_write(found, rule, store, version), rule)
+            rule = self.state.record(store.store_id, rule_key(rule_id))
+        since = rule.since if rule is not None else ""
+        wanted = [code_id] if code_id is not None else [code.id for code in found.codes]
+        for code in self._codes_named(source, found, set(wanted)):
+            record = self.state.record(store.store_id, code_key(rule_id, code.id))
+            outcomes[code_key(rule_id, code.id)] = self._resend(
+                writer, code_write(rule_id, code, record, version, since), record, since
+            )
+        if code_id is not None and code_key(rule_id, code_id) not in outcomes:
+            record = self.state.record(store.store_id, code_key(rule_id, code_id))
+            gone = record is None or record.removed
+            if not gone and record is not None:
+                writer.write(deletion(record, version), condition="hash", raise_errors=True)
+            outcomes[code_key(rule_id, code_id)] = "gone" if gone else "deleted"
+        return {"rule_id": rule_id, "outcome": "synced", "written": outcomes}
+
+    @staticmethod
+    def _resend(writer: PromotionWriter, write: PromoWrite, record: PromoRecord | None, since: str = "") -> str:
+        if unchanged(write, record, since) and record is not None and not record.failed:
+            return "unchanged"
+        outcome = writer.write(write, condition="hash", raise_errors=True)
+        return write.kind if outcome is PromoOutcome.APPLIED else outcome.value
+
+    @staticmethod
+    def _codes_named(source: PromotionSource, promotion: Promotion, wanted: set[str]) -> Iterator[PromotionCode]:
+        """The codes among `wanted`: those the rule came with, else paged from the store until all are found."""
+        if promotion.codes_complete or not wanted:
+            yield from (code for code in promotion.codes if code.id in wanted)
+            return
+        cursor: str | None = None
+        while wanted:
+            page = source.codes(promotion.id, cursor)
+            for code in page.codes:
+                if code.id in wanted:
+                    wanted.discard(code.id)
+                    yield code
+            cursor = page.next_cursor
+            if cursor is None:
+                return
 
 
 def _skip(progress: PromotionProgress, reason: str, commit: Callable[[], None]) -> bool:
@@ -187,7 +267,7 @@ class _PromotionSlice:
         state: PromotionState,
         progress: PromotionProgress,
         run_id: str,
-        calls: MailchimpCalls,
+        writer: PromotionWriter,
         batches: MailchimpBatches,
         config: SliceTuning,
         commit: Callable[[], None],
@@ -199,7 +279,7 @@ class _PromotionSlice:
         self.state = state
         self.progress = progress
         self.run_id = run_id
-        self.writer = PromotionWriter(store, state, calls)
+        self.writer = writer
         self.batches = batches
         self.config = config
         self._save = commit
@@ -497,7 +577,10 @@ class _PromotionSlice:
             self._bump(write.key, "unchanged")
         else:
             self._bump(write.key, "failed")
-            if outcome is PromoOutcome.REFUSED:
+            if outcome is PromoOutcome.DEAD_LETTERED:
+                self._bump(write.key, "dead_lettered")
+                self.progress.note_skipped("refused", write.key, "Mailchimp refused it; dead-lettered with the reason")
+            elif outcome is PromoOutcome.REFUSED:
                 self.progress.note_skipped("refused", write.key, "Mailchimp refused it (logged with the reason)")
 
     def _maybe_flush(self) -> None:

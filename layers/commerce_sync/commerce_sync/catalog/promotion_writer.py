@@ -22,7 +22,7 @@ from commerce_sync.aws.store_registry import Store
 from commerce_sync.canonical.model import Promotion, PromotionCode
 from commerce_sync.canonical.redaction import redact_emails
 from commerce_sync.catalog.promotion_state import PromoRecord, PromotionState, code_key, rule_key
-from commerce_sync.catalog.writer import MailchimpCalls
+from commerce_sync.catalog.writer import CatalogDeadLetters, MailchimpCalls
 from commerce_sync.mailchimp.batches import BatchOperation, operation_id
 from commerce_sync.mailchimp.errors import MailchimpAuthError, MailchimpError, MailchimpNotFound
 from commerce_sync.mailchimp.ids import store_path
@@ -135,16 +135,26 @@ class PromoOutcome(StrEnum):
     APPLIED = "applied"
     CONFLICT = "conflict"  # written to Mailchimp, but a newer change was recorded meanwhile
     RETRY_LATER = "retry_later"  # Mailchimp failed in a way that may pass; the next run writes it again
-    REFUSED = "refused"  # Mailchimp refused the content: recorded with the reason, not sent again unchanged
+    # Mailchimp refused the content: recorded with the reason, not sent again unchanged ...
+    REFUSED = "refused"
+    # ... and dead-lettered, so a replay reads it from the store again once the merchant (or we) fixed it.
+    DEAD_LETTERED = "dead_lettered"
 
 
 class PromotionWriter:
     """Direct writes, one request at a time on the invocation's Mailchimp connection."""
 
-    def __init__(self, store: Store, state: PromotionState, calls: MailchimpCalls) -> None:
+    def __init__(
+        self,
+        store: Store,
+        state: PromotionState,
+        calls: MailchimpCalls,
+        dead_letters: CatalogDeadLetters | None = None,
+    ) -> None:
         self.store = store
         self.state = state
         self.calls = calls
+        self.dead_letters = dead_letters
 
     def send(self, write: PromoWrite) -> None:
         store_id, rule_id, code_id = self.store.store_id, write.record.rule_id, write.record.code_id
@@ -173,8 +183,8 @@ class PromotionWriter:
                 # A code whose rule Mailchimp lacks (404) waits for the rule, which the next run writes first.
                 logger.warning("promotion write failed; the next run retries", key=write.key, error=str(error))
                 return PromoOutcome.RETRY_LATER
-            self.refused(write, f"{error.status} {error.title}: {error.detail}")
-            return PromoOutcome.REFUSED
+            parked = self.refused(write, type(error).__name__, f"{error.status} {error.title}: {error.detail}")
+            return PromoOutcome.DEAD_LETTERED if parked else PromoOutcome.REFUSED
         return PromoOutcome.APPLIED if self.keep(write, condition) else PromoOutcome.CONFLICT
 
     def keep(self, write: PromoWrite, condition: Literal["hash", "version"]) -> bool:
@@ -187,7 +197,12 @@ class PromotionWriter:
             logger.info("a newer change of the promotion was recorded meanwhile", key=write.key)
         return stored
 
-    def refused(self, write: PromoWrite, reason: str) -> None:
+    def refused(self, write: PromoWrite, error_type: str, reason: str) -> bool:
+        """Keeps the refusal in the record; True when it was dead-lettered too."""
         reason = redact_emails(reason)[:500]
         logger.warning("Mailchimp refused a promotion write", key=write.key, reason=reason)
         self.state.put_records(self.store.store_id, [(write.record.with_changes(failed=reason), write.read_hash)])
+        if self.dead_letters is None:
+            return False
+        record = write.record
+        return self.dead_letters.send_promotion(self.store.store_id, record.rule_id, record.code_id, error_type, reason)

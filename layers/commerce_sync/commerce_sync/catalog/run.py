@@ -73,9 +73,12 @@ from commerce_sync.catalog.state import (
     partition,
 )
 from commerce_sync.catalog.writer import (
+    SYNC_PRODUCT,
+    SYNC_PROMOTION,
+    CatalogDeadLetters,
+    MailchimpCalls,
     Outcome,
     PendingWrite,
-    ProductDeadLetters,
     ProductWriter,
     now_version,
     product_path,
@@ -103,7 +106,7 @@ from commerce_sync.platforms.registry import promotion_source_for, source_for
 from commerce_sync.processing.services import Services
 
 CATALOG_SYNC = "catalog_sync"
-SYNC_PRODUCT = "sync_product"
+__all__ = ["CATALOG_SYNC", "SYNC_PRODUCT", "SYNC_PROMOTION", "CatalogSync"]
 
 
 @dataclass(frozen=True)
@@ -164,7 +167,7 @@ class CatalogSync:
         services: Services,
         config: CatalogConfig | None = None,
         requests: SyncRequests | None = None,
-        dead_letters: ProductDeadLetters | None = None,
+        dead_letters: CatalogDeadLetters | None = None,
         source_factory: Callable[[Store, dict[str, Any]], CatalogSource] | None = None,
         promotion_source_factory: Callable[[Store, dict[str, Any]], PromotionSource] | None = None,
     ) -> None:
@@ -172,13 +175,14 @@ class CatalogSync:
         self._config = config
         self.state = CatalogState(services.settings.sync_state_table, boto3.resource("dynamodb"))
         self.requests = requests or SyncRequests(os.environ.get("PRODUCT_SYNC_QUEUE_URL"))
-        self.dead_letters = dead_letters or ProductDeadLetters(os.environ.get("DEAD_LETTER_QUEUE_URL"))
+        self.dead_letters = dead_letters or CatalogDeadLetters(os.environ.get("DEAD_LETTER_QUEUE_URL"))
         self._source_factory = source_factory or (lambda store, credentials: source_for(store, credentials))
         self.events = ProductEvents(services, self.state, refetch=self._repair)
         promotions = promotion_source_factory or (lambda store, credentials: promotion_source_for(store, credentials))
         self.promotions = PromotionSync(
             PromotionState(services.settings.sync_state_table, boto3.resource("dynamodb")),
             lambda store: promotions(store, self._credentials(store)),
+            self.dead_letters,
         )
 
     @property
@@ -281,6 +285,18 @@ class CatalogSync:
             results[product_id] = write.kind if outcome is Outcome.APPLIED else outcome.value
         logger.info("products synced from the store", results=results)
         return {"status": "done", "store_id": store_id, "products": results}
+
+    def resync_promotion(self, store_id: str, rule_id: str, code_id: str | None) -> dict[str, Any]:
+        """A dead-lettered promo rule or code, replayed: read from the store again and written directly. A
+        Mailchimp refusal is raised, so the queue record is retried or dead-lettered again with it."""
+        store = self.services.registry.get(store_id)
+        if store is None:
+            return {"status": "skipped", "store_id": store_id, "reason": "no store with this id"}
+        calls = MailchimpCalls(self._mailchimp(store))
+        with self.services.budget.holding(store.mailchimp_account, "live"):
+            result = self.promotions.resync(store, calls, rule_id, code_id)
+        logger.info("promotion synced from the store", **result)
+        return {"status": "done", "store_id": store_id, **result}
 
     # ---- helpers ---------------------------------------------------------------------------------------
 

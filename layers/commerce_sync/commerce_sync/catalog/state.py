@@ -145,6 +145,8 @@ class PromotionCounters(BaseModel):
     rules_updated: int = 0
     rules_deleted: int = 0
     rules_failed: int = 0
+    # Of the failed: refused by Mailchimp and put in the dead-letter queue (a `sync_promotion` request).
+    rules_dead_lettered: int = 0
     # Rules of a kind Mailchimp cannot express (or unreadable), left out with their reason.
     rules_skipped: int = 0
     codes_seen: int = 0
@@ -153,6 +155,7 @@ class PromotionCounters(BaseModel):
     codes_updated: int = 0
     codes_deleted: int = 0
     codes_failed: int = 0
+    codes_dead_lettered: int = 0
     codes_skipped: int = 0
 
     def add(self, other: PromotionCounters) -> None:

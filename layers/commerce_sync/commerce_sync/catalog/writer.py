@@ -42,6 +42,7 @@ from commerce_sync.mailchimp.models import McProduct
 Kind = Literal["created", "updated", "removed"]
 T = TypeVar("T")
 SYNC_PRODUCT = "sync_product"
+SYNC_PROMOTION = "sync_promotion"
 
 
 def product_path(store_id: str, product_id: str) -> str:
@@ -122,23 +123,36 @@ class Outcome(StrEnum):
     DEAD_LETTERED = "dead_lettered"
 
 
-class ProductDeadLetters:
-    """Parks a product Mailchimp refuses, with the reason, in the function's dead-letter queue. The body
-    is a `sync_product` message: replaying it (commerce-sync dead-letters product_sync --replay) makes
-    product_sync read the product from the store again and write it directly."""
+class CatalogDeadLetters:
+    """Parks a product or promotion Mailchimp refuses, with the reason, in the function's dead-letter queue. The
+    body is a request product_sync understands: replaying it (commerce-sync dead-letters product_sync --replay)
+    makes it read the product (`sync_product`) or the discount rule (`sync_promotion`) from the store again and
+    write it directly, so what the merchant fixed in the store (or a fix on our side) lands."""
 
     def __init__(self, queue_url: str | None, client: Any | None = None) -> None:
         self._queue_url = queue_url
         self._client = client
 
     def send(self, store_id: str, product_id: str, error: Exception, permanent: bool = True) -> bool:
-        if not self._queue_url:
-            logger.error("no dead-letter queue configured; product left failed", product_id=product_id)
-            return False
+        body = {"action": SYNC_PRODUCT, "store_id": store_id, "product_id": product_id}
         message = redact_emails(str(error))[:1000] or type(error).__name__
+        return self._park(body, type(error).__name__, message, permanent, f"product {product_id}")
+
+    def send_promotion(self, store_id: str, rule_id: str, code_id: str | None, error_type: str, reason: str) -> bool:
+        """A refused promo rule (`code_id` None) or promo code; `reason` is already free of addresses."""
+        body = {"action": SYNC_PROMOTION, "store_id": store_id, "rule_id": rule_id}
+        if code_id is not None:
+            body["code_id"] = code_id
+        subject = f"promo rule {rule_id}" if code_id is None else f"promo code {code_id} of rule {rule_id}"
+        return self._park(body, error_type, reason[:1000], True, subject)
+
+    def _park(self, body: dict[str, str], error_type: str, message: str, permanent: bool, subject: str) -> bool:
+        if not self._queue_url:
+            logger.error("no dead-letter queue configured; left failed", subject=subject)
+            return False
         attributes = {
-            "error_type": type(error).__name__,
-            "error_message": message,
+            "error_type": error_type,
+            "error_message": message or error_type,
             "permanent": "true" if permanent else "false",
             "receive_count": "1",
             "failed_at": datetime.now(UTC).isoformat(),
@@ -146,13 +160,13 @@ class ProductDeadLetters:
         }
         (self._client or boto3.client("sqs")).send_message(
             QueueUrl=self._queue_url,
-            MessageBody=json.dumps({"action": SYNC_PRODUCT, "store_id": store_id, "product_id": product_id}),
+            MessageBody=json.dumps(body),
             MessageAttributes={
                 name: {"DataType": "String", "StringValue": value} for name, value in attributes.items()
             },
         )
         metrics.add_metric(name="DeadLettered", unit="Count", value=1)
-        logger.warning("product dead-lettered", product_id=product_id, error_type=type(error).__name__, error=message)
+        logger.warning("catalog write dead-lettered", subject=subject, error_type=error_type, error=message)
         return True
 
 
@@ -182,7 +196,7 @@ class ProductWriter:
         store: Store,
         state: CatalogState,
         mailchimp: Callable[[bool], MailchimpClient],
-        dead_letters: ProductDeadLetters | None = None,
+        dead_letters: CatalogDeadLetters | None = None,
     ) -> None:
         self.store = store
         self.state = state

@@ -35,6 +35,10 @@ EXPECTED_TOPICS = (
     "product.updated",
     "product.deleted",
     "product.restored",
+    "coupon.created",
+    "coupon.updated",
+    "coupon.deleted",
+    "coupon.restored",
 )
 STATES = {"active": HookState.ACTIVE, "paused": HookState.PAUSED, "disabled": HookState.DISABLED}
 
