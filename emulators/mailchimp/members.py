@@ -11,6 +11,9 @@ Rules:
 - Customer writes (see `apply_customer_opt_in`): a new email joins as `subscribed` (opt-in true) or
   `transactional` (false); true on a `transactional` member subscribes it; false never downgrades; an
   `unsubscribed` or `cleaned` member is never changed.
+- `DELETE` archives a member; `POST …/actions/delete-permanent` removes it for good: the address is then
+  "forgotten", and a PUT of it is refused with 400 "Forgotten Email Not Subscribed" (the contact must sign up
+  again through a Mailchimp form), while a customer write no longer makes it a member.
 """
 
 from __future__ import annotations
@@ -94,6 +97,8 @@ def apply_customer_opt_in(
     audience = state.audience(list_id)
     key = subscriber_hash(email)
     member = audience.members.get(key)
+    if key in audience.forgotten:
+        return
     if member is None or member["status"] == "archived":
         fresh = new_member(list_id, email, "subscribed" if opt_in else "transactional", "E-Commerce")
         if member is not None:
@@ -186,6 +191,13 @@ def put_member(call: Call) -> Any:
         raise invalid_field("email_address", "The email address does not match the subscriber hash in the URL.")
     audience = call.state.audience(list_id)
     member = audience.members.get(key)
+    if member is None and key in audience.forgotten:
+        raise ApiProblem(
+            400,
+            "Forgotten Email Not Subscribed",
+            f"{email} was permanently deleted and cannot be re-imported. "
+            "The contact must re-subscribe to get back on the list.",
+        )
     if member is None or member["status"] == "archived":
         member = new_member(list_id, email, body.get("status") or body["status_if_new"], "API - Generic")
         _apply_fields(member, body)
@@ -228,6 +240,16 @@ def delete_member(call: Call) -> Any:
     return None
 
 
+def delete_member_permanently(call: Call) -> Any:
+    audience = call.state.audience(call.args["list_id"])
+    key = _hash_from_path(call.args["subscriber_hash"])
+    if key not in audience.members:
+        raise not_found()
+    del audience.members[key]
+    audience.forgotten.add(key)
+    return None
+
+
 ROUTES = [
     Route("GET", LIST, get_list),
     Route("GET", MEMBERS, list_members),
@@ -235,4 +257,5 @@ ROUTES = [
     Route("PUT", MEMBER, put_member),
     Route("PATCH", MEMBER, patch_member),
     Route("DELETE", MEMBER, delete_member),
+    Route("POST", MEMBER + "/actions/delete-permanent", delete_member_permanently),
 ]

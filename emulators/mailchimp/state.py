@@ -88,6 +88,8 @@ class Store:
 class AudienceList:
     id: str
     members: dict[str, JsonDict] = field(default_factory=dict)
+    # Subscriber hashes permanently deleted (actions/delete-permanent): Mailchimp will not re-import them.
+    forgotten: set[str] = field(default_factory=set)
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, Literal
 
 import boto3
 from boto3.dynamodb.conditions import Key
@@ -60,6 +60,11 @@ class Store(BaseModel):
     # which a subscription made through the Admin API is recreated at when Shopify removed it.
     webhook_subscriptions: WebhookSubscriptions | None = None
     webhook_address: str | None = None
+    # Privacy (docs/privacy.md): what an erasure does to the shopper's audience member (archived, or permanently
+    # deleted: Mailchimp then refuses to re-add the address until they sign up again themselves), and whether
+    # the platform's deletion of a customer (WooCommerce, BigCommerce) is taken as an erasure request.
+    erasure_member: Literal["archive", "delete_permanent"] = "archive"
+    erase_on_customer_delete: bool = False
     created_at: str = Field(default_factory=lambda: datetime.now(UTC).isoformat())
 
     @property

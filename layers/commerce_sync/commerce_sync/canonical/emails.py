@@ -16,6 +16,7 @@ can tell those, so they still reach it, and its refusal is recorded without retr
 
 from __future__ import annotations
 
+import hashlib
 import re
 
 MAX_EMAIL_LENGTH = 254
@@ -42,3 +43,9 @@ def email_problem(address: str) -> str | None:
 
 def normalise_email(value: str) -> str:
     return value.strip().lower()
+
+
+def subscriber_hash(email: str) -> str:
+    """Mailchimp's key for an address (its audience member's subscriber hash, and our Mailchimp customer id): the
+    MD5 of the trimmed, lower-cased address."""
+    return hashlib.md5(normalise_email(email).encode(), usedforsecurity=False).hexdigest()

@@ -405,9 +405,51 @@ class EventType(StrEnum):
     PRODUCT_DELETED = "product.deleted"
     PROMOTION_UPDATED = "promotion.updated"
     PROMOTION_DELETED = "promotion.deleted"
+    # A shopper's erasure request (docs/privacy.md): every record of them goes from Mailchimp, and stays gone.
+    CUSTOMER_ERASED = "customer.erased"
     # A store's import of history opens and closes (docs/canonical-events.md#history).
     STORE_SYNC_STARTED = "store.sync_started"
     STORE_SYNC_FINISHED = "store.sync_finished"
+
+
+def _erased_email(value: str) -> str:
+    """An address to erase is taken as long as it is one at all: one Mailchimp would refuse was never written,
+    but it is still kept from ever being written (the tombstone)."""
+    email = normalise_email(value)
+    if "@" not in email or len(email) > 254 or not email.isprintable():
+        raise PydanticCustomError("email", "not an e-mail address")
+    return email
+
+
+class MemberErasure(StrEnum):
+    """What erasure does to the shopper's audience member (docs/privacy.md)."""
+
+    ARCHIVE = "archive"
+    DELETE_PERMANENT = "delete_permanent"
+
+
+MAX_ERASED_ORDERS = 10_000
+
+
+class CustomerErasure(CanonicalModel):
+    """A shopper to erase: their e-mail address, the platform's customer id, or both; `order_ids` are orders to
+    erase besides those Mailchimp holds under the shopper (Shopify's `orders_to_redact`)."""
+
+    email: Annotated[str, AfterValidator(_erased_email)] | None = None
+    customer_id: EntityId | None = None
+    order_ids: Annotated[tuple[EntityId, ...], Field(max_length=MAX_ERASED_ORDERS)] = ()
+    # The audience member: the store's option (`erasure_member`) unless the request says otherwise.
+    member: MemberErasure | None = None
+    # The requester's own reference (a ticket number) and what kind of request it was (`customers/redact`,
+    # `customer.deleted`, `cli erase`), kept in the audit line.
+    request_id: Identifier | None = None
+    request_kind: Identifier | None = None
+
+    @model_validator(mode="after")
+    def _someone(self) -> CustomerErasure:
+        if self.email is None and self.customer_id is None:
+            raise ValueError("an erasure names the shopper: email, customer_id or both")
+        return self
 
 
 class DeletedEntity(CanonicalModel):
@@ -541,6 +583,9 @@ class CanonicalEvent(CanonicalModel):
     def store_sync(self) -> StoreSync:
         return StoreSync.model_validate(self.data)
 
+    def erasure(self) -> CustomerErasure:
+        return CustomerErasure.model_validate(self.data)
+
 
 DATA_MODELS: dict[EventType, type[CanonicalModel]] = {
     EventType.CART_UPDATED: Cart,
@@ -555,6 +600,7 @@ DATA_MODELS: dict[EventType, type[CanonicalModel]] = {
     EventType.PRODUCT_DELETED: DeletedEntity,
     EventType.PROMOTION_UPDATED: Promotion,
     EventType.PROMOTION_DELETED: PromotionRemoval,
+    EventType.CUSTOMER_ERASED: CustomerErasure,
     EventType.STORE_SYNC_STARTED: StoreSync,
     EventType.STORE_SYNC_FINISHED: StoreSync,
 }

@@ -16,10 +16,11 @@ from typing import Any
 from commerce_sync.aws.observability import metrics
 from commerce_sync.aws.store_registry import Store
 from commerce_sync.aws.sync_state import SyncState
+from commerce_sync.canonical.emails import subscriber_hash
 from commerce_sync.canonical.model import ConsentState, Customer
 from commerce_sync.mailchimp.client import MailchimpClient
 from commerce_sync.mailchimp.errors import MailchimpComplianceState, MailchimpNotFound
-from commerce_sync.mailchimp.mapping import subscriber_hash, to_mailchimp_customer
+from commerce_sync.mailchimp.mapping import to_mailchimp_customer
 from commerce_sync.mailchimp.models import McCustomer
 
 CUSTOMER = "customer"

@@ -32,6 +32,7 @@ from typing import Any
 from commerce_sync.aws.observability import logger
 from commerce_sync.aws.store_registry import Store
 from commerce_sync.aws.sync_state import SyncState, applied_version
+from commerce_sync.aws.tombstones import Shopper, Tombstones, comparable_time, shopper_of
 from commerce_sync.canonical.model import CanonicalEvent, Customer, EventType, Order, make_event
 from commerce_sync.canonical.versions import version_number
 from commerce_sync.carts.customers import PLATFORM_CUSTOMER, customer_for_store, customer_marks
@@ -80,6 +81,7 @@ class HistoryWriter:
         self.dead_letters = dead_letters
         self._time_left = time_left
         self.direct_requests = 0
+        self.tombstones = Tombstones(sync_state.table, sync_state.dynamodb)
 
     # ---- a page into operations ------------------------------------------------------------------
 
@@ -94,9 +96,20 @@ class HistoryWriter:
                 if held.entity_version >= event.entity_version:
                     continue
             latest[event.entity_id] = event
+        kept = self._not_erased(list(latest.values()), progress)
         if resource == "customers":
-            return self._customer_operations(list(latest.values()), progress)
-        return self._order_operations(list(latest.values()), progress)
+            return self._customer_operations(kept, progress)
+        return self._order_operations(kept, progress)
+
+    def _not_erased(self, events: list[CanonicalEvent], progress: ResourceProgress) -> list[CanonicalEvent]:
+        """The page without what an erasure forbids (commerce_sync.aws.tombstones): one batched read a page."""
+        changes = [
+            (shopper_of(event) or Shopper(), comparable_time(event.entity_version, event.occurred_at))
+            for event in events
+        ]
+        refused = self.tombstones.refused_many(self.store.store_id, changes)
+        progress.erased += len(refused)
+        return [event for index, event in enumerate(events) if index not in refused]
 
     def _customer_operations(self, events: Sequence[CanonicalEvent], progress: ResourceProgress) -> Prepared:
         candidates: dict[str, tuple[CanonicalEvent, McCustomer]] = {}

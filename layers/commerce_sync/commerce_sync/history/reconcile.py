@@ -53,6 +53,7 @@ from commerce_sync.aws.observability import logger, metrics
 from commerce_sync.aws.store_registry import Store
 from commerce_sync.aws.sync_lock import SyncLock
 from commerce_sync.aws.sync_state import applied_version
+from commerce_sync.aws.tombstones import Shopper, comparable_time, shopper_of
 from commerce_sync.canonical.model import CanonicalEvent, EventType
 from commerce_sync.canonical.redaction import redact_emails
 from commerce_sync.carts.customers import PLATFORM_CUSTOMER
@@ -370,12 +371,20 @@ class _Slice:
         compared = [("customers", e, held_customers.get(e.entity_id)) for e in customers] + [
             ("orders", e, held_orders.get(e.order().id)) for e in orders
         ]
-        repairs: list[CanonicalEvent] = []
+        wanted: list[tuple[str, CanonicalEvent]] = []
         for kind, event, held in compared:
             recorded = applied_version(held)
-            if recorded >= event.entity_version:
+            if recorded < event.entity_version:
+                wanted.append((f"{kind}_{'outdated' if recorded else 'missing'}", event))
+        # An erased shopper is missing on purpose (docs/privacy.md): not repaired, nor counted as missing. Their
+        # events would be refused downstream anyway; this keeps them off the bus.
+        changes = [(shopper_of(e) or Shopper(), comparable_time(e.entity_version, e.occurred_at)) for _, e in wanted]
+        refused = self.services.tombstones.refused_many(store_id, changes) if wanted else set()
+        checkpoint.erased += len(refused)
+        repairs: list[CanonicalEvent] = []
+        for index, (key, event) in enumerate(wanted):
+            if index in refused:
                 continue
-            key = f"{kind}_{'outdated' if recorded else 'missing'}"
             checkpoint.repaired[key] = checkpoint.repaired.get(key, 0) + 1
             repairs.append(event)
         return repairs

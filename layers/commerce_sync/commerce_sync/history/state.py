@@ -53,6 +53,8 @@ class ResourceProgress(BaseModel):
     unchanged: int = 0
     # Not written on purpose: unmappable, without an e-mail address, an order not yet placed.
     skipped: int = 0
+    # Of an erased shopper (docs/privacy.md): never written again.
+    erased: int = 0
     failed: int = 0
     dead_lettered: int = 0
     retried: int = 0

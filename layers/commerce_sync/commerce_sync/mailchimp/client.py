@@ -380,6 +380,47 @@ class MailchimpClient:
     def put_member(self, list_id: str, subscriber_hash: str, body: dict[str, Any]) -> dict[str, Any]:
         return self._object("PUT", api_path("lists", list_id, "members", subscriber_hash), body)
 
+    def archive_member(self, list_id: str, subscriber_hash: str) -> bool:
+        """DELETE archives the member (NOTES.md §3); False when there was none."""
+        return self._delete(api_path("lists", list_id, "members", subscriber_hash))
+
+    def delete_member_permanently(self, list_id: str, subscriber_hash: str) -> bool:
+        """Mailchimp forgets the address: it cannot be re-imported, only sign up again; False when there was none."""
+        try:
+            self.request("POST", api_path("lists", list_id, "members", subscriber_hash, "actions", "delete-permanent"))
+        except MailchimpNotFound:
+            return False
+        return True
+
+    # ---- reading a shopper's records back (privacy: erasure and export) -------------------------------------
+
+    def get_customer(self, store_id: str, customer_id: str) -> dict[str, Any] | None:
+        try:
+            return self._object("GET", store_path(store_id, "customers", customer_id))
+        except MailchimpNotFound:
+            return None
+
+    def orders_of_customer(self, store_id: str, customer_id: str) -> Iterator[dict[str, Any]]:
+        """Every order of a Mailchimp customer (`GET …/orders?customer_id=`), page by page."""
+        yield from self._paged(store_path(store_id, "orders"), "orders", customer_id=customer_id)
+
+    def carts(self, store_id: str) -> Iterator[dict[str, Any]]:
+        """Every cart of the store, page by page (Mailchimp cannot filter carts by customer)."""
+        yield from self._paged(store_path(store_id, "carts"), "carts")
+
+    def _paged(self, path: str, key: str, **params: Any) -> Iterator[dict[str, Any]]:
+        offset = 0
+        while True:
+            try:
+                page = self._object("GET", path, count=MAX_PAGE, offset=offset, **params)
+            except MailchimpNotFound:
+                return
+            items = [item for item in page.get(key) or [] if isinstance(item, dict)]
+            yield from items
+            offset += len(items)
+            if not items or offset >= int(page.get("total_items") or 0):
+                return
+
 
 def check_path(value: str) -> None:
     """Refuses a path with an empty, `.` or `..` segment or a raw control character: whatever built it,

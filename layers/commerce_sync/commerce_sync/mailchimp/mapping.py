@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 from datetime import datetime
 
+from commerce_sync.canonical.emails import subscriber_hash
 from commerce_sync.canonical.model import (
     CUSTOM_ITEMS_PRODUCT_ID,
     HIDDEN,
@@ -44,10 +45,6 @@ def customer_id(customer: Customer) -> str:
     if not customer.email:
         raise UnmappableError("customer.email is required: Mailchimp keys a customer by its e-mail address")
     return subscriber_hash(customer.email)
-
-
-def subscriber_hash(email: str) -> str:
-    return hashlib.md5(email.strip().lower().encode(), usedforsecurity=False).hexdigest()
 
 
 def to_mailchimp_address(address: Address | None) -> McAddress | None:

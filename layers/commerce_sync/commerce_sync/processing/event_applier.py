@@ -100,6 +100,11 @@ class EventApplier:
         handler = self.handlers().get(event.type)
         if handler is None:
             raise NotImplementedYet(f"{self.function_name} does not handle {event.type.value} events")
+        if self._services.tombstones.refuses_event(event):
+            # An erased shopper, in a change from before the erasure (a replay, a late delivery): never again.
+            outcome: Outcome = {"outcome": "erased_shopper"}
+            record_outcome(self.metric_prefix, event.type.value, event.event_id, outcome)
+            return outcome
         # One container applies one record at a time, so the event's leases and store can live on the applier.
         self._store = store
         self._locks = EntityLocks(self._state.table, self._time_left)

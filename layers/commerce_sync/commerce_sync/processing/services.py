@@ -18,10 +18,12 @@ from commerce_sync.accounts.health import AccountHealthBook
 from commerce_sync.accounts.oauth import OAuthRefused
 from commerce_sync.accounts.oauth_connect import OAuthConnector
 from commerce_sync.aws.event_bus import ClaimChecks, EventPublisher
+from commerce_sync.aws.privacy_audit import PrivacyAudit
 from commerce_sync.aws.secret_store import SecretFormatError, SecretReader
 from commerce_sync.aws.settings import Settings
 from commerce_sync.aws.store_registry import Store, StoreRegistry
 from commerce_sync.aws.sync_state import SyncState
+from commerce_sync.aws.tombstones import Tombstones
 from commerce_sync.mailchimp.client import MailchimpClient, RetryPolicy
 from commerce_sync.mailchimp.credentials import CredentialsError, MailchimpCredentials
 from commerce_sync.mailchimp.errors import MailchimpError
@@ -48,6 +50,14 @@ class Services:
     @cached_property
     def sync_state(self) -> SyncState:
         return SyncState(self.settings.sync_state_table, boto3.resource("dynamodb"))
+
+    @cached_property
+    def tombstones(self) -> Tombstones:
+        return Tombstones(self.sync_state.table, self.sync_state.dynamodb)
+
+    @cached_property
+    def privacy_audit(self) -> PrivacyAudit:
+        return PrivacyAudit(self.sync_state.table)
 
     @cached_property
     def budget(self) -> AccountBudget:
