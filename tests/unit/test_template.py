@@ -33,14 +33,25 @@ FUNCTIONS = {
 
 # queue -> (function consuming it, parameter capping its event source, rule feeding it, prefixes)
 QUEUES = {
-    "CartEventsQueue": ("CartEventsFunction", "CartEventsMaxConcurrency", "CartEventsRule", ["cart.", "customer."]),
+    # A store's erasure goes with the shoppers' privacy requests (docs/privacy.md).
+    "CartEventsQueue": (
+        "CartEventsFunction",
+        "CartEventsMaxConcurrency",
+        "CartEventsRule",
+        [{"prefix": "cart."}, {"prefix": "customer."}, "store.erased"],
+    ),
     # A store's canonical import closes through the order queue (docs/canonical-events.md#history).
-    "OrderStatusQueue": ("OrderStatusFunction", "OrderStatusMaxConcurrency", "OrderStatusRule", ["order.", "store."]),
+    "OrderStatusQueue": (
+        "OrderStatusFunction",
+        "OrderStatusMaxConcurrency",
+        "OrderStatusRule",
+        [{"prefix": "order."}, "store.sync_started", "store.sync_finished"],
+    ),
     "ProductSyncQueue": (
         "ProductSyncFunction",
         "ProductSyncQueueMaxConcurrency",
         "ProductSyncRule",
-        ["product.", "promotion."],
+        [{"prefix": "product."}, {"prefix": "promotion."}],
     ),
 }
 
@@ -270,13 +281,26 @@ def test_visibility_timeout_is_six_times_the_consumer_timeout(
 
 @pytest.mark.parametrize("queue", QUEUES)
 def test_each_rule_targets_its_queue(resources: dict[str, Any], queue: str) -> None:
-    _, _, rule_name, prefixes = QUEUES[queue]
+    _, _, rule_name, patterns = QUEUES[queue]
     rule = resources[rule_name]
     assert rule["Type"] == "AWS::Events::Rule"
     properties = rule["Properties"]
     assert properties["EventBusName"] == {"Ref": "EventBus"}
-    assert properties["EventPattern"] == {"detail-type": [{"prefix": prefix} for prefix in prefixes]}
+    assert properties["EventPattern"] == {"detail-type": patterns}
     assert [target["Arn"] for target in properties["Targets"]] == [{"Fn::GetAtt": [queue, "Arn"]}]
+
+
+def test_every_event_type_goes_to_exactly_one_queue() -> None:
+    from commerce_sync.canonical.model import EventType
+
+    def matches(pattern: Any, detail_type: str) -> bool:
+        return detail_type.startswith(pattern["prefix"]) if isinstance(pattern, dict) else detail_type == pattern
+
+    for event_type in EventType:
+        queues = [
+            name for name, (*_, patterns) in QUEUES.items() if any(matches(p, event_type.value) for p in patterns)
+        ]
+        assert len(queues) == 1, (event_type.value, queues)
 
 
 @pytest.mark.parametrize("queue", QUEUES)
@@ -688,13 +712,16 @@ def test_webhook_sample_is_an_http_api_v2_event_for_the_route(resources: dict[st
 def test_sqs_samples_carry_canonical_events_the_rules_route_to_that_queue(queue: str) -> None:
     from commerce_sync.canonical.model import DATA_MODELS, CanonicalEvent
 
-    function, _, _, prefixes = QUEUES[queue]
+    function, _, _, patterns = QUEUES[queue]
     records = _load_event(SAMPLE_EVENTS[function])["Records"]
     assert records
     for record in records:
         assert record["eventSource"] == "aws:sqs"
         bus_event = json.loads(record["body"])
-        assert bus_event["detail-type"].startswith(tuple(prefixes))
+        detail_type = bus_event["detail-type"]
+        assert any(
+            detail_type.startswith(p["prefix"]) if isinstance(p, dict) else detail_type == p for p in patterns
+        ), detail_type
         canonical = CanonicalEvent.model_validate(bus_event["detail"])
         assert canonical.type == bus_event["detail-type"]
         DATA_MODELS[canonical.type].model_validate(canonical.data)

@@ -407,6 +407,11 @@ class EventType(StrEnum):
     PROMOTION_DELETED = "promotion.deleted"
     # A shopper's erasure request (docs/privacy.md): every record of them goes from Mailchimp, and stays gone.
     CUSTOMER_ERASED = "customer.erased"
+    # A shopper asks what is held about them (docs/privacy.md): the export is made and kept for the operator.
+    CUSTOMER_DATA_REQUESTED = "customer.data_requested"
+    # A whole store is erased (Shopify's shop/redact after an uninstall): its Mailchimp store, registration,
+    # secrets and sync state (docs/privacy.md).
+    STORE_ERASED = "store.erased"
     # A store's import of history opens and closes (docs/canonical-events.md#history).
     STORE_SYNC_STARTED = "store.sync_started"
     STORE_SYNC_FINISHED = "store.sync_finished"
@@ -450,6 +455,30 @@ class CustomerErasure(CanonicalModel):
         if self.email is None and self.customer_id is None:
             raise ValueError("an erasure names the shopper: email, customer_id or both")
         return self
+
+
+class CustomerDataRequest(CanonicalModel):
+    """A shopper asks what is held about them: their e-mail address, the platform's customer id, or both;
+    `order_ids` are orders they name besides those Mailchimp holds under them (Shopify's `orders_requested`)."""
+
+    email: Annotated[str, AfterValidator(_erased_email)] | None = None
+    customer_id: EntityId | None = None
+    order_ids: Annotated[tuple[EntityId, ...], Field(max_length=MAX_ERASED_ORDERS)] = ()
+    request_id: Identifier | None = None
+    request_kind: Identifier | None = None
+
+    @model_validator(mode="after")
+    def _someone(self) -> CustomerDataRequest:
+        if self.email is None and self.customer_id is None:
+            raise ValueError("a data request names the shopper: email, customer_id or both")
+        return self
+
+
+class StoreErasure(CanonicalModel):
+    """Everything held for the store goes (its `entity_id` must be the store id)."""
+
+    request_id: Identifier | None = None
+    request_kind: Identifier | None = None
 
 
 class DeletedEntity(CanonicalModel):
@@ -586,6 +615,12 @@ class CanonicalEvent(CanonicalModel):
     def erasure(self) -> CustomerErasure:
         return CustomerErasure.model_validate(self.data)
 
+    def data_request(self) -> CustomerDataRequest:
+        return CustomerDataRequest.model_validate(self.data)
+
+    def store_erasure(self) -> StoreErasure:
+        return StoreErasure.model_validate(self.data)
+
 
 DATA_MODELS: dict[EventType, type[CanonicalModel]] = {
     EventType.CART_UPDATED: Cart,
@@ -601,6 +636,8 @@ DATA_MODELS: dict[EventType, type[CanonicalModel]] = {
     EventType.PROMOTION_UPDATED: Promotion,
     EventType.PROMOTION_DELETED: PromotionRemoval,
     EventType.CUSTOMER_ERASED: CustomerErasure,
+    EventType.CUSTOMER_DATA_REQUESTED: CustomerDataRequest,
+    EventType.STORE_ERASED: StoreErasure,
     EventType.STORE_SYNC_STARTED: StoreSync,
     EventType.STORE_SYNC_FINISHED: StoreSync,
 }

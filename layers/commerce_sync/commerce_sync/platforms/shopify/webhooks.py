@@ -54,6 +54,7 @@ from commerce_sync.platforms.order_statuses import UnknownStatus
 from commerce_sync.platforms.shopify.addresses import ShopifyAddress, to_canonical_address
 from commerce_sync.platforms.shopify.catalog import ShopifyProduct
 from commerce_sync.platforms.shopify.catalog import to_canonical_product as shopify_product
+from commerce_sync.platforms.shopify.compliance import COMPLIANCE_TOPICS, normalise_compliance_webhook
 from commerce_sync.platforms.shopify.orders import (
     FULFILLMENT_TOPICS,
     ORDER_EDITED_TOPIC,
@@ -353,6 +354,9 @@ class ShopifyAdapter(PlatformAdapter):
         if topic in DISCOUNT_TOPICS:
             event_id = partial(_delivery_event_id, request)
             return normalise_discount_webhook(topic, store, payload, api, event_id, _triggered_at(request))
+        if topic in COMPLIANCE_TOPICS:
+            event_id = partial(_delivery_event_id, request)
+            return normalise_compliance_webhook(topic, store, payload, event_id, _triggered_at(request))
         return Normalised.ignored(IgnoredKind.NOT_HANDLED, f"Shopify topic {topic} is not one commerce-sync handles")
 
     def _order(self, request: WebhookRequest, store: Store, topic: str, payload: Any) -> Normalised:
