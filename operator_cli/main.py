@@ -27,6 +27,7 @@ from commerce_sync.platforms.shopify.api import API_VERSION as SHOPIFY_API_VERSI
 from operator_cli import catalog as catalog_cli
 from operator_cli import dead_letters
 from operator_cli import history as history_cli
+from operator_cli import privacy as privacy_cli
 from operator_cli import rotation as rotation_cli
 from operator_cli import status as status_cli
 from operator_cli import webhooks as webhooks_cli
@@ -736,6 +737,8 @@ def parser() -> argparse.ArgumentParser:
     status.add_argument("--timeout", type=float, default=300.0, help="seconds --wait-idle waits at most")
     status.add_argument("--json", action="store_true")
     status.set_defaults(run=_status)
+
+    privacy_cli.add_commands(commands)
     return root
 
 
