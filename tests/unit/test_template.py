@@ -326,6 +326,10 @@ def test_bus_is_named_by_parameter_and_archived(template: dict[str, Any], resour
     archive = resources["EventArchive"]
     assert archive["Type"] == "AWS::Events::Archive"
     assert archive["Properties"]["SourceArn"] == {"Fn::GetAtt": ["EventBus", "Arn"]}
+    # The archive holds shoppers' addresses: kept a week unless the operator says otherwise (docs/privacy.md).
+    assert archive["Properties"]["RetentionDays"] == {"Ref": "EventArchiveRetentionDays"}
+    retention = template["Parameters"]["EventArchiveRetentionDays"]
+    assert (int(retention["Default"]), int(retention["MinValue"]), int(retention["MaxValue"])) == (7, 1, 30)
 
 
 # ------------------------------------------------------------------ claim-check bucket
@@ -391,12 +395,12 @@ def test_claim_check_bucket_refuses_anything_but_tls(resources: dict[str, Any]) 
 
 
 def test_claim_checks_outlive_every_reference_the_archive_or_a_dead_letter_queue_keeps(
-    resources: dict[str, Any],
+    template: dict[str, Any], resources: dict[str, Any]
 ) -> None:
     (rule,) = resources["ClaimCheckBucket"]["Properties"]["LifecycleConfiguration"]["Rules"]
     assert rule["Status"] == "Enabled"
     assert "Prefix" not in rule and "Filter" not in rule, "every object expires"
-    archive_days = int(resources["EventArchive"]["Properties"]["RetentionDays"])
+    archive_days = int(template["Parameters"]["EventArchiveRetentionDays"]["MaxValue"])
     queues = _of_type(resources, "AWS::SQS::Queue")
     dead_letter_days = max(
         int(queues[name]["Properties"]["MessageRetentionPeriod"]) // (24 * 3600)
