@@ -146,6 +146,8 @@ def _add_store(arguments: argparse.Namespace) -> int:
         domain=arguments.domain,
         double_opt_in=arguments.double_opt_in,
         pending_then_paid=arguments.pending_then_paid,
+        erase_on_customer_delete=arguments.erase_on_customer_delete,
+        erasure_member=arguments.erasure_member,
         webhook_subscriptions=arguments.webhook_subscriptions,
         webhook_address=arguments.webhook_address,
     )
@@ -468,6 +470,18 @@ def parser() -> argparse.ArgumentParser:
         default=None,
         help="send a new, already paid order as pending then paid (confirmation and invoice e-mails); "
         "default for a new store: off, else kept",
+    )
+    add.add_argument(
+        "--erase-on-customer-delete",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="take the platform's deletion of a customer as an erasure request: their orders, carts and member leave "
+        "Mailchimp for good (docs/privacy.md; default for a new store: off, else kept)",
+    )
+    add.add_argument(
+        "--erasure-member",
+        choices=["archive", "delete_permanent"],
+        help="what an erasure does to the shopper's audience member (default for a new store: archive, else kept)",
     )
     add.add_argument(
         "--webhook-subscriptions",

@@ -55,6 +55,8 @@ REGISTRY_FIELDS = (
     "domain",
     "double_opt_in",
     "pending_then_paid",
+    "erase_on_customer_delete",
+    "erasure_member",
     "webhook_subscriptions",
     "webhook_address",
 )
@@ -112,6 +114,9 @@ class NewStore:
     domain: str | None = None
     double_opt_in: bool | None = None
     pending_then_paid: bool | None = None
+    # Privacy (docs/privacy.md): a platform's customer deletion taken as an erasure; the member's fate in one.
+    erase_on_customer_delete: bool | None = None
+    erasure_member: str | None = None
     # Shopify: how its webhook subscriptions are made (a WebhookSubscriptions value) and the address they point at.
     webhook_subscriptions: str | None = None
     webhook_address: str | None = None

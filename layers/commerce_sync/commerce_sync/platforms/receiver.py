@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 from pydantic import ValidationError
@@ -32,6 +32,7 @@ from commerce_sync.canonical.errors import (
     UnknownPlatform,
     UnknownStore,
 )
+from commerce_sync.canonical.model import CustomerErasure, EventType
 from commerce_sync.canonical.redaction import redact_emails
 from commerce_sync.platforms.adapter import (
     Admitted,
@@ -107,7 +108,7 @@ class WebhookReceiver:
             base_url=store.platform_api_url,
             credentials=self._secrets.current(store.secret_id).get("platform_api_credentials") or {},
         )
-        normalised = self._normalise(adapter, request, store, api)
+        normalised = erasures_if_asked(store, self._normalise(adapter, request, store, api))
         if normalised.ignored_kind is not None:
             return _ignored(normalised.ignored_kind, normalised.ignored_reason or normalised.ignored_kind.value)
 
@@ -184,3 +185,24 @@ def _input_errors_as_bad_request() -> Iterator[None]:
         reason = redact_emails(str(error).splitlines()[0] if str(error) else type(error).__name__)[:300]
         logger.warning("webhook payload unreadable", error_type=type(error).__name__)
         raise BadRequest(f"the payload could not be read: {reason}") from error
+
+
+def erasures_if_asked(store: Store, normalised: Normalised) -> Normalised:
+    """A store whose option says so (`erase_on_customer_delete`, docs/privacy.md) has its platform's customer
+    deletions taken as erasure requests: the same event, as `customer.erased` of that customer id."""
+    if not store.erase_on_customer_delete or not normalised.events:
+        return normalised
+    events = [
+        event.model_copy(
+            update={
+                "type": EventType.CUSTOMER_ERASED,
+                "data": CustomerErasure(
+                    customer_id=event.deleted().id, request_kind=f"{event.platform} customer deleted"
+                ).model_dump(mode="json", exclude_none=True),
+            }
+        )
+        if event.type is EventType.CUSTOMER_DELETED
+        else event
+        for event in normalised.events
+    ]
+    return replace(normalised, events=events)
