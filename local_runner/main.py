@@ -37,7 +37,11 @@ ENV_FILE_NAME = "runner.env"
 def write_env_file(runner: LocalRunner, path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     lines = [f"export {name}={value}" for name, value in sorted(runner.operator_environment().items())]
-    path.write_text("\n".join(lines) + "\n")
+    # Whole or not at all: whoever waits for the file (a test, a script, the operator CLI) may read it the moment
+    # it appears, and write_text creates it empty before writing.
+    partial = path.with_name(path.name + ".partial")
+    partial.write_text("\n".join(lines) + "\n")
+    partial.replace(path)
     return path
 
 
