@@ -1,5 +1,6 @@
 """An erased shopper stays out of Mailchimp when the store's history is read again (docs/privacy.md): the backfill
-writes everyone else and counts them as erased, and the nightly reconciliation does not repair them back."""
+writes everyone else and counts them as erased, the nightly reconciliation does not repair them back, and the
+nightly catalog run brings nothing of them either."""
 
 from __future__ import annotations
 
@@ -74,5 +75,11 @@ def test_backfill_and_reconciliation_leave_an_erased_shopper_out(
     assert repaired["status"] == "done", repaired
     assert repaired["erased"] == 1 + len(ERASED_ORDERS), repaired
     assert not any(repaired["repaired"].values()), repaired
+    # The nightly catalog run writes products and discounts only: nothing of a shopper comes back with it either.
+    nightly = runner.invoke("ProductSyncFunction", {"action": "catalog_sync", "store_id": store.store_id})
+    runner.wait_until_idle(timeout=60)
+    assert nightly["status"] == "done", nightly
     for order_id in ERASED_ORDERS:
         assert mailchimp_reader.resource(f"{base}/orders/{order_id}") is None
+    found = mailchimp_reader.resource(f"{base}/customers?email_address={ERASED_EMAIL}")
+    assert found is not None and found["customers"] == []
