@@ -5,6 +5,7 @@ while a change the store makes after the erasure is honoured."""
 
 from __future__ import annotations
 
+import io
 import json
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -89,7 +90,7 @@ def send_all(runner: LocalRunner, store: RegisteredStore, events: list[dict[str,
 
 
 def test_an_erased_shopper_leaves_mailchimp_and_stays_gone(
-    runner: LocalRunner, mailchimp: MailchimpEmulator, mailchimp_reader: MailchimpReader
+    runner: LocalRunner, mailchimp: MailchimpEmulator, mailchimp_reader: MailchimpReader, captured_logs: io.StringIO
 ) -> None:
     store = register_store("canonical", list_id=f"list-{uuid.uuid4().hex[:6]}")
     store_id, before = store.store_id, datetime.now(UTC) - timedelta(hours=2)
@@ -151,3 +152,5 @@ def test_an_erased_shopper_leaves_mailchimp_and_stays_gone(
     send_all(runner, store, [event(store_id, "order.updated", "o-3", order("o-3", EMAIL, "c-1"), again)])
     assert mailchimp_reader.resource(f"{base}/orders/o-3") is not None
     assert mailchimp_reader.resource(f"{base}/customers/{mine}") is not None
+    logged = captured_logs.getvalue()
+    assert "erased" in logged and EMAIL not in logged, "the erasure is logged, the address never"
