@@ -26,7 +26,7 @@ from local_runner.runner import LocalRunner
 from local_runner.senders import send_shopify
 from operator_cli import dead_letters
 from operator_cli import main as operator_main
-from tests.e2e.test_bigcommerce_webhooks import ACCESS_TOKEN, register_bigcommerce, thin
+from tests.e2e.test_bigcommerce_webhooks import ACCESS_TOKEN, put_cart, register_bigcommerce, thin
 from tests.e2e.test_bigcommerce_webhooks import deliver as deliver_bigcommerce
 from tests.e2e.test_shopify_orders import new_order
 from tests.e2e.test_woocommerce_webhooks import customer as woo_customer
@@ -68,9 +68,23 @@ def test_shopify_customers_redact_erases_the_customer_and_the_orders_it_names(
     order = shopify_order(email)
     assert send(runner, store, "orders/create", order).status_code == 202
     runner.wait_until_idle(timeout=60)
+    # A new cart after that order (a purchase ends the carts open before it).
+    checkout = json.loads((EVENTS / "shopify_checkout_update_body.json").read_text(encoding="utf-8"))
+    checkout.update(
+        token=uuid.uuid4().hex,
+        cart_token=uuid.uuid4().hex,
+        email=email,
+        updated_at=(datetime.now(UTC) - timedelta(minutes=30)).isoformat(),
+    )
+    checkout["customer"] = {**checkout["customer"], "id": order["customer"]["id"], "email": email}
+    assert send(runner, store, "checkouts/update", checkout).status_code == 202
+    runner.wait_until_idle(timeout=60)
     base, mine = f"/ecommerce/stores/{store.store_id}", subscriber_hash(email)
     assert mailchimp_reader.resource(f"{base}/orders/{order['id']}") is not None
     assert mailchimp_reader.resource(f"{base}/customers/{mine}") is not None
+    assert mailchimp_reader.resource(f"{base}/carts/{checkout['cart_token']}") is not None
+    member = mailchimp_reader.resource(f"/lists/{store.store.list_id}/members/{mine}")
+    assert member is not None and member["status"] == "subscribed"
 
     redact = {
         "shop_id": 954889,
@@ -88,8 +102,9 @@ def test_shopify_customers_redact_erases_the_customer_and_the_orders_it_names(
     runner.wait_until_idle(timeout=60)
     assert mailchimp_reader.resource(f"{base}/orders/{order['id']}") is None
     assert mailchimp_reader.resource(f"{base}/customers/{mine}") is None
+    assert mailchimp_reader.resource(f"{base}/carts/{checkout['cart_token']}") is None
     member = mailchimp_reader.resource(f"/lists/{store.store.list_id}/members/{mine}")
-    assert member is None or member["status"] == "archived"
+    assert member is not None and member["status"] == "archived"
     (line,) = audit_lines(store.store_id)
     assert line["kind"] == "shopify customers/redact" and line.get("completed_at")
 
@@ -116,13 +131,21 @@ def test_a_woocommerce_customer_deletion_is_an_erasure_where_the_store_says_so(
     body = woo_customer(email=f"woo-{uuid.uuid4().hex[:6]}@example.com")
     assert deliver_woo(runner, store, body).status_code == 202
     runner.wait_until_idle(timeout=60)
+    order = json.loads((EVENTS / "woocommerce_order_created.json").read_text(encoding="utf-8"))
+    order.update(id=int(uuid.uuid4().int % 10**6), customer_id=body["id"], status="processing")
+    order["billing"] = {**order["billing"], "email": body["email"]}
+    assert deliver_woo(runner, store, order, topic="order.created").status_code == 202
+    runner.wait_until_idle(timeout=60)
     mine = subscriber_hash(body["email"])
-    assert mailchimp_reader.resource(f"/ecommerce/stores/{store.store_id}/customers/{mine}") is not None
+    base = f"/ecommerce/stores/{store.store_id}"
+    assert mailchimp_reader.resource(f"{base}/customers/{mine}") is not None
+    assert mailchimp_reader.resource(f"{base}/orders/{order['id']}") is not None
 
     answer = deliver_woo(runner, store, {"id": body["id"]}, topic="customer.deleted")
     assert answer.status_code == 202, answer.text
     runner.wait_until_idle(timeout=60)
-    assert mailchimp_reader.resource(f"/ecommerce/stores/{store.store_id}/customers/{mine}") is None
+    assert mailchimp_reader.resource(f"{base}/customers/{mine}") is None
+    assert mailchimp_reader.resource(f"{base}/orders/{order['id']}") is None
     member = mailchimp_reader.resource(f"/lists/{store.store.list_id}/members/{mine}")
     assert member is not None and member["status"] == "archived"
     (line,) = audit_lines(store.store_id)
@@ -144,20 +167,23 @@ def test_a_bigcommerce_customer_deletion_is_an_erasure_where_the_store_says_so(
     runner: LocalRunner, bigcommerce: BigCommerceEmulator, mailchimp_reader: MailchimpReader
 ) -> None:
     store = register_bigcommerce(bigcommerce, erase_on_customer_delete=True, erasure_member="delete_permanent")
+    # The sample cart is the sample customer's (put_cart puts both, and their newsletter subscription).
+    cart = put_cart(bigcommerce)
     customer = json.loads((EVENTS / "bigcommerce_customer.json").read_text(encoding="utf-8"))["data"][0]
-    customer.update(id=int(uuid.uuid4().int % 10**6), email=f"bc-{uuid.uuid4().hex[:6]}@example.com")
-    bigcommerce.put_customer(customer)
-    bigcommerce.put_subscriber({"email": customer["email"], "consents": ["marketing_newsletter"]})
     created = thin(bigcommerce, "store/customer/created", {"type": "customer", "id": customer["id"]})
     assert deliver_bigcommerce(runner, created, store.webhook_secret).status_code == 202
+    updated = thin(bigcommerce, "store/cart/updated", {"type": "cart", "id": cart["id"]})
+    assert deliver_bigcommerce(runner, updated, store.webhook_secret).status_code == 202
     runner.wait_until_idle(timeout=60)
-    mine = subscriber_hash(customer["email"])
-    assert mailchimp_reader.resource(f"/ecommerce/stores/{store.store_id}/customers/{mine}") is not None
+    mine, base = subscriber_hash(customer["email"]), f"/ecommerce/stores/{store.store_id}"
+    assert mailchimp_reader.resource(f"{base}/customers/{mine}") is not None
+    assert mailchimp_reader.resource(f"{base}/carts/{cart['id']}") is not None
 
     deleted = thin(bigcommerce, "store/customer/deleted", {"type": "customer", "id": customer["id"]})
     assert deliver_bigcommerce(runner, deleted, store.webhook_secret).status_code == 202
     runner.wait_until_idle(timeout=60)
-    assert mailchimp_reader.resource(f"/ecommerce/stores/{store.store_id}/customers/{mine}") is None
+    assert mailchimp_reader.resource(f"{base}/customers/{mine}") is None
+    assert mailchimp_reader.resource(f"{base}/carts/{cart['id']}") is None
     assert mailchimp_reader.resource(f"/lists/{store.store.list_id}/members/{mine}") is None, "deleted for good"
 
 
