@@ -1,4 +1,4 @@
-"""Creates the template's AWS resources (tables, queues, bus and rules, secrets, buckets) on an AWS
+"""Creates the template's AWS resources (tables, queues, bus, rules and archive, secrets, buckets) on an AWS
 endpoint (moto server) and records each one's Ref and Arn in the Template, as CloudFormation would.
 
 Buckets are created bare: their encryption, public access block, policy and lifecycle are AWS's to
@@ -18,6 +18,7 @@ TABLE = "AWS::DynamoDB::Table"
 QUEUE = "AWS::SQS::Queue"
 BUS = "AWS::Events::EventBus"
 RULE = "AWS::Events::Rule"
+ARCHIVE = "AWS::Events::Archive"
 SECRET = "AWS::SecretsManager::Secret"
 BUCKET = "AWS::S3::Bucket"
 
@@ -123,6 +124,17 @@ def _create_bus_and_rules(template: Template, events: Any) -> None:
         ]
         if targets:
             events.put_targets(Rule=logical_id, EventBusName=bus, Targets=targets)
+    for logical_id, resource in template.of_type(ARCHIVE).items():
+        # Named by its logical id (CloudFormation makes up a name; `Ref` gives it either way).
+        properties = template.resolve(resource["Properties"])
+        template.refs[logical_id] = logical_id
+        template.attributes[(logical_id, "Arn")] = f"arn:aws:events:{region}:{account}:archive/{logical_id}"
+        with contextlib.suppress(events.exceptions.ResourceAlreadyExistsException):
+            events.create_archive(
+                ArchiveName=logical_id,
+                EventSourceArn=str(properties["SourceArn"]),
+                RetentionDays=int(properties.get("RetentionDays", 0)),
+            )
 
 
 def _create_secrets(template: Template, secretsmanager: Any, secret_values: dict[str, str]) -> None:

@@ -16,7 +16,7 @@ from typing import Any
 
 import boto3
 
-from local_runner import aws_limits, moto_transactions
+from local_runner import aws_limits, moto_replays, moto_transactions
 from local_runner.aws_resources import QUEUE, provision
 from local_runner.event_sources import SqsPoller
 from local_runner.functions import Invocable, LocalFunction
@@ -104,6 +104,7 @@ class LocalRunner:
             from moto.server import ThreadedMotoServer
 
             moto_transactions.install()
+            moto_replays.install()
             port = free_port(self.config.host)
             # moto serves through werkzeug, whose access log would drown the functions' own logs.
             logging.getLogger("werkzeug").setLevel(logging.WARNING)
@@ -230,6 +231,8 @@ class LocalRunner:
             "LOCAL_RUNNER_URL": self.url,
             # `commerce-sync mailchimp-app` and `connect-mailchimp` (the stack outputs when deployed).
             "MAILCHIMP_OAUTH_SECRET_ARN": self.template.refs["MailchimpOAuthAppSecret"],
+            # `commerce-sync replay` (the stack output EventArchiveName when deployed).
+            "EVENT_ARCHIVE_NAME": self.template.refs["EventArchive"],
             "COMMERCE_SYNC_API_URL": self.url,
             "AWS_ENDPOINT_URL": self.aws_endpoint_url,
             "AWS_DEFAULT_REGION": self.template.pseudo["AWS::Region"],

@@ -28,6 +28,7 @@ from operator_cli import catalog as catalog_cli
 from operator_cli import dead_letters
 from operator_cli import history as history_cli
 from operator_cli import privacy as privacy_cli
+from operator_cli import replay as replay_cli
 from operator_cli import rotation as rotation_cli
 from operator_cli import status as status_cli
 from operator_cli import webhooks as webhooks_cli
@@ -52,6 +53,7 @@ STACK_OUTPUTS_TO_ENV = {
     "SyncStateTableName": "SYNC_STATE_TABLE",
     "IdempotencyTableName": "IDEMPOTENCY_TABLE",
     "EventBusName": "EVENT_BUS_NAME",
+    "EventArchiveName": "EVENT_ARCHIVE_NAME",
     "MailchimpOAuthAppSecretArn": "MAILCHIMP_OAUTH_SECRET_ARN",
     "ApiUrl": "COMMERCE_SYNC_API_URL",
     **{
@@ -420,6 +422,12 @@ def _webhooks(arguments: argparse.Namespace) -> int:
     return webhooks_cli.run(arguments.store_id, arguments.create, arguments.address, arguments.json)
 
 
+def _replay(arguments: argparse.Namespace) -> int:
+    return replay_cli.run(
+        arguments.start, arguments.end, arguments.store, arguments.types, arguments.dry_run, arguments.json
+    )
+
+
 def _status(arguments: argparse.Namespace) -> int:
     return status_cli.run(arguments.wait_idle, arguments.timeout, arguments.json)
 
@@ -751,6 +759,23 @@ def parser() -> argparse.ArgumentParser:
     status.add_argument("--timeout", type=float, default=300.0, help="seconds --wait-idle waits at most")
     status.add_argument("--json", action="store_true")
     status.set_defaults(run=_status)
+
+    replay = commands.add_parser(
+        "replay",
+        help="replay a window of the bus archive through processing (only what was never applied writes)",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="examples:\n"
+        "  commerce-sync replay --from 6h --dry-run\n"
+        "  commerce-sync replay --from 2026-12-01T08:00:00Z --to 2026-12-01T12:00:00Z --store my-shop\n"
+        "  commerce-sync replay --from 1d --types order.updated,order.refund",
+    )
+    replay.add_argument("--from", dest="start", required=True, help="start: ISO date or date-time, or 90m, 6h, 2d ago")
+    replay.add_argument("--to", dest="end", help="end (default: now), as --from")
+    replay.add_argument("--store", help="only this store's events")
+    replay.add_argument("--types", help="only these event types, comma-separated (e.g. order.updated,cart.updated)")
+    replay.add_argument("--dry-run", action="store_true", help="show what would be replayed; replay nothing")
+    replay.add_argument("--json", action="store_true")
+    replay.set_defaults(run=_replay)
 
     privacy_cli.add_commands(commands)
     return root

@@ -15,7 +15,7 @@ import pytest
 from moto.server import ThreadedMotoServer
 
 from emulators.mailchimp import MailchimpEmulator
-from local_runner import moto_transactions
+from local_runner import moto_replays, moto_transactions
 from local_runner.runner import LocalRunner, RunnerConfig, free_port
 from tests.harness import ACCOUNT_ID, API_KEY, MailchimpReader, RegisteredStore, register_store
 
@@ -43,6 +43,7 @@ def moto_endpoint() -> Iterator[str]:
     """A moto server of its own, for tests that need AWS without the local runner. Server mode, because the
     in-process mock patches botocore for the whole worker and would cut off the runner other tests use."""
     moto_transactions.install()
+    moto_replays.install()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=(port := free_port()), verbose=False)
     server.start()
     yield f"http://127.0.0.1:{port}"

@@ -312,12 +312,22 @@ def test_only_its_rule_may_send_to_each_queue(resources: dict[str, Any], queue: 
         if res["Properties"]["Queues"] == [{"Ref": queue}]
     ]
     assert len(policies) == 1
-    (statement,) = policies[0]["PolicyDocument"]["Statement"]
-    assert statement["Effect"] == "Allow"
-    assert statement["Principal"] == {"Service": "events.amazonaws.com"}
-    assert statement["Action"] == "sqs:SendMessage"
-    assert statement["Resource"] == {"Fn::GetAtt": [queue, "Arn"]}
-    assert statement["Condition"]["ArnEquals"]["aws:SourceArn"] == {"Fn::GetAtt": [rule_name, "Arn"]}
+    rule, replays = policies[0]["PolicyDocument"]["Statement"]
+    for statement in (rule, replays):
+        assert statement["Effect"] == "Allow"
+        assert statement["Principal"] == {"Service": "events.amazonaws.com"}
+        assert statement["Action"] == "sqs:SendMessage"
+        assert statement["Resource"] == {"Fn::GetAtt": [queue, "Arn"]}
+    assert rule["Condition"] == {"ArnEquals": {"aws:SourceArn": {"Fn::GetAtt": [rule_name, "Arn"]}}}
+    # Besides its rule, only the temporary rules of an archive replay on the same bus (commerce-sync replay).
+    assert replays["Condition"] == {
+        "ArnLike": {
+            "aws:SourceArn": {
+                "Fn::Sub": "arn:${AWS::Partition}:events:${AWS::Region}:${AWS::AccountId}:rule/${EventBusName}/"
+                "commerce-sync-replay-*"
+            }
+        }
+    }
 
 
 def test_bus_is_named_by_parameter_and_archived(template: dict[str, Any], resources: dict[str, Any]) -> None:

@@ -60,12 +60,14 @@ def event_source(platform: str) -> str:
 
 
 def to_entry(event: CanonicalEvent, bus_name: str) -> dict[str, Any]:
+    """No `Time`: EventBridge then stamps the event with when it was put on the bus, which is what the archive's
+    replay windows select by (`commerce-sync replay --from --to`: what arrived then). When the change happened is
+    the detail's `occurred_at`."""
     return {
         "EventBusName": bus_name,
         "Source": event_source(event.platform),
         "DetailType": event.type.value,
         "Detail": event.model_dump_json(),
-        "Time": event.occurred_at,
     }
 
 
