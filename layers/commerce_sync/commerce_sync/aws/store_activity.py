@@ -1,0 +1,112 @@
+"""What each store's deliveries and events did lately, for `commerce-sync status` (docs/operations.md): per store and
+per hour, in the sync-state table, partition `<store_id>#activity`, sort key `hour#<YYYY-MM-DDTHH>` (UTC):
+
+- `delivery:<accepted|ignored|refused>`: webhook deliveries the receiver answered so (refused: a signature, body or
+  header it would not take, for a store it knows);
+- `outcome:<outcome>`: events the queue consumers applied, by outcome (`synced`, `duplicate`, `stale`, …);
+- `seen:<topic>`: when a delivery of that topic last arrived (the platform's topic — Shopify's `orders/paid`,
+  WooCommerce's `order.updated`, BigCommerce's scope — or the canonical event types), ISO time.
+
+One UpdateItem per delivery and one per event (counters are ADDed, so concurrent containers never lose a count);
+items expire after RETENTION_HOURS, so status reads at most that many small items per store. Recording never
+fails a delivery or an event: a failed write is logged and dropped (it is a dashboard, not a ledger).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from commerce_sync.aws.batch_items import items_with_prefix
+from commerce_sync.aws.observability import logger
+
+RETENTION_HOURS = 48
+HOUR = "hour#"
+DeliveryResult = Literal["accepted", "ignored", "refused"]
+
+
+def partition(store_id: str) -> str:
+    return f"{store_id}#activity"
+
+
+def _hour(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H")
+
+
+@dataclass
+class ActivitySummary:
+    """A store's last `hours`: counts by delivery result and by outcome, and each topic's last delivery."""
+
+    hours: int
+    deliveries: dict[str, int] = field(default_factory=dict)
+    outcomes: dict[str, int] = field(default_factory=dict)
+    last_seen: dict[str, str] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "hours": self.hours,
+            "deliveries": dict(sorted(self.deliveries.items())),
+            "outcomes": dict(sorted(self.outcomes.items())),
+            "last_seen": dict(sorted(self.last_seen.items())),
+        }
+
+
+class StoreActivity:
+    def __init__(self, table: Any) -> None:
+        self._table = table
+
+    def delivery(self, store_id: str, result: DeliveryResult, topic: str | None) -> None:
+        now = datetime.now(UTC)
+        names = {"#count": f"delivery:{result}"}
+        values: dict[str, Any] = {":one": 1}
+        expression = "ADD #count :one"
+        if topic:
+            names["#seen"] = f"seen:{topic[:100]}"
+            values[":now"] = now.isoformat(timespec="seconds")
+            expression += " SET #seen = :now, expires_at = :expires"
+        else:
+            expression += " SET expires_at = :expires"
+        self._update(store_id, now, expression, names, values)
+
+    def outcome(self, store_id: str, outcome: str) -> None:
+        now = datetime.now(UTC)
+        self._update(
+            store_id, now, "ADD #count :one SET expires_at = :expires", {"#count": f"outcome:{outcome}"}, {":one": 1}
+        )
+
+    def _update(
+        self, store_id: str, now: datetime, expression: str, names: Mapping[str, str], values: dict[str, Any]
+    ) -> None:
+        try:
+            self._table.update_item(
+                Key={"pk": partition(store_id), "sk": HOUR + _hour(now)},
+                UpdateExpression=expression,
+                ExpressionAttributeNames=dict(names),
+                ExpressionAttributeValues={**values, ":expires": int(time.time()) + RETENTION_HOURS * 3600},
+            )
+        except (ClientError, BotoCoreError) as error:
+            logger.warning("store activity not recorded", error=str(error))
+
+    def summary(self, store_id: str, hours: int = 24, now: datetime | None = None) -> ActivitySummary:
+        """Counts over the last `hours` (whole hours, the current one included); last seen over every hour kept."""
+        now = now or datetime.now(UTC)
+        since = _hour(now - timedelta(hours=hours - 1))
+        summary = ActivitySummary(hours=hours)
+        for item in items_with_prefix(self._table, partition(store_id), HOUR):
+            in_window = str(item["sk"]).removeprefix(HOUR) >= since
+            for name, value in item.items():
+                if name.startswith("seen:"):
+                    topic = name.removeprefix("seen:")
+                    summary.last_seen[topic] = max(summary.last_seen.get(topic, ""), str(value))
+                elif in_window and name.startswith("delivery:"):
+                    key = name.removeprefix("delivery:")
+                    summary.deliveries[key] = summary.deliveries.get(key, 0) + int(value)
+                elif in_window and name.startswith("outcome:"):
+                    key = name.removeprefix("outcome:")
+                    summary.outcomes[key] = summary.outcomes.get(key, 0) + int(value)
+        return summary

@@ -1,0 +1,64 @@
+"""A store's recent activity (commerce_sync.aws.store_activity) in DynamoDB (moto server): counts by delivery result
+and outcome over a window of hours, each topic's last delivery, and stores kept apart."""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from commerce_sync.aws.store_activity import HOUR, StoreActivity, partition
+
+from tests.harness import new_sync_state_table
+
+
+@pytest.fixture
+def activity(moto_endpoint: str) -> StoreActivity:
+    dynamodb, name = new_sync_state_table(moto_endpoint)
+    return StoreActivity(dynamodb.Table(name))
+
+
+def test_counts_and_last_seen_per_store(activity: StoreActivity) -> None:
+    activity.delivery("s1", "accepted", "orders/paid")
+    activity.delivery("s1", "accepted", "orders/paid")
+    activity.delivery("s1", "refused", "orders/paid")
+    activity.delivery("s1", "ignored", None)
+    activity.outcome("s1", "synced")
+    activity.outcome("s1", "duplicate")
+    activity.delivery("s2", "accepted", "customer.updated")
+
+    mine = activity.summary("s1")
+
+    assert mine.deliveries == {"accepted": 2, "refused": 1, "ignored": 1}
+    assert mine.outcomes == {"synced": 1, "duplicate": 1}
+    assert set(mine.last_seen) == {"orders/paid"}
+    assert datetime.fromisoformat(mine.last_seen["orders/paid"]) > datetime.now(UTC) - timedelta(minutes=1)
+    assert activity.summary("s2").to_json()["deliveries"] == {"accepted": 1}
+
+
+def test_concurrent_containers_lose_no_count(activity: StoreActivity) -> None:
+    threads = [threading.Thread(target=lambda: [activity.outcome("s3", "synced") for _ in range(20)]) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert activity.summary("s3").outcomes == {"synced": 80}
+
+
+def test_hours_outside_the_window_count_only_for_last_seen(activity: StoreActivity) -> None:
+    old = (datetime.now(UTC) - timedelta(hours=30)).strftime("%Y-%m-%dT%H")
+    activity._table.put_item(  # an hour of yesterday, as the recorder leaves it
+        Item={
+            "pk": partition("s4"),
+            "sk": HOUR + old,
+            "delivery:accepted": 7,
+            "seen:orders/create": "2026-01-01T00:00:00+00:00",
+        }
+    )
+    activity.delivery("s4", "accepted", "orders/paid")
+
+    day = activity.summary("s4", hours=24)
+
+    assert day.deliveries == {"accepted": 1}
+    assert set(day.last_seen) == {"orders/create", "orders/paid"}
+    assert activity.summary("s4", hours=48).deliveries == {"accepted": 8}
