@@ -231,6 +231,8 @@ class LocalRunner:
             # `commerce-sync mailchimp-app` and `connect-mailchimp` (the stack outputs when deployed).
             "MAILCHIMP_OAUTH_SECRET_ARN": self.template.refs["MailchimpOAuthAppSecret"],
             "COMMERCE_SYNC_API_URL": self.url,
+            # `commerce-sync privacy export --request` reads data requests' exports there.
+            "CLAIM_CHECK_BUCKET": self.template.refs["ClaimCheckBucket"],
             "AWS_ENDPOINT_URL": self.aws_endpoint_url,
             "AWS_DEFAULT_REGION": self.template.pseudo["AWS::Region"],
             **LOCAL_CREDENTIALS,
