@@ -5,11 +5,11 @@
   it, and dead-letters it with the reason after the retries); `--wait` follows its audit line until it completes.
 - `privacy audit [STORE] [--json]` lists the audit lines: each request's kind, store, when received and completed,
   what it removed, and whom it was about as a salted hash only.
-- `privacy export STORE (--email ADDRESS | --customer-id ID) [--order ID …] [--json FILE]` reads what is held about
-  a shopper (commerce_sync.privacy.export: reads only, nothing goes on the bus) and prints it, or writes the JSON
-  document to FILE (mode 0600); `privacy export STORE --request ID [--json FILE]` does the same with the export a
-  data-request webhook kept (docs/privacy-data-requests.md). The export is personal data: it goes only where the
-  operator asked, never to a log.
+- `privacy export STORE (--email ADDRESS | --customer-id ID) [--order ID …] [--reference TEXT] [--json FILE]` reads
+  what is held about a shopper (commerce_sync.privacy.export: reads only, nothing goes on the bus) and prints it, or
+  writes the JSON document to FILE (mode 0600), with an audit line; `privacy export STORE --request ID [--json FILE]`
+  does the same with the export a data-request webhook kept (docs/privacy-data-requests.md). The export is personal
+  data: it goes only where the operator asked, never to a log.
 """
 
 from __future__ import annotations
@@ -43,10 +43,16 @@ from commerce_sync.mailchimp.client import MailchimpClient
 from commerce_sync.mailchimp.credentials import CredentialsError
 from commerce_sync.mailchimp.errors import MailchimpAuthError, MailchimpError
 from commerce_sync.privacy.export import ShopperExport, ShopperExportDocument
+from commerce_sync.privacy.subjects import audit_subject
 from commerce_sync.processing.services import Services
 from pydantic import ValidationError
 
 WAIT_SECONDS = 120.0
+COUNT_LABELS = {
+    "sync_state_entries": "sync-state entries",
+    "mailchimp_customers": "Mailchimp customers",
+    "members": "audience members",
+}
 
 
 def add_commands(commands: Any) -> None:
@@ -84,6 +90,7 @@ def add_commands(commands: Any) -> None:
     whom.add_argument("--request", metavar="ID", help="the export a data request kept (Shopify's data_request id)")
     export.add_argument("--order", action="append", default=[], metavar="ID", help="an order to include (repeat)")
     export.add_argument("--json", metavar="FILE", help="write the JSON document to FILE (mode 0600) instead")
+    export.add_argument("--reference", help="your reference for the request (a ticket number), kept in the audit")
     export.set_defaults(run=_export)
 
 
@@ -105,8 +112,8 @@ def _audit(arguments: argparse.Namespace) -> int:
 
 def _export(arguments: argparse.Namespace) -> int:
     if arguments.request is not None:
-        if arguments.order:
-            print("error: --order goes with --email or --customer-id, not --request", file=sys.stderr)
+        if arguments.order or arguments.reference:
+            print("error: --order and --reference go with --email or --customer-id, not --request", file=sys.stderr)
             return 2
         return export_kept(arguments.store_id, arguments.request, json_file=arguments.json)
     return export(
@@ -115,6 +122,7 @@ def _export(arguments: argparse.Namespace) -> int:
         customer_id=arguments.customer_id,
         order_ids=arguments.order,
         json_file=arguments.json,
+        reference=arguments.reference,
     )
 
 
@@ -213,8 +221,10 @@ def export(
     customer_id: str | None,
     order_ids: list[str],
     json_file: str | None,
+    reference: str | None = None,
     out: TextIO | None = None,
 ) -> int:
+    """An export made now, for a request that came another way (by mail): it has its audit line like any."""
     out = out or sys.stdout
     services = Services(Settings.from_environment())
     store = services.registry.get(store_id)
@@ -223,20 +233,32 @@ def export(
         return 2
     try:
         request = CustomerDataRequest(
-            email=email, customer_id=customer_id, order_ids=tuple(order_ids), request_kind="cli export"
+            email=email,
+            customer_id=customer_id,
+            order_ids=tuple(order_ids),
+            request_id=reference or f"cli-{uuid.uuid4().hex[:12]}",
+            request_kind="cli export",
         )
     except ValidationError as error:
         problem = error.errors()[0]
         where = ".".join(str(part) for part in problem["loc"]) or "request"
         print(f"error: {where}: {problem['msg']}", file=sys.stderr)
         return 2
+    subject = audit_subject(services.tombstones, store.store_id, request.email, request.customer_id)
+    line = services.privacy_audit.received(
+        store.store_id, "cli export", str(request.request_id), subject, datetime.now(UTC).isoformat()
+    )
     try:
         document = ShopperExport(services.sync_state).collect(store, request, mailchimp=_mailchimp_of(services, store))
     except (MailchimpError, CredentialsError) as error:
-        # Never the error's request details: a Mailchimp path can hold the shopper's subscriber hash.
         print(f"error: Mailchimp could not be read for store {store.store_id}: {error}", file=sys.stderr)
         return 1
-    return _deliver(document, json_file, None, out)
+    code = _deliver(document, json_file, None, out)
+    if code == 0:
+        # Where it went stays out: a file's name can name the shopper.
+        delivered = "written to a file" if json_file else "printed"
+        services.privacy_audit.completed(line, {"delivered": delivered, **document.counts()})
+    return code
 
 
 def export_kept(store_id: str, request_id: str, *, json_file: str | None, out: TextIO | None = None) -> int:
@@ -295,7 +317,7 @@ def _deliver(document: ShopperExportDocument, json_file: str | None, body: bytes
     except OSError as error:
         print(f"error: {path} could not be written: {error.strerror}", file=sys.stderr)
         return 1
-    what = ", ".join(f"{count} {name.replace('_', ' ')}" for name, count in document.counts().items())
+    what = ", ".join(f"{COUNT_LABELS.get(name, name)} {count}" for name, count in document.counts().items())
     held = "" if document.holds_anything() else " (nothing is held about this shopper)"
     print(f"export of store {document.store_id} written to {path.resolve()} (mode 0600): {what}{held}", file=out)
     return 0

@@ -256,6 +256,15 @@ def test_a_data_request_keeps_exactly_what_is_held_and_the_cli_shows_it(
     assert operator_main.main(["privacy", "export", store_id, "--request", str(REQUEST_ID)]) == 0
     assert rendered(held_cart) in capsys.readouterr().out
 
+    # The CLI's two exports made now (by address, by customer id) have their audit lines; fetching a kept one not.
+    made_now = [line for line in audit_lines(store_id) if line["kind"] == "cli export"]
+    assert len(made_now) == 2 and all(line.get("completed_at") for line in made_now)
+    assert sorted(line["outcome"]["delivered"] for line in made_now) == ["printed", "written to a file"]
+    assert all(int(line["outcome"]["orders"]) == 2 for line in made_now)
+    assert email.lower() not in json.dumps(made_now, default=str).lower() and mine not in json.dumps(
+        made_now, default=str
+    )
+
     # Nothing logged names the shopper: the runner's functions (receiver, cart_events) and this process.
     logged = captured_logs.getvalue()
     assert "shopper data exported" in logged, "the capture saw the export being made"
@@ -272,8 +281,12 @@ def test_export_cli_refusals_and_a_shopper_of_whom_nothing_is_held(
         monkeypatch.setenv(name, value)
     store_id = shopify_store.store_id
 
-    assert operator_main.main(["privacy", "export", store_id, "--email", "nobody.here@example.com"]) == 0
+    nobody = ["privacy", "export", store_id, "--email", "nobody.here@example.com", "--reference", "letter-12"]
+    assert operator_main.main(nobody) == 0
     assert "nothing is held about this shopper" in capsys.readouterr().out
+    (line,) = audit_lines(store_id)
+    assert line["request_id"] == "letter-12" and line["kind"] == "cli export" and line.get("completed_at")
+    assert not any(int(count) for name, count in line["outcome"].items() if name != "delivered")
 
     assert operator_main.main(["privacy", "export", "no-such-store", "--email", "nobody.here@example.com"]) == 2
     assert "no store no-such-store" in capsys.readouterr().err
@@ -281,6 +294,9 @@ def test_export_cli_refusals_and_a_shopper_of_whom_nothing_is_held(
     assert "not an e-mail address" in capsys.readouterr().err
     assert operator_main.main(["privacy", "export", store_id, "--request", "424242"]) == 1
     assert "no export of request 424242" in capsys.readouterr().err
+    assert operator_main.main(["privacy", "export", store_id, "--request", "424242", "--order", "1"]) == 2
+    assert "not --request" in capsys.readouterr().err
+    assert len(audit_lines(store_id)) == 1, "refused or fetched: no new line"
     with pytest.raises(SystemExit) as refused:
         operator_main.main(["privacy", "export", store_id, "--email", "a@example.com", "--customer-id", "7"])
     assert refused.value.code == 2
