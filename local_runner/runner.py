@@ -234,6 +234,8 @@ class LocalRunner:
             # `commerce-sync replay` (the stack output EventArchiveName when deployed).
             "EVENT_ARCHIVE_NAME": self.template.refs["EventArchive"],
             "COMMERCE_SYNC_API_URL": self.url,
+            # `commerce-sync privacy export --request` reads data requests' exports there.
+            "CLAIM_CHECK_BUCKET": self.template.refs["ClaimCheckBucket"],
             "AWS_ENDPOINT_URL": self.aws_endpoint_url,
             "AWS_DEFAULT_REGION": self.template.pseudo["AWS::Region"],
             **LOCAL_CREDENTIALS,

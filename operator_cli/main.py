@@ -56,6 +56,8 @@ STACK_OUTPUTS_TO_ENV = {
     "EventArchiveName": "EVENT_ARCHIVE_NAME",
     "MailchimpOAuthAppSecretArn": "MAILCHIMP_OAUTH_SECRET_ARN",
     "ApiUrl": "COMMERCE_SYNC_API_URL",
+    # `privacy export --request` reads a data request's kept export there.
+    "ClaimCheckBucketName": "CLAIM_CHECK_BUCKET",
     **{
         f"{name}Url": f"{variable_prefix}_URL"
         for name, variable_prefix in {

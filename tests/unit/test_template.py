@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from cfnlint.decode import cfn_yaml
 from commerce_sync.aws.event_bus import CLAIM_CHECK_PREFIX
+from commerce_sync.aws.privacy_exports import EXPORT_PREFIX
 
 from tests.paths import PROJECT
 
@@ -350,6 +351,10 @@ CLAIM_CHECK_READERS = {"CartEventsFunction", "OrderStatusFunction", "ProductSync
 BUS_PUBLISHING_CONSUMERS = {"ProductSyncFunction"}
 # The prefix the publisher writes under (commerce_sync.aws.event_bus) is the one the policies name.
 CLAIM_CHECK_OBJECTS = {"Fn::Sub": f"${{ClaimCheckBucket.Arn}}/{CLAIM_CHECK_PREFIX}*"}
+# Data requests' exports (commerce_sync.aws.privacy_exports): the applier of customer.* events writes them, nobody
+# else touches them (the operator reads them with their own credentials).
+PRIVACY_EXPORT_WRITERS = {"CartEventsFunction"}
+PRIVACY_EXPORT_OBJECTS = {"Fn::Sub": f"${{ClaimCheckBucket.Arn}}/{EXPORT_PREFIX}*"}
 
 
 def _statements(resources: dict[str, Any], function: str) -> list[dict[str, Any]]:
@@ -420,9 +425,17 @@ def test_claim_checks_outlive_every_reference_the_archive_or_a_dead_letter_queue
     assert int(rule["ExpirationInDays"]) > archive_days + dead_letter_days
 
 
+def _writes_exports(statement: dict[str, Any]) -> bool:
+    return statement.get("Resource") == PRIVACY_EXPORT_OBJECTS
+
+
 def test_only_the_receiver_writes_claim_checks_and_only_the_consumers_read_them(resources: dict[str, Any]) -> None:
     for name in FUNCTIONS:
-        touching = [statement for statement in _statements(resources, name) if _names_the_bucket(statement)]
+        touching = [
+            statement
+            for statement in _statements(resources, name)
+            if _names_the_bucket(statement) and not _writes_exports(statement)
+        ]
         if name in CLAIM_CHECK_WRITERS:
             expected = ["s3:PutObject"]
         elif name in CLAIM_CHECK_READERS and name in BUS_PUBLISHING_CONSUMERS:
@@ -441,6 +454,17 @@ def test_only_the_receiver_writes_claim_checks_and_only_the_consumers_read_them(
         assert not [policy for policy in templates if any(key.startswith("S3") for key in policy)], name
         for statement in _statements(resources, name):
             assert not [action for action in _actions(statement) if action.startswith("s3:") and "*" in action], name
+
+
+def test_only_cart_events_writes_privacy_exports_and_may_do_nothing_else_with_them(resources: dict[str, Any]) -> None:
+    for name in FUNCTIONS:
+        exports = [statement for statement in _statements(resources, name) if _writes_exports(statement)]
+        expected = [["s3:PutObject"]] if name in PRIVACY_EXPORT_WRITERS else []
+        assert [_actions(statement) for statement in exports] == expected, name
+        for statement in exports:
+            assert statement["Effect"] == "Allow", name
+        mentions = [statement for statement in _statements(resources, name) if EXPORT_PREFIX in json.dumps(statement)]
+        assert mentions == exports, f"{name}: {EXPORT_PREFIX} only in the one write statement"
 
 
 def test_functions_that_use_the_claim_check_bucket_are_told_its_name(resources: dict[str, Any]) -> None:

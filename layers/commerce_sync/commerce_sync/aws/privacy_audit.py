@@ -2,8 +2,9 @@
 
 Items in the sync-state table, partition `privacy-audit`, sort key `<received at>#<request id>`: the store,
 the request's kind (`customers/redact`, `customers/data_request`, `shop/redact`, `customer.erased`, `cli erase`,
-`customer.deleted`), who it is about as a salted hash (commerce_sync.privacy.tombstones) — never an address or a
-name — when it was received and completed, and the counts of what was removed. Lines are kept AUDIT_DAYS (three
+`customer.deleted`, `cli export`), who it is about as a salted hash (commerce_sync.privacy.tombstones) — never an
+address or a name — when it was received and completed, and the counts of what was removed (an erasure) or found
+(a data request's export, with the key it is kept under). Lines are kept AUDIT_DAYS (three
 years: the usual period within which a supervisory authority may ask for proof) and then expire (TTL). They live
 apart from the store's partitions, so a shop/redact, which removes everything of the store, keeps its own proof.
 """

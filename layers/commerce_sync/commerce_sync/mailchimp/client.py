@@ -400,6 +400,12 @@ class MailchimpClient:
         except MailchimpNotFound:
             return None
 
+    def get_order(self, store_id: str, order_id: str) -> dict[str, Any] | None:
+        try:
+            return self._object("GET", store_path(store_id, "orders", order_id))
+        except MailchimpNotFound:
+            return None
+
     def orders_of_customer(self, store_id: str, customer_id: str) -> Iterator[dict[str, Any]]:
         """Every order of a Mailchimp customer (`GET …/orders?customer_id=`), page by page."""
         yield from self._paged(store_path(store_id, "orders"), "orders", customer_id=customer_id)

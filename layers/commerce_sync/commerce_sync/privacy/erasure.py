@@ -28,13 +28,13 @@ from commerce_sync.aws.privacy_audit import PrivacyAudit
 from commerce_sync.aws.store_registry import Store
 from commerce_sync.aws.sync_state import STATE_SORT_KEY, SyncState, entity_key
 from commerce_sync.aws.tombstones import Kind, Tombstones
-from commerce_sync.canonical.emails import subscriber_hash
 from commerce_sync.canonical.model import CustomerErasure, MemberErasure
 from commerce_sync.carts.conversion import CART, CUSTOMER, OPEN_CARTS
-from commerce_sync.carts.customers import MAILCHIMP_IDS, PLATFORM_CUSTOMER
+from commerce_sync.carts.customers import PLATFORM_CUSTOMER
 from commerce_sync.mailchimp.client import MailchimpClient
 from commerce_sync.mailchimp.ids import to_mailchimp_id
 from commerce_sync.orders.sync import ORDER
+from commerce_sync.privacy.subjects import audit_subject, mailchimp_ids
 
 
 @dataclass
@@ -69,20 +69,10 @@ class ShopperErasure:
         self._audit = audit
 
     def mailchimp_ids(self, store: Store, erasure: CustomerErasure) -> set[str]:
-        """Every Mailchimp customer of the shopper: the address given, and those the platform customer had."""
-        ids: set[str] = set()
-        if erasure.email:
-            ids.add(subscriber_hash(erasure.email))
-        if erasure.customer_id:
-            known = self._state.applied(store.store_id, PLATFORM_CUSTOMER, erasure.customer_id) or {}
-            ids |= {str(value) for value in known.get(MAILCHIMP_IDS) or ()}
-        return ids
+        return mailchimp_ids(self._state, store.store_id, erasure.email, erasure.customer_id)
 
     def subject(self, store: Store, erasure: CustomerErasure) -> str:
-        """Who a request is about, for its audit line: a salted hash, never the address."""
-        if erasure.email:
-            return "email#" + self._tombstones.digest(store.store_id, "email", subscriber_hash(erasure.email))
-        return "customer#" + self._tombstones.digest(store.store_id, "customer", str(erasure.customer_id))
+        return audit_subject(self._tombstones, store.store_id, erasure.email, erasure.customer_id)
 
     def erase(
         self,

@@ -19,6 +19,7 @@ from commerce_sync.accounts.oauth import OAuthRefused
 from commerce_sync.accounts.oauth_connect import OAuthConnector
 from commerce_sync.aws.event_bus import ClaimChecks, EventPublisher
 from commerce_sync.aws.privacy_audit import PrivacyAudit
+from commerce_sync.aws.privacy_exports import PrivacyExports
 from commerce_sync.aws.secret_store import SecretFormatError, SecretReader
 from commerce_sync.aws.settings import Settings
 from commerce_sync.aws.store_registry import Store, StoreRegistry
@@ -78,6 +79,11 @@ class Services:
     @cached_property
     def claim_checks(self) -> ClaimChecks:
         return ClaimChecks(self.settings.claim_check_bucket)
+
+    @cached_property
+    def privacy_exports(self) -> PrivacyExports:
+        """Data requests' exports, kept in the claim-check bucket (commerce_sync.aws.privacy_exports)."""
+        return PrivacyExports(self.settings.claim_check_bucket)
 
     @cached_property
     def publisher(self) -> EventPublisher:
