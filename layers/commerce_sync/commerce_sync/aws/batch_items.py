@@ -44,12 +44,11 @@ def _transactions(items: Sequence[tuple[str, dict[str, Any]]]) -> Iterator[list[
 def items_with_prefix(
     table: Any, partition_key: str, prefix: str, after: str | None = None, projection: str | None = None
 ) -> Iterator[dict[str, Any]]:
-    """The items of one partition whose sort key starts with `prefix`, in key order from after `prefix + after`,
-    consistent, one query page (at most 1 MB) in memory at a time."""
-    arguments: dict[str, Any] = {
-        "KeyConditionExpression": Key("pk").eq(partition_key) & Key("sk").begins_with(prefix),
-        "ConsistentRead": True,
-    }
+    """The items of one partition whose sort key starts with `prefix` (every item for ""), in key order from after
+    `prefix + after`, consistent, one query page (at most 1 MB) in memory at a time."""
+    # DynamoDB refuses an empty string in a key condition, even as a prefix.
+    condition = Key("pk").eq(partition_key) & Key("sk").begins_with(prefix) if prefix else Key("pk").eq(partition_key)
+    arguments: dict[str, Any] = {"KeyConditionExpression": condition, "ConsistentRead": True}
     if projection:
         arguments["ProjectionExpression"] = projection
     if after is not None:

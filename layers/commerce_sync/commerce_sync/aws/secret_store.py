@@ -1,4 +1,5 @@
-"""Secrets from Secrets Manager through Powertools Parameters (cached), plus the reads key rotation needs.
+"""Secrets from Secrets Manager through Powertools Parameters (cached), plus the reads key rotation needs (and
+the deletion of an erased store's secret: `delete_secret`).
 
 - `current()` always asks for VersionStage AWSCURRENT explicitly. Powertools' cache key ignores
   VersionStage, so every cached read here is an AWSCURRENT read and nothing else shares that cache.
@@ -118,6 +119,18 @@ class SigningKeyring:
             if secret.label != "previous"
             or (self.previous_valid_until is not None and moment < self.previous_valid_until)
         ]
+
+
+def delete_secret(client: Any, secret_id: str) -> bool:
+    """Deletes a secret and every version of it at once (a recovery window would keep what was asked to go);
+    False when there was none. `client` is a Secrets Manager client."""
+    try:
+        client.delete_secret(SecretId=secret_id, ForceDeleteWithoutRecovery=True)
+    except ClientError as error:
+        if error.response.get("Error", {}).get("Code") == "ResourceNotFoundException":
+            return False
+        raise
+    return True
 
 
 class SecretReader:

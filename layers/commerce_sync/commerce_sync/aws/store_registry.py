@@ -65,6 +65,9 @@ class Store(BaseModel):
     # the platform's deletion of a customer (WooCommerce, BigCommerce) is taken as an erasure request.
     erasure_member: Literal["archive", "delete_permanent"] = "archive"
     erase_on_customer_delete: bool = False
+    # Set (with `active` off) when the store's erasure begins (commerce_sync.privacy.store_erasure): from then on
+    # its deliveries are refused and its events dropped, and the entry itself goes when the erasure is done.
+    erased_at: str | None = None
     created_at: str = Field(default_factory=lambda: datetime.now(UTC).isoformat())
 
     @property
@@ -126,6 +129,11 @@ class StoreRegistry:
     def get(self, store_id: str) -> Store | None:
         item = self._table.get_item(Key={"store_id": store_id}).get("Item")
         return Store.model_validate(item) if item else None
+
+    def delete(self, store_id: str) -> bool:
+        """True when an entry was deleted; one already gone is done."""
+        answer = self._table.delete_item(Key={"store_id": store_id}, ReturnValues="ALL_OLD")
+        return "Attributes" in answer
 
     def find(self, platform: str, identity: str) -> Store | None:
         response = self._table.query(

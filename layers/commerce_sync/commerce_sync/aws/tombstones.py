@@ -18,6 +18,12 @@ What a tombstone refuses (`Tombstones.refuses`):
   after the erasure, so the shopper is back of their own accord.
 Dates are the entity's version when it is a timestamp (the platform's own `updated_at`), else the event's
 `occurred_at`.
+
+A store erased whole (commerce_sync.privacy.store_erasure) leaves one tombstone in partition `privacy-stores`,
+`store#<store_id>` (a store id names no shopper): `erased_at` and the request; no store id can make that partition
+(`privacy#stores` would be the shoppers' partition of a store called "stores"). Once its registration is gone, an
+event of the store still on its way (a queue's retry, a replay) is dropped rather than failed as from an unknown
+store, and the erasure request itself, delivered again, is done already.
 """
 
 from __future__ import annotations
@@ -40,11 +46,17 @@ from commerce_sync.canonical.versions import version_from_timestamp
 
 Kind = Literal["email", "customer", "order"]
 SALT_KEY = {"pk": "privacy#salt", "sk": "state"}
+STORES_PARTITION = "privacy-stores"
+KINDS: tuple[Kind, ...] = ("email", "customer", "order")
 _TIMESTAMP_PREFIX_LENGTH = len("2026-01-01T00:00:00")
 
 
 def partition(store_id: str) -> str:
     return f"privacy#{store_id}"
+
+
+def store_key(store_id: str) -> dict[str, str]:
+    return {"pk": STORES_PARTITION, "sk": f"store#{store_id}"}
 
 
 def comparable_time(version: str, occurred_at: datetime) -> str:
@@ -137,16 +149,31 @@ class Tombstones:
                 batch.put_item(Item={**self._key(store_id, kind, value), "erased_at": erased_at, "request": request})
 
     def remove_store(self, store_id: str) -> int:
-        """Every tombstone of a store (its registration is gone: nothing of it can be written any more)."""
+        """Every shopper tombstone of a store (the store's own tombstone stands for them once it is erased)."""
+        # Tombstones only: the partition of a store called "salt" also holds the deployment's salt.
         keys = [
-            {"pk": item["pk"], "sk": item["sk"]} for item in items_with_prefix(self._table, partition(store_id), "")
+            {"pk": item["pk"], "sk": item["sk"]}
+            for item in items_with_prefix(self._table, partition(store_id), "")
+            if str(item["sk"]).split("#", 1)[0] in KINDS
         ]
         with self._table.batch_writer() as batch:
             for key in keys:
                 batch.delete_item(Key=key)
         return len(keys)
 
+    def bury_store(self, store_id: str, erased_at: str, request: str) -> None:
+        """The store's own tombstone; a retried erasure keeps the first date."""
+        self._table.update_item(
+            Key=store_key(store_id),
+            UpdateExpression="SET erased_at = if_not_exists(erased_at, :at), #r = if_not_exists(#r, :request)",
+            ExpressionAttributeNames={"#r": "request"},
+            ExpressionAttributeValues={":at": erased_at, ":request": request},
+        )
+
     # ---- reading -------------------------------------------------------------------------------------------
+
+    def store_erased(self, store_id: str) -> bool:
+        return "Item" in self._table.get_item(Key=store_key(store_id), ConsistentRead=True)
 
     def refuses_event(self, event: CanonicalEvent) -> bool:
         shopper = shopper_of(event)

@@ -243,6 +243,11 @@ class MailchimpClient:
     def update_store(self, store_id: str, changes: McStoreUpdate) -> dict[str, Any]:
         return self._object("PATCH", api_path("ecommerce", "stores", store_id), changes.body())
 
+    def delete_store(self, store_id: str) -> bool:
+        """Mailchimp deletes the store's customers, orders, products, carts and promo rules with it (not the
+        audience's members); True when a store was deleted, one already gone is done."""
+        return self._delete(api_path("ecommerce", "stores", store_id))
+
     # ---- e-commerce resources ----------------------------------------------------------------------
 
     def upsert_customer(self, store_id: str, customer: McCustomer) -> dict[str, Any]:

@@ -1,5 +1,6 @@
 """The cart_events function's applier: carts and customers (commerce_sync.carts.sync) and the privacy requests that
-share their queue (`customer.erased` and `customer.data_requested`, routed with every `customer.*` event).
+share their queue (`customer.erased` and `customer.data_requested`, routed with every `customer.*` event, and
+`store.erased`).
 
 An erasure runs whole in one record (commerce_sync.privacy.erasure); a failure is retried by the queue and then
 dead-lettered with its reason like any write, and its replay runs the erasure again, which is idempotent. It holds
@@ -9,6 +10,11 @@ first refuse every change of the shopper dated before it (commerce_sync.aws.tomb
 A data request, under the same lease, opens its audit line, collects the export (commerce_sync.privacy.export: reads
 only), keeps it in the claim-check bucket for the operator (commerce_sync.aws.privacy_exports) and completes the line
 with the object's key and the counts. A retry or a replay makes the export again and overwrites the same object.
+
+A store's erasure (commerce_sync.privacy.store_erasure) may take several records' runs: one that stops part-way
+fails, and the queue's retry goes on from where it stopped. It holds a lease of its own (`store`, the store id), so
+two deliveries of it never run at once, and takes a Mailchimp connection slot only for its Mailchimp call: most of
+its time is spent in DynamoDB, and its account may be one that refuses us.
 """
 
 from __future__ import annotations
@@ -17,16 +23,28 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from commerce_sync.aws.entity_locks import LOCK_SORT_KEY
 from commerce_sync.aws.observability import logger
 from commerce_sync.aws.store_registry import Store
+from commerce_sync.aws.sync_state import entity_key
+from commerce_sync.canonical.errors import BadRequest
 from commerce_sync.canonical.model import CanonicalEvent, EventType
 from commerce_sync.canonical.versions import version_from_timestamp
 from commerce_sync.carts.sync import CartSync
 from commerce_sync.privacy.erasure import ShopperErasure
 from commerce_sync.privacy.export import ShopperExport
+from commerce_sync.privacy.store_erasure import WholeStoreErasure
 from commerce_sync.privacy.subjects import audit_subject
-from commerce_sync.processing.event_applier import Handler, Outcome
+from commerce_sync.processing.event_applier import Entity, Handler, Outcome
 from commerce_sync.processing.services import Services
+
+# The lease a store's erasure holds: an entity of its own, named by the store id.
+STORE = "store"
+
+
+def registered_at(store: Store) -> datetime:
+    moment = datetime.fromisoformat(store.created_at)
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 class ShopperEvents(CartSync):
@@ -36,13 +54,23 @@ class ShopperEvents(CartSync):
         super().__init__(services)
         self.erasure = ShopperErasure(services.sync_state, services.tombstones, services.privacy_audit)
         self.export = ShopperExport(services.sync_state)
+        self.store_erasure = WholeStoreErasure(services)
 
     def handlers(self) -> Mapping[EventType, Handler]:
         return {
             **super().handlers(),
             EventType.CUSTOMER_ERASED: self._customer_erased,
             EventType.CUSTOMER_DATA_REQUESTED: self._customer_data_requested,
+            EventType.STORE_ERASED: self._store_erased,
         }
+
+    def entity_of(self, store: Store, event: CanonicalEvent) -> Entity:
+        if event.type is EventType.STORE_ERASED:
+            return STORE, store.store_id
+        return super().entity_of(store, event)
+
+    def holds_own_slot(self, event: CanonicalEvent) -> bool:
+        return event.type is EventType.STORE_ERASED
 
     def _customer_erased(self, store: Store, event: CanonicalEvent) -> Outcome:
         erasure = event.erasure()
@@ -74,3 +102,22 @@ class ShopperEvents(CartSync):
         services.privacy_audit.completed(line, summary)
         logger.info("shopper data exported", store_id=store.store_id, request_id=request_id, **summary)
         return {"outcome": "exported", **summary}
+
+    def _store_erased(self, store: Store, event: CanonicalEvent) -> Outcome:
+        erasure = event.store_erasure()
+        if event.entity_id != store.store_id:
+            raise BadRequest("must be the store id (store_id)", field="entity_id")
+        if event.occurred_at < registered_at(store):
+            # An erasure of an earlier store under this id, replayed from the archive: never this store's.
+            return {"outcome": "erasure_predates_store"}
+        report = self.store_erasure.erase(
+            store,
+            erased_at=version_from_timestamp(datetime.now(UTC)),
+            kind=erasure.request_kind or f"{event.platform} store.erased",
+            request_id=erasure.request_id or event.event_id,
+            received_at=event.occurred_at.isoformat(),
+            mailchimp=self._mailchimp_in_slot,
+            time_left=self._time_left,
+            keep={(entity_key(store.store_id, STORE, store.store_id), LOCK_SORT_KEY)},
+        )
+        return {"outcome": "erased", **report.summary()}

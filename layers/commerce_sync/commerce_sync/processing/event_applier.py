@@ -7,11 +7,13 @@ commerce_sync.processing.store_imports) and count it into its import, and read t
 credentials again once after a 401 (a key rotated or an account reconnected while the container was warm).
 A 401 that survives that pauses the account and parks the event, as does any event of an account already
 paused (commerce_sync.accounts.health): it is applied when the account is reconnected, and is neither
-retried nor dead-lettered meanwhile."""
+retried nor dead-lettered meanwhile. An event of a store erased whole, or being erased, is dropped (its store's
+registry entry says so, or, once that is gone, the store's tombstone: commerce_sync.aws.tombstones)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
 from aws_lambda_powertools.utilities.idempotency import idempotent_function
@@ -91,11 +93,20 @@ class EventApplier:
     def _state(self) -> SyncState:
         return self._services.sync_state
 
+    def holds_own_slot(self, event: CanonicalEvent) -> bool:
+        """True for events whose handler takes its Mailchimp account's connection slot itself, around its
+        Mailchimp calls only (`_mailchimp_in_slot`), rather than for its whole run."""
+        return False
+
     def _process(self, event: CanonicalEvent) -> Outcome:
         self._applied = True
         store = self._services.registry.get(event.store_id)
         if store is None:
-            raise UnknownStore(f"store {event.store_id} is not registered")
+            if not self._services.tombstones.store_erased(event.store_id):
+                raise UnknownStore(f"store {event.store_id} is not registered")
+            return self._of_erased_store(event)
+        if store.erased_at is not None and event.type is not EventType.STORE_ERASED:
+            return self._of_erased_store(event)
         logger.append_keys(store_id=store.store_id, event_id=event.event_id, event_type=event.type.value)
         handler = self.handlers().get(event.type)
         if handler is None:
@@ -109,16 +120,27 @@ class EventApplier:
         self._store = store
         self._locks = EntityLocks(self._state.table, self._time_left)
         entity_type, entity_id = self.entity_of(store, event)
+        slot: AbstractContextManager[None] = (
+            nullcontext()
+            if self.holds_own_slot(event)
+            else self._services.budget.holding(store.mailchimp_account, "live", self._time_left())
+        )
         try:
-            with (
-                self._locks.holding(store.store_id, entity_type, [entity_id]),
-                self._services.budget.holding(store.mailchimp_account, "live", self._time_left()),
-            ):
+            with self._locks.holding(store.store_id, entity_type, [entity_id]), slot:
                 outcome = self._handle(handler, store, event)
         except MailchimpEmailRefused as refusal:
             # Retrying cannot help and a dead letter would page someone over a shopper's typo.
             logger.warning("event skipped: Mailchimp refuses the shopper's address", reason=str(refusal))
             outcome = {"outcome": "skipped_email_refused"}
+        record_outcome(self.metric_prefix, event.type.value, event.event_id, outcome)
+        return outcome
+
+    def _of_erased_store(self, event: CanonicalEvent) -> Outcome:
+        """An event of a store that is being, or has been, erased whole: a delivery still on its way, a retry, a
+        replay. Dropped, never failed: a dead letter would keep its shoppers' data. The erasure itself, once done,
+        is done."""
+        logger.append_keys(store_id=event.store_id, event_id=event.event_id, event_type=event.type.value)
+        outcome: Outcome = {"outcome": "already_erased" if event.type is EventType.STORE_ERASED else "store_erased"}
         record_outcome(self.metric_prefix, event.type.value, event.event_id, outcome)
         return outcome
 
@@ -159,6 +181,11 @@ class EventApplier:
             return write(self._services.mailchimp(self._store, refresh_key=True))
         except MailchimpAuthError as refusal:
             raise AccountRefused(self._store.mailchimp_account, f"{refusal.status} {refusal.title}") from refusal
+
+    def _mailchimp_in_slot(self, write: Callable[[MailchimpClient], Outcome]) -> Outcome:
+        """`_mailchimp` within one of the account's connection slots, for a handler that holds its own."""
+        with self._services.budget.holding(self._store.mailchimp_account, "live", self._time_left()):
+            return self._mailchimp(write)
 
     def _park(self, event: CanonicalEvent, message: dict[str, Any] | None, unavailable: AccountUnavailable) -> Outcome:
         """Keeps the event for when its account is reconnected (commerce_sync.accounts.health)."""

@@ -38,6 +38,14 @@ SKIP_REASONS: Mapping[str, str] = {
         "(or its timeout does)"
     ),
     "import_not_open": "the import named is not the store's open one (closed already, or replaced)",
+    "erased_shopper": (
+        "the shopper was erased (docs/privacy.md): a change of theirs dated before the erasure is never written again"
+    ),
+    "store_erased": "the store was erased whole (store.erased, Shopify's shop/redact): nothing of it is written",
+    "already_erased": "the store's erasure was done already",
+    "erasure_predates_store": (
+        "the erasure is dated before the store was registered: it was of an earlier store under this id"
+    ),
 }
 
 

@@ -23,6 +23,7 @@ from commerce_sync.aws.privacy_exports import PrivacyExports
 from commerce_sync.aws.secret_store import SecretFormatError, SecretReader
 from commerce_sync.aws.settings import Settings
 from commerce_sync.aws.store_registry import Store, StoreRegistry
+from commerce_sync.aws.store_sweep import StoreSweep
 from commerce_sync.aws.sync_state import SyncState
 from commerce_sync.aws.tombstones import Tombstones
 from commerce_sync.mailchimp.client import MailchimpClient, RetryPolicy
@@ -75,6 +76,15 @@ class Services:
     @cached_property
     def secrets(self) -> SecretReader:
         return SecretReader(self.settings.secret_max_age_seconds)
+
+    @cached_property
+    def secrets_manager(self) -> Any:
+        """A Secrets Manager client, for what the reader does not do (deleting an erased store's secret)."""
+        return boto3.client("secretsmanager")
+
+    @cached_property
+    def store_sweep(self) -> StoreSweep:
+        return StoreSweep(self.sync_state.table)
 
     @cached_property
     def claim_checks(self) -> ClaimChecks:

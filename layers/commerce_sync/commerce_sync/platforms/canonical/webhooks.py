@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from commerce_sync.aws.store_imports import ImportBook
 from commerce_sync.aws.store_registry import Store
 from commerce_sync.canonical.errors import BadRequest
-from commerce_sync.canonical.model import DATA_MODELS, CanonicalEvent, StoreSync
+from commerce_sync.canonical.model import DATA_MODELS, CanonicalEvent, StoreErasure, StoreSync
 from commerce_sync.canonical.versions import MAX_CLOCK_SKEW, is_impossible
 from commerce_sync.platforms.adapter import (
     Admitted,
@@ -58,6 +58,8 @@ class CanonicalAdapter(PlatformAdapter):
         data = parse_model(DATA_MODELS[event.type], event.data)
         if isinstance(data, StoreSync) and data.id != event.entity_id:
             raise BadRequest("must be the import's id (data.id)", field="entity_id")
+        if isinstance(data, StoreErasure) and event.entity_id != event.store_id:
+            raise BadRequest("must be the store id (store_id) of a store.erased", field="entity_id")
         # The entity as validated (e-mail lower-cased, money quantised) is what travels on.
         clean = event.model_copy(update={"data": data.model_dump(mode="json", exclude_none=True)})
         return Normalised(events=[clean])
