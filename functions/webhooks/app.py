@@ -16,7 +16,7 @@ from typing import Any
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from commerce_sync.aws.metric_names import WEBHOOK_DELIVERIES
+from commerce_sync.aws.metric_names import UNKNOWN_PLATFORM, WEBHOOK_DELIVERIES
 from commerce_sync.aws.observability import count_by, logger, metrics, tracer
 from commerce_sync.aws.store_imports import ImportBook
 from commerce_sync.canonical.errors import (
@@ -58,7 +58,8 @@ def _count_delivery(status: HTTPStatus) -> None:
     The path's platform is the sender's to choose: only a name the receiver knows becomes a dimension value, so
     requests to made-up paths cannot create metrics without end."""
     named = (app.current_event.path_parameters or {}).get("platform", "")
-    count_by(WEBHOOK_DELIVERIES, platform=named if named in platforms() else "unknown", status=str(status.value))
+    platform = named if named in platforms() else UNKNOWN_PLATFORM
+    count_by(WEBHOOK_DELIVERIES, platform=platform, status=str(status.value))
 
 
 def _raw_body() -> bytes:

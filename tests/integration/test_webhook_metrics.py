@@ -9,7 +9,7 @@ import json
 from typing import Any
 
 import pytest
-from commerce_sync.aws.metric_names import WEBHOOK_DELIVERIES
+from commerce_sync.aws.metric_names import UNKNOWN_PLATFORM, WEBHOOK_DELIVERIES
 from commerce_sync.platforms.signatures import sign_base64_hmac
 
 from local_runner.runner import LocalRunner
@@ -86,7 +86,7 @@ def test_every_answer_is_counted_by_platform_and_status(handler: Any, capsys: py
         {**base, "platform": "shopify", "status": "200"},
         {**base, "platform": "shopify", "status": "401"},
         # A made-up path is not a dimension value: every platform the receiver does not know is one line.
-        {**base, "platform": "unknown", "status": "404"},
+        {**base, "platform": UNKNOWN_PLATFORM, "status": "404"},
     ]
 
 

@@ -23,9 +23,10 @@ class Metric:
 
 
 # ---- the webhook receiver
-# Every answer to a POST /webhooks/{platform}, by platform (a name the receiver knows, else "unknown") and HTTP
-# status: 202 accepted, 200 ignored, 401 a signature refused, other 4xx refused, 503 to be delivered again.
+# Every answer to a POST /webhooks/{platform}, by platform (a name the receiver knows, else UNKNOWN_PLATFORM) and
+# HTTP status: 202 accepted, 200 ignored, 401 a signature refused, other 4xx refused, 503 to be delivered again.
 WEBHOOK_DELIVERIES = Metric("WebhookDeliveries", ("platform", "status"))
+UNKNOWN_PLATFORM = "unknown"
 
 # ---- the queue consumers
 # Every outcome of an applied event (processing.outcomes), by outcome: writes, deliberate skips, parked.
