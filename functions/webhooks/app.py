@@ -16,7 +16,8 @@ from typing import Any
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from commerce_sync.aws.observability import logger, metrics, tracer
+from commerce_sync.aws.metric_names import UNKNOWN_PLATFORM, WEBHOOK_DELIVERIES
+from commerce_sync.aws.observability import count_by, logger, metrics, tracer
 from commerce_sync.aws.store_imports import ImportBook
 from commerce_sync.canonical.errors import (
     BadRequest,
@@ -47,6 +48,20 @@ def receiver() -> WebhookReceiver:
     return WebhookReceiver(adapters(), services.registry, services.secrets, services.publisher, imports)
 
 
+@cache
+def platforms() -> frozenset[str]:
+    return frozenset(adapters())
+
+
+def _count_delivery(status: HTTPStatus) -> None:
+    """Every answer to a delivery, by platform and status (the dashboard's webhooks, the refused-signature alarm).
+    The path's platform is the sender's to choose: only a name the receiver knows becomes a dimension value, so
+    requests to made-up paths cannot create metrics without end."""
+    named = (app.current_event.path_parameters or {}).get("platform", "")
+    platform = named if named in platforms() else UNKNOWN_PLATFORM
+    count_by(WEBHOOK_DELIVERIES, platform=platform, status=str(status.value))
+
+
 def _raw_body() -> bytes:
     event = app.current_event
     if event.body is None:
@@ -64,6 +79,7 @@ def _raw_body() -> bytes:
 
 def _error(status: HTTPStatus, error: Exception) -> Response[dict[str, Any]]:
     metrics.add_metric(name=f"Webhooks{status.value}", unit="Count", value=1)
+    _count_delivery(status)
     logger.info("webhook refused", status=status.value, reason=str(error))
     return Response(
         status_code=status.value,
@@ -82,6 +98,7 @@ def receive(platform: str) -> Response[dict[str, Any]]:
         body["event_ids"] = receipt.event_ids
     if receipt.reason:
         body["reason"] = receipt.reason
+    _count_delivery(status)
     return Response(status_code=status.value, content_type=content_types.APPLICATION_JSON, body=body)
 
 

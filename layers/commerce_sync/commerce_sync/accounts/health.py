@@ -31,6 +31,7 @@ from commerce_sync.accounts.budget import (
     account_partition,
 )
 from commerce_sync.aws.event_bus import event_source
+from commerce_sync.aws.metric_names import MAILCHIMP_ACCOUNT_PAUSED
 from commerce_sync.aws.observability import logger, metrics
 from commerce_sync.canonical.model import CanonicalEvent
 
@@ -160,7 +161,7 @@ class AccountHealthBook:
         then delivers it again and it is applied."""
         account = unavailable.account
         if isinstance(unavailable, AccountRefused) and self.pause(account, unavailable.reason, event.store_id):
-            metrics.add_metric(name="MailchimpAccountPaused", unit="Count", value=1)
+            metrics.add_metric(name=MAILCHIMP_ACCOUNT_PAUSED.name, unit="Count", value=1)
             logger.error(
                 "Mailchimp refuses the account's credentials: its stores are paused and their events parked until "
                 "it is reconnected (commerce-sync connect-mailchimp, or stores set-mailchimp-key)",

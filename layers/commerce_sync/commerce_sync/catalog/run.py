@@ -53,6 +53,7 @@ from typing import Any
 import boto3
 
 from commerce_sync.accounts.budget import AccountPaused
+from commerce_sync.aws.metric_names import CATALOG_PRODUCT_COUNTERS, CATALOG_PRODUCTS, CATALOG_SYNC_DURATION
 from commerce_sync.aws.observability import logger, metrics
 from commerce_sync.aws.store_registry import Store
 from commerce_sync.aws.sync_lock import LockLost, SyncLock, new_token
@@ -348,9 +349,9 @@ class CatalogSync:
         summary = {"store_id": store.store_id, **checkpoint.summary()}
         self.state.save_summary(store.store_id, summary)
         counters = checkpoint.counters
-        for name in ("seen", "unchanged", "created", "updated", "removed", "failed"):
-            metrics.add_metric(name=f"CatalogProducts{name.title()}", unit="Count", value=getattr(counters, name))
-        metrics.add_metric(name="CatalogSyncDuration", unit="Seconds", value=checkpoint.duration_seconds)
+        for name in CATALOG_PRODUCT_COUNTERS:
+            metrics.add_metric(name=CATALOG_PRODUCTS[name].name, unit="Count", value=getattr(counters, name))
+        metrics.add_metric(name=CATALOG_SYNC_DURATION.name, unit="Seconds", value=checkpoint.duration_seconds)
         metrics.add_metric(name="CatalogMailchimpRequests", unit="Count", value=checkpoint.mailchimp_requests)
         emit_metrics(checkpoint.promotions)
         logger.info("catalog sync finished", summary=summary)

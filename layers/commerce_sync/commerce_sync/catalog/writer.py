@@ -22,6 +22,7 @@ from typing import Any, Literal, TypeVar
 
 import boto3
 
+from commerce_sync.aws.metric_names import DEAD_LETTERED
 from commerce_sync.aws.observability import logger, metrics
 from commerce_sync.aws.store_registry import Store
 from commerce_sync.canonical.model import Product
@@ -165,7 +166,7 @@ class CatalogDeadLetters:
                 name: {"DataType": "String", "StringValue": value} for name, value in attributes.items()
             },
         )
-        metrics.add_metric(name="DeadLettered", unit="Count", value=1)
+        metrics.add_metric(name=DEAD_LETTERED.name, unit="Count", value=1)
         logger.warning("catalog write dead-lettered", subject=subject, error_type=error_type, error=message)
         return True
 

@@ -49,6 +49,12 @@ from commerce_sync.aws.chained_runs import (
     slice_deadline,
     tuning_from_environment,
 )
+from commerce_sync.aws.metric_names import (
+    RECONCILIATION_FAILED,
+    RECONCILIATION_REPAIRS,
+    WEBHOOKS_MISSING,
+    WEBHOOKS_REACTIVATED,
+)
 from commerce_sync.aws.observability import logger, metrics
 from commerce_sync.aws.store_registry import Store
 from commerce_sync.aws.sync_lock import SyncLock
@@ -272,8 +278,8 @@ def webhook_report(health: WebhookHealth) -> dict[str, Any]:
             for topic in health.topics
         ],
     }
-    metrics.add_metric(name="WebhooksReactivated", unit="Count", value=len(reactivated))
-    metrics.add_metric(name="WebhooksMissing", unit="Count", value=missing)
+    metrics.add_metric(name=WEBHOOKS_REACTIVATED.name, unit="Count", value=len(reactivated))
+    metrics.add_metric(name=WEBHOOKS_MISSING.name, unit="Count", value=missing)
     # Counted in WebhooksMissing too (the alarm): Shopify removed them because deliveries to us kept failing.
     metrics.add_metric(name="WebhooksRecreated", unit="Count", value=len(health.with_action(HealthAction.RECREATED)))
     unwell = [
@@ -400,8 +406,8 @@ class _Slice:
         summary = {"store_id": self.store.store_id, **checkpoint.summary(watermarks)}
         self.reconciliation.records.save_end(self.store.store_id, checkpoint, watermarks, summary)
         repairs = checkpoint.repairs
-        metrics.add_metric(name="ReconciliationRepairs", unit="Count", value=repairs)
-        metrics.add_metric(name="ReconciliationFailed", unit="Count", value=checkpoint.failed)
+        metrics.add_metric(name=RECONCILIATION_REPAIRS.name, unit="Count", value=repairs)
+        metrics.add_metric(name=RECONCILIATION_FAILED.name, unit="Count", value=checkpoint.failed)
         # The webhooks were logged on their own line by the check.
         fields = {k: v for k, v in summary.items() if k not in ("windows", "watermarks", "webhooks")}
         if repairs or checkpoint.failed:

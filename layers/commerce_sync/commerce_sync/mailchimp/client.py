@@ -7,11 +7,14 @@
   a PATCH, a DELETE or a POST inside an upsert whose repeat ends in "already exists", handled below.
 - Errors arrive as problem+json and become typed exceptions.
 - The key is used only in the Authorization header; nothing here logs it, nor any e-mail address.
+- Metrics (docs/operations.md): each call's latency, retries included; every 429, 5xx and 401 answer, each
+  attempt counted, so throttling that the retries absorb still shows.
 """
 
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -23,7 +26,13 @@ from pydantic import BaseModel, ConfigDict
 from urllib3.exceptions import MaxRetryError
 from urllib3.util.retry import Retry
 
-from commerce_sync.aws.observability import logger
+from commerce_sync.aws.metric_names import (
+    MAILCHIMP_LATENCY,
+    MAILCHIMP_SERVER_ERRORS,
+    MAILCHIMP_THROTTLED,
+    MAILCHIMP_UNAUTHORIZED,
+)
+from commerce_sync.aws.observability import logger, metrics
 from commerce_sync.http.sessions import api_session, backoff_retry
 from commerce_sync.mailchimp.errors import (
     RETRYABLE_STATUSES,
@@ -75,9 +84,20 @@ class _MailchimpRetry(Retry):
     plan), while the CDN's throttling 403 comes as HTML and is worth waiting out."""
 
     def increment(self, method=None, url=None, response=None, error=None, _pool=None, _stacktrace=None):  # type: ignore[no-untyped-def]
+        # urllib3 calls this for every answer in the retried statuses, the last one too (which it then returns
+        # rather than retries): the one place that sees each attempt.
+        if response is not None:
+            _count_retried_answer(response.status)
         if response is not None and response.status == 403 and "json" in (response.headers.get("Content-Type") or ""):
             raise MaxRetryError(_pool, url, "403 with a problem body is not retried")  # type: ignore[arg-type]
         return super().increment(method, url, response, error, _pool, _stacktrace)
+
+
+def _count_retried_answer(status: int) -> None:
+    if status == 429:
+        metrics.add_metric(name=MAILCHIMP_THROTTLED.name, unit="Count", value=1)
+    elif status >= 500:
+        metrics.add_metric(name=MAILCHIMP_SERVER_ERRORS.name, unit="Count", value=1)
 
 
 def datacenter_of_key(api_key: str) -> str:
@@ -161,13 +181,19 @@ class MailchimpClient:
         url = f"{self.base_url}{path}"
         try:
             with self._slot():
-                response = self.session.request(
-                    method,
-                    url,
-                    json=body,
-                    params=params or None,
-                    timeout=(self.connect_timeout, self.read_timeout),
-                )
+                # Timed inside the slot: waiting for one is our own budget's doing, not Mailchimp's latency.
+                started = time.perf_counter()
+                try:
+                    response = self.session.request(
+                        method,
+                        url,
+                        json=body,
+                        params=params or None,
+                        timeout=(self.connect_timeout, self.read_timeout),
+                    )
+                finally:
+                    elapsed_ms = (time.perf_counter() - started) * 1000
+                    metrics.add_metric(name=MAILCHIMP_LATENCY.name, unit="Milliseconds", value=elapsed_ms)
         except requests.exceptions.RetryError as error:
             raise MailchimpError(0, "Retries exhausted", str(error)) from error
         except requests.exceptions.Timeout as error:
@@ -181,6 +207,9 @@ class MailchimpClient:
             status=response.status_code,
             request_id=response.headers.get("X-Request-Id"),
         )
+        if response.status_code == 401:
+            # Never retried, so not counted with the retried answers.
+            metrics.add_metric(name=MAILCHIMP_UNAUTHORIZED.name, unit="Count", value=1)
         if response.status_code >= 400:
             raise self._error(response)
         if response.status_code == 204 or not response.content:

@@ -19,6 +19,7 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from pydantic import ValidationError
 
 from commerce_sync.aws.event_bus import ClaimCheckError
+from commerce_sync.aws.metric_names import DEAD_LETTERED
 from commerce_sync.aws.observability import logger, metrics
 from commerce_sync.canonical.errors import BadRequest, NotImplementedYet
 from commerce_sync.canonical.redaction import redact_emails
@@ -86,7 +87,7 @@ class DeadLetters:
                 name: {"DataType": "String", "StringValue": value} for name, value in attributes.items() if value
             },
         )
-        metrics.add_metric(name="DeadLettered", unit="Count", value=1)
+        metrics.add_metric(name=DEAD_LETTERED.name, unit="Count", value=1)
         logger.warning(
             "record dead-lettered",
             error_type=attributes["error_type"],
