@@ -232,13 +232,19 @@ def show_json(store: Store, secret: SecretView, mailchimp: MailchimpView | None)
 def show_table(store: Store, secret: SecretView, mailchimp: MailchimpView | None) -> str:
     values = store.model_dump(mode="json")
     lines = [("state", "active" if store.active else "disabled (`commerce-sync stores enable` resumes it)")]
-    lines += [(name, "-" if value is None else str(value)) for name, value in values.items() if name != "active"]
+    lines += [(name, _shown(value)) for name, value in values.items() if name != "active"]
     account = store.mailchimp_account
     lines.append(("mailchimp account", "the deployment's default" if account == DEFAULT_MAILCHIMP_ACCOUNT else account))
     lines.append(("secret keys", secret.describe()))
     lines.append(("mailchimp", mailchimp.describe(store.store_id) if mailchimp else "not asked (--skip-mailchimp)"))
     width = max(len(label) for label, _ in lines) + 1
     return "\n".join(f"{label + ':':<{width}} {value}" for label, value in lines)
+
+
+def _shown(value: Any) -> str:
+    if value is None:
+        return "-"
+    return value if isinstance(value, str) else json.dumps(value)
 
 
 def set_active(settings: Settings, store_id: str, active: bool) -> tuple[Store, bool]:

@@ -3,12 +3,13 @@ and a store's page reflect what is registered and what Mailchimp holds, without 
 store's deliveries are answered 200 "ignored" and nothing reaches Mailchimp until it is enabled again; removing a
 store deletes its registration and its own secret and nothing of any other store, Mailchimp keeping its data
 unless told otherwise after a typed confirmation. Every example the help texts of these commands (and of
-dead-letters) show runs as typed and exits 0."""
+dead-letters) show, and every command of docs/operator.md, runs as typed and exits 0."""
 
 from __future__ import annotations
 
 import io
 import json
+import re
 import shlex
 import sys
 import uuid
@@ -31,8 +32,10 @@ from operator_cli.stores import NewStore, add_store, generate_webhook_secret
 from tests.e2e.test_mailchimp_accounts import held, new_account
 from tests.e2e.test_shopify_orders import new_order
 from tests.harness import MailchimpReader, RegisteredStore, register_store
+from tests.paths import PROJECT
 
 ACCESS_TOKEN = "shpat_not_to_be_shown_0123456789"
+OPERATOR_DOC = PROJECT / "docs" / "operator.md"
 
 
 @pytest.fixture
@@ -326,18 +329,27 @@ def register_fixed_store(store_id: str) -> None:
     )
 
 
-def test_every_help_example_runs_as_typed(
+def operator_doc_lines() -> list[str]:
+    """The command lines of docs/operator.md's ```sh blocks."""
+    blocks = re.findall(r"^```sh\n(.*?)^```", OPERATOR_DOC.read_text(), flags=re.MULTILINE | re.DOTALL)
+    return [line.strip() for block in blocks for line in block.splitlines() if line.strip()]
+
+
+def test_every_help_example_and_every_command_of_docs_operator_runs_as_typed(
     runner: LocalRunner,
     capsys: pytest.CaptureFixture[str],
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """From a directory whose .local/runner.env is this runner's, as the local runner writes it; `my-shop` is
-    registered (again, after a removal) before each example."""
+    registered (again, after a removal) before each command, and the removal's confirmation is typed."""
     write_env_file(runner, tmp_path / ".local" / "runner.env")
     monkeypatch.chdir(tmp_path)
     lines = [line for names in EXAMPLE_COMMANDS for line in example_lines(subparser(*names).epilog)]
     assert len(lines) >= 2 * len(EXAMPLE_COMMANDS) - 2, lines
+    documented = operator_doc_lines()
+    assert len(documented) >= 10 and all(line.startswith(LOCAL_COMMAND) for line in documented), documented
+    lines += documented
     for line in lines:
         if registry().get("my-shop") is None:
             register_fixed_store("my-shop")
