@@ -41,8 +41,9 @@ REDRIVEN_BY_SQS = "redriven by SQS"
 # others instead of returning the same ten, and short enough that a scan killed outright (no chance to show
 # them again) delays nothing for long.
 SCAN_HOLD_SECONDS = 60
-# Long polling asks every SQS server, so an empty answer means an empty queue (a short poll samples a few
-# servers and may answer nothing while letters wait).
+# A short poll samples some of SQS's servers and may answer nothing while letters wait; a long poll asks them all
+# but waits this long on an empty queue. So the scan polls short, and long only once, when the queue's count says
+# letters are still visible.
 SCAN_WAIT_SECONDS = 1
 # The entity ids a product_sync request names (sync_product, sync_promotion).
 ENTITY_KEYS = ("product_id", "rule_id", "code_id")
@@ -225,6 +226,7 @@ class _Scan:
 
     def letters(self) -> Iterator[DeadLetter]:
         seen: set[str] = set()
+        long_poll = False
         while True:
             answer = self._sqs.receive_message(
                 QueueUrl=self._url,
@@ -232,17 +234,25 @@ class _Scan:
                 MessageAttributeNames=["All"],
                 MessageSystemAttributeNames=["SentTimestamp"],
                 VisibilityTimeout=SCAN_HOLD_SECONDS,
-                WaitTimeSeconds=SCAN_WAIT_SECONDS,
+                WaitTimeSeconds=SCAN_WAIT_SECONDS if long_poll else 0,
             )
             messages = list(answer.get("Messages", []))
             for message in messages:
                 self._held[message["MessageId"]] = message["ReceiptHandle"]
             fresh = [message for message in messages if message["MessageId"] not in seen]
-            if not fresh:
+            if fresh:
+                long_poll = False
+                for message in fresh:
+                    seen.add(message["MessageId"])
+                    yield letter_of(message)
+                continue
+            if long_poll or not self._visible_left():
                 return
-            for message in fresh:
-                seen.add(message["MessageId"])
-                yield letter_of(message)
+            long_poll = True
+
+    def _visible_left(self) -> bool:
+        attributes = self._sqs.get_queue_attributes(QueueUrl=self._url, AttributeNames=["ApproximateNumberOfMessages"])
+        return int(attributes["Attributes"].get("ApproximateNumberOfMessages", "0")) > 0
 
     def delete(self, letter: DeadLetter) -> None:
         self._sqs.delete_message(QueueUrl=self._url, ReceiptHandle=self._held.pop(letter.message_id))

@@ -56,16 +56,23 @@ class SecretView:
     exists: bool
     keys: list[str] = field(default_factory=list)
     credential_fields: list[str] = field(default_factory=list)
+    # Why it could not be read (e.g. access denied); `exists` is then unknown and False.
+    error: str | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        answer: dict[str, Any] = {
             "id": self.secret_id,
             "exists": self.exists,
             "keys": self.keys,
             "platform_api_credentials": self.credential_fields,
         }
+        if self.error:
+            answer["error"] = self.error
+        return answer
 
     def describe(self) -> str:
+        if self.error:
+            return f"could not be read: {self.error}"
         if not self.exists:
             return "missing (register the store again with add-store --replace to make it)"
         return ", ".join(
@@ -175,6 +182,8 @@ def secret_view(secret_id: str) -> SecretView:
         raw = client.get_secret_value(SecretId=secret_id, VersionStage="AWSCURRENT").get("SecretString") or "null"
     except client.exceptions.ResourceNotFoundException:
         return SecretView(secret_id=secret_id, exists=False)
+    except (ClientError, BotoCoreError) as error:
+        return SecretView(secret_id=secret_id, exists=False, error=_plain(error))
     try:
         value = json.loads(raw)
     except ValueError:
