@@ -246,7 +246,7 @@ def _store(store_id: str) -> Store:
     if store is None:
         raise BackfillArgumentError(f"no store {store_id} is registered")
     if not store.active:
-        raise BackfillArgumentError(f"store {store_id} is not active")
+        raise BackfillArgumentError(f"store {store_id} is disabled (`commerce-sync stores enable {store_id}` first)")
     return store
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import getpass
-import json
 import os
 import sys
 from pathlib import Path
@@ -25,7 +24,7 @@ from commerce_sync.platforms.hooks import CLIENT_SECRET_PLATFORMS
 from commerce_sync.platforms.shopify.api import API_VERSION as SHOPIFY_API_VERSION
 
 from operator_cli import catalog as catalog_cli
-from operator_cli import dead_letters
+from operator_cli import dead_letters, store_admin
 from operator_cli import history as history_cli
 from operator_cli import privacy as privacy_cli
 from operator_cli import replay as replay_cli
@@ -43,7 +42,6 @@ from operator_cli.stores import (
     add_store,
     find_store,
     generate_webhook_secret,
-    list_stores,
     set_credentials,
 )
 
@@ -308,33 +306,6 @@ def _credentials_outcome(registration: Registration, checked: bool) -> str:
     return f"store {store.store_id}: platform API credentials {state}, {how}"
 
 
-def _list_stores(arguments: argparse.Namespace) -> int:
-    stores = list_stores(Settings.from_environment())
-    if arguments.json:
-        print(json.dumps([store.model_dump(exclude={"secret_id"}) for store in stores], indent=2))
-        return 0
-    for store in stores:
-        state = "active" if store.active else "inactive"
-        print(f"{store.store_id:<24} {store.platform_identity:<48} {store.list_id:<14} {store.currency_code} {state}")
-    return 0
-
-
-def _dead_letters(arguments: argparse.Namespace) -> int:
-    if arguments.replay:
-        moved = dead_letters.replay(
-            arguments.function,
-            limit=arguments.limit,
-            progress=lambda count: print(f"\rreplayed {count}", end="", file=sys.stderr, flush=True),
-        )
-        print(f"\n{moved} record(s) sent back to the {arguments.function} queue")
-        return 0
-    letters = dead_letters.peek(arguments.function, limit=arguments.limit or 50)
-    for letter in letters:
-        print(f"{letter.message_id}  {letter.error_type}: {letter.error_message}")
-    print(f"{len(letters)} dead letter(s) shown for {arguments.function}")
-    return 0
-
-
 def _rotate(arguments: argparse.Namespace) -> int:
     settings = Settings.from_environment()
     client = rotation_cli.secretsmanager()
@@ -590,6 +561,7 @@ def parser() -> argparse.ArgumentParser:
     set_key.add_argument("store_id")
     set_key.add_argument("--stdin", action="store_true", help="read the key from stdin")
     set_key.set_defaults(run=_set_mailchimp_key)
+    store_admin.add_commands(store_commands)
 
     app = commands.add_parser(
         "mailchimp-app",
@@ -613,17 +585,8 @@ def parser() -> argparse.ArgumentParser:
     )
     connect.set_defaults(run=_connect_mailchimp)
 
-    listing = commands.add_parser("list-stores", help="list registered stores")
-    listing.add_argument("--json", action="store_true")
-    listing.set_defaults(run=_list_stores)
-
-    letters = commands.add_parser(
-        "dead-letters", help="show a function's dead letters and why they failed, or --replay them"
-    )
-    letters.add_argument("function", choices=sorted(dead_letters.FUNCTIONS))
-    letters.add_argument("--replay", action="store_true", help="send them back to the function's queue")
-    letters.add_argument("--limit", type=int, help="at most this many")
-    letters.set_defaults(run=_dead_letters)
+    store_admin.add_list_alias(commands)
+    dead_letters.add_command(commands)
 
     rotate = commands.add_parser("rotate", help="rotate a secret now (Mailchimp key, store webhook secret)")
     targets = rotate.add_subparsers(dest="target", required=True)

@@ -31,13 +31,13 @@ controlling terminal, so `getpass` reads its prompt's answer from stdin: `stores
 which the README says prompts for the access token, gets the stand-in's `--access-token` there, and every
 other command gets an empty stdin, so a prompt the README does not mention fails the command.
 
-What it proves: the runner, the stand-in and every command run offline exactly as printed, each command
-exits 0 and prints what the README's comments promise (`prints "..."`); Mailchimp then holds store my-shop
-under the updated name with every product of the stand-in's sample catalog (the sync ran); list-stores
-names my-shop; catalog-status shows the run; backfill brought the stand-in's sample order history
-(its orders and customers, is_syncing off again); reconcile then repaired nothing and found every webhook
-subscription `webhooks --create` made; and neither the access token
-nor the webhook secret in secret.txt appears in any output, the runner's included.
+What it proves: the runner, the stand-in and every command run offline exactly as printed, each command exits 0
+and prints what the README's comments promise (`prints "..."`); Mailchimp then holds store my-shop under the
+updated name with every product of the stand-in's sample catalog (the sync ran); `stores list` names my-shop,
+`stores show` its secret's key names; catalog-status shows the run; backfill brought the stand-in's sample order
+history (its orders and customers, is_syncing off again); reconcile then repaired nothing and found every webhook
+subscription `webhooks --create` made; and neither the access token nor the webhook secret in secret.txt appears
+in any output, the runner's included.
 """
 
 from __future__ import annotations
@@ -464,7 +464,11 @@ def test_the_readme_walkthrough_typed_literally_registers_and_syncs_my_shop(
     assert {item["address"] for item in subscribed} == {f"http://127.0.0.1:{runner_port}/webhooks/shopify"}
     assert len(subscribed) == len(SUBSCRIBED_TOPICS), subscribed
 
-    listed = run_of(runs, "list-stores").stdout
+    listed = run_of(runs, "list").stdout
+    shown = run_of(runs, "show").stdout
+    assert re.search(
+        r"^secret keys:\s+kind, platform_api_credentials \(access_token\), webhook_secret$", shown, re.M
+    ), shown
     assert re.search(rf"^{STORE_ID}\s+shopify:my-shop\.myshopify\.com\s", listed, flags=re.MULTILINE), listed
     status = run_of(runs, "catalog-status").stdout
     finished_row = rf"^{STORE_ID}\s+\d{{4}}-\d\d-\d\d \d\d:\d\d:\d\dZ\s+{len(catalog_ids)}\s"

@@ -74,5 +74,6 @@ def test_the_kinds_are_a_handful_of_metric_safe_names() -> None:
         "skipped",
         "draft_order",
         "order_edit",
+        "store_disabled",
     }
     assert all(kind.value.replace("_", "").isalpha() and kind.value.islower() for kind in IgnoredKind)

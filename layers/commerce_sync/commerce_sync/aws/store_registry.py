@@ -126,6 +126,11 @@ class StoreRegistry:
             arguments["ExpressionAttributeValues"] = values
         self._table.update_item(**arguments)
 
+    def delete(self, store_id: str) -> bool:
+        """Removes the store's item; False when there was none."""
+        answer = self._table.delete_item(Key={"store_id": store_id}, ReturnValues="ALL_OLD")
+        return bool(answer.get("Attributes"))
+
     def get(self, store_id: str) -> Store | None:
         item = self._table.get_item(Key={"store_id": store_id}).get("Item")
         return Store.model_validate(item) if item else None

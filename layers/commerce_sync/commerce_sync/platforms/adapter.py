@@ -67,6 +67,8 @@ class IgnoredKind(StrEnum):
     SKIPPED = "skipped"
     DRAFT_ORDER = "draft_order"
     ORDER_EDIT = "order_edit"
+    # The store is registered but disabled (`commerce-sync stores disable`): decided by the receiver, not an adapter.
+    STORE_DISABLED = "store_disabled"
 
 
 @dataclass(frozen=True)

@@ -98,12 +98,17 @@ class WebhookReceiver:
             store = self._registry.get(identity)
         else:
             store = self._registry.find(platform, identity)
-        if store is None or not store.active:
+        if store is None:
             raise UnknownStore(f"no active {platform} store is registered for this identity")
         logger.append_keys(store_id=store.store_id, platform=platform)
 
         if not authenticated_by_transport:
             self._verify(adapter, request, store.secret_id)
+        if not store.active:
+            # Acknowledged rather than refused: a platform gives up on a subscription whose deliveries keep
+            # failing (WooCommerce disables it after 5, Shopify removes it), and enabling the store again should
+            # not mean making its webhooks again. Verified first, so only the store's own sender learns it.
+            return _ignored(IgnoredKind.STORE_DISABLED, f"store {store.store_id} is disabled; nothing is synced")
         api = StoreApi(
             base_url=store.platform_api_url,
             credentials=self._secrets.current(store.secret_id).get("platform_api_credentials") or {},

@@ -4,7 +4,7 @@ SQS's own redrive moves a record after maxReceiveCount failed receives, but with
 processing functions therefore dead-letter a record themselves, with its error in message attributes:
 at once when retrying cannot help (a payload that fails validation, a refusal Mailchimp will repeat),
 and on the last allowed receive otherwise. The queue's redrive policy stays as the safety net for a
-record whose function could not even run. `commerce-sync replay-dead-letters` sends them back.
+record whose function could not even run. `commerce-sync dead-letters FUNCTION --replay` sends them back.
 """
 
 from __future__ import annotations
