@@ -279,11 +279,6 @@ class MailchimpClient:
 
     # ---- e-commerce resources ----------------------------------------------------------------------
 
-    def delete_store(self, store_id: str) -> bool:
-        """Mailchimp deletes the store with everything under it (customers, products, carts, orders, promotions);
-        the audience's members stay. False when there was no such store."""
-        return self._delete(api_path("ecommerce", "stores", store_id))
-
     def upsert_customer(self, store_id: str, customer: McCustomer) -> dict[str, Any]:
         return self._object("PUT", store_path(store_id, "customers", customer.id), customer.body())
 
