@@ -135,11 +135,6 @@ class StoreRegistry:
         item = self._table.get_item(Key={"store_id": store_id}).get("Item")
         return Store.model_validate(item) if item else None
 
-    def delete(self, store_id: str) -> bool:
-        """True when an entry was deleted; one already gone is done."""
-        answer = self._table.delete_item(Key={"store_id": store_id}, ReturnValues="ALL_OLD")
-        return "Attributes" in answer
-
     def find(self, platform: str, identity: str) -> Store | None:
         response = self._table.query(
             IndexName=PLATFORM_IDENTITY_INDEX,
