@@ -231,3 +231,34 @@ def test_the_cli_erases_by_address_and_a_dead_letter_from_before_stays_out(
     assert operator_main.main(["privacy", "audit", store.store_id]) == 0
     listing = capsys.readouterr().out
     assert "cli erase" in listing and email not in listing and mine not in listing
+
+
+def test_a_disabled_store_still_carries_out_privacy_requests(
+    runner: LocalRunner, mailchimp_reader: MailchimpReader, operator_env: None
+) -> None:
+    store = register_store("shopify")
+    email = f"disabled-{uuid.uuid4().hex[:6]}@example.com"
+    order = shopify_order(email)
+    assert send(runner, store, "orders/create", order).status_code == 202
+    runner.wait_until_idle(timeout=60)
+    base = f"/ecommerce/stores/{store.store_id}"
+    assert mailchimp_reader.resource(f"{base}/orders/{order['id']}") is not None
+    assert operator_main.main(["stores", "disable", store.store_id]) == 0
+
+    later = shopify_order(email)
+    ignored = send(runner, store, "orders/create", later)
+    assert (ignored.status_code, ignored.json()["status"]) == (200, "ignored"), "a disabled store syncs nothing"
+    redact = {
+        "shop_id": 1,
+        "shop_domain": store.identity,
+        "customer": {"id": order["customer"]["id"], "email": email},
+        "orders_to_redact": [order["id"]],
+    }
+    answer = send(runner, store, "customers/redact", redact)
+    assert answer.status_code == 202, answer.text
+    runner.wait_until_idle(timeout=60)
+
+    assert mailchimp_reader.resource(f"{base}/orders/{order['id']}") is None, "the erasure was carried out"
+    assert mailchimp_reader.resource(f"{base}/orders/{later['id']}") is None
+    (line,) = audit_lines(store.store_id)
+    assert line["kind"] == "shopify customers/redact" and line.get("completed_at")

@@ -109,6 +109,12 @@ class PlatformAdapter(ABC):
     # value Mailchimp would refuse skips the entity instead (errors.EntityRefused).
     sender_fixes_refusals: bool = False
 
+    def may_carry_privacy_request(self, request: WebhookRequest) -> bool:
+        """Whether the delivery may be a privacy request (an erasure, a data request, a customer deletion a store
+        takes as an erasure): those are carried out even for a disabled store (docs/privacy.md). Cheap: no API
+        call, and normalising such a delivery calls none either."""
+        return False
+
     def is_ping(self, request: WebhookRequest) -> bool:
         """A platform's liveness probe, answered 200 with nothing done (WooCommerce sends one)."""
         return False

@@ -104,7 +104,7 @@ class WebhookReceiver:
 
         if not authenticated_by_transport:
             self._verify(adapter, request, store.secret_id)
-        if not store.active:
+        if not store.active and not adapter.may_carry_privacy_request(request):
             # Acknowledged rather than refused: a platform gives up on a subscription whose deliveries keep
             # failing (WooCommerce disables it after 5, Shopify removes it), and enabling the store again should
             # not mean making its webhooks again. Verified first, so only the store's own sender learns it.
@@ -114,6 +114,9 @@ class WebhookReceiver:
             credentials=self._secrets.current(store.secret_id).get("platform_api_credentials") or {},
         )
         normalised = erasures_if_asked(store, self._normalise(adapter, request, store, api))
+        if not store.active:
+            # A disabled store syncs nothing, but a shopper's privacy request is the merchant's duty all the same.
+            normalised = privacy_requests_only(store, normalised)
         if normalised.ignored_kind is not None:
             return _ignored(normalised.ignored_kind, normalised.ignored_reason or normalised.ignored_kind.value)
 
@@ -211,3 +214,14 @@ def erasures_if_asked(store: Store, normalised: Normalised) -> Normalised:
         for event in normalised.events
     ]
     return replace(normalised, events=events)
+
+
+PRIVACY_REQUESTS = frozenset({EventType.CUSTOMER_ERASED, EventType.CUSTOMER_DATA_REQUESTED, EventType.STORE_ERASED})
+
+
+def privacy_requests_only(store: Store, normalised: Normalised) -> Normalised:
+    """What a disabled store's delivery still does: its privacy requests, nothing else."""
+    kept = [event for event in normalised.events if event.type in PRIVACY_REQUESTS]
+    if not kept:
+        return Normalised.ignored(IgnoredKind.STORE_DISABLED, f"store {store.store_id} is disabled; nothing is synced")
+    return replace(normalised, events=kept)

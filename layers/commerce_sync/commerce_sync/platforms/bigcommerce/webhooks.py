@@ -276,6 +276,11 @@ class BigCommerceAdapter(PlatformAdapter):
 
     # ----- normalising ---------------------------------------------------------------------------------
 
+    def may_carry_privacy_request(self, request: WebhookRequest) -> bool:
+        # The scope is in the body; its deletion carries no API call, so a look for the scope's name suffices (a
+        # body that only mentions it is normalised and then found to be something else, and ignored).
+        return CUSTOMER_DELETED_SCOPE.encode() in request.body
+
     def normalise(self, request: WebhookRequest, store: Store, api: StoreApi | None = None) -> Normalised:
         payload: Any = parse_json(request.body)
         webhook = parse_model(BcWebhook, payload)

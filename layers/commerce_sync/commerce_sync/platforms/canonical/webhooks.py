@@ -46,6 +46,9 @@ class CanonicalAdapter(PlatformAdapter):
             request.header("webhook-signature"),
         )
 
+    def may_carry_privacy_request(self, request: WebhookRequest) -> bool:
+        return True  # any event type may come here, and normalising calls no API
+
     def normalise(self, request: WebhookRequest, store: Store, api: StoreApi | None = None) -> Normalised:
         event = parse_model(CanonicalEvent, parse_json(request.body))
         if event.store_id != store.store_id:

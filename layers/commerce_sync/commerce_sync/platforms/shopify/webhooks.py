@@ -319,6 +319,10 @@ class ShopifyAdapter(PlatformAdapter):
     def verify(self, request: WebhookRequest, secrets: Sequence[str]) -> int:
         return verify_base64_hmac(secrets, request.body, request.header("X-Shopify-Hmac-Sha256"))
 
+    def may_carry_privacy_request(self, request: WebhookRequest) -> bool:
+        topic = request.header("X-Shopify-Topic")
+        return topic in COMPLIANCE_TOPICS or topic == "customers/delete"
+
     def normalise(self, request: WebhookRequest, store: Store, api: StoreApi | None = None) -> Normalised:
         topic = request.require_header("X-Shopify-Topic")
         payload: Any = parse_json(request.body)
