@@ -32,6 +32,7 @@ from operator_cli import rotation as rotation_cli
 from operator_cli import status as status_cli
 from operator_cli import webhooks as webhooks_cli
 from operator_cli.credentials import CredentialsInputError, connection_of, parse_credentials, prompt_credentials
+from operator_cli.help_texts import example_options
 from operator_cli.mailchimp_accounts import connect_link, save_oauth_app, set_mailchimp_key
 from operator_cli.stores import (
     CheckRefused,
@@ -728,11 +729,11 @@ def parser() -> argparse.ArgumentParser:
     replay = commands.add_parser(
         "replay",
         help="replay a window of the bus archive through processing (only what was never applied writes)",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog="examples:\n"
-        "  commerce-sync replay --from 6h --dry-run\n"
-        "  commerce-sync replay --from 2026-12-01T08:00:00Z --to 2026-12-01T12:00:00Z --store my-shop\n"
-        "  commerce-sync replay --from 1d --types order.updated,order.refund",
+        **example_options(
+            "replay --from 6h --dry-run",
+            "replay --from 2026-12-01T08:00:00Z --to 2026-12-01T12:00:00Z --store my-shop",
+            "replay --from 1d --types order.updated,order.refund --dry-run --json",
+        ),
     )
     replay.add_argument("--from", dest="start", required=True, help="start: ISO date or date-time, or 90m, 6h, 2d ago")
     replay.add_argument("--to", dest="end", help="end (default: now), as --from")

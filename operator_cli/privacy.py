@@ -47,6 +47,8 @@ from commerce_sync.privacy.subjects import audit_subject
 from commerce_sync.processing.services import Services
 from pydantic import ValidationError
 
+from operator_cli.help_texts import example_options
+
 WAIT_SECONDS = 120.0
 COUNT_LABELS = {
     "sync_state_entries": "sync-state entries",
@@ -59,7 +61,14 @@ def add_commands(commands: Any) -> None:
     privacy = commands.add_parser("privacy", help="shoppers' privacy requests: erase, audit, export")
     actions = privacy.add_subparsers(dest="privacy_command", required=True)
 
-    erase = actions.add_parser("erase", help="erase a shopper of a store from Mailchimp and keep them erased")
+    erase = actions.add_parser(
+        "erase",
+        help="erase a shopper of a store from Mailchimp and keep them erased",
+        **example_options(
+            "privacy erase my-shop --email jane.doe@example.com --wait",
+            "privacy erase my-shop --customer-id 7712345678909 --order 5512345678901 --reference ticket-42 --json",
+        ),
+    )
     erase.add_argument("store_id", metavar="STORE")
     who = erase.add_mutually_exclusive_group(required=True)
     who.add_argument("--email", help="the shopper's e-mail address")
@@ -72,9 +81,14 @@ def add_commands(commands: Any) -> None:
     )
     erase.add_argument("--reference", help="your reference for the request (a ticket number), kept in the audit")
     erase.add_argument("--wait", action="store_true", help="wait until the erasure is complete")
+    erase.add_argument("--json", action="store_true", help="print the request (and with --wait its outcome) as JSON")
     erase.set_defaults(run=_erase)
 
-    audit = actions.add_parser("audit", help="the audit line of every privacy request (no personal data)")
+    audit = actions.add_parser(
+        "audit",
+        help="the audit line of every privacy request (no personal data)",
+        **example_options("privacy audit", "privacy audit my-shop --json"),
+    )
     audit.add_argument("store_id", metavar="STORE", nargs="?")
     audit.add_argument("--json", action="store_true")
     audit.set_defaults(run=_audit)
@@ -82,6 +96,10 @@ def add_commands(commands: Any) -> None:
     export = actions.add_parser(
         "export",
         help="what is held about a shopper of a store (sync state, Mailchimp), or the export a data request kept",
+        **example_options(
+            "privacy export my-shop --email jane.doe@example.com",
+            "privacy export my-shop --customer-id 7712345678909 --json jane-doe.json",
+        ),
     )
     export.add_argument("store_id", metavar="STORE")
     whom = export.add_mutually_exclusive_group(required=True)
@@ -103,6 +121,7 @@ def _erase(arguments: argparse.Namespace) -> int:
         permanently=arguments.delete_member_permanently,
         reference=arguments.reference,
         wait=arguments.wait,
+        as_json=arguments.json,
     )
 
 
@@ -136,6 +155,7 @@ def erase(
     reference: str | None,
     wait: bool,
     out: TextIO | None = None,
+    as_json: bool = False,
 ) -> int:
     out = out or sys.stdout
     services = Services(Settings.from_environment())
@@ -170,14 +190,28 @@ def erase(
         occurred_at=now,
     )
     services.publisher.publish([event])
-    print(f"erasure requested for store {store.store_id}: request {request_id} (event {event.event_id})", file=out)
+    requested = {"store_id": store.store_id, "request_id": request_id, "event_id": event.event_id}
+    if not as_json:
+        print(f"erasure requested for store {store.store_id}: request {request_id} (event {event.event_id})", file=out)
     if not wait:
-        print(f"follow it with: commerce-sync privacy audit {store.store_id}", file=out)
+        if as_json:
+            print(json.dumps({**requested, "status": "requested"}, indent=2), file=out)
+        else:
+            print(f"follow it with: commerce-sync privacy audit {store.store_id}", file=out)
         return 0
     line = _wait_for(PrivacyAudit(services.sync_state.table), store.store_id, request_id)
     if line is None:
-        print(f"not complete after {WAIT_SECONDS:.0f} s; see commerce-sync privacy audit {store.store_id}", file=out)
+        if as_json:
+            print(json.dumps({**requested, "status": "not_complete"}, indent=2), file=out)
+        else:
+            print(
+                f"not complete after {WAIT_SECONDS:.0f} s; see commerce-sync privacy audit {store.store_id}", file=out
+            )
         return 1
+    if as_json:
+        outcome = {"status": "erased", "completed_at": line.get("completed_at"), "outcome": line.get("outcome", {})}
+        print(json.dumps({**requested, **outcome}, default=str, indent=2), file=out)
+        return 0
     print(f"erased: {json.dumps(line.get('outcome', {}), default=str, sort_keys=True)}", file=out)
     return 0
 

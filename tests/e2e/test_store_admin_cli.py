@@ -300,6 +300,10 @@ EXAMPLE_COMMANDS = (
     ("stores", "disable"),
     ("stores", "enable"),
     ("dead-letters",),
+    ("replay",),
+    ("privacy", "erase"),
+    ("privacy", "export"),
+    ("privacy", "audit"),
     ("stores", "remove"),
 )
 
