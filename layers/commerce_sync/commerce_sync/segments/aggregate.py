@@ -23,6 +23,8 @@ is still the one read (a conditional write), else read again and merged again: n
 
 from __future__ import annotations
 
+import random
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -37,8 +39,10 @@ from commerce_sync.segments.rules import Standing
 
 SEGMENT = "segment"
 MAX_ORDER_ENTRIES = 50
-# Conditional-write attempts before giving up (the event is then retried by the queue).
-MAX_ATTEMPTS = 8
+# Conditional-write attempts before giving up (the event is then retried by the queue), with a growing random
+# pause between them so containers that collided do not collide again.
+MAX_ATTEMPTS = 10
+BACKOFF_SECONDS = 0.02
 
 
 class AggregateConflict(Exception):
@@ -143,7 +147,9 @@ class Aggregates:
     def apply(self, store_id: str, customer: str, order_id: str, entry: OrderEntry) -> tuple[Stored, bool]:
         """Merges the order's entry (conditional on the revision read; re-read and retried on a conflict).
         Returns the aggregate now stored and whether this call changed it."""
-        for _ in range(MAX_ATTEMPTS):
+        for attempt in range(MAX_ATTEMPTS):
+            if attempt:
+                time.sleep(random.uniform(0, BACKOFF_SECONDS * 2**attempt))
             stored = self.read(store_id, customer)
             changed = stored.aggregate.with_order(order_id, entry)
             if changed is None:
@@ -157,8 +163,14 @@ class Aggregates:
         try:
             self._table.update_item(
                 Key=self._key(store_id, customer),
-                UpdateExpression="SET written_tags = :tags, skipped = :none, written_at = :at",
-                ConditionExpression="revision = :revision",
+                UpdateExpression="SET #written = :tags, #skipped = :none, #written_at = :at",
+                ConditionExpression="#revision = :revision",
+                ExpressionAttributeNames={
+                    "#written": "written_tags",
+                    "#skipped": "skipped",
+                    "#written_at": "written_at",
+                    "#revision": "revision",
+                },
                 ExpressionAttributeValues={
                     ":tags": sorted(tags),
                     ":none": "",
@@ -176,19 +188,25 @@ class Aggregates:
         """Why the customer's tags were not written (no audience member, compliance state): kept for operators."""
         self._table.update_item(
             Key=self._key(store_id, customer),
-            UpdateExpression="SET skipped = :reason, skipped_at = :at",
+            UpdateExpression="SET #skipped = :reason, #skipped_at = :at",
+            ExpressionAttributeNames={"#skipped": "skipped", "#skipped_at": "skipped_at"},
             ExpressionAttributeValues={":reason": reason, ":at": datetime.now(UTC).isoformat()},
         )
 
     def _update_if(self, store_id: str, customer: str, revision: int, aggregate: str) -> bool:
-        condition = "attribute_not_exists(revision)" if revision == 0 else "revision = :revision"
+        condition = "attribute_not_exists(#revision)" if revision == 0 else "#revision = :revision"
         values: dict[str, Any] = {":aggregate": aggregate, ":next": revision + 1, ":at": datetime.now(UTC).isoformat()}
         if revision:
             values[":revision"] = revision
         try:
             self._table.update_item(
                 Key=self._key(store_id, customer),
-                UpdateExpression="SET aggregate = :aggregate, revision = :next, updated_at = :at",
+                UpdateExpression="SET #aggregate = :aggregate, #revision = :next, #updated_at = :at",
+                ExpressionAttributeNames={
+                    "#aggregate": "aggregate",
+                    "#revision": "revision",
+                    "#updated_at": "updated_at",
+                },
                 ConditionExpression=condition,
                 ExpressionAttributeValues=values,
             )
