@@ -14,6 +14,7 @@ Rules:
 - `DELETE` archives a member; `POST …/actions/delete-permanent` removes it for good: the address is then
   "forgotten", and a PUT of it is refused with 400 "Forgotten Email Not Subscribed" (the contact must sign up
   again through a Mailchimp form), while a customer write no longer makes it a member.
+- Tags: `member_tags.py` (the member carries `tags: [{id, name}]` and `tags_count`).
 """
 
 from __future__ import annotations
@@ -79,6 +80,8 @@ def new_member(list_id: str, email: str, status: str, source: str) -> JsonDict:
         "timestamp_opt": stamp if status == "subscribed" else "",
         "last_changed": stamp,
         "list_id": list_id,
+        "tags": [],
+        "tags_count": 0,
     }
 
 

@@ -90,6 +90,9 @@ class AudienceList:
     members: dict[str, JsonDict] = field(default_factory=dict)
     # Subscriber hashes permanently deleted (actions/delete-permanent): Mailchimp will not re-import them.
     forgotten: set[str] = field(default_factory=set)
+    # Tags (member_tags.py): the audience's tag ids by name, and when each member got each of its tags.
+    tag_ids: dict[str, int] = field(default_factory=dict)
+    tag_dates: dict[str, dict[str, str]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import UTC, datetime
+from decimal import Decimal
 from enum import StrEnum
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import boto3
 from boto3.dynamodb.conditions import Key
@@ -29,6 +30,40 @@ class WebhookSubscriptions(StrEnum):
     APP_CONFIG = "app-config"  # app-specific, declared in the app's shopify.app.toml: Shopify keeps them
     SHOP_ADMIN = "shop-admin"  # made in the shop's admin (Settings > Notifications > Webhooks)
     EVENTBRIDGE = "eventbridge"  # delivered through Amazon EventBridge, configured with the app
+
+
+SegmentTagName = Annotated[str, Field(min_length=1, max_length=100)]
+
+
+class SegmentTags(BaseModel):
+    """The Mailchimp tag of each segment; None: the segment is not evaluated (its tag is never written)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    vip: SegmentTagName | None = "VIP"
+    at_risk: SegmentTagName | None = "At risk"
+    one_time: SegmentTagName | None = "One-time buyer"
+    advocate: SegmentTagName | None = "Advocate"
+
+
+class SegmentRules(BaseModel):
+    """A store's segment rules (docs/segments.md; evaluated by commerce_sync.segments.rules.segments_of)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    vip_lifetime_value: Annotated[Decimal, Field(gt=0)] = Decimal(500)
+    vip_orders: Annotated[int, Field(ge=1)] = 5
+    at_risk_after_days: Annotated[int, Field(ge=1)] = 90
+    at_risk_min_orders: Annotated[int, Field(ge=1)] = 2
+    one_time_after_days: Annotated[int, Field(ge=0)] = 30
+    # At most the order times an aggregate keeps (commerce_sync.segments.aggregate.MAX_ORDER_ENTRIES).
+    advocate_orders: Annotated[int, Field(ge=1, le=50)] = 3
+    advocate_window_days: Annotated[int, Field(ge=1)] = 30
+    tags: SegmentTags = SegmentTags()
+
+    def tag_names(self) -> set[str]:
+        """Every tag these rules may write (the ones a change of rules must also be able to remove)."""
+        return {name for name in self.tags.model_dump().values() if name}
 
 
 class Store(BaseModel):
@@ -68,6 +103,9 @@ class Store(BaseModel):
     # Set (with `active` off) when the store's erasure begins (commerce_sync.privacy.store_erasure): from then on
     # its deliveries are refused and its events dropped, and the entry itself goes when the erasure is done.
     erased_at: str | None = None
+    # Customer segments as member tags (docs/segments.md). None (the default): off — tags can start a merchant's
+    # automations, so they are written only for a store that asked; `{}` turns them on with the default rules.
+    segments: SegmentRules | None = None
     created_at: str = Field(default_factory=lambda: datetime.now(UTC).isoformat())
 
     @property
@@ -84,6 +122,9 @@ class Store(BaseModel):
 
     def to_item(self) -> dict[str, Any]:
         item = self.model_dump(exclude_none=True)
+        if self.segments is not None:
+            # With its Nones: a segment switched off (tag None) must not come back as its default tag.
+            item["segments"] = self.segments.model_dump()
         item["platform_identity"] = self.platform_identity
         return item
 

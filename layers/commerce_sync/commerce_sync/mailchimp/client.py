@@ -45,6 +45,7 @@ from commerce_sync.mailchimp.ids import UnsafePathSegment, api_path, store_path
 from commerce_sync.mailchimp.models import (
     McCart,
     McCustomer,
+    McMemberTags,
     McOrder,
     McProduct,
     McProductVariant,
@@ -422,6 +423,20 @@ class MailchimpClient:
         """Mailchimp forgets the address: it cannot be re-imported, only sign up again; False when there was none."""
         try:
             self.request("POST", api_path("lists", list_id, "members", subscriber_hash, "actions", "delete-permanent"))
+        except MailchimpNotFound:
+            return False
+        return True
+
+    def update_member_tags(
+        self, list_id: str, subscriber_hash: str, changes: dict[str, bool], is_syncing: bool | None = None
+    ) -> bool:
+        """Adds (True) and removes (False) the named tags on the member in one request; False when the audience
+        has no such member (404). Nothing to change sends nothing."""
+        if not changes:
+            return True
+        body = McMemberTags.of(changes, is_syncing).body()
+        try:
+            self.request("POST", api_path("lists", list_id, "members", subscriber_hash, "tags"), body)
         except MailchimpNotFound:
             return False
         return True

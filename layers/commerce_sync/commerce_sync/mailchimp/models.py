@@ -243,3 +243,24 @@ class McPromoCode(MailchimpResource):
         body = self.body()
         body.pop("id")
         return body
+
+
+class McMemberTag(MailchimpResource):
+    """One tag declared on an audience member: `active` adds it, `inactive` removes it."""
+
+    name: Annotated[str, Field(min_length=1, max_length=100)]
+    status: Literal["active", "inactive"]
+
+
+class McMemberTags(MailchimpResource):
+    """Body of POST /lists/{list_id}/members/{subscriber_hash}/tags (schema Member_Tags)."""
+
+    tags: Annotated[list[McMemberTag], Field(min_length=1)]
+    # True: automations triggered by these tags do not fire (a backfill's tags are not news to the shopper).
+    is_syncing: bool | None = None
+
+    @classmethod
+    def of(cls, changes: dict[str, bool], is_syncing: bool | None = None) -> McMemberTags:
+        """`{tag name: wanted on the member}` as the body, in name order (one request, reproducible)."""
+        tags = [McMemberTag(name=name, status="active" if on else "inactive") for name, on in sorted(changes.items())]
+        return cls(tags=tags, is_syncing=is_syncing)

@@ -17,6 +17,10 @@ newer than the one applied) is skipped, so a late `pending` never follows `paid`
   retried later (the queue), then dead-lettered with the reason.
 - order.deleted: DELETE (already gone = done).
 
+For a store with segments (docs/segments.md), each order written (and each deleted) then updates its customer's
+segment aggregate with what the order now contributes, and their member tags when their segments changed
+(commerce_sync.segments.tags) — in the same attempt, so a Mailchimp failure retries both.
+
 The last applied order is kept in the sync state; Mailchimp's own record of which status changes it
 saw is what fires notifications.
 """
@@ -24,6 +28,7 @@ saw is what fires notifications.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from typing import Any
 
 from commerce_sync.aws.observability import logger
@@ -31,6 +36,7 @@ from commerce_sync.aws.store_registry import Store
 from commerce_sync.aws.sync_state import applied_version
 from commerce_sync.canonical.errors import NotImplementedYet
 from commerce_sync.canonical.model import CanonicalEvent, EventType, FinancialStatus, Order, Refund, Shipment
+from commerce_sync.canonical.money import quantize
 from commerce_sync.canonical.redaction import redact_emails
 from commerce_sync.carts.conversion import convert
 from commerce_sync.carts.customers import CustomerWriter, customer_for_store
@@ -39,13 +45,20 @@ from commerce_sync.mailchimp.client import MailchimpClient
 from commerce_sync.mailchimp.errors import MailchimpCampaignMissing, MailchimpProductMissing
 from commerce_sync.mailchimp.mapping import customer_id
 from commerce_sync.mailchimp.models import McOrder
-from commerce_sync.orders.mapping import to_mailchimp_order
+from commerce_sync.orders.mapping import (
+    mailchimp_financial_status,
+    mailchimp_order_total,
+    refunded_amount,
+    to_mailchimp_order,
+)
 from commerce_sync.orders.withheld_statuses import WITHHELD, Withheld, quiet, withheld_of, withheld_value
 from commerce_sync.platforms.history import HistoryUnavailable
 from commerce_sync.platforms.registry import history_source_for
 from commerce_sync.processing.event_applier import Entity, EventApplier, Handler, Outcome
 from commerce_sync.processing.services import Services
 from commerce_sync.processing.store_imports import HistoryMode
+from commerce_sync.segments.aggregate import OrderEntry
+from commerce_sync.segments.tags import SegmentTagger
 
 ORDER = "order"
 # The lease taken while a store's import is closed (an entity type of its own in the sync state).
@@ -63,6 +76,20 @@ def merge(order: Order, shipments: tuple[Shipment, ...] = (), refunds: tuple[Ref
     by_refund = {refund.id: refund for refund in order.refunds}
     by_refund.update({refund.id: refund for refund in refunds})
     return order.model_copy(update={"shipments": tuple(by_shipment.values()), "refunds": tuple(by_refund.values())})
+
+
+def segment_entry(order: Order, version: str) -> OrderEntry:
+    """What an applied order contributes to its customer's segments: the revenue Mailchimp is sent for it (net of
+    refunds; a cancellation is 0) when it is paid — a pending, cancelled or wholly refunded order counts for
+    nothing. Placed at its processing time (else its last update, else now)."""
+    counted = mailchimp_financial_status(order) is FinancialStatus.PAID
+    return OrderEntry(
+        net=mailchimp_order_total(order) if counted else quantize(0, order.currency_code),
+        placed_at=order.processed_at or order.updated_at or datetime.now(UTC),
+        counted=counted,
+        version=version,
+        refunded=refunded_amount(order),
+    )
 
 
 def write_order(
@@ -100,6 +127,7 @@ class OrderSync(EventApplier):
     def __init__(self, services: Services) -> None:
         super().__init__(services)
         self._customers = CustomerWriter(services.sync_state)
+        self._segments = SegmentTagger(services.sync_state)
 
     def handlers(self) -> Mapping[EventType, Handler]:
         return {
@@ -149,7 +177,13 @@ class OrderSync(EventApplier):
 
         sent_before = bool(state.get("sent"))
         withheld = withheld_of(state)
-        outcome = self._mailchimp(lambda client: self._write(client, store, order, event, sent_before, withheld))
+        version = event.entity_version
+        outcome = self._mailchimp(
+            lambda client: (
+                self._write(client, store, order, event, sent_before, withheld)
+                | self._tag(client, store, order, version)
+            )
+        )
         self._state.record_applied(
             store.store_id,
             ORDER,
@@ -207,6 +241,10 @@ class OrderSync(EventApplier):
             WITHHELD: still_withheld,
         }
 
+    def _tag(self, client: MailchimpClient, store: Store, order: Order, version: str) -> Outcome:
+        history = self.history_mode is not HistoryMode.LIVE
+        return self._segments.order_applied(client, store, order, segment_entry(order, version), history=history)
+
     def _upsert(
         self, client: MailchimpClient, store: Store, order: Order, mailchimp_order: McOrder, likely_new: bool
     ) -> None:
@@ -246,7 +284,13 @@ class OrderSync(EventApplier):
             kind = "synced" if read_from_platform else "unchanged"
             return {"outcome": kind, "order_id": order_id, "read_from_platform": read_from_platform}
         withheld = withheld_of(state)
-        outcome = self._mailchimp(lambda client: self._write(client, store, order, event, True, withheld))
+        # The entry keeps the order's own version: its refunds tell the newer contribution from the older.
+        version = applied_version(state)
+        outcome = self._mailchimp(
+            lambda client: (
+                self._write(client, store, order, event, True, withheld) | self._tag(client, store, order, version)
+            )
+        )
         # The order's own version stays: a later order.updated still applies, and keeps these merged in.
         marks = {"order": order.model_dump_json(), WITHHELD: withheld_value(outcome.pop(WITHHELD))}
         self._state.mark(store.store_id, ORDER, order_id, **marks)
@@ -306,6 +350,14 @@ class OrderSync(EventApplier):
         if self._state.is_stale(store.store_id, ORDER, removed.id, event.entity_version):
             return {"outcome": "stale", "order_id": removed.id}
 
-        outcome = self._mailchimp(lambda client: {"deleted": client.delete_order(store.store_id, removed.id)})
+        _, known = self._stored(store, removed.id)
+
+        def delete(client: MailchimpClient) -> Outcome:
+            deleted: Outcome = {"deleted": client.delete_order(store.store_id, removed.id)}
+            if known is None:
+                return deleted
+            return deleted | self._segments.order_removed(client, store, known, event.entity_version)
+
+        outcome = self._mailchimp(delete)
         self._state.record_applied(store.store_id, ORDER, removed.id, event.entity_version, removed="deleted")
         return {"outcome": "deleted", "order_id": removed.id, **outcome}

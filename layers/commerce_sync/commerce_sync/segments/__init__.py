@@ -1,0 +1,1 @@
+"""Customer segments as Mailchimp member tags, evaluated from the orders commerce-sync applied (docs/segments.md)."""
