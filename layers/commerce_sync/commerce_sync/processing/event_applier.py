@@ -71,6 +71,7 @@ class EventApplier:
             if not self._applied:
                 logger.append_keys(event_type=event.type.value)
                 record_outcome(self.metric_prefix, event.type.value, event.event_id, {"outcome": "duplicate"})
+        self._services.store_activity.outcome(event.store_id, "duplicate" if not self._applied else outcome["outcome"])
         # Done with, whatever became of it (a failure raised above is retried, and counted then).
         closed = self.imports.applied(event)
         if closed:

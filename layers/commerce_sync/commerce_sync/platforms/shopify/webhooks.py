@@ -319,6 +319,9 @@ class ShopifyAdapter(PlatformAdapter):
     def verify(self, request: WebhookRequest, secrets: Sequence[str]) -> int:
         return verify_base64_hmac(secrets, request.body, request.header("X-Shopify-Hmac-Sha256"))
 
+    def topic(self, request: WebhookRequest) -> str | None:
+        return request.header("X-Shopify-Topic")
+
     def normalise(self, request: WebhookRequest, store: Store, api: StoreApi | None = None) -> Normalised:
         topic = request.require_header("X-Shopify-Topic")
         payload: Any = parse_json(request.body)

@@ -103,6 +103,9 @@ class WooCommerceAdapter(PlatformAdapter):
     def verify(self, request: WebhookRequest, secrets: Sequence[str]) -> int:
         return verify_base64_hmac(secrets, request.body, request.header(SIGNATURE_HEADER))
 
+    def topic(self, request: WebhookRequest) -> str | None:
+        return (request.header(TOPIC_HEADER) or "").strip().lower() or None
+
     def normalise(self, request: WebhookRequest, store: Store, api: StoreApi | None = None) -> Normalised:
         topic = request.require_header(TOPIC_HEADER).strip().lower()
         shape = TOPIC_SHAPES.get(topic)
