@@ -730,7 +730,7 @@ def parser() -> argparse.ArgumentParser:
         "nothing needs attention, 1 when something does (without STORE also a dead-letter queue holding letters or a "
         "paused account), 2 for an unknown STORE; with --wait-idle 0 once idle and 1 when still busy at the timeout, "
         "whatever needs attention (docs/operator.md#status).",
-        **example_options("status", "status my-shop", "status my-shop --json --skip-mailchimp"),
+        **example_options("status my-shop", "status my-shop --json --skip-mailchimp", "status --wait-idle"),
     )
     status.add_argument("store", nargs="?", metavar="STORE", help="only this store's section (default: every store)")
     status.add_argument(

@@ -222,6 +222,9 @@ def run(
         except UnknownStoreError as error:
             print(f"commerce-sync status: error: {error}", file=sys.stderr)
             return 2
+        except (BotoCoreError, ClientError) as error:
+            print(f"commerce-sync status: the stores table could not be read: {error}", file=sys.stderr)
+            return 1
     try:
         status = current()
         if wait_idle:

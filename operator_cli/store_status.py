@@ -104,8 +104,13 @@ def dead_letters_by_store() -> dict[str, list[DeadLetter]] | None:
             queue_urls(function)
         except DeadLetterError:
             continue
+        try:
+            found = peek(function, limit=LETTERS_READ)
+        except (ClientError, BotoCoreError):
+            # One queue that cannot be read (its depth still shows in the global part) hides no other's letters.
+            continue
         read_any = True
-        for letter in peek(function, limit=LETTERS_READ):
+        for letter in found:
             letters.setdefault(letter.store_id or "", []).append(letter)
     return letters if read_any else None
 
