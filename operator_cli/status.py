@@ -22,6 +22,8 @@ attention (a store's item; without STORE also a dead-letter queue that holds let
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import os
 import sys
@@ -152,15 +154,18 @@ def _function_of(queue: str) -> str:
 def with_stores(status: dict[str, Any], store_id: str | None, skip_mailchimp: bool) -> dict[str, Any]:
     """Adds each store's section (only STORE's when given); None when the tables cannot be read."""
     settings = Settings.from_environment()
-    try:
-        stores = stores_to_report(settings, store_id)
-        letters = dead_letters_by_store()
-        reports: list[dict[str, Any]] | None = [
-            store_status(settings, store, letters, status.get("mailchimp_accounts"), skip_mailchimp).to_json()
-            for store in stores
-        ]
-    except (BotoCoreError, ClientError):
-        reports = None
+    # The Mailchimp client counts its requests as metrics, which Powertools prints to stdout once a hundred are
+    # held: they would end up inside --json's output.
+    with contextlib.redirect_stdout(io.StringIO()):
+        try:
+            stores = stores_to_report(settings, store_id)
+            letters = dead_letters_by_store()
+            reports: list[dict[str, Any]] | None = [
+                store_status(settings, store, letters, status.get("mailchimp_accounts"), skip_mailchimp).to_json()
+                for store in stores
+            ]
+        except (BotoCoreError, ClientError):
+            reports = None
     return {**status, "stores": reports, "attention": global_attention(status)}
 
 

@@ -2,8 +2,8 @@
 
 - the store's activity (commerce_sync.aws.store_activity): deliveries accepted, ignored and refused and events'
   outcomes in the last 24 h, and when each topic last arrived;
-- its dead letters (one scan of each function's dead-letter queue, shared by every store): how many, by error type,
-  with the newest reason;
+- its dead letters (the first LETTERS_READ of each function's dead-letter queue, read once for every store): how
+  many, by error type, with the newest reason;
 - its last catalog sync, backfill and reconciliation (with the webhook check that run made), and whether one runs;
 - its canonical import, if one is open;
 - the Mailchimp store (exists, audience, `is_syncing`, counts: five reads, as `stores show`), unless skipped;
@@ -44,11 +44,11 @@ from operator_cli.store_admin import mailchimp_view
 
 ACTIVITY_HOURS = 24
 # How many letters of each dead-letter queue one look reads: enough to see what fails, bounded for a queue that
-# filled up (the queue's own depth is in the global part).
-LETTERS_READ = 500
+# filled up (each read is a receive and a release of ten; the queue's own depth is in the global part).
+LETTERS_READ = 100
 REASON_LENGTH = 200
-# A catalog run marked running whose checkpoint has not moved for this long, with nobody holding its lock, was
-# killed (a run that continues through the queue saves its checkpoint every few seconds).
+# A catalog run or backfill marked running whose checkpoint has not moved for this long, with nobody holding its
+# lock, was killed (a run that continues through the queue saves its checkpoint every few seconds).
 STALE_RUN_SECONDS = 15 * 60
 # A scheduled rotation this late has not happened (Secrets Manager starts it within its window of a few hours).
 ROTATION_OVERDUE_SECONDS = 24 * 3600
@@ -95,10 +95,17 @@ def stores_to_report(settings: Settings, store_id: str | None) -> list[Store]:
     return [store]
 
 
-def dead_letters_by_store() -> dict[str, list[DeadLetter]] | None:
+@dataclass
+class LettersRead:
+    by_store: dict[str, list[DeadLetter]]
+    # A queue held more than LETTERS_READ letters: a store's count is then a lower bound.
+    partial: bool
+
+
+def dead_letters_by_store() -> LettersRead | None:
     """Every function's dead letters (up to LETTERS_READ each), by store id; None when no queue is configured."""
     letters: dict[str, list[DeadLetter]] = {}
-    read_any = False
+    read_any = partial = False
     for function in sorted(FUNCTIONS):
         try:
             queue_urls(function)
@@ -110,12 +117,13 @@ def dead_letters_by_store() -> dict[str, list[DeadLetter]] | None:
             # One queue that cannot be read (its depth still shows in the global part) hides no other's letters.
             continue
         read_any = True
+        partial = partial or len(found) >= LETTERS_READ
         for letter in found:
             letters.setdefault(letter.store_id or "", []).append(letter)
-    return letters if read_any else None
+    return LettersRead(letters, partial) if read_any else None
 
 
-def dead_letter_report(letters: Sequence[DeadLetter]) -> dict[str, Any]:
+def dead_letter_report(letters: Sequence[DeadLetter], partial: bool = False) -> dict[str, Any]:
     """How many, and per error type how many with the newest one's time and reason (addresses removed)."""
     by_error: dict[str, list[DeadLetter]] = {}
     for letter in letters:
@@ -134,7 +142,7 @@ def dead_letter_report(letters: Sequence[DeadLetter]) -> dict[str, Any]:
             }
         )
     classes.sort(key=lambda entry: (-int(entry["count"]), str(entry["error_type"])))
-    return {"total": len(letters), "by_error": classes}
+    return {"total": len(letters), "by_error": classes, "partial": partial}
 
 
 def _lock_held(table: Any, partition: str, sort_key: str) -> bool:
@@ -178,8 +186,13 @@ def backfill_report(state: HistoryState, store: Store) -> dict[str, Any]:
     elif checkpoint is not None and checkpoint.status == "failed":
         current_state, error = "failed", checkpoint.last_error
     elif checkpoint is not None and checkpoint.status == "running":
-        current_state = "failed" if checkpoint.last_error else "interrupted"
-        error = checkpoint.last_error
+        # flag_reset: status found the run dead and reset the is_syncing it left (which saved the checkpoint anew).
+        if checkpoint.flag_reset or time.time() - checkpoint.updated_at > STALE_RUN_SECONDS:
+            current_state = "failed" if checkpoint.last_error else "interrupted"
+            error = checkpoint.last_error
+        else:
+            # Between two slices of a run that continues through the queue (or a failed slice being retried).
+            current_state = "running"
     return {
         "state": current_state,
         "error": redact_emails(error)[:REASON_LENGTH] if error else None,
@@ -242,7 +255,7 @@ def account_of(store: Store, accounts: Iterable[dict[str, Any]] | None) -> dict[
 def store_status(
     settings: Settings,
     store: Store,
-    letters: dict[str, list[DeadLetter]] | None,
+    letters: LettersRead | None,
     accounts: list[dict[str, Any]] | None,
     skip_mailchimp: bool,
     secrets_client: Any | None = None,
@@ -261,7 +274,9 @@ def store_status(
         platform=store.platform,
         active=store.active,
         activity=activity,
-        dead_letters=dead_letter_report(letters.get(store.store_id, [])) if letters is not None else None,
+        dead_letters=dead_letter_report(letters.by_store.get(store.store_id, []), letters.partial)
+        if letters is not None
+        else None,
         catalog=catalog_report(settings, store, now),
         backfill=backfill_report(HistoryState(table), store),
         reconciliation=reconciliation_report(ReconcileRecords(table), store),
@@ -312,7 +327,7 @@ def attention(report: StoreStatus, store: Store, now: float) -> list[str]:
     backfill = report.backfill
     if backfill["state"] in ("failed", "interrupted"):
         reasons.append(
-            f"the last backfill {backfill['state']}"
+            f"the last backfill {'failed' if backfill['state'] == 'failed' else 'was interrupted'}"
             + (f" ({backfill['error']})" if backfill["error"] else "")
             + f": `commerce-sync backfill {store_id}` resumes it"
         )
@@ -433,7 +448,10 @@ def describe(report: dict[str, Any]) -> list[str]:
     if letters is None:
         rows.append(("dead letters", "not read (no dead-letter queue is configured)"))
     else:
-        shown = [f"{letters['total']}"] + [
+        total = f"{letters['total']}" + (
+            f" at least (the first {LETTERS_READ} of each queue read)" if letters["partial"] else ""
+        )
+        shown = [total] + [
             f"{entry['error_type']} {entry['count']} (newest {entry['newest_failed_at'] or '-'}: "
             f"{entry['newest_reason'] or '-'})"
             for entry in letters["by_error"]
