@@ -403,7 +403,9 @@ def _replay(arguments: argparse.Namespace) -> int:
 
 
 def _status(arguments: argparse.Namespace) -> int:
-    return status_cli.run(arguments.wait_idle, arguments.timeout, arguments.json)
+    return status_cli.run(
+        arguments.wait_idle, arguments.timeout, arguments.json, arguments.store, arguments.skip_mailchimp
+    )
 
 
 def parser() -> argparse.ArgumentParser:
@@ -718,11 +720,26 @@ def parser() -> argparse.ArgumentParser:
     hooks.add_argument("--json", action="store_true")
     hooks.set_defaults(run=_webhooks)
 
-    status = commands.add_parser("status", help="queues and running invocations; --wait-idle until all is done")
+    status = commands.add_parser(
+        "status",
+        help="queues, running invocations and each store at a glance; --wait-idle until all is done",
+        description="Queues and running invocations, Mailchimp accounts and canonical imports, then per store (every "
+        "registered store, or STORE): deliveries and outcomes in the last 24 h and each topic's last delivery, dead "
+        "letters by error type, the last catalog sync, backfill and reconciliation (with its webhook check), the "
+        "Mailchimp store and account, and the secrets' rotation state, with what needs attention. Exit code 0 when "
+        "nothing needs attention, 1 when something does (without STORE also a dead-letter queue holding letters or a "
+        "paused account), 2 for an unknown STORE; with --wait-idle 0 once idle and 1 when still busy at the timeout, "
+        "whatever needs attention (docs/operator.md#status).",
+        **example_options("status my-shop", "status my-shop --json --skip-mailchimp", "status --wait-idle"),
+    )
+    status.add_argument("store", nargs="?", metavar="STORE", help="only this store's section (default: every store)")
     status.add_argument(
         "--wait-idle", action="store_true", help="return once every queue is empty and nothing runs (exit 1 on timeout)"
     )
     status.add_argument("--timeout", type=float, default=300.0, help="seconds --wait-idle waits at most")
+    status.add_argument(
+        "--skip-mailchimp", action="store_true", help="do not read the Mailchimp stores (five reads per store)"
+    )
     status.add_argument("--json", action="store_true")
     status.set_defaults(run=_status)
 

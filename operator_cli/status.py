@@ -13,12 +13,20 @@ said (`reset: store S: import I timed out ...`), and each one still open is show
 
 Idle = every source queue empty (dead-letter queues may hold messages) and nothing running; `--wait-idle`
 waits until that has held for half a second, so a record passing from one queue to the next is not missed.
+
+Then a section per registered store, or only STORE's (operator_cli.store_status): its deliveries, dead letters,
+runs, Mailchimp store, account and secrets, with what needs attention. The exit code: 1 when something needs
+attention (a store's item; without STORE also a dead-letter queue that holds letters or a paused account), else 0.
+`--wait-idle` keeps its own: 0 once idle, 1 when still busy at the timeout, whatever needs attention.
 """
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import os
+import sys
 import time
 from typing import Any
 
@@ -32,6 +40,13 @@ from commerce_sync.processing.store_imports import StoreImports, describe
 from operator_cli.dead_letters import FUNCTIONS
 from operator_cli.history import release_left_flags
 from operator_cli.mailchimp_accounts import account_statuses
+from operator_cli.store_status import (
+    UnknownStoreError,
+    dead_letters_by_store,
+    store_status,
+    stores_to_report,
+)
+from operator_cli.store_status import describe as describe_store
 
 QUIET_SECONDS = 0.5
 POLL_SECONDS = 0.1
@@ -108,6 +123,52 @@ def with_imports(status: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def global_attention(status: dict[str, Any]) -> list[str]:
+    """What needs attention beyond any one store: letters in a dead-letter queue, a paused Mailchimp account."""
+    reasons = [
+        f"{name} holds {depth['visible'] + depth['in_flight']} letter(s): `commerce-sync dead-letters "
+        f"{_function_of(name)}` shows why they failed"
+        for name, depth in sorted(status["queues"].items())
+        if _is_dead_letter_queue(name) and depth["visible"] + depth["in_flight"]
+    ]
+    for account in status.get("mailchimp_accounts") or []:
+        if account["status"] == "paused":
+            reasons.append(f"Mailchimp account {account['account']} is paused (see Mailchimp accounts above)")
+    return reasons
+
+
+def _is_dead_letter_queue(name: str) -> bool:
+    # The local runner names queues by their logical ids (CartEventsDeadLetterQueue), a deployed stack's reader
+    # by function ("cart_events dead letters").
+    return "deadletter" in name.replace(" ", "").casefold()
+
+
+def _function_of(queue: str) -> str:
+    """The dead-letters command's FUNCTION for a queue's name (FUNCTION itself for a queue it does not read)."""
+    for function in FUNCTIONS:
+        if queue.startswith((f"{function} ", "".join(word.title() for word in function.split("_")))):
+            return function
+    return "FUNCTION"
+
+
+def with_stores(status: dict[str, Any], store_id: str | None, skip_mailchimp: bool) -> dict[str, Any]:
+    """Adds each store's section (only STORE's when given); None when the tables cannot be read."""
+    settings = Settings.from_environment()
+    # The Mailchimp client counts its requests as metrics, which Powertools prints to stdout once a hundred are
+    # held: they would end up inside --json's output.
+    with contextlib.redirect_stdout(io.StringIO()):
+        try:
+            stores = stores_to_report(settings, store_id)
+            letters = dead_letters_by_store()
+            reports: list[dict[str, Any]] | None = [
+                store_status(settings, store, letters, status.get("mailchimp_accounts"), skip_mailchimp).to_json()
+                for store in stores
+            ]
+        except (BotoCoreError, ClientError):
+            reports = None
+    return {**status, "stores": reports, "attention": global_attention(status)}
+
+
 def show(status: dict[str, Any]) -> None:
     print("idle" if status["idle"] else "busy")
     for name, depth in sorted(status["queues"].items()):
@@ -140,7 +201,35 @@ def show(status: dict[str, Any]) -> None:
         print(f"reset: {message}")
 
 
-def run(wait_idle: bool, timeout: float, as_json: bool) -> int:
+def show_stores(status: dict[str, Any]) -> None:
+    if status.get("stores") is None:
+        print("Stores: could not be read")
+    for report in status.get("stores") or []:
+        for line in describe_store(report):
+            print(line)
+    for reason in status.get("attention") or []:
+        print(f"attention: {reason}")
+
+
+def needs_attention(status: dict[str, Any], store_id: str | None) -> bool:
+    """A store's item; without STORE also the global part's (the dead-letter queues hold every store's letters)."""
+    if any(report["attention"] for report in status.get("stores") or []):
+        return True
+    return store_id is None and bool(status.get("attention") or status.get("stores") is None)
+
+
+def run(
+    wait_idle: bool, timeout: float, as_json: bool, store_id: str | None = None, skip_mailchimp: bool = False
+) -> int:
+    if store_id is not None:
+        try:
+            stores_to_report(Settings.from_environment(), store_id)
+        except UnknownStoreError as error:
+            print(f"commerce-sync status: error: {error}", file=sys.stderr)
+            return 2
+        except (BotoCoreError, ClientError) as error:
+            print(f"commerce-sync status: the stores table could not be read: {error}", file=sys.stderr)
+            return 1
     try:
         status = current()
         if wait_idle:
@@ -163,9 +252,12 @@ def run(wait_idle: bool, timeout: float, as_json: bool) -> int:
     except requests.RequestException as error:
         print(f"commerce-sync status: the local runner at {os.environ.get('LOCAL_RUNNER_URL')} did not answer: {error}")
         return 1
-    status = with_imports(with_flags_reset(with_accounts(status)))
+    status = with_stores(with_imports(with_flags_reset(with_accounts(status))), store_id, skip_mailchimp)
     if as_json:
         print(json.dumps(status))
     else:
         show(status)
-    return 0
+        show_stores(status)
+    if wait_idle:
+        return 0
+    return 1 if needs_attention(status, store_id) else 0

@@ -45,7 +45,9 @@ MAX_ENCODED_BODY = (MAX_BODY_BYTES + 2) // 3 * 4
 def receiver() -> WebhookReceiver:
     services = Services.from_environment()
     imports = ImportBook(services.sync_state.table)
-    return WebhookReceiver(adapters(), services.registry, services.secrets, services.publisher, imports)
+    return WebhookReceiver(
+        adapters(), services.registry, services.secrets, services.publisher, imports, services.store_activity
+    )
 
 
 @cache

@@ -50,6 +50,8 @@ def test_two_runners_in_one_checkout_keep_their_settings_apart(tmp_path: Path) -
                     "--env-file",
                     str(tmp_path / name / "runner.env"),
                     "status",
+                    # The exit code then answers only the wait (0 once idle), not what needs attention.
+                    "--wait-idle",
                 ],
                 cwd=PROJECT_ROOT,
                 capture_output=True,

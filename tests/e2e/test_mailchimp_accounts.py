@@ -157,7 +157,8 @@ def test_a_revoked_key_pauses_only_its_account_and_a_new_key_resumes_every_parke
     tokens = {body["cart_token"] for body in parked}
     assert not [letter for letter in dead_letters.peek("cart_events") if any(t in letter.body for t in tokens)]
     code, out, _ = cli(env_file, "status", "--json")
-    assert code == 0
+    # A paused account needs attention: exit code 1, for cron or a monitor (docs/operator.md#status).
+    assert code == 1
     accounts = {account["account"]: account for account in json.loads(out)["mailchimp_accounts"]}
     assert accounts[account_id]["status"] == "paused"
     assert accounts[account_id]["parked_events"] >= len(parked)  # a customer event per cart is parked too

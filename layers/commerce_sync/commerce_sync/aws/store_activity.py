@@ -28,6 +28,9 @@ from commerce_sync.aws.observability import logger
 RETENTION_HOURS = 48
 HOUR = "hour#"
 DeliveryResult = Literal["accepted", "ignored", "refused"]
+# Outcomes of events of a store erased whole (commerce_sync.privacy.store_erasure): not recorded, or the store's
+# partition would come back after the erasure swept every item of it.
+ERASED_STORE_OUTCOMES = frozenset({"store_erased", "already_erased"})
 
 
 def partition(store_id: str) -> str:
@@ -74,6 +77,8 @@ class StoreActivity:
         self._update(store_id, now, expression, names, values)
 
     def outcome(self, store_id: str, outcome: str) -> None:
+        if outcome in ERASED_STORE_OUTCOMES:
+            return
         now = datetime.now(UTC)
         self._update(
             store_id, now, "ADD #count :one SET expires_at = :expires", {"#count": f"outcome:{outcome}"}, {":one": 1}

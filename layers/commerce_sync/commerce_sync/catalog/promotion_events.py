@@ -69,10 +69,12 @@ class PromotionEvents:
             self._services.account_health.park_event(event, message, unavailable)
             result: Result = {"outcome": "parked", "mailchimp_account": unavailable.account}
             record_outcome("PromotionEvent", event.type.value, event.event_id, result)
+            self._services.store_activity.outcome(event.store_id, "parked")
             return result
         if not self._applied:
             logger.append_keys(event_type=event.type.value)
             record_outcome("PromotionEvent", event.type.value, event.event_id, {"outcome": "duplicate"})
+        self._services.store_activity.outcome(event.store_id, "duplicate" if not self._applied else outcome["outcome"])
         return outcome
 
     def _process(self, event: CanonicalEvent) -> Result:

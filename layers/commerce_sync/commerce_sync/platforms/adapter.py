@@ -12,6 +12,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
+from functools import cached_property
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
@@ -44,6 +45,12 @@ class WebhookRequest:
         if not value:
             raise BadRequest(f"the {name} header is required")
         return value
+
+    @cached_property
+    def unauthenticated_json(self) -> Any:
+        """The body parsed for a platform that names the store (and the topic) inside it, bounded as
+        parse_unauthenticated_json says; parsed once per delivery, however many readers ask."""
+        return parse_unauthenticated_json(self.body)
 
 
 @dataclass(frozen=True)
@@ -118,6 +125,11 @@ class PlatformAdapter(ABC):
     def is_ping(self, request: WebhookRequest) -> bool:
         """A platform's liveness probe, answered 200 with nothing done (WooCommerce sends one)."""
         return False
+
+    def topic(self, request: WebhookRequest) -> str | None:
+        """What the platform calls the delivery (Shopify's `orders/paid`), for the store's activity; asked only
+        once the delivery is authenticated. None: the receiver names it by the event types it published."""
+        return None
 
     @abstractmethod
     def store_identity(self, request: WebhookRequest) -> str:

@@ -22,12 +22,14 @@ from pydantic import ValidationError
 from commerce_sync.aws.event_bus import EventPublisher
 from commerce_sync.aws.observability import logger, metrics
 from commerce_sync.aws.secret_store import SecretReader
+from commerce_sync.aws.store_activity import DeliveryResult, StoreActivity
 from commerce_sync.aws.store_imports import ImportBook
 from commerce_sync.aws.store_registry import Store, StoreRegistry
 from commerce_sync.canonical.errors import (
     BadRequest,
     BodyTooLarge,
     EntityRefused,
+    ImportConflict,
     PublishError,
     UnknownPlatform,
     UnknownStore,
@@ -53,6 +55,9 @@ SIGNING_SECRET_LABELS = ("current", "pending", "previous")
 MAX_BODY_BYTES = 1024 * 1024
 # What a payload can make a parser raise; each is the payload's fault, so a 400, not a 500.
 UNREADABLE_INPUT = (ValueError, OverflowError, RecursionError, UnicodeError)
+# A known store's delivery answered 4xx (401, 400, 409): counted as refused in the store's activity. A 503 is not:
+# the platform delivers it again, and that delivery is counted.
+REFUSALS = (SignatureError, BadRequest, ImportConflict)
 
 
 @dataclass(frozen=True)
@@ -70,6 +75,7 @@ class WebhookReceiver:
         secrets: SecretReader,
         publisher: EventPublisher,
         imports: ImportBook | None = None,
+        activity: StoreActivity | None = None,
     ) -> None:
         self._adapters = adapters
         self._registry = registry
@@ -77,6 +83,8 @@ class WebhookReceiver:
         self._publisher = publisher
         # The stores' canonical imports (docs/canonical-events.md#history); None: no import is ever opened.
         self._imports = imports
+        # What `commerce-sync status` shows of each store's deliveries; None: nothing is recorded.
+        self._activity = activity
 
     def receive(
         self, platform: str, headers: Mapping[str, str], body: bytes, authenticated_by_transport: bool = False
@@ -101,14 +109,34 @@ class WebhookReceiver:
         if store is None:
             raise UnknownStore(f"no active {platform} store is registered for this identity")
         logger.append_keys(store_id=store.store_id, platform=platform)
+        try:
+            receipt, topic = self._receive_for(store, adapter, request, authenticated_by_transport)
+        except REFUSALS:
+            # No topic: before the signature is checked it is the sender's to make up, and each new one would
+            # add an attribute to the store's activity item.
+            self._record(store.store_id, "refused", None)
+            raise
+        self._record(store.store_id, receipt.status, topic)
+        return receipt
 
+    def _record(self, store_id: str, result: DeliveryResult, topic: str | None) -> None:
+        if self._activity is not None:
+            self._activity.delivery(store_id, result, topic)
+
+    def _receive_for(
+        self, store: Store, adapter: PlatformAdapter, request: WebhookRequest, authenticated_by_transport: bool
+    ) -> tuple[Receipt, str | None]:
+        """The delivery of a known store, and its topic for the store's activity (once it is authenticated)."""
         if not authenticated_by_transport:
             self._verify(adapter, request, store.secret_id)
         if not store.active and not adapter.may_carry_privacy_request(request):
             # Acknowledged rather than refused: a platform gives up on a subscription whose deliveries keep
             # failing (WooCommerce disables it after 5, Shopify removes it), and enabling the store again should
             # not mean making its webhooks again. Verified first, so only the store's own sender learns it.
-            return _ignored(IgnoredKind.STORE_DISABLED, f"store {store.store_id} is disabled; nothing is synced")
+            return (
+                _ignored(IgnoredKind.STORE_DISABLED, f"store {store.store_id} is disabled; nothing is synced"),
+                adapter.topic(request),
+            )
         api = StoreApi(
             base_url=store.platform_api_url,
             credentials=self._secrets.current(store.secret_id).get("platform_api_credentials") or {},
@@ -117,8 +145,10 @@ class WebhookReceiver:
         if not store.active:
             # A disabled store syncs nothing, but a shopper's privacy request is the merchant's duty all the same.
             normalised = privacy_requests_only(store, normalised)
+        topic = adapter.topic(request) or ",".join(sorted({event.type.value for event in normalised.events})) or None
         if normalised.ignored_kind is not None:
-            return _ignored(normalised.ignored_kind, normalised.ignored_reason or normalised.ignored_kind.value)
+            reason = normalised.ignored_reason or normalised.ignored_kind.value
+            return _ignored(normalised.ignored_kind, reason), topic
 
         admitted = self._admit(adapter, store, normalised)
         try:
@@ -132,7 +162,7 @@ class WebhookReceiver:
         metrics.add_metric(name="EventsPublished", unit="Count", value=len(admitted.events))
         types = [e.type.value for e in normalised.events]
         logger.info("webhook accepted", event_ids=admitted.accepted_ids, types=types, import_id=admitted.counted_into)
-        return Receipt(status="accepted", event_ids=admitted.accepted_ids)
+        return Receipt(status="accepted", event_ids=admitted.accepted_ids), topic
 
     def _admit(self, adapter: PlatformAdapter, store: Store, normalised: Normalised) -> Admitted:
         if self._imports is None:

@@ -22,6 +22,7 @@ from commerce_sync.aws.privacy_audit import PrivacyAudit
 from commerce_sync.aws.privacy_exports import PrivacyExports
 from commerce_sync.aws.secret_store import SecretFormatError, SecretReader
 from commerce_sync.aws.settings import Settings
+from commerce_sync.aws.store_activity import StoreActivity
 from commerce_sync.aws.store_registry import Store, StoreRegistry
 from commerce_sync.aws.store_sweep import StoreSweep
 from commerce_sync.aws.sync_state import SyncState
@@ -56,6 +57,11 @@ class Services:
     @cached_property
     def tombstones(self) -> Tombstones:
         return Tombstones(self.sync_state.table, self.sync_state.dynamodb)
+
+    @cached_property
+    def store_activity(self) -> StoreActivity:
+        """Each store's deliveries and outcomes per hour, for `commerce-sync status` (one UpdateItem each)."""
+        return StoreActivity(self.sync_state.table)
 
     @cached_property
     def privacy_audit(self) -> PrivacyAudit:

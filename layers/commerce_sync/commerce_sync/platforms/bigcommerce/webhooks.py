@@ -85,7 +85,6 @@ from commerce_sync.platforms.adapter import (
     build_canonical,
     parse_json,
     parse_model,
-    parse_unauthenticated_json,
 )
 from commerce_sync.platforms.bigcommerce.api import BigCommerceApi, store_access, store_client
 from commerce_sync.platforms.bigcommerce.catalog import BigCommerceCatalog
@@ -260,7 +259,7 @@ class BigCommerceAdapter(PlatformAdapter):
 
     def store_identity(self, request: WebhookRequest) -> str:
         # Read before the delivery is authenticated: bounded (the receiver caps the size, this the nesting).
-        payload = parse_unauthenticated_json(request.body)
+        payload = request.unauthenticated_json
         producer = payload.get("producer") if isinstance(payload, dict) else None
         prefix, _, store_hash = producer.partition("/") if isinstance(producer, str) else ("", "", "")
         if prefix != "stores" or not store_hash.strip():
@@ -273,6 +272,12 @@ class BigCommerceAdapter(PlatformAdapter):
 
     def verify_keyring(self, request: WebhookRequest, keyring: Sequence[SigningSecret]) -> int:
         return authenticate(request, [entry.value for entry in keyring], [signing_key(entry) for entry in keyring])
+
+    def topic(self, request: WebhookRequest) -> str | None:
+        # The body store_identity parsed already (the scope is inside it, not in a header).
+        payload = request.unauthenticated_json
+        scope = payload.get("scope") if isinstance(payload, dict) else None
+        return scope if isinstance(scope, str) and scope else None
 
     # ----- normalising ---------------------------------------------------------------------------------
 

@@ -323,6 +323,9 @@ class ShopifyAdapter(PlatformAdapter):
         topic = request.header("X-Shopify-Topic")
         return topic in COMPLIANCE_TOPICS or topic == "customers/delete"
 
+    def topic(self, request: WebhookRequest) -> str | None:
+        return request.header("X-Shopify-Topic")
+
     def normalise(self, request: WebhookRequest, store: Store, api: StoreApi | None = None) -> Normalised:
         topic = request.require_header("X-Shopify-Topic")
         payload: Any = parse_json(request.body)

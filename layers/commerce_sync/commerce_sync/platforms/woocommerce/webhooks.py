@@ -106,6 +106,9 @@ class WooCommerceAdapter(PlatformAdapter):
     def may_carry_privacy_request(self, request: WebhookRequest) -> bool:
         return (request.header(TOPIC_HEADER) or "").strip().lower() == CUSTOMER_DELETED_TOPIC
 
+    def topic(self, request: WebhookRequest) -> str | None:
+        return (request.header(TOPIC_HEADER) or "").strip().lower() or None
+
     def normalise(self, request: WebhookRequest, store: Store, api: StoreApi | None = None) -> Normalised:
         topic = request.require_header(TOPIC_HEADER).strip().lower()
         shape = TOPIC_SHAPES.get(topic)
