@@ -12,6 +12,8 @@ import argparse
 import getpass
 import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import boto3
@@ -45,6 +47,9 @@ from operator_cli.stores import (
     generate_webhook_secret,
     set_credentials,
 )
+
+# Powertools' switch (aws_lambda_powertools.shared.constants.METRICS_DISABLED_ENV).
+METRICS_DISABLED = "POWERTOOLS_METRICS_DISABLED"
 
 STACK_OUTPUTS_TO_ENV = {
     "StoresTableName": "STORES_TABLE",
@@ -770,7 +775,24 @@ def main(argv: list[str] | None = None) -> int:
         load_env_file(arguments.env_file)
     if arguments.stack:
         load_stack_outputs(arguments.stack)
-    return int(arguments.run(arguments))
+    with _metrics_off():
+        return int(arguments.run(arguments))
+
+
+@contextmanager
+def _metrics_off() -> Iterator[None]:
+    """No CloudWatch metrics from the CLI: they would be printed to stdout as EMF documents, in the middle of its
+    output (the layer's code counts what it does, and a handler the CLI runs in-process flushes its metrics).
+    Restored afterwards, for a process that goes on (the tests run the CLI in theirs)."""
+    previous = os.environ.get(METRICS_DISABLED)
+    os.environ[METRICS_DISABLED] = "true"
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop(METRICS_DISABLED, None)
+        else:
+            os.environ[METRICS_DISABLED] = previous
 
 
 if __name__ == "__main__":

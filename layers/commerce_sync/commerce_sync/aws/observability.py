@@ -31,3 +31,12 @@ def count_by(metric: Metric, **dimensions: str) -> None:
     with single_metric(name=metric.name, unit=MetricUnit.Count, value=1, namespace=metrics.namespace) as single:
         for name, value in dimensions.items():
             single.add_dimension(name=name, value=value)
+
+
+def record(name: str, unit: str, value: float) -> None:
+    """`metrics.add_metric`, unless metrics are off (POWERTOOLS_METRICS_DISABLED; the operator CLI turns them off):
+    Powertools prints the buffer to stdout by itself once a metric holds 100 values, whatever that setting says, and
+    a CLI making many Mailchimp calls would find EMF documents in the middle of its output."""
+    if is_metrics_disabled():
+        return
+    metrics.add_metric(name=name, unit=unit, value=value)

@@ -32,7 +32,7 @@ from commerce_sync.aws.metric_names import (
     MAILCHIMP_THROTTLED,
     MAILCHIMP_UNAUTHORIZED,
 )
-from commerce_sync.aws.observability import logger, metrics
+from commerce_sync.aws.observability import logger, record
 from commerce_sync.http.sessions import api_session, backoff_retry
 from commerce_sync.mailchimp.errors import (
     RETRYABLE_STATUSES,
@@ -96,9 +96,9 @@ class _MailchimpRetry(Retry):
 
 def _count_retried_answer(status: int) -> None:
     if status == 429:
-        metrics.add_metric(name=MAILCHIMP_THROTTLED.name, unit="Count", value=1)
+        record(name=MAILCHIMP_THROTTLED.name, unit="Count", value=1)
     elif status >= 500:
-        metrics.add_metric(name=MAILCHIMP_SERVER_ERRORS.name, unit="Count", value=1)
+        record(name=MAILCHIMP_SERVER_ERRORS.name, unit="Count", value=1)
 
 
 def datacenter_of_key(api_key: str) -> str:
@@ -194,7 +194,7 @@ class MailchimpClient:
                     )
                 finally:
                     elapsed_ms = (time.perf_counter() - started) * 1000
-                    metrics.add_metric(name=MAILCHIMP_LATENCY.name, unit="Milliseconds", value=elapsed_ms)
+                    record(name=MAILCHIMP_LATENCY.name, unit="Milliseconds", value=elapsed_ms)
         except requests.exceptions.RetryError as error:
             raise MailchimpError(0, "Retries exhausted", str(error)) from error
         except requests.exceptions.Timeout as error:
@@ -210,7 +210,7 @@ class MailchimpClient:
         )
         if response.status_code == 401:
             # Never retried, so not counted with the retried answers.
-            metrics.add_metric(name=MAILCHIMP_UNAUTHORIZED.name, unit="Count", value=1)
+            record(name=MAILCHIMP_UNAUTHORIZED.name, unit="Count", value=1)
         if response.status_code >= 400:
             raise self._error(response)
         if response.status_code == 204 or not response.content:
