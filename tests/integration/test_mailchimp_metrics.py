@@ -25,8 +25,10 @@ FAST = RetryPolicy(total=4, backoff_factor=0.001, backoff_jitter=0.0)
 
 
 @pytest.fixture(autouse=True)
-def _fresh_metrics() -> Iterator[None]:
-    # The process-wide buffer a Lambda invocation flushes at its end; here each test reads what it added.
+def _fresh_metrics(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    # The process-wide buffer a Lambda invocation flushes at its end; here each test reads what it added, with
+    # metrics on as in Lambda (another test's in-process invocation may have left them switched off).
+    monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "false")
     metrics.clear_metrics()
     yield
     metrics.clear_metrics()
