@@ -177,3 +177,11 @@ def test_an_erased_shopper_leaves_mailchimp_and_stays_gone(
     assert mailchimp_reader.resource(f"{base}/customers/{mine}") is not None
     logged = captured_logs.getvalue()
     assert "erased" in logged and EMAIL not in logged, "the erasure is logged, the address never"
+
+
+def test_an_erasure_naming_nobody_is_a_400_naming_the_problem(runner: LocalRunner) -> None:
+    store = register_store("canonical")
+    body = event(store.store_id, "customer.erased", "c-0", {"request_id": "ticket-0"}, datetime.now(UTC))
+    answer = send_canonical(runner.url, store.webhook_secret, store.store_id, json.dumps(body).encode())
+    assert answer.status_code == 400, answer.text
+    assert "email, customer_id or both" in answer.text
