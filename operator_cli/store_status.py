@@ -221,13 +221,13 @@ def reconciliation_report(records: ReconcileRecords, store: Store) -> dict[str, 
 
 
 def webhook_problems(webhooks: dict[str, Any] | None) -> int:
-    """Topics the last reconciliation left without a working subscription: missing and not made again, or whose
-    reactivation or re-creation failed."""
+    """Topics the last reconciliation left without a working subscription: missing and not made again (a failed
+    re-creation is one of those, so it is not counted twice), or whose reactivation failed."""
     if not webhooks or not webhooks.get("checked"):
         return 0
     counts = webhooks.get("counts") or {}
     missing = int(webhooks.get("missing") or 0) - int(counts.get("recreated") or 0)
-    return max(missing, 0) + int(counts.get("reactivation_failed") or 0) + int(counts.get("recreation_failed") or 0)
+    return max(missing, 0) + int(counts.get("reactivation_failed") or 0)
 
 
 def secrets_report(settings: Settings, store: Store, client: Any) -> list[dict[str, Any]]:

@@ -12,8 +12,11 @@ import sys
 import uuid
 from typing import Any
 
+import boto3
 import pytest
 import requests
+from commerce_sync.aws.settings import Settings
+from commerce_sync.aws.store_registry import StoreRegistry
 
 from emulators.mailchimp import MailchimpEmulator
 from emulators.shopify import ShopifyEmulator
@@ -213,3 +216,106 @@ def test_without_store_every_store_has_a_section_and_the_exit_code_follows_what_
     assert reports[forged.store_id]["attention"]
     assert code == 1
     assert {"idle", "queues", "mailchimp_accounts", "imports", "flags_reset", "attention"} <= set(status)
+
+
+# ---- the other findings that need a person -----------------------------------------------------------------
+
+OURS = "https://abc123.execute-api.eu-west-1.amazonaws.com/webhooks/shopify"
+
+
+def test_a_webhook_subscription_the_reconciliation_could_not_make_again_needs_attention(
+    runner: LocalRunner, operator_env: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with ShopifyEmulator(f"shop-{uuid.uuid4().hex[:8]}.myshopify.com", "shpat_hooks") as shopify:
+        store = register_store(
+            "shopify",
+            identity=shopify.shop_domain,
+            platform_api_url=shopify.base_url,
+            platform_api_credentials={"access_token": "shpat_hooks"},
+        )
+        assert cli(capsys, "webhooks", store.store_id, "--create", "--address", OURS)[0] == 0
+        (paid,) = [item for item in shopify.webhook_subscriptions("shpat_hooks") if item["topic"] == "orders/paid"]
+        assert shopify.remove_webhook(paid["id"])
+        # Shopify lists the subscriptions (a GET with `limit`) but refuses to make one (a POST, no query).
+        shopify.fail_when(lambda path, query: 422 if path.endswith("/webhooks.json") and not query else None)
+        summary = runner.invoke("ProductSyncFunction", {"action": "reconcile", "store_id": store.store_id})
+        runner.wait_until_idle(timeout=60)
+    assert summary["webhooks"]["counts"]["recreation_failed"] == 1, summary["webhooks"]
+
+    code, report = section(capsys, store, "--skip-mailchimp")
+
+    assert code == 1
+    assert report["reconciliation"]["webhooks"]["missing"] == 1
+    (reason,) = [reason for reason in report["attention"] if "webhook topic" in reason]
+    assert reason.startswith("1 webhook topic(s) without a working subscription at the last reconciliation")
+    assert f"`commerce-sync webhooks {store.store_id} --create`" in reason
+    assert "shpat_hooks" not in json.dumps(report)
+
+
+def test_a_failed_reconciliation_needs_attention_and_says_how_to_resume(
+    runner: LocalRunner, operator_env: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with ShopifyEmulator(f"shop-{uuid.uuid4().hex[:8]}.myshopify.com", "shpat_right") as shopify:
+        # The store's token is not the one the shop takes: every read of its history is refused (401, final).
+        store = register_store(
+            "shopify",
+            identity=shopify.shop_domain,
+            platform_api_url=shopify.base_url,
+            platform_api_credentials={"access_token": "shpat_wrong"},
+        )
+        with pytest.raises(Exception, match="401"):
+            runner.invoke("ProductSyncFunction", {"action": "reconcile", "store_id": store.store_id})
+
+    code, report = section(capsys, store, "--skip-mailchimp")
+
+    assert code == 1
+    assert report["reconciliation"]["state"] == "failed" and "401" in report["reconciliation"]["error"]
+    (reason,) = [reason for reason in report["attention"] if "reconciliation" in reason]
+    assert reason.startswith("the last reconciliation failed (")
+    assert reason.endswith(f"`commerce-sync reconcile --store {store.store_id}` resumes it")
+    assert "shpat_wrong" not in json.dumps(report)
+
+
+def test_a_rotation_left_half_done_needs_attention(
+    runner: LocalRunner, operator_env: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    store = register_store("shopify")
+    secrets = boto3.client("secretsmanager")
+    current = secrets.get_secret_value(SecretId=store.store.secret_id)["SecretString"]
+    # What a rotation that stopped after createSecret leaves: a new version staged AWSPENDING, never promoted.
+    pending = secrets.put_secret_value(
+        SecretId=store.store.secret_id, SecretString=current, VersionStages=["AWSPENDING"]
+    )["VersionId"]
+
+    code, report = section(capsys, store, "--skip-mailchimp")
+
+    assert code == 1
+    (webhook_secret,) = [secret for secret in report["secrets"] if secret["kind"] == "store_webhook_secret"]
+    assert webhook_secret["rotation"] == f"in progress or failed: version {pending} created, not promoted"
+    (reason,) = [reason for reason in report["attention"] if reason.startswith("the rotation of secret")]
+    assert "`commerce-sync rotate ... --restart` starts it again" in reason
+    assert store.webhook_secret not in json.dumps(report)
+
+    secrets.update_secret_version_stage(
+        SecretId=store.store.secret_id, VersionStage="AWSPENDING", RemoveFromVersionId=pending
+    )
+    code, report = section(capsys, store, "--skip-mailchimp")
+    assert code == 0 and report["attention"] == []
+
+
+def test_a_registration_naming_another_audience_than_the_mailchimp_stores_needs_attention(
+    runner: LocalRunner, operator_env: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    store = register_store("shopify")
+    registry = StoreRegistry(Settings.from_environment().stores_table)
+    # Someone edited the registration by hand; Mailchimp keeps a store's audience for good.
+    registry.update(store.store.model_copy(update={"list_id": "another-list"}), ["list_id"])
+
+    code, report = section(capsys, store)
+
+    assert code == 1
+    assert report["mailchimp"]["present"] is True and report["mailchimp"]["list_id"] == store.store.list_id
+    assert (
+        f"the Mailchimp store is in audience {store.store.list_id}, the registration names another-list"
+        in report["attention"]
+    )
