@@ -487,11 +487,17 @@ def follow_reconciliation(
 
 
 def reconcile(
-    store_id: str | None, stack: str | None, as_json: bool, out: TextIO | None = None, err: TextIO | None = None
+    store_id: str | None,
+    stack: str | None,
+    as_json: bool,
+    out: TextIO | None = None,
+    err: TextIO | None = None,
+    wait: bool = True,
 ) -> int:
     """Runs the reconciliation now, store by store, and follows each run to its end (a run that nears the time limit
     continues through the product queue). Deployed, every store's run is started first (asynchronous invocations),
-    then each is followed."""
+    then each is followed, unless `wait` is off. Locally a run's first slice runs here; without `wait` a run that
+    continues through the product queue is reported as `continued` (`commerce-sync status` follows it)."""
     out, err = out or sys.stdout, err or sys.stderr
     registry = StoreRegistry(Settings.from_environment().stores_table)
     if store_id:
@@ -515,6 +521,10 @@ def reconcile(
             print(f"{name}: reconciliation failed: {result.get('reason')}", file=out)
         elif status == "already_running":
             print(result["message"], file=out)
+        elif status == "started":
+            print(f"{name}: reconciliation started in {result['function']} (`commerce-sync status {name}`)", file=out)
+        elif status in ("continued", WAITING):
+            print(f"{name}: the reconciliation continues through the product queue ({result.get('phase')})", file=out)
         else:
             print(f"{name}: {describe_reconciliation(result)}", file=out)
 
@@ -541,19 +551,24 @@ def reconcile(
             print(f"{store.store_id}: reconciliation started in {function_name}", file=err)
             started.append((store.store_id, at))
         for started_id, at in started:
-            show({"store_id": started_id, **follow_reconciliation(records, started_id, err, since=at)})
+            if wait:
+                show({"store_id": started_id, **follow_reconciliation(records, started_id, err, since=at)})
+            else:
+                show({"store_id": started_id, "status": "started", "function": function_name})
     else:
         invoke = local_invoker()
         for store in stores:
             if refused(store):
                 continue
-            show({"store_id": store.store_id, **_reconcile_locally(invoke, records, store.store_id, err)})
+            show({"store_id": store.store_id, **_reconcile_locally(invoke, records, store.store_id, err, wait)})
     if as_json:
         print(json.dumps(results, indent=2, default=str), file=out)
     return 1 if any(result.get("status") in ("failed", "already_running") for result in results) else 0
 
 
-def _reconcile_locally(invoke: Any, records: ReconcileRecords, store_id: str, err: TextIO) -> dict[str, Any]:
+def _reconcile_locally(
+    invoke: Any, records: ReconcileRecords, store_id: str, err: TextIO, wait: bool = True
+) -> dict[str, Any]:
     event = {"action": "reconcile", "store_id": store_id, "trigger": "cli"}
     progress = ReconcileProgress(store_id, err)
 
@@ -571,6 +586,8 @@ def _reconcile_locally(invoke: Any, records: ReconcileRecords, store_id: str, er
         message = f"{store_id}: a reconciliation of this store is already running; not started again"
         return {**result, "message": message}
     if result.get("status") in ("continued", WAITING):
+        if not wait:
+            return result
         print(f"{store_id}: the reconciliation continues through the product queue ({result.get('phase')})", file=err)
         return follow_reconciliation(records, store_id, err, run_id=str(result["run_id"]), progress=progress)
     return result

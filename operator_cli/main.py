@@ -394,7 +394,7 @@ def _backfill(arguments: argparse.Namespace) -> int:
 
 
 def _reconcile(arguments: argparse.Namespace) -> int:
-    return history_cli.reconcile(arguments.store, arguments.stack, arguments.json)
+    return history_cli.reconcile(arguments.store, arguments.stack, arguments.json, wait=arguments.wait)
 
 
 def _webhooks(arguments: argparse.Namespace) -> int:
@@ -701,6 +701,13 @@ def parser() -> argparse.ArgumentParser:
     )
     reconcile.add_argument("--store", help="only this store")
     reconcile.add_argument("--json", action="store_true")
+    reconcile.add_argument(
+        "--wait",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="follow each run until it finishes (default); --no-wait returns once each is started (deployed) or its "
+        "first slice is done (local runner), and `commerce-sync status STORE` shows how it goes on",
+    )
     reconcile.set_defaults(run=_reconcile)
 
     hooks = commands.add_parser(

@@ -8,6 +8,7 @@ the local runner (the bus, the queues, the consumers), the Mailchimp emulator.""
 from __future__ import annotations
 
 import contextlib
+import json
 import threading
 import uuid
 from collections.abc import Iterator
@@ -27,6 +28,7 @@ from emulators.shopify.fixtures import sample_catalog
 from emulators.shopify.history import generate_history, history_order, parse_time, stamp
 from local_runner.runner import PROJECT_ROOT, LocalRunner
 from local_runner.workers import Container, FunctionError
+from operator_cli.main import main
 from tests.harness import HISTORY_PAGES, MailchimpReader, PageGate, RegisteredStore, on_page_reads, register_store
 
 TOKEN = "shpat_reconcile_chain"
@@ -263,3 +265,30 @@ def test_a_run_requested_while_a_backfill_works_waits_for_it(
     assert summary is not None and summary["run_id"] == answer["run_id"] and summary["status"] == "done"
     # Its window ends where it started, within the backfill's: everything in it was written by the backfill.
     assert summary["checked"] == {"customers": CUSTOMERS, "orders": ORDERS} and summary["repairs"] == 0
+
+
+def test_the_command_without_wait_returns_after_the_first_slice_and_the_run_goes_on(
+    runner: LocalRunner,
+    backfilled: RegisteredStore,
+    one_page_a_slice: None,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    for name, value in runner.operator_environment().items():
+        monkeypatch.setenv(name, value)
+    store_id = backfilled.store_id
+    capsys.readouterr()
+
+    code = main(["reconcile", "--store", store_id, "--no-wait", "--json"])
+
+    out = capsys.readouterr().out
+    (result,) = json.loads(out)
+    assert code == 0 and result["store_id"] == store_id and result["status"] == "continued", out
+    runner.wait_until_idle(timeout=120)
+    summary = records().last_summary(store_id)
+    assert summary is not None and summary["run_id"] == result["run_id"] and summary["status"] == "done"
+
+    code = main(["reconcile", "--store", store_id, "--no-wait"])
+    out = capsys.readouterr().out
+    assert code == 0 and f"{store_id}: the reconciliation continues through the product queue (" in out, out
+    runner.wait_until_idle(timeout=120)
