@@ -15,6 +15,7 @@ from commerce_sync.accounts.budget import AccountBudget
 from commerce_sync.accounts.connections import (
     AccountCheckFailed,
     IdentifiedAccount,
+    ensure_mailchimp_store,
     identify_account,
     point_store,
     refuse_other_account,
@@ -87,13 +88,17 @@ def keep_credentials(settings: Settings, credentials: MailchimpCredentials, choi
 
 
 def set_mailchimp_key(settings: Settings, store_id: str, credentials: MailchimpCredentials) -> tuple[Store, int]:
-    """Connects a registered store's own account with an API key (a new key for its account, or its first):
-    returns the store and how many parked events went back on the bus."""
+    """Connects a registered store's own account with an API key (a new key for its account, or its first; the
+    Mailchimp store is made there when the account lacks it): returns the store and how many parked events went
+    back on the bus."""
     registry = StoreRegistry(settings.stores_table)
     store = registry.get(store_id)
     if store is None:
         raise AccountCheckFailed(f"store {store_id} is not registered (register it with add-store)")
     choice = choose_account(settings, credentials, store.list_id, store)
+    # A store moving from the default account to its own finds no Mailchimp store there yet; every write would
+    # then be refused (404) until one is made. Made before anything is saved, as the OAuth connection does.
+    ensure_mailchimp_store(checked_client(settings, credentials), store)
     secret_arn = keep_credentials(settings, credentials, choice)
     account_id = None if choice.uses_default else choice.account.account_id
     store = point_store(registry, store, secret_arn, account_id)

@@ -232,3 +232,24 @@ def test_a_stores_own_key_rotates_like_the_default_one_and_only_within_its_accou
     assert post(runner, store, body).status_code == 202
     runner.wait_until_idle()
     assert held(mailchimp, new_key, f"/ecommerce/stores/{store.store_id}/carts/{body['cart_token']}") is not None
+
+
+def test_a_store_moved_from_the_default_account_to_its_own_finds_its_mailchimp_store_made_there(
+    runner: LocalRunner, mailchimp: MailchimpEmulator, tmp_path: Path
+) -> None:
+    store = register_store("shopify")
+    account_id, key = new_account(mailchimp)
+    env_file = write_env_file(runner, tmp_path / "runner.env")
+    assert held(mailchimp, key, f"/ecommerce/stores/{store.store_id}") is None
+
+    code, out, err = cli(env_file, "stores", "set-mailchimp-key", store.store_id, "--stdin", stdin=key + "\n")
+
+    assert code == 0, err
+    made = held(mailchimp, key, f"/ecommerce/stores/{store.store_id}")
+    assert made is not None and made["list_id"] == store.store.list_id and made["name"] == store.store.name
+    assert key not in out + err
+    cart = checkout()
+    assert post(runner, store, cart).status_code == 202
+    runner.wait_until_idle()
+    assert held(mailchimp, key, f"/ecommerce/stores/{store.store_id}/carts/{cart['cart_token']}") is not None
+    assert held(mailchimp, API_KEY, f"/ecommerce/stores/{store.store_id}/carts/{cart['cart_token']}") is None
