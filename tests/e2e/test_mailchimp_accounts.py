@@ -238,7 +238,7 @@ def test_a_store_moved_from_the_default_account_to_its_own_finds_its_mailchimp_s
     runner: LocalRunner, mailchimp: MailchimpEmulator, tmp_path: Path
 ) -> None:
     store = register_store("shopify")
-    account_id, key = new_account(mailchimp)
+    _, key = new_account(mailchimp)
     env_file = write_env_file(runner, tmp_path / "runner.env")
     assert held(mailchimp, key, f"/ecommerce/stores/{store.store_id}") is None
 
