@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PORT ?= 3000
 
-.PHONY: venv lock test test-unit test-integration test-e2e lint validate build demo run bench bench-backfill bench-promotions clean
+.PHONY: venv lock security test test-unit test-integration test-e2e lint validate build demo run bench bench-backfill bench-promotions clean
 
 # Installs exactly the versions in constraints.txt (the lock): a release elsewhere cannot change what CI runs.
 $(STAMP): pyproject.toml constraints.txt
@@ -25,6 +25,13 @@ lock:
 	{ echo "# The lock: every package CI installs, at the version it installs (make venv passes it to pip as constraints)."; \
 	  echo "# Refresh with 'make lock' (re-resolves pyproject.toml in a scratch virtualenv) and commit the result."; \
 	  .lock-venv/bin/pip freeze --exclude-editable | sed '/^commerce-sync/d'; } > constraints.txt
+	rm -rf .lock-venv
+	$(PYTHON) -m venv .lock-venv
+	.lock-venv/bin/pip install -q --upgrade pip
+	.lock-venv/bin/pip install -q checkov
+	{ echo "# checkov's own lock (make security installs it into .checkov-venv; it pins boto3 and others apart from constraints.txt)."; \
+	  echo "# Refresh with 'make lock' and commit the result."; \
+	  .lock-venv/bin/pip freeze; } > constraints-checkov.txt
 	rm -rf .lock-venv
 
 ## The whole test suite (unit, integration, end-to-end), on two workers.
@@ -46,6 +53,18 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports
 	$(BIN)/mypy layers/commerce_sync/commerce_sync functions/*/app.py operator_cli
+
+## checkov on the template (its own virtualenv and lock: its pins differ from ours). Each accepted finding is
+## skipped inline in template.yaml with its reason (`# checkov:skip=ID:reason`); any other fails the target.
+CHECKOV_STAMP := .checkov-venv/.installed
+$(CHECKOV_STAMP): constraints-checkov.txt
+	$(PYTHON) -m venv .checkov-venv
+	.checkov-venv/bin/pip install -q --upgrade pip
+	.checkov-venv/bin/pip install -q -c constraints-checkov.txt checkov
+	touch $(CHECKOV_STAMP)
+
+security: $(CHECKOV_STAMP)
+	.checkov-venv/bin/checkov --file template.yaml --framework cloudformation --compact --quiet
 
 ## sam validate --lint works offline with any region.
 validate: $(STAMP)
