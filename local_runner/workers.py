@@ -61,7 +61,7 @@ class LogStream:
 
     def __init__(self, echo: Callable[[], TextIO | None] = lambda: sys.stderr) -> None:
         self._echo = echo
-        self._captures: list[io.StringIO] = []
+        self._captures: list[Any] = []
         self._lock = threading.Lock()
 
     def write_line(self, line: str) -> None:
@@ -74,8 +74,9 @@ class LogStream:
                 capture.write(message + "\n")
 
     @contextlib.contextmanager
-    def capture(self) -> Iterator[io.StringIO]:
-        stream = io.StringIO()
+    def capture(self, into: Any = None) -> Iterator[Any]:
+        """Every line's message, while open, to `into` (anything with `write`), or to a new StringIO."""
+        stream = io.StringIO() if into is None else into
         with self._lock:
             self._captures.append(stream)
         try:

@@ -18,6 +18,7 @@ from emulators.mailchimp import MailchimpEmulator
 from local_runner import moto_replays, moto_transactions
 from local_runner.runner import LocalRunner, RunnerConfig, free_port
 from tests.harness import ACCOUNT_ID, API_KEY, MailchimpReader, RegisteredStore, register_store
+from tests.log_scan import SCANNER
 
 # Fast retries so a fault-injection test takes seconds; the policy (which errors retry) is unchanged.
 FAST_RETRIES = {
@@ -59,8 +60,20 @@ def runner(mailchimp: MailchimpEmulator) -> Iterator[LocalRunner]:
         retry_delay_seconds=1,
         environment=FAST_RETRIES,
     )
-    with LocalRunner(config) as started:
-        yield started
+    from commerce_sync.aws.observability import logger
+
+    SCANNER.remember(API_KEY)
+    # What the functions log through the whole session is scanned (tests/log_scan.py); a leak fails the run here.
+    handler = logging.StreamHandler(SCANNER)  # type: ignore[arg-type]
+    handler.setFormatter(logger.registered_formatter)
+    logging.getLogger(logger.service).addHandler(handler)
+    try:
+        with LocalRunner(config) as started, started.logs.capture(into=SCANNER):
+            yield started
+    finally:
+        logging.getLogger(logger.service).removeHandler(handler)
+    if SCANNER.findings:
+        pytest.fail(SCANNER.report(), pytrace=False)
 
 
 @pytest.fixture(autouse=True)

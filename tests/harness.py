@@ -19,6 +19,7 @@ from commerce_sync.aws.store_registry import Store
 
 from emulators.shopify import ShopifyEmulator
 from operator_cli.stores import NewStore, add_store, generate_webhook_secret
+from tests.log_scan import SCANNER
 
 API_KEY = "0123456789abcdef0123456789abcdef-us6"
 ACCOUNT_ID = "test-account"
@@ -48,6 +49,9 @@ def register_store(
         platform, f"store-{suffix}"
     )
     secret = options.pop("webhook_secret", None) or generate_webhook_secret()
+    SCANNER.remember(secret)
+    for value in (options.get("platform_api_credentials") or {}).values():
+        SCANNER.remember(str(value))
     # Unchecked: most tests' platforms are not running, or are stand-ins without the check's endpoint (the
     # checks have tests of their own, tests/e2e/test_store_credentials.py).
     store = add_store(
