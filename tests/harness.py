@@ -141,7 +141,7 @@ def new_sync_state_table(endpoint: str) -> tuple[Any, str]:
                 ],
                 "Projection": {
                     "ProjectionType": "INCLUDE",
-                    "NonKeyAttributes": ["aggregate", "revision", "written_tags"],
+                    "NonKeyAttributes": ["aggregate", "revision", "written_tags", "skipped"],
                 },
             }
         ],

@@ -3,7 +3,7 @@ and a store's page reflect what is registered and what Mailchimp holds, without 
 store's deliveries are answered 200 "ignored" and nothing reaches Mailchimp until it is enabled again; removing a
 store deletes its registration and its own secret and nothing of any other store, Mailchimp keeping its data
 unless told otherwise after a typed confirmation. Every example the help texts of these commands (and of
-dead-letters and status) show, and every command of docs/operator.md, runs as typed and exits 0."""
+dead-letters, status and segments) show, and every command of docs/operator.md, runs as typed and exits 0."""
 
 from __future__ import annotations
 
@@ -306,6 +306,7 @@ EXAMPLE_COMMANDS = (
     ("privacy", "audit"),
     ("stores", "remove"),
     ("status",),
+    ("segments",),
 )
 
 

@@ -155,10 +155,12 @@ class Stored:
 
 @dataclass(frozen=True)
 class Listed:
-    """One aggregate of a store's listing, with its customer id."""
+    """One aggregate of a store's listing, with its customer id and why their tags were last skipped ("": they
+    were not)."""
 
     customer: str
     stored: Stored
+    skipped: str = ""
 
 
 @dataclass(frozen=True)
@@ -196,7 +198,7 @@ class Aggregates:
             arguments["ExclusiveStartKey"] = start_key
         answer = self._table.query(**arguments)
         listed = [
-            Listed(str(item["segment_customer"]), Stored.of_item(item))
+            Listed(str(item["segment_customer"]), Stored.of_item(item), str(item.get("skipped") or ""))
             for item in answer.get("Items", [])
             if item.get("segment_customer")
         ]
