@@ -12,6 +12,7 @@ from datetime import timedelta
 from typing import Any
 
 import boto3
+import pytest
 from commerce_sync.aws.settings import Settings
 from commerce_sync.aws.store_registry import SegmentRules, StoreRegistry
 from commerce_sync.aws.sync_state import SyncState
@@ -167,3 +168,28 @@ def test_a_store_with_segments_off_is_skipped(runner: LocalRunner) -> None:
     store = register_store("canonical", currency_code="EUR")
     answer = runner.invoke(FUNCTION, {"action": "segment_pass", "store_id": store.store_id})
     assert answer == {"status": "skipped", "store_id": store.store_id, "reason": "segments are off for this store"}
+
+
+def test_the_nightly_schedule_queues_a_pass_for_each_store_with_segments_on(
+    runner: LocalRunner, mailchimp: MailchimpEmulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store, off = segmented_store(), register_store("canonical", currency_code="EUR")
+    once = Shopper(runner, mailchimp, store)
+    once.send(once.order("r1", "20.00", days_ago=20))
+    registry = StoreRegistry(Settings.from_environment().stores_table)
+    registry.update(store.store.model_copy(update={"segments": SegmentRules(one_time_after_days=10)}), ["segments"])
+    # Only this test's stores (the registry is shared by the session's tests); the patch reaches the handler in
+    # this process only, so the scheduled invocation runs here and the queued passes in the runner.
+    monkeypatch.setattr(
+        "commerce_sync.aws.store_registry.StoreRegistry.list",
+        lambda self: [self.get(store.store_id), self.get(off.store_id)],
+    )
+    answer = runner.in_process(FUNCTION).invoke({"action": "reconcile", "scope": "all_stores"})
+    runner.wait_until_idle(timeout=60)
+
+    assert answer["segment_passes"] == {"status": "queued", "stores": [store.store_id]}
+    table = SyncState(Settings.from_environment().sync_state_table).table
+    last = PassRecords(table).last_summary(store.store_id)
+    assert last is not None and last["trigger"] == "schedule" and last["status"] == "done"
+    assert (last["examined"], last["changed"]) == (1, 1) and once.tags() == {"One-time buyer"}
+    assert PassRecords(table).last_summary(off.store_id) is None
