@@ -1,28 +1,29 @@
 """The nightly segment pass (issue 14, "Benchmark"): wall time, tag writes (only changes) and flat memory.
 
-Two measurements:
+Customers' aggregates are generated as the sync-state table holds them, with the tags their rules gave one day
+earlier recorded as written; a fraction `--crossing` (default 1 %) crossed a time threshold since (their only
+order turned 30 days old: one-time buyers now), and nobody else's segments changed. Expected tag writes: exactly
+the crossing customers. Three measurements:
 
-1. The pass as product_sync runs it (segments.nightly.SegmentPass, in this process, one slice with no time limit)
-   over A aggregates (default 100,000) of one store in DynamoDB — moto server in a process of its own, so this
-   process's memory is the pass's — listed through the segments index, with the tags it changes written to the
-   Mailchimp emulator over HTTP (`--latency-ms` added to every request; the pass's 2 workers). The aggregates
-   are written straight into the table beforehand, with the tags their rules gave one day earlier recorded as
-   written; a fraction `--crossing` (default 1 %) of the customers crossed a time threshold since (their only
-   order turned 30 days old: one-time buyers now). Expected tag writes: exactly those.
-2. The pass's evaluation alone over N aggregates (default 1,000,000), streamed: each item as DynamoDB returns
-   it (the aggregate's JSON, the written tags), parsed, evaluated at "now" and compared with the written tags,
-   as `_Slice._page` does, without DynamoDB or Mailchimp. The items cycle through a pool of 10,000 generated
-   ones, so generating them costs nothing measurable and holds no memory.
+1. The evaluation alone over `--evaluate` (1,000,000) streamed aggregates: each item as DynamoDB returns it
+   parsed, evaluated at "now" and compared with its written tags, as the pass's page loop does; no I/O.
+2. The pass as product_sync runs it (segments.nightly.SegmentPass, in this process, one slice without a time
+   limit) over `--aggregates` (1,000,000) customers, with only the index Query served from a stream of pages
+   (a stand-in for `Aggregates.page`): everything else is real — the checkpoint committed and the lease renewed
+   in DynamoDB (moto server, a process of its own) after each page of 500, the account's bulk slots, the crossing
+   customers' status reads and tag writes to the Mailchimp emulator over HTTP (a process of its own, with
+   `--latency-ms` added to each request, `--concurrency` workers), their written tags recorded conditionally.
+3. The same pass over `--moto-aggregates` (5,000) aggregates loaded into moto server, listed through its segments
+   index. moto answers any Query by walking its whole table (seconds per page on this machine), so this is
+   moto's cost, not DynamoDB's, and loading a million items into it is not practical on 2 cores.
 
-Printed: wall time, aggregates per second, tag writes and Mailchimp requests (expected: one GET of the member's
-status and one POST of its tags per change), and this process's resident memory (VmRSS) before, during (its
-maximum) and after, and its peak (VmHWM). Loading a million items into moto server is not practical on a 2-core
-machine (moto keeps each item as Python objects, and its index Query walks the whole table per page), so part 1
-runs at 100,000 and part 2 at 1,000,000; moto's per-page cost is not DynamoDB's (see the per-page figure).
+Printed: wall time, aggregates per second, tag writes and Mailchimp requests (one status read and one tag write
+per change) with the floor the latency allows, and this process's resident memory (VmRSS) before, after each
+quarter, its maximum during the pass, and its peak (VmHWM).
 
-    .venv/bin/python bench/bench_segments.py [--aggregates 100000] [--evaluate 1000000] [--crossing 0.01]
-        [--latency-ms 50]
-    make bench-segments BENCH_SEGMENTS_ARGS="--aggregates 10000 --evaluate 100000"   # about a minute
+    .venv/bin/python bench/bench_segments.py [--aggregates 1000000] [--evaluate 1000000] [--moto-aggregates 5000]
+        [--crossing 0.01] [--latency-ms 20] [--concurrency 4]
+    make bench-segments BENCH_SEGMENTS_ARGS="--aggregates 20000 --moto-aggregates 2000 --evaluate 20000"
 """
 
 from __future__ import annotations
@@ -44,6 +45,8 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
+
+import requests
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "layers" / "commerce_sync"), str(ROOT)]
@@ -160,8 +163,6 @@ def start_moto() -> tuple[subprocess.Popen[bytes], str]:
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    import requests
-
     endpoint = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
@@ -174,6 +175,46 @@ def start_moto() -> tuple[subprocess.Popen[bytes], str]:
     raise RuntimeError("moto server did not start")
 
 
+class EmulatorProcess:
+    """The Mailchimp emulator in a process of its own (its request log and members' tags are not this process's
+    memory), driven through its admin routes."""
+
+    def __init__(self) -> None:
+        from local_runner.runner import free_port
+
+        self.port = free_port()
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "emulators.mailchimp.server", "--port", str(self.port), "--api-key", API_KEY],
+            cwd=ROOT,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        self.base_url = f"http://127.0.0.1:{self.port}/3.0"
+        self.admin = f"http://127.0.0.1:{self.port}/_emulator"
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                requests.get(f"{self.admin}/accounts", timeout=1)
+                return
+            except requests.ConnectionError:
+                time.sleep(0.2)
+        self.stop()
+        raise RuntimeError("the Mailchimp emulator did not start")
+
+    def set_latency(self, latency_ms: int) -> None:
+        requests.post(f"{self.admin}/faults", json={"latency_ms": latency_ms}, timeout=10).raise_for_status()
+
+    def clear_requests(self) -> None:
+        requests.delete(f"{self.admin}/requests", timeout=60).raise_for_status()
+
+    def requests_made(self) -> int:
+        return len(requests.get(f"{self.admin}/requests", timeout=120).json()["requests"])
+
+    def stop(self) -> None:
+        self.process.kill()
+        self.process.wait()
+
+
 def moto_rss_mb(process: subprocess.Popen[bytes]) -> float:
     for line in Path(f"/proc/{process.pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -182,43 +223,42 @@ def moto_rss_mb(process: subprocess.Popen[bytes]) -> float:
 
 
 @contextmanager
-def environment(latency_ms: int) -> Iterator[tuple[Any, Any, str, subprocess.Popen[bytes]]]:
+def environment() -> Iterator[tuple[Any, EmulatorProcess, str, subprocess.Popen[bytes]]]:
     """moto server in a process of its own, the Mailchimp emulator and the template's resources (the local
     runner's), a store with the default segment rules: (services, emulator, store id, moto's process)."""
     from commerce_sync.aws.settings import Settings
     from commerce_sync.aws.store_registry import SegmentRules, Store, StoreRegistry
     from commerce_sync.processing.services import Services
 
-    from emulators.mailchimp import MailchimpEmulator
     from local_runner.runner import LocalRunner, RunnerConfig
 
     moto, endpoint = start_moto()
+    mailchimp = EmulatorProcess()
     try:
-        with MailchimpEmulator(api_key=API_KEY) as mailchimp:
-            config = RunnerConfig(
-                mailchimp_api_url=mailchimp.base_url,
-                mailchimp_api_key=API_KEY,
-                aws_endpoint_url=endpoint,
-                environment=QUIET,
-                echo_logs=False,
-            )
-            with LocalRunner(config):
-                store_id = f"bench-{uuid.uuid4().hex[:8]}"
-                StoreRegistry(Settings.from_environment().stores_table).put(
-                    Store(
-                        store_id=store_id,
-                        platform="canonical",
-                        identity=store_id,
-                        name="Bench",
-                        list_id=LIST_ID,
-                        currency_code="USD",
-                        secret_id="unused",
-                        segments=SegmentRules(),
-                    )
+        config = RunnerConfig(
+            mailchimp_api_url=mailchimp.base_url,
+            mailchimp_api_key=API_KEY,
+            aws_endpoint_url=endpoint,
+            environment=QUIET,
+            echo_logs=False,
+        )
+        with LocalRunner(config):
+            store_id = f"bench-{uuid.uuid4().hex[:8]}"
+            StoreRegistry(Settings.from_environment().stores_table).put(
+                Store(
+                    store_id=store_id,
+                    platform="canonical",
+                    identity=store_id,
+                    name="Bench",
+                    list_id=LIST_ID,
+                    currency_code="USD",
+                    secret_id="unused",
+                    segments=SegmentRules(),
                 )
-                yield Services.from_environment(), mailchimp, store_id, moto
-                mailchimp.set_faults()
+            )
+            yield Services.from_environment(), mailchimp, store_id, moto
     finally:
+        mailchimp.stop()
         moto.kill()
         moto.wait()
 
@@ -285,7 +325,7 @@ def measure_pass_streamed(args: argparse.Namespace) -> None:
     total = args.aggregates
     per_shard = -(-total // SHARDS)
     crossing = [n for n in range(total) if pool[n % len(pool)][1]]
-    with environment(args.latency_ms) as (services, mailchimp, store_id, _moto):
+    with environment() as (services, mailchimp, store_id, _moto):
         made = time.monotonic()
         load(services, store_id, iter(crossing), pool)
         add_members(services, crossing)
@@ -294,7 +334,14 @@ def measure_pass_streamed(args: argparse.Namespace) -> None:
             f"customers' items and members made in {time.monotonic() - made:.0f} s (not measured)"
         )
 
+        quarters: list[str] = []
+        pages = {"n": 0}
+        every = max(-(-total // 500) // 4, 1)
+
         def page(shard: str, start_key: dict[str, Any] | None = None, limit: int = 500) -> ListedPage:
+            pages["n"] += 1
+            if pages["n"] % every == 0:
+                quarters.append(f"{pages['n']:,}: {memory_kb()['VmRSS'] / 1024:.0f} MB")
             index = int(shard.rsplit("#", 1)[1], 16)
             first = int(start_key["n"]) + 1 if start_key else index * per_shard
             last = min((index + 1) * per_shard, total)
@@ -305,14 +352,15 @@ def measure_pass_streamed(args: argparse.Namespace) -> None:
 
         segment_pass = SegmentPass(services)
         segment_pass.aggregates.page = page  # type: ignore[method-assign]
-        mailchimp.set_faults(latency_ms=args.latency_ms)
-        requests_before = len(mailchimp.recorded_requests)
+        mailchimp.set_latency(args.latency_ms)
+        mailchimp.clear_requests()
         with MemorySampler() as memory:
             started = time.monotonic()
             summary = segment_pass.run(store_id, trigger="bench", remaining_ms=lambda: 10**9, at=now.isoformat())
             seconds = time.monotonic() - started
-        requests_made = len(mailchimp.recorded_requests) - requests_before
+        requests_made = mailchimp.requests_made()
     report_pass(summary, seconds, len(crossing), requests_made, args)
+    print("  RSS after page " + ", ".join(quarters))
     print(f"  {memory.line()}")
 
 
@@ -324,7 +372,7 @@ def measure_pass_moto(args: argparse.Namespace) -> None:
     pool = aggregate_pool(now, args.crossing)
     total = args.moto_aggregates
     crossing = [n for n in range(total) if pool[n % len(pool)][1]]
-    with environment(args.latency_ms) as (services, mailchimp, store_id, moto):
+    with environment() as (services, mailchimp, store_id, moto):
         made = time.monotonic()
         load(services, store_id, iter(range(total)), pool)
         add_members(services, crossing)
@@ -332,15 +380,15 @@ def measure_pass_moto(args: argparse.Namespace) -> None:
             f"pass over {total:,} aggregates in moto server, listed through its index: loaded in "
             f"{time.monotonic() - made:.0f} s (moto RSS {moto_rss_mb(moto):.0f} MB)"
         )
-        mailchimp.set_faults(latency_ms=args.latency_ms)
-        requests_before = len(mailchimp.recorded_requests)
+        mailchimp.set_latency(args.latency_ms)
+        mailchimp.clear_requests()
         with MemorySampler() as memory:
             started = time.monotonic()
             summary = SegmentPass(services).run(
                 store_id, trigger="bench", remaining_ms=lambda: 10**9, at=now.isoformat()
             )
             seconds = time.monotonic() - started
-        requests_made = len(mailchimp.recorded_requests) - requests_before
+        requests_made = mailchimp.requests_made()
     report_pass(summary, seconds, len(crossing), requests_made, args)
     print(f"  {memory.line()}")
 
