@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PORT ?= 3000
 
-.PHONY: venv lock security test test-unit test-integration test-e2e lint validate build demo run bench bench-backfill bench-promotions clean
+.PHONY: venv lock security test test-unit test-integration test-e2e lint validate build demo run bench bench-backfill bench-promotions bench-segments clean
 
 # Installs exactly the versions in constraints.txt (the lock): a release elsewhere cannot change what CI runs.
 $(STAMP): pyproject.toml constraints.txt
@@ -82,10 +82,11 @@ demo: $(STAMP)
 run: $(STAMP)
 	$(BIN)/commerce-sync-local --port $(PORT)
 
-## Every bench/bench_*.py but the backfill's and the promotions' (minutes each at their default size: their own targets).
+## Every bench/bench_*.py but the backfill's, the promotions' and the segments' (minutes each at their default size:
+## their own targets).
 bench: $(STAMP)
 	@for b in bench/bench_*.py; do [ -e "$$b" ] || continue; \
-	  case "$$b" in bench/bench_backfill.py|bench/bench_promotions.py) continue;; esac; \
+	  case "$$b" in bench/bench_backfill.py|bench/bench_promotions.py|bench/bench_segments.py) continue;; esac; \
 	  echo "== $$b"; $(BIN)/python $$b || exit 1; done
 
 ## The backfill and reconciliation benchmark (issue 11). Smaller: make bench-backfill BENCH_BACKFILL_ARGS="--orders 5000 --customers 1000 --products 1000"
@@ -97,6 +98,12 @@ bench-backfill: $(STAMP)
 BENCH_PROMOTIONS_ARGS ?=
 bench-promotions: $(STAMP)
 	$(BIN)/python bench/bench_promotions.py $(BENCH_PROMOTIONS_ARGS)
+
+## The segments benchmark (issue 14): the nightly pass over 1,000,000 customers' aggregates. Smaller:
+## make bench-segments BENCH_SEGMENTS_ARGS="--aggregates 20000 --moto-aggregates 2000 --evaluate 20000"
+BENCH_SEGMENTS_ARGS ?=
+bench-segments: $(STAMP)
+	$(BIN)/python bench/bench_segments.py $(BENCH_SEGMENTS_ARGS)
 
 clean:
 	rm -rf $(VENV) .lock-venv .aws-sam .pytest_cache .ruff_cache .mypy_cache .hypothesis

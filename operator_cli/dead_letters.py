@@ -45,8 +45,8 @@ SCAN_HOLD_SECONDS = 60
 # but waits this long on an empty queue. So the scan polls short, and long only once, when the queue's count says
 # letters are still visible.
 SCAN_WAIT_SECONDS = 1
-# The entity ids a product_sync request names (sync_product, sync_promotion).
-ENTITY_KEYS = ("product_id", "rule_id", "code_id")
+# The entity ids a product_sync request names (sync_product, sync_promotion, segment_tags: a hashed customer id).
+ENTITY_KEYS = ("product_id", "rule_id", "code_id", "customer_id")
 _DURATION = re.compile(r"^\s*(\d+)\s*([smhdw])\s*$", re.IGNORECASE)
 _DURATION_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 
@@ -162,9 +162,7 @@ def subject_of(body: Any) -> str:
     if isinstance(event, dict) and event.get("type"):
         words = [str(event["type"]), str(event.get("entity_id") or "")]
     elif body.get("action"):
-        ids = [
-            f"{key.removesuffix('_id')} {body[key]}" for key in ("product_id", "rule_id", "code_id") if body.get(key)
-        ]
+        ids = [f"{key.removesuffix('_id')} {body[key]}" for key in ENTITY_KEYS if body.get(key)]
         words = [str(body["action"]), *ids]
     else:
         return ""

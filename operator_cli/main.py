@@ -31,6 +31,7 @@ from operator_cli import history as history_cli
 from operator_cli import privacy as privacy_cli
 from operator_cli import replay as replay_cli
 from operator_cli import rotation as rotation_cli
+from operator_cli import segments as segments_cli
 from operator_cli import status as status_cli
 from operator_cli import webhooks as webhooks_cli
 from operator_cli.credentials import CredentialsInputError, connection_of, parse_credentials, prompt_credentials
@@ -156,6 +157,7 @@ def _add_store(arguments: argparse.Namespace) -> int:
         pending_then_paid=arguments.pending_then_paid,
         erase_on_customer_delete=arguments.erase_on_customer_delete,
         erasure_member=arguments.erasure_member,
+        segments=arguments.segments,
         webhook_subscriptions=arguments.webhook_subscriptions,
         webhook_address=arguments.webhook_address,
     )
@@ -468,6 +470,14 @@ def parser() -> argparse.ArgumentParser:
         "Mailchimp for good (docs/privacy.md; default for a new store: off, else kept)",
     )
     add.add_argument(
+        "--segments",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="tag customers' audience members by their orders: VIP, At risk, One-time buyer, Advocate "
+        "(docs/segments.md; default for a new store: off, else kept; --no-segments drops the store's rules). Tags "
+        "can start the merchant's automations; rules and tag names: `commerce-sync segments STORE --set NAME=VALUE`",
+    )
+    add.add_argument(
         "--erasure-member",
         choices=["archive", "delete_permanent"],
         help="what an erasure does to the shopper's audience member (default for a new store: archive, else kept)",
@@ -773,6 +783,7 @@ def parser() -> argparse.ArgumentParser:
     replay.set_defaults(run=_replay)
 
     privacy_cli.add_commands(commands)
+    segments_cli.add_commands(commands)
     return root
 
 

@@ -28,7 +28,7 @@ from botocore.exceptions import ClientError
 from commerce_sync.accounts.connections import AccountCheckFailed, mailchimp_store_of
 from commerce_sync.aws.secret_store import AWSCURRENT, AWSPENDING, CLIENT_SECRET, version_holding
 from commerce_sync.aws.settings import Settings
-from commerce_sync.aws.store_registry import Store, StoreRegistry
+from commerce_sync.aws.store_registry import SegmentRules, Store, StoreRegistry
 from commerce_sync.mailchimp.credentials import MailchimpCredentials
 from commerce_sync.mailchimp.errors import MailchimpError
 from commerce_sync.mailchimp.models import McStoreUpdate
@@ -120,6 +120,9 @@ class NewStore:
     # Shopify: how its webhook subscriptions are made (a WebhookSubscriptions value) and the address they point at.
     webhook_subscriptions: str | None = None
     webhook_address: str | None = None
+    # Customer segments as member tags (docs/segments.md): True turns them on (a store that has them keeps its
+    # rules; else the default rules), False off (its rules are dropped); None keeps what the store has.
+    segments: bool | None = None
     # The store's own Mailchimp account (docs/mailchimp-accounts.md); None: keep its account (a new store: the
     # deployment's default one).
     mailchimp_credentials: MailchimpCredentials | None = field(default=None, repr=False)
@@ -183,8 +186,10 @@ def add_store(
         secret_id, current_secret = _read_secret(secretsmanager, secret_name)
     wanted_secret = _wanted_secret(new, None if anew else current_secret, secret_name)
     secret_changes = _changed_keys(current_secret or {}, wanted_secret)
-    store = _webhook_settings(
-        _platform_api_settings(_merged_store(existing, new, secret_id, replace), new, existing), new
+    store = _segment_settings(
+        _webhook_settings(_platform_api_settings(_merged_store(existing, new, secret_id, replace), new, existing), new),
+        new,
+        None if replace else existing,
     )
     _check_credential_fields(store, new.platform_api_credentials)
     registry_changes = _changed_fields(existing, store)
@@ -277,6 +282,16 @@ def _merged_store(existing: Store | None, new: NewStore, secret_id: str, replace
             f"{'.'.join(map(str, problem['loc']))}: {problem['msg']}" for problem in error.errors(include_input=False)
         )
         raise StoreError(f"store {new.store_id} is not valid: {problems}") from error
+
+
+def _segment_settings(store: Store, new: NewStore, kept_from: Store | None) -> Store:
+    """The store with segments on or off as `new` asks (None: as merged, i.e. kept, or off for a new store)."""
+    if new.segments is None:
+        return store
+    if not new.segments:
+        return store.model_copy(update={"segments": None})
+    kept = kept_from.segments if kept_from is not None else None
+    return store.model_copy(update={"segments": kept or SegmentRules()})
 
 
 def _platform_api_settings(store: Store, new: NewStore, existing: Store | None) -> Store:

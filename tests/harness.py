@@ -123,7 +123,8 @@ def moto_lambda_function(endpoint: str, name: str, region: str = "us-east-1") ->
 
 
 def new_sync_state_table(endpoint: str) -> tuple[Any, str]:
-    """A fresh table shaped like the template's SyncStateTable (pk, sk) in moto server: (resource, name)."""
+    """A fresh table shaped like the template's SyncStateTable (pk, sk, the segments index) in moto server:
+    (resource, name)."""
     dynamodb = local_aws("dynamodb", endpoint, resource=True)
     name = f"sync-state-{uuid.uuid4().hex[:8]}"
     dynamodb.create_table(
@@ -132,6 +133,21 @@ def new_sync_state_table(endpoint: str) -> tuple[Any, str]:
         AttributeDefinitions=[
             {"AttributeName": "pk", "AttributeType": "S"},
             {"AttributeName": "sk", "AttributeType": "S"},
+            {"AttributeName": "segment_shard", "AttributeType": "S"},
+            {"AttributeName": "segment_customer", "AttributeType": "S"},
+        ],
+        GlobalSecondaryIndexes=[
+            {
+                "IndexName": "segments-index",
+                "KeySchema": [
+                    {"AttributeName": "segment_shard", "KeyType": "HASH"},
+                    {"AttributeName": "segment_customer", "KeyType": "RANGE"},
+                ],
+                "Projection": {
+                    "ProjectionType": "INCLUDE",
+                    "NonKeyAttributes": ["aggregate", "revision", "written_tags", "skipped"],
+                },
+            }
         ],
         BillingMode="PAY_PER_REQUEST",
     )

@@ -18,6 +18,11 @@ Invocations (the domain is commerce_sync.catalog.run; docs/product-sync.md, docs
   reconciliation: `{"action": "reconcile", "scope": "all_stores"}` (its schedule) queues one
   `{"action": "reconcile", "store_id"}` per active store, which compares and repairs that store, continuing
   through the queue (`run_id`, as the backfill) when it nears the time limit.
+- Segments (commerce_sync.segments.nightly; docs/segments.md): `{"action": "segment_pass", "scope": "all_stores"}`
+  queues one `{"action": "segment_pass", "store_id"}` per active store with segments on (the nightly
+  reconciliation's fan-out does so too), which re-evaluates the store's customer aggregates at `at` (default now)
+  and writes the tags that changed, continuing through the queue (`run_id`) when it nears the time limit;
+  `{"action": "segment_tags", "store_id", "customer_id"}` (a pass's dead letter, replayed) writes one customer's.
 - Canonical imports (commerce_sync.processing.store_imports; docs/canonical-events.md#history): its schedule's
   `{"action": "close_expired_imports"}` closes every import whose timeout passed and sets off a flag one left on.
 
@@ -43,6 +48,7 @@ from commerce_sync.history.reconcile import RECONCILE, Reconciliation
 from commerce_sync.processing.dead_letters import DeadLetters
 from commerce_sync.processing.services import Services
 from commerce_sync.processing.store_imports import StoreImports
+from commerce_sync.segments.nightly import SEGMENT_PASS, SEGMENT_TAGS, SegmentPass
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
@@ -62,6 +68,8 @@ class SyncMessage(BaseModel):
         "publish_event",
         "reconcile",
         "close_expired_imports",
+        "segment_pass",
+        "segment_tags",
     ]
     scope: Literal["all_stores"] | None = None
     store_id: str | None = None
@@ -73,6 +81,10 @@ class SyncMessage(BaseModel):
     since: str | None = None
     resources: list[str] | None = None
     event: dict[str, Any] | None = None
+    customer_id: str | None = None
+    # A segment pass: the moment its rules are evaluated at (default now), and whether its tags are history.
+    at: str | None = None
+    history: bool = False
     # The parts of a catalog sync: products, promotions (both when absent).
     what: list[Literal["products", "promotions"]] | None = Field(default=None, min_length=1)
 
@@ -82,10 +94,12 @@ class SyncMessage(BaseModel):
             raise ValueError("sync_product needs store_id and product_id")
         if self.action == SYNC_PROMOTION and not (self.store_id and self.rule_id):
             raise ValueError("sync_promotion needs store_id and rule_id")
-        if self.action in (CATALOG_SYNC, RECONCILE) and not (self.scope or self.store_id):
+        if self.action in (CATALOG_SYNC, RECONCILE, SEGMENT_PASS) and not (self.scope or self.store_id):
             raise ValueError(f'{self.action} needs a store_id or "scope": "all_stores"')
         if self.action == BACKFILL and not self.store_id:
             raise ValueError("backfill needs a store_id")
+        if self.action == SEGMENT_TAGS and not (self.store_id and self.customer_id):
+            raise ValueError("segment_tags needs store_id and customer_id")
         if self.action == PUBLISH_EVENT and not self.event:
             raise ValueError("publish_event needs the event")
         return self
@@ -112,6 +126,11 @@ def reconciliation() -> Reconciliation:
 
 
 @cache
+def segment_pass() -> SegmentPass:
+    return SegmentPass(catalog_sync().services)
+
+
+@cache
 def dead_letters() -> DeadLetters:
     return DeadLetters.from_environment()
 
@@ -134,7 +153,9 @@ def _handle_request(message: SyncMessage, context: LambdaContext, from_queue: bo
         )
     if message.action == RECONCILE:
         if message.scope == "all_stores" and not message.store_id:
-            return reconciliation().fan_out(trigger=message.trigger or "schedule")
+            trigger = message.trigger or "schedule"
+            # The nightly schedule's one input for history and segments: the passes run beside the reconciliation.
+            return {**reconciliation().fan_out(trigger=trigger), "segment_passes": segment_pass().fan_out(trigger)}
         return reconciliation().run(
             str(message.store_id),
             trigger=message.trigger or ("queue" if from_queue else "direct"),
@@ -142,6 +163,20 @@ def _handle_request(message: SyncMessage, context: LambdaContext, from_queue: bo
             run_id=message.run_id,
             slice_seconds=reconciliation().config.queue_slice_seconds if from_queue else None,
         )
+    if message.action == SEGMENT_PASS:
+        if message.scope == "all_stores" and not message.store_id:
+            return segment_pass().fan_out(trigger=message.trigger or "schedule")
+        return segment_pass().run(
+            str(message.store_id),
+            trigger=message.trigger or ("queue" if from_queue else "direct"),
+            remaining_ms=context.get_remaining_time_in_millis,
+            run_id=message.run_id,
+            slice_seconds=segment_pass().config.queue_slice_seconds if from_queue else None,
+            at=message.at,
+            history=message.history,
+        )
+    if message.action == SEGMENT_TAGS:
+        return segment_pass().retag(str(message.store_id), str(message.customer_id))
     if message.action == CLOSE_EXPIRED_IMPORTS:
         sweep = StoreImports(sync.services).settle_all()
         return {"status": "done", "closed": sweep.closed, "open": [held.to_json() for held in sweep.open]}

@@ -3,7 +3,7 @@ and a store's page reflect what is registered and what Mailchimp holds, without 
 store's deliveries are answered 200 "ignored" and nothing reaches Mailchimp until it is enabled again; removing a
 store deletes its registration and its own secret and nothing of any other store, Mailchimp keeping its data
 unless told otherwise after a typed confirmation. Every example the help texts of these commands (and of
-dead-letters and status) show, and every command of docs/operator.md, runs as typed and exits 0."""
+dead-letters, status and segments) show, and every command of docs/operator.md, runs as typed and exits 0."""
 
 from __future__ import annotations
 
@@ -36,6 +36,7 @@ from tests.paths import PROJECT
 
 ACCESS_TOKEN = "shpat_not_to_be_shown_0123456789"
 OPERATOR_DOC = PROJECT / "docs" / "operator.md"
+SEGMENTS_DOC = PROJECT / "docs" / "segments.md"
 
 
 @pytest.fixture
@@ -306,6 +307,7 @@ EXAMPLE_COMMANDS = (
     ("privacy", "audit"),
     ("stores", "remove"),
     ("status",),
+    ("segments",),
 )
 
 
@@ -334,13 +336,13 @@ def register_fixed_store(store_id: str) -> None:
     )
 
 
-def operator_doc_lines() -> list[str]:
-    """The command lines of docs/operator.md's ```sh blocks."""
-    blocks = re.findall(r"^```sh\n(.*?)^```", OPERATOR_DOC.read_text(), flags=re.MULTILINE | re.DOTALL)
+def operator_doc_lines(doc: Path = OPERATOR_DOC) -> list[str]:
+    """The command lines of a doc's ```sh blocks (docs/operator.md's by default)."""
+    blocks = re.findall(r"^```sh\n(.*?)^```", doc.read_text(), flags=re.MULTILINE | re.DOTALL)
     return [line.strip() for block in blocks for line in block.splitlines() if line.strip()]
 
 
-def test_every_help_example_and_every_command_of_docs_operator_runs_as_typed(
+def test_every_help_example_and_every_command_of_docs_operator_and_segments_runs_as_typed(
     runner: LocalRunner,
     capsys: pytest.CaptureFixture[str],
     tmp_path: Path,
@@ -354,7 +356,9 @@ def test_every_help_example_and_every_command_of_docs_operator_runs_as_typed(
     assert len(lines) >= 2 * len(EXAMPLE_COMMANDS) - 2, lines
     documented = operator_doc_lines()
     assert len(documented) >= 10 and all(line.startswith(LOCAL_COMMAND) for line in documented), documented
-    lines += documented
+    segments_doc = operator_doc_lines(SEGMENTS_DOC)
+    assert len(segments_doc) >= 5 and all(line.startswith(LOCAL_COMMAND) for line in segments_doc), segments_doc
+    lines += documented + segments_doc
     for line in lines:
         if registry().get("my-shop") is None:
             register_fixed_store("my-shop")

@@ -648,6 +648,11 @@ def test_tables_match_the_contract(resources: dict[str, Any]) -> None:
     assert _keys(idempotency) == {"HASH": "id"}
     assert idempotency["TimeToLiveSpecification"] == {"AttributeName": "expiration", "Enabled": True}
     assert _keys(sync_state) == {"HASH": "pk", "RANGE": "sk"}
+    (segments,) = sync_state["GlobalSecondaryIndexes"]
+    # The segment aggregates of a store, listed by the nightly pass and `commerce-sync segments` (docs/segments.md).
+    assert segments["IndexName"] == "segments-index"
+    assert _keys(segments) == {"HASH": "segment_shard", "RANGE": "segment_customer"}
+    assert set(segments["Projection"]["NonKeyAttributes"]) >= {"aggregate", "revision", "written_tags", "skipped"}
     assert sync_state["TimeToLiveSpecification"] == {"AttributeName": "expires_at", "Enabled": True}
 
 

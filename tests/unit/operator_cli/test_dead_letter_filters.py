@@ -64,6 +64,11 @@ def test_since_refuses_anything_else_and_says_what_it_takes(value: str) -> None:
             "sync_promotion rule 7 code 8",
         ),
         (
+            {"action": "segment_tags", "store_id": "s", "customer_id": "0a1b2c"},
+            "s",
+            "segment_tags customer 0a1b2c",
+        ),
+        (
             {"action": "publish_event", "event": {"store_id": "shop-3", "type": "customer.updated", "entity_id": "5"}},
             "shop-3",
             "customer.updated 5",

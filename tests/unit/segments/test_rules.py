@@ -6,7 +6,15 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
-from commerce_sync.segments.rules import SegmentRules, SegmentTags, Standing, segments_of
+from commerce_sync.segments.rules import (
+    RulesRefused,
+    SegmentRules,
+    SegmentTags,
+    Standing,
+    segments_of,
+    settings_changed,
+    with_settings,
+)
 from pydantic import ValidationError
 
 NOW = datetime(2026, 12, 5, 12, 0, tzinfo=UTC)
@@ -85,3 +93,20 @@ def test_rules_refuse_nonsense() -> None:
         SegmentRules.model_validate({"unknown": 1})
     with pytest.raises(ValidationError, match="vip"):
         SegmentTags(vip="")
+
+
+def test_settings_change_thresholds_and_tag_names_and_refuse_what_the_rules_refuse() -> None:
+    rules = with_settings(SegmentRules(), [("vip_lifetime_value", "800"), ("tags.advocate", ""), ("tags.vip", "Gold")])
+    assert rules.vip_lifetime_value == 800 and rules.tags.advocate is None and rules.tags.vip == "Gold"
+    assert rules.tag_names() == {"Gold", "At risk", "One-time buyer"}
+    assert settings_changed(SegmentRules(), rules) == {
+        "vip_lifetime_value": (Decimal(500), Decimal(800)),
+        "tags.vip": ("VIP", "Gold"),
+        "tags.advocate": ("Advocate", None),
+    }
+    with pytest.raises(RulesRefused, match="unknown setting 'tags'"):
+        with_settings(SegmentRules(), [("tags", "x")])
+    with pytest.raises(RulesRefused, match="advocate_orders: Input should be less than or equal to 50"):
+        with_settings(SegmentRules(), [("advocate_orders", "51")])
+    with pytest.raises(RulesRefused, match="vip_orders"):
+        with_settings(SegmentRules(), [("vip_orders", "many")])

@@ -10,6 +10,9 @@ at a time. docs/history.md is the long version.
   `commerce-sync status`, which find a flag whose run has not moved for `stale_seconds` and reset it.
 - Writes go through Mailchimp batches (history.batches) while the invocation holds one of the account's
   bulk slots, so live events keep the rest of the account's connections.
+- Segments (docs/segments.md): the orders written feed their customers' segment aggregates (history.batches);
+  a store with segments on whose run wrote orders queues its segment pass at the end (segments.nightly, as
+  history), which writes the tags.
 """
 
 from __future__ import annotations
@@ -54,6 +57,7 @@ from commerce_sync.platforms.history import HistorySource, HistoryUnavailable
 from commerce_sync.platforms.registry import history_source_for
 from commerce_sync.processing.dead_letters import DeadLetters
 from commerce_sync.processing.services import Services
+from commerce_sync.segments.nightly import PassRequests
 
 BACKFILL = "backfill"
 DEFAULT_SINCE_DAYS = 182
@@ -138,6 +142,7 @@ class Backfill:
         self.state = HistoryState(services.sync_state.table)
         self.requests = requests or BackfillRequests(os.environ.get("PRODUCT_SYNC_QUEUE_URL"))
         self.dead_letters = dead_letters or DeadLetters.from_environment()
+        self.segment_passes = PassRequests(os.environ.get("PRODUCT_SYNC_QUEUE_URL"))
         self._source_factory = source_factory or (lambda store, credentials: history_source_for(store, credentials))
 
     @property
@@ -293,6 +298,15 @@ class Backfill:
         checkpoint.status, checkpoint.phase, checkpoint.finished_at = "done", "done", time.time()
         self.state.save(store.store_id, checkpoint)
         summary = checkpoint.summary()
+        orders = checkpoint.progress.get("orders")
+        if store.segments is not None and orders is not None and orders.written:
+            # After the summary's counts, before it is saved: a pass that could not be queued is said there.
+            try:
+                self.segment_passes.send(store.store_id, trigger="backfill", history=True)
+                summary["segment_pass"] = "queued"
+            except Exception as error:
+                logger.warning("segment pass not queued after the backfill", error_type=type(error).__name__)
+                summary["segment_pass"] = f"not queued: {type(error).__name__}"
         self.state.save_summary(store.store_id, summary)
         for resource, progress in checkpoint.progress.items():
             metrics.add_metric(name=f"Backfill{resource.title()}Written", unit="Count", value=progress.written)

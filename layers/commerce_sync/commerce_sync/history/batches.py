@@ -13,6 +13,11 @@ Per resource read (an event of the platform's history reader):
   orders must fire no notification.
 - operation ids are `customer|order:<id>:<version as a number>`; each result is matched back by it.
 
+Segments (docs/segments.md): for a store with segments on, each order written (by the batch or by its retry)
+is merged into its customer's segment aggregate as the live path merges it (orders.sync.segment_entry), but no
+tag is written per order: the backfill's end queues the store's segment pass (segments.nightly), which writes
+the tags that changed, as history (`is_syncing`).
+
 Results: a success whose recorded version is still the batch's is done (customers: the written fingerprint
 and platform id are marked as CustomerWriter marks them); one whose entity a live event moved to a newer
 version meanwhile may have been overwritten by the batch's older body, so the newer order (kept in the sync
@@ -41,11 +46,13 @@ from commerce_sync.mailchimp.batches import BatchOperation, MailchimpBatches, Op
 from commerce_sync.mailchimp.client import MailchimpClient
 from commerce_sync.mailchimp.errors import MailchimpError
 from commerce_sync.mailchimp.ids import store_path
+from commerce_sync.mailchimp.mapping import customer_id
 from commerce_sync.mailchimp.models import McCustomer
 from commerce_sync.orders.mapping import to_mailchimp_order
-from commerce_sync.orders.sync import ORDER, merge, write_order
+from commerce_sync.orders.sync import ORDER, merge, segment_entry, write_order
 from commerce_sync.platforms.history import history_event_id
 from commerce_sync.processing.dead_letters import DeadLetters
+from commerce_sync.segments.aggregate import Aggregates
 
 PUBLISH_EVENT = "publish_event"
 # The customer as the history reader gave it, kept beside its version for a retry or a dead letter.
@@ -82,6 +89,7 @@ class HistoryWriter:
         self._time_left = time_left
         self.direct_requests = 0
         self.tombstones = Tombstones(sync_state.table, sync_state.dynamodb)
+        self.aggregates = Aggregates(sync_state)
 
     # ---- a page into operations ------------------------------------------------------------------
 
@@ -258,7 +266,15 @@ class HistoryWriter:
             # landed after it, so the newer order is written again.
             progress.superseded += 1
             self._write_order(Order.model_validate_json(held["order"]), likely_new=False)
+        elif applied_version(held) == version and held.get("order"):
+            self._count_for_segments(Order.model_validate_json(held["order"]), version)
         return []
+
+    def _count_for_segments(self, order: Order, version: str) -> None:
+        """The written order into its customer's segment aggregate (no tag written: the pass at the end does)."""
+        if self.store.segments is None or not order.customer.email:
+            return
+        self.aggregates.apply(self.store.store_id, customer_id(order.customer), order.id, segment_entry(order, version))
 
     def _write_order(self, order: Order, likely_new: bool) -> None:
         mailchimp_order = to_mailchimp_order(order).model_copy(
@@ -292,6 +308,7 @@ class HistoryWriter:
                 self.sync_state.mark_many(self.store.store_id, customer_marks(customer, mailchimp_customer))
             else:
                 self._write_order(event.order(), likely_new=False)
+                self._count_for_segments(event.order(), version)
             progress.written += 1
         except MailchimpError as error:
             self.sync_state.forget_version(self.store.store_id, entity_type, entity_id, version)

@@ -16,6 +16,11 @@ Bounded: at most MAX_ORDER_ENTRIES entries, the most recently placed; older ones
 is an order never seen that was placed at or before the newest folded one: it cannot be told from a duplicate
 of a folded order. Both only touch customers with more than MAX_ORDER_ENTRIES orders.
 
+Listed per store (the nightly pass, `commerce-sync segments`): every aggregate item also carries
+`segment_shard` (`<store_id>#<0-f>`, the customer id's crc32 modulo SHARDS) and `segment_customer`, the keys of
+the sync-state table's sparse index SEGMENT_INDEX. Sharded so one store's order traffic is spread over 16 index
+partitions rather than one; a store's aggregates are the union of its 16 shards' Queries.
+
 Concurrency: the order consumer holds the *order's* lease, not the customer's, so two orders of one customer can
 be applied at once by two containers. Each update is read, merged, and written only if the item's `revision`
 is still the one read (a conditional write), else read again and merged again: no order's entry is lost.
@@ -25,6 +30,8 @@ from __future__ import annotations
 
 import random
 import time
+import zlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -38,6 +45,10 @@ from commerce_sync.canonical.model import Order
 from commerce_sync.segments.rules import Standing
 
 SEGMENT = "segment"
+SEGMENT_INDEX = "segments-index"
+SHARDS = 16
+# Items per index Query page (DynamoDB also stops a page at 1 MB).
+PAGE_ITEMS = 500
 MAX_ORDER_ENTRIES = 50
 # Conditional-write attempts before giving up (the event is then retried by the queue), with a growing random
 # pause between them so containers that collided do not collide again.
@@ -120,6 +131,14 @@ class Aggregate(BaseModel):
         )
 
 
+def shard_of(store_id: str, customer: str) -> str:
+    return f"{store_id}#{zlib.crc32(customer.encode()) % SHARDS:x}"
+
+
+def store_shards(store_id: str) -> list[str]:
+    return [f"{store_id}#{shard:x}" for shard in range(SHARDS)]
+
+
 @dataclass(frozen=True)
 class Stored:
     """The aggregate as read, with the item's revision and the tags last written to Mailchimp."""
@@ -127,6 +146,28 @@ class Stored:
     aggregate: Aggregate
     revision: int
     written: frozenset[str]
+
+    @classmethod
+    def of_item(cls, item: dict[str, Any]) -> Stored:
+        aggregate = Aggregate.model_validate_json(item["aggregate"]) if item.get("aggregate") else Aggregate()
+        return cls(aggregate, int(item.get("revision", 0)), frozenset(item.get("written_tags") or ()))
+
+
+@dataclass(frozen=True)
+class Listed:
+    """One aggregate of a store's listing, with its customer id and why their tags were last skipped ("": they
+    were not)."""
+
+    customer: str
+    stored: Stored
+    skipped: str = ""
+
+
+@dataclass(frozen=True)
+class ListedPage:
+    aggregates: list[Listed]
+    # Where the next page of the shard starts (DynamoDB's LastEvaluatedKey); None: the shard is done.
+    next_key: dict[str, Any] | None
 
 
 class Aggregates:
@@ -141,8 +182,38 @@ class Aggregates:
         item: dict[str, Any] = (
             self._table.get_item(Key=self._key(store_id, customer), ConsistentRead=True).get("Item") or {}
         )
-        aggregate = Aggregate.model_validate_json(item["aggregate"]) if item.get("aggregate") else Aggregate()
-        return Stored(aggregate, int(item.get("revision", 0)), frozenset(item.get("written_tags") or ()))
+        return Stored.of_item(item)
+
+    def page(self, shard: str, start_key: dict[str, Any] | None = None, limit: int = PAGE_ITEMS) -> ListedPage:
+        """One page of a shard's aggregates (store_shards), in customer id order. Read from the index, so
+        eventually consistent: a change of the last second may be missed, and is the order path's anyway."""
+        arguments: dict[str, Any] = {
+            "IndexName": SEGMENT_INDEX,
+            "KeyConditionExpression": "#shard = :shard",
+            "ExpressionAttributeNames": {"#shard": "segment_shard"},
+            "ExpressionAttributeValues": {":shard": shard},
+            "Limit": limit,
+        }
+        if start_key:
+            arguments["ExclusiveStartKey"] = start_key
+        answer = self._table.query(**arguments)
+        listed = [
+            Listed(str(item["segment_customer"]), Stored.of_item(item), str(item.get("skipped") or ""))
+            for item in answer.get("Items", [])
+            if item.get("segment_customer")
+        ]
+        return ListedPage(listed, answer.get("LastEvaluatedKey"))
+
+    def every(self, store_id: str) -> Iterator[Listed]:
+        """Every aggregate of the store, a page at a time (constant memory)."""
+        for shard in store_shards(store_id):
+            key: dict[str, Any] | None = None
+            while True:
+                page = self.page(shard, key)
+                yield from page.aggregates
+                key = page.next_key
+                if key is None:
+                    break
 
     def apply(self, store_id: str, customer: str, order_id: str, entry: OrderEntry) -> tuple[Stored, bool]:
         """Merges the order's entry (conditional on the revision read; re-read and retried on a conflict).
@@ -195,17 +266,26 @@ class Aggregates:
 
     def _update_if(self, store_id: str, customer: str, revision: int, aggregate: str) -> bool:
         condition = "attribute_not_exists(#revision)" if revision == 0 else "#revision = :revision"
-        values: dict[str, Any] = {":aggregate": aggregate, ":next": revision + 1, ":at": datetime.now(UTC).isoformat()}
+        values: dict[str, Any] = {
+            ":aggregate": aggregate,
+            ":next": revision + 1,
+            ":at": datetime.now(UTC).isoformat(),
+            ":shard": shard_of(store_id, customer),
+            ":customer": customer,
+        }
         if revision:
             values[":revision"] = revision
         try:
             self._table.update_item(
                 Key=self._key(store_id, customer),
-                UpdateExpression="SET #aggregate = :aggregate, #revision = :next, #updated_at = :at",
+                UpdateExpression="SET #aggregate = :aggregate, #revision = :next, #updated_at = :at, "
+                "#shard = :shard, #customer = :customer",
                 ExpressionAttributeNames={
                     "#aggregate": "aggregate",
                     "#revision": "revision",
                     "#updated_at": "updated_at",
+                    "#shard": "segment_shard",
+                    "#customer": "segment_customer",
                 },
                 ConditionExpression=condition,
                 ExpressionAttributeValues=values,

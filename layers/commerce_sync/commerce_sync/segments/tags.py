@@ -61,7 +61,7 @@ class SegmentTagger:
             return {"segments": "skipped", "segments_reason": "no_email"}
         customer = customer_id(order.customer)
         stored, _ = self._aggregates.apply(store.store_id, customer, order.id, entry)
-        return self._write(client, store, store.segments, customer, stored, history, now or datetime.now(UTC))
+        return self.write_tags(client, store, store.segments, customer, stored, history, now or datetime.now(UTC))
 
     def order_removed(
         self, client: MailchimpClient, store: Store, order: Order, version: str, now: datetime | None = None
@@ -72,7 +72,7 @@ class SegmentTagger:
         known = self._aggregates.read(store.store_id, customer_id(order.customer)).aggregate.orders.get(order.id)
         return self.order_applied(client, store, order, removed_entry(known, order, version), now=now)
 
-    def _write(
+    def write_tags(
         self,
         client: MailchimpClient,
         store: Store,
@@ -82,6 +82,8 @@ class SegmentTagger:
         history: bool,
         now: datetime,
     ) -> dict[str, Any]:
+        """Writes the customer's tags if the segments of `stored` at `now` differ from the tags last written (the
+        order path, the nightly pass, a replayed dead letter)."""
         wanted = frozenset(segments_of(stored.aggregate.standing(), rules, now))
         changes = dict.fromkeys(wanted - stored.written, True) | dict.fromkeys(stored.written - wanted, False)
         if not changes:
@@ -104,6 +106,16 @@ class SegmentTagger:
             wanted = frozenset(segments_of(stored.aggregate.standing(), rules, now))
             changes = {tag: tag in wanted for tag in rules.tag_names() | stored.written}
         raise RuntimeError("the customer's segment aggregate kept changing while its tags were written")
+
+    def retag(
+        self, client: MailchimpClient, store: Store, customer: str, now: datetime | None = None
+    ) -> dict[str, Any]:
+        """The customer's tags brought up to date from their aggregate as stored (a replayed dead letter of the
+        nightly pass)."""
+        if store.segments is None:
+            return {"segments": "off"}
+        stored = self._aggregates.read(store.store_id, customer)
+        return self.write_tags(client, store, store.segments, customer, stored, False, now or datetime.now(UTC))
 
     def _reason_to_skip(self, client: MailchimpClient, store: Store, customer: str) -> str | None:
         known = self._state.applied(store.store_id, CUSTOMER, customer) or {}
