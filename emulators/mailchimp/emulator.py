@@ -375,14 +375,19 @@ class MailchimpEmulator(LoopbackServer):
             return [dict(each) for each in state.webhook_deliveries]
 
     def wait_for_webhook_deliveries(
-        self, count: int, timeout: float = 10.0, *, account_id: str | None = None
+        self, count: int, timeout: float = 10.0, *, list_id: str | None = None, account_id: str | None = None
     ) -> list[JsonDict]:
-        """The deliveries once at least `count` were made; TimeoutError if they are not within `timeout`."""
+        """The deliveries (to `list_id`'s webhooks only, when given) once at least `count` were made; TimeoutError
+        if they are not within `timeout`."""
         state = self.app.account(account_id).state
+
+        def made() -> list[JsonDict]:
+            return [dict(each) for each in state.webhook_deliveries if list_id is None or each["list_id"] == list_id]
+
         with state.deliveries_changed:
-            if not state.deliveries_changed.wait_for(lambda: len(state.webhook_deliveries) >= count, timeout):
-                raise TimeoutError(f"{len(state.webhook_deliveries)} audience webhook deliveries, not {count}")
-            return [dict(each) for each in state.webhook_deliveries]
+            if not state.deliveries_changed.wait_for(lambda: len(made()) >= count, timeout):
+                raise TimeoutError(f"{len(made())} audience webhook deliveries, not {count}")
+            return made()
 
     def reset(self) -> None:
         """Clears every account's data, campaigns and batches, the request logs, pending OAuth codes and the

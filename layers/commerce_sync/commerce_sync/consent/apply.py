@@ -26,7 +26,7 @@ from commerce_sync.aws.sync_state import SyncState
 from commerce_sync.canonical.emails import subscriber_hash
 from commerce_sync.canonical.model import CanonicalEvent
 from commerce_sync.carts.customers import CUSTOMER, MAILCHIMP_IDS, PLATFORM_CUSTOMER, PLATFORM_CUSTOMER_ID
-from commerce_sync.platforms.consent import WRITABLE_PLATFORMS, PlatformConsent
+from commerce_sync.platforms.consent import BY_ADDRESS, WRITABLE_PLATFORMS, PlatformConsent
 from commerce_sync.platforms.http import PlatformApiError
 
 Outcome = dict[str, Any]
@@ -84,19 +84,23 @@ class ConsentApplier:
     def _write_platform(self, store: Store, email: str, subscribed: bool, changed_at: datetime) -> Outcome:
         if store.platform not in WRITABLE_PLATFORMS:
             return {"platform": "not_written_no_api"}
-        customers = self._platform_customers(store, email)
-        if not customers:
+        targets: list[str | None] = (
+            [None] if store.platform in BY_ADDRESS else [*self._platform_customers(store, email)]
+        )
+        if not targets:
             return {"platform": "no_platform_customer"}
         credentials = self._secrets.current(store.secret_id).get("platform_api_credentials") or {}
         written = gone = 0
-        for customer_id in customers:
+        for customer_id in targets:
             try:
-                self._platform.set_email_consent(store, credentials, customer_id, subscribed, changed_at)
+                changed = self._platform.set_email_consent(
+                    store, credentials, customer_id, email, subscribed, changed_at
+                )
             except PlatformApiError as error:
                 if error.status != 404:
                     raise
                 logger.info("consent not written: the platform has no such customer any more")
                 gone += 1
                 continue
-            written += 1
-        return {"platform": "written" if written else "customer_gone", "platform_customers": written, "gone": gone}
+            written += int(changed)
+        return {"platform": "written" if written else "unchanged", "platform_customers": written, "gone": gone}

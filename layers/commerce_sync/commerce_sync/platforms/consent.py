@@ -8,12 +8,16 @@ from datetime import datetime
 from typing import Any
 
 from commerce_sync.aws.store_registry import Store
+from commerce_sync.platforms.bigcommerce import consent as bigcommerce_consent
 from commerce_sync.platforms.http import HttpPolicy, PlatformSession, platform_session
 from commerce_sync.platforms.shopify import customers as shopify_customers
+from commerce_sync.platforms.woocommerce import consent as woocommerce_consent
 
 # A queue consumer's write: short timeouts; the queue's retry is the retry (writes are never repeated here).
 CONSENT_HTTP_POLICY = HttpPolicy(connect_timeout=3.05, read_timeout=10.0, retries=2, max_wait=5.0)
-WRITABLE_PLATFORMS = frozenset({"shopify"})
+WRITABLE_PLATFORMS = frozenset({"shopify", "woocommerce", "bigcommerce"})
+# Platforms that keep consent by address (BigCommerce's subscribers), not on the customer: no customer id needed.
+BY_ADDRESS = frozenset({"bigcommerce"})
 
 
 class ConsentNotWritable(Exception):
@@ -32,10 +36,24 @@ class PlatformConsent:
         return self._session
 
     def set_email_consent(
-        self, store: Store, credentials: Mapping[str, Any], customer_id: str, subscribed: bool, changed_at: datetime
-    ) -> None:
-        """PlatformApiError when the platform refuses or does not answer (status 404: the customer is gone)."""
+        self,
+        store: Store,
+        credentials: Mapping[str, Any],
+        customer_id: str | None,
+        email: str,
+        subscribed: bool,
+        changed_at: datetime,
+    ) -> bool:
+        """True when the platform was written. PlatformApiError when the platform refuses or does not answer (status
+        404: the customer is gone); `customer_id` is needed unless the platform keeps consent by address."""
+        if store.platform == "bigcommerce":
+            return bigcommerce_consent.set_newsletter_consent(store, credentials, email, subscribed, self.session)
+        if customer_id is None:
+            raise ConsentNotWritable(f"a {store.platform} customer's consent is written by the customer's id")
         if store.platform == "shopify":
             shopify_customers.set_email_consent(store, credentials, customer_id, subscribed, changed_at, self.session)
-            return
+            return True
+        if store.platform == "woocommerce":
+            woocommerce_consent.set_consent_meta(store, credentials, customer_id, subscribed, self.session)
+            return True
         raise ConsentNotWritable(f"commerce-sync writes no consent to {store.platform} stores")
