@@ -153,6 +153,7 @@ def _add_store(arguments: argparse.Namespace) -> int:
         platform_api_version=arguments.platform_api_version,
         domain=arguments.domain,
         double_opt_in=arguments.double_opt_in,
+        consent_from_mailchimp=arguments.consent_from_mailchimp,
         pending_then_paid=arguments.pending_then_paid,
         erase_on_customer_delete=arguments.erase_on_customer_delete,
         erasure_member=arguments.erasure_member,
@@ -452,6 +453,13 @@ def parser() -> argparse.ArgumentParser:
         action=argparse.BooleanOptionalAction,
         default=None,
         help="new opted-in contacts confirm by e-mail (default for a new store: off; else kept)",
+    )
+    add.add_argument(
+        "--consent-from-mailchimp",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="a contact's subscribe in Mailchimp grants marketing consent on the platform too; unsubscribes always "
+        "withdraw it (docs/consent.md; default for a new store: off, else kept)",
     )
     add.add_argument(
         "--pending-then-paid",

@@ -23,6 +23,7 @@ from emulators.shopify.history import history_customer
 from local_runner.runner import LocalRunner
 from local_runner.senders import send_shopify
 from operator_cli import dead_letters
+from operator_cli import main as operator_main
 from tests.harness import API_KEY, MailchimpReader, RegisteredStore, register_store
 
 TOKEN = "shpat_consent"
@@ -222,3 +223,67 @@ def test_shopify_down_is_retried_then_dead_lettered_with_the_reason(
     assert len(letters) == 1
     assert "503" in letters[0].error_message and "customers" in letters[0].error_message
     assert customer["email"] not in letters[0].error_message
+
+
+def test_a_subscribe_grants_shopify_consent_only_where_the_store_allows_it(
+    runner: LocalRunner,
+    mailchimp: MailchimpEmulator,
+    shopify: ShopifyEmulator,
+    mailchimp_reader: MailchimpReader,
+    operator_env: None,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    store = shopify_store(shopify)
+    customer = subscribed_customer(runner, shopify, store, mailchimp_reader)
+    email, list_id = customer["email"], store.store.list_id
+    register_audience_webhook(runner, store)
+    mailchimp.set_member_status(list_id, email, "unsubscribed", source="user")
+    mailchimp.wait_for_webhook_deliveries(1, list_id=list_id)
+    runner.wait_until_idle(timeout=60)
+    held = shopify.history["customers"].get(customer["id"])
+    assert held is not None and held["email_marketing_consent"]["state"] == "unsubscribed"
+
+    # Off (the default): the contact's subscribe in Mailchimp lifts the withdrawal, the platform is not written.
+    mailchimp.set_member_status(list_id, email, "subscribed", source="user")
+    mailchimp.wait_for_webhook_deliveries(2, list_id=list_id)
+    runner.wait_until_idle(timeout=60)
+    held = shopify.history["customers"].get(customer["id"])
+    assert held is not None and held["email_marketing_consent"]["state"] == "unsubscribed"
+
+    # On (add-store --consent-from-mailchimp): the next subscribe is written to Shopify.
+    assert (
+        operator_main.main(["add-store", "--store-id", store.store_id, "--consent-from-mailchimp", "--skip-check"]) == 0
+    ), capsys.readouterr()
+    mailchimp.set_member_status(list_id, email, "unsubscribed", source="user")
+    mailchimp.wait_for_webhook_deliveries(3, list_id=list_id)
+    runner.wait_until_idle(timeout=60)
+    mailchimp.set_member_status(list_id, email, "subscribed", source="user")
+    mailchimp.wait_for_webhook_deliveries(4, list_id=list_id)
+    runner.wait_until_idle(timeout=60)
+    held = shopify.history["customers"].get(customer["id"])
+    assert held is not None and held["email_marketing_consent"]["state"] == "subscribed"
+    assert held["email_marketing_consent"]["opt_in_level"] == "single_opt_in"
+
+
+def test_an_address_changed_in_mailchimp_still_leads_to_the_platform_customer(
+    runner: LocalRunner, mailchimp: MailchimpEmulator, shopify: ShopifyEmulator, mailchimp_reader: MailchimpReader
+) -> None:
+    store = shopify_store(shopify)
+    customer = subscribed_customer(runner, shopify, store, mailchimp_reader)
+    old, list_id = customer["email"], store.store.list_id
+    new = f"moved-{uuid.uuid4().hex[:6]}@example.com"
+    register_audience_webhook(runner, store)
+    sent = mailchimp.deliver_audience_webhook(
+        list_id, "upemail", {"list_id": list_id, "new_id": "n1", "new_email": new, "old_email": old}
+    )
+    assert sent == 1
+    (moved,) = mailchimp.wait_for_webhook_deliveries(1, list_id=list_id)
+    assert moved["type"] == "upemail" and moved["status"] == 202
+    runner.wait_until_idle(timeout=60)
+
+    # An unsubscribe of the new address reaches the same Shopify customer.
+    unsubscribe = form(list_id, email=new, id="n1")
+    assert post(runner, store.store_id, key_of(store), unsubscribe).status_code == 202
+    runner.wait_until_idle(timeout=60)
+    held = shopify.history["customers"].get(customer["id"])
+    assert held is not None and held["email_marketing_consent"]["state"] == "unsubscribed"
