@@ -25,6 +25,7 @@ from commerce_sync.mailchimp.credentials import CredentialsError, MailchimpCrede
 from commerce_sync.platforms.hooks import CLIENT_SECRET_PLATFORMS
 from commerce_sync.platforms.shopify.api import API_VERSION as SHOPIFY_API_VERSION
 
+from operator_cli import audience_webhooks as audience_webhooks_cli
 from operator_cli import catalog as catalog_cli
 from operator_cli import dead_letters, store_admin
 from operator_cli import history as history_cli
@@ -360,6 +361,9 @@ def _rotate(arguments: argparse.Namespace) -> int:
     print(f"{outcome.secret_name}: {outcome.message}")
     if outcome.promoted and arguments.target == "mailchimp-key":
         print("now revoke the previous key in Mailchimp (Profile → Extras → API keys)")
+    if outcome.promoted and store is not None and arguments.target != "bigcommerce-client-secret":
+        # The audience webhook's key is derived from the signing secret (docs/consent.md): it follows.
+        audience_webhooks_cli.follow_rotation(store.store_id)
     if outcome.promoted and store is not None and getattr(arguments, "show_secret", False):
         # Shown once, for a sender that cannot be updated through an API (the WooCommerce cart plugin).
         print(f"new webhook signing secret: {rotation_cli.current_webhook_secret(client, secret_id)}")
@@ -774,6 +778,7 @@ def parser() -> argparse.ArgumentParser:
     replay.set_defaults(run=_replay)
 
     privacy_cli.add_commands(commands)
+    audience_webhooks_cli.add_commands(commands)
     return root
 
 
