@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import shlex
 import sys
 import uuid
@@ -97,7 +98,16 @@ def test_an_unknown_store_or_a_url_mailchimp_cannot_reach_is_refused(
     assert code == 1 and "does not answer" in err and "key=…" in err
 
 
-def test_the_help_examples_run_as_typed(
+CONSENT_DOC = Path(__file__).resolve().parents[2] / "docs" / "consent.md"
+
+
+def consent_doc_lines() -> list[str]:
+    """The command lines of docs/consent.md's ```sh blocks."""
+    blocks = re.findall(r"^```sh\n(.*?)^```", CONSENT_DOC.read_text(), flags=re.MULTILINE | re.DOTALL)
+    return [line.strip() for block in blocks for line in block.splitlines() if line.strip()]
+
+
+def test_the_help_examples_and_the_commands_of_docs_consent_run_as_typed(
     runner: LocalRunner, capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     write_env_file(runner, tmp_path / ".local" / "runner.env")
@@ -122,7 +132,9 @@ def test_the_help_examples_run_as_typed(
     action = next(a for a in parser._actions if a.__class__.__name__ == "_SubParsersAction")
     lines = example_lines(action.choices["audience-webhook"].epilog)  # type: ignore[attr-defined]
     assert len(lines) == 3
-    for line in lines:
+    documented = consent_doc_lines()
+    assert len(documented) >= 6, documented
+    for line in [*lines, *documented]:
         words = shlex.split(line)
         assert line.startswith(LOCAL_COMMAND) and words[0] == ".venv/bin/commerce-sync", line
         code, out, err = cli(capsys, *words[1:])
