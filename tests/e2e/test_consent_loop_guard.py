@@ -4,6 +4,7 @@ the contact lifts the guard."""
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime, timedelta
 
 import requests
@@ -11,9 +12,19 @@ from commerce_sync.canonical.emails import subscriber_hash
 
 from emulators.mailchimp import MailchimpEmulator
 from emulators.shopify import ShopifyEmulator
+from emulators.shopify.history import history_customer, stamp
 from local_runner.runner import LocalRunner
-from tests.e2e.test_consent import register_audience_webhook, send_customer, shopify, shopify_store, subscribed_customer
-from tests.harness import API_KEY, MailchimpReader
+from tests.e2e.test_consent import (
+    form,
+    key_of,
+    post,
+    register_audience_webhook,
+    send_customer,
+    shopify,
+    shopify_store,
+    subscribed_customer,
+)
+from tests.harness import API_KEY, MailchimpReader, register_store
 
 __all__ = ["shopify"]
 
@@ -57,3 +68,31 @@ def test_a_platform_that_still_says_subscribed_never_resubscribes_a_withdrawn_co
         f"/ecommerce/stores/{store.store_id}/customers/{subscriber_hash(email)}"
     )
     assert mailchimp_customer is not None and mailchimp_customer["opt_in_status"] is True
+
+
+def test_a_backfill_never_opts_in_a_contact_mailchimp_unsubscribed(
+    runner: LocalRunner, mailchimp: MailchimpEmulator, mailchimp_reader: MailchimpReader
+) -> None:
+    with ShopifyEmulator(f"guard-{uuid.uuid4().hex[:8]}.myshopify.com", "shpat_guard") as shop:
+        store = register_store(
+            "shopify",
+            list_id=f"list-{uuid.uuid4().hex[:8]}",
+            identity=shop.shop_domain,
+            platform_api_url=shop.base_url,
+            platform_api_credentials={"access_token": "shpat_guard"},
+        )
+        email = f"backfilled-{uuid.uuid4().hex[:6]}@example.com"
+        moment = stamp(datetime.now(UTC) - timedelta(days=3))
+        shop.history["customers"].put_many([history_customer(4242, email, moment, subscribed=True)])
+        # Mailchimp says the contact unsubscribed (before commerce-sync ever wrote them).
+        answer = post(runner, store.store_id, key_of(store), form(store.store.list_id, email=email, id="g1"))
+        assert answer.status_code == 202, answer.text
+        runner.wait_until_idle(timeout=60)
+
+        result = runner.invoke("ProductSyncFunction", {"action": "backfill", "store_id": store.store_id})
+        assert result["status"] == "done", result
+        assert result["progress"]["customers"]["written"] == 1
+    written = mailchimp_reader.resource(f"/ecommerce/stores/{store.store_id}/customers/{subscriber_hash(email)}")
+    assert written is not None and written["opt_in_status"] is False
+    member = mailchimp_reader.resource(f"/lists/{store.store.list_id}/members/{subscriber_hash(email)}")
+    assert member is None or member["status"] != "subscribed"
