@@ -5,6 +5,7 @@ Routes, under `/stores/<store_hash>/v3` (anything else answers a BigCommerce-sha
   GET /customers                        filters `id:in`, `email:in`, `date_modified:min|max`,
                                         `date_created:min|max` (inclusive); `sort`; `page`, `limit`
   GET /customers/subscribers            filters `email`, `id:in`; `page`, `limit`
+  PUT /customers/subscribers/<id>       its `consents` (two-way consent, docs/consent.md)
   GET /catalog/products                 `page`, `limit` (≤ 250), `id:in`, `include=variants,images`
   GET /catalog/products/<product_id>    `include=variants,images`
   GET /catalog/summary                  counts over the catalog (what a credential check reads)
