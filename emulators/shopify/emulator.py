@@ -24,6 +24,7 @@ Routes, under `/admin/api/<version>/` (any version), `X-Shopify-Access-Token` re
   GET customers.json         `updated_at_min`, `updated_at_max`, `limit`, then `page_info`; sorted as orders
   GET customers/count.json   `{"count": n}`
   GET customers/<id>.json    `{"customer": {...}}`, 404 when unknown
+  GET customers/search.json  `query=email:ADDRESS` only: `{"customers": [...]}` with that address
   PUT customers/<id>.json    its `email_marketing_consent` (validated; 422 with Shopify's errors); a changed consent
                              delivers `customers/update` to the subscriptions of that topic (customer_consent.py)
   GET price_rules.json       `limit` (≤ 250, default 50), then `page_info` as products; rules in id order
@@ -51,6 +52,7 @@ Products are returned in id order, as Shopify pages them.
 from __future__ import annotations
 
 import base64
+import copy
 import json
 from typing import Any
 
@@ -110,6 +112,7 @@ class ShopifyEmulator(PlatformEmulator):
                     methods=["GET"],
                 ),
                 Rule("/admin/api/<version>/orders/<int:order_id>.json", endpoint="history_order", methods=["GET"]),
+                Rule("/admin/api/<version>/customers/search.json", endpoint="customer_search", methods=["GET"]),
                 Rule("/admin/api/<version>/customers/<int:customer_id>.json", endpoint="customer", methods=["GET"]),
                 Rule(
                     "/admin/api/<version>/customers/<int:customer_id>.json",
@@ -234,6 +237,18 @@ class ShopifyEmulator(PlatformEmulator):
         if order is None:
             return self.error(404, "Not Found")
         return json_response({"order": order})
+
+    def _customer_search(self, request: Request, version: str) -> Response:
+        """`query=email:ADDRESS` (quotes allowed) only: the customers with that address, any case."""
+        query = request.args.get("query", "").strip()
+        field, _, value = query.partition(":")
+        if field != "email" or not value.strip().strip('"'):
+            return self.error(400, "query: the emulator searches by email:ADDRESS only")
+        wanted = value.strip().strip('"').lower()
+        store = self.history["customers"]
+        with store.lock:
+            found = [copy.deepcopy(c) for c in store._items.values() if str(c.get("email", "")).lower() == wanted]
+        return json_response({"customers": found})
 
     def _customer(self, request: Request, version: str, customer_id: int) -> Response:
         customer = self.history["customers"].get(customer_id)

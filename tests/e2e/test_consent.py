@@ -287,3 +287,24 @@ def test_an_address_changed_in_mailchimp_still_leads_to_the_platform_customer(
     runner.wait_until_idle(timeout=60)
     held = shopify.history["customers"].get(customer["id"])
     assert held is not None and held["email_marketing_consent"]["state"] == "unsubscribed"
+
+
+def test_a_contact_commerce_sync_never_wrote_is_found_on_the_platform_by_address(
+    runner: LocalRunner, shopify: ShopifyEmulator
+) -> None:
+    store = shopify_store(shopify)
+    email = f"never-synced-{uuid.uuid4().hex[:6]}@example.com"
+    moment = (datetime.now(UTC) - timedelta(days=30)).strftime("%Y-%m-%dT%H:%M:%S+00:00")
+    customer = shopify.put_customer(history_customer(int(uuid.uuid4().int % 10**9), email, moment, subscribed=True))
+    other = shopify.put_customer(
+        history_customer(int(uuid.uuid4().int % 10**9), f"bystander-{email}", moment, subscribed=True)
+    )
+    answer = post(runner, store.store_id, key_of(store), form(store.store.list_id, "cleaned", email=email.upper()))
+    assert answer.status_code == 202, answer.text
+    runner.wait_until_idle(timeout=60)
+    held = shopify.history["customers"].get(customer["id"])
+    assert held is not None and held["email_marketing_consent"]["state"] == "unsubscribed"
+    bystander = shopify.history["customers"].get(other["id"])
+    assert bystander is not None and bystander["email_marketing_consent"]["state"] == "subscribed"
+    searches = [r for r in shopify.requests if r["path"].endswith("/customers/search.json")]
+    assert len(searches) == 1 and searches[0]["status"] == 200

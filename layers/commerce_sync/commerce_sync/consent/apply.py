@@ -4,9 +4,10 @@
 - `customer.consent_withdrawn` (unsubscribe, cleaned): the withdrawal is recorded first (aws.consent_records: from
   then on no write path sends the contact to Mailchimp as opted in), then the platform customer's marketing consent
   is withdrawn through its API. The platform customers are those commerce-sync wrote to Mailchimp under that
-  address (the sync state remembers each Mailchimp customer's platform id); a contact commerce-sync never wrote
-  has none, and only the record is kept. A platform that fails or does not answer fails the event: the queue
-  retries it, then dead-letters it with the reason. A customer the platform no longer has is done with.
+  address (the sync state remembers each Mailchimp customer's platform id), else those the platform finds by the
+  address (Shopify's customer search, WooCommerce's `email` filter); with none, only the record is kept. A
+  platform that fails or does not answer fails the event: the queue retries it, then dead-letters it with the
+  reason. A customer the platform no longer has is done with.
 - `customer.consent_granted` (subscribe): the withdrawal record goes (the contact chose to subscribe again in
   Mailchimp); the platform is told only when the store's option `consent_from_mailchimp` is on.
 - `customer.email_changed` (upemail): the Mailchimp customer written under the old address is known under the
@@ -84,12 +85,19 @@ class ConsentApplier:
     def _write_platform(self, store: Store, email: str, subscribed: bool, changed_at: datetime) -> Outcome:
         if store.platform not in WRITABLE_PLATFORMS:
             return {"platform": "not_written_no_api"}
+        credentials = self._secrets.current(store.secret_id).get("platform_api_credentials") or {}
+        if not credentials:
+            # A store registered for its webhooks alone: nothing to write with, and retrying cannot help.
+            logger.warning("consent not written: the store has no platform API credentials")
+            return {"platform": "not_written_no_credentials"}
         targets: list[str | None] = (
             [None] if store.platform in BY_ADDRESS else [*self._platform_customers(store, email)]
         )
         if not targets:
+            # A contact commerce-sync never wrote: the platform is asked for its customers with that address.
+            targets = [*self._platform.customer_ids_of(store, credentials, email)]
+        if not targets:
             return {"platform": "no_platform_customer"}
-        credentials = self._secrets.current(store.secret_id).get("platform_api_credentials") or {}
         written = gone = 0
         for customer_id in targets:
             try:

@@ -35,6 +35,15 @@ class PlatformConsent:
             self._session = platform_session(self._policy)
         return self._session
 
+    def customer_ids_of(self, store: Store, credentials: Mapping[str, Any], email: str) -> list[str]:
+        """The platform's customers with that address, for a contact commerce-sync never wrote (PlatformApiError
+        when the platform fails). None for a platform that keeps consent by address or has no API."""
+        if store.platform == "shopify":
+            return shopify_customers.customer_ids_of(store, credentials, email, self.session)
+        if store.platform == "woocommerce":
+            return woocommerce_consent.customer_ids_of(store, credentials, email, self.session)
+        return []
+
     def set_email_consent(
         self,
         store: Store,

@@ -12,7 +12,7 @@ import requests
 from pydantic import BaseModel, ConfigDict, field_serializer
 
 from commerce_sync.aws.store_registry import Store
-from commerce_sync.platforms.http import PlatformAuthError
+from commerce_sync.platforms.http import PlatformAuthError, fetch_json
 from commerce_sync.platforms.secret_push import send_json
 from commerce_sync.platforms.shopify.api import access_token, api_root, auth_headers
 
@@ -34,6 +34,17 @@ class ShopifyCustomerConsent(BaseModel):
 
     id: int
     email_marketing_consent: ShopifyEmailMarketingConsent
+
+
+def customer_ids_of(store: Store, credentials: Mapping[str, Any], email: str, session: requests.Session) -> list[str]:
+    """The shop's customers with that address (`GET customers/search.json?query=email:"ADDRESS"`)."""
+    token = access_token(credentials)
+    if token is None:
+        raise PlatformAuthError(401, "the store's credentials hold no Shopify access token")
+    params = {"query": f'email:"{email}"', "fields": "id,email"}
+    body, _ = fetch_json(session, f"{api_root(store)}/customers/search.json", params, auth_headers(token))
+    found = body.get("customers") if isinstance(body, dict) else None
+    return [str(item["id"]) for item in found or [] if isinstance(item, dict) and item.get("id") is not None]
 
 
 def set_email_consent(
