@@ -87,15 +87,17 @@ class AudienceDeliveries:
     def _key(store_id: str, identity: str) -> dict[str, str]:
         return {"pk": deliveries_partition(store_id), "sk": hashlib.sha256(identity.encode()).hexdigest()}
 
-    def claim(self, store_id: str, identity: str, now: float | None = None) -> bool:
-        """True when this delivery is new (and now claimed); False when it was received already."""
+    def claim(self, store_id: str, identity: str, now: float | None = None, keep_seconds: int | None = None) -> bool:
+        """True when this delivery is new (and now claimed, for `keep_seconds`: the window unless told); False when
+        it was received already."""
         moment = int(now if now is not None else time.time())
+        keep = self.window_seconds if keep_seconds is None else keep_seconds
         try:
             self._table.put_item(
                 Item={
                     **self._key(store_id, identity),
                     "received_at": moment,
-                    "expires_at": moment + self.window_seconds,
+                    "expires_at": moment + keep,
                 },
                 ConditionExpression="attribute_not_exists(pk) OR expires_at < :now",
                 ExpressionAttributeValues={":now": moment},

@@ -7,7 +7,8 @@ or too old to tell from a replay, publish its canonical events on the bus, answe
 - Mailchimp validates a new webhook's URL with a GET: answered 200 once the key is right, nothing else done.
 - Replays: a delivery's identity (audience, event, fired_at, contact) is claimed in DynamoDB for the replay window;
   the same delivery again is acknowledged (200, "ignored") and publishes nothing. One fired longer ago than the
-  window (its claim may be gone) or in the future is refused (400), so a captured delivery cannot be replayed later.
+  window (its claim may be gone) or more than CLOCK_SKEW ahead is refused (400), so a captured delivery cannot be
+  replayed later.
 - Nothing is published unless every check passed; a bus failure gives the claim back and answers 503, so
   Mailchimp's retry of it gets through.
 """
@@ -29,8 +30,9 @@ from commerce_sync.platforms.receiver import Receipt
 
 # Mailchimp's forms are a few hundred bytes; a profile with many merge fields a few KB.
 MAX_FORM_BYTES = 64 * 1024
-# Mailchimp's clock and ours: a delivery fired this far in the future is still taken.
-CLOCK_SKEW = timedelta(minutes=5)
+# `fired_at` carries no time zone. It is read as UTC; should an account's deliveries be stamped in its own zone, they
+# are still taken: up to the largest offset ahead of UTC (+14 h) counts as now, not as the future.
+CLOCK_SKEW = timedelta(hours=14)
 NO_SUCH_WEBHOOK = "no audience webhook is registered at this address"
 
 
@@ -93,7 +95,9 @@ class AudienceWebhookReceiver:
         if not events:
             return self._ignored(f"a {form.type.value} event changes nothing here"), topic
         identity = form.identity()
-        if not self._deliveries.claim(store.store_id, identity, now.timestamp()):
+        # Kept as long as the delivery itself would still be taken (its fired_at may be up to CLOCK_SKEW ahead).
+        keep = self._deliveries.window_seconds + int(CLOCK_SKEW.total_seconds())
+        if not self._deliveries.claim(store.store_id, identity, now.timestamp(), keep):
             metrics.add_metric(name="AudienceWebhookReplayed", unit="Count", value=1)
             return self._ignored("this delivery was received already; nothing is published again"), topic
         try:
