@@ -25,6 +25,7 @@ from commerce_sync.mailchimp.credentials import CredentialsError, MailchimpCrede
 from commerce_sync.platforms.hooks import CLIENT_SECRET_PLATFORMS
 from commerce_sync.platforms.shopify.api import API_VERSION as SHOPIFY_API_VERSION
 
+from operator_cli import audience_webhooks as audience_webhooks_cli
 from operator_cli import catalog as catalog_cli
 from operator_cli import dead_letters, store_admin
 from operator_cli import history as history_cli
@@ -154,6 +155,7 @@ def _add_store(arguments: argparse.Namespace) -> int:
         platform_api_version=arguments.platform_api_version,
         domain=arguments.domain,
         double_opt_in=arguments.double_opt_in,
+        consent_from_mailchimp=arguments.consent_from_mailchimp,
         pending_then_paid=arguments.pending_then_paid,
         erase_on_customer_delete=arguments.erase_on_customer_delete,
         erasure_member=arguments.erasure_member,
@@ -361,6 +363,9 @@ def _rotate(arguments: argparse.Namespace) -> int:
     print(f"{outcome.secret_name}: {outcome.message}")
     if outcome.promoted and arguments.target == "mailchimp-key":
         print("now revoke the previous key in Mailchimp (Profile → Extras → API keys)")
+    if outcome.promoted and store is not None and arguments.target != "bigcommerce-client-secret":
+        # The audience webhook's key is derived from the signing secret (docs/consent.md): it follows.
+        audience_webhooks_cli.follow_rotation(store.store_id)
     if outcome.promoted and store is not None and getattr(arguments, "show_secret", False):
         # Shown once, for a sender that cannot be updated through an API (the WooCommerce cart plugin).
         print(f"new webhook signing secret: {rotation_cli.current_webhook_secret(client, secret_id)}")
@@ -454,6 +459,13 @@ def parser() -> argparse.ArgumentParser:
         action=argparse.BooleanOptionalAction,
         default=None,
         help="new opted-in contacts confirm by e-mail (default for a new store: off; else kept)",
+    )
+    add.add_argument(
+        "--consent-from-mailchimp",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="a contact's subscribe in Mailchimp grants marketing consent on the platform too; unsubscribes always "
+        "withdraw it (docs/consent.md; default for a new store: off, else kept)",
     )
     add.add_argument(
         "--pending-then-paid",
@@ -784,6 +796,7 @@ def parser() -> argparse.ArgumentParser:
 
     privacy_cli.add_commands(commands)
     segments_cli.add_commands(commands)
+    audience_webhooks_cli.add_commands(commands)
     return root
 
 

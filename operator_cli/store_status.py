@@ -34,8 +34,10 @@ from commerce_sync.history.reconcile_state import ReconcileRecords
 from commerce_sync.history.state import LOCK as BACKFILL_LOCK
 from commerce_sync.history.state import HistoryState
 from commerce_sync.history.state import partition as history_partition
+from commerce_sync.processing.services import Services
 from commerce_sync.rotation.key_rotation import KIND_MAILCHIMP, KIND_STORE
 
+from operator_cli.audience_webhooks import status_view as audience_webhook_status
 from operator_cli.catalog import catalog_state, status_of
 from operator_cli.dead_letters import FUNCTIONS, DeadLetter, DeadLetterError, peek, queue_urls
 from operator_cli.history import failed_in_summary
@@ -74,6 +76,8 @@ class StoreStatus:
     mailchimp_account: dict[str, Any] | None
     secrets: list[dict[str, Any]]
     attention: list[str] = field(default_factory=list)
+    # Two-way consent's audience webhook in Mailchimp (docs/consent.md); None: not asked (--skip-mailchimp).
+    audience_webhook: dict[str, Any] | None = None
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -285,6 +289,8 @@ def store_status(
         mailchimp_account=account_of(store, accounts),
         secrets=secrets_report(settings, store, secrets_client or secretsmanager()),
     )
+    if not skip_mailchimp:
+        report.audience_webhook = audience_webhook_status(Services(settings), store)
     report.attention = attention(report, store, now)
     return report
 
@@ -509,6 +515,10 @@ def describe(report: dict[str, Any]) -> list[str]:
                 f"audience {mailchimp['list_id']}, is_syncing {syncing}; {_counts(mailchimp['counts'])}",
             )
         )
+    hook = report.get("audience_webhook")
+    if hook is not None:
+        hook_line = f"{hook['status']}  {hook.get('address') or ''}".rstrip()
+        rows.append(("audience webhook", f"{hook_line} ({hook['error']})" if hook.get("error") else hook_line))
     account = report["mailchimp_account"]
     rows.append(("mailchimp account", f"{account['account']} {account['status']}" if account else "unknown"))
     for secret in report["secrets"]:

@@ -54,6 +54,7 @@ REGISTRY_FIELDS = (
     "platform_api_version",
     "domain",
     "double_opt_in",
+    "consent_from_mailchimp",
     "pending_then_paid",
     "erase_on_customer_delete",
     "erasure_member",
@@ -113,6 +114,8 @@ class NewStore:
     platform_api_credentials: dict[str, Any] | None = field(default=None, repr=False)
     domain: str | None = None
     double_opt_in: bool | None = None
+    # Two-way consent (docs/consent.md): a subscribe in Mailchimp grants consent on the platform too.
+    consent_from_mailchimp: bool | None = None
     pending_then_paid: bool | None = None
     # Privacy (docs/privacy.md): a platform's customer deletion taken as an erasure; the member's fate in one.
     erase_on_customer_delete: bool | None = None

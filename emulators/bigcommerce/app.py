@@ -5,6 +5,7 @@ Routes, under `/stores/<store_hash>/v3` (anything else answers a BigCommerce-sha
   GET /customers                        filters `id:in`, `email:in`, `date_modified:min|max`,
                                         `date_created:min|max` (inclusive); `sort`; `page`, `limit`
   GET /customers/subscribers            filters `email`, `id:in`; `page`, `limit`
+  PUT /customers/subscribers/<id>       its `consents` (two-way consent, docs/consent.md)
   GET /catalog/products                 `page`, `limit` (≤ 250), `id:in`, `include=variants,images`
   GET /catalog/products/<product_id>    `include=variants,images`
   GET /catalog/summary                  counts over the catalog (what a credential check reads)
@@ -234,6 +235,7 @@ class BigCommerceApp:
                 Rule("/carts/<cart_id>", endpoint="cart", methods=["GET"]),
                 Rule("/customers", endpoint="customers", methods=["GET"]),
                 Rule("/customers/subscribers", endpoint="subscribers", methods=["GET"]),
+                Rule("/customers/subscribers/<int:subscriber_id>", endpoint="subscriber", methods=["PUT"]),
                 Rule("/catalog/products", endpoint="products", methods=["GET"]),
                 Rule("/catalog/products/<int:product_id>", endpoint="product", methods=["GET"]),
                 Rule("/catalog/summary", endpoint="catalog_summary", methods=["GET"]),
@@ -395,6 +397,25 @@ class BigCommerceApp:
             and (email is None or str(subscriber.get("email", "")).lower() == email.strip().lower())
         ]
         return _json(_page(request, found))
+
+    def _get_subscriber(self, request: Request, subscriber_id: int) -> Response:
+        """`PUT /v3/customers/subscribers/<id>`: `consents` (the subscriptions kept: `marketing_newsletter`,
+        `abandoned_cart`), validated; two-way consent withdraws the newsletter here (docs/consent.md)."""
+        body = parse_body(request.get_data())
+        if not isinstance(body, dict):
+            raise ApiError(422, "The request body must be an object")
+        consents = body.get("consents")
+        allowed = {"marketing_newsletter", "abandoned_cart"}
+        if consents is not None and (not isinstance(consents, list) or not set(map(str, consents)) <= allowed):
+            raise ApiError(422, f"consents must be a list of {', '.join(sorted(allowed))}")
+        with self.state.lock:
+            subscriber = self.state.subscribers.get(subscriber_id)
+            if subscriber is None:
+                raise ApiError(404, "The subscriber was not found")
+            if consents is not None:
+                subscriber["consents"] = list(consents)
+            subscriber["date_modified"] = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+            return _json({"data": copy.deepcopy(subscriber), "meta": {}})
 
     def _product_view(self, product: JsonDict, includes: set[str]) -> JsonDict:
         body = copy.deepcopy(product)

@@ -17,7 +17,7 @@ from werkzeug.datastructures import MultiDict
 from werkzeug.exceptions import MethodNotAllowed, NotFound
 from werkzeug.routing import Map, Rule
 
-from . import account, batches, carts, catalog, customers, member_tags, members, orders, promos, stores
+from . import account, batches, carts, catalog, customers, list_webhooks, member_tags, members, orders, promos, stores
 from .context import ApiEnv, Call, Route
 from .paging import project
 from .problems import ApiProblem, internal_error, json_parse_error, method_not_allowed, not_found
@@ -34,6 +34,7 @@ ALL_ROUTES: list[Route] = [
     *orders.ROUTES,
     *promos.ROUTES,
     *members.ROUTES,
+    *list_webhooks.ROUTES,
     *member_tags.ROUTES,
     *batches.ROUTES,
 ]

@@ -27,6 +27,7 @@ emu.oauth_requests                             # what the login server saw, secr
 from __future__ import annotations
 
 import contextlib
+import copy
 from collections.abc import Iterable, Iterator
 from typing import Any
 
@@ -34,6 +35,7 @@ from emulators.loopback import LoopbackServer
 
 from .faults import FaultSettings
 from .holds import Hold, Matcher
+from .list_webhooks import deliver
 from .members import force_member_status
 from .notifications import OrderNotification, notifications_of
 from .oauth import DEFAULT_CODE_TTL_S
@@ -343,11 +345,49 @@ class MailchimpEmulator(LoopbackServer):
         with state.lock:
             state.deleted_audiences.add(list_id)
 
-    def set_member_status(self, list_id: str, email: str, status: str, *, account_id: str | None = None) -> JsonDict:
-        """Sets a member's status as the contact would in Mailchimp (e.g. "unsubscribed"); creates it if new."""
+    def set_member_status(
+        self, list_id: str, email: str, status: str, *, source: str = "user", account_id: str | None = None
+    ) -> JsonDict:
+        """Sets a member's status as the contact (`source` "user") or the account's admin ("admin") would in
+        Mailchimp (e.g. "unsubscribed"); creates it if new. The list's audience webhooks hear of it."""
         state = self.app.account(account_id).state
         with state.lock:
-            return dict(force_member_status(state, list_id, email, status))
+            return dict(force_member_status(state, list_id, email, status, source))
+
+    def list_webhooks(self, list_id: str, *, account_id: str | None = None) -> list[JsonDict]:
+        """The audience webhooks registered on the list (`id`, `url`, `events`, `sources`)."""
+        state = self.app.account(account_id).state
+        with state.lock:
+            return [copy.deepcopy(hook) for hook in state.audience(list_id).webhooks.values()]
+
+    def deliver_audience_webhook(
+        self, list_id: str, event_type: str, data: JsonDict, *, source: str = "user", account_id: str | None = None
+    ) -> int:
+        """Sends an audience webhook event as Mailchimp would (`data` is its `data[...]`), to the list's matching
+        webhooks; how many. For events no member change makes here."""
+        return deliver(self.app.account(account_id).state, list_id, event_type, source, data)
+
+    def webhook_deliveries(self, *, account_id: str | None = None) -> list[JsonDict]:
+        """Every audience webhook delivery made: `list_id`, `webhook_id`, `type`, `body` (the form), `status`
+        (0: no answer) and `response` (its text)."""
+        state = self.app.account(account_id).state
+        with state.lock:
+            return [dict(each) for each in state.webhook_deliveries]
+
+    def wait_for_webhook_deliveries(
+        self, count: int, timeout: float = 10.0, *, list_id: str | None = None, account_id: str | None = None
+    ) -> list[JsonDict]:
+        """The deliveries (to `list_id`'s webhooks only, when given) once at least `count` were made; TimeoutError
+        if they are not within `timeout`."""
+        state = self.app.account(account_id).state
+
+        def made() -> list[JsonDict]:
+            return [dict(each) for each in state.webhook_deliveries if list_id is None or each["list_id"] == list_id]
+
+        with state.deliveries_changed:
+            if not state.deliveries_changed.wait_for(lambda: len(made()) >= count, timeout):
+                raise TimeoutError(f"{len(made())} audience webhook deliveries, not {count}")
+            return made()
 
     def reset(self) -> None:
         """Clears every account's data, campaigns and batches, the request logs, pending OAuth codes and the

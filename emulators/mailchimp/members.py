@@ -23,6 +23,7 @@ import secrets
 from typing import Any
 
 from .context import Call, Route
+from .list_webhooks import member_changed, snapshot_of
 from .paging import page
 from .problems import ApiProblem, invalid_field, not_found
 from .state import EmulatorState, JsonDict, now_iso, subscriber_hash
@@ -111,22 +112,28 @@ def apply_customer_opt_in(
         for name_field, merge_tag in (("first_name", "FNAME"), ("last_name", "LNAME")):
             if names and names.get(name_field):
                 member["merge_fields"][merge_tag] = names[name_field]
+        member_changed(state, list_id, member, {}, "api")
         return
     if member["status"] in COMPLIANCE_STATES:
         return
     if opt_in and member["status"] == "transactional":
+        before = snapshot_of(member)
         _set_status(member, "subscribed")
+        member_changed(state, list_id, member, before, "api")
 
 
-def force_member_status(state: EmulatorState, list_id: str, email: str, status: str) -> JsonDict:
-    """Test hook: sets a status as if the contact had acted in Mailchimp (e.g. unsubscribed by link)."""
+def force_member_status(state: EmulatorState, list_id: str, email: str, status: str, source: str = "user") -> JsonDict:
+    """Test hook: sets a status as if the contact (source "user") or the account's admin ("admin") had acted in
+    Mailchimp (e.g. unsubscribed by link); the list's webhooks hear of it."""
     audience = state.audience(list_id)
     key = subscriber_hash(email)
     member = audience.members.get(key)
+    before = snapshot_of(member)
     if member is None:
         member = audience.members[key] = new_member(list_id, email, status, "Admin Add")
     else:
         _set_status(member, status)
+    member_changed(state, list_id, member, before, source)
     return member
 
 
@@ -205,9 +212,12 @@ def put_member(call: Call) -> Any:
         member = new_member(list_id, email, body.get("status") or body["status_if_new"], "API - Generic")
         _apply_fields(member, body)
         audience.members[key] = member
+        member_changed(call.state, list_id, member, {}, "api")
         return member
+    before = snapshot_of(member)
     _change_status(member, body.get("status"))
     _apply_fields(member, body)
+    member_changed(call.state, list_id, member, before, "api")
     return member
 
 
@@ -227,6 +237,7 @@ def patch_member(call: Call) -> Any:
                 "Member Exists",
                 f"{new_email} is already a list member. Use PUT to insert or update list members.",
             )
+    before = snapshot_of(member)
     _change_status(member, body.get("status"))
     _apply_fields(member, body)
     if new_email and subscriber_hash(new_email) != key:
@@ -234,6 +245,7 @@ def patch_member(call: Call) -> Any:
         member["email_address"] = new_email
         member["id"] = subscriber_hash(new_email)
         audience.members[member["id"]] = member
+    member_changed(call.state, call.args["list_id"], member, before, "api")
     return member
 
 

@@ -26,7 +26,10 @@ a field of the JSON body) picks an account; the primary (the constructor's) when
                                         clears it
   GET  /_emulator/orders/<store>/<order>/history[?account=ID]   the order's status history
   GET  /_emulator/notifications/<store>[?account=ID]  the order e-mails the store's status histories send
-  POST /_emulator/members               {"list_id", "email_address", "status", [account]}: a member's status
+  POST /_emulator/members               {"list_id", "email_address", "status", [source], [account]}: a member's
+                                        status, as the contact (source "user", the default) or the admin set it;
+                                        the list's audience webhooks hear of it (list_webhooks.py)
+  GET  /_emulator/webhook-deliveries[?account=ID]   the audience webhook deliveries made so far
   POST /_emulator/api-keys              {"add": [...], "revoke": [...], [account]}: revoke takes OAuth tokens too
   GET  /_emulator/accounts              the accounts; POST {"account_id", [api_key, account_name, email,
                                         login_id, dc]} adds one (idempotent)
@@ -175,6 +178,7 @@ class EmulatorApp:
                 Rule("/orders/<store_id>/<order_id>/history", endpoint="order_history", methods=["GET"]),
                 Rule("/notifications/<store_id>", endpoint="notifications", methods=["GET"]),
                 Rule("/members", endpoint="members", methods=["POST"]),
+                Rule("/webhook-deliveries", endpoint="webhook_deliveries", methods=["GET"]),
                 Rule("/api-keys", endpoint="api_keys", methods=["POST"]),
                 Rule("/accounts", endpoint="accounts", methods=["GET", "POST"]),
                 Rule("/oauth/apps", endpoint="oauth_apps", methods=["POST"]),
@@ -578,8 +582,14 @@ class EmulatorApp:
         body = self._admin_body(request)
         state = self._admin_account(request, body).state
         with state.lock:
-            member = force_member_status(state, body["list_id"], body["email_address"], body["status"])
+            source = str(body.get("source") or "user")
+            member = force_member_status(state, body["list_id"], body["email_address"], body["status"], source)
             return _json_response(dict(member))
+
+    def _admin_webhook_deliveries(self, request: Request) -> Response:
+        state = self._admin_account(request).state
+        with state.lock:
+            return _json_response({"deliveries": [dict(each) for each in state.webhook_deliveries]})
 
     def _admin_api_keys(self, request: Request) -> Response:
         body = self._admin_body(request)

@@ -93,6 +93,8 @@ class AudienceList:
     # Tags (member_tags.py): the audience's tag ids by name, and when each member got each of its tags.
     tag_ids: dict[str, int] = field(default_factory=dict)
     tag_dates: dict[str, dict[str, str]] = field(default_factory=dict)
+    # Audience webhooks by id (list_webhooks.py): `{id, url, events, sources}`.
+    webhooks: dict[str, JsonDict] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -219,6 +221,12 @@ class EmulatorState:
     batches: dict[str, Batch] = field(default_factory=dict)
     order_events: dict[tuple[str, str], list[OrderStatusEvent]] = field(default_factory=dict)
     requests: list[RecordedRequest] = field(default_factory=list)
+    # Audience webhook deliveries made (list_webhooks.py), and the condition notified after each one.
+    webhook_deliveries: list[JsonDict] = field(default_factory=list)
+    deliveries_changed: threading.Condition = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.deliveries_changed = threading.Condition(self.lock)
 
     def clear(self) -> None:
         with self.lock:
@@ -229,6 +237,7 @@ class EmulatorState:
             self.batches.clear()
             self.order_events.clear()
             self.requests.clear()
+            self.webhook_deliveries.clear()
 
     def audience(self, list_id: str) -> AudienceList:
         """Audiences are implicit: any list id a store names exists (unless deleted, see `deleted_audiences`)."""

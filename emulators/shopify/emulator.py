@@ -23,6 +23,10 @@ Routes, under `/admin/api/<version>/` (any version), `X-Shopify-Access-Token` re
   GET orders/<id>.json       `{"order": {...}}`, 404 when unknown
   GET customers.json         `updated_at_min`, `updated_at_max`, `limit`, then `page_info`; sorted as orders
   GET customers/count.json   `{"count": n}`
+  GET customers/<id>.json    `{"customer": {...}}`, 404 when unknown
+  GET customers/search.json  `query=email:ADDRESS` only: `{"customers": [...]}` with that address
+  PUT customers/<id>.json    its `email_marketing_consent` (validated; 422 with Shopify's errors); a changed consent
+                             delivers `customers/update` to the subscriptions of that topic (customer_consent.py)
   GET price_rules.json       `limit` (≤ 250, default 50), then `page_info` as products; rules in id order
   GET price_rules/<id>.json  `{"price_rule": {...}}`, 404 when unknown
   GET price_rules/<id>/discount_codes.json   the rule's codes, `limit` and `page_info` the same way
@@ -48,6 +52,7 @@ Products are returned in id order, as Shopify pages them.
 from __future__ import annotations
 
 import base64
+import copy
 import json
 from typing import Any
 
@@ -55,9 +60,10 @@ from werkzeug.exceptions import MethodNotAllowed, NotFound
 from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
+from .customer_consent import CustomerWebhooks, consent_errors
 from .discounts import DiscountBook
 from .history import RESOURCES, HistoryStore, parse_time
-from .platform import JsonDict, PlatformEmulator, json_response
+from .platform import JsonDict, PlatformEmulator, json_response, now_iso
 from .webhooks import WebhookSubscriptions
 
 MAX_LIMIT = 250
@@ -92,6 +98,9 @@ class ShopifyEmulator(PlatformEmulator):
         self.page_size_cap: int | None = None
         self.history = {resource: HistoryStore() for resource in RESOURCES}
         self.discounts = DiscountBook()
+        # What a customer's consent change delivers (customer_consent.py); set `customer_webhooks.signing_secret`
+        # to the store's webhook secret for the deliveries to pass the receiver's signature check.
+        self.customer_webhooks = CustomerWebhooks()
         self._routes = Map(
             [
                 Rule(
@@ -103,6 +112,13 @@ class ShopifyEmulator(PlatformEmulator):
                     methods=["GET"],
                 ),
                 Rule("/admin/api/<version>/orders/<int:order_id>.json", endpoint="history_order", methods=["GET"]),
+                Rule("/admin/api/<version>/customers/search.json", endpoint="customer_search", methods=["GET"]),
+                Rule("/admin/api/<version>/customers/<int:customer_id>.json", endpoint="customer", methods=["GET"]),
+                Rule(
+                    "/admin/api/<version>/customers/<int:customer_id>.json",
+                    endpoint="customer_update",
+                    methods=["PUT"],
+                ),
                 Rule("/admin/api/<version>/products.json", endpoint="products", methods=["GET"]),
                 Rule("/admin/api/<version>/products/count.json", endpoint="count", methods=["GET"]),
                 Rule("/admin/api/<version>/products/<int:product_id>.json", endpoint="product", methods=["GET"]),
@@ -188,6 +204,7 @@ class ShopifyEmulator(PlatformEmulator):
             store.clear()
         self.webhooks.clear()
         self.discounts.clear()
+        self.customer_webhooks.clear()
 
     def error(self, status: int, message: str, headers: dict[str, str] | None = None) -> Response:
         response = json_response({"errors": message}, status, headers)
@@ -220,6 +237,53 @@ class ShopifyEmulator(PlatformEmulator):
         if order is None:
             return self.error(404, "Not Found")
         return json_response({"order": order})
+
+    def _customer_search(self, request: Request, version: str) -> Response:
+        """`query=email:ADDRESS` (quotes allowed) only: the customers with that address, any case."""
+        query = request.args.get("query", "").strip()
+        field, _, value = query.partition(":")
+        if field != "email" or not value.strip().strip('"'):
+            return self.error(400, "query: the emulator searches by email:ADDRESS only")
+        wanted = value.strip().strip('"').lower()
+        store = self.history["customers"]
+        with store.lock:
+            found = [copy.deepcopy(c) for c in store._items.values() if str(c.get("email", "")).lower() == wanted]
+        return json_response({"customers": found})
+
+    def _customer(self, request: Request, version: str, customer_id: int) -> Response:
+        customer = self.history["customers"].get(customer_id)
+        if customer is None:
+            return self.error(404, "Not Found")
+        return json_response({"customer": customer})
+
+    def _customer_update(self, request: Request, version: str, customer_id: int) -> Response:
+        """Only the email marketing consent is changed here (customer_consent.py)."""
+        body = request.get_json(silent=True)
+        given = body.get("customer") if isinstance(body, dict) else None
+        if not isinstance(given, dict):
+            return self.error(400, "customer: Required parameter missing or invalid")
+        customer = self.history["customers"].get(customer_id)
+        if customer is None:
+            return self.error(404, "Not Found")
+        if "email_marketing_consent" in given:
+            problems = consent_errors(given["email_marketing_consent"])
+            if problems:
+                return json_response({"errors": {"email_marketing_consent": problems}}, 422)
+        before = customer.get("email_marketing_consent") or {}
+        consent = given.get("email_marketing_consent")
+        if isinstance(consent, dict):
+            customer["email_marketing_consent"] = {**before, **consent}
+            customer["accepts_marketing"] = consent["state"] == "subscribed"
+        customer["updated_at"] = now_iso()
+        stored = self.history["customers"].put(customer)
+        if isinstance(consent, dict) and before.get("state") != consent["state"]:
+            addresses = [
+                hook["address"]
+                for hook in self.webhooks.of(None)
+                if hook["topic"] == "customers/update" and str(hook["address"]).startswith(("http://", "https://"))
+            ]
+            self.customer_webhooks.deliver(self.shop_domain, addresses, "customers/update", stored)
+        return json_response({"customer": stored})
 
     def _shop(self, request: Request, version: str) -> Response:
         name = self.shop_domain.split(".")[0]

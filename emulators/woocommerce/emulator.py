@@ -41,7 +41,7 @@ from werkzeug.wrappers import Request, Response
 from emulators.shopify.platform import JsonDict, PlatformEmulator, ProductStore, json_response, now_iso
 from emulators.woocommerce_hooks import WooCommerceHooksEmulator
 
-from .history import HistoryBook, HistoryError
+from .history import HistoryBook, HistoryError, now_gmt
 
 MAX_PER_PAGE = 100
 DEFAULT_PER_PAGE = 10
@@ -300,4 +300,30 @@ class WooCommerceEmulator(PlatformEmulator):
         return self._paged(request, self.history.list_customers(request.args), *paging)
 
     def _customer(self, request: Request, resource_id: int) -> Response:
+        if request.method in ("PUT", "POST", "PATCH"):
+            return self._customer_update(request, resource_id)
         return json_response(self.history.customer(resource_id))
+
+    def _customer_update(self, request: Request, resource_id: int) -> Response:
+        """`PUT customers/<id>` with `meta_data` [{key, value}] (two-way consent writes its consent meta there): an
+        entry of a key the customer has is replaced, a new key added, as WooCommerce's update does; 400
+        `rest_invalid_param` for a `meta_data` that is not a list of {key, value}."""
+        body = request.get_json(silent=True)
+        if not isinstance(body, dict):
+            return self.error(400, "Invalid JSON body.", code="rest_invalid_json")
+        meta = body.get("meta_data", [])
+        if not isinstance(meta, list) or not all(isinstance(m, dict) and isinstance(m.get("key"), str) for m in meta):
+            return self.error(400, "Invalid parameter(s): meta_data", code="rest_invalid_param")
+        customer = self.history.customer(resource_id)
+        held = list(customer.get("meta_data") or [])
+        for entry in meta:
+            existing = next((m for m in held if m.get("key") == entry["key"]), None)
+            if existing is not None:
+                existing["value"] = entry.get("value")
+            else:
+                held.append({"id": len(held) + 1, "key": entry["key"], "value": entry.get("value")})
+        moment = now_gmt()
+        customer.update(meta_data=held, date_modified_gmt=moment, date_modified=moment)
+        with self.history.lock:
+            self.history.customers[int(resource_id)] = customer
+        return json_response(customer)

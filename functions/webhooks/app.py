@@ -16,6 +16,7 @@ from typing import Any
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from commerce_sync.aws.consent_records import AudienceDeliveries
 from commerce_sync.aws.metric_names import UNKNOWN_PLATFORM, WEBHOOK_DELIVERIES
 from commerce_sync.aws.observability import count_by, logger, metrics, tracer
 from commerce_sync.aws.store_imports import ImportBook
@@ -28,13 +29,15 @@ from commerce_sync.canonical.errors import (
     UnknownPlatform,
     UnknownStore,
 )
+from commerce_sync.consent.audience_receiver import AudienceWebhookReceiver
+from commerce_sync.consent.keys import KEY_PARAMETER
 from commerce_sync.platforms.http import StoreApiUnavailable
 from commerce_sync.platforms.receiver import MAX_BODY_BYTES, WebhookReceiver
 from commerce_sync.platforms.registry import adapters
 from commerce_sync.platforms.shopify.eventbridge import SHOPIFY_DETAIL_TYPE, ShopifyEventBridgeDelivery
 from commerce_sync.platforms.signatures import SignatureError
 from commerce_sync.processing.dead_letters import DeadLetters
-from commerce_sync.processing.services import Services
+from commerce_sync.processing.services import IDEMPOTENCY_TTL_SECONDS, Services
 
 app = APIGatewayHttpResolver()
 # Base64 makes 4 characters of 3 bytes; API Gateway base64-encodes binary and form bodies.
@@ -51,6 +54,16 @@ def receiver() -> WebhookReceiver:
 
 
 @cache
+def audience_receiver() -> AudienceWebhookReceiver:
+    services = Services.from_environment()
+    # The replay window is the consumers' idempotency window: within it a replay would be dropped there too.
+    deliveries = AudienceDeliveries(services.sync_state.table, IDEMPOTENCY_TTL_SECONDS)
+    return AudienceWebhookReceiver(
+        services.registry, services.secrets, services.publisher, deliveries, services.store_activity
+    )
+
+
+@cache
 def platforms() -> frozenset[str]:
     return frozenset(adapters())
 
@@ -59,8 +72,9 @@ def _count_delivery(status: HTTPStatus) -> None:
     """Every answer to a delivery, by platform and status (the dashboard's webhooks, the refused-signature alarm).
     The path's platform is the sender's to choose: only a name the receiver knows becomes a dimension value, so
     requests to made-up paths cannot create metrics without end."""
-    named = (app.current_event.path_parameters or {}).get("platform", "")
-    platform = named if named in platforms() else UNKNOWN_PLATFORM
+    parameters = app.current_event.path_parameters or {}
+    named = parameters.get("platform") or ("mailchimp" if "store_id" in parameters else "")
+    platform = named if named in platforms() or named == "mailchimp" else UNKNOWN_PLATFORM
     count_by(WEBHOOK_DELIVERIES, platform=platform, status=str(status.value))
 
 
@@ -94,6 +108,33 @@ def _error(status: HTTPStatus, error: Exception) -> Response[dict[str, Any]]:
 @tracer.capture_method
 def receive(platform: str) -> Response[dict[str, Any]]:
     receipt = receiver().receive(platform, dict(app.current_event.headers or {}), _raw_body())
+    status = HTTPStatus.ACCEPTED if receipt.status == "accepted" else HTTPStatus.OK
+    body: dict[str, Any] = {"status": receipt.status}
+    if receipt.event_ids:
+        body["event_ids"] = receipt.event_ids
+    if receipt.reason:
+        body["reason"] = receipt.reason
+    _count_delivery(status)
+    return Response(status_code=status.value, content_type=content_types.APPLICATION_JSON, body=body)
+
+
+def _audience_key() -> str | None:
+    return (app.current_event.query_string_parameters or {}).get(KEY_PARAMETER)
+
+
+@app.get("/webhooks/mailchimp/<store_id>")
+@tracer.capture_method
+def validate_audience_webhook(store_id: str) -> Response[dict[str, Any]]:
+    """Mailchimp's GET check of a new audience webhook's URL (docs/consent.md)."""
+    audience_receiver().validate(store_id, _audience_key())
+    return Response(status_code=HTTPStatus.OK.value, content_type=content_types.APPLICATION_JSON, body={"status": "ok"})
+
+
+@app.post("/webhooks/mailchimp/<store_id>")
+@tracer.capture_method
+def receive_audience_webhook(store_id: str) -> Response[dict[str, Any]]:
+    """A Mailchimp audience webhook delivery: unsubscribe, cleaned, subscribe, upemail, profile (docs/consent.md)."""
+    receipt = audience_receiver().receive(store_id, _audience_key(), _raw_body())
     status = HTTPStatus.ACCEPTED if receipt.status == "accepted" else HTTPStatus.OK
     body: dict[str, Any] = {"status": receipt.status}
     if receipt.event_ids:

@@ -507,9 +507,12 @@ def test_the_receiver_touches_only_import_and_backfill_items_of_the_sync_state(r
         for statement in policy["Statement"]
         if statement["Resource"] == {"Fn::GetAtt": ["SyncStateTable", "Arn"]}
     ]
-    (statement,) = statements
+    statement, deliveries = statements
     assert set(statement["Action"]) == {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"}
     assert statement["Condition"] == {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["*#import", "*#history"]}}
+    # The replay guard of Mailchimp's audience webhooks (docs/consent.md): claimed, or given back.
+    assert set(deliveries["Action"]) == {"dynamodb:PutItem", "dynamodb:DeleteItem"}
+    assert deliveries["Condition"] == {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["*#mailchimp-deliveries"]}}
 
 
 def test_nightly_catalog_sync_schedule(resources: dict[str, Any]) -> None:
@@ -572,6 +575,9 @@ def test_webhook_route_is_post_webhooks_platform(resources: dict[str, Any]) -> N
     ]
     assert routes == [
         ({"Ref": "WebhookApi"}, "POST", "/webhooks/{platform}", "2.0"),
+        # Mailchimp's audience webhooks (docs/consent.md): its GET check of the URL, and the deliveries.
+        ({"Ref": "WebhookApi"}, "GET", "/webhooks/mailchimp/{store_id}", "2.0"),
+        ({"Ref": "WebhookApi"}, "POST", "/webhooks/mailchimp/{store_id}", "2.0"),
         ({"Ref": "WebhookApi"}, "GET", "/connect/mailchimp/{store_id}", "2.0"),
         ({"Ref": "WebhookApi"}, "GET", "/connect/mailchimp-callback", "2.0"),
     ]
@@ -738,7 +744,7 @@ def test_there_is_a_sample_event_for_every_function() -> None:
 
 def test_webhook_sample_is_an_http_api_v2_event_for_the_route(resources: dict[str, Any]) -> None:
     event = _load_event(SAMPLE_EVENTS["WebhooksFunction"])
-    (route,) = _events(resources, "WebhooksFunction", "HttpApi")
+    route, *_audience_webhook_routes = _events(resources, "WebhooksFunction", "HttpApi")
     assert event["version"] == "2.0"
     assert event["routeKey"] == f"{route['Method']} {route['Path']}"
     assert event["requestContext"]["http"]["method"] == "POST"

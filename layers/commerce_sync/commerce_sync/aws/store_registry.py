@@ -88,6 +88,9 @@ class Store(BaseModel):
     mailchimp_account_id: str | None = None
     active: bool = True
     double_opt_in: bool = False
+    # Two-way consent (docs/consent.md): a contact's subscribe in Mailchimp grants marketing consent on the platform
+    # too. Off: Mailchimp's unsubscribes and cleans still withdraw it; a subscribe only lifts the withdrawal.
+    consent_from_mailchimp: bool = False
     # Send a new, already paid order as pending then paid, so both the confirmation and the invoice go out.
     pending_then_paid: bool = False
     # Shopify: how its webhook subscriptions are made (None: not recorded, so not checked), and the address

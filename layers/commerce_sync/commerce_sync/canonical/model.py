@@ -412,6 +412,12 @@ class EventType(StrEnum):
     # A whole store is erased (Shopify's shop/redact after an uninstall): its Mailchimp store, registration,
     # secrets and sync state (docs/privacy.md).
     STORE_ERASED = "store.erased"
+    # Mailchimp's audience webhooks, flowing back to the store (docs/consent.md): the contact unsubscribed or was
+    # cleaned, subscribed again, or changed their address in Mailchimp. `customer.` so the cart/customer queue
+    # takes them, in the platform customer's order.
+    CUSTOMER_CONSENT_WITHDRAWN = "customer.consent_withdrawn"
+    CUSTOMER_CONSENT_GRANTED = "customer.consent_granted"
+    CUSTOMER_EMAIL_CHANGED = "customer.email_changed"
     # A store's import of history opens and closes (docs/canonical-events.md#history).
     STORE_SYNC_STARTED = "store.sync_started"
     STORE_SYNC_FINISHED = "store.sync_finished"
@@ -514,6 +520,25 @@ class StoreSync(CanonicalModel):
 
     id: EntityId
     timeout_seconds: Annotated[int, Field(ge=1, le=MAX_IMPORT_TIMEOUT_SECONDS)] | None = None
+
+
+class ConsentChange(CanonicalModel):
+    """A contact's consent as Mailchimp changed it: `reason` is Mailchimp's event (`unsubscribe`, `cleaned`,
+    `subscribe`) with its own reason when it gives one (`cleaned: hard`), `source` who acted (Mailchimp's webhook
+    sources: user, admin, api; None when the sender does not say)."""
+
+    email: Email
+    reason: Identifier
+    source: Identifier | None = None
+    changed_at: Timestamp
+
+
+class EmailChange(CanonicalModel):
+    """A contact's new address in Mailchimp (its `upemail` event)."""
+
+    old_email: Email
+    new_email: Email
+    changed_at: Timestamp
 
 
 class CartRemovalReason(StrEnum):
@@ -621,6 +646,12 @@ class CanonicalEvent(CanonicalModel):
     def store_erasure(self) -> StoreErasure:
         return StoreErasure.model_validate(self.data)
 
+    def consent_change(self) -> ConsentChange:
+        return ConsentChange.model_validate(self.data)
+
+    def email_change(self) -> EmailChange:
+        return EmailChange.model_validate(self.data)
+
 
 DATA_MODELS: dict[EventType, type[CanonicalModel]] = {
     EventType.CART_UPDATED: Cart,
@@ -638,6 +669,9 @@ DATA_MODELS: dict[EventType, type[CanonicalModel]] = {
     EventType.CUSTOMER_ERASED: CustomerErasure,
     EventType.CUSTOMER_DATA_REQUESTED: CustomerDataRequest,
     EventType.STORE_ERASED: StoreErasure,
+    EventType.CUSTOMER_CONSENT_WITHDRAWN: ConsentChange,
+    EventType.CUSTOMER_CONSENT_GRANTED: ConsentChange,
+    EventType.CUSTOMER_EMAIL_CHANGED: EmailChange,
     EventType.STORE_SYNC_STARTED: StoreSync,
     EventType.STORE_SYNC_FINISHED: StoreSync,
 }

@@ -13,6 +13,7 @@ import hashlib
 import json
 from typing import Any
 
+from commerce_sync.aws.consent_records import ConsentWithdrawals
 from commerce_sync.aws.observability import metrics
 from commerce_sync.aws.store_registry import Store
 from commerce_sync.aws.sync_state import SyncState
@@ -33,9 +34,11 @@ WRITTEN_FINGERPRINT = "written_fingerprint"
 NEW_OR_TRANSACTIONAL = frozenset({None, "transactional"})
 
 
-def customer_for_store(store: Store, customer: Customer) -> McCustomer:
+def customer_for_store(store: Store, customer: Customer, consent_withdrawn: bool = False) -> McCustomer:
+    """`consent_withdrawn`: Mailchimp withdrew the contact's consent (docs/consent.md), so whatever the platform says
+    the customer is not sent as opted in."""
     mailchimp_customer = to_mailchimp_customer(customer)
-    if store.double_opt_in and mailchimp_customer.opt_in_status:
+    if (store.double_opt_in or consent_withdrawn) and mailchimp_customer.opt_in_status:
         # The member goes to `pending` after the write; opting in here would skip the confirmation.
         return mailchimp_customer.model_copy(update={"opt_in_status": False})
     return mailchimp_customer
@@ -62,8 +65,20 @@ def customer_marks(
 
 
 class CustomerWriter:
-    def __init__(self, state: SyncState) -> None:
+    def __init__(self, state: SyncState, withdrawals: ConsentWithdrawals | None = None) -> None:
         self._state = state
+        # Contacts whose consent Mailchimp withdrew (docs/consent.md); None: none are looked up.
+        self._withdrawals = withdrawals
+
+    def consent_withdrawn(self, store: Store, customer: Customer) -> bool:
+        """Only a shopper the platform says consents is looked up: anyone else is never sent as opted in anyway."""
+        if self._withdrawals is None or customer.consent.state is not ConsentState.GRANTED or not customer.email:
+            return False
+        return self._withdrawals.withdrawn(store.store_id, customer.email)
+
+    def for_store(self, store: Store, customer: Customer) -> McCustomer:
+        """The Mailchimp customer to write (customer_for_store), with Mailchimp's withdrawal of consent honoured."""
+        return customer_for_store(store, customer, self.consent_withdrawn(store, customer))
 
     def write(
         self,
@@ -93,6 +108,9 @@ class CustomerWriter:
             self._state.add_to_set(store.store_id, PLATFORM_CUSTOMER, customer.id, MAILCHIMP_IDS, known_as)
         if not (confirm and store.double_opt_in and customer.consent.state is ConsentState.GRANTED and customer.email):
             return {}
+        if self.consent_withdrawn(store, customer):
+            # Mailchimp withdrew it: no confirmation e-mail asks the contact again.
+            return {"member": "consent_withdrawn"}
         return {"member": self._request_confirmation(client, store, customer.email, mailchimp_customer.id)}
 
     def mailchimp_ids_of(self, store: Store, platform_customer_id: str) -> set[str]:

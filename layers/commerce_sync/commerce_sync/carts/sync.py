@@ -30,7 +30,7 @@ from commerce_sync.aws.store_registry import Store
 from commerce_sync.aws.sync_state import applied_version
 from commerce_sync.canonical.model import CanonicalEvent, Cart, CartRemovalReason, Customer, EventType
 from commerce_sync.carts.conversion import CART, CART_ALIAS, CUSTOMER, OPEN_CARTS, convert, resolve_cart_id
-from commerce_sync.carts.customers import PLATFORM_CUSTOMER, CustomerWriter, customer_for_store
+from commerce_sync.carts.customers import PLATFORM_CUSTOMER, CustomerWriter
 from commerce_sync.carts.line_products import create_missing_products
 from commerce_sync.mailchimp.client import MailchimpClient
 from commerce_sync.mailchimp.errors import MailchimpCampaignMissing, MailchimpProductMissing
@@ -48,7 +48,7 @@ class CartSync(EventApplier):
 
     def __init__(self, services: Services) -> None:
         super().__init__(services)
-        self._customers = CustomerWriter(services.sync_state)
+        self._customers = CustomerWriter(services.sync_state, services.consent_withdrawals)
 
     def handlers(self) -> Mapping[EventType, Handler]:
         return {
@@ -109,7 +109,7 @@ class CartSync(EventApplier):
             self._state.record_applied(store.store_id, CART, cart.id, event.entity_version, removed="emptied")
             return {"outcome": "emptied", "cart_id": cart.id, **deleted}
 
-        customer = customer_for_store(store, cart.customer)
+        customer = self._customers.for_store(store, cart.customer)
         mailchimp_cart = to_mailchimp_cart(cart).model_copy(update={"customer": customer})
         likely_new = not state.get("customer")
         previous_shopper = self._shopper_in(state)
@@ -214,7 +214,7 @@ class CartSync(EventApplier):
         # Versions order the platform's changes of one customer, whichever address each change carries.
         if self._state.is_stale(store.store_id, PLATFORM_CUSTOMER, event.entity_id, event.entity_version):
             return {"outcome": "stale", "customer_id": mailchimp_id}
-        mailchimp_customer = customer_for_store(store, customer)
+        mailchimp_customer = self._customers.for_store(store, customer)
         live = self.history_mode is HistoryMode.LIVE
         outcome = self._mailchimp(
             lambda client: self._customers.write(client, store, customer, mailchimp_customer, confirm=live)

@@ -34,13 +34,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from commerce_sync.aws.consent_records import ConsentWithdrawals
 from commerce_sync.aws.observability import logger
 from commerce_sync.aws.store_registry import Store
 from commerce_sync.aws.sync_state import SyncState, applied_version
 from commerce_sync.aws.tombstones import Shopper, Tombstones, comparable_time, shopper_of
 from commerce_sync.canonical.model import CanonicalEvent, Customer, EventType, Order, make_event
 from commerce_sync.canonical.versions import version_number
-from commerce_sync.carts.customers import PLATFORM_CUSTOMER, customer_for_store, customer_marks
+from commerce_sync.carts.customers import PLATFORM_CUSTOMER, CustomerWriter, customer_marks
 from commerce_sync.history.state import HistoryBatch, HistoryState, ResourceProgress
 from commerce_sync.mailchimp.batches import BatchOperation, MailchimpBatches, OperationResult, operation_id
 from commerce_sync.mailchimp.client import MailchimpClient
@@ -90,6 +91,8 @@ class HistoryWriter:
         self.direct_requests = 0
         self.tombstones = Tombstones(sync_state.table, sync_state.dynamodb)
         self.aggregates = Aggregates(sync_state)
+        # Mailchimp's withdrawals of consent (docs/consent.md): history never opts such a contact in either.
+        self.customers = CustomerWriter(sync_state, ConsentWithdrawals(sync_state.table, self.tombstones))
 
     # ---- a page into operations ------------------------------------------------------------------
 
@@ -127,7 +130,7 @@ class HistoryWriter:
             if customer.email is None:
                 progress.skipped += 1
                 continue
-            candidates[event.entity_id] = (event, customer_for_store(self.store, customer))
+            candidates[event.entity_id] = (event, self.customers.for_store(self.store, customer))
             writes.append((event.entity_id, event.entity_version, {HISTORY_CUSTOMER: customer.model_dump_json()}))
         lost = self.sync_state.record_applied_many(self.store.store_id, PLATFORM_CUSTOMER, writes)
         prepared = Prepared()
@@ -178,7 +181,7 @@ class HistoryWriter:
                 progress.unchanged += 1
                 continue
             mailchimp_order = to_mailchimp_order(order).model_copy(
-                update={"customer": customer_for_store(self.store, order.customer)}
+                update={"customer": self.customers.for_store(self.store, order.customer)}
             )
             op_id = operation_id("order", order.id, str(version_number(event.entity_version)))
             if sent_before:
@@ -260,7 +263,7 @@ class HistoryWriter:
                 progress.superseded += 1
                 return []
             customer = Customer.model_validate_json(held[HISTORY_CUSTOMER])
-            return customer_marks(customer, customer_for_store(self.store, customer))
+            return customer_marks(customer, self.customers.for_store(self.store, customer))
         if applied_version(held) != version and held.get("order") and held.get("sent"):
             # A live event applied a newer version while the batch waited: the batch's older body may have
             # landed after it, so the newer order is written again.
@@ -278,7 +281,7 @@ class HistoryWriter:
 
     def _write_order(self, order: Order, likely_new: bool) -> None:
         mailchimp_order = to_mailchimp_order(order).model_copy(
-            update={"customer": customer_for_store(self.store, order.customer)}
+            update={"customer": self.customers.for_store(self.store, order.customer)}
         )
         self.direct_requests += 1
         write_order(self._client(), self.store, order, mailchimp_order, likely_new, self._time_left())
@@ -302,7 +305,7 @@ class HistoryWriter:
         try:
             if resource == "customers":
                 customer = event.customer()
-                mailchimp_customer = customer_for_store(self.store, customer)
+                mailchimp_customer = self.customers.for_store(self.store, customer)
                 self.direct_requests += 1
                 self._client().upsert_customer(self.store.store_id, mailchimp_customer)
                 self.sync_state.mark_many(self.store.store_id, customer_marks(customer, mailchimp_customer))

@@ -427,6 +427,21 @@ class MailchimpClient:
             return False
         return True
 
+    # ---- audience webhooks (two-way consent, docs/consent.md) -------------------------------------
+
+    def list_webhooks(self, list_id: str) -> list[dict[str, Any]]:
+        answer = self._object("GET", api_path("lists", list_id, "webhooks"))
+        hooks = answer.get("webhooks") if isinstance(answer, dict) else None
+        return [hook for hook in hooks or [] if isinstance(hook, dict)]
+
+    def create_list_webhook(self, list_id: str, body: dict[str, Any]) -> dict[str, Any]:
+        """Mailchimp first checks the URL with a GET; a URL that does not answer is a 400 (MailchimpError)."""
+        return self._object("POST", api_path("lists", list_id, "webhooks"), body)
+
+    def delete_list_webhook(self, list_id: str, webhook_id: str) -> bool:
+        """False when there was none."""
+        return self._delete(api_path("lists", list_id, "webhooks", webhook_id))
+
     def update_member_tags(
         self, list_id: str, subscriber_hash: str, changes: dict[str, bool], is_syncing: bool | None = None
     ) -> bool:

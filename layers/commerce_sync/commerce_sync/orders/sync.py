@@ -39,7 +39,7 @@ from commerce_sync.canonical.model import CanonicalEvent, EventType, FinancialSt
 from commerce_sync.canonical.money import quantize
 from commerce_sync.canonical.redaction import redact_emails
 from commerce_sync.carts.conversion import convert
-from commerce_sync.carts.customers import CustomerWriter, customer_for_store
+from commerce_sync.carts.customers import CustomerWriter
 from commerce_sync.carts.line_products import create_missing_products
 from commerce_sync.mailchimp.client import MailchimpClient
 from commerce_sync.mailchimp.errors import MailchimpCampaignMissing, MailchimpProductMissing
@@ -126,7 +126,7 @@ class OrderSync(EventApplier):
 
     def __init__(self, services: Services) -> None:
         super().__init__(services)
-        self._customers = CustomerWriter(services.sync_state)
+        self._customers = CustomerWriter(services.sync_state, services.consent_withdrawals)
         self._segments = SegmentTagger(services.sync_state)
 
     def handlers(self) -> Mapping[EventType, Handler]:
@@ -217,7 +217,7 @@ class OrderSync(EventApplier):
             shopper,
             event.entity_version,
         )
-        mailchimp_customer = customer_for_store(store, order.customer)
+        mailchimp_customer = self._customers.for_store(store, order.customer)
         # History asks no shopper to confirm a subscription (a double opt-in e-mail for an old purchase).
         member = self._customers.write(client, store, order.customer, mailchimp_customer, confirm=live)
         whole = to_mailchimp_order(order).model_copy(update={"customer": mailchimp_customer})

@@ -1,5 +1,6 @@
-"""The cart_events function's applier: carts and customers (commerce_sync.carts.sync) and the privacy requests that
-share their queue (`customer.erased` and `customer.data_requested`, routed with every `customer.*` event, and
+"""The cart_events function's applier: carts and customers (commerce_sync.carts.sync), Mailchimp's consent changes
+(commerce_sync.consent.apply, docs/consent.md) and the privacy requests that share their queue
+(`customer.erased` and `customer.data_requested`, routed with every `customer.*` event, and
 `store.erased`).
 
 An erasure runs whole in one record (commerce_sync.privacy.erasure); a failure is retried by the queue and then
@@ -31,6 +32,7 @@ from commerce_sync.canonical.errors import BadRequest
 from commerce_sync.canonical.model import CanonicalEvent, EventType
 from commerce_sync.canonical.versions import version_from_timestamp
 from commerce_sync.carts.sync import CartSync
+from commerce_sync.consent.apply import CONSENT, ConsentApplier
 from commerce_sync.privacy.erasure import ShopperErasure
 from commerce_sync.privacy.export import ShopperExport
 from commerce_sync.privacy.store_erasure import WholeStoreErasure
@@ -40,6 +42,9 @@ from commerce_sync.processing.services import Services
 
 # The lease a store's erasure holds: an entity of its own, named by the store id.
 STORE = "store"
+CONSENT_EVENTS = frozenset(
+    {EventType.CUSTOMER_CONSENT_WITHDRAWN, EventType.CUSTOMER_CONSENT_GRANTED, EventType.CUSTOMER_EMAIL_CHANGED}
+)
 
 
 def registered_at(store: Store) -> datetime:
@@ -55,6 +60,7 @@ class ShopperEvents(CartSync):
         self.erasure = ShopperErasure(services.sync_state, services.tombstones, services.privacy_audit)
         self.export = ShopperExport(services.sync_state)
         self.store_erasure = WholeStoreErasure(services)
+        self.consent = ConsentApplier(services.sync_state, services.consent_withdrawals, services.secrets)
 
     def handlers(self) -> Mapping[EventType, Handler]:
         return {
@@ -62,11 +68,17 @@ class ShopperEvents(CartSync):
             EventType.CUSTOMER_ERASED: self._customer_erased,
             EventType.CUSTOMER_DATA_REQUESTED: self._customer_data_requested,
             EventType.STORE_ERASED: self._store_erased,
+            EventType.CUSTOMER_CONSENT_WITHDRAWN: self.consent.withdrawn,
+            EventType.CUSTOMER_CONSENT_GRANTED: self.consent.granted,
+            EventType.CUSTOMER_EMAIL_CHANGED: self.consent.email_changed,
         }
 
     def entity_of(self, store: Store, event: CanonicalEvent) -> Entity:
         if event.type is EventType.STORE_ERASED:
             return STORE, store.store_id
+        if event.type in CONSENT_EVENTS:
+            # A contact's consent changes in Mailchimp's order, by the hash of the address (never the address).
+            return CONSENT, event.entity_id
         return super().entity_of(store, event)
 
     def holds_own_slot(self, event: CanonicalEvent) -> bool:

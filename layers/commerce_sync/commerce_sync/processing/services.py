@@ -17,6 +17,7 @@ from commerce_sync.accounts.budget import AccountBudget
 from commerce_sync.accounts.health import AccountHealthBook
 from commerce_sync.accounts.oauth import OAuthRefused
 from commerce_sync.accounts.oauth_connect import OAuthConnector
+from commerce_sync.aws.consent_records import ConsentWithdrawals
 from commerce_sync.aws.event_bus import ClaimChecks, EventPublisher
 from commerce_sync.aws.privacy_audit import PrivacyAudit
 from commerce_sync.aws.privacy_exports import PrivacyExports
@@ -57,6 +58,11 @@ class Services:
     @cached_property
     def tombstones(self) -> Tombstones:
         return Tombstones(self.sync_state.table, self.sync_state.dynamodb)
+
+    @cached_property
+    def consent_withdrawals(self) -> ConsentWithdrawals:
+        """Contacts whose consent Mailchimp withdrew (docs/consent.md): never sent as opted in meanwhile."""
+        return ConsentWithdrawals(self.sync_state.table, self.tombstones)
 
     @cached_property
     def store_activity(self) -> StoreActivity:

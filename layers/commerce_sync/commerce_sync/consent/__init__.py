@@ -1,0 +1,1 @@
+"""Two-way consent (docs/consent.md): Mailchimp's audience webhooks flow back to the store."""
