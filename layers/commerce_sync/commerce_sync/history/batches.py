@@ -40,6 +40,7 @@ from commerce_sync.aws.store_registry import Store
 from commerce_sync.aws.sync_state import SyncState, applied_version
 from commerce_sync.aws.tombstones import Shopper, Tombstones, comparable_time, shopper_of
 from commerce_sync.canonical.model import CanonicalEvent, Customer, EventType, Order, make_event
+from commerce_sync.canonical.redaction import redact_emails
 from commerce_sync.canonical.versions import version_number
 from commerce_sync.carts.customers import PLATFORM_CUSTOMER, CustomerWriter, customer_marks
 from commerce_sync.history.state import HistoryBatch, HistoryState, ResourceProgress
@@ -316,7 +317,9 @@ class HistoryWriter:
         except MailchimpError as error:
             self.sync_state.forget_version(self.store.store_id, entity_type, entity_id, version)
             progress.failed += 1
-            logger.warning("history write refused", resource=resource, entity_id=entity_id, batch_reason=reason[:200])
+            # Mailchimp's reason may quote the shopper's address ("… looks fake or invalid").
+            refused = redact_emails(reason)[:200]
+            logger.warning("history write refused", resource=resource, entity_id=entity_id, batch_reason=refused)
             body = json.dumps({"action": PUBLISH_EVENT, "event": event.model_dump(mode="json")})
             try:
                 self.dead_letters.keep(body, error, source="backfill")
