@@ -12,6 +12,8 @@ import requests
 
 from commerce_sync.aws.store_registry import Store
 from commerce_sync.platforms.adapter import PlatformAdapter
+from commerce_sync.platforms.api2cart import api as api2cart_api
+from commerce_sync.platforms.api2cart.webhooks import Api2CartAdapter
 from commerce_sync.platforms.bigcommerce import api as bigcommerce_api
 from commerce_sync.platforms.bigcommerce.catalog import BigCommerceCatalog
 from commerce_sync.platforms.bigcommerce.history import BigCommerceHistory
@@ -64,6 +66,7 @@ CONNECTIONS: dict[str, PlatformConnection] = {
     "shopify": shopify_api.CONNECTION,
     "woocommerce": woocommerce_api.CONNECTION,
     "bigcommerce": bigcommerce_api.CONNECTION,
+    "api2cart": api2cart_api.CONNECTION,
 }
 
 
@@ -78,6 +81,7 @@ def adapters() -> dict[str, PlatformAdapter]:
         ShopifyAdapter(),
         WooCommerceAdapter(),
         BigCommerceAdapter(),
+        Api2CartAdapter(),
         CanonicalAdapter(),
     ]
     return {adapter.name: adapter for adapter in available}
