@@ -27,6 +27,7 @@ from commerce_sync.canonical.model import (
 from commerce_sync.platforms.api2cart.api import PLATFORM
 from commerce_sync.platforms.api2cart.models import A2cAddress, A2cBasket, A2cCustomer, A2cProduct, text
 from commerce_sync.platforms.lines import PlatformLine, to_lines
+from commerce_sync.platforms.products import stock, visibility
 
 
 def address(value: A2cAddress | None) -> Address | None:
@@ -124,7 +125,8 @@ def to_product(product: A2cProduct, currency: str | None) -> Product:
                 sku=text(product.u_sku),
                 url=text(product.url),
                 price=max(product.price, Decimal(0)),
-                inventory_quantity=int(product.quantity) if product.quantity is not None else None,
+                inventory_quantity=stock(visible=True, tracked=product.quantity is not None, quantity=product.quantity),
+                visibility=visibility(True),
                 image_url=image,
             ),
         ),
