@@ -125,7 +125,11 @@ def to_product(product: A2cProduct, currency: str | None) -> Product:
                 sku=text(product.u_sku),
                 url=text(product.url),
                 price=max(product.price, Decimal(0)),
-                inventory_quantity=stock(visible=True, tracked=product.quantity is not None, quantity=product.quantity),
+                inventory_quantity=stock(
+                    visible=True,
+                    tracked=product.quantity is not None,
+                    quantity=float(product.quantity) if product.quantity is not None else None,
+                ),
                 visibility=visibility(True),
                 image_url=image,
             ),
