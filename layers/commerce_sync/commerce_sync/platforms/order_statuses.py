@@ -157,8 +157,10 @@ API2CART_BY_NAME: dict[str, MappedStatus] = {
     "refunded": MappedStatus(REFUNDED),
     "payment error": MappedStatus(CANCELLED),
 }
-# Checked in this order: "not paid" before "paid", "refund" before the rest.
+# Checked in this order: a partial refund stays paid (amount-aware, as for Shopify), then "refund" before the rest,
+# "not paid" before "paid".
 API2CART_WORDS: tuple[tuple[str, MappedStatus], ...] = (
+    ("partially refund", MappedStatus(PAID)),
     ("refund", MappedStatus(REFUNDED)),
     ("cancel", MappedStatus(CANCELLED)),
     ("declin", MappedStatus(CANCELLED)),

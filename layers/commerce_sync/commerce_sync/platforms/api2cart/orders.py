@@ -20,11 +20,9 @@ never taken for a stale copy (some carts do not touch `modified_at` for a shipme
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any
 
 from commerce_sync.aws.store_registry import Store
 from commerce_sync.canonical.errors import BadRequest
@@ -192,7 +190,3 @@ def deleted_event(store: Store, event_type: EventType, kind: str, entity_id: str
         occurred_at=at,
     )
     return Normalised(events=[event])
-
-
-def ids_of(items: Iterable[dict[str, Any]]) -> list[str]:
-    return [str(item["id"]) for item in items if item.get("id") not in (None, "")]
