@@ -16,6 +16,7 @@ headers (or the `api_key` and `store_key` query parameters of v1.0's examples).
                                     `pagination.next` is the cursor of the next page, absent on the last
   GET    product.info|customer.info|order.info   `id` (order.info also `order_id`)
   GET    order.shipment.list        `order_id` required; paged as above
+  GET    product.child_item.list    a product's variants: `product_id` or `product_ids` (the parents); paged as above
   GET    basket.info                `id` required
   GET    webhook.events             the entity/action pairs this store's cart supports
   GET    webhook.list               `start`, `count`, `entity`, `action`, `active`, `ids`
@@ -110,6 +111,7 @@ LIST_PARAMS: dict[str, frozenset[str]] = {
     "order.list": COMMON_LIST_PARAMS | {"ids", "order_ids", "since_id", "customer_id", "customer_email"},
     "order.abandoned.list": COMMON_LIST_PARAMS | {"customer_id", "customer_email", "skip_empty_email"},
     "order.shipment.list": COMMON_LIST_PARAMS | {"order_id"},
+    "product.child_item.list": COMMON_LIST_PARAMS | {"product_id", "product_ids", "sku"},
 }
 # Filters a page_cursor may not be combined with.
 CURSOR_EXCLUSIVE = frozenset(
@@ -136,6 +138,7 @@ TIMES: dict[str, tuple[str, str]] = {
     "order.list": ("create_at", "modified_at"),
     "order.abandoned.list": ("created_at", "modified_at"),
     "order.shipment.list": ("created_at", "modified_time"),
+    "product.child_item.list": ("created_time", "modified_time"),
 }
 # The result's list key and count key per list method.
 LIST_KEYS: dict[str, tuple[str, str]] = {
@@ -144,6 +147,7 @@ LIST_KEYS: dict[str, tuple[str, str]] = {
     "order.list": ("order", "orders_count"),
     "order.abandoned.list": ("order", "orders_count"),
     "order.shipment.list": ("shipment", "shipment_count"),
+    "product.child_item.list": ("children", "total_count"),
 }
 
 
@@ -183,6 +187,8 @@ class StoreData:
     customers: dict[str, JsonDict] = field(default_factory=dict)
     orders: dict[str, JsonDict] = field(default_factory=dict)
     shipments: dict[str, list[JsonDict]] = field(default_factory=dict)
+    # A product's variants, API2Cart's child items, by parent product id.
+    children: dict[str, list[JsonDict]] = field(default_factory=dict)
     baskets: dict[str, JsonDict] = field(default_factory=dict)
     abandoned: dict[str, JsonDict] = field(default_factory=dict)
     webhooks: dict[int, JsonDict] = field(default_factory=dict)
@@ -196,6 +202,13 @@ class StoreData:
             return list(self.orders.values())
         if method == "order.abandoned.list":
             return list(self.abandoned.values())
+        if method == "product.child_item.list":
+            parents = {part.strip() for part in (args.get("product_ids") or "").split(",") if part.strip()}
+            if args.get("product_id"):
+                parents.add(args["product_id"])
+            return [
+                child for parent, items in self.children.items() if not parents or parent in parents for child in items
+            ]
         order_id = args.get("order_id") or ""
         if order_id not in self.orders:
             raise A2CError(4, f"Order {order_id} not found")
@@ -370,6 +383,8 @@ class Api2CartApp:
             count = _int_arg(args, "count", DEFAULT_COUNT, 1, MAX_COUNT)
         if method == "order.shipment.list":
             filters["order_id"] = args["order_id"]
+        if method == "product.child_item.list" and args.get("product_id"):
+            filters["product_id"] = args["product_id"]
         matching = self._filtered(method, store, filters)
         chunk = matching[start : start + count]
         list_key, count_key = LIST_KEYS[method]
@@ -403,7 +418,9 @@ class Api2CartApp:
             return True
 
         kept = [item for item in items if within(item)]
-        ids = filters.get("ids") or filters.get("order_ids") or filters.get("product_ids")
+        # A child item list's product_ids name the parents (StoreData.entities).
+        ids = filters.get("ids") or filters.get("order_ids")
+        ids = ids or (filters.get("product_ids") if method != "product.child_item.list" else None)
         if ids:
             wanted = {part.strip() for part in ids.split(",")}
             kept = [item for item in kept if str(item.get("id")) in wanted or str(item.get("order_id")) in wanted]

@@ -3,7 +3,7 @@
 emu = Api2CartEmulator(api_key="…", port=0).start()
 emu.base_url                                  # "http://127.0.0.1:PORT/v1.1" (a store's platform_api_url)
 key = emu.add_store("Magento1212", url="https://shop.example", currency="EUR")   # its store key
-emu.put_product(key, {...}); emu.put_customer(key, {...}); emu.put_basket(key, {...})
+emu.put_product(key, {...}, children=[...]); emu.put_customer(key, {...}); emu.put_basket(key, {...})
 emu.put_order(key, {...}); emu.put_shipment(key, order_id, {...})   # shaped like the `.info` results
 emu.delete_entity(key, "customer", "7")
 # Each put/delete delivers to the store's active webhooks of that entity and action (add when new, update
@@ -105,7 +105,18 @@ class Api2CartEmulator(LoopbackServer):
             items[stored["id"]] = stored
         return self._notify(store_key, entity, action, stored) if notify else []
 
-    def put_product(self, store_key: str, product: JsonDict, notify: bool = True) -> list[Delivery]:
+    def put_product(
+        self, store_key: str, product: JsonDict, children: list[JsonDict] | None = None, notify: bool = True
+    ) -> list[Delivery]:
+        """`children`: the product's variants as product.child_item.list answers them (replaced when given)."""
+        if children is not None:
+            kept = []
+            for child in copy.deepcopy(children):
+                child["id"], child["parent_id"] = str(child["id"]), str(product["id"])
+                child.setdefault("modified_time", a2c_time(datetime.now(UTC)))
+                kept.append(child)
+            with self.state.lock:
+                self._store(store_key).children[str(product["id"])] = kept
         return self._put(store_key, "product", "products", product, "modified_at", notify)
 
     def put_customer(self, store_key: str, customer: JsonDict, notify: bool = True) -> list[Delivery]:

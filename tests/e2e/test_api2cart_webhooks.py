@@ -280,6 +280,18 @@ def test_a_thin_delivery_is_read_through_the_api(
     assert customer is not None and customer["opt_in_status"] is True
     assert any(r["path"] == "/v1.1/customer.info.json" for r in emu.requests)
 
+    emu.put_product(
+        key,
+        {"id": "60", "name": "T-shirt", "price": 20, "images": [{"http_path": "https://magento1212.example/t.jpg"}]},
+        children=[{"id": "601", "sku": "TS-S", "default_price": 20, "inventory_level": 3}],
+        notify=False,
+    )
+    delivered(emu.deliver(key, "product", "update", {"id": "60"}))
+    runner.wait_until_idle()
+    product = mailchimp_reader.resource(f"/ecommerce/stores/{magento.store_id}/products/60")
+    assert product is not None and product["image_url"] == "https://magento1212.example/t.jpg"
+    assert [(v["id"], v["sku"], v["inventory_quantity"]) for v in product["variants"]] == [("601", "TS-S", 3)]
+
     gone = emu.deliver(key, "order", "update", {"id": "404"})
     assert [(r.status_code, r.json()) for _, r in gone] == [
         (200, {"status": "ignored", "reason": "order 404 no longer exists on API2Cart"})

@@ -138,9 +138,28 @@ def test_the_catalog_sync_writes_the_products(
             },
         )
 
+    emulator.put_product(
+        store_key,
+        {"id": "60", "name": "T-shirt", "price": 20, "url": "https://magento.example/t-shirt"},
+        children=[
+            {"id": "601", "sku": "TS-S", "name": "T-shirt S", "default_price": 20, "inventory_level": 4},
+            {"id": "602", "sku": "TS-M", "name": "T-shirt M", "default_price": 22, "inventory_level": 0},
+            {"id": "603", "sku": "TS-L", "name": "T-shirt L", "default_price": 22, "avail_for_sale": False},
+        ],
+    )
+
     result = run(runner, "catalog_sync", store.store_id)
 
-    assert (result["status"], result["created"], result["failed"]) == ("done", 3, 0), result
+    assert (result["status"], result["created"], result["failed"]) == ("done", 4, 0), result
+    shirt = mailchimp_reader.resource(f"/ecommerce/stores/{store.store_id}/products/60")
+    assert shirt is not None
+    assert sorted((v["id"], v["sku"], v["price"], v["inventory_quantity"]) for v in shirt["variants"]) == [
+        ("601", "TS-S", 20.0, 4),
+        ("602", "TS-M", 22.0, 0),
+        ("603", "TS-L", 22.0, 0),
+    ], "each child item a variant; one not for sale is hidden at 0"
+    children_reads = [r for r in emulator.requests if r["path"] == "/v1.1/product.child_item.list.json"]
+    assert len(children_reads) == 1, "one child item read for the page"
     product = mailchimp_reader.resource(f"/ecommerce/stores/{store.store_id}/products/51")
     assert product is not None
     assert product["title"] == "Tea 1" and product["image_url"] == "https://magento.example/tea-1.jpg"

@@ -104,6 +104,7 @@ LISTS: dict[str, tuple[str, str]] = {
     "order.abandoned.list": ("order", "orders_count"),
     "order.shipment.list": ("shipment", "shipment_count"),
     "webhook.list": ("webhook", "webhook_count"),
+    "product.child_item.list": ("children", "total_count"),
 }
 
 
@@ -200,6 +201,18 @@ class Api2CartApi:
         found: list[dict[str, Any]] = []
         for page in self.pages("order.shipment.list", {"order_id": order_id}):
             found.extend(page.items)
+        return found
+
+    def children(self, product_ids: list[str]) -> dict[str, list[dict[str, Any]]]:
+        """The child items (variants) of the products, by parent id: `product.child_item.list?product_ids=…`."""
+        found: dict[str, list[dict[str, Any]]] = {product_id: [] for product_id in product_ids}
+        if not product_ids:
+            return found
+        for page in self.pages("product.child_item.list", {"product_ids": ",".join(product_ids)}):
+            for child in page.items:
+                parent = str(child.get("parent_id") or "")
+                if parent in found:
+                    found[parent].append(child)
         return found
 
     def cart_info(self) -> dict[str, Any]:

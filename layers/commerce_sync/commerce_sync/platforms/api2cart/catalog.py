@@ -1,6 +1,7 @@
 """API2Cart's catalog reader (the nightly catalog sync; the interface: `platforms.products.CatalogSource`):
 `product.list?count=250`, then the next pages by `page_cursor`; products by id with `product_ids`. Each product is
-mapped as a `product` delivery is (customers.to_product: one variant, the product itself)."""
+mapped as a `product` delivery is (customers.to_product), its variants the child items read for the whole page
+at once (`product.child_item.list?product_ids=…`)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from commerce_sync.aws.store_registry import Store
 from commerce_sync.canonical.model import Product
 from commerce_sync.platforms.api2cart.api import MAX_COUNT, PLATFORM, Api2CartApi, client_for
 from commerce_sync.platforms.api2cart.customers import to_product
-from commerce_sync.platforms.api2cart.models import A2cProduct
+from commerce_sync.platforms.api2cart.models import A2cChild, A2cProduct
 from commerce_sync.platforms.connection import PlatformApiUrlError
 from commerce_sync.platforms.http import CATALOG_HTTP_POLICY, HttpPolicy, platform_session
 from commerce_sync.platforms.products import (
@@ -52,7 +53,12 @@ class Api2CartCatalog:
 
     def _mapped(self, raw: Sequence[Any]) -> tuple[list[Product], list[tuple[str, str]]]:
         parsed, skipped = parse_products(raw, A2cProduct)
-        products, unmapped = build_products(parsed, lambda product: to_product(product, self._store.currency_code))
+        # One child item list for the page's products: their variants.
+        children = self._client.children([product.id for product in parsed])
+        variants = {parent: parse_products(items, A2cChild)[0] for parent, items in children.items()}
+        products, unmapped = build_products(
+            parsed, lambda product: to_product(product, self._store.currency_code, variants.get(product.id, []))
+        )
         return products, skipped + unmapped
 
     def page(self, cursor: str | None) -> CatalogPage:

@@ -6,12 +6,14 @@
   that keep no such flag, and an unknown never unsubscribes anyone).
 - Basket (`basket.info`) → cart: `basket_products` as lines (platforms.lines), the total their sum, `basket_url` as
   the checkout URL.
-- Product (`product.info`): one variant, the product itself (API2Cart keeps variants as child items, which are not
-  read: docs/api2cart.md, "Products"), its first image, `u_sku`, `price`, `quantity`.
+- Product (`product.info` and its `product.child_item.list`): each child item a variant (`sku`, `default_price`,
+  `inventory_level` under the shared stock rules, not for sale: hidden); a product without child items is its own
+  one variant (`u_sku`, `price`, `quantity`); the first image.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from decimal import Decimal
 
 from commerce_sync.canonical.model import (
@@ -25,7 +27,7 @@ from commerce_sync.canonical.model import (
     ProductVariant,
 )
 from commerce_sync.platforms.api2cart.api import PLATFORM
-from commerce_sync.platforms.api2cart.models import A2cAddress, A2cBasket, A2cCustomer, A2cProduct, text
+from commerce_sync.platforms.api2cart.models import A2cAddress, A2cBasket, A2cChild, A2cCustomer, A2cProduct, text
 from commerce_sync.platforms.lines import PlatformLine, to_lines
 from commerce_sync.platforms.products import stock, visibility
 
@@ -102,9 +104,44 @@ def to_cart(basket: A2cBasket, fallback_currency: str | None) -> Cart:
     )
 
 
-def to_product(product: A2cProduct, currency: str | None) -> Product:
+def _variant(child: A2cChild, product: A2cProduct, title: str) -> ProductVariant:
+    image = next((text(item.http_path) for item in child.images if text(item.http_path)), None)
+    buyable = child.avail_for_sale is not False
+    return ProductVariant(
+        id=child.id,
+        title=text(child.name) or title,
+        sku=text(child.sku),
+        url=text(product.url),
+        price=max(child.default_price if child.default_price is not None else product.price, Decimal(0)),
+        inventory_quantity=stock(
+            visible=buyable,
+            tracked=child.manage_stock is not False and child.inventory_level is not None,
+            quantity=float(child.inventory_level) if child.inventory_level is not None else None,
+            in_stock=child.in_stock is not False,
+        ),
+        image_url=image,
+        visibility=visibility(buyable),
+    )
+
+
+def to_product(product: A2cProduct, currency: str | None, children: Sequence[A2cChild] = ()) -> Product:
+    """The product's child items as its variants; a product without any is its own one variant."""
     image = next((text(image.http_path) for image in product.images if text(image.http_path)), None)
     title = text(product.name) or f"Product {product.id}"
+    own = ProductVariant(
+        id=product.id,
+        title=title,
+        sku=text(product.u_sku),
+        url=text(product.url),
+        price=max(product.price, Decimal(0)),
+        inventory_quantity=stock(
+            visible=True,
+            tracked=product.quantity is not None,
+            quantity=float(product.quantity) if product.quantity is not None else None,
+        ),
+        image_url=image,
+        visibility=visibility(True),
+    )
     return Product(
         id=product.id,
         title=title,
@@ -118,22 +155,7 @@ def to_product(product: A2cProduct, currency: str | None) -> Product:
             for index, item in enumerate(product.images)
             if (path := text(item.http_path))
         ),
-        variants=(
-            ProductVariant(
-                id=product.id,
-                title=title,
-                sku=text(product.u_sku),
-                url=text(product.url),
-                price=max(product.price, Decimal(0)),
-                inventory_quantity=stock(
-                    visible=True,
-                    tracked=product.quantity is not None,
-                    quantity=float(product.quantity) if product.quantity is not None else None,
-                ),
-                visibility=visibility(True),
-                image_url=image,
-            ),
-        ),
+        variants=tuple(_variant(child, product, title) for child in children) or (own,),
         currency_code=currency or None,
         published_at=product.create_at,
         updated_at=product.modified_at,

@@ -174,6 +174,22 @@ class A2cProduct(A2cModel):
     modified_at: A2cTime = None
 
 
+class A2cChild(A2cModel):
+    """A product's variant: API2Cart's child item (`product.child_item.list`)."""
+
+    id: EntityId
+    parent_id: str | None = None
+    sku: str | None = None
+    name: str | None = None
+    default_price: Money | None = None
+    inventory_level: Decimal | None = None
+    manage_stock: bool | None = None
+    in_stock: bool | None = None
+    avail_for_sale: bool | None = None
+    images: list[A2cImage] = []
+    modified_time: A2cTime = None
+
+
 class A2cBasketItem(A2cModel):
     id: str | None = None
     product_id: str | None = None

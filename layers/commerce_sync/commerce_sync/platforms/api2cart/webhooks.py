@@ -18,10 +18,11 @@ Authentication, both required:
 Entities and actions: `order` add/update and `order.shipment` add/update/delete read the whole order (order.info and
 its shipments) → `order.updated`; `order` delete → `order.deleted`; `customer` add/update → `customer.updated`
 (customer.info when the delivery lacks the e-mail); `customer` delete → `customer.deleted`; `product` add/update →
-`product.updated` (product.info when thin), delete → `product.deleted`; `basket` add/update → `cart.updated`
-(basket.info when thin), delete → `cart.deleted`. Anything else is acknowledged and ignored. An entity the API no
-longer has is acknowledged and ignored; API failures that may pass answer 503 (API2Cart delivers again). A
-connection-loss notice (`X-Webhook-Error-Code` other than 0, empty body) is acknowledged and logged.
+`product.updated` (product.info when thin, and always its child items, the variants), delete → `product.deleted`;
+`basket` add/update → `cart.updated` (basket.info when thin), delete → `cart.deleted`. Anything else is acknowledged
+and ignored. An entity the API no longer has is acknowledged and ignored; API failures that may pass answer 503
+(API2Cart delivers again). A connection-loss notice (`X-Webhook-Error-Code` other than 0, empty body) is
+acknowledged and logged.
 """
 
 from __future__ import annotations
@@ -52,7 +53,7 @@ from commerce_sync.platforms.adapter import (
 )
 from commerce_sync.platforms.api2cart.api import PLATFORM, Api2CartApi, client_for, keys
 from commerce_sync.platforms.api2cart.customers import to_cart, to_customer, to_product
-from commerce_sync.platforms.api2cart.models import A2cBasket, A2cCustomer, A2cProduct, text
+from commerce_sync.platforms.api2cart.models import A2cBasket, A2cChild, A2cCustomer, A2cProduct, text
 from commerce_sync.platforms.api2cart.orders import deleted_event, event_id, fetch_order, order_normalised
 from commerce_sync.platforms.connection import PlatformApiUrlError
 from commerce_sync.platforms.http import (
@@ -186,7 +187,9 @@ def _normalise(
         if raw is None:
             return Normalised.ignored(IgnoredKind.GONE, f"product {entity_id} no longer exists on API2Cart")
         product = parse_model(A2cProduct, raw)
-        canonical_product = build_canonical(lambda: to_product(product, store.currency_code))
+        found = _read(lambda: client().children([product.id]))
+        children = [parse_model(A2cChild, item) for item in found.get(product.id, [])]
+        canonical_product = build_canonical(lambda: to_product(product, store.currency_code, children))
         return _event(store, EventType.PRODUCT_UPDATED, "product", canonical_product, product.modified_at)
     if entity == "basket":
         if action == "delete":
