@@ -221,6 +221,9 @@ def test_a_magento_cart_becomes_an_order_that_ships_and_is_refunded(
         states.append((held["financial_status"], held.get("fulfillment_status")))
 
     assert states == [("pending", None), ("paid", None), ("paid", "shipped"), ("refunded", "shipped")]
+    assert mailchimp_reader.resource(f"/ecommerce/stores/{magento.store_id}/carts/b-77") is None, (
+        "the order (basket_id b-77) ended the cart: no abandoned-cart e-mail after the purchase"
+    )
     assert mailchimp.order_status_history(magento.store_id, "250") == [
         ("pending", None),
         ("paid", None),
