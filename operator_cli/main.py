@@ -437,7 +437,9 @@ def parser() -> argparse.ArgumentParser:
     )
     add.add_argument("--store-id", required=True, help="the Mailchimp store id (≤ 50 characters)")
     new_only = "needed for a new store"
-    add.add_argument("--platform", choices=["shopify", "woocommerce", "bigcommerce", "canonical"], help=new_only)
+    add.add_argument(
+        "--platform", choices=["shopify", "woocommerce", "bigcommerce", "api2cart", "canonical"], help=new_only
+    )
     add.add_argument("--identity", help=f"shop domain, site URL, store hash or (canonical) store id; {new_only}")
     add.add_argument("--name", help=new_only)
     add.add_argument("--list-id", help=f"the Mailchimp audience, fixed once the Mailchimp store exists; {new_only}")

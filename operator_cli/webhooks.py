@@ -1,8 +1,15 @@
-"""`commerce-sync webhooks STORE [--create] [--address URL]`: a Shopify store's webhook subscriptions made through
-the Admin API, per topic commerce-sync needs (docs/shopify.md). `--create` subscribes the missing topics at the
-address and records in the store's registration that its subscriptions are made that way and where, so the nightly
-reconciliation checks them and makes one Shopify removed again. It is also how a merchant's existing Shopify store
-gets its subscriptions. Addresses and topics only are printed: never the access token."""
+"""`commerce-sync webhooks STORE [--create] [--address URL]`: a store's webhook subscriptions per topic commerce-sync
+needs, for the platforms where commerce-sync makes them.
+
+- Shopify (docs/shopify.md): the subscriptions made through the Admin API. `--create` subscribes the missing topics
+  at the address and records in the store's registration that its subscriptions are made that way and where, so the
+  nightly reconciliation checks them and makes one Shopify removed again. It is also how a merchant's existing
+  Shopify store gets its subscriptions.
+- API2Cart (docs/api2cart.md): the webhooks made with webhook.create, per entity and action the store's cart supports.
+  `--create` makes the missing ones with the store's callback URL (the address with `?store=…&token=…`); nothing is
+  recorded: the nightly reconciliation tells them by their callback.
+
+Addresses and topics only are printed: never an access token, an API key or a callback's token."""
 
 from __future__ import annotations
 
@@ -14,8 +21,10 @@ from typing import Any, TextIO
 from commerce_sync.aws.secret_store import SecretFormatError, SecretReader
 from commerce_sync.aws.settings import Settings
 from commerce_sync.aws.store_registry import Store, WebhookSubscriptions
+from commerce_sync.platforms.connection import PlatformApiUrlError
 from commerce_sync.platforms.hooks import PlatformHooks
 from commerce_sync.platforms.http import PlatformApiError
+from commerce_sync.platforms.secret_push import HookPushError
 from commerce_sync.platforms.shopify.hooks import WebhookAddressError, parse_webhook_address
 from commerce_sync.platforms.webhook_health import HealthAction, HookState, WebhookHealth, WebhookHealthUnavailable
 
@@ -23,6 +32,8 @@ from operator_cli.stores import NewStore, StoreError, add_store, find_store
 
 COMMAND = "webhooks"
 SHOPIFY_WEBHOOK_PATH = "/webhooks/shopify"
+# Platforms whose subscriptions this command makes: Shopify (the Admin API) and API2Cart (webhook.create).
+WEBHOOK_PATHS = {"shopify": SHOPIFY_WEBHOOK_PATH, "api2cart": "/webhooks/api2cart"}
 # How each topic's line reads: what Shopify listed, and what this run did.
 OUTCOMES = {
     HealthAction.NONE: "subscribed",
@@ -36,11 +47,11 @@ class WebhooksRefused(Exception):
     """What the operator must give or do differently (exit code 2); nothing was changed."""
 
 
-def default_address() -> str | None:
-    """The deployment's Shopify webhook address: the HTTP API's base URL (the stack output ApiUrl, or the local
-    runner's) with `/webhooks/shopify`."""
+def default_address(platform: str = "shopify") -> str | None:
+    """The deployment's webhook address for the platform: the HTTP API's base URL (the stack output ApiUrl, or the
+    local runner's) with `/webhooks/shopify` (or `/webhooks/api2cart`)."""
     base = os.environ.get("COMMERCE_SYNC_API_URL")
-    return f"{base.rstrip('/')}{SHOPIFY_WEBHOOK_PATH}" if base else None
+    return f"{base.rstrip('/')}{WEBHOOK_PATHS[platform]}" if base else None
 
 
 def run(store_id: str, create: bool, address: str | None, as_json: bool, out: TextIO | None = None) -> int:
@@ -58,7 +69,8 @@ def run(store_id: str, create: bool, address: str | None, as_json: bool, out: Te
         )
         return 1
     try:
-        recorded = _record(settings, store, chosen) if create else None
+        # An API2Cart store's webhooks are told ours by their callback; nothing to record.
+        recorded = _record(settings, store, chosen) if create and store.platform == "shopify" else None
     except StoreError as error:
         # Shopify has the subscriptions; the registration does not say so, so they are not checked nightly yet.
         print(f"commerce-sync {COMMAND}: error: subscribed, but not recorded: {error}", file=sys.stderr)
@@ -77,14 +89,14 @@ def _store_and_address(
     store = find_store(settings, store_id)
     if store is None:
         raise WebhooksRefused(f"store {store_id} is not registered (register it with add-store)")
-    if store.platform != "shopify":
+    if store.platform not in WEBHOOK_PATHS:
         raise WebhooksRefused(
-            f"store {store_id} is a {store.platform} store: this command makes Shopify subscriptions; the nightly "
-            f"reconciliation checks its webhooks (`commerce-sync reconcile --store {store_id}`)"
+            f"store {store_id} is a {store.platform} store: this command makes Shopify and API2Cart subscriptions; "
+            f"the nightly reconciliation checks its webhooks (`commerce-sync reconcile --store {store_id}`)"
         )
-    chosen = address or store.webhook_address or default_address()
+    chosen = address or store.webhook_address or default_address(store.platform)
     if chosen is None and create:
-        raise WebhooksRefused("no webhook address: give --address (the stack's WebhookUrl for shopify)")
+        raise WebhooksRefused(f"no webhook address: give --address (the stack's WebhookUrl for {store.platform})")
     try:
         return store, parse_webhook_address(chosen) if chosen else None
     except WebhookAddressError as error:
@@ -97,12 +109,28 @@ def _check(store: Store, address: str | None, create: bool) -> WebhookHealth:
     except SecretFormatError as error:
         raise WebhooksRefused(str(error)) from error
     credentials = dict(secret.get("platform_api_credentials") or {})
+    if store.platform == "api2cart":
+        return _check_api2cart(store, credentials, address, str(secret.get("webhook_secret") or ""), create)
     try:
         api = PlatformHooks().shopify(store, credentials, address)
     except WebhookHealthUnavailable as error:
         raise WebhooksRefused(
             f"{error} (set them with `commerce-sync stores set-credentials {store.store_id}`)"
         ) from error
+    return api.check_and_repair(store.store_id, repair=create)
+
+
+def _check_api2cart(
+    store: Store, credentials: dict[str, Any], address: str | None, token: str, create: bool
+) -> WebhookHealth:
+    try:
+        api = PlatformHooks().api2cart(store, credentials, address, token or None)
+    except HookPushError as error:
+        raise WebhooksRefused(
+            f"{error} (set them with `commerce-sync stores set-credentials {store.store_id}`)"
+        ) from error
+    except PlatformApiUrlError as error:
+        raise WebhooksRefused(str(error)) from error
     return api.check_and_repair(store.store_id, repair=create)
 
 
@@ -123,7 +151,8 @@ def _print(
     out: TextIO,
 ) -> None:
     where = f"at {address}" if address else "at any address (no webhook address is registered or given)"
-    print(f"store {store.store_id}: Shopify webhook subscriptions of the app {where}", file=out)
+    kind = "API2Cart webhooks" if store.platform == "api2cart" else "Shopify webhook subscriptions of the app"
+    print(f"store {store.store_id}: {kind} {where}", file=out)
     width = max(len(topic.topic) for topic in health.topics)
     for topic in health.topics:
         line = f"  {topic.topic:<{width}}  {OUTCOMES[topic.action]}"
@@ -147,7 +176,7 @@ def _print(
             "reconciliation checks them and subscribes a topic Shopify removed again",
             file=out,
         )
-    elif store.webhook_subscriptions != WebhookSubscriptions.ADMIN_API:
+    elif store.platform == "shopify" and store.webhook_subscriptions != WebhookSubscriptions.ADMIN_API:
         print(
             "not checked nightly: the registration does not say its subscriptions are made through the Admin API "
             "(`--create` records it)",

@@ -107,7 +107,9 @@ def _error(status: HTTPStatus, error: Exception) -> Response[dict[str, Any]]:
 @app.post("/webhooks/<platform>")
 @tracer.capture_method
 def receive(platform: str) -> Response[dict[str, Any]]:
-    receipt = receiver().receive(platform, dict(app.current_event.headers or {}), _raw_body())
+    event = app.current_event
+    query = dict(event.query_string_parameters or {})
+    receipt = receiver().receive(platform, dict(event.headers or {}), _raw_body(), query=query)
     status = HTTPStatus.ACCEPTED if receipt.status == "accepted" else HTTPStatus.OK
     body: dict[str, Any] = {"status": receipt.status}
     if receipt.event_ids:

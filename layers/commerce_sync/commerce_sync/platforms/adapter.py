@@ -31,6 +31,9 @@ class WebhookRequest:
     platform: str
     headers: Mapping[str, str]
     body: bytes
+    # The delivery URL's query string: where a platform that signs nothing of ours lets us put the store and a
+    # token (API2Cart's callback URL).
+    query: Mapping[str, str] = field(default_factory=dict)
 
     def header(self, name: str) -> str | None:
         """Case-insensitive: the HTTP API lower-cases header names, other front doors may not."""

@@ -16,6 +16,8 @@ from typing import Any
 
 from commerce_sync.aws.observability import logger
 from commerce_sync.aws.store_registry import Store
+from commerce_sync.platforms.api2cart.api import client_for as api2cart_client
+from commerce_sync.platforms.api2cart.hooks import Api2CartWebhooks
 from commerce_sync.platforms.bigcommerce.api import access_token as bigcommerce_access_token
 from commerce_sync.platforms.bigcommerce.api import api_root as bigcommerce_api_root
 from commerce_sync.platforms.bigcommerce.hooks import BigCommerceWebhooks
@@ -36,7 +38,7 @@ from commerce_sync.platforms.woocommerce.api import key_pair as woocommerce_key_
 from commerce_sync.platforms.woocommerce.api import rest_root as woocommerce_api_root
 from commerce_sync.platforms.woocommerce.hooks import WooCommerceWebhooks
 
-PUSHABLE_PLATFORMS = frozenset({"woocommerce", "bigcommerce"})
+PUSHABLE_PLATFORMS = frozenset({"woocommerce", "bigcommerce", "api2cart"})
 # Platforms whose deliveries may be signed with a key apart from the webhook secret: BigCommerce signs
 # Standard Webhooks with the app's client secret, kept as the store secret's `client_secret`.
 CLIENT_SECRET_PLATFORMS = frozenset({"bigcommerce"})
@@ -54,8 +56,12 @@ class PlatformHooks:
         except PlatformApiUrlError as error:
             raise HookPushError(f"store {store.store_id}: {error}, so its webhooks cannot be updated") from error
 
-    def _webhooks(self, store: Store, credentials: Mapping[str, Any]) -> WooCommerceWebhooks | BigCommerceWebhooks:
+    def _webhooks(
+        self, store: Store, credentials: Mapping[str, Any]
+    ) -> WooCommerceWebhooks | BigCommerceWebhooks | Api2CartWebhooks:
         session = platform_session(self._policy)
+        if store.platform == "api2cart":
+            return self.api2cart(store, credentials)
         if store.platform == "woocommerce":
             pair = woocommerce_key_pair(credentials)
             if pair is None:
@@ -73,6 +79,18 @@ class PlatformHooks:
                 )
             return BigCommerceWebhooks(bigcommerce_api_root(store), token, session)
         raise HookPushError(f"{store.platform} offers no API to set a webhook secret")
+
+    def api2cart(
+        self, store: Store, credentials: Mapping[str, Any], address: str | None = None, token: str | None = None
+    ) -> Api2CartWebhooks:
+        """A store's API2Cart webhooks; `address` and `token` (the webhook secret) let missing ones be created."""
+        client = api2cart_client(store, credentials, platform_session(self._policy))
+        if client is None:
+            raise HookPushError(
+                f"store {store.store_id} has no API2Cart keys (platform_api_credentials.api_key and store_key), "
+                "so its webhooks cannot be read or updated"
+            )
+        return Api2CartWebhooks(client, store.store_id, address, token)
 
     def shopify(self, store: Store, credentials: Mapping[str, Any], address: str | None) -> ShopifyWebhooks:
         """A Shopify store's subscriptions made through the Admin API, against the topics commerce-sync needs at

@@ -124,3 +124,67 @@ def woocommerce_status(status: str, custom: dict[str, MappedStatus] | None = Non
         raise UnknownStatus(
             f"unknown WooCommerce order status {status!r}; map it in {WOOCOMMERCE_CUSTOM_ENV}"
         ) from error
+
+
+# API2Cart: an order's `status` is the cart's own (`{id, name}`), so the table is the carts' statuses. By `id` for
+# Magento, whose ids are its state codes (Magento's "closed" is a refunded order); by lower-cased `name` for carts
+# whose ids are numbers that mean different things per cart (PrestaShop's default order states, OpenCart's); then
+# by words in the name, for the other carts. A status none of these place is a 400 naming it.
+API2CART_BY_ID: dict[str, MappedStatus] = {
+    "pending": MappedStatus(PENDING),
+    "pending_payment": MappedStatus(PENDING),
+    "payment_review": MappedStatus(PENDING),
+    "holded": MappedStatus(PENDING),
+    "fraud": MappedStatus(PENDING),
+    "processing": MappedStatus(PAID),
+    "complete": MappedStatus(PAID, shipped=True),
+    "closed": MappedStatus(REFUNDED),
+    "canceled": MappedStatus(CANCELLED),
+}
+API2CART_BY_NAME: dict[str, MappedStatus] = {
+    "awaiting check payment": MappedStatus(PENDING),
+    "awaiting bank wire payment": MappedStatus(PENDING),
+    "awaiting cash on delivery validation": MappedStatus(PENDING),
+    "on backorder (not paid)": MappedStatus(PENDING),
+    "payment accepted": MappedStatus(PAID),
+    "remote payment accepted": MappedStatus(PAID),
+    "processing in progress": MappedStatus(PAID),
+    "on backorder (paid)": MappedStatus(PAID),
+    "shipped": MappedStatus(PAID, shipped=True),
+    "delivered": MappedStatus(PAID, shipped=True),
+    "canceled": MappedStatus(CANCELLED),
+    "cancelled": MappedStatus(CANCELLED),
+    "refunded": MappedStatus(REFUNDED),
+    "payment error": MappedStatus(CANCELLED),
+}
+# Checked in this order: a partial refund stays paid (amount-aware, as for Shopify), then "refund" before the rest,
+# "not paid" before "paid".
+API2CART_WORDS: tuple[tuple[str, MappedStatus], ...] = (
+    ("partially refund", MappedStatus(PAID)),
+    ("refund", MappedStatus(REFUNDED)),
+    ("cancel", MappedStatus(CANCELLED)),
+    ("declin", MappedStatus(CANCELLED)),
+    ("fail", MappedStatus(CANCELLED)),
+    ("void", MappedStatus(CANCELLED)),
+    ("not paid", MappedStatus(PENDING)),
+    ("unpaid", MappedStatus(PENDING)),
+    ("pending", MappedStatus(PENDING)),
+    ("awaiting", MappedStatus(PENDING)),
+    ("hold", MappedStatus(PENDING)),
+    ("deliver", MappedStatus(PAID, shipped=True)),
+    ("shipped", MappedStatus(PAID, shipped=True)),
+    ("complete", MappedStatus(PAID, shipped=True)),
+    ("paid", MappedStatus(PAID)),
+    ("processing", MappedStatus(PAID)),
+)
+
+
+def api2cart_status(status_id: str | None, name: str | None) -> MappedStatus:
+    key, label = (status_id or "").strip().lower(), (name or "").strip().lower()
+    found = API2CART_BY_ID.get(key) or API2CART_BY_NAME.get(label)
+    if found is not None:
+        return found
+    for word, mapped in API2CART_WORDS:
+        if word in label or word in key:
+            return mapped
+    raise UnknownStatus(f"unknown API2Cart order status {status_id!r} ({name!r})")

@@ -87,16 +87,22 @@ class WebhookReceiver:
         self._activity = activity
 
     def receive(
-        self, platform: str, headers: Mapping[str, str], body: bytes, authenticated_by_transport: bool = False
+        self,
+        platform: str,
+        headers: Mapping[str, str],
+        body: bytes,
+        authenticated_by_transport: bool = False,
+        query: Mapping[str, str] | None = None,
     ) -> Receipt:
         """`authenticated_by_transport`: the delivery came through a channel AWS already authenticated
-        (Shopify's EventBridge partner event source), which carries no signature to check."""
+        (Shopify's EventBridge partner event source), which carries no signature to check. `query`: the delivery
+        URL's query string parameters."""
         adapter = self._adapters.get(platform)
         if adapter is None:
             raise UnknownPlatform(f"no such platform: {platform}")
         if len(body) > MAX_BODY_BYTES:
             raise BodyTooLarge(f"the body is {len(body)} bytes; at most {MAX_BODY_BYTES} are accepted")
-        request = WebhookRequest(platform=platform, headers=headers, body=body)
+        request = WebhookRequest(platform=platform, headers=headers, body=body, query=dict(query or {}))
         if adapter.is_ping(request):
             return _ignored(IgnoredKind.PING, "ping")
 

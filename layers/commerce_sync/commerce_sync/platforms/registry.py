@@ -12,6 +12,10 @@ import requests
 
 from commerce_sync.aws.store_registry import Store
 from commerce_sync.platforms.adapter import PlatformAdapter
+from commerce_sync.platforms.api2cart import api as api2cart_api
+from commerce_sync.platforms.api2cart.catalog import Api2CartCatalog
+from commerce_sync.platforms.api2cart.history import Api2CartHistory
+from commerce_sync.platforms.api2cart.webhooks import Api2CartAdapter
 from commerce_sync.platforms.bigcommerce import api as bigcommerce_api
 from commerce_sync.platforms.bigcommerce.catalog import BigCommerceCatalog
 from commerce_sync.platforms.bigcommerce.history import BigCommerceHistory
@@ -40,6 +44,7 @@ CATALOG_READERS: dict[str, CatalogBuilder] = {
     "shopify": ShopifyCatalog.for_store,
     "woocommerce": WooCommerceCatalog.for_store,
     "bigcommerce": BigCommerceCatalog.for_store,
+    "api2cart": Api2CartCatalog.for_store,
 }
 
 PromotionBuilder = Callable[[Store, Mapping[str, Any], HttpPolicy, "requests.Session | None"], PromotionSource]
@@ -58,12 +63,14 @@ HISTORY_READERS: dict[str, HistoryBuilder] = {
     "shopify": ShopifyHistory.for_store,
     "woocommerce": WooCommerceHistory.for_store,
     "bigcommerce": BigCommerceHistory.for_store,
+    "api2cart": Api2CartHistory.for_store,
 }
 
 CONNECTIONS: dict[str, PlatformConnection] = {
     "shopify": shopify_api.CONNECTION,
     "woocommerce": woocommerce_api.CONNECTION,
     "bigcommerce": bigcommerce_api.CONNECTION,
+    "api2cart": api2cart_api.CONNECTION,
 }
 
 
@@ -78,6 +85,7 @@ def adapters() -> dict[str, PlatformAdapter]:
         ShopifyAdapter(),
         WooCommerceAdapter(),
         BigCommerceAdapter(),
+        Api2CartAdapter(),
         CanonicalAdapter(),
     ]
     return {adapter.name: adapter for adapter in available}

@@ -10,8 +10,10 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import json
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 STANDARD_WEBHOOKS_TOLERANCE_SECONDS = 300
 
@@ -87,3 +89,46 @@ def verify_standard_webhook(
         if any(hmac.compare_digest(expected, candidate) for candidate in presented):
             return index
     raise SignatureError("the signature does not match")
+
+
+# API2Cart (docs/api2cart.md, "Authenticating deliveries"): the headers its signature covers, as this project reads
+# API2Cart's description of X-Webhook-Signature.
+API2CART_SIGNED_HEADERS = ("X-Webhook-Action", "X-Webhook-Entity", "X-Webhook-Store-Id", "X-Webhook-Timestamp")
+API2CART_TOLERANCE_SECONDS = 300
+
+
+def api2cart_signed_message(payload: Any, headers: Mapping[str, str]) -> bytes:
+    """`{"request_body": <body>, "request_headers": <the signed headers, sorted by name>}` as PHP's json_encode
+    writes it (API2Cart is PHP): no spaces, `/` escaped as `\\/`, non-ASCII as \\u escapes."""
+    signed = {name: headers[name] for name in sorted(API2CART_SIGNED_HEADERS) if name in headers}
+    text = json.dumps({"request_body": payload, "request_headers": signed}, separators=(",", ":"), ensure_ascii=True)
+    return text.replace("/", "\\/").encode()
+
+
+def sign_api2cart(api_key: str, payload: Any, headers: Mapping[str, str]) -> str:
+    return base64.b64encode(_hmac_sha256(api_key, api2cart_signed_message(payload, headers))).decode()
+
+
+def verify_api2cart(
+    api_key: str,
+    payload: Any,
+    headers: Mapping[str, str],
+    signature: str | None,
+    now: float | None = None,
+    tolerance: int = API2CART_TOLERANCE_SECONDS,
+) -> None:
+    """SignatureError unless `signature` is the API key's over the body and the X-Webhook-* headers, sent within
+    `tolerance` seconds of now (X-Webhook-Timestamp, which the signature covers)."""
+    if not signature:
+        raise SignatureError("the X-Webhook-Signature header is missing")
+    timestamp = headers.get("X-Webhook-Timestamp") or ""
+    if not (timestamp.isascii() and timestamp.isdigit() and len(timestamp) <= 12):
+        raise SignatureError("X-Webhook-Timestamp is missing or not a Unix time")
+    if abs((now if now is not None else time.time()) - int(timestamp)) > tolerance:
+        raise SignatureError("X-Webhook-Timestamp is outside the allowed window (a stale or replayed delivery)")
+    try:
+        presented = base64.b64decode(signature.strip(), validate=True)
+    except ValueError as error:
+        raise SignatureError("X-Webhook-Signature is not base64") from error
+    if not hmac.compare_digest(_hmac_sha256(api_key, api2cart_signed_message(payload, headers)), presented):
+        raise SignatureError("X-Webhook-Signature does not match the body and headers")
