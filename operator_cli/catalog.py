@@ -33,6 +33,8 @@ from commerce_sync.aws.store_registry import Store, StoreRegistry
 from commerce_sync.aws.sync_lock import SyncLock
 from commerce_sync.catalog.state import CATALOG_PARTS, LOCK, CatalogState, partition
 
+from operator_cli.terminal import columns, print_table
+
 FUNCTION_LOGICAL_ID = "ProductSyncFunction"
 FUNCTION_NAME_OUTPUT = "ProductSyncFunctionName"
 FUNCTION_NAME_VARIABLE = "PRODUCT_SYNC_FUNCTION_NAME"
@@ -267,8 +269,8 @@ def catalog_status(store_id: str | None, as_json: bool, out: TextIO | None = Non
     if as_json:
         print(json.dumps(statuses, indent=2, default=str), file=out)
         return 0
-    header = f"{'store':<24} {'last run finished':<21} {'seen':>7} {'unchg':>7} {'new':>6} {'upd':>6} {'rm':>5}"
-    print(header + f" {'fail':>5} {'secs':>7}  now", file=out)
+    rows: list[tuple[str, ...]] = []
+    promotions: list[str] = []
     for status in statuses:
         last = status["last_run"] or {}
         current = status["current_run"]
@@ -281,12 +283,13 @@ def catalog_status(store_id: str | None, as_json: bool, out: TextIO | None = Non
                 now += f" ({current['last_error'][:60]})"
         if status["batches_in_flight"]:
             now += f", {status['batches_in_flight']} batch(es) in flight"
-        print(
-            f"{status['store_id']:<24} {_when(last.get('finished_at')):<21} {last.get('seen', 0):>7} "
-            f"{last.get('unchanged', 0):>7} {last.get('created', 0):>6} {last.get('updated', 0):>6} "
-            f"{last.get('removed', 0):>5} {last.get('failed', 0):>5} {last.get('duration_seconds', 0):>7.1f}  {now}",
-            file=out,
-        )
+        counts = (last.get(name, 0) for name in ("seen", "unchanged", "created", "updated", "removed", "failed"))
+        seconds = f"{float(last.get('duration_seconds', 0)):.1f}"
+        rows.append((status["store_id"], _when(last.get("finished_at")), *map(str, counts), seconds, now))
         if last.get("promotions"):
-            print(f"{'':<24} {_promotions_line(last['promotions'])}", file=out)
+            promotions.append(f"{status['store_id']}: {_promotions_line(last['promotions'])}")
+    headers = ("STORE", "LAST RUN FINISHED", "SEEN", "UNCHG", "NEW", "UPD", "RM", "FAIL", "SECS", "NOW")
+    print_table(columns(rows, *headers, numbers=headers[2:9]), out)
+    for line in promotions:
+        print(line, file=out)
     return 0

@@ -47,6 +47,7 @@ from operator_cli.stores import (
     generate_webhook_secret,
     set_credentials,
 )
+from operator_cli.terminal import print_table
 
 # Powertools' switch (aws_lambda_powertools.shared.constants.METRICS_DISABLED_ENV).
 METRICS_DISABLED = "POWERTOOLS_METRICS_DISABLED"
@@ -367,7 +368,10 @@ def _rotate(arguments: argparse.Namespace) -> int:
 
 def _rotation_status(arguments: argparse.Namespace) -> int:
     rows = rotation_cli.rotation_status(Settings.from_environment())
-    print(rotation_cli.status_as_json(rows) if arguments.json else rotation_cli.format_status(rows))
+    if arguments.json:
+        print(rotation_cli.status_as_json(rows))
+    else:
+        print_table(rotation_cli.format_status(rows))
     return 0
 
 

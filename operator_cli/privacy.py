@@ -48,6 +48,7 @@ from commerce_sync.processing.services import Services
 from pydantic import ValidationError
 
 from operator_cli.help_texts import example_options
+from operator_cli.terminal import columns, print_table
 
 WAIT_SECONDS = 120.0
 COUNT_LABELS = {
@@ -233,14 +234,20 @@ def audit(store_id: str | None, as_json: bool, out: TextIO | None = None) -> int
     if as_json:
         print(json.dumps(lines, default=str, indent=2), file=out)
         return 0
-    for line in lines:
-        done = line.get("completed_at") or "not completed"
-        outcome = json.dumps(line.get("outcome", {}), default=str, sort_keys=True)
-        print(
-            f"{line.get('received_at')}  {line.get('store_id')}  {line.get('kind')}  request {line.get('request_id')}"
-            f"  subject {str(line.get('subject', ''))[:20]}…  completed {done}  {outcome}",
-            file=out,
+    rows = [
+        (
+            str(line.get("received_at")),
+            str(line.get("store_id")),
+            str(line.get("kind")),
+            str(line.get("request_id")),
+            f"{str(line.get('subject', ''))[:20]}…",
+            str(line.get("completed_at") or "not completed"),
+            json.dumps(line.get("outcome", {}), default=str, sort_keys=True),
         )
+        for line in lines
+    ]
+    if rows:
+        print_table(columns(rows, "RECEIVED", "STORE", "KIND", "REQUEST", "SUBJECT", "COMPLETED", "OUTCOME"), out)
     print(f"{len(lines)} privacy request(s)", file=out)
     return 0
 

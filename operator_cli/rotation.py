@@ -56,6 +56,9 @@ from commerce_sync.rotation.key_rotation import (
     MIN_WEBHOOK_SECRET_LENGTH,
     STEPS,
 )
+from rich.table import Table
+
+from operator_cli.terminal import columns
 
 DEFAULT_EVERY_DAYS = 90
 LOCAL_STUB_FUNCTION = "commerce-sync-local-rotation-stub"
@@ -437,10 +440,9 @@ def status_as_json(rows: list[SecretStatus]) -> str:
     return json.dumps([asdict(row) for row in rows], indent=2)
 
 
-def format_status(rows: list[SecretStatus]) -> str:
+def format_status(rows: list[SecretStatus]) -> Table:
     lines = []
     for row in rows:
-        name = row.store_id or "mailchimp"
         schedule = row.schedule if row.rotation_enabled else "no schedule"
         extra = []
         if row.staged:
@@ -448,10 +450,16 @@ def format_status(rows: list[SecretStatus]) -> str:
         if row.previous_accepted_until:
             extra.append(f"previous secret accepted until {row.previous_accepted_until}")
         lines.append(
-            f"{name:<24} {row.kind:<21} {schedule or '-':<16} last rotated {row.last_rotated or 'never':<21} "
-            f"{row.rotation}{'; ' + '; '.join(extra) if extra else ''}"
+            (
+                row.store_id or "mailchimp",
+                row.kind,
+                schedule or "-",
+                row.last_rotated or "never",
+                row.rotation,
+                "; ".join(extra),
+            )
         )
-    return "\n".join(lines)
+    return columns(lines, "STORE", "KIND", "SCHEDULE", "LAST ROTATED", "ROTATION", "NOTES")
 
 
 # ---- what the CLI's `rotate` command does ------------------------------------------------------------------

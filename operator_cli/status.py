@@ -47,6 +47,7 @@ from operator_cli.store_status import (
     stores_to_report,
 )
 from operator_cli.store_status import describe as describe_store
+from operator_cli.terminal import columns, print_table
 
 QUIET_SECONDS = 0.5
 POLL_SECONDS = 0.1
@@ -171,9 +172,14 @@ def with_stores(status: dict[str, Any], store_id: str | None, skip_mailchimp: bo
 
 def show(status: dict[str, Any]) -> None:
     print("idle" if status["idle"] else "busy")
-    for name, depth in sorted(status["queues"].items()):
-        delayed = f" {depth['delayed']:>6} delayed" if depth.get("delayed") else ""
-        print(f"  {name:<44} {depth['visible']:>6} waiting {depth['in_flight']:>6} in flight{delayed}")
+    queues = [
+        (name, str(depth["visible"]), str(depth["in_flight"]), str(depth.get("delayed") or 0))
+        for name, depth in sorted(status["queues"].items())
+    ]
+    if queues:
+        print_table(
+            columns(queues, "QUEUE", "WAITING", "IN FLIGHT", "DELAYED", numbers=("WAITING", "IN FLIGHT", "DELAYED"))
+        )
     if status["invocations"] is not None:
         running = {name: count for name, count in status["invocations"].items() if count}
         print("  running: " + (", ".join(f"{name} {count}" for name, count in running.items()) or "nothing"))
