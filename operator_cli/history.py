@@ -22,18 +22,15 @@ started asynchronously, then each is followed): progress from the run's checkpoi
 from __future__ import annotations
 
 import json
-import logging
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager, redirect_stdout
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any, TextIO
 
 import boto3
-from commerce_sync.aws.observability import logger
 from commerce_sync.aws.settings import Settings
 from commerce_sync.aws.store_imports import ImportBook
 from commerce_sync.aws.store_registry import Store, StoreRegistry
@@ -45,7 +42,7 @@ from commerce_sync.history.state import LOCK, BackfillCheckpoint, HistoryState, 
 from commerce_sync.processing.services import Services
 from commerce_sync.processing.store_imports import iso
 
-from operator_cli.catalog import deployed_function_name, local_invoker
+from operator_cli.catalog import deployed_function_name, function_output_to, local_invoker
 
 PROGRESS_INTERVAL_SECONDS = 1.0
 # A failed slice is retried (the queue, or Lambda's own retries of an async invoke); a checkpoint with an
@@ -221,21 +218,6 @@ def _running_message(state: HistoryState, store_id: str) -> str:
     checkpoint = state.load(store_id)
     what = f"run {checkpoint.run_id}, {checkpoint.phase}" if checkpoint and checkpoint.status == "running" else "a run"
     return f"{store_id}: a backfill of this store is already running ({what}); not started again"
-
-
-@contextmanager
-def function_output_to(stream: TextIO) -> Iterator[None]:
-    """The locally invoked function's log lines (and any print) go to `stream`, so stdout holds only the summary
-    (`--json` is read by scripts)."""
-    handlers = [h for h in logging.getLogger(logger.service).handlers if isinstance(h, logging.StreamHandler)]
-    previous = [handler.setStream(stream) for handler in handlers]
-    try:
-        with redirect_stdout(stream):
-            yield
-    finally:
-        for handler, old in zip(handlers, previous, strict=True):
-            if old is not None:
-                handler.setStream(old)
 
 
 # ---- the command ---------------------------------------------------------------------------------------------
