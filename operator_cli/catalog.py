@@ -118,20 +118,18 @@ class ProgressPrinter:
         self._state = state
         self._store_id = store_id
         self._bars = ProgressBars(out or sys.stderr)
-        self._shown = self._bars.shown()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._watch, daemon=True)
         self._last = ""
 
     def __enter__(self) -> ProgressPrinter:
-        self._shown.__enter__()
         self._thread.start()
         return self
 
     def __exit__(self, *_: object) -> None:
         self._stop.set()
         self._thread.join(timeout=5)
-        self._shown.__exit__(None, None, None)
+        self._bars.close()
 
     def _watch(self) -> None:
         while not self._stop.wait(PROGRESS_INTERVAL_SECONDS):

@@ -28,7 +28,7 @@ from commerce_sync.canonical.redaction import redact_emails
 from rich.table import Table
 
 from operator_cli.help_texts import example_options
-from operator_cli.terminal import columns, print_table
+from operator_cli.terminal import ProgressBars, columns, print_table
 
 # The processing functions whose queues have dead-letter queues, and the variables naming them
 # (the local runner's env file and a stack's outputs both provide these).
@@ -418,17 +418,16 @@ def run(arguments: argparse.Namespace) -> int:
         return 0
 
     show_progress = not arguments.dry_run and not arguments.json
-    outcome = replay(
-        function,
-        limit=arguments.limit,
-        only=only,
-        dry_run=arguments.dry_run,
-        progress=(lambda count: print(f"\rreplayed {count}", end="", file=sys.stderr, flush=True))
-        if show_progress
-        else None,
-    )
-    if show_progress and outcome.sent:
-        print(file=sys.stderr)
+    with ProgressBars(sys.stderr) as bars:
+        outcome = replay(
+            function,
+            limit=arguments.limit,
+            only=only,
+            dry_run=arguments.dry_run,
+            progress=(lambda count: bars.update("replay", f"replayed {count}", "replayed", count, arguments.limit))
+            if show_progress
+            else None,
+        )
     if arguments.json:
         summary = {
             "function": function,

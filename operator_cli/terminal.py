@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from typing import Any, TextIO
 
 from rich.console import Console
@@ -81,8 +80,9 @@ def print_json(document: Any, stream: TextIO | None = None) -> None:
 
 
 class ProgressBars:
-    """Progress of a running command on stderr: live bars on a terminal; when stderr is not one (a log file, a test),
-    one plain line whenever something moves, as a bar that nobody sees redrawn would say nothing."""
+    """Progress of a running command on stderr: live bars on a terminal, started at the first update and stopped by
+    `close` (or the end of a `with` block); when stderr is not a terminal (a log file, a test), one plain line
+    whenever something moves, as a bar that nobody sees redrawn would say nothing."""
 
     def __init__(self, stream: TextIO | None = None) -> None:
         self.stream = stream or sys.stderr
@@ -90,32 +90,34 @@ class ProgressBars:
         self._progress: Progress | None = None
         self._tasks: dict[str, TaskID] = {}
 
-    @contextmanager
-    def shown(self) -> Iterator[ProgressBars]:
-        if not self.live:
-            yield self
-            return
-        self._progress = Progress(
-            TextColumn("{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeRemainingColumn(),
-            TextColumn("{task.fields[detail]}"),
-            console=console(self.stream),
-            transient=False,
-        )
-        with self._progress:
-            yield self
-        self._progress = None
+    def __enter__(self) -> ProgressBars:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    def _bars(self) -> Progress:
+        if self._progress is None:
+            self._progress = Progress(
+                TextColumn("{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeRemainingColumn(),
+                TextColumn("{task.fields[detail]}"),
+                console=console(self.stream),
+            )
+            self._progress.start()
+        return self._progress
 
     def update(self, key: str, line: str, description: str, done: int, total: int | None, detail: str = "") -> None:
         """Moves the bar `key` (made on first use) to `done` of `total`; `line` is what a non-terminal gets."""
-        if self._progress is None:
+        if not self.live:
             print(line, file=self.stream, flush=True)
             return
+        bars = self._bars()
         if key not in self._tasks:
-            self._tasks[key] = self._progress.add_task(description, total=total, detail=detail)
-        self._progress.update(self._tasks[key], completed=done, total=total, description=description, detail=detail)
+            self._tasks[key] = bars.add_task(description, total=total, detail=detail)
+        bars.update(self._tasks[key], completed=done, total=total, description=description, detail=detail)
 
     def note(self, line: str) -> None:
         """A message between the bars (a retried slice, a wait): printed above them on a terminal."""
@@ -123,6 +125,12 @@ class ProgressBars:
             print(line, file=self.stream, flush=True)
         else:
             self._progress.console.print(line)
+
+    def close(self) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+            self._progress = None
+            self._tasks.clear()
 
 
 def columns(rows: Sequence[Sequence[str]], *headers: str, numbers: Sequence[str] = ()) -> Table:
