@@ -65,7 +65,9 @@ def stores_to_sync(store_id: str | None) -> list[Store]:
     if store_id:
         store = registry.get(store_id)
         if store is None:
-            raise SystemExit(f"error: no store {store_id} is registered")
+            raise SystemExit(
+                f"commerce-sync: error: no store {store_id} is registered (`commerce-sync stores list` lists them)"
+            )
         return [store]
     return [store for store in registry.list() if store.active]
 

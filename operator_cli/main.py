@@ -20,6 +20,13 @@ from pathlib import Path
 from typing import Any
 
 import boto3
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    EndpointConnectionError,
+    NoCredentialsError,
+    NoRegionError,
+)
 from commerce_sync.accounts.connections import AccountCheckFailed
 from commerce_sync.accounts.oauth import DEFAULT_INVITE_DAYS, OAuthApp, OAuthRefused
 from commerce_sync.aws.settings import Settings
@@ -386,11 +393,17 @@ def _rotate(arguments: argparse.Namespace) -> int:
             store = rotation_cli.store_by_id(settings, arguments.store_id)
             secret_id = store.secret_id
             if arguments.target == "shopify-secret" and store.platform != "shopify":
-                raise rotation_cli.RotationCliError(f"store {store.store_id} is a {store.platform} store")
+                raise rotation_cli.RotationCliError(
+                    f"store {store.store_id} is a {store.platform} store; shopify-secret is for Shopify stores (its "
+                    f"webhook secret rotates with `commerce-sync rotate store-secret {store.store_id}`)"
+                )
             supplied = arguments.target == "shopify-secret" or getattr(arguments, "supply", False) or arguments.stdin
             if arguments.target == "bigcommerce-client-secret":
                 if store.platform not in CLIENT_SECRET_PLATFORMS:
-                    raise rotation_cli.RotationCliError(f"store {store.store_id} is a {store.platform} store")
+                    raise rotation_cli.RotationCliError(
+                        f"store {store.store_id} is a {store.platform} store; only BigCommerce stores keep a client "
+                        f"secret (its webhook secret rotates with `commerce-sync rotate store-secret {store.store_id}`)"
+                    )
                 prompt = f"The BigCommerce app's new client secret for {store.store_id} (not shown): "
                 rotation_cli.stage_client_secret(client, store, _read_secret(prompt, arguments.stdin))
                 staged = "client_secret"
@@ -414,8 +427,7 @@ def _rotate(arguments: argparse.Namespace) -> int:
                 say=notice,
             )
     except rotation_cli.RotationCliError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+        return _error(command_name(arguments), str(error))
     lines = [f"{outcome.secret_name}: {outcome.message}"]
     result: dict[str, Any] = {
         "target": arguments.target,
@@ -456,7 +468,7 @@ def _sync_products(arguments: argparse.Namespace) -> int:
 
 def _sync_catalog(arguments: argparse.Namespace) -> int:
     if arguments.store_id and arguments.store and arguments.store_id != arguments.store:
-        raise SystemExit("error: name the store once (STORE or --store)")
+        raise SystemExit("commerce-sync sync-catalog: error: name the store once (STORE or --store, not both)")
     return catalog_cli.sync_products(
         arguments.store_id or arguments.store,
         arguments.stack,
@@ -902,14 +914,77 @@ def parser() -> argparse.ArgumentParser:
     return root
 
 
+# Where the README starts the local runner, which writes the settings file `--env-file` reads.
+START_RUNNER = "`.venv/bin/commerce-sync-local --port 3000` in another terminal writes .local/runner.env"
+
+
+def command_name(arguments: argparse.Namespace) -> str:
+    """The words naming the command run, as its errors name it (`stores remove`, `rotate store-secret`)."""
+    words = (
+        arguments.command,
+        *(getattr(arguments, dest, None) for dest in ("store_command", "target", "privacy_command")),
+    )
+    return " ".join(word for word in words if word)
+
+
+def aws_trouble(error: BotoCoreError | ClientError) -> str:
+    """An AWS failure no command handles itself, in plain words with what to do about it."""
+    if isinstance(error, EndpointConnectionError):
+        return (
+            f"AWS could not be reached at {error.kwargs.get('endpoint_url')}: is the local runner running? "
+            f"({START_RUNNER}; deployed, give --stack NAME without AWS_ENDPOINT_URL set)"
+        )
+    if isinstance(error, NoRegionError):
+        return (
+            "no AWS region is set: give --env-file .local/runner.env (the local runner's settings), or set "
+            "AWS_DEFAULT_REGION (or a profile's region) with --stack NAME"
+        )
+    if isinstance(error, NoCredentialsError):
+        return (
+            "no AWS credentials were found: set AWS_PROFILE (or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY), or log "
+            "in with `aws sso login`"
+        )
+    if isinstance(error, ClientError):
+        details = error.response.get("Error", {})
+        code, message = details.get("Code", "an error"), details.get("Message", "")
+        if code in (
+            "ResourceNotFoundException",
+            "ValidationError",
+            "QueueDoesNotExist",
+            "AWS.SimpleQueueService.NonExistentQueue",
+        ):
+            fix = (
+                "check that --stack or --env-file names the deployment you mean (a local runner restarted since "
+                "writes a new .local/runner.env)"
+            )
+        elif code in ("AccessDeniedException", "AccessDenied", "UnrecognizedClientException", "ExpiredTokenException"):
+            fix = "check the AWS credentials in use (AWS_PROFILE): they need the stack's read and write permissions"
+        else:
+            fix = "try again; if it persists, the message above says what AWS refused"
+        return f"AWS answered {code} to {error.operation_name}: {message} ({fix})"
+    return f"AWS could not be used: {error} (check --stack or --env-file, and the network)"
+
+
 def main(argv: list[str] | None = None) -> int:
     arguments = parser().parse_args(argv)
-    if arguments.env_file:
-        load_env_file(arguments.env_file)
-    if arguments.stack:
-        load_stack_outputs(arguments.stack)
-    with _metrics_off():
-        return int(arguments.run(arguments))
+    command = command_name(arguments)
+    if arguments.env_file and not arguments.env_file.is_file():
+        return _error(
+            command,
+            f"{arguments.env_file} does not exist: start the local runner first ({START_RUNNER}), or give "
+            "--stack NAME for a deployed stack",
+        )
+    try:
+        if arguments.env_file:
+            load_env_file(arguments.env_file)
+        if arguments.stack:
+            load_stack_outputs(arguments.stack)
+        with _metrics_off():
+            return int(arguments.run(arguments))
+    except (BotoCoreError, ClientError) as error:
+        # What a command does not handle itself: the same exit code as before (1), without a traceback.
+        print(f"commerce-sync {command}: error: {aws_trouble(error)}", file=sys.stderr)
+        return 1
 
 
 @contextmanager

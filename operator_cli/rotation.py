@@ -97,7 +97,10 @@ def _current(client: Any, secret_id: str) -> dict[str, Any]:
     raw = client.get_secret_value(SecretId=secret_id, VersionStage=AWSCURRENT).get("SecretString") or "{}"
     value = json.loads(raw)
     if not isinstance(value, dict):
-        raise RotationCliError(f"secret {secret_id} is not a JSON object")
+        raise RotationCliError(
+            f"secret {secret_id} is not a JSON object, so commerce-sync did not write it: put back its JSON value "
+            "(docs/key-rotation.md, store secret layout) before rotating"
+        )
     return value
 
 
@@ -137,9 +140,11 @@ def stage_mailchimp_key(client: Any, secret_id: str, api_key: str) -> str:
 def stage_webhook_secret(client: Any, secret_id: str, webhook_secret: str) -> str:
     webhook_secret = webhook_secret.strip()
     if len(webhook_secret) < MIN_WEBHOOK_SECRET_LENGTH:
-        raise RotationCliError(f"a webhook secret must have at least {MIN_WEBHOOK_SECRET_LENGTH} characters")
+        raise RotationCliError(
+            f"a webhook secret must have at least {MIN_WEBHOOK_SECRET_LENGTH} characters (e.g. `openssl rand -hex 32`)"
+        )
     if webhook_secret == _current(client, secret_id).get("webhook_secret"):
-        raise RotationCliError("that secret is the current one")
+        raise RotationCliError("that secret is the current one: give a new one (e.g. `openssl rand -hex 32`)")
     return stage(client, secret_id, {"kind": KIND_STORE, "webhook_secret": webhook_secret})
 
 
@@ -152,7 +157,10 @@ def stage_client_secret(client: Any, store: Store, client_secret: str) -> str:
     if len(client_secret) < MIN_WEBHOOK_SECRET_LENGTH:
         raise RotationCliError(f"a client secret must have at least {MIN_WEBHOOK_SECRET_LENGTH} characters")
     if client_secret == _current(client, store.secret_id).get(CLIENT_SECRET):
-        raise RotationCliError("that client secret is the current one")
+        raise RotationCliError(
+            "that client secret is the current one: rotate it in the BigCommerce app first (Developer Portal), then "
+            "give the new one"
+        )
     return stage(client, store.secret_id, {"kind": KIND_STORE, CLIENT_SECRET: client_secret})
 
 
@@ -468,7 +476,7 @@ def format_status(rows: list[SecretStatus]) -> Table:
 def store_by_id(settings: Settings, store_id: str) -> Store:
     store = StoreRegistry(settings.stores_table).get(store_id)
     if store is None:
-        raise RotationCliError(f"no store {store_id} is registered")
+        raise RotationCliError(f"no store {store_id} is registered (`commerce-sync stores list` lists them)")
     return store
 
 

@@ -256,7 +256,12 @@ def run(
                 time.sleep(POLL_SECONDS)
                 status = current()
     except requests.RequestException as error:
-        print(f"commerce-sync status: the local runner at {os.environ.get('LOCAL_RUNNER_URL')} did not answer: {error}")
+        print(
+            f"commerce-sync status: error: the local runner at {os.environ.get('LOCAL_RUNNER_URL')} did not answer "
+            f"({type(error).__name__}): is it running? (`.venv/bin/commerce-sync-local --port 3000` starts it and "
+            "writes .local/runner.env; a runner started since needs the new file)",
+            file=sys.stderr,
+        )
         return 1
     status = with_stores(with_imports(with_flags_reset(with_accounts(status))), store_id, skip_mailchimp)
     if as_json:
