@@ -186,18 +186,18 @@ def show(status: dict[str, Any]) -> None:
     accounts = status.get("mailchimp_accounts")
     if accounts:
         print("Mailchimp accounts")
-    for account in accounts or []:
-        stores = ", ".join(account["stores"])
-        if account["status"] == "paused":
-            print(
-                f"  {account['account']:<24} PAUSED since {account['since']} ({account['reason']}): "
-                f"{account['parked_events']} event(s) parked; stores {stores}. Reconnect: commerce-sync "
-                f"connect-mailchimp STORE, or commerce-sync stores set-mailchimp-key STORE"
-            )
-        else:
-            print(
-                f"  {account['account']:<24} ok, {account['connections_in_use']} connection(s) in use; stores {stores}"
-            )
+        rows = []
+        for account in accounts:
+            if account["status"] == "paused":
+                state = f"PAUSED since {account['since']}"
+                detail = (
+                    f"{account['reason']}; {account['parked_events']} event(s) parked. Reconnect: commerce-sync "
+                    "connect-mailchimp STORE, or commerce-sync stores set-mailchimp-key STORE"
+                )
+            else:
+                state, detail = "ok", f"{account['connections_in_use']} connection(s) in use"
+            rows.append((account["account"], state, ", ".join(account["stores"]), detail))
+        print_table(columns(rows, "ACCOUNT", "STATE", "STORES", "DETAIL"))
     imports = status.get("imports")
     if imports:
         print("Canonical imports")
