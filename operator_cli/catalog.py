@@ -19,19 +19,24 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, nullcontext, redirect_stdout
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
 import boto3
+from commerce_sync.aws.observability import logger
 from commerce_sync.aws.settings import Settings
 from commerce_sync.aws.store_registry import Store, StoreRegistry
 from commerce_sync.aws.sync_lock import SyncLock
 from commerce_sync.catalog.state import CATALOG_PARTS, LOCK, CatalogState, partition
+
+from operator_cli.terminal import ProgressBars, columns, print_json, print_table
 
 FUNCTION_LOGICAL_ID = "ProductSyncFunction"
 FUNCTION_NAME_OUTPUT = "ProductSyncFunctionName"
@@ -60,7 +65,9 @@ def stores_to_sync(store_id: str | None) -> list[Store]:
     if store_id:
         store = registry.get(store_id)
         if store is None:
-            raise SystemExit(f"error: no store {store_id} is registered")
+            raise SystemExit(
+                f"commerce-sync: error: no store {store_id} is registered (`commerce-sync stores list` lists them)"
+            )
         return [store]
     return [store for store in registry.list() if store.active]
 
@@ -90,13 +97,29 @@ def local_invoker() -> Callable[[dict[str, Any]], Any]:
     return LocalFunction(spec, PROJECT_ROOT, environment).invoke
 
 
+@contextmanager
+def function_output_to(stream: TextIO) -> Iterator[None]:
+    """The locally invoked function's log lines (and any print) go to `stream`, so stdout holds only the command's
+    result (`--json` is read by scripts)."""
+    handlers = [h for h in logging.getLogger(logger.service).handlers if isinstance(h, logging.StreamHandler)]
+    previous = [handler.setStream(stream) for handler in handlers]
+    try:
+        with redirect_stdout(stream):
+            yield
+    finally:
+        for handler, old in zip(handlers, previous, strict=True):
+            if old is not None:
+                handler.setStream(old)
+
+
 class ProgressPrinter:
-    """Prints a store's run progress from its checkpoint while the run works (in another thread)."""
+    """Shows a store's run progress from its checkpoint while the run works (in another thread): a bar on a
+    terminal, else a line whenever it moves."""
 
     def __init__(self, state: CatalogState, store_id: str, out: TextIO | None = None) -> None:
         self._state = state
         self._store_id = store_id
-        self._out = out or sys.stderr
+        self._bars = ProgressBars(out or sys.stderr)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._watch, daemon=True)
         self._last = ""
@@ -108,6 +131,7 @@ class ProgressPrinter:
     def __exit__(self, *_: object) -> None:
         self._stop.set()
         self._thread.join(timeout=5)
+        self._bars.close()
 
     def _watch(self) -> None:
         while not self._stop.wait(PROGRESS_INTERVAL_SECONDS):
@@ -119,36 +143,49 @@ class ProgressPrinter:
                 continue
             counters = checkpoint.counters
             total = f"/{checkpoint.total}" if checkpoint.total else ""
+            written = counters.created + counters.updated + counters.removed
             line = (
                 f"{self._store_id}: {checkpoint.phase}, {checkpoint.pages} pages, {counters.seen}{total} seen, "
-                f"{counters.created + counters.updated + counters.removed} written"
+                f"{written} written"
             )
+            key, done, of, detail = "products", counters.seen, checkpoint.total or None, f"{written} written"
             promotions = checkpoint.promotions
             if checkpoint.phase == "promotions" and promotions is not None:
-                done = promotions.counters
+                done_counters = promotions.counters
+                written = _written(done_counters.model_dump())
                 line = (
-                    f"{self._store_id}: promotions ({promotions.phase}), {done.rules_seen} rules and "
-                    f"{done.codes_seen} codes seen, {_written(done.model_dump())} written"
+                    f"{self._store_id}: promotions ({promotions.phase}), {done_counters.rules_seen} rules and "
+                    f"{done_counters.codes_seen} codes seen, {written} written"
                 )
+                key, done, of = "promotions", done_counters.rules_seen + done_counters.codes_seen, None
+                detail = f"{written} written"
             if line != self._last:
-                print(line, file=self._out, flush=True)
+                self._bars.update(key, line, f"{self._store_id} {key}", done, of, detail)
                 self._last = line
 
 
 def sync_products(
-    store_id: str | None, stack: str | None, wait: bool, out: TextIO | None = None, what: list[str] | None = None
+    store_id: str | None,
+    stack: str | None,
+    wait: bool,
+    out: TextIO | None = None,
+    what: list[str] | None = None,
+    as_json: bool = False,
 ) -> int:
-    """The catalog sync of one store or every active one: `what` (products, promotions) or both."""
+    """The catalog sync of one store or every active one: `what` (products, promotions) or both. With `as_json`,
+    one document with each store's outcome goes to `out`, and what happens on the way to stderr."""
     out = out or sys.stdout
+    said = sys.stderr if as_json else out
     stores = stores_to_sync(store_id)
+    results: list[dict[str, Any]] = []
     if not stores:
-        print("no active store to sync", file=out)
-        return 0
-    state = catalog_state()
-    function_name = deployed_function_name(stack)
+        print("no active store to sync", file=sys.stderr if as_json else out)
+    state = catalog_state() if stores else None
+    function_name = deployed_function_name(stack) if stores else None
     failures = 0
-    invoke = None if function_name else local_invoker()
+    invoke = None if function_name or not stores else local_invoker()
     for store in stores:
+        assert state is not None
         event: dict[str, Any] = {"action": "catalog_sync", "store_id": store.store_id, "trigger": "cli"}
         if what:
             event["what"] = list(what)
@@ -157,35 +194,46 @@ def sync_products(
             boto3.client("lambda").invoke(
                 FunctionName=function_name, InvocationType="Event", Payload=json.dumps(event).encode()
             )
-            print(f"{store.store_id}: catalog sync started in {function_name}", file=out)
+            print(f"{store.store_id}: catalog sync started in {function_name}", file=said)
+            result: dict[str, Any] = {"status": "started", "function": function_name}
             if wait:
-                failures += _wait_for_run(state, store.store_id, started, out)
+                result = _wait_for_run(state, store.store_id, started, said)
+                failures += result["status"] == "failed"
+            results.append({"store_id": store.store_id, **result})
             continue
         assert invoke is not None
-        with ProgressPrinter(state, store.store_id):
+        with ProgressPrinter(state, store.store_id), function_output_to(sys.stderr) if as_json else nullcontext():
             try:
                 result = invoke(event)
             except Exception as error:
-                print(f"{store.store_id}: failed: {type(error).__name__}: {error}", file=out)
+                print(f"{store.store_id}: failed: {type(error).__name__}: {error}", file=said)
+                results.append(
+                    {"store_id": store.store_id, "status": "failed", "reason": f"{type(error).__name__}: {error}"}
+                )
                 failures += 1
                 continue
-        print(f"{store.store_id}: {describe(result)}", file=out)
+        if not as_json:
+            print(f"{store.store_id}: {describe(result)}", file=out)
+        results.append({"store_id": store.store_id, **result})
         failures += result.get("status") not in ("done", "continued", "already_running", "skipped")
+    if as_json:
+        print_json(results, out)
     return 1 if failures else 0
 
 
-def _wait_for_run(state: CatalogState, store_id: str, started: float, out: TextIO) -> int:
+def _wait_for_run(state: CatalogState, store_id: str, started: float, out: TextIO) -> dict[str, Any]:
+    """Follows a deployed run to its end: its summary (status done), or its failure (status failed)."""
     with ProgressPrinter(state, store_id):
         while True:
             time.sleep(PROGRESS_INTERVAL_SECONDS)
             summary = state.last_summary(store_id)
             if summary and float(summary.get("finished_at") or 0) >= started:
                 print(f"{store_id}: {describe({'status': 'done', **summary})}", file=out)
-                return 0
+                return {"status": "done", **summary}
             checkpoint = state.load_run(store_id)
             if checkpoint and checkpoint.last_error and checkpoint.updated_at >= started:
                 print(f"{store_id}: failed: {checkpoint.last_error}", file=out)
-                return 1
+                return {"status": "failed", "reason": checkpoint.last_error}
 
 
 def _written(counters: dict[str, Any]) -> int:
@@ -267,8 +315,8 @@ def catalog_status(store_id: str | None, as_json: bool, out: TextIO | None = Non
     if as_json:
         print(json.dumps(statuses, indent=2, default=str), file=out)
         return 0
-    header = f"{'store':<24} {'last run finished':<21} {'seen':>7} {'unchg':>7} {'new':>6} {'upd':>6} {'rm':>5}"
-    print(header + f" {'fail':>5} {'secs':>7}  now", file=out)
+    rows: list[tuple[str, ...]] = []
+    promotions: list[str] = []
     for status in statuses:
         last = status["last_run"] or {}
         current = status["current_run"]
@@ -281,12 +329,13 @@ def catalog_status(store_id: str | None, as_json: bool, out: TextIO | None = Non
                 now += f" ({current['last_error'][:60]})"
         if status["batches_in_flight"]:
             now += f", {status['batches_in_flight']} batch(es) in flight"
-        print(
-            f"{status['store_id']:<24} {_when(last.get('finished_at')):<21} {last.get('seen', 0):>7} "
-            f"{last.get('unchanged', 0):>7} {last.get('created', 0):>6} {last.get('updated', 0):>6} "
-            f"{last.get('removed', 0):>5} {last.get('failed', 0):>5} {last.get('duration_seconds', 0):>7.1f}  {now}",
-            file=out,
-        )
+        counts = (last.get(name, 0) for name in ("seen", "unchanged", "created", "updated", "removed", "failed"))
+        seconds = f"{float(last.get('duration_seconds', 0)):.1f}"
+        rows.append((status["store_id"], _when(last.get("finished_at")), *map(str, counts), seconds, now))
         if last.get("promotions"):
-            print(f"{'':<24} {_promotions_line(last['promotions'])}", file=out)
+            promotions.append(f"{status['store_id']}: {_promotions_line(last['promotions'])}")
+    headers = ("STORE", "LAST RUN FINISHED", "SEEN", "UNCHG", "NEW", "UPD", "RM", "FAIL", "SECS", "NOW")
+    print_table(columns(rows, *headers, numbers=headers[2:9]), out)
+    for line in promotions:
+        print(line, file=out)
     return 0

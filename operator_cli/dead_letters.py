@@ -25,8 +25,10 @@ from typing import Any
 
 import boto3
 from commerce_sync.canonical.redaction import redact_emails
+from rich.table import Table
 
 from operator_cli.help_texts import example_options
+from operator_cli.terminal import ProgressBars, columns, print_table
 
 # The processing functions whose queues have dead-letter queues, and the variables naming them
 # (the local runner's env file and a stack's outputs both provide these).
@@ -362,7 +364,7 @@ def _error(message: str) -> int:
     return 2
 
 
-def _table(letters: list[DeadLetter], prefix: str = "") -> str:
+def _table(letters: list[DeadLetter], prefix: str = "") -> Table:
     rows = [
         (
             f"{prefix}{letter.message_id}",
@@ -373,13 +375,7 @@ def _table(letters: list[DeadLetter], prefix: str = "") -> str:
         )
         for letter in letters
     ]
-    if not rows:
-        return ""
-    widths = [max(len(row[column]) for row in rows) for column in range(4)]
-    return "\n".join(
-        "  ".join(value.ljust(width) for value, width in zip(row[:4], widths, strict=True)) + "  " + row[4]
-        for row in rows
-    )
+    return columns(rows, "MESSAGE", "FAILED AT", "STORE", "ABOUT", "ERROR")
 
 
 def _narrowing(only: LetterFilter, arguments: argparse.Namespace) -> str:
@@ -415,22 +411,21 @@ def run(arguments: argparse.Namespace) -> int:
             print(json.dumps({"function": function, "letters": [letter.summary() for letter in letters]}, indent=2))
             return 0
         if letters:
-            print(_table(letters))
+            print_table(_table(letters))
         print(f"{len(letters)} dead letter(s) shown for {function}{narrowing}")
         return 0
 
     show_progress = not arguments.dry_run and not arguments.json
-    outcome = replay(
-        function,
-        limit=arguments.limit,
-        only=only,
-        dry_run=arguments.dry_run,
-        progress=(lambda count: print(f"\rreplayed {count}", end="", file=sys.stderr, flush=True))
-        if show_progress
-        else None,
-    )
-    if show_progress and outcome.sent:
-        print(file=sys.stderr)
+    with ProgressBars(sys.stderr) as bars:
+        outcome = replay(
+            function,
+            limit=arguments.limit,
+            only=only,
+            dry_run=arguments.dry_run,
+            progress=(lambda count: bars.update("replay", f"replayed {count}", "replayed", count, arguments.limit))
+            if show_progress
+            else None,
+        )
     if arguments.json:
         summary = {
             "function": function,
@@ -445,7 +440,7 @@ def run(arguments: argparse.Namespace) -> int:
         print(json.dumps(summary, indent=2))
         return 0
     if outcome.chosen:
-        print(_table(outcome.chosen, prefix="would send " if arguments.dry_run else "sent "))
+        print_table(_table(outcome.chosen, prefix="would send " if arguments.dry_run else "sent "))
     held_back = len(outcome.matched) - len(outcome.chosen)
     beyond_limit = f", {held_back} more beyond --limit left in it" if held_back else ""
     if arguments.dry_run:

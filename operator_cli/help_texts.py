@@ -1,5 +1,5 @@
 """Help texts' examples: each is a command line that works as typed from the project's directory with the local
-runner started (`.local/runner.env` is the file it writes); tests/e2e/test_store_admin_cli.py runs every one."""
+runner started (`.local/runner.env` is the file it writes); tests/e2e/test_cli_examples.py runs every one."""
 
 from __future__ import annotations
 

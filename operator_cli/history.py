@@ -22,18 +22,15 @@ started asynchronously, then each is followed): progress from the run's checkpoi
 from __future__ import annotations
 
 import json
-import logging
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager, redirect_stdout
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any, TextIO
 
 import boto3
-from commerce_sync.aws.observability import logger
 from commerce_sync.aws.settings import Settings
 from commerce_sync.aws.store_imports import ImportBook
 from commerce_sync.aws.store_registry import Store, StoreRegistry
@@ -45,7 +42,8 @@ from commerce_sync.history.state import LOCK, BackfillCheckpoint, HistoryState, 
 from commerce_sync.processing.services import Services
 from commerce_sync.processing.store_imports import iso
 
-from operator_cli.catalog import deployed_function_name, local_invoker
+from operator_cli.catalog import deployed_function_name, function_output_to, local_invoker
+from operator_cli.terminal import ProgressBars
 
 PROGRESS_INTERVAL_SECONDS = 1.0
 # A failed slice is retried (the queue, or Lambda's own retries of an async invoke); a checkpoint with an
@@ -103,11 +101,13 @@ class _Rate:
 
 
 class ProgressLines:
-    """One line per resource whenever its count moves: `STORE orders: 1200/5000 (24%), 310/s, ETA 0:12`."""
+    """A bar per resource on a terminal; elsewhere one line per resource whenever its count moves:
+    `STORE orders: 1200/5000 (24%), 310/s, ETA 0:12`."""
 
     def __init__(self, store_id: str, out: TextIO) -> None:
         self.store_id = store_id
         self.out = out
+        self.bars = ProgressBars(out)
         self._rates: dict[str, _Rate] = {}
         self._last: dict[str, str] = {}
 
@@ -141,7 +141,8 @@ class ProgressLines:
             key = repr(counts)
             if self._last.get(resource) != key:
                 self._last[resource] = key
-                print(text, file=self.out, flush=True)
+                detail = f"{progress.written} written" + (f", {progress.failed} failed" if progress.failed else "")
+                self.bars.update(resource, text, f"{self.store_id} {resource}", progress.read, progress.total, detail)
 
 
 class Watcher:
@@ -181,6 +182,8 @@ def backfill_watcher(state: HistoryState, store_id: str, out: TextIO) -> Watcher
         checkpoint = state.load(store_id)
         if checkpoint is not None and (final or checkpoint.status == "running"):
             lines.show(checkpoint)
+        if final:
+            lines.bars.close()
 
     return Watcher(look)
 
@@ -221,21 +224,6 @@ def _running_message(state: HistoryState, store_id: str) -> str:
     checkpoint = state.load(store_id)
     what = f"run {checkpoint.run_id}, {checkpoint.phase}" if checkpoint and checkpoint.status == "running" else "a run"
     return f"{store_id}: a backfill of this store is already running ({what}); not started again"
-
-
-@contextmanager
-def function_output_to(stream: TextIO) -> Iterator[None]:
-    """The locally invoked function's log lines (and any print) go to `stream`, so stdout holds only the summary
-    (`--json` is read by scripts)."""
-    handlers = [h for h in logging.getLogger(logger.service).handlers if isinstance(h, logging.StreamHandler)]
-    previous = [handler.setStream(stream) for handler in handlers]
-    try:
-        with redirect_stdout(stream):
-            yield
-    finally:
-        for handler, old in zip(handlers, previous, strict=True):
-            if old is not None:
-                handler.setStream(old)
 
 
 # ---- the command ---------------------------------------------------------------------------------------------
@@ -332,21 +320,30 @@ def _report(store_id: str, summary: dict[str, Any], as_json: bool, out: TextIO) 
 def _follow(state: HistoryState, store_id: str, started: float, as_json: bool, out: TextIO, err: TextIO) -> int:
     """Until the run finishes: its summary appears (finished after `started`), or it fails for good."""
     lines = ProgressLines(store_id, err)
+    with lines.bars:  # stopped before the summary is printed, so a terminal shows it below the bars
+        ended = _until_ended(state, store_id, started, lines)
+    if isinstance(ended, str):
+        print(f"{store_id}: backfill failed: {ended}", file=out)
+        return 1
+    return _report(store_id, ended, as_json, out)
+
+
+def _until_ended(state: HistoryState, store_id: str, started: float, lines: ProgressLines) -> dict[str, Any] | str:
+    """The run's summary, or the error it failed with for good."""
     said_error: str | None = None
     while True:
         summary = state.last_summary(store_id)
         if summary and float(summary.get("finished_at") or 0) >= started:
-            return _report(store_id, summary, as_json, out)
+            return summary
         checkpoint = state.load(store_id)
         if checkpoint is not None and checkpoint.status == "running" and checkpoint.updated_at >= started - 1:
             lines.show(checkpoint)
             if checkpoint.last_error and checkpoint.last_error != said_error:
                 said_error = checkpoint.last_error
-                print(f"{store_id}: a slice failed ({said_error[:200]}); it is retried", file=err)
+                lines.bars.note(f"{store_id}: a slice failed ({said_error[:200]}); it is retried")
             stalled = time.time() - checkpoint.updated_at > FAILED_AFTER_SECONDS
             if checkpoint.last_error and stalled and _lock_holder(state, store_id) is None:
-                print(f"{store_id}: backfill failed: {checkpoint.last_error}", file=out)
-                return 1
+                return checkpoint.last_error
         time.sleep(PROGRESS_INTERVAL_SECONDS)
 
 
@@ -429,6 +426,7 @@ class ReconcileProgress:
     def __init__(self, store_id: str, out: TextIO) -> None:
         self.store_id = store_id
         self.out = out
+        self.bars = ProgressBars(out)
         self._last = ""
         self._said_wait: str | None = None
         self._said_error: str | None = None
@@ -441,17 +439,18 @@ class ReconcileProgress:
         )
         if line != self._last:
             self._last = line
-            print(line, file=self.out, flush=True)
+            # The number of pages is not known ahead: the bar counts them, without a total.
+            checked_line = f"{checked.get('customers', 0)} customers, {checked.get('orders', 0)} orders checked"
+            detail = f"{checkpoint.phase}; {checked_line}; repaired {checkpoint.repairs}"
+            self.bars.update("pages", line, f"{self.store_id} reconciliation", checkpoint.pages, None, detail)
         if checkpoint.waiting_for and checkpoint.waiting_for != self._said_wait:
             self._said_wait = checkpoint.waiting_for
-            print(
-                f"{self.store_id}: waiting for the backfill of this store (run {checkpoint.waiting_for}) to end",
-                file=self.out,
-                flush=True,
+            self.bars.note(
+                f"{self.store_id}: waiting for the backfill of this store (run {checkpoint.waiting_for}) to end"
             )
         if checkpoint.failing and checkpoint.last_error != self._said_error:
             self._said_error = checkpoint.last_error
-            print(f"{self.store_id}: a slice failed ({str(checkpoint.last_error)[:200]}); it is retried", file=self.out)
+            self.bars.note(f"{self.store_id}: a slice failed ({str(checkpoint.last_error)[:200]}); it is retried")
 
 
 def _reconcile_running_message(records: ReconcileRecords, store_id: str) -> str | None:
@@ -473,6 +472,13 @@ def follow_reconciliation(
     """Until the run ends: the summary of `run_id` (or of a run finished after `since`) appears, or its latest slice
     has failed and nothing has moved for FAILED_AFTER_SECONDS with its lock free (retries given up on)."""
     progress = progress or ReconcileProgress(store_id, err)
+    with progress.bars:
+        return _follow_reconciliation(records, store_id, run_id, since, progress)
+
+
+def _follow_reconciliation(
+    records: ReconcileRecords, store_id: str, run_id: str | None, since: float, progress: ReconcileProgress
+) -> dict[str, Any]:
     while True:
         summary = records.last_summary(store_id)
         if summary and (summary.get("run_id") == run_id if run_id else float(summary.get("finished_at") or 0) >= since):
@@ -569,8 +575,15 @@ def reconcile(
 def _reconcile_locally(
     invoke: Any, records: ReconcileRecords, store_id: str, err: TextIO, wait: bool = True
 ) -> dict[str, Any]:
-    event = {"action": "reconcile", "store_id": store_id, "trigger": "cli"}
     progress = ReconcileProgress(store_id, err)
+    with progress.bars:
+        return _reconcile_here(invoke, records, store_id, err, progress, wait)
+
+
+def _reconcile_here(
+    invoke: Any, records: ReconcileRecords, store_id: str, err: TextIO, progress: ReconcileProgress, wait: bool
+) -> dict[str, Any]:
+    event = {"action": "reconcile", "store_id": store_id, "trigger": "cli"}
 
     def look(final: bool) -> None:
         checkpoint = records.load(store_id)
@@ -588,6 +601,8 @@ def _reconcile_locally(
     if result.get("status") in ("continued", WAITING):
         if not wait:
             return result
-        print(f"{store_id}: the reconciliation continues through the product queue ({result.get('phase')})", file=err)
+        progress.bars.note(
+            f"{store_id}: the reconciliation continues through the product queue ({result.get('phase')})"
+        )
         return follow_reconciliation(records, store_id, err, run_id=str(result["run_id"]), progress=progress)
     return result

@@ -120,8 +120,11 @@ def save_oauth_app(settings: Settings, app: OAuthApp) -> None:
     )
 
 
-def connect_link(settings: Settings, store_id: str, valid_days: float, api_url: str | None) -> str:
-    """The link a merchant opens to connect their account to `store_id`: a signed invite for that store only."""
+def connect_link(
+    settings: Settings, store_id: str, valid_days: float, api_url: str | None, now: float | None = None
+) -> str:
+    """The link a merchant opens to connect their account to `store_id`: a signed invite for that store only, valid
+    `valid_days` from `now` (default: this moment)."""
     if StoreRegistry(settings.stores_table).get(store_id) is None:
         raise AccountCheckFailed(f"store {store_id} is not registered (register it with add-store)")
     base = api_url or os.environ.get("COMMERCE_SYNC_API_URL")
@@ -130,7 +133,7 @@ def connect_link(settings: Settings, store_id: str, valid_days: float, api_url: 
     if not settings.mailchimp_oauth_secret_arn:
         raise OAuthRefused("MAILCHIMP_OAUTH_SECRET_ARN is unset (use --stack, or the local runner's --env-file)")
     app = OAuthApp.from_secret(SecretReader(max_age_seconds=0).current(settings.mailchimp_oauth_secret_arn, True))
-    invite = app.sign("invite", store_id, valid_days * 86400)
+    invite = app.sign("invite", store_id, valid_days * 86400, now=now)
     return f"{base.rstrip('/')}/connect/mailchimp/{quote(store_id, safe='')}?{urlencode({'invite': invite})}"
 
 

@@ -12,11 +12,21 @@ import argparse
 import getpass
 import os
 import sys
+import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import boto3
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    EndpointConnectionError,
+    NoCredentialsError,
+    NoRegionError,
+)
 from commerce_sync.accounts.connections import AccountCheckFailed
 from commerce_sync.accounts.oauth import DEFAULT_INVITE_DAYS, OAuthApp, OAuthRefused
 from commerce_sync.aws.settings import Settings
@@ -49,6 +59,7 @@ from operator_cli.stores import (
     generate_webhook_secret,
     set_credentials,
 )
+from operator_cli.terminal import print_json, print_table
 
 # Powertools' switch (aws_lambda_powertools.shared.constants.METRICS_DISABLED_ENV).
 METRICS_DISABLED = "POWERTOOLS_METRICS_DISABLED"
@@ -224,21 +235,44 @@ def _add_store(arguments: argparse.Namespace) -> int:
     except StoreError as error:
         return _add_store_error(_refusal(error))
     store = registration.store
+    lines: list[str] = []
     if registration.created:
-        print(f"store {store.store_id} registered for {store.platform_identity} (audience {store.list_id})")
+        outcome = "registered"
+        lines.append(f"store {store.store_id} registered for {store.platform_identity} (audience {store.list_id})")
     elif registration.changed:
-        verb = "replaced" if arguments.replace else "updated"
-        print(f"store {store.store_id} {verb}: {', '.join(registration.changed)}")
+        outcome = "replaced" if arguments.replace else "updated"
+        lines.append(f"store {store.store_id} {outcome}: {', '.join(registration.changed)}")
     else:
-        print(f"store {store.store_id}: nothing to change")
+        outcome = "unchanged"
+        lines.append(f"store {store.store_id}: nothing to change")
+    result: dict[str, Any] = {
+        "store_id": store.store_id,
+        "outcome": outcome,
+        "changed": list(registration.changed),
+        "platform": store.platform,
+        "identity": store.identity,
+        "list_id": store.list_id,
+        "mailchimp_account": store.mailchimp_account,
+    }
     if given.platform_api_credentials is not None:
-        print(_credentials_outcome(registration, checked=not arguments.skip_check))
+        lines.append(_credentials_outcome(registration, checked=not arguments.skip_check))
+        result["platform_api_credentials"] = _credentials_json(registration, checked=not arguments.skip_check)
     if given.mailchimp_credentials is not None:
-        print(_account_outcome(store))
+        lines.append(_account_outcome(store))
     if arguments.generate_webhook_secret:
         # Shown once so it can be pasted into the platform's webhook settings; it is not logged.
-        print(f"webhook signing secret (configure it on the platform now): {given.webhook_secret}")
+        lines.append(f"webhook signing secret (configure it on the platform now): {given.webhook_secret}")
+        result["webhook_secret"] = given.webhook_secret
+    _print_result(arguments, result, lines)
     return 0
+
+
+def _print_result(arguments: argparse.Namespace, result: dict[str, Any], lines: list[str]) -> None:
+    """A command's outcome: `result` as one JSON document with --json, else `lines` for the operator."""
+    if arguments.json:
+        print_json(result)
+    else:
+        print("\n".join(lines))
 
 
 def _set_credentials(arguments: argparse.Namespace) -> int:
@@ -254,7 +288,9 @@ def _set_credentials(arguments: argparse.Namespace) -> int:
         return _error(command, str(error))
     except StoreError as error:
         return _error(command, _refusal(error))
-    print(_credentials_outcome(registration, checked=not arguments.skip_check))
+    checked = not arguments.skip_check
+    result = {"store_id": store.store_id, "platform_api_credentials": _credentials_json(registration, checked)}
+    _print_result(arguments, result, [_credentials_outcome(registration, checked)])
     return 0
 
 
@@ -281,8 +317,13 @@ def _set_mailchimp_key(arguments: argparse.Namespace) -> int:
         store, resumed = set_mailchimp_key(settings, arguments.store_id, credentials)
     except AccountCheckFailed as error:
         return _error(command, f"{error} (nothing was saved)")
-    print(_account_outcome(store))
-    print(f"{resumed} parked event(s) put back on the bus")
+    result = {
+        "store_id": store.store_id,
+        "mailchimp_account": store.mailchimp_account,
+        "own_account": bool(store.mailchimp_secret_id),
+        "parked_events_resumed": resumed,
+    }
+    _print_result(arguments, result, [_account_outcome(store), f"{resumed} parked event(s) put back on the bus"])
     return 0
 
 
@@ -293,18 +334,27 @@ def _mailchimp_app(arguments: argparse.Namespace) -> int:
         save_oauth_app(settings, OAuthApp(arguments.client_id, secret))
     except OAuthRefused as error:
         return _error("mailchimp-app", str(error))
-    print(f"Mailchimp OAuth app {arguments.client_id} saved; merchants connect with `commerce-sync connect-mailchimp`")
+    line = f"Mailchimp OAuth app {arguments.client_id} saved; merchants connect with `commerce-sync connect-mailchimp`"
+    _print_result(arguments, {"client_id": arguments.client_id, "saved": True}, [line])
     return 0
 
 
 def _connect_mailchimp(arguments: argparse.Namespace) -> int:
     settings = Settings.from_environment()
     try:
-        link = connect_link(settings, arguments.store_id, arguments.valid_days, arguments.api_url)
+        now = time.time()
+        link = connect_link(settings, arguments.store_id, arguments.valid_days, arguments.api_url, now=now)
     except (OAuthRefused, AccountCheckFailed) as error:
         return _error("connect-mailchimp", str(error))
-    print(f"Send this link to the merchant of {arguments.store_id} (valid {arguments.valid_days:g} days):")
-    print(link)
+    expires = datetime.fromtimestamp(int(now + arguments.valid_days * 86400), UTC)  # as the invite says
+    result = {
+        "store_id": arguments.store_id,
+        "link": link,
+        "valid_days": arguments.valid_days,
+        "expires_at": expires.isoformat(timespec="seconds"),
+    }
+    lines = [f"Send this link to the merchant of {arguments.store_id} (valid {arguments.valid_days:g} days):", link]
+    _print_result(arguments, result, lines)
     return 0
 
 
@@ -316,11 +366,22 @@ def _credentials_outcome(registration: Registration, checked: bool) -> str:
     return f"store {store.store_id}: platform API credentials {state}, {how}"
 
 
+def _credentials_json(registration: Registration, checked: bool) -> dict[str, Any]:
+    saved = registration.created or "platform_api_credentials" in registration.changed
+    return {"saved": saved, "checked": checked, "platform": registration.store.platform}
+
+
 def _rotate(arguments: argparse.Namespace) -> int:
     settings = Settings.from_environment()
     client = rotation_cli.secretsmanager()
     local = rotation_cli.is_local(arguments.local)
     store = None
+    staged: str | None = None
+
+    def notice(line: str) -> None:
+        # With --json, stdout holds the one document; what happens on the way is for the operator.
+        print(line, file=sys.stderr if arguments.json else sys.stdout)
+
     try:
         if arguments.target == "mailchimp-key":
             if not settings.mailchimp_secret_arn:
@@ -330,63 +391,98 @@ def _rotate(arguments: argparse.Namespace) -> int:
                 secret_id = rotation_cli.account_key_secret(client, settings, arguments.store)
             key = _read_secret("New Mailchimp API key (made in Mailchimp, not shown): ", arguments.stdin)
             rotation_cli.stage_mailchimp_key(client, secret_id, key)
-            print("new Mailchimp key staged")
+            staged = "mailchimp_key"
+            notice("new Mailchimp key staged")
         else:
             store = rotation_cli.store_by_id(settings, arguments.store_id)
             secret_id = store.secret_id
             if arguments.target == "shopify-secret" and store.platform != "shopify":
-                raise rotation_cli.RotationCliError(f"store {store.store_id} is a {store.platform} store")
+                raise rotation_cli.RotationCliError(
+                    f"store {store.store_id} is a {store.platform} store; shopify-secret is for Shopify stores (its "
+                    f"webhook secret rotates with `commerce-sync rotate store-secret {store.store_id}`)"
+                )
             supplied = arguments.target == "shopify-secret" or getattr(arguments, "supply", False) or arguments.stdin
             if arguments.target == "bigcommerce-client-secret":
                 if store.platform not in CLIENT_SECRET_PLATFORMS:
-                    raise rotation_cli.RotationCliError(f"store {store.store_id} is a {store.platform} store")
+                    raise rotation_cli.RotationCliError(
+                        f"store {store.store_id} is a {store.platform} store; only BigCommerce stores keep a client "
+                        f"secret (its webhook secret rotates with `commerce-sync rotate store-secret {store.store_id}`)"
+                    )
                 prompt = f"The BigCommerce app's new client secret for {store.store_id} (not shown): "
                 rotation_cli.stage_client_secret(client, store, _read_secret(prompt, arguments.stdin))
-                print("new client secret staged")
+                staged = "client_secret"
+                notice("new client secret staged")
             elif supplied or rotation_cli.must_be_supplied(store):
                 prompt = f"New signing secret for {store.store_id} (not shown): "
                 rotation_cli.stage_webhook_secret(client, secret_id, _read_secret(prompt, arguments.stdin))
-                print("new webhook secret staged")
-        outcome = rotation_cli.rotate(
-            client,
-            secret_id,
-            settings,
-            local,
-            every_days=arguments.every_days,
-            restart=arguments.restart,
-            function_arn=arguments.rotation_function_arn,
-            wait_seconds=arguments.wait,
-        )
+                staged = "webhook_secret"
+                notice("new webhook secret staged")
+        # The rotation function runs here when local: with --json its log lines must not reach stdout.
+        with catalog_cli.function_output_to(sys.stderr) if arguments.json else nullcontext():
+            outcome = rotation_cli.rotate(
+                client,
+                secret_id,
+                settings,
+                local,
+                every_days=arguments.every_days,
+                restart=arguments.restart,
+                function_arn=arguments.rotation_function_arn,
+                wait_seconds=arguments.wait,
+                say=notice,
+            )
     except rotation_cli.RotationCliError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    print(f"{outcome.secret_name}: {outcome.message}")
+        return _error(command_name(arguments), str(error))
+    lines = [f"{outcome.secret_name}: {outcome.message}"]
+    result: dict[str, Any] = {
+        "target": arguments.target,
+        "store_id": store.store_id if store is not None else getattr(arguments, "store", None),
+        "secret": outcome.secret_name,
+        "version_id": outcome.version_id,
+        "promoted": outcome.promoted,
+        "message": outcome.message,
+        "staged": staged,
+    }
     if outcome.promoted and arguments.target == "mailchimp-key":
-        print("now revoke the previous key in Mailchimp (Profile → Extras → API keys)")
+        revoke = "now revoke the previous key in Mailchimp (Profile → Extras → API keys)"
+        lines.append(revoke)
+        result["next_step"] = revoke
     if outcome.promoted and store is not None and arguments.target != "bigcommerce-client-secret":
-        # The audience webhook's key is derived from the signing secret (docs/consent.md): it follows.
-        audience_webhooks_cli.follow_rotation(store.store_id)
+        # The audience webhook's key is derived from the signing secret (docs/consent.md): it follows. With --json its
+        # line goes to stderr, so stdout stays one document.
+        audience_webhooks_cli.follow_rotation(store.store_id, out=sys.stderr if arguments.json else sys.stdout)
     if outcome.promoted and store is not None and getattr(arguments, "show_secret", False):
         # Shown once, for a sender that cannot be updated through an API (the WooCommerce cart plugin).
-        print(f"new webhook signing secret: {rotation_cli.current_webhook_secret(client, secret_id)}")
+        shown = rotation_cli.current_webhook_secret(client, secret_id)
+        lines.append(f"new webhook signing secret: {shown}")
+        result["webhook_secret"] = shown
+    _print_result(arguments, result, lines)
     return 0 if outcome.promoted else 1
 
 
 def _rotation_status(arguments: argparse.Namespace) -> int:
     rows = rotation_cli.rotation_status(Settings.from_environment())
-    print(rotation_cli.status_as_json(rows) if arguments.json else rotation_cli.format_status(rows))
+    if arguments.json:
+        print(rotation_cli.status_as_json(rows))
+    else:
+        print_table(rotation_cli.format_status(rows))
     return 0
 
 
 def _sync_products(arguments: argparse.Namespace) -> int:
-    return catalog_cli.sync_products(arguments.store, arguments.stack, arguments.wait, what=["products"])
+    return catalog_cli.sync_products(
+        arguments.store, arguments.stack, arguments.wait, what=["products"], as_json=arguments.json
+    )
 
 
 def _sync_catalog(arguments: argparse.Namespace) -> int:
     if arguments.store_id and arguments.store and arguments.store_id != arguments.store:
-        raise SystemExit("error: name the store once (STORE or --store)")
+        raise SystemExit("commerce-sync sync-catalog: error: name the store once (STORE or --store, not both)")
     return catalog_cli.sync_products(
-        arguments.store_id or arguments.store, arguments.stack, arguments.wait, what=arguments.what
+        arguments.store_id or arguments.store,
+        arguments.stack,
+        arguments.wait,
+        what=arguments.what,
+        as_json=arguments.json,
     )
 
 
@@ -433,6 +529,11 @@ def parser() -> argparse.ArgumentParser:
             "Registers a store. For a store id already registered, only what is given changes: its platform API "
             "credentials, webhook secret and other options are kept (the secret gets no new version unless it "
             "changes). --replace registers it anew instead."
+        ),
+        **example_options(
+            'add-store --store-id my-shop --name "My Shop EU" --double-opt-in',
+            "add-store --platform woocommerce --identity https://woo.example.com --store-id my-woo --name "
+            '"My Woo" --list-id a1b2c3d4e5 --currency EUR --generate-webhook-secret --json',
         ),
     )
     add.add_argument("--store-id", required=True, help="the Mailchimp store id (≤ 50 characters)")
@@ -565,6 +666,9 @@ def parser() -> argparse.ArgumentParser:
     own_account.add_argument(
         "--mailchimp-api-key-prompt", action="store_true", help="ask for the store's own Mailchimp API key (hidden)"
     )
+    add.add_argument(
+        "--json", action="store_true", help="print the outcome as JSON (a generated webhook secret included, once)"
+    )
     add.set_defaults(run=_add_store)
 
     stores = commands.add_parser("stores", help="manage registered stores")
@@ -575,12 +679,14 @@ def parser() -> argparse.ArgumentParser:
         description="Replaces the store's platform API credentials: Shopify access_token, WooCommerce consumer_key "
         "and consumer_secret, BigCommerce access_token. They are checked with one call to the store's API first; "
         "a refusal saves nothing.",
+        **example_options("stores set-credentials my-shop --stdin", "stores set-credentials my-shop --stdin --json"),
     )
     set_creds.add_argument("store_id")
     set_creds.add_argument(
         "--stdin", action="store_true", help="read them from stdin (JSON, name=value lines, or a lone access token)"
     )
     set_creds.add_argument("--skip-check", action="store_true", help="save them without checking")
+    set_creds.add_argument("--json", action="store_true", help="print the outcome as JSON (never the credentials)")
     set_creds.set_defaults(run=_set_credentials)
     set_key = store_commands.add_parser(
         "set-mailchimp-key",
@@ -589,9 +695,11 @@ def parser() -> argparse.ArgumentParser:
         description="Checks the key (GET /ping, GET /, the store's audience) and saves it in the account's secret, "
         "shared by the stores of that account. A store already writing to another account is refused (move it with "
         "add-store --replace). A paused account's parked events are put back on the bus.",
+        **example_options("stores set-mailchimp-key my-shop --stdin --json"),
     )
     set_key.add_argument("store_id")
     set_key.add_argument("--stdin", action="store_true", help="read the key from stdin")
+    set_key.add_argument("--json", action="store_true", help="print the outcome as JSON (never the key)")
     set_key.set_defaults(run=_set_mailchimp_key)
     store_admin.add_commands(store_commands)
 
@@ -601,20 +709,24 @@ def parser() -> argparse.ArgumentParser:
         description="Register an app in Mailchimp (Profile → Extras → Registered apps) with the redirect URI the "
         "stack output MailchimpOAuthRedirectUri names, then give its client id and secret here "
         "(docs/mailchimp-accounts.md).",
+        **example_options("mailchimp-app --client-id commerce-sync-local --client-secret-stdin --json"),
     )
     app.add_argument("--client-id", required=True)
     app.add_argument("--client-secret-stdin", action="store_true", help="read the client secret from stdin")
+    app.add_argument("--json", action="store_true", help="print the outcome as JSON (never the client secret)")
     app.set_defaults(run=_mailchimp_app)
 
     connect = commands.add_parser(
         "connect-mailchimp",
         help="print the link a merchant opens to connect their own Mailchimp account to a store (OAuth)",
+        **example_options("connect-mailchimp my-shop", "connect-mailchimp my-shop --valid-days 2 --json"),
     )
     connect.add_argument("store_id")
     connect.add_argument("--valid-days", type=float, default=DEFAULT_INVITE_DAYS, help="how long the link works")
     connect.add_argument(
         "--api-url", help="the HTTP API's base URL (default: COMMERCE_SYNC_API_URL, the stack output ApiUrl)"
     )
+    connect.add_argument("--json", action="store_true", help="print the link and when it expires as JSON")
     connect.set_defaults(run=_connect_mailchimp)
 
     store_admin.add_list_alias(commands)
@@ -623,7 +735,9 @@ def parser() -> argparse.ArgumentParser:
     rotate = commands.add_parser("rotate", help="rotate a secret now (Mailchimp key, store webhook secret)")
     targets = rotate.add_subparsers(dest="target", required=True)
     mailchimp_key = targets.add_parser(
-        "mailchimp-key", help="stage a key made in Mailchimp (prompt or --stdin) and rotate to it"
+        "mailchimp-key",
+        help="stage a key made in Mailchimp (prompt or --stdin) and rotate to it",
+        **example_options("rotate mailchimp-key --stdin --json"),
     )
     mailchimp_key.add_argument(
         "--store",
@@ -631,7 +745,11 @@ def parser() -> argparse.ArgumentParser:
         "deployment's default key",
     )
     store_secret = targets.add_parser(
-        "store-secret", help="rotate a store's webhook secret (generated and pushed for WooCommerce, BigCommerce)"
+        "store-secret",
+        help="rotate a store's webhook secret (generated and pushed for WooCommerce, BigCommerce)",
+        **example_options(
+            "rotate store-secret my-shop --stdin", "rotate store-secret my-bc-store --show-secret --json"
+        ),
     )
     store_secret.add_argument("store_id")
     store_secret.add_argument("--supply", action="store_true", help="give the new secret yourself (prompt)")
@@ -639,13 +757,16 @@ def parser() -> argparse.ArgumentParser:
         "--show-secret", action="store_true", help="print the new secret once (e.g. for the WooCommerce cart plugin)"
     )
     shopify_secret = targets.add_parser(
-        "shopify-secret", help="stage the Shopify app's new client secret (prompt or --stdin) and rotate to it"
+        "shopify-secret",
+        help="stage the Shopify app's new client secret (prompt or --stdin) and rotate to it",
+        **example_options("rotate shopify-secret my-shop --stdin --json"),
     )
     shopify_secret.add_argument("store_id")
     bigcommerce_client_secret = targets.add_parser(
         "bigcommerce-client-secret",
         help="stage the BigCommerce app's new client secret (prompt or --stdin) and rotate to it; the webhook "
         "secret (the hooks' header token) stays",
+        **example_options("rotate bigcommerce-client-secret my-bc-store --stdin"),
     )
     bigcommerce_client_secret.add_argument("store_id")
     for target in (mailchimp_key, store_secret, shopify_secret, bigcommerce_client_secret):
@@ -660,9 +781,18 @@ def parser() -> argparse.ArgumentParser:
         target.add_argument("--restart", action="store_true", help="abandon an unfinished rotation first")
         target.add_argument("--rotation-function-arn", help="the stack output KeyRotationFunctionArn")
         target.add_argument("--wait", type=float, default=120.0, help="seconds to wait for the rotation (AWS)")
+        target.add_argument(
+            "--json",
+            action="store_true",
+            help="print the rotation's outcome as JSON (no secret value, but the one --show-secret asks for)",
+        )
         target.set_defaults(run=_rotate)
 
-    status = commands.add_parser("rotation-status", help="rotation schedules and state of every secret (no values)")
+    status = commands.add_parser(
+        "rotation-status",
+        help="rotation schedules and state of every secret (no values)",
+        **example_options("rotation-status", "rotation-status --json"),
+    )
     status.add_argument("--json", action="store_true")
     status.set_defaults(run=_rotation_status)
     sync_catalog = commands.add_parser(
@@ -671,6 +801,7 @@ def parser() -> argparse.ArgumentParser:
         description="Runs the nightly catalog sync now in the product_sync function (docs/product-sync.md, "
         "docs/promotions.md): the store's products, then its discount rules and codes, each written to Mailchimp "
         "only when changed. --what limits a run to some of them.",
+        **example_options("sync-catalog my-shop", "sync-catalog my-shop --what promotions --json"),
     )
     sync_catalog.add_argument("store_id", nargs="?", metavar="STORE", help="only this store (else every active one)")
     sync_catalog.add_argument("--store", help="the same as STORE")
@@ -682,15 +813,27 @@ def parser() -> argparse.ArgumentParser:
         help="what to sync, comma-separated: products, promotions (default: both)",
     )
     sync_catalog.add_argument("--wait", action="store_true", help="deployed: follow the run until it finishes")
+    sync_catalog.add_argument(
+        "--json", action="store_true", help="print each store's run summary as JSON (progress goes to stderr)"
+    )
     sync_catalog.set_defaults(run=_sync_catalog)
     products = commands.add_parser(
-        "sync-products", help="run the catalog sync of products now (sync-catalog --what products); shows progress"
+        "sync-products",
+        help="run the catalog sync of products now (sync-catalog --what products); shows progress",
+        **example_options("sync-products --store my-shop", "sync-products --store my-shop --json"),
     )
     products.add_argument("--store", help="only this store")
     products.add_argument("--wait", action="store_true", help="deployed: follow the run until it finishes")
+    products.add_argument(
+        "--json", action="store_true", help="print each store's run summary as JSON (progress goes to stderr)"
+    )
     products.set_defaults(run=_sync_products)
 
-    catalog = commands.add_parser("catalog-status", help="last catalog run, run in progress, lock and batches")
+    catalog = commands.add_parser(
+        "catalog-status",
+        help="last catalog run, run in progress, lock and batches",
+        **example_options("catalog-status", "catalog-status --store my-shop --json"),
+    )
     catalog.add_argument("--store", help="only this store")
     catalog.add_argument("--json", action="store_true")
     catalog.set_defaults(run=_catalog_status)
@@ -701,6 +844,7 @@ def parser() -> argparse.ArgumentParser:
         description="Runs the store's backfill in the product_sync function (docs/history.md): products through the "
         "catalog sync, then customers, then orders updated since --since, written through Mailchimp batches while the "
         "Mailchimp store's is_syncing is on. One backfill per store at a time; an unfinished run is resumed.",
+        **example_options("backfill my-shop", "backfill my-shop --resources customers,orders --json"),
     )
     backfill.add_argument("store_id")
     backfill.add_argument("--since", metavar="YYYY-MM-DD", help="from this day (UTC); default: six months ago")
@@ -722,6 +866,7 @@ def parser() -> argparse.ArgumentParser:
         description="Runs each store's reconciliation in the product_sync function (docs/history.md) and follows it to "
         "its end, through the product queue when it nears the time limit; progress goes to stderr. One reconciliation "
         "per store at a time; an unfinished run is resumed.",
+        **example_options("reconcile --store my-shop", "reconcile --store my-shop --json"),
     )
     reconcile.add_argument("--store", help="only this store")
     reconcile.add_argument("--json", action="store_true")
@@ -743,6 +888,7 @@ def parser() -> argparse.ArgumentParser:
         "through the Admin API at that address, so the nightly reconciliation checks them and makes one Shopify "
         "removed again. Exit code 0 when every topic is subscribed, 1 when one is missing or was not created, 2 "
         "when refused before anything was asked of Shopify (docs/shopify.md).",
+        **example_options("webhooks my-shop --create", "webhooks my-shop --json"),
     )
     hooks.add_argument("store_id")
     hooks.add_argument(
@@ -802,14 +948,77 @@ def parser() -> argparse.ArgumentParser:
     return root
 
 
+# Where the README starts the local runner, which writes the settings file `--env-file` reads.
+START_RUNNER = "`.venv/bin/commerce-sync-local --port 3000` in another terminal writes .local/runner.env"
+
+
+def command_name(arguments: argparse.Namespace) -> str:
+    """The words naming the command run, as its errors name it (`stores remove`, `rotate store-secret`)."""
+    words = (
+        arguments.command,
+        *(getattr(arguments, dest, None) for dest in ("store_command", "target", "privacy_command")),
+    )
+    return " ".join(word for word in words if word)
+
+
+def aws_trouble(error: BotoCoreError | ClientError) -> str:
+    """An AWS failure no command handles itself, in plain words with what to do about it."""
+    if isinstance(error, EndpointConnectionError):
+        return (
+            f"AWS could not be reached at {error.kwargs.get('endpoint_url')}: is the local runner running? "
+            f"({START_RUNNER}; deployed, give --stack NAME without AWS_ENDPOINT_URL set)"
+        )
+    if isinstance(error, NoRegionError):
+        return (
+            "no AWS region is set: give --env-file .local/runner.env (the local runner's settings), or set "
+            "AWS_DEFAULT_REGION (or a profile's region) with --stack NAME"
+        )
+    if isinstance(error, NoCredentialsError):
+        return (
+            "no AWS credentials were found: set AWS_PROFILE (or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY), or log "
+            "in with `aws sso login`"
+        )
+    if isinstance(error, ClientError):
+        details = error.response.get("Error", {})
+        code, message = details.get("Code", "an error"), details.get("Message", "")
+        if code in (
+            "ResourceNotFoundException",
+            "ValidationError",
+            "QueueDoesNotExist",
+            "AWS.SimpleQueueService.NonExistentQueue",
+        ):
+            fix = (
+                "check that --stack or --env-file names the deployment you mean (a local runner restarted since "
+                "writes a new .local/runner.env)"
+            )
+        elif code in ("AccessDeniedException", "AccessDenied", "UnrecognizedClientException", "ExpiredTokenException"):
+            fix = "check the AWS credentials in use (AWS_PROFILE): they need the stack's read and write permissions"
+        else:
+            fix = "try again; if it persists, the message above says what AWS refused"
+        return f"AWS answered {code} to {error.operation_name}: {message} ({fix})"
+    return f"AWS could not be used: {error} (check --stack or --env-file, and the network)"
+
+
 def main(argv: list[str] | None = None) -> int:
     arguments = parser().parse_args(argv)
-    if arguments.env_file:
-        load_env_file(arguments.env_file)
-    if arguments.stack:
-        load_stack_outputs(arguments.stack)
-    with _metrics_off():
-        return int(arguments.run(arguments))
+    command = command_name(arguments)
+    if arguments.env_file and not arguments.env_file.is_file():
+        return _error(
+            command,
+            f"{arguments.env_file} does not exist: start the local runner first ({START_RUNNER}), or give "
+            "--stack NAME for a deployed stack",
+        )
+    try:
+        if arguments.env_file:
+            load_env_file(arguments.env_file)
+        if arguments.stack:
+            load_stack_outputs(arguments.stack)
+        with _metrics_off():
+            return int(arguments.run(arguments))
+    except (BotoCoreError, ClientError) as error:
+        # What a command does not handle itself: the same exit code as before (1), without a traceback.
+        print(f"commerce-sync {command}: error: {aws_trouble(error)}", file=sys.stderr)
+        return 1
 
 
 @contextmanager

@@ -48,6 +48,7 @@ from commerce_sync.processing.services import Services
 from pydantic import ValidationError
 
 from operator_cli.help_texts import example_options
+from operator_cli.terminal import columns, print_table
 
 WAIT_SECONDS = 120.0
 COUNT_LABELS = {
@@ -112,6 +113,25 @@ def add_commands(commands: Any) -> None:
     export.set_defaults(run=_export)
 
 
+def _refused(action: str, message: str) -> int:
+    """A refusal before anything was done (exit code 2), naming the command."""
+    print(f"commerce-sync privacy {action}: error: {message}", file=sys.stderr)
+    return 2
+
+
+def _no_store(store_id: str) -> str:
+    return f"no store {store_id} is registered (`commerce-sync stores list` lists them)"
+
+
+def _problem(error: ValidationError) -> str:
+    """The first thing wrong with the request, named by the option that gives it (`--email: not an e-mail
+    address`), without pydantic's wording (`Value error, ...`)."""
+    problem = error.errors()[0]
+    message = str(problem["msg"]).removeprefix("Value error, ")
+    fields = [str(part) for part in problem["loc"]]
+    return f"--{fields[0].replace('_', '-')}: {message}" if fields else message
+
+
 def _erase(arguments: argparse.Namespace) -> int:
     return erase(
         arguments.store_id,
@@ -132,7 +152,11 @@ def _audit(arguments: argparse.Namespace) -> int:
 def _export(arguments: argparse.Namespace) -> int:
     if arguments.request is not None:
         if arguments.order or arguments.reference:
-            print("error: --order and --reference go with --email or --customer-id, not --request", file=sys.stderr)
+            print(
+                "commerce-sync privacy export: error: --order and --reference go with --email or --customer-id, not "
+                "--request",
+                file=sys.stderr,
+            )
             return 2
         return export_kept(arguments.store_id, arguments.request, json_file=arguments.json)
     return export(
@@ -161,8 +185,7 @@ def erase(
     services = Services(Settings.from_environment())
     store = services.registry.get(store_id)
     if store is None:
-        print(f"error: no store {store_id}", file=sys.stderr)
-        return 2
+        return _refused("erase", _no_store(store_id))
     request_id = reference or f"cli-{uuid.uuid4().hex[:12]}"
     try:
         erasure = CustomerErasure(
@@ -174,8 +197,7 @@ def erase(
             request_kind="cli erase",
         )
     except ValidationError as error:
-        print(f"error: {error.errors()[0]['msg']}", file=sys.stderr)
-        return 2
+        return _refused("erase", _problem(error))
     now = datetime.now(UTC)
     # Never the address: an entity id reaches logs.
     entity_id = customer_id or subscriber_hash(str(email))
@@ -233,14 +255,20 @@ def audit(store_id: str | None, as_json: bool, out: TextIO | None = None) -> int
     if as_json:
         print(json.dumps(lines, default=str, indent=2), file=out)
         return 0
-    for line in lines:
-        done = line.get("completed_at") or "not completed"
-        outcome = json.dumps(line.get("outcome", {}), default=str, sort_keys=True)
-        print(
-            f"{line.get('received_at')}  {line.get('store_id')}  {line.get('kind')}  request {line.get('request_id')}"
-            f"  subject {str(line.get('subject', ''))[:20]}…  completed {done}  {outcome}",
-            file=out,
+    rows = [
+        (
+            str(line.get("received_at")),
+            str(line.get("store_id")),
+            str(line.get("kind")),
+            str(line.get("request_id")),
+            f"{str(line.get('subject', ''))[:20]}…",
+            str(line.get("completed_at") or "not completed"),
+            json.dumps(line.get("outcome", {}), default=str, sort_keys=True),
         )
+        for line in lines
+    ]
+    if rows:
+        print_table(columns(rows, "RECEIVED", "STORE", "KIND", "REQUEST", "SUBJECT", "COMPLETED", "OUTCOME"), out)
     print(f"{len(lines)} privacy request(s)", file=out)
     return 0
 
@@ -263,8 +291,7 @@ def export(
     services = Services(Settings.from_environment())
     store = services.registry.get(store_id)
     if store is None:
-        print(f"error: no store {store_id}", file=sys.stderr)
-        return 2
+        return _refused("export", _no_store(store_id))
     try:
         request = CustomerDataRequest(
             email=email,
@@ -274,10 +301,7 @@ def export(
             request_kind="cli export",
         )
     except ValidationError as error:
-        problem = error.errors()[0]
-        where = ".".join(str(part) for part in problem["loc"]) or "request"
-        print(f"error: {where}: {problem['msg']}", file=sys.stderr)
-        return 2
+        return _refused("export", _problem(error))
     subject = audit_subject(services.tombstones, store.store_id, request.email, request.customer_id)
     line = services.privacy_audit.received(
         store.store_id, "cli export", str(request.request_id), subject, datetime.now(UTC).isoformat()
@@ -285,7 +309,12 @@ def export(
     try:
         document = ShopperExport(services.sync_state).collect(store, request, mailchimp=_mailchimp_of(services, store))
     except (MailchimpError, CredentialsError) as error:
-        print(f"error: Mailchimp could not be read for store {store.store_id}: {error}", file=sys.stderr)
+        print(
+            f"commerce-sync privacy export: error: Mailchimp could not be read for store {store.store_id}: {error} "
+            f"(nothing was exported; try again, or check its Mailchimp key with `commerce-sync stores show "
+            f"{store.store_id}`)",
+            file=sys.stderr,
+        )
         return 1
     code = _deliver(document, json_file, None, out)
     if code == 0:
@@ -300,15 +329,17 @@ def export_kept(store_id: str, request_id: str, *, json_file: str | None, out: T
     out = out or sys.stdout
     services = Services(Settings.from_environment())
     if services.registry.get(store_id) is None:
-        print(f"error: no store {store_id}", file=sys.stderr)
-        return 2
+        return _refused("export", _no_store(store_id))
     try:
         body = services.privacy_exports.get(store_id, request_id)
     except ExportBucketMissing:
-        print("error: CLAIM_CHECK_BUCKET is not set (use --stack or --env-file)", file=sys.stderr)
-        return 2
+        return _refused("export", "CLAIM_CHECK_BUCKET is not set (give --stack NAME, or --env-file .local/runner.env)")
     except (ClientError, BotoCoreError) as error:
-        print(f"error: the export bucket could not be read: {error}", file=sys.stderr)
+        print(
+            f"commerce-sync privacy export: error: the export bucket could not be read: {error} (check that --stack or "
+            "--env-file names the deployment that received the request)",
+            file=sys.stderr,
+        )
         return 1
     if body is None:
         print(
@@ -349,7 +380,11 @@ def _deliver(document: ShopperExportDocument, json_file: str | None, body: bytes
     try:
         write_private(path, body if body is not None else document.model_dump_json(indent=2).encode())
     except OSError as error:
-        print(f"error: {path} could not be written: {error.strerror}", file=sys.stderr)
+        print(
+            f"commerce-sync privacy export: error: {path} could not be written: {error.strerror} (give --json a file "
+            "in a directory you can write to)",
+            file=sys.stderr,
+        )
         return 1
     what = ", ".join(f"{COUNT_LABELS.get(name, name)} {count}" for name, count in document.counts().items())
     held = "" if document.holds_anything() else " (nothing is held about this shopper)"

@@ -56,6 +56,9 @@ from commerce_sync.rotation.key_rotation import (
     MIN_WEBHOOK_SECRET_LENGTH,
     STEPS,
 )
+from rich.table import Table
+
+from operator_cli.terminal import columns
 
 DEFAULT_EVERY_DAYS = 90
 LOCAL_STUB_FUNCTION = "commerce-sync-local-rotation-stub"
@@ -94,7 +97,10 @@ def _current(client: Any, secret_id: str) -> dict[str, Any]:
     raw = client.get_secret_value(SecretId=secret_id, VersionStage=AWSCURRENT).get("SecretString") or "{}"
     value = json.loads(raw)
     if not isinstance(value, dict):
-        raise RotationCliError(f"secret {secret_id} is not a JSON object")
+        raise RotationCliError(
+            f"secret {secret_id} is not a JSON object, so commerce-sync did not write it: put back its JSON value "
+            "(docs/key-rotation.md, store secret layout) before rotating"
+        )
     return value
 
 
@@ -134,9 +140,11 @@ def stage_mailchimp_key(client: Any, secret_id: str, api_key: str) -> str:
 def stage_webhook_secret(client: Any, secret_id: str, webhook_secret: str) -> str:
     webhook_secret = webhook_secret.strip()
     if len(webhook_secret) < MIN_WEBHOOK_SECRET_LENGTH:
-        raise RotationCliError(f"a webhook secret must have at least {MIN_WEBHOOK_SECRET_LENGTH} characters")
+        raise RotationCliError(
+            f"a webhook secret must have at least {MIN_WEBHOOK_SECRET_LENGTH} characters (e.g. `openssl rand -hex 32`)"
+        )
     if webhook_secret == _current(client, secret_id).get("webhook_secret"):
-        raise RotationCliError("that secret is the current one")
+        raise RotationCliError("that secret is the current one: give a new one (e.g. `openssl rand -hex 32`)")
     return stage(client, secret_id, {"kind": KIND_STORE, "webhook_secret": webhook_secret})
 
 
@@ -149,7 +157,10 @@ def stage_client_secret(client: Any, store: Store, client_secret: str) -> str:
     if len(client_secret) < MIN_WEBHOOK_SECRET_LENGTH:
         raise RotationCliError(f"a client secret must have at least {MIN_WEBHOOK_SECRET_LENGTH} characters")
     if client_secret == _current(client, store.secret_id).get(CLIENT_SECRET):
-        raise RotationCliError("that client secret is the current one")
+        raise RotationCliError(
+            "that client secret is the current one: rotate it in the BigCommerce app first (Developer Portal), then "
+            "give the new one"
+        )
     return stage(client, store.secret_id, {"kind": KIND_STORE, CLIENT_SECRET: client_secret})
 
 
@@ -437,10 +448,9 @@ def status_as_json(rows: list[SecretStatus]) -> str:
     return json.dumps([asdict(row) for row in rows], indent=2)
 
 
-def format_status(rows: list[SecretStatus]) -> str:
+def format_status(rows: list[SecretStatus]) -> Table:
     lines = []
     for row in rows:
-        name = row.store_id or "mailchimp"
         schedule = row.schedule if row.rotation_enabled else "no schedule"
         extra = []
         if row.staged:
@@ -448,10 +458,16 @@ def format_status(rows: list[SecretStatus]) -> str:
         if row.previous_accepted_until:
             extra.append(f"previous secret accepted until {row.previous_accepted_until}")
         lines.append(
-            f"{name:<24} {row.kind:<21} {schedule or '-':<16} last rotated {row.last_rotated or 'never':<21} "
-            f"{row.rotation}{'; ' + '; '.join(extra) if extra else ''}"
+            (
+                row.store_id or "mailchimp",
+                row.kind,
+                schedule or "-",
+                row.last_rotated or "never",
+                row.rotation,
+                "; ".join(extra),
+            )
         )
-    return "\n".join(lines)
+    return columns(lines, "STORE", "KIND", "SCHEDULE", "LAST ROTATED", "ROTATION", "NOTES")
 
 
 # ---- what the CLI's `rotate` command does ------------------------------------------------------------------
@@ -460,7 +476,7 @@ def format_status(rows: list[SecretStatus]) -> str:
 def store_by_id(settings: Settings, store_id: str) -> Store:
     store = StoreRegistry(settings.stores_table).get(store_id)
     if store is None:
-        raise RotationCliError(f"no store {store_id} is registered")
+        raise RotationCliError(f"no store {store_id} is registered (`commerce-sync stores list` lists them)")
     return store
 
 

@@ -47,6 +47,7 @@ from operator_cli.store_status import (
     stores_to_report,
 )
 from operator_cli.store_status import describe as describe_store
+from operator_cli.terminal import columns, print_table
 
 QUIET_SECONDS = 0.5
 POLL_SECONDS = 0.1
@@ -171,27 +172,32 @@ def with_stores(status: dict[str, Any], store_id: str | None, skip_mailchimp: bo
 
 def show(status: dict[str, Any]) -> None:
     print("idle" if status["idle"] else "busy")
-    for name, depth in sorted(status["queues"].items()):
-        delayed = f" {depth['delayed']:>6} delayed" if depth.get("delayed") else ""
-        print(f"  {name:<44} {depth['visible']:>6} waiting {depth['in_flight']:>6} in flight{delayed}")
+    queues = [
+        (name, str(depth["visible"]), str(depth["in_flight"]), str(depth.get("delayed") or 0))
+        for name, depth in sorted(status["queues"].items())
+    ]
+    if queues:
+        print_table(
+            columns(queues, "QUEUE", "WAITING", "IN FLIGHT", "DELAYED", numbers=("WAITING", "IN FLIGHT", "DELAYED"))
+        )
     if status["invocations"] is not None:
         running = {name: count for name, count in status["invocations"].items() if count}
         print("  running: " + (", ".join(f"{name} {count}" for name, count in running.items()) or "nothing"))
     accounts = status.get("mailchimp_accounts")
     if accounts:
         print("Mailchimp accounts")
-    for account in accounts or []:
-        stores = ", ".join(account["stores"])
-        if account["status"] == "paused":
-            print(
-                f"  {account['account']:<24} PAUSED since {account['since']} ({account['reason']}): "
-                f"{account['parked_events']} event(s) parked; stores {stores}. Reconnect: commerce-sync "
-                f"connect-mailchimp STORE, or commerce-sync stores set-mailchimp-key STORE"
-            )
-        else:
-            print(
-                f"  {account['account']:<24} ok, {account['connections_in_use']} connection(s) in use; stores {stores}"
-            )
+        rows = []
+        for account in accounts:
+            if account["status"] == "paused":
+                state = f"PAUSED since {account['since']}"
+                detail = (
+                    f"{account['reason']}; {account['parked_events']} event(s) parked. Reconnect: commerce-sync "
+                    "connect-mailchimp STORE, or commerce-sync stores set-mailchimp-key STORE"
+                )
+            else:
+                state, detail = "ok", f"{account['connections_in_use']} connection(s) in use"
+            rows.append((account["account"], state, ", ".join(account["stores"]), detail))
+        print_table(columns(rows, "ACCOUNT", "STATE", "STORES", "DETAIL"))
     imports = status.get("imports")
     if imports:
         print("Canonical imports")
@@ -250,7 +256,12 @@ def run(
                 time.sleep(POLL_SECONDS)
                 status = current()
     except requests.RequestException as error:
-        print(f"commerce-sync status: the local runner at {os.environ.get('LOCAL_RUNNER_URL')} did not answer: {error}")
+        print(
+            f"commerce-sync status: error: the local runner at {os.environ.get('LOCAL_RUNNER_URL')} did not answer "
+            f"({type(error).__name__}): is it running? (`.venv/bin/commerce-sync-local --port 3000` starts it and "
+            "writes .local/runner.env; a runner started since needs the new file)",
+            file=sys.stderr,
+        )
         return 1
     status = with_stores(with_imports(with_flags_reset(with_accounts(status))), store_id, skip_mailchimp)
     if as_json:

@@ -29,11 +29,13 @@ from commerce_sync.mailchimp.client import MailchimpClient
 from commerce_sync.mailchimp.credentials import CredentialsError, MailchimpCredentials
 from commerce_sync.mailchimp.errors import MailchimpError
 from commerce_sync.mailchimp.ids import store_path
+from rich.table import Table
 
 from operator_cli.checks import CHECK_READ_TIMEOUT, CHECK_RETRY
 from operator_cli.help_texts import example_options
 from operator_cli.mailchimp_accounts import store_client
 from operator_cli.stores import list_stores
+from operator_cli.terminal import columns, print_table
 
 # What `stores show` counts in the Mailchimp store: one `count=1&fields=total_items` read each.
 MAILCHIMP_COUNTED = ("customers", "orders", "products", "carts")
@@ -154,11 +156,10 @@ def listing_json(stores: list[Store]) -> str:
     return json.dumps([store.model_dump(mode="json", exclude={"secret_id"}) for store in stores], indent=2)
 
 
-def listing_table(stores: list[Store]) -> str:
+def listing_table(stores: list[Store]) -> Table | str:
     if not stores:
         return "no store is registered (register one with `commerce-sync add-store`)"
-    rows = [("STORE", "PLATFORM:IDENTITY", "AUDIENCE", "CURRENCY", "STATE", "MAILCHIMP ACCOUNT")]
-    rows += [
+    rows = [
         (
             store.store_id,
             store.platform_identity,
@@ -169,11 +170,7 @@ def listing_table(stores: list[Store]) -> str:
         )
         for store in stores
     ]
-    widths = [max(len(row[column]) for row in rows) for column in range(len(rows[0]) - 1)]
-    return "\n".join(
-        "  ".join(value.ljust(width) for value, width in zip(row[:-1], widths, strict=True)) + "  " + row[-1]
-        for row in rows
-    )
+    return columns(rows, "STORE", "PLATFORM:IDENTITY", "AUDIENCE", "CURRENCY", "STATE", "MAILCHIMP ACCOUNT")
 
 
 def secret_view(secret_id: str) -> SecretView:
@@ -404,7 +401,10 @@ def _error(command: str, message: str) -> int:
 
 def run_list(arguments: argparse.Namespace) -> int:
     stores = list_stores(Settings.from_environment())
-    print(listing_json(stores) if arguments.json else listing_table(stores))
+    if arguments.json:
+        print(listing_json(stores))
+    else:
+        print_table(listing_table(stores))
     return 0
 
 

@@ -29,6 +29,7 @@ from commerce_sync.platforms.shopify.hooks import WebhookAddressError, parse_web
 from commerce_sync.platforms.webhook_health import HealthAction, HookState, WebhookHealth, WebhookHealthUnavailable
 
 from operator_cli.stores import NewStore, StoreError, add_store, find_store
+from operator_cli.terminal import columns, print_table
 
 COMMAND = "webhooks"
 SHOPIFY_WEBHOOK_PATH = "/webhooks/shopify"
@@ -153,14 +154,16 @@ def _print(
     where = f"at {address}" if address else "at any address (no webhook address is registered or given)"
     kind = "API2Cart webhooks" if store.platform == "api2cart" else "Shopify webhook subscriptions of the app"
     print(f"store {store.store_id}: {kind} {where}", file=out)
-    width = max(len(topic.topic) for topic in health.topics)
-    for topic in health.topics:
-        line = f"  {topic.topic:<{width}}  {OUTCOMES[topic.action]}"
-        if topic.hook_id:
-            line += f" (id {topic.hook_id})"
-        if topic.detail:
-            line += f": {topic.detail}"
-        print(line, file=out)
+    rows = [
+        (
+            topic.topic,
+            OUTCOMES[topic.action],
+            str(topic.hook_id) if topic.hook_id else "",
+            topic.detail or "",
+        )
+        for topic in health.topics
+    ]
+    print_table(columns(rows, "TOPIC", "STATE", "ID", "DETAIL"), out)
     counts = health.summary()
     missing = sum(1 for topic in health.topics if topic.state_before is HookState.MISSING)
     summary = f"{counts['topics']} topics: {counts['none']} subscribed, {missing} missing"

@@ -107,7 +107,8 @@ def test_letters_are_narrowed_by_store_time_and_error_type_and_a_store_replay_mo
     assert code == 0
     rows = out.splitlines()
     assert rows[-1] == f"2 dead letter(s) shown for {FUNCTION} matching --store {mine.store_id}"
-    assert {row.split()[0] for row in rows[:-1]} == set(mine_by_kind.values())
+    assert rows[0].split() == ["MESSAGE", "FAILED", "AT", "STORE", "ABOUT", "ERROR"]
+    assert {row.split()[0] for row in rows[1:-1]} == set(mine_by_kind.values())
     order_id = sent[mine.store_id][0]["id"]
     order_row = next(row for row in rows if row.startswith(mine_by_kind["MailchimpError"]))
     assert f"{mine.store_id}  order.updated {order_id}" in order_row and "MailchimpError: Mailchimp 500" in order_row

@@ -289,9 +289,16 @@ def test_export_cli_refusals_and_a_shopper_of_whom_nothing_is_held(
     assert not any(int(count) for name, count in line["outcome"].items() if name != "delivered")
 
     assert operator_main.main(["privacy", "export", "no-such-store", "--email", "nobody.here@example.com"]) == 2
-    assert "no store no-such-store" in capsys.readouterr().err
+    assert capsys.readouterr().err == (
+        "commerce-sync privacy export: error: no store no-such-store is registered (`commerce-sync stores list` lists "
+        "them)\n"
+    )
     assert operator_main.main(["privacy", "export", store_id, "--email", "not-an-address"]) == 2
-    assert "not an e-mail address" in capsys.readouterr().err
+    assert capsys.readouterr().err == "commerce-sync privacy export: error: --email: not an e-mail address\n"
+    assert operator_main.main(["privacy", "erase", "no-such-store", "--email", "nobody.here@example.com"]) == 2
+    assert "commerce-sync privacy erase: error: no store no-such-store is registered" in capsys.readouterr().err
+    assert operator_main.main(["privacy", "erase", store_id, "--email", "not-an-address"]) == 2
+    assert capsys.readouterr().err == "commerce-sync privacy erase: error: --email: not an e-mail address\n"
     assert operator_main.main(["privacy", "export", store_id, "--request", "424242"]) == 1
     assert "no export of request 424242" in capsys.readouterr().err
     assert operator_main.main(["privacy", "export", store_id, "--request", "424242", "--order", "1"]) == 2

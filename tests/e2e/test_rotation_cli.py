@@ -176,11 +176,14 @@ def test_shopify_stores_need_a_supplied_secret_and_shopify_secret_is_for_shopify
 ) -> None:
     store, _ = bc_store
     assert cli(monkeypatch, "rotate", "shopify-secret", store.store_id, "--stdin", stdin="x" * 40) == 2
-    assert "is a bigcommerce store" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "is a bigcommerce store" in err and f"commerce-sync rotate store-secret {store.store_id}" in err
     shop = register_store("shopify")
     # store-secret on a Shopify store asks for the secret too (here on stdin); too short is refused.
     assert cli(monkeypatch, "rotate", "store-secret", shop.store_id, "--stdin", stdin="short") == 2
-    assert "at least 16 characters" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert err.startswith("commerce-sync rotate store-secret: error: ")
+    assert "at least 16 characters" in err and "openssl rand -hex 32" in err
 
 
 def test_rotate_bigcommerce_client_secret_stages_the_apps_secret_and_keeps_the_token(
@@ -209,10 +212,12 @@ def test_rotate_bigcommerce_client_secret_stages_the_apps_secret_and_keeps_the_t
 
     # The same secret again is refused before anything is staged; so is a Shopify store.
     assert cli(monkeypatch, *command, stdin=client_secret) == 2
-    assert "is the current one" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "is the current one: rotate it in the BigCommerce app first" in err
     shop = register_store("shopify")
     assert cli(monkeypatch, "rotate", "bigcommerce-client-secret", shop.store_id, "--stdin", stdin="x" * 40) == 2
-    assert "is a shopify store" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "is a shopify store; only BigCommerce stores keep a client secret" in err
 
 
 def test_rotation_status_shows_state_never_values(

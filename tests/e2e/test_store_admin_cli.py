@@ -2,18 +2,15 @@
 and a store's page reflect what is registered and what Mailchimp holds, without a secret's value; a disabled
 store's deliveries are answered 200 "ignored" and nothing reaches Mailchimp until it is enabled again; removing a
 store deletes its registration and its own secret and nothing of any other store, Mailchimp keeping its data
-unless told otherwise after a typed confirmation. Every example the help texts of these commands (and of
-dead-letters, status and segments) show, and every command of docs/operator.md, runs as typed and exits 0."""
+unless told otherwise after a typed confirmation. Every example the help texts show, and every command of
+docs/operator.md, runs as typed in test_cli_examples.py."""
 
 from __future__ import annotations
 
 import io
 import json
-import re
-import shlex
 import sys
 import uuid
-from pathlib import Path
 from typing import Any
 
 import boto3
@@ -23,20 +20,14 @@ from commerce_sync.aws.store_registry import StoreRegistry
 from commerce_sync.mailchimp.credentials import MailchimpCredentials
 
 from emulators.mailchimp import MailchimpEmulator
-from local_runner.main import write_env_file
 from local_runner.runner import LocalRunner
 from local_runner.senders import send_shopify
 from operator_cli import main as operator_main
-from operator_cli.help_texts import LOCAL_COMMAND, example_lines
-from operator_cli.stores import NewStore, add_store, generate_webhook_secret
 from tests.e2e.test_mailchimp_accounts import held, new_account
 from tests.e2e.test_shopify_orders import new_order
 from tests.harness import MailchimpReader, RegisteredStore, register_store
-from tests.paths import PROJECT
 
 ACCESS_TOKEN = "shpat_not_to_be_shown_0123456789"
-OPERATOR_DOC = PROJECT / "docs" / "operator.md"
-SEGMENTS_DOC = PROJECT / "docs" / "segments.md"
 
 
 @pytest.fixture
@@ -289,81 +280,3 @@ def test_remove_with_delete_mailchimp_data_asks_for_the_store_id_and_then_delete
     assert "Type the store id" not in err
     assert f"Mailchimp store {scripted.store_id} deleted" in out
     assert mailchimp_reader.resource(f"/ecommerce/stores/{scripted.store_id}") is None
-
-
-# ---- the help texts' examples ------------------------------------------------------------------------------
-
-# The commands whose help shows examples, each as the words that name it.
-EXAMPLE_COMMANDS = (
-    ("stores", "list"),
-    ("list-stores",),
-    ("stores", "show"),
-    ("stores", "disable"),
-    ("stores", "enable"),
-    ("dead-letters",),
-    ("replay",),
-    ("privacy", "erase"),
-    ("privacy", "export"),
-    ("privacy", "audit"),
-    ("stores", "remove"),
-    ("status",),
-    ("segments",),
-)
-
-
-def subparser(*names: str) -> Any:
-    parser = operator_main.parser()
-    for name in names:
-        action = next(a for a in parser._actions if a.__class__.__name__ == "_SubParsersAction")
-        parser = action.choices[name]  # type: ignore[attr-defined]
-    return parser
-
-
-def register_fixed_store(store_id: str) -> None:
-    """A store under a fixed id, as the examples name it (register_store makes fresh ids)."""
-    add_store(
-        Settings.from_environment(),
-        NewStore(
-            store_id=store_id,
-            platform="shopify",
-            identity=f"{store_id}-{uuid.uuid4().hex[:6]}.myshopify.com",
-            name="My Shop",
-            list_id="list-e2e",
-            currency_code="USD",
-            webhook_secret=generate_webhook_secret(),
-        ),
-        check=False,
-    )
-
-
-def operator_doc_lines(doc: Path = OPERATOR_DOC) -> list[str]:
-    """The command lines of a doc's ```sh blocks (docs/operator.md's by default)."""
-    blocks = re.findall(r"^```sh\n(.*?)^```", doc.read_text(), flags=re.MULTILINE | re.DOTALL)
-    return [line.strip() for block in blocks for line in block.splitlines() if line.strip()]
-
-
-def test_every_help_example_and_every_command_of_docs_operator_and_segments_runs_as_typed(
-    runner: LocalRunner,
-    capsys: pytest.CaptureFixture[str],
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    """From a directory whose .local/runner.env is this runner's, as the local runner writes it; `my-shop` is
-    registered (again, after a removal) before each command, and the removal's confirmation is typed."""
-    write_env_file(runner, tmp_path / ".local" / "runner.env")
-    monkeypatch.chdir(tmp_path)
-    lines = [line for names in EXAMPLE_COMMANDS for line in example_lines(subparser(*names).epilog)]
-    assert len(lines) >= 2 * len(EXAMPLE_COMMANDS) - 2, lines
-    documented = operator_doc_lines()
-    assert len(documented) >= 10 and all(line.startswith(LOCAL_COMMAND) for line in documented), documented
-    segments_doc = operator_doc_lines(SEGMENTS_DOC)
-    assert len(segments_doc) >= 5 and all(line.startswith(LOCAL_COMMAND) for line in segments_doc), segments_doc
-    lines += documented + segments_doc
-    for line in lines:
-        if registry().get("my-shop") is None:
-            register_fixed_store("my-shop")
-        words = shlex.split(line)
-        assert line.startswith(LOCAL_COMMAND) and words[0] == ".venv/bin/commerce-sync", line
-        code, out, err = cli(capsys, *words[1:], typed="my-shop\n")
-        assert code == 0, f"$ {line}\n{out}{err}"
-        assert "Traceback" not in err
