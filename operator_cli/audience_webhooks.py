@@ -138,8 +138,9 @@ def follow_rotation(store_id: str, out: TextIO | None = None) -> int:
         hooks = audience_webhooks(services, store, None)
         secret = current_webhook_secret(services, store)
         state = hooks.state(store, secret)
-        if state.status != "stale":
+        if state.status == "missing":
             return 0
+        # The rotation function registers it again itself (a scheduled rotation has no operator); this makes sure.
         state = hooks.ensure(store, secret)
     except (AudienceWebhookRefused, MailchimpError) as error:
         print(
@@ -147,7 +148,7 @@ def follow_rotation(store_id: str, out: TextIO | None = None) -> int:
             file=sys.stderr,
         )
         return 1
-    print(f"audience webhook re-registered at the new key (deleted {state.deleted} at the old one)", file=out)
+    print("audience webhook re-registered at the new key", file=out)
     return 0
 
 

@@ -361,6 +361,13 @@ def attention(report: StoreStatus, store: Store, now: float) -> list[str]:
             + (f" or `commerce-sync webhooks {store_id} --create`" if store.platform == "shopify" else "")
         )
     reasons += _mailchimp_attention(report, store)
+    hook = report.audience_webhook or {}
+    if hook.get("status") == "stale":
+        # Registered at a key the receiver takes only for the grace period after a rotation (docs/consent.md).
+        reasons.append(
+            f"its Mailchimp audience webhook is registered at an old key, refused once the rotation's grace period "
+            f"ends: `commerce-sync audience-webhook {store.store_id} --create` registers it at the current one"
+        )
     for secret in report.secrets:
         reasons += _secret_attention(secret, now)
     return reasons

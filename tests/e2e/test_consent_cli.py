@@ -12,6 +12,7 @@ import sys
 import uuid
 from pathlib import Path
 
+import boto3
 import pytest
 from commerce_sync.aws.settings import Settings
 
@@ -19,6 +20,7 @@ from emulators.mailchimp import MailchimpEmulator
 from local_runner.main import write_env_file
 from local_runner.runner import LocalRunner
 from operator_cli import main as operator_main
+from operator_cli import rotation as rotation_cli
 from operator_cli.help_texts import LOCAL_COMMAND, example_lines
 from operator_cli.stores import NewStore, add_store, find_store, generate_webhook_secret
 from tests.harness import register_store
@@ -140,3 +142,51 @@ def test_the_help_examples_and_the_commands_of_docs_consent_run_as_typed(
         code, out, err = cli(capsys, *words[1:])
         assert code == 0, f"$ {line}\n{out}{err}"
         assert "Traceback" not in err
+
+
+def test_a_rotation_without_the_cli_registers_the_webhook_again_by_itself(
+    runner: LocalRunner, mailchimp: MailchimpEmulator, operator_env: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """As a scheduled rotation runs: the rotation function's four steps alone, no operator to follow it."""
+    store = register_store("shopify", list_id=f"list-{uuid.uuid4().hex[:8]}")
+    list_id = store.store.list_id
+    assert cli(capsys, "audience-webhook", store.store_id, "--create")[0] == 0
+    (hook,) = mailchimp.list_webhooks(list_id)
+    client = rotation_cli.secretsmanager()
+    new_secret = f"scheduled-{uuid.uuid4().hex}"
+    rotation_cli.stage_webhook_secret(client, store.store.secret_id, new_secret)
+
+    outcome = rotation_cli.rotate(client, store.store.secret_id, Settings.from_environment(), True)
+
+    assert outcome.promoted, outcome.message
+    (moved,) = mailchimp.list_webhooks(list_id)
+    assert moved["id"] != hook["id"] and moved["url"] != hook["url"]
+    code, out, _ = cli(capsys, "audience-webhook", store.store_id, "--json")
+    assert code == 0 and json.loads(out)["status"] == "registered"
+    mailchimp.set_member_status(list_id, f"scheduled-{uuid.uuid4().hex[:6]}@example.com", "cleaned", source="admin")
+    (delivery,) = mailchimp.wait_for_webhook_deliveries(1, list_id=list_id)
+    assert delivery["webhook_id"] == moved["id"] and delivery["status"] == 202
+    runner.wait_until_idle(timeout=60)
+
+
+def test_a_webhook_left_at_an_old_key_needs_attention_in_status(
+    runner: LocalRunner, mailchimp: MailchimpEmulator, operator_env: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    store = register_store("shopify", list_id=f"list-{uuid.uuid4().hex[:8]}")
+    assert cli(capsys, "audience-webhook", store.store_id, "--create")[0] == 0
+    secrets = boto3.client("secretsmanager")
+    value = json.loads(secrets.get_secret_value(SecretId=store.store.secret_id)["SecretString"])
+    # The signing secret changed outside a rotation (written by hand): the webhook's key is the old one's.
+    secrets.put_secret_value(
+        SecretId=store.store.secret_id, SecretString=json.dumps({**value, "webhook_secret": uuid.uuid4().hex * 2})
+    )
+
+    code, out, _ = cli(capsys, "status", store.store_id, "--json")
+
+    (report,) = json.loads(out)["stores"]
+    assert code == 1 and report["audience_webhook"]["status"] == "stale"
+    (reason,) = [reason for reason in report["attention"] if "audience webhook" in reason]
+    assert f"`commerce-sync audience-webhook {store.store_id} --create`" in reason
+    assert cli(capsys, "audience-webhook", store.store_id, "--create")[0] == 0
+    code, out, _ = cli(capsys, "status", store.store_id, "--json")
+    assert code == 0 and json.loads(out)["stores"][0]["attention"] == []

@@ -83,6 +83,16 @@ def _ours(hook: Mapping[str, Any], store_id: str) -> bool:
     return path.rstrip("/").endswith(f"{ROUTE_PREFIX}/{store_id}")
 
 
+def registered_api_url(hooks: list[dict[str, Any]], store_id: str) -> str | None:
+    """The API's base URL a webhook of the store was registered at (the part before /webhooks/mailchimp/<store>),
+    or None when the store has none: what a rotation follows without being told the stack's ApiUrl."""
+    for hook in hooks:
+        if _ours(hook, store_id):
+            url = str(hook.get("url") or "")
+            return url[: url.find(ROUTE_PREFIX + "/")]
+    return None
+
+
 class AudienceWebhooks:
     def __init__(self, client: MailchimpClient, api_url: str) -> None:
         self._client = client

@@ -68,8 +68,9 @@ from commerce_sync.aws.secret_store import (
 )
 from commerce_sync.aws.settings import Settings
 from commerce_sync.aws.store_registry import Store, StoreRegistry
+from commerce_sync.consent.registration import AudienceWebhooks, registered_api_url
 from commerce_sync.mailchimp.client import MailchimpClient, RetryPolicy
-from commerce_sync.mailchimp.credentials import KIND_OAUTH
+from commerce_sync.mailchimp.credentials import KIND_OAUTH, MailchimpCredentials
 from commerce_sync.mailchimp.errors import MailchimpAuthError, MailchimpError
 from commerce_sync.platforms.hooks import CLIENT_SECRET_PLATFORMS, PUSHABLE_PLATFORMS, PlatformHooks
 from commerce_sync.platforms.http import PlatformApiError
@@ -199,6 +200,22 @@ class KeyRotation:
         return MailchimpClient(
             api_key=api_key,
             base_url=self.settings.mailchimp_api_url,
+            read_timeout=self.settings.mailchimp_read_timeout,
+            retry=RetryPolicy(
+                total=self.settings.mailchimp_retries, backoff_factor=self.settings.mailchimp_backoff_factor
+            ),
+        )
+
+    def store_mailchimp(self, store: Store) -> MailchimpClient:
+        """The client of the Mailchimp account the store writes to (its own, or the deployment's default)."""
+        secret_id = store.mailchimp_secret_id or self.settings.mailchimp_secret_arn
+        if not secret_id:
+            raise RotationError(f"store {store.store_id} has no Mailchimp secret to reach its account with")
+        value = self.reader.staged(secret_id, AWSCURRENT)
+        if value is None:
+            raise RotationError(f"the Mailchimp secret of store {store.store_id} has no AWSCURRENT value")
+        return MailchimpCredentials.from_secret(secret_id, value).client(
+            self.settings.mailchimp_api_url,
             read_timeout=self.settings.mailchimp_read_timeout,
             retry=RetryPolicy(
                 total=self.settings.mailchimp_retries, backoff_factor=self.settings.mailchimp_backoff_factor
@@ -609,6 +626,9 @@ class StoreSecretRotator(Rotator):
         )
 
     def announce(self, context: StepContext, promoted: dict[str, Any]) -> None:
+        new_secret = promoted.get(WEBHOOK_SECRET)
+        if new_secret and new_secret != context.current.get(WEBHOOK_SECRET):
+            self.follow_audience_webhook(self.store(context), str(new_secret))
         metrics.add_metric(name="WebhookSecretRotated", unit="Count", value=1)
         grace = self.rotation.settings.previous_secret_grace_seconds
         logger.info(
@@ -617,6 +637,29 @@ class StoreSecretRotator(Rotator):
             # Names of what changed, never values.
             rotated=[key for key in (WEBHOOK_SECRET, CLIENT_SECRET) if promoted.get(key) != context.current.get(key)],
             origin=promoted.get("origin"),
+        )
+
+    def follow_audience_webhook(self, store: Store, webhook_secret: str) -> None:
+        """The store's Mailchimp audience webhook carries a key derived from the signing secret (docs/consent.md):
+        one registered at the old key is registered again at the new one, at the same API address, and the old one
+        deleted. Mailchimp checks the new URL with a GET, answered since the new secret is current. After the
+        promotion, so it cannot fail the rotation: the old key is accepted for the grace period, and a failure says
+        how to finish by hand."""
+        try:
+            client = self.rotation.store_mailchimp(store)
+            api_url = registered_api_url(client.list_webhooks(store.list_id), store.store_id)
+            if api_url is None:
+                return
+            state = AudienceWebhooks(client, api_url).ensure(store, webhook_secret)
+        except Exception as error:  # the secret is promoted already: nothing here may fail the rotation
+            logger.warning(
+                "the audience webhook was not registered at the new key: run `commerce-sync audience-webhook "
+                f"{store.store_id} --create` before the grace period ends",
+                reason=str(error)[:300],
+            )
+            return
+        logger.info(
+            "audience webhook registered at the new key", webhook_created=state.created, webhooks_deleted=state.deleted
         )
 
     @staticmethod
