@@ -107,3 +107,24 @@ def test_unsigned_or_stale_canonical_event_is_a_401(runner: LocalRunner, canonic
 
     assert unsigned.status_code == 401
     assert stale.status_code == 401
+
+
+@pytest.mark.parametrize("event_type", ["customer.consent_granted", "customer.consent_withdrawn"])
+def test_a_consent_event_only_mailchimp_makes_is_a_400_from_a_sender(
+    runner: LocalRunner, canonical_store: RegisteredStore, event_type: str
+) -> None:
+    # Signed by the store: still refused, or a sender could lift the guard Mailchimp's unsubscribe set.
+    event = dict(
+        cart_event(canonical_store.store_id),
+        type=event_type,
+        entity_id="a" * 32,
+        data={"email": "shopper@example.com", "reason": "subscribe", "changed_at": "2025-03-14T13:18:02Z"},
+    )
+
+    response = send_canonical(
+        runner.url, canonical_store.webhook_secret, canonical_store.store_id, json.dumps(event).encode()
+    )
+
+    assert response.status_code == 400, response.text
+    message = response.json()["message"]
+    assert message.startswith("type:") and "Mailchimp's audience webhook only" in message

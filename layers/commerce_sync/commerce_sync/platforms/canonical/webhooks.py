@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from commerce_sync.aws.store_imports import ImportBook
 from commerce_sync.aws.store_registry import Store
 from commerce_sync.canonical.errors import BadRequest
-from commerce_sync.canonical.model import DATA_MODELS, CanonicalEvent, StoreErasure, StoreSync
+from commerce_sync.canonical.model import DATA_MODELS, CanonicalEvent, EventType, StoreErasure, StoreSync
 from commerce_sync.canonical.versions import MAX_CLOCK_SKEW, is_impossible
 from commerce_sync.platforms.adapter import (
     Admitted,
@@ -27,6 +27,12 @@ from commerce_sync.platforms.canonical.imports import admit
 from commerce_sync.platforms.signatures import verify_standard_webhook
 
 STORE_HEADER = "commerce-sync-store"
+
+
+# The events the receiver of Mailchimp's audience webhooks makes (consent.audience_form).
+MAILCHIMP_ONLY = frozenset(
+    {EventType.CUSTOMER_CONSENT_WITHDRAWN, EventType.CUSTOMER_CONSENT_GRANTED, EventType.CUSTOMER_EMAIL_CHANGED}
+)
 
 
 class CanonicalAdapter(PlatformAdapter):
@@ -51,6 +57,14 @@ class CanonicalAdapter(PlatformAdapter):
 
     def normalise(self, request: WebhookRequest, store: Store, api: StoreApi | None = None) -> Normalised:
         event = parse_model(CanonicalEvent, parse_json(request.body))
+        if event.type in MAILCHIMP_ONLY:
+            # Only Mailchimp's audience webhook says what Mailchimp did; a sender's own would lift the loop guard
+            # that keeps an unsubscribed contact from being opted in again (docs/consent.md).
+            raise BadRequest(
+                f"{event.type.value} comes from Mailchimp's audience webhook only; send the shopper's consent in "
+                "customer.updated (docs/consent.md)",
+                field="type",
+            )
         if event.store_id != store.store_id:
             raise BadRequest(f"names store {event.store_id!r}, not the signing store", field="store_id")
         # A version or time from the future would outrank every later genuine change of the entity.
