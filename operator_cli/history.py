@@ -406,11 +406,16 @@ def describe_reconciliation(result: dict[str, Any]) -> str:
     checked = result.get("checked") or {}
     repaired = ", ".join(f"{count} {kind.replace('_', ' ')}" for kind, count in sorted(result["repaired"].items()))
     slices = int(result.get("slices") or 1)
+    # API2Cart's abandoned carts (not repairs: a cart without basket webhooks has no other way in).
+    carts = sum((result.get("pulled") or {}).values())
+    not_read: dict[str, str] = result.get("not_read") or {}
     return (
         f"reconciliation done in {float(result.get('duration_seconds') or 0):.1f}s"
         f"{f' ({slices} slices)' if slices > 1 else ''}: checked "
         f"{checked.get('customers', 0)} customers, {checked.get('orders', 0)} orders; "
         f"repaired {result.get('repairs', 0)}{f' ({repaired})' if repaired else ''}; failed {result.get('failed', 0)}"
+        f"{f'; abandoned carts written {carts}' if carts else ''}"
+        + "".join(f"\n  {resource} not read: {reason}" for resource, reason in sorted(not_read.items()))
     ) + (f"\n  {webhooks}" if webhooks else "")
 
 

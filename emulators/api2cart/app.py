@@ -29,7 +29,8 @@ Strict where the description is: an unknown query parameter, a `count` out of ra
 `page_cursor` given with a filter is an error answer (`return_code` 1, the parameter named), never ignored, so
 a client that would depend on API2Cart's leniency fails here first. Errors travel as HTTP 200 with a non-zero
 `return_code`, as API2Cart answers them; an unknown method is 404. The emulator's return codes: 1 a parameter,
-2 the API key, 3 the store key, 4 not found, 5 a webhook the cart does not support (docs/api2cart.md).
+2 the API key, 3 the store key, 4 not found, 5 a webhook or a method (order.abandoned.list) the cart does not
+support, its message saying "not supported" (docs/api2cart.md).
 """
 
 from __future__ import annotations
@@ -127,6 +128,7 @@ CURSOR_EXCLUSIVE = frozenset(
         "product_ids",
         "customer_id",
         "customer_email",
+        "skip_empty_email",
         "sort_by",
         "sort_direction",
     }
@@ -424,6 +426,10 @@ class Api2CartApp:
         if ids:
             wanted = {part.strip() for part in ids.split(",")}
             kept = [item for item in kept if str(item.get("id")) in wanted or str(item.get("order_id")) in wanted]
+        if filters.get("customer_id"):
+            kept = [item for item in kept if str((item.get("customer") or {}).get("id", "")) == filters["customer_id"]]
+        if filters.get("skip_empty_email") not in (None, "", "false", "0"):
+            kept = [item for item in kept if str((item.get("customer") or {}).get("email") or "").strip()]
         if filters.get("customer_email"):
             email = filters["customer_email"].lower()
             kept = [item for item in kept if str((item.get("customer") or {}).get("email", "")).lower() == email]

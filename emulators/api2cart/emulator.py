@@ -5,6 +5,7 @@ emu.base_url                                  # "http://127.0.0.1:PORT/v1.1" (a 
 key = emu.add_store("Magento1212", url="https://shop.example", currency="EUR")   # its store key
 emu.put_product(key, {...}, children=[...]); emu.put_customer(key, {...}); emu.put_basket(key, {...})
 emu.put_order(key, {...}); emu.put_shipment(key, order_id, {...})   # shaped like the `.info` results
+emu.put_abandoned(key, {...})                 # an abandoned checkout, as order.abandoned.list lists it
 emu.delete_entity(key, "customer", "7")
 # Each put/delete delivers to the store's active webhooks of that entity and action (add when new, update
 # otherwise, delete) and returns the deliveries: [(webhook, requests.Response)]. notify=False changes quietly.
@@ -134,6 +135,8 @@ class Api2CartEmulator(LoopbackServer):
         """An abandoned checkout as order.abandoned.list answers it (no webhook: API2Cart has none for it)."""
         stored = copy.deepcopy(order)
         stored["id"] = str(stored["id"])
+        stored.setdefault("created_at", a2c_time(datetime.now(UTC)))
+        stored.setdefault("modified_at", stored["created_at"])
         with self.state.lock:
             self._store(store_key).abandoned[stored["id"]] = stored
 

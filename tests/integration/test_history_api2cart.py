@@ -164,3 +164,132 @@ def test_the_catalog_sync_writes_the_products(
     assert product is not None
     assert product["title"] == "Tea 1" and product["image_url"] == "https://magento.example/tea-1.jpg"
     assert [(v["sku"], v["price"], v["inventory_quantity"]) for v in product["variants"]] == [("TEA-1", 5.5, 10)]
+
+
+def abandoned(
+    cart_id: str, minutes_ago: float, email: str | None = "carter@example.com", **extra: Any
+) -> dict[str, Any]:
+    """An abandoned checkout as order.abandoned.list lists it (API2Cart's OpenAPI description, ModelResponseOrder-
+    AbandonedList: the order shape with `customer`, `totals`, `order_products`)."""
+    return {
+        "id": cart_id,
+        "customer": {"id": "c-9", "email": email, "first_name": "Carter"},
+        "basket_url": f"https://magento.example/checkout/cart/?quote={cart_id}",
+        "created_at": when(minutes_ago / 1440 + 0.01),
+        "modified_at": when(minutes_ago / 1440),
+        "currency": {"iso3": "EUR"},
+        "totals": {"total": 49.0, "subtotal": 49.0},
+        "order_products": [
+            {
+                "product_id": "71",
+                "order_product_id": "1",
+                "model": "MUG-1",
+                "name": "Mug",
+                "price": 12.0,
+                "quantity": 2,
+            },
+            {
+                "product_id": "72",
+                "order_product_id": "2",
+                "model": "TEA-9",
+                "name": "Tea",
+                "price": 25.0,
+                "quantity": 1,
+            },
+        ],
+        **extra,
+    }
+
+
+def mailchimp_writes(mailchimp: MailchimpEmulator, store_id: str) -> list[str]:
+    return [
+        f"{r['method']} {r['path']}"
+        for r in mailchimp.requests
+        if r["method"] != "GET" and f"/ecommerce/stores/{store_id}/" in str(r["path"])
+    ]
+
+
+def test_the_reconciliation_brings_an_abandoned_cart_and_a_second_run_writes_nothing(
+    runner: LocalRunner,
+    emulator: Api2CartEmulator,
+    shop: tuple[str, RegisteredStore],
+    mailchimp: MailchimpEmulator,
+    mailchimp_reader: MailchimpReader,
+) -> None:
+    store_key, store = shop
+    emulator.put_abandoned(store_key, abandoned("q-41", minutes_ago=30))
+    emulator.put_abandoned(store_key, abandoned("q-42", minutes_ago=20, email=None))
+
+    result = run(runner, "reconcile", store.store_id)
+
+    assert result["status"] == "done", result
+    assert result["pulled"] == {"carts_missing": 1} and result["repairs"] == 0, result
+    assert result["failed"] == 0 and result["skipped"] == 1, "the cart without an e-mail is skipped, not failed"
+    assert result["not_read"] == {}, result
+    cart = mailchimp_reader.resource(f"/ecommerce/stores/{store.store_id}/carts/q-41")
+    assert cart is not None
+    assert cart["customer"]["email_address"] == "carter@example.com"
+    assert cart["order_total"] == 49.0 and cart["currency_code"] == "EUR"
+    assert cart["checkout_url"] == "https://magento.example/checkout/cart/?quote=q-41"
+    assert sorted((line["product_id"], line["quantity"], line["price"]) for line in cart["lines"]) == [
+        ("71", 2, 12.0),
+        ("72", 1, 25.0),
+    ]
+    assert mailchimp_reader.resource(f"/ecommerce/stores/{store.store_id}/carts/q-42") is None
+    reads = [r for r in emulator.requests if r["path"] == "/v1.1/order.abandoned.list.json"]
+    assert reads and all("modified_from" in r["query"] for r in reads), "changed since the watermark"
+
+    mailchimp.clear_requests()
+    again = run(runner, "reconcile", store.store_id)
+
+    assert again["status"] == "done" and again["pulled"] == {} and again["repairs"] == 0, again
+    assert mailchimp_writes(mailchimp, store.store_id) == [], "nothing new: Mailchimp gets no write"
+
+
+def test_a_cart_converted_into_an_order_is_not_brought_back(
+    runner: LocalRunner,
+    emulator: Api2CartEmulator,
+    shop: tuple[str, RegisteredStore],
+    mailchimp_reader: MailchimpReader,
+) -> None:
+    store_key, store = shop
+    # The shopper bought what was in quote q-51 (the order names it): API2Cart still lists the checkout.
+    order = a2c_order(2051, 0.02)
+    order["basket_id"] = "q-51"
+    order["customer"] = {"id": "c-9", "email": "carter@example.com"}
+    emulator.put_order(store_key, order, notify=False)
+    emulator.put_abandoned(store_key, abandoned("q-51", minutes_ago=40))
+
+    first = run(runner, "reconcile", store.store_id)
+
+    assert first["status"] == "done" and first["repaired"] == {"orders_missing": 1}, first
+    assert mailchimp_reader.resource(f"/ecommerce/stores/{store.store_id}/orders/2051") is not None
+    assert mailchimp_reader.resource(f"/ecommerce/stores/{store.store_id}/carts/q-51") is None
+
+    # The store touches the old checkout again: the next run reads it and still leaves it out.
+    emulator.put_abandoned(store_key, abandoned("q-51", minutes_ago=5))
+    second = run(runner, "reconcile", store.store_id)
+
+    assert second["status"] == "done" and second["pulled"] == {} and second["skipped"] == 1, second
+    assert mailchimp_reader.resource(f"/ecommerce/stores/{store.store_id}/carts/q-51") is None
+
+
+def test_a_cart_type_without_abandoned_carts_is_skipped_with_the_reason(
+    runner: LocalRunner, emulator: Api2CartEmulator, mailchimp_reader: MailchimpReader
+) -> None:
+    store_key = emulator.add_store("Squarespace", currency="EUR")
+    emulator.put_order(store_key, a2c_order(3001, 0.02), notify=False)
+    store = register_store(
+        "api2cart",
+        identity=store_key,
+        currency_code="EUR",
+        platform_api_url=emulator.base_url,
+        platform_api_credentials={"api_key": API_KEY, "store_key": store_key},
+    )
+
+    result = run(runner, "reconcile", store.store_id)
+
+    assert result["status"] == "done" and result["failed"] == 0, result
+    assert "not supported" in result["not_read"]["carts"], result
+    assert result["repaired"] == {"orders_missing": 1}, "the orders are reconciled all the same"
+    assert mailchimp_reader.resource(f"/ecommerce/stores/{store.store_id}/orders/3001") is not None

@@ -17,6 +17,12 @@ docs/history.md is the long version.
   is fine. A repair is one event published; nothing missed publishes nothing, so Mailchimp gets no write at all.
 - Summary per run (checked, repaired by kind, failed), written once at its end, a metric `ReconciliationRepairs`
   (an alarm when > 0: webhooks are being lost) and `ReconciliationFailed`.
+- Abandoned carts, last, from a reader that lists them (platforms.history.AbandonedCartSource: API2Cart, whose
+  carts without basket webhooks would otherwise never reach Mailchimp): changed since their own watermark, compared
+  with the cart consumer's version; one without an e-mail, or one converted into an order, is skipped with the
+  reason (the consumer would refuse the converted one too: this keeps it off the bus). Read after the orders, so an
+  order repaired in the same run has converted its cart before the cart's event is even published. A cart type
+  without abandoned carts is `not_read` with the reason, not a failure.
 - A store whose platform has no history reader (canonical senders) or whose credentials are missing is skipped
   with the reason.
 - Webhook health first, when a run starts (platforms.hooks.PlatformHooks.check_and_repair): an inactive webhook of
@@ -62,12 +68,20 @@ from commerce_sync.aws.sync_state import applied_version
 from commerce_sync.aws.tombstones import Shopper, comparable_time, shopper_of
 from commerce_sync.canonical.model import CanonicalEvent, EventType
 from commerce_sync.canonical.redaction import redact_emails
+from commerce_sync.carts.conversion import CART
 from commerce_sync.carts.customers import PLATFORM_CUSTOMER
 from commerce_sync.history.reconcile_state import ReconcileCheckpoint, ReconcilePhase, ReconcileRecords
 from commerce_sync.history.state import LOCK as BACKFILL_LOCK
 from commerce_sync.history.state import HistoryState, partition
 from commerce_sync.orders.sync import ORDER
-from commerce_sync.platforms.history import HistoryResource, HistorySource, HistoryUnavailable
+from commerce_sync.platforms.history import (
+    AbandonedCartSource,
+    CartsUnsupported,
+    HistoryPage,
+    HistoryResource,
+    HistorySource,
+    HistoryUnavailable,
+)
 from commerce_sync.platforms.hooks import PlatformHooks
 from commerce_sync.platforms.registry import history_source_for
 from commerce_sync.platforms.webhook_health import HealthAction, HookState, WebhookHealth, WebhookHealthUnavailable
@@ -78,6 +92,7 @@ OVERLAP = timedelta(hours=1)
 FIRST_WINDOW = timedelta(hours=24)
 # Customers before orders, as the backfill: an order's repair then finds its customer's repaired too.
 RESOURCES: tuple[HistoryResource, ...] = ("customers", "orders")
+CARTS = "carts"
 WAITING = "waiting"
 
 
@@ -206,7 +221,7 @@ class Reconciliation:
             resource: (
                 _moment(watermarks[resource]) - OVERLAP if resource in watermarks else now - FIRST_WINDOW
             ).isoformat()
-            for resource in RESOURCES
+            for resource in (*RESOURCES, CARTS)
         }
         # Before the history: a webhook switched off since the last run is switched on again as early as possible,
         # and the check's outcome is in the summary whatever the history reading does.
@@ -332,9 +347,24 @@ class _Slice:
 
     def _page(self, checkpoint: ReconcileCheckpoint) -> None:
         """Reads the page at the cursor, publishes its repairs, and moves the checkpoint past it."""
-        resource: HistoryResource = checkpoint.phase  # type: ignore[assignment]
-        since, until = _moment(checkpoint.windows[resource]), _moment(checkpoint.until)
-        page = self.source.page(resource, since, checkpoint.cursor, until)
+        resource: str = checkpoint.phase
+        # A run begun before carts were read has no window for them: the first run's.
+        window = checkpoint.windows.get(resource) or (_moment(checkpoint.until) - FIRST_WINDOW).isoformat()
+        since, until = _moment(window), _moment(checkpoint.until)
+        if resource == CARTS:
+            if not isinstance(self.source, AbandonedCartSource):
+                checkpoint.phase = "done"
+                return
+            try:
+                page: HistoryPage = self.source.abandoned_carts(since, checkpoint.cursor, until)
+            except CartsUnsupported as error:
+                reason = redact_emails(str(error))[:300]
+                logger.info("reconciliation: abandoned carts not read", reason=reason)
+                checkpoint.not_read[CARTS] = reason
+                checkpoint.cursor, checkpoint.phase = None, "done"
+                return
+        else:
+            page = self.source.page(resource, since, checkpoint.cursor, until)  # type: ignore[arg-type]
         checkpoint.pages += 1
         checkpoint.checked[resource] = checkpoint.checked.get(resource, 0) + page.resources
         checkpoint.failed += len(page.skipped)
@@ -350,13 +380,17 @@ class _Slice:
             checkpoint.high_water[resource] = page.high_water
         checkpoint.cursor = page.next_cursor
         if page.next_cursor is None:
-            checkpoint.phase = _next_phase(resource)
+            following = _next_phase(resource)
+            # A reader without abandoned carts ends with the orders (no slice spent on a phase it cannot read).
+            reads_carts = isinstance(self.source, AbandonedCartSource)
+            checkpoint.phase = "done" if following == CARTS and not reads_carts else following
 
     def _repairs(self, checkpoint: ReconcileCheckpoint, events: Sequence[CanonicalEvent]) -> list[CanonicalEvent]:
         """The page's events whose version is not applied yet, counted by kind; one batched read per entity type."""
         store_id = self.store.store_id
         customers: list[CanonicalEvent] = []
         orders: list[CanonicalEvent] = []
+        carts: list[CanonicalEvent] = []
         for event in events:
             if event.type is EventType.CUSTOMER_UPDATED:
                 if event.customer().email is None:
@@ -365,6 +399,13 @@ class _Slice:
                     customers.append(event)
             elif event.type is EventType.ORDER_UPDATED:
                 orders.append(event)
+            elif event.type is EventType.CART_UPDATED:
+                if event.cart().customer.email is None:
+                    # Mailchimp holds no cart without its shopper's address (the consumer would only keep it).
+                    checkpoint.skipped += 1
+                    logger.info("reconciliation: cart skipped", cart_id=event.entity_id, reason="no e-mail")
+                else:
+                    carts.append(event)
             # Shipments and refunds travel inside their order's event.
         held_customers = (
             self.services.sync_state.applied_many(store_id, PLATFORM_CUSTOMER, [e.entity_id for e in customers])
@@ -374,9 +415,21 @@ class _Slice:
         held_orders = (
             self.services.sync_state.applied_many(store_id, ORDER, [e.order().id for e in orders]) if orders else {}
         )
+        held_carts = (
+            self.services.sync_state.applied_many(store_id, CART, [e.cart().id for e in carts]) if carts else {}
+        )
         compared = [("customers", e, held_customers.get(e.entity_id)) for e in customers] + [
             ("orders", e, held_orders.get(e.order().id)) for e in orders
         ]
+        for event in carts:
+            held_cart = held_carts.get(event.cart().id)
+            if held_cart and held_cart.get("converted"):
+                # Bought: its order ended it for good (carts.conversion); writing it again would bring back an
+                # abandoned-cart e-mail for a purchase.
+                checkpoint.skipped += 1
+                logger.info("reconciliation: cart skipped", cart_id=event.cart().id, reason="converted into an order")
+                continue
+            compared.append(("carts", event, held_cart))
         wanted: list[tuple[str, CanonicalEvent]] = []
         for kind, event, held in compared:
             recorded = applied_version(held)
@@ -391,7 +444,8 @@ class _Slice:
         for index, (key, event) in enumerate(wanted):
             if index in refused:
                 continue
-            checkpoint.repaired[key] = checkpoint.repaired.get(key, 0) + 1
+            counted = checkpoint.pulled if key.startswith(CARTS) else checkpoint.repaired
+            counted[key] = counted.get(key, 0) + 1
             repairs.append(event)
         return repairs
 
@@ -418,5 +472,8 @@ class _Slice:
 
 
 def _next_phase(resource: str) -> ReconcilePhase:
+    if resource == CARTS:
+        return "done"
     following = RESOURCES[RESOURCES.index(resource) + 1 :]
-    return following[0] if following else "done"
+    # After the orders, the abandoned carts (a reader without them ends the run there: _Slice._page).
+    return following[0] if following else "carts"

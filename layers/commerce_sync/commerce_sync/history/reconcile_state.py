@@ -22,7 +22,8 @@ from commerce_sync.history.state import HistoryState, partition
 RUN = "reconcile#run"
 LOCK = "reconcile#lock"
 SUMMARY_PREFIX = "reconcile#"
-ReconcilePhase = Literal["customers", "orders", "done"]
+# "carts": abandoned carts, read only from a reader that lists them (platforms.history.AbandonedCartSource).
+ReconcilePhase = Literal["customers", "orders", "carts", "done"]
 
 
 class ReconcileCheckpoint(BaseModel):
@@ -41,10 +42,15 @@ class ReconcileCheckpoint(BaseModel):
     high_water: dict[str, str] = Field(default_factory=dict)
     checked: dict[str, int] = Field(default_factory=dict)
     repaired: dict[str, int] = Field(default_factory=dict)
+    # Abandoned carts written from the pull (`carts_missing`, `carts_outdated`): not repairs, since a cart
+    # without basket webhooks has no other way in, and counting them would set off the lost-webhook alarm.
+    pulled: dict[str, int] = Field(default_factory=dict)
     failed: int = 0
     skipped: int = 0
     # Resources of an erased shopper the store still has (docs/privacy.md): left out of Mailchimp on purpose.
     erased: int = 0
+    # Resources the store cannot give, with the reason (a cart type without abandoned carts): not a failure.
+    not_read: dict[str, str] = Field(default_factory=dict)
     pages: int = 0
     slices: int = 0
     # The webhook check made when the run started (history.reconcile.webhook_report).
@@ -91,9 +97,11 @@ class ReconcileCheckpoint(BaseModel):
             "checked": dict(self.checked),
             "repaired": dict(self.repaired),
             "repairs": self.repairs,
+            "pulled": dict(self.pulled),
             "failed": self.failed,
             "skipped": self.skipped,
             "erased": self.erased,
+            "not_read": dict(self.not_read),
             "pages": self.pages,
             "slices": self.slices,
             "webhooks": self.webhooks,

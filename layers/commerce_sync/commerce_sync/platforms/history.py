@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Literal, Protocol
+from typing import Literal, Protocol, runtime_checkable
 
 from commerce_sync.canonical.model import CanonicalEvent
 
@@ -69,6 +69,24 @@ class HistorySource(Protocol):
         """The events one order makes as the platform holds it now, read by its id, as a page would make them;
         [] when the platform has no such order or it is one the webhooks leave out. Raises when the read fails
         (the order consumer's repair of a shipment or refund of an order it never saw)."""
+        ...
+
+
+class CartsUnsupported(Exception):
+    """The store's cart keeps no abandoned carts its platform API can list (API2Cart's `order.abandoned.list` on a
+    cart without it): the reconciliation records the reason and goes on; not a failure."""
+
+
+@runtime_checkable
+class AbandonedCartSource(Protocol):
+    """A history reader that can also list abandoned carts (API2Cart, for carts without basket webhooks): the
+    reconciliation reads them after the orders, so an order it repaired has converted its cart first."""
+
+    def abandoned_carts(
+        self, updated_since: datetime, cursor: str | None, updated_until: datetime | None = None
+    ) -> HistoryPage:
+        """A page of `cart.updated` events, as the platform's cart webhooks make them, of the abandoned carts
+        changed in [updated_since, updated_until]. Raises CartsUnsupported when the store's cart has none."""
         ...
 
 

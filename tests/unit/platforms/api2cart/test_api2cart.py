@@ -1,5 +1,5 @@
 """API2Cart's pieces without HTTP: the order status table, the signature reading (computed here independently, in
-PHP's json_encode form), the API address forms and the envelope's errors."""
+PHP's json_encode form), the API address forms, the envelope's errors and the abandoned checkout's cart."""
 
 from __future__ import annotations
 
@@ -10,7 +10,15 @@ import time
 
 import pytest
 from commerce_sync.canonical.model import FinancialStatus
-from commerce_sync.platforms.api2cart.api import Api2CartNotFound, Api2CartRefused, _result, parse_url
+from commerce_sync.platforms.api2cart.api import (
+    Api2CartNotFound,
+    Api2CartRefused,
+    Api2CartUnsupported,
+    _result,
+    parse_url,
+)
+from commerce_sync.platforms.api2cart.customers import abandoned_basket, to_cart
+from commerce_sync.platforms.api2cart.models import A2cAbandoned, A2cBasket
 from commerce_sync.platforms.connection import PlatformApiUrlError
 from commerce_sync.platforms.order_statuses import UnknownStatus, api2cart_status
 from commerce_sync.platforms.signatures import SignatureError, sign_api2cart, verify_api2cart
@@ -113,3 +121,58 @@ def test_the_envelope() -> None:
     with pytest.raises(Api2CartRefused, match="return_code 2: Incorrect API Key") as refused:
         _result("cart.info", {"return_code": 2, "return_message": "Incorrect API Key"})
     assert refused.value.retryable is False
+    with pytest.raises(Api2CartUnsupported):
+        _result("order.abandoned.list", {"return_code": 5, "return_message": "Method is not supported by Squarespace"})
+
+
+def test_an_abandoned_checkout_is_the_same_cart_as_its_basket() -> None:
+    """The nightly pull and the basket webhook give Mailchimp the same cart: same id (the basket's), lines,
+    total, checkout URL and shopper."""
+    at = {"value": "2026-12-01T10:00:00+0000", "format": "Y-m-d\\TH:i:sO"}
+    shopper = {"id": "7", "email": "carter@example.com", "first_name": "Carter"}
+    basket = A2cBasket.model_validate(
+        {
+            "id": "b-9",
+            "customer": shopper,
+            "basket_url": "https://shop.example/cart",
+            "created_at": at,
+            "modified_at": at,
+            "basket_products": [
+                {
+                    "id": "1",
+                    "product_id": "41",
+                    "variant_id": "4101",
+                    "sku": "MUG",
+                    "name": "Mug",
+                    "price": 15,
+                    "quantity": 2,
+                }
+            ],
+        }
+    )
+    checkout = A2cAbandoned.model_validate(
+        {
+            "id": "a-3",
+            "basket_id": "b-9",
+            "customer": shopper,
+            "basket_url": "https://shop.example/cart",
+            "created_at": at,
+            "modified_at": at,
+            "totals": {"total": 30},
+            "order_products": [
+                {
+                    "order_product_id": "1",
+                    "product_id": "41",
+                    "variant_id": "4101",
+                    "model": "MUG",
+                    "name": "Mug",
+                    "price": 15,
+                    "quantity": 2,
+                }
+            ],
+        }
+    )
+
+    assert to_cart(abandoned_basket(checkout), "EUR") == to_cart(basket, "EUR")
+    without_basket = abandoned_basket(checkout.model_copy(update={"basket_id": None}))
+    assert without_basket.id == "a-3", "its own id when API2Cart names no basket"

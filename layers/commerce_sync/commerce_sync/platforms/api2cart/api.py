@@ -9,7 +9,8 @@ credentials, envelope and paging live here and nowhere else.
   registry (docs/api2cart.md, "Registering a store"): the check refuses credentials whose store key is another.
 - Envelope: every answer is `{return_code, return_message, result}`; API2Cart reports errors with HTTP 200 and a
   non-zero `return_code`, which become `Api2CartRefused` (a PlatformApiError with status 400, so nothing retries
-  it), `Api2CartNotFound` when the message says the entity was not found.
+  it), `Api2CartNotFound` when the message says the entity was not found, `Api2CartUnsupported` when it says the
+  store's cart does not support the method.
 - Paging: lists take `start` and `count` (at most 250), or `page_cursor`, which API2Cart forbids combining with any
   filter; `pagination.next` is the next page's cursor, absent or null on the last. `pages` follows the cursors.
 - Dates in filters are `Y-m-d H:i:s`, taken here as UTC; dates in answers are A2CDateTime `{value, format}`.
@@ -60,6 +61,11 @@ class Api2CartRefused(PlatformApiError):
     def __init__(self, method: str, code: int, message: str) -> None:
         super().__init__(400, f"{method}: return_code {code}: {message[:200]}")
         self.code = code
+
+
+class Api2CartUnsupported(Api2CartRefused):
+    """The store's cart does not offer the method (e.g. `order.abandoned.list` on a cart without abandoned
+    checkouts): API2Cart refuses it with a message saying so. A limit of the cart, not a failure."""
 
 
 class Api2CartNotFound(PlatformNotFound):
@@ -238,6 +244,9 @@ def _result(method: str, answer: Any) -> Any:
     number = code if isinstance(code, int) and not isinstance(code, bool) else -1
     if "not found" in message.lower():
         raise Api2CartNotFound(404, f"{method}: {message[:200]}")
+    # API2Cart's description lists no codes, so the words decide (the emulator answers code 5 with them).
+    if "not supported" in message.lower() or "unsupported" in message.lower():
+        raise Api2CartUnsupported(method, number, message)
     raise Api2CartRefused(method, number, message)
 
 

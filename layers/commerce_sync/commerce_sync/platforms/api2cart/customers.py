@@ -27,7 +27,16 @@ from commerce_sync.canonical.model import (
     ProductVariant,
 )
 from commerce_sync.platforms.api2cart.api import PLATFORM
-from commerce_sync.platforms.api2cart.models import A2cAddress, A2cBasket, A2cChild, A2cCustomer, A2cProduct, text
+from commerce_sync.platforms.api2cart.models import (
+    A2cAbandoned,
+    A2cAddress,
+    A2cBasket,
+    A2cBasketItem,
+    A2cChild,
+    A2cCustomer,
+    A2cProduct,
+    text,
+)
 from commerce_sync.platforms.lines import PlatformLine, to_lines
 from commerce_sync.platforms.products import stock, visibility
 
@@ -101,6 +110,33 @@ def to_cart(basket: A2cBasket, fallback_currency: str | None) -> Cart:
         checkout_url=text(basket.basket_url),
         created_at=basket.created_at,
         updated_at=basket.modified_at,
+    )
+
+
+def abandoned_basket(abandoned: A2cAbandoned) -> A2cBasket:
+    """An abandoned checkout (`order.abandoned.list`) as the basket it was, so `to_cart` maps both paths and the
+    nightly pull and a basket webhook give the same Mailchimp cart. Its id is the basket's (`basket_id`) when
+    API2Cart names one: the id a basket webhook and the order placed from it (`basket_id`) carry, so the pull
+    updates that cart and a converted one stays converted."""
+    return A2cBasket(
+        id=text(abandoned.basket_id) or abandoned.id,
+        customer=abandoned.customer,
+        basket_url=abandoned.basket_url,
+        created_at=abandoned.created_at,
+        modified_at=abandoned.modified_at or abandoned.created_at,
+        currency=abandoned.currency,
+        basket_products=[
+            A2cBasketItem(
+                id=item.order_product_id,
+                product_id=item.product_id,
+                variant_id=item.variant_id,
+                sku=item.model,
+                name=item.name,
+                price=item.price,
+                quantity=item.quantity,
+            )
+            for item in abandoned.order_products
+        ],
     )
 
 

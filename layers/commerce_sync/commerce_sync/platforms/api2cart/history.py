@@ -9,7 +9,13 @@ and customers changed in a window, a page at a time, as the same canonical event
 - Counts: the list's `orders_count` / `customers_count` at `count=1`.
 - API2Cart's date filters take `Y-m-d H:i:s` (UTC here) and are read as inclusive (docs/api2cart.md).
 
-Event ids are `history:api2cart:<orders|customers>:<id>:<version>`. An order the webhooks would leave out (no
+- Abandoned carts (the reconciliation only, `abandoned_carts`): `order.abandoned.list` with the same filters and
+  paging, each mapped to the basket it was (`customers.abandoned_basket`) and then as a basket webhook is
+  (`customers.to_cart`), so both paths make the same `cart.updated` (one without an e-mail too: the reconciliation
+  skips it with the reason, as it skips a customer without one); a cart type without abandoned carts raises
+  CartsUnsupported.
+
+Event ids are `history:api2cart:<orders|customers|carts>:<id>:<version>`. An order the webhooks would leave out (no
 products, no e-mail) or cannot use (a status the table cannot place) is in `skipped` with the reason.
 """
 
@@ -17,6 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 import requests
@@ -26,18 +33,33 @@ from commerce_sync.canonical.errors import BadRequest
 from commerce_sync.canonical.model import CanonicalEvent, EventType, make_event
 from commerce_sync.canonical.versions import version_from_timestamp
 from commerce_sync.platforms.adapter import Normalised, build_canonical
-from commerce_sync.platforms.api2cart.api import PLATFORM, Api2CartApi, Page, client_for, filter_date
-from commerce_sync.platforms.api2cart.customers import to_customer
-from commerce_sync.platforms.api2cart.models import A2cCustomer, A2cOrder, A2cShipment
+from commerce_sync.platforms.api2cart.api import (
+    PLATFORM,
+    Api2CartApi,
+    Api2CartUnsupported,
+    Page,
+    client_for,
+    filter_date,
+)
+from commerce_sync.platforms.api2cart.customers import abandoned_basket, to_cart, to_customer
+from commerce_sync.platforms.api2cart.models import A2cAbandoned, A2cCustomer, A2cOrder, A2cShipment
 from commerce_sync.platforms.api2cart.orders import FetchedOrder, fetch_order, order_normalised
 from commerce_sync.platforms.connection import PlatformApiUrlError
-from commerce_sync.platforms.history import HistoryPage, HistoryResource, HistoryUnavailable, history_event_id
+from commerce_sync.platforms.history import (
+    CartsUnsupported,
+    HistoryPage,
+    HistoryResource,
+    HistoryUnavailable,
+    history_event_id,
+)
 from commerce_sync.platforms.http import CATALOG_HTTP_POLICY, HttpPolicy, PlatformNotFound, platform_session
 
 # Each order costs one more read (its shipments): a smaller page keeps one invocation's work bounded.
 ORDER_PAGE = 50
 CUSTOMER_PAGE = 250
 LISTS = {"orders": ("order.list", ORDER_PAGE), "customers": ("customer.list", CUSTOMER_PAGE)}
+ABANDONED_LIST = "order.abandoned.list"
+CART_PAGE = 250
 
 
 class Api2CartHistory:
@@ -125,6 +147,50 @@ class Api2CartHistory:
             return list(self._renamed(order_normalised(fetched, self._store), "orders").events)
         except BadRequest:
             return []
+
+    def abandoned_carts(
+        self, updated_since: datetime, cursor: str | None, updated_until: datetime | None = None
+    ) -> HistoryPage:
+        params: dict[str, Any] = {"page_cursor": cursor} if cursor else self._filters(updated_since, updated_until)
+        try:
+            listed = self._client.page(ABANDONED_LIST, {**params, "count": CART_PAGE})
+        except Api2CartUnsupported as error:
+            reason = f"the store's cart has no abandoned carts through API2Cart ({error.message})"
+            raise CartsUnsupported(reason) from error
+        events: list[CanonicalEvent] = []
+        skipped: list[tuple[str, str]] = []
+        times: list[datetime] = []
+        for item in listed.items:
+            item_id = str(item.get("id") or "?")
+            try:
+                basket = abandoned_basket(A2cAbandoned.model_validate(item))
+                if basket.modified_at is None:
+                    raise BadRequest("the abandoned cart has no modified_at or created_at")
+                times.append(basket.modified_at)
+                cart = build_canonical(partial(to_cart, basket, self._store.currency_code))
+            except (BadRequest, ValueError) as error:
+                skipped.append((item_id, str(error).splitlines()[0][:200]))
+                continue
+            version = version_from_timestamp(basket.modified_at)
+            events.append(
+                make_event(
+                    event_type=EventType.CART_UPDATED,
+                    event_id=history_event_id(PLATFORM, "carts", cart.id, version),
+                    store_id=self._store.store_id,
+                    platform=PLATFORM,
+                    entity=cart,
+                    entity_id=cart.id,
+                    entity_version=version,
+                    occurred_at=basket.modified_at,
+                )
+            )
+        return HistoryPage(
+            events=events,
+            next_cursor=listed.next_cursor if listed.items else None,
+            resources=len(listed.items),
+            high_water=max(times).isoformat() if times else None,
+            skipped=skipped,
+        )
 
     # ----- resources ------------------------------------------------------------------------------------------
 
