@@ -29,6 +29,7 @@ from commerce_sync.canonical.errors import (
     UnknownPlatform,
     UnknownStore,
 )
+from commerce_sync.canonical.redaction import redact_emails
 from commerce_sync.consent.audience_receiver import AudienceWebhookReceiver
 from commerce_sync.consent.keys import KEY_PARAMETER
 from commerce_sync.platforms.http import StoreApiUnavailable
@@ -96,7 +97,8 @@ def _raw_body() -> bytes:
 def _error(status: HTTPStatus, error: Exception) -> Response[dict[str, Any]]:
     metrics.add_metric(name=f"Webhooks{status.value}", unit="Count", value=1)
     _count_delivery(status)
-    logger.info("webhook refused", status=status.value, reason=str(error))
+    # Logged without addresses: a refusal may quote the payload.
+    logger.info("webhook refused", status=status.value, reason=redact_emails(str(error)))
     return Response(
         status_code=status.value,
         content_type=content_types.APPLICATION_JSON,

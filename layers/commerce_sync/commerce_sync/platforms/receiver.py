@@ -213,7 +213,8 @@ def _ignored(kind: IgnoredKind, reason: str) -> Receipt:
     from the reason's text), logged with the reason, so that an acknowledged delivery never disappears
     without a trace (docs/outcomes.md)."""
     metrics.add_metric(name=f"WebhookIgnored_{kind.value}", unit="Count", value=1)
-    logger.info("webhook ignored", ignored=kind.value, reason=reason)
+    # Logged without addresses: a reason may quote the payload (BigCommerce's "cart <id> no longer exists").
+    logger.info("webhook ignored", ignored=kind.value, reason=redact_emails(reason))
     return Receipt(status="ignored", reason=reason)
 
 
