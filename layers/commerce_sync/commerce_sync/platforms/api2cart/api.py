@@ -260,6 +260,25 @@ def client_for(
     return Api2CartApi(api_root(store, base_url), pair[0], pair[1], session)
 
 
+def required_client(
+    store: Store,
+    credentials: Mapping[str, Any],
+    session: requests.Session,
+    unavailable: type[Exception],
+    base_url: str | None = None,
+) -> Api2CartApi:
+    """The store's client, or `unavailable` (the caller's own error) naming why there is none."""
+    try:
+        client = client_for(store, credentials, session, base_url)
+    except PlatformApiUrlError as error:
+        raise unavailable(f"store {store.store_id}: {error}") from error
+    if client is None:
+        raise unavailable(
+            f"store {store.store_id} has no API2Cart keys (platform_api_credentials.api_key and store_key)"
+        )
+    return client
+
+
 def check_credentials(store: Store, credentials: Mapping[str, str], session: requests.Session) -> None:
     """`cart.info`: one small read that needs both keys. The store key must be the store's identity: deliveries
     and the registry find the store by it."""

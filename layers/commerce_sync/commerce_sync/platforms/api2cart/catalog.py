@@ -12,10 +12,9 @@ import requests
 
 from commerce_sync.aws.store_registry import Store
 from commerce_sync.canonical.model import Product
-from commerce_sync.platforms.api2cart.api import MAX_COUNT, PLATFORM, Api2CartApi, client_for
+from commerce_sync.platforms.api2cart.api import MAX_COUNT, PLATFORM, Api2CartApi, required_client
 from commerce_sync.platforms.api2cart.customers import to_product
 from commerce_sync.platforms.api2cart.models import A2cChild, A2cProduct
-from commerce_sync.platforms.connection import PlatformApiUrlError
 from commerce_sync.platforms.http import CATALOG_HTTP_POLICY, HttpPolicy, platform_session
 from commerce_sync.platforms.products import (
     CatalogPage,
@@ -41,15 +40,7 @@ class Api2CartCatalog:
         policy: HttpPolicy = CATALOG_HTTP_POLICY,
         session: requests.Session | None = None,
     ) -> Api2CartCatalog:
-        try:
-            client = client_for(store, credentials, session or platform_session(policy))
-        except PlatformApiUrlError as error:
-            raise CatalogUnavailable(f"store {store.store_id}: {error}") from error
-        if client is None:
-            raise CatalogUnavailable(
-                f"store {store.store_id} has no API2Cart keys (platform_api_credentials.api_key and store_key)"
-            )
-        return cls(store, client)
+        return cls(store, required_client(store, credentials, session or platform_session(policy), CatalogUnavailable))
 
     def _mapped(self, raw: Sequence[Any]) -> tuple[list[Product], list[tuple[str, str]]]:
         parsed, skipped = parse_products(raw, A2cProduct)

@@ -38,13 +38,12 @@ from commerce_sync.platforms.api2cart.api import (
     Api2CartApi,
     Api2CartUnsupported,
     Page,
-    client_for,
     filter_date,
+    required_client,
 )
 from commerce_sync.platforms.api2cart.customers import abandoned_basket, to_cart, to_customer
 from commerce_sync.platforms.api2cart.models import A2cAbandoned, A2cCustomer, A2cOrder, A2cShipment
 from commerce_sync.platforms.api2cart.orders import FetchedOrder, fetch_order, order_normalised
-from commerce_sync.platforms.connection import PlatformApiUrlError
 from commerce_sync.platforms.history import (
     CartsUnsupported,
     HistoryPage,
@@ -77,15 +76,7 @@ class Api2CartHistory:
         policy: HttpPolicy = CATALOG_HTTP_POLICY,
         session: requests.Session | None = None,
     ) -> Api2CartHistory:
-        try:
-            client = client_for(store, credentials, session or platform_session(policy))
-        except PlatformApiUrlError as error:
-            raise HistoryUnavailable(f"store {store.store_id}: {error}") from error
-        if client is None:
-            raise HistoryUnavailable(
-                f"store {store.store_id} has no API2Cart keys (platform_api_credentials.api_key and store_key)"
-            )
-        return cls(store, client)
+        return cls(store, required_client(store, credentials, session or platform_session(policy), HistoryUnavailable))
 
     def _filters(self, updated_since: datetime, updated_until: datetime | None) -> dict[str, str]:
         filters = {"modified_from": filter_date(updated_since), "sort_by": "modified_at", "sort_direction": "asc"}
