@@ -355,7 +355,7 @@ def sqs_bodies(entries: Sequence[dict[str, Any]]) -> list[str]:
             "detail-type": entry["DetailType"],
             "source": entry["Source"],
             "account": "123456789012",
-            "time": entry["Time"].astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "time": (entry.get("Time") or datetime.now(UTC)).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
             "region": "us-east-1",
             "resources": [],
             "detail": json.loads(entry["Detail"]),
