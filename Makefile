@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PORT ?= 3000
 
-.PHONY: venv lock security test test-unit test-integration test-e2e lint validate build demo run bench bench-backfill bench-promotions bench-segments clean
+.PHONY: venv lock security test test-unit test-integration test-e2e lint validate build demo run bench bench-backfill bench-promotions bench-segments bench-aws-calls clean
 
 # Installs exactly the versions in constraints.txt (the lock): a release elsewhere cannot change what CI runs.
 $(STAMP): pyproject.toml constraints.txt
@@ -105,6 +105,12 @@ bench-promotions: $(STAMP)
 BENCH_SEGMENTS_ARGS ?=
 bench-segments: $(STAMP)
 	$(BIN)/python bench/bench_segments.py $(BENCH_SEGMENTS_ARGS)
+
+## AWS requests per event by function and operation (issue 17), counted at the local runner's moto server; writes
+## .bench-results/aws_calls.json for docs/performance.md. Quicker: make bench-aws-calls BENCH_AWS_CALLS_ARGS="--events 20"
+BENCH_AWS_CALLS_ARGS ?=
+bench-aws-calls: $(STAMP)
+	$(BIN)/python bench/bench_aws_calls.py $(BENCH_AWS_CALLS_ARGS)
 
 clean:
 	rm -rf $(VENV) .lock-venv .aws-sam .pytest_cache .ruff_cache .mypy_cache .hypothesis

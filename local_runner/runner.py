@@ -17,6 +17,7 @@ from typing import Any
 import boto3
 
 from local_runner import aws_limits, moto_replays, moto_transactions
+from local_runner.aws_requests import UA_APP_ID_VARIABLE, AwsRequestLog
 from local_runner.aws_resources import QUEUE, provision
 from local_runner.event_sources import SqsPoller
 from local_runner.functions import Invocable, LocalFunction
@@ -96,6 +97,8 @@ class LocalRunner:
         self.http_api: HttpApi | None = None
         self.logs = LogStream(lambda: sys.stderr if config.echo_logs else None)
         self.partner_bus: PartnerBus | None = None
+        # Every request the in-process moto server answers (empty with an outside aws_endpoint_url).
+        self.aws_requests = AwsRequestLog()
 
     # ---- lifecycle --------------------------------------------------------------------------
 
@@ -110,6 +113,8 @@ class LocalRunner:
             logging.getLogger("werkzeug").setLevel(logging.WARNING)
             self._moto = ThreadedMotoServer(ip_address=self.config.host, port=port, verbose=False)
             self._moto.start()
+            # moto's ThreadedMotoServer has no hook for its WSGI app; its werkzeug server serves `.app` per request.
+            self._moto._server.app = self.aws_requests.wrap(self._moto._server.app)
             self.aws_endpoint_url = f"http://{self.config.host}:{port}"
         os.environ.update(
             {
@@ -202,6 +207,8 @@ class LocalRunner:
                 "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(spec.memory_size),
                 "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
                 "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{spec.logical_id}",
+                # So the runner's AWS request log knows which function sent each request.
+                UA_APP_ID_VARIABLE: spec.logical_id,
             }
         )
         return environment
