@@ -28,6 +28,9 @@ FAST_RETRIES = {
     "POWERTOOLS_METRICS_DISABLED": "true",
     # Lets a test's import time out within seconds (the floor keeps it above any write's duration in AWS).
     "IMPORT_MIN_TIMEOUT_SECONDS": "1",
+    # Tests change a store (disable, erase, another Mailchimp account) and send its next delivery at once; a warm
+    # container would see the change only after the cache's 30 s (tests/e2e/test_aws_calls.py runs with it on).
+    "STORE_CACHE_SECONDS": "0",
 }
 
 

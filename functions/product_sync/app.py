@@ -238,7 +238,13 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         catalog_sync().events.idempotency_config.register_lambda_context(context)
         promotion_events().idempotency_config.register_lambda_context(context)
         event = {**event, "Records": _events_first(list(event["Records"]))}
-        return dict(
-            process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)
-        )
+        try:
+            return dict(
+                process_partial_response(
+                    event=event, record_handler=record_handler, processor=processor, context=context
+                )
+            )
+        finally:
+            # The events' outcomes, counted for `commerce-sync status`: one write per store at the end.
+            catalog_sync().services.store_activity.flush()
     return _handle_request(SyncMessage.model_validate(event), context, from_queue=False)

@@ -50,7 +50,7 @@ def receiver() -> WebhookReceiver:
     services = Services.from_environment()
     imports = ImportBook(services.sync_state.table)
     return WebhookReceiver(
-        adapters(), services.registry, services.secrets, services.publisher, imports, services.store_activity
+        adapters(), services.stores, services.secrets, services.publisher, imports, services.store_activity
     )
 
 

@@ -25,19 +25,32 @@ def test_counts_and_last_seen_per_store(activity: StoreActivity) -> None:
     activity.delivery("s1", "ignored", None)
     activity.outcome("s1", "synced")
     activity.outcome("s1", "duplicate")
+    activity.outcome("s1", "synced")
     activity.delivery("s2", "accepted", "customer.updated")
+    assert activity.summary("s1").outcomes == {}, "outcomes are written when the invocation ends"
+    activity.flush()
 
     mine = activity.summary("s1")
 
     assert mine.deliveries == {"accepted": 2, "refused": 1, "ignored": 1}
-    assert mine.outcomes == {"synced": 1, "duplicate": 1}
+    assert mine.outcomes == {"synced": 2, "duplicate": 1}
     assert set(mine.last_seen) == {"orders/paid"}
     assert datetime.fromisoformat(mine.last_seen["orders/paid"]) > datetime.now(UTC) - timedelta(minutes=1)
     assert activity.summary("s2").to_json()["deliveries"] == {"accepted": 1}
 
 
 def test_concurrent_containers_lose_no_count(activity: StoreActivity) -> None:
-    threads = [threading.Thread(target=lambda: [activity.outcome("s3", "synced") for _ in range(20)]) for _ in range(4)]
+    """Four containers, each counting twenty outcomes and writing them in five invocations of four."""
+    table = activity._table
+
+    def container() -> None:
+        own = StoreActivity(table)
+        for _invocation in range(5):
+            for _ in range(4):
+                own.outcome("s3", "synced")
+            own.flush()
+
+    threads = [threading.Thread(target=container) for _ in range(4)]
     for thread in threads:
         thread.start()
     for thread in threads:

@@ -19,6 +19,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from commerce_sync.aws.read_ahead import ReadAhead
 from commerce_sync.aws.tombstones import Tombstones
 
 STATE = "state"
@@ -35,9 +36,15 @@ def deliveries_partition(store_id: str) -> str:
 
 
 class ConsentWithdrawals:
-    def __init__(self, table: Any, tombstones: Tombstones) -> None:
+    def __init__(self, table: Any, tombstones: Tombstones, read_ahead: ReadAhead | None = None) -> None:
         self._table = table
         self._tombstones = tombstones
+        # The event's items read together (commerce_sync.aws.read_ahead): a withdrawal read ahead is not read again.
+        self._read_ahead = read_ahead
+
+    def key(self, store_id: str, email: str) -> dict[str, str]:
+        """The item that records the withdrawal of `email`'s consent (for reading it ahead)."""
+        return self._key(store_id, email)
 
     def _key(self, store_id: str, email: str) -> dict[str, str]:
         digest = self._tombstones.digest(store_id, "email", email.strip().lower())
@@ -45,6 +52,8 @@ class ConsentWithdrawals:
 
     def withdraw(self, store_id: str, email: str, withdrawn_at: str, reason: str) -> None:
         """Records the withdrawal (an older one delivered late changes nothing)."""
+        if self._read_ahead:
+            self._read_ahead.forget(self._key(store_id, email))
         try:
             self._table.update_item(
                 Key=self._key(store_id, email),
@@ -57,12 +66,19 @@ class ConsentWithdrawals:
                 raise
 
     def withdrawn(self, store_id: str, email: str) -> bool:
-        item = self._table.get_item(Key=self._key(store_id, email), ConsistentRead=True).get("Item")
-        return item is not None
+        key = self._key(store_id, email)
+
+        def read() -> dict[str, Any] | None:
+            item: dict[str, Any] | None = self._table.get_item(Key=key, ConsistentRead=True).get("Item")
+            return item
+
+        return (self._read_ahead.get(key, read) if self._read_ahead else read()) is not None
 
     def granted(self, store_id: str, email: str, granted_at: str) -> bool:
         """Mailchimp subscribed the contact again: the record goes, unless it is of a later withdrawal (an
         unsubscribe and a subscribe delivered out of order). True when there is no record left."""
+        if self._read_ahead:
+            self._read_ahead.forget(self._key(store_id, email))
         try:
             self._table.delete_item(
                 Key=self._key(store_id, email),

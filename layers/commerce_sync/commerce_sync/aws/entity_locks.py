@@ -37,6 +37,11 @@ FIRST_BACKOFF_SECONDS = 0.02
 MAX_BACKOFF_SECONDS = 0.25
 
 
+def lease_key(store_id: str, entity_type: str, entity_id: str) -> dict[str, str]:
+    """The item of an entity's lease."""
+    return {"pk": entity_key(store_id, entity_type, entity_id), "sk": LOCK_SORT_KEY}
+
+
 class EntityBusy(Exception):
     """Another container holds the entity for longer than this one may wait: the change is retried later."""
 
@@ -50,13 +55,21 @@ class EntityLocks:
         time_left: Callable[[], float | None] = lambda: None,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
+        before_release: Callable[[], None] = lambda: None,
     ) -> None:
         self._table = table
+        # What must be written while the leases are still held (the sync state's kept writes).
+        self._before_release = before_release
         self._time_left = time_left
         self._clock = clock
         self._sleep = sleep
         self._token = new_token()
         self._held: set[str] = set()
+
+    @property
+    def token(self) -> str:
+        """This invocation's token: what its leases' items hold."""
+        return self._token
 
     @contextmanager
     def holding(self, store_id: str, entity_type: str, entity_ids: Iterable[str]) -> Iterator[None]:
@@ -71,9 +84,16 @@ class EntityLocks:
                 self._held.add(key)
             yield
         finally:
-            for key, lock in zip(reversed(keys[: len(taken)]), reversed(taken), strict=True):
-                lock.release(self._token)
-                self._held.discard(key)
+            try:
+                if taken:
+                    self._before_release()
+            finally:
+                self._release(keys, taken)
+
+    def _release(self, keys: list[str], taken: list[SyncLock]) -> None:
+        for key, lock in zip(reversed(keys[: len(taken)]), reversed(taken), strict=True):
+            lock.release(self._token)
+            self._held.discard(key)
 
     def _take(self, lock: SyncLock, key: str) -> None:
         time_left = self._time_left()

@@ -16,6 +16,7 @@ class Settings:
     mailchimp_api_url: str | None
     store_secret_prefix: str
     secret_max_age_seconds: int
+    store_cache_seconds: float
     previous_secret_grace_seconds: int
     mailchimp_retries: int
     mailchimp_backoff_factor: float
@@ -43,6 +44,7 @@ class Settings:
             mailchimp_api_url=env.get("MAILCHIMP_API_URL") or None,
             store_secret_prefix=env.get("STORE_SECRET_PREFIX", "commerce-sync/stores/"),
             secret_max_age_seconds=int(env.get("SECRET_MAX_AGE_SECONDS", "60")),
+            store_cache_seconds=float(env.get("STORE_CACHE_SECONDS", "30")),
             previous_secret_grace_seconds=int(env.get("WEBHOOK_SECRET_PREVIOUS_GRACE_SECONDS", "3600")),
             mailchimp_retries=int(env.get("MAILCHIMP_RETRIES", "5")),
             mailchimp_backoff_factor=float(env.get("MAILCHIMP_BACKOFF_FACTOR", "0.5")),

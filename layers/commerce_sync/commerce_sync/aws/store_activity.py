@@ -7,14 +7,18 @@ per hour, in the sync-state table, partition `<store_id>#activity`, sort key `ho
 - `seen:<topic>`: when a delivery of that topic last arrived (the platform's topic — Shopify's `orders/paid`,
   WooCommerce's `order.updated`, BigCommerce's scope — or the canonical event types), ISO time.
 
-One UpdateItem per delivery and one per event (counters are ADDed, so concurrent containers never lose a count);
-items expire after RETENTION_HOURS, so status reads at most that many small items per store. Recording never
-fails a delivery or an event: a failed write is logged and dropped (it is a dashboard, not a ledger).
+One UpdateItem per delivery; the events' outcomes are counted in the container and written once per store and hour
+when the invocation ends (`flush`, called by the queue handlers), so a batch of ten events costs one UpdateItem, not
+ten (counters are ADDed, so concurrent containers never lose a count). Items expire after RETENTION_HOURS, so
+status reads at most that many small items per store. Recording never fails a delivery or an event: a failed write
+is logged and dropped (it is a dashboard, not a ledger).
 """
 
 from __future__ import annotations
 
+import threading
 import time
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -62,6 +66,9 @@ class ActivitySummary:
 class StoreActivity:
     def __init__(self, table: Any) -> None:
         self._table = table
+        # Outcomes counted since the last flush, by store and hour.
+        self._outcomes: dict[tuple[str, str], Counter[str]] = {}
+        self._counting = threading.Lock()
 
     def delivery(self, store_id: str, result: DeliveryResult, topic: str | None) -> None:
         now = datetime.now(UTC)
@@ -77,19 +84,33 @@ class StoreActivity:
         self._update(store_id, now, expression, names, values)
 
     def outcome(self, store_id: str, outcome: str) -> None:
+        """Counted now, written by the next `flush`."""
         if outcome in ERASED_STORE_OUTCOMES:
             return
-        now = datetime.now(UTC)
-        self._update(
-            store_id, now, "ADD #count :one SET expires_at = :expires", {"#count": f"outcome:{outcome}"}, {":one": 1}
-        )
+        with self._counting:
+            self._outcomes.setdefault((store_id, _hour(datetime.now(UTC))), Counter())[outcome] += 1
+
+    def flush(self) -> None:
+        """Writes the outcomes counted since the last flush: one UpdateItem per store and hour."""
+        with self._counting:
+            counted, self._outcomes = self._outcomes, {}
+        for (store_id, hour), outcomes in counted.items():
+            names = {f"#o{index}": f"outcome:{outcome}" for index, outcome in enumerate(outcomes)}
+            values: dict[str, Any] = {f":n{index}": count for index, count in enumerate(outcomes.values())}
+            additions = ", ".join(f"#o{index} :n{index}" for index in range(len(outcomes)))
+            self._update_hour(store_id, hour, f"ADD {additions} SET expires_at = :expires", names, values)
 
     def _update(
         self, store_id: str, now: datetime, expression: str, names: Mapping[str, str], values: dict[str, Any]
     ) -> None:
+        self._update_hour(store_id, _hour(now), expression, names, values)
+
+    def _update_hour(
+        self, store_id: str, hour: str, expression: str, names: Mapping[str, str], values: dict[str, Any]
+    ) -> None:
         try:
             self._table.update_item(
-                Key={"pk": partition(store_id), "sk": HOUR + _hour(now)},
+                Key={"pk": partition(store_id), "sk": HOUR + hour},
                 UpdateExpression=expression,
                 ExpressionAttributeNames=dict(names),
                 ExpressionAttributeValues={**values, ":expires": int(time.time()) + RETENTION_HOURS * 3600},

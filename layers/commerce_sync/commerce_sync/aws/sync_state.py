@@ -4,18 +4,28 @@ out-of-order event never overwrites a newer one.
 Versions are strings that sort in time order (commerce_sync.canonical.versions); adapters produce them. A
 stored version that is impossible (from the future, written before versions were bounded) is treated as
 absent and overwritten.
+
+While an event is applied (`deferring`), its writes are kept and made together when it ends: the writes to one
+item merged into one UpdateItem, several items in one TransactWriteItems, instead of a request per `mark`. Its
+reads come from the items read ahead when it started (commerce_sync.aws.read_ahead). A read of an item with a write
+kept, or any other operation, makes the kept writes first, so nothing reads around them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 import boto3
 from botocore.exceptions import ClientError
 
 from commerce_sync.aws.batch_items import get_many, transact_conditional
+from commerce_sync.aws.observability import logger
+from commerce_sync.aws.read_ahead import ItemKey, ReadAhead, key_of
 from commerce_sync.canonical.versions import is_impossible
 
 STATE_SORT_KEY = "state"
@@ -32,10 +42,53 @@ def entity_key(store_id: str, entity_type: str, entity_id: str) -> str:
     return f"{store_id}#{entity_type}#{entity_id}"
 
 
+def state_key(store_id: str, entity_type: str, entity_id: str) -> dict[str, str]:
+    return {"pk": entity_key(store_id, entity_type, entity_id), "sk": STATE_SORT_KEY}
+
+
+@dataclass
+class _KeptWrite:
+    """The writes kept for one item: SET values, ADD and DELETE of string-set members, and the version condition of
+    a `record_applied` among them (with its version, should the condition fail)."""
+
+    identity: tuple[str, str, str]
+    # Set only with the version (record_applied's attributes).
+    values: dict[str, Any] = field(default_factory=dict)
+    # Set whatever the version (mark).
+    marks: dict[str, Any] = field(default_factory=dict)
+    additions: dict[str, set[str]] = field(default_factory=dict)
+    removals: dict[str, set[str]] = field(default_factory=dict)
+    version: str | None = None
+
+    def applied_to(self, item: dict[str, Any] | None, key: dict[str, str]) -> dict[str, Any]:
+        """`item` as these writes will leave it (the version's values only where its condition holds)."""
+        result = {**key, **(item or {}), **self.marks}
+        if self.version is not None and ("applied_version" not in result or result["applied_version"] < self.version):
+            result.update(self.values)
+        for name, members in self.additions.items():
+            result[name] = set(result.get(name) or ()) | members
+        for name, members in self.removals.items():
+            remaining = set(result.get(name) or ()) - members
+            if remaining:
+                result[name] = remaining
+            else:
+                result.pop(name, None)
+        return result
+
+    def accepts(self, names: set[str], version: str | None) -> bool:
+        """False when merging would change the meaning: an attribute written twice (a set added to and taken
+        from, a value set again), or a second version."""
+        touched = set(self.values) | set(self.marks) | set(self.additions) | set(self.removals)
+        return not (touched & names) and not (version is not None and self.version is not None)
+
+
 class SyncState:
     def __init__(self, table_name: str, dynamodb: Any | None = None) -> None:
         self._dynamodb = dynamodb or boto3.resource("dynamodb")
         self._table = self._dynamodb.Table(table_name)
+        self.read_ahead = ReadAhead(self._dynamodb, table_name)
+        # The writes of the event being applied, by item, in the order first written; None: written at once.
+        self._kept: dict[ItemKey, _KeptWrite] | None = None
 
     @property
     def table(self) -> Any:
@@ -48,8 +101,162 @@ class SyncState:
         return self._dynamodb
 
     def applied(self, store_id: str, entity_type: str, entity_id: str) -> dict[str, Any] | None:
-        key = {"pk": entity_key(store_id, entity_type, entity_id), "sk": STATE_SORT_KEY}
-        return self._table.get_item(Key=key, ConsistentRead=True).get("Item")
+        key = state_key(store_id, entity_type, entity_id)
+        kept = self._kept.get(key_of(key)) if self._kept else None
+        if kept is not None:
+            if self.read_ahead.holds(key):
+                # The item as the kept writes will leave it (no request).
+                return kept.applied_to(self.read_ahead.get(key, lambda: None), key)
+            self.write_kept()
+        item = self.read_ahead.get(key, lambda: self._table.get_item(Key=key, ConsistentRead=True).get("Item"))
+        return dict(item) if item is not None else None
+
+    # ---- one event's writes together ------------------------------------------------------------------
+
+    @contextmanager
+    def deferring(self) -> Iterator[None]:
+        """Keeps the writes made in the body and makes them together at its end, whether it ends well or not (what
+        was done in Mailchimp before a failure stays recorded)."""
+        if self._kept is not None:
+            yield
+            return
+        self._kept = {}
+        try:
+            yield
+        except BaseException:
+            try:
+                self.write_kept()
+            except Exception as error:  # the event's own failure is the one to report; it is retried whole
+                logger.warning("sync state not recorded after a failure", error=f"{type(error).__name__}: {error}")
+                self._kept = {}
+            raise
+        else:
+            self.write_kept()
+        finally:
+            self._kept = None
+
+    def write_kept(self) -> None:
+        """Makes the kept writes: one UpdateItem for one item, one transaction for several. An item whose version
+        condition fails is taken out of the transaction and then written as it would have been at once."""
+        kept = list((self._kept or {}).items())
+        if not kept:
+            return
+        if self._kept is not None:
+            self._kept = {}
+        for (pk, sk), _ in kept:
+            self.read_ahead.forget({"pk": pk, "sk": sk})
+        if len(kept) == 1:
+            self._write_one(kept[0][1])
+            return
+        by_name = {f"{pk}|{sk}": write for (pk, sk), write in kept}
+        items = [
+            (name, {"Update": {"TableName": self._table.name, **self._arguments_of(write)}})
+            for name, write in by_name.items()
+        ]
+        for name in transact_conditional(self._table.meta.client, items):
+            self._write_one(by_name[name])
+
+    def write_kept_unless_leased(self, leases: Sequence[dict[str, str]], token: str) -> bool:
+        """Makes the kept writes in one transaction that also checks that no one but `token` holds any of the
+        `leases` (commerce_sync.aws.entity_locks) at that moment; False, writing nothing and keeping the writes, when
+        one is held (or any condition fails). What a lease's holder reads after taking it then includes these writes,
+        so they need not wait for the lease."""
+        kept = list((self._kept or {}).items())
+        if not kept or len(kept) + len(leases) > 100:
+            return False
+        now = datetime.now(UTC).timestamp()
+        checks: list[Any] = [
+            {
+                "ConditionCheck": {
+                    "TableName": self._table.name,
+                    "Key": lease,
+                    "ConditionExpression": "attribute_not_exists(holder) OR lease_until < :now OR holder = :token",
+                    "ExpressionAttributeValues": {":now": Decimal(str(round(now, 3))), ":token": token},
+                }
+            }
+            for lease in leases
+        ]
+        updates: list[Any] = [
+            {"Update": {"TableName": self._table.name, **self._arguments_of(write)}} for _, write in kept
+        ]
+        try:
+            self._table.meta.client.transact_write_items(TransactItems=[*checks, *updates])
+        except ClientError as error:
+            if error.response["Error"]["Code"] == "TransactionCanceledException":
+                return False
+            raise
+        for (pk, sk), _ in kept:
+            self.read_ahead.forget({"pk": pk, "sk": sk})
+            if self._kept is not None:
+                self._kept.pop((pk, sk), None)
+        return True
+
+    @staticmethod
+    def _all_values(write: _KeptWrite) -> dict[str, Any]:
+        return {**write.marks, **write.values}
+
+    def _arguments_of(self, write: _KeptWrite) -> dict[str, Any]:
+        condition = NEWER_CONDITION if write.version is not None else None
+        return _update_arguments(
+            *write.identity, self._all_values(write), condition, additions=write.additions, removals=write.removals
+        )
+
+    def _write_one(self, write: _KeptWrite) -> None:
+        """The item's writes as they would have been made at once: the version's (only if newer), and what was
+        marked, added or taken whatever the version."""
+        if write.version is None:
+            self._table.update_item(**self._arguments_of(write))
+            return
+        if self._update_if(*write.identity, self._all_values(write), NEWER_CONDITION, write.additions, write.removals):
+            return
+        recorded = str((self._read_now(*write.identity) or {}).get("applied_version", ""))
+        if is_impossible(recorded) and self._update_if(
+            *write.identity,
+            self._all_values(write),
+            "applied_version = :recorded",
+            write.additions,
+            write.removals,
+            extra_values={":recorded": recorded},
+        ):
+            return
+        if write.marks or write.additions or write.removals:
+            self._table.update_item(
+                **_update_arguments(*write.identity, write.marks, additions=write.additions, removals=write.removals)
+            )
+
+    def _read_now(self, store_id: str, entity_type: str, entity_id: str) -> dict[str, Any] | None:
+        key = state_key(store_id, entity_type, entity_id)
+        item: dict[str, Any] | None = self._table.get_item(Key=key, ConsistentRead=True).get("Item")
+        return item
+
+    def _keep(
+        self,
+        identity: tuple[str, str, str],
+        values: dict[str, Any] | None = None,
+        additions: dict[str, set[str]] | None = None,
+        removals: dict[str, set[str]] | None = None,
+        version: str | None = None,
+    ) -> bool:
+        """Keeps a write for the end of the event; False when none is being applied (the caller writes at once)."""
+        if self._kept is None:
+            return False
+        key = key_of(state_key(*identity))
+        values, additions, removals = values or {}, additions or {}, removals or {}
+        names = set(values) | set(additions) | set(removals)
+        held = self._kept.get(key)
+        if held is not None and not held.accepts(names, version):
+            self.write_kept()
+            held = None
+        if held is None:
+            held = self._kept[key] = _KeptWrite(identity)
+        if version is None:
+            held.marks.update(values)
+        else:
+            held.values.update(values)
+            held.version = version
+        held.additions.update({name: set(members) for name, members in additions.items()})
+        held.removals.update({name: set(members) for name, members in removals.items()})
+        return True
 
     def is_stale(self, store_id: str, entity_type: str, entity_id: str, version: str) -> bool:
         """True when a version newer than `version` (or the same one) has already been applied."""
@@ -63,10 +270,13 @@ class SyncState:
         """
         values = {"applied_version": version, "applied_at": datetime.now(UTC).isoformat(), **attributes}
         key = (store_id, entity_type, entity_id)
+        if self._keep(key, values, version=version):
+            # Recorded when the event ends; a version that loses then is written as below (write_kept).
+            return True
         if self._update_if(*key, values, NEWER_CONDITION):
             return True
         # An impossible recorded version (written before versions were bounded) yields to a real one.
-        recorded = str((self.applied(*key) or {}).get("applied_version", ""))
+        recorded = str((self._read_now(*key) or {}).get("applied_version", ""))
         return is_impossible(recorded) and self._update_if(
             *key, values, "applied_version = :recorded", extra_values={":recorded": recorded}
         )
@@ -78,11 +288,17 @@ class SyncState:
         entity_id: str,
         values: dict[str, Any],
         condition: str,
+        additions: dict[str, set[str]] | None = None,
+        removals: dict[str, set[str]] | None = None,
         extra_values: dict[str, Any] | None = None,
     ) -> bool:
         """The conditional update; False when the condition did not hold."""
+        arguments = _update_arguments(
+            store_id, entity_type, entity_id, values, condition, extra_values, additions=additions, removals=removals
+        )
+        self.read_ahead.forget(arguments["Key"])
         try:
-            self._update(store_id, entity_type, entity_id, values, condition=condition, extra_values=extra_values)
+            self._table.update_item(**arguments)
         except ClientError as error:
             if error.response["Error"]["Code"] == "ConditionalCheckFailedException":
                 return False
@@ -92,6 +308,8 @@ class SyncState:
     def forget_version(self, store_id: str, entity_type: str, entity_id: str, version: str) -> bool:
         """Take back `version` as applied (a write of it failed for good), unless a newer one was applied since;
         the next event or reconciliation of the entity then applies as if it were new. False when superseded."""
+        self.write_kept()
+        self.read_ahead.forget(state_key(store_id, entity_type, entity_id))
         try:
             self._table.update_item(
                 Key={"pk": entity_key(store_id, entity_type, entity_id), "sk": STATE_SORT_KEY},
@@ -107,9 +325,13 @@ class SyncState:
 
     def mark(self, store_id: str, entity_type: str, entity_id: str, **attributes: Any) -> None:
         """Set attributes whatever the applied version (a conversion mark is final)."""
-        self._update(store_id, entity_type, entity_id, attributes)
+        if not self._keep((store_id, entity_type, entity_id), attributes):
+            self._update(store_id, entity_type, entity_id, attributes)
 
     def add_to_set(self, store_id: str, entity_type: str, entity_id: str, attribute: str, values: set[str]) -> None:
+        if self._keep((store_id, entity_type, entity_id), additions={attribute: values}):
+            return
+        self.read_ahead.forget(state_key(store_id, entity_type, entity_id))
         self._table.update_item(
             Key={"pk": entity_key(store_id, entity_type, entity_id), "sk": STATE_SORT_KEY},
             UpdateExpression="ADD #attribute :values",
@@ -120,6 +342,9 @@ class SyncState:
     def remove_from_set(
         self, store_id: str, entity_type: str, entity_id: str, attribute: str, values: set[str]
     ) -> None:
+        if self._keep((store_id, entity_type, entity_id), removals={attribute: values}):
+            return
+        self.read_ahead.forget(state_key(store_id, entity_type, entity_id))
         self._table.update_item(
             Key={"pk": entity_key(store_id, entity_type, entity_id), "sk": STATE_SORT_KEY},
             UpdateExpression="DELETE #attribute :values",
@@ -136,6 +361,7 @@ class SyncState:
         condition: str | None = None,
         extra_values: dict[str, Any] | None = None,
     ) -> None:
+        self.read_ahead.forget(state_key(store_id, entity_type, entity_id))
         self._table.update_item(**_update_arguments(store_id, entity_type, entity_id, values, condition, extra_values))
 
     # ---- many at once (a page of history) ------------------------------------------------------------
@@ -143,6 +369,7 @@ class SyncState:
     def applied_many(self, store_id: str, entity_type: str, entity_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
         """`applied` of many entities of one type: batched consistent reads. Ids with nothing recorded are
         absent from the answer."""
+        self.write_kept()
         by_key = {entity_key(store_id, entity_type, entity_id): entity_id for entity_id in entity_ids}
         keys = [{"pk": key, "sk": STATE_SORT_KEY} for key in by_key]
         return {by_key[item["pk"]]: item for item in get_many(self._dynamodb, self._table.name, keys)}
@@ -152,6 +379,7 @@ class SyncState:
     ) -> set[str]:
         """`record_applied` of many `(entity id, version, attributes)`, in transactions; returns the ids that lost
         (a version as new or newer is recorded). Each id at most once."""
+        self.write_kept()
         ids = [entity_id for entity_id, _, _ in writes]
         if len(set(ids)) != len(ids):
             raise ValueError("record_applied_many: an entity appears twice")
@@ -185,6 +413,7 @@ class SyncState:
     def mark_many(self, store_id: str, marks: Sequence[tuple[str, str, dict[str, Any], dict[str, set[str]]]]) -> None:
         """`mark` and `add_to_set` of many `(entity type, entity id, attributes to set, sets to add to)`, whatever
         the applied version, in transactions; marks of one item are merged."""
+        self.write_kept()
         merged: dict[tuple[str, str], tuple[dict[str, Any], dict[str, set[str]]]] = {}
         for entity_type, entity_id, values, additions in marks:
             held_values, held_additions = merged.setdefault((entity_type, entity_id), ({}, {}))
@@ -206,8 +435,10 @@ def _update_arguments(
     condition: str | None = None,
     extra_values: dict[str, Any] | None = None,
     additions: dict[str, set[str]] | None = None,
+    removals: dict[str, set[str]] | None = None,
 ) -> dict[str, Any]:
-    """An UpdateItem's arguments: SET `values`, ADD `additions` (string sets), under `condition`."""
+    """An UpdateItem's arguments: SET `values`, ADD `additions` and DELETE `removals` (string sets), under
+    `condition`."""
     names = {f"#{name}": name for name in values}
     expression_values = {f":{name}": value for name, value in values.items()} | (extra_values or {})
     clauses = []
@@ -217,6 +448,10 @@ def _update_arguments(
         names |= {f"#add{index}": name for index, name in enumerate(additions)}
         expression_values |= {f":add{index}": set(members) for index, members in enumerate(additions.values())}
         clauses.append("ADD " + ", ".join(f"#add{index} :add{index}" for index in range(len(additions))))
+    if removals:
+        names |= {f"#del{index}": name for index, name in enumerate(removals)}
+        expression_values |= {f":del{index}": set(members) for index, members in enumerate(removals.values())}
+        clauses.append("DELETE " + ", ".join(f"#del{index} :del{index}" for index in range(len(removals))))
     arguments: dict[str, Any] = {
         "Key": {"pk": entity_key(store_id, entity_type, entity_id), "sk": STATE_SORT_KEY},
         "UpdateExpression": " ".join(clauses),

@@ -40,6 +40,7 @@ from typing import Any, Literal
 from botocore.exceptions import ClientError
 
 from commerce_sync.aws.batch_items import get_many, items_with_prefix
+from commerce_sync.aws.read_ahead import ReadAhead
 from commerce_sync.canonical.emails import subscriber_hash
 from commerce_sync.canonical.model import CanonicalEvent, EventType
 from commerce_sync.canonical.versions import version_from_timestamp
@@ -110,10 +111,12 @@ def shopper_of(event: CanonicalEvent) -> Shopper | None:
 class Tombstones:
     """`table` is the sync-state table (a boto3 Table resource), `dynamodb` the resource it was made from."""
 
-    def __init__(self, table: Any, dynamodb: Any) -> None:
+    def __init__(self, table: Any, dynamodb: Any, read_ahead: ReadAhead | None = None) -> None:
         self._table = table
         self._dynamodb = dynamodb
         self._salt: bytes | None = None
+        # The event's items read together (commerce_sync.aws.read_ahead): tombstones read ahead are not read again.
+        self._read_ahead = read_ahead
 
     # ---- the salt ------------------------------------------------------------------------------------------
 
@@ -173,7 +176,19 @@ class Tombstones:
     # ---- reading -------------------------------------------------------------------------------------------
 
     def store_erased(self, store_id: str) -> bool:
-        return "Item" in self._table.get_item(Key=store_key(store_id), ConsistentRead=True)
+        key = store_key(store_id)
+
+        def read() -> dict[str, Any] | None:
+            item: dict[str, Any] | None = self._table.get_item(Key=key, ConsistentRead=True).get("Item")
+            return item
+
+        return (self._read_ahead.get(key, read) if self._read_ahead else read()) is not None
+
+    def keys_of_event(self, event: CanonicalEvent) -> list[dict[str, str]]:
+        """The tombstones `refuses_event` and `store_erased` read for the event (for reading them ahead)."""
+        shopper = shopper_of(event)
+        kinds = shopper.tombstone_keys() if shopper is not None else []
+        return [store_key(event.store_id), *(self._key(event.store_id, kind, value) for kind, value in kinds)]
 
     def refuses_event(self, event: CanonicalEvent) -> bool:
         shopper = shopper_of(event)
@@ -199,7 +214,12 @@ class Tombstones:
         if not wanted:
             return set()
         keys = [{"pk": partition(store_id), "sk": sort_key} for sort_key in wanted]
-        found = {item["sk"]: item for item in get_many(self._dynamodb, self._table.name, keys)}
+        read_ahead = self._read_ahead
+        if read_ahead is not None and all(read_ahead.holds(key) for key in keys):
+            held = (read_ahead.get(key, lambda: None) for key in keys)
+            found = {item["sk"]: item for item in held if item is not None}
+        else:
+            found = {item["sk"]: item for item in get_many(self._dynamodb, self._table.name, keys)}
         refused: set[int] = set()
         for index, ((_, changed_at), sort_keys) in enumerate(zip(changes, per_change, strict=True)):
             for sort_key in sort_keys:

@@ -76,6 +76,12 @@ class CustomerWriter:
             return False
         return self._withdrawals.withdrawn(store.store_id, customer.email)
 
+    def reads_of(self, store: Store, customer: Customer) -> list[dict[str, str]]:
+        """The items `for_store` and `write` read beyond the customer's own state (for reading them ahead)."""
+        if self._withdrawals is None or customer.consent.state is not ConsentState.GRANTED or not customer.email:
+            return []
+        return [self._withdrawals.key(store.store_id, customer.email)]
+
     def for_store(self, store: Store, customer: Customer) -> McCustomer:
         """The Mailchimp customer to write (customer_for_store), with Mailchimp's withdrawal of consent honoured."""
         return customer_for_store(store, customer, self.consent_withdrawn(store, customer))

@@ -27,7 +27,7 @@ from typing import Any
 
 from commerce_sync.aws.observability import logger
 from commerce_sync.aws.store_registry import Store
-from commerce_sync.aws.sync_state import applied_version
+from commerce_sync.aws.sync_state import applied_version, state_key
 from commerce_sync.canonical.model import CanonicalEvent, Cart, CartRemovalReason, Customer, EventType
 from commerce_sync.carts.conversion import CART, CART_ALIAS, CUSTOMER, OPEN_CARTS, convert, resolve_cart_id
 from commerce_sync.carts.customers import PLATFORM_CUSTOMER, CustomerWriter
@@ -65,6 +65,22 @@ class CartSync(EventApplier):
             return CART, resolve_cart_id(self._state, store.store_id, event.cart_removal().id)
         # Customer events are ordered by the platform's customer id, whatever address each one carries.
         return PLATFORM_CUSTOMER, event.entity_id
+
+    def reads_of(self, store: Store, event: CanonicalEvent) -> list[dict[str, str]]:
+        """The cart's state and its shopper's, and the shopper's consent record; a customer's platform and
+        Mailchimp items."""
+        entity_type, entity_id = self.entity_of(store, event)
+        reads = [state_key(store.store_id, entity_type, entity_id)]
+        if event.type is EventType.CART_UPDATED:
+            customer = event.cart().customer
+        elif event.type is EventType.CUSTOMER_UPDATED:
+            customer = event.customer()
+        else:
+            return reads
+        if customer.email:
+            reads.append(state_key(store.store_id, CUSTOMER, customer_id(customer)))
+            reads.extend(self._customers.reads_of(store, customer))
+        return reads
 
     # ---- carts -----------------------------------------------------------------------------------
 

@@ -78,7 +78,7 @@ class ProductEvents:
 
     def _process(self, event: CanonicalEvent) -> Result:
         self._applied = True
-        store = self._services.registry.get(event.store_id)
+        store = self._services.stores.get(event.store_id)
         if store is None:
             raise UnknownStore(f"store {event.store_id} is not registered")
         logger.append_keys(store_id=store.store_id, event_id=event.event_id, event_type=event.type.value)

@@ -33,12 +33,12 @@ from typing import Any
 
 from commerce_sync.aws.observability import logger
 from commerce_sync.aws.store_registry import Store
-from commerce_sync.aws.sync_state import applied_version
+from commerce_sync.aws.sync_state import applied_version, state_key
 from commerce_sync.canonical.errors import NotImplementedYet
 from commerce_sync.canonical.model import CanonicalEvent, EventType, FinancialStatus, Order, Refund, Shipment
 from commerce_sync.canonical.money import quantize
 from commerce_sync.canonical.redaction import redact_emails
-from commerce_sync.carts.conversion import convert
+from commerce_sync.carts.conversion import CART, CART_ALIAS, CUSTOMER, convert
 from commerce_sync.carts.customers import CustomerWriter
 from commerce_sync.carts.line_products import create_missing_products
 from commerce_sync.mailchimp.client import MailchimpClient
@@ -149,6 +149,22 @@ class OrderSync(EventApplier):
         if event.type is EventType.ORDER_DELETED:
             return ORDER, event.deleted().id
         return ORDER, event.order().id
+
+    def reads_of(self, store: Store, event: CanonicalEvent) -> list[dict[str, str]]:
+        """The order's state; for an order change also its shopper's, the shopper's consent record and the carts the
+        order names (and their aliases), which its conversion reads."""
+        entity_type, entity_id = self.entity_of(store, event)
+        reads = [state_key(store.store_id, entity_type, entity_id)]
+        if event.type is not EventType.ORDER_UPDATED:
+            return reads
+        order = event.order()
+        for cart_id in {order.cart_id or "", *order.cart_references} - {""}:
+            reads.append(state_key(store.store_id, CART_ALIAS, cart_id))
+            reads.append(state_key(store.store_id, CART, cart_id))
+        if order.customer.email:
+            reads.append(state_key(store.store_id, CUSTOMER, customer_id(order.customer)))
+            reads.extend(self._customers.reads_of(store, order.customer))
+        return reads
 
     def _stored(self, store: Store, order_id: str) -> tuple[dict[str, Any], Order | None]:
         state = self._state.applied(store.store_id, ORDER, order_id) or {}

@@ -23,8 +23,9 @@ from commerce_sync.aws.event_bus import EventPublisher
 from commerce_sync.aws.observability import logger, metrics
 from commerce_sync.aws.secret_store import SecretReader
 from commerce_sync.aws.store_activity import DeliveryResult, StoreActivity
+from commerce_sync.aws.store_cache import StoreLookup
 from commerce_sync.aws.store_imports import ImportBook
-from commerce_sync.aws.store_registry import Store, StoreRegistry
+from commerce_sync.aws.store_registry import Store
 from commerce_sync.canonical.errors import (
     BadRequest,
     BodyTooLarge,
@@ -71,7 +72,7 @@ class WebhookReceiver:
     def __init__(
         self,
         adapters: Mapping[str, PlatformAdapter],
-        registry: StoreRegistry,
+        registry: StoreLookup,
         secrets: SecretReader,
         publisher: EventPublisher,
         imports: ImportBook | None = None,

@@ -18,11 +18,12 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.idempotency import idempotent_function
 
-from commerce_sync.accounts.budget import AccountRefused, AccountUnavailable
+from commerce_sync.accounts.budget import AccountBudget, AccountRefused, AccountUnavailable
 from commerce_sync.aws.entity_locks import EntityLocks
 from commerce_sync.aws.observability import logger
+from commerce_sync.aws.store_activity import StoreActivity
 from commerce_sync.aws.store_registry import Store
-from commerce_sync.aws.sync_state import SyncState
+from commerce_sync.aws.sync_state import SyncState, state_key
 from commerce_sync.canonical.errors import NotImplementedYet, UnknownStore
 from commerce_sync.canonical.model import CanonicalEvent, EventType
 from commerce_sync.mailchimp.client import MailchimpClient
@@ -80,12 +81,28 @@ class EventApplier:
             logger.info("canonical import closed by its last event", result=closed)
         return outcome
 
+    @property
+    def budget(self) -> AccountBudget:
+        """The Mailchimp accounts' connection slots (held per invocation by the queue handler)."""
+        return self._services.budget
+
+    @property
+    def activity(self) -> StoreActivity:
+        """Where the outcomes are counted for `commerce-sync status` (flushed once per invocation)."""
+        return self._services.store_activity
+
     def handlers(self) -> Mapping[EventType, Handler]:
         raise NotImplementedError
 
     def entity_of(self, store: Store, event: CanonicalEvent) -> Entity:
         """The entity the event changes (a shipment changes its order), whose lease is held meanwhile."""
         raise NotImplementedError
+
+    def reads_of(self, store: Store, event: CanonicalEvent) -> list[dict[str, str]]:
+        """The sync-state items the event's handler will read, read together when it starts: the entity's state
+        unless told more."""
+        entity_type, entity_id = self.entity_of(store, event)
+        return [state_key(store.store_id, entity_type, entity_id)]
 
     @property
     def locks(self) -> EntityLocks:
@@ -103,7 +120,7 @@ class EventApplier:
 
     def _process(self, event: CanonicalEvent) -> Outcome:
         self._applied = True
-        store = self._services.registry.get(event.store_id)
+        store = self._services.stores.get(event.store_id)
         if store is None:
             if not self._services.tombstones.store_erased(event.store_id):
                 raise UnknownStore(f"store {event.store_id} is not registered")
@@ -114,29 +131,48 @@ class EventApplier:
         handler = self.handlers().get(event.type)
         if handler is None:
             raise NotImplementedYet(f"{self.function_name} does not handle {event.type.value} events")
-        if self._services.tombstones.refuses_event(event):
-            # An erased shopper, in a change from before the erasure (a replay, a late delivery): never again.
-            outcome: Outcome = {"outcome": "erased_shopper"}
-            record_outcome(self.metric_prefix, event.type.value, event.event_id, outcome)
-            return outcome
         # One container applies one record at a time, so the event's leases and store can live on the applier.
         self._store = store
-        self._locks = EntityLocks(self._state.table, self._time_left)
+        # The event's kept sync-state writes are made before any lease it holds is released (aws.sync_state).
+        self._locks = EntityLocks(self._state.table, self._time_left, before_release=self._state.write_kept)
         entity_type, entity_id = self.entity_of(store, event)
         slot: AbstractContextManager[None] = (
             nullcontext()
             if self.holds_own_slot(event)
             else self._services.budget.holding(store.mailchimp_account, "live", self._time_left())
         )
+        tombstones = self._services.tombstones
+        # Everything the event reads, read at once under its lease (aws.read_ahead).
+        reads = [*self.reads_of(store, event), *tombstones.keys_of_event(event)]
         try:
-            with self._locks.holding(store.store_id, entity_type, [entity_id]), slot:
-                outcome = self._handle(handler, store, event)
+            with (
+                self._locks.holding(store.store_id, entity_type, [entity_id]),
+                slot,
+                self._state.read_ahead.reading(reads),
+                self._state.deferring(),
+            ):
+                if event.type is not EventType.STORE_ERASED and self._erased_since_read(store):
+                    return self._of_erased_store(event)
+                if tombstones.refuses_event(event):
+                    # An erased shopper, in a change from before the erasure (a replay, a late delivery).
+                    outcome: Outcome = {"outcome": "erased_shopper"}
+                else:
+                    outcome = self._handle(handler, store, event)
         except MailchimpEmailRefused as refusal:
             # Retrying cannot help and a dead letter would page someone over a shopper's typo.
             logger.warning("event skipped: Mailchimp refuses the shopper's address", reason=str(refusal))
             outcome = {"outcome": "skipped_email_refused"}
         record_outcome(self.metric_prefix, event.type.value, event.event_id, outcome)
         return outcome
+
+    def _erased_since_read(self, store: Store) -> bool:
+        """True when the store's erasure began after this container last read the store (aws.store_cache): its
+        tombstone is the first thing an erasure writes. A store registered again under the id after an erasure has
+        the tombstone too, so the registry has the last word."""
+        if not self._services.tombstones.store_erased(store.store_id):
+            return False
+        now = self._services.registry.get(store.store_id)
+        return now is None or now.erased_at is not None
 
     def _of_erased_store(self, event: CanonicalEvent) -> Outcome:
         """An event of a store that is being, or has been, erased whole: a delivery still on its way, a retry, a

@@ -49,9 +49,16 @@ def process_batch(
         logger.set_correlation_id(None)
         return dead_letters.handle(record, apply)
 
-    return dict(
-        process_partial_response(event=event, record_handler=record_handler, processor=_processor, context=context)
-    )
+    try:
+        # One Mailchimp connection slot per account for the whole batch (accounts.budget).
+        with applier.budget.per_invocation():
+            return dict(
+                process_partial_response(
+                    event=event, record_handler=record_handler, processor=_processor, context=context
+                )
+            )
+    finally:
+        applier.activity.flush()
 
 
 def queue_handler(build_applier: Callable[[Services], EventApplier]) -> Handler:

@@ -24,6 +24,7 @@ from commerce_sync.aws.privacy_exports import PrivacyExports
 from commerce_sync.aws.secret_store import SecretFormatError, SecretReader
 from commerce_sync.aws.settings import Settings
 from commerce_sync.aws.store_activity import StoreActivity
+from commerce_sync.aws.store_cache import StoreCache
 from commerce_sync.aws.store_registry import Store, StoreRegistry
 from commerce_sync.aws.store_sweep import StoreSweep
 from commerce_sync.aws.sync_state import SyncState
@@ -52,17 +53,24 @@ class Services:
         return StoreRegistry(self.settings.stores_table, boto3.resource("dynamodb"))
 
     @cached_property
+    def stores(self) -> StoreCache:
+        """The registry as the hot paths read it (webhooks, queued events): a store read moments ago is not read
+        again (commerce_sync.aws.store_cache). Whatever changes a store, or must see its change at once, reads
+        `registry`."""
+        return StoreCache(self.registry, self.settings.store_cache_seconds)
+
+    @cached_property
     def sync_state(self) -> SyncState:
         return SyncState(self.settings.sync_state_table, boto3.resource("dynamodb"))
 
     @cached_property
     def tombstones(self) -> Tombstones:
-        return Tombstones(self.sync_state.table, self.sync_state.dynamodb)
+        return Tombstones(self.sync_state.table, self.sync_state.dynamodb, self.sync_state.read_ahead)
 
     @cached_property
     def consent_withdrawals(self) -> ConsentWithdrawals:
         """Contacts whose consent Mailchimp withdrew (docs/consent.md): never sent as opted in meanwhile."""
-        return ConsentWithdrawals(self.sync_state.table, self.tombstones)
+        return ConsentWithdrawals(self.sync_state.table, self.tombstones, self.sync_state.read_ahead)
 
     @cached_property
     def store_activity(self) -> StoreActivity:

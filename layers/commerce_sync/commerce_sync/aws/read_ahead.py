@@ -1,0 +1,60 @@
+"""The items one event will read, read together: one BatchGetItem when the event starts instead of a GetItem
+each time the cart, its shopper, the shopper's consent record or the tombstones are looked at.
+
+Whoever applies the event names the keys (commerce_sync.processing.event_applier), under the entity's lease, so
+nothing read ahead can be changed by another container meanwhile; the readers (sync state, tombstones, consent
+records) take an item from here when it was read ahead and read it themselves otherwise. A write through them
+drops the item written, so a read after it reads it again. Outside `reading` nothing is kept.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from commerce_sync.aws.batch_items import get_many
+
+Item = dict[str, Any]
+ItemKey = tuple[str, str]
+
+
+def key_of(key: dict[str, Any]) -> ItemKey:
+    return str(key["pk"]), str(key["sk"])
+
+
+class ReadAhead:
+    """`dynamodb` is a boto3 DynamoDB resource; `table_name` the sync-state table, where every item read ahead is."""
+
+    def __init__(self, dynamodb: Any, table_name: str) -> None:
+        self._dynamodb = dynamodb
+        self._table_name = table_name
+        self._items: dict[ItemKey, Item | None] | None = None
+
+    @contextmanager
+    def reading(self, keys: Iterable[dict[str, Any]]) -> Iterator[None]:
+        """The items at `keys` (absent ones included, as absent) are kept for the body of the `with`."""
+        unique = {key_of(key): key for key in keys}
+        items: dict[ItemKey, Item | None] = dict.fromkeys(unique)
+        if unique:
+            for item in get_many(self._dynamodb, self._table_name, [{"pk": pk, "sk": sk} for pk, sk in unique]):
+                items[key_of(item)] = item
+        self._items = items
+        try:
+            yield
+        finally:
+            self._items = None
+
+    def get(self, key: dict[str, Any], read: Callable[[], Item | None]) -> Item | None:
+        """The item read ahead at `key`, else what `read` reads."""
+        if self._items is not None and key_of(key) in self._items:
+            return self._items[key_of(key)]
+        return read()
+
+    def holds(self, key: dict[str, Any]) -> bool:
+        return self._items is not None and key_of(key) in self._items
+
+    def forget(self, key: dict[str, Any]) -> None:
+        """The item at `key` was written: the next read reads it again."""
+        if self._items is not None:
+            self._items.pop(key_of(key), None)

@@ -1,0 +1,79 @@
+"""What one webhook costs in AWS requests, counted at the local runner's moto server (local_runner.aws_requests), with
+the store cache on as in AWS: warm containers read no store per delivery or event, and a cart event's sync-state reads
+and writes are one batched read and one write. The figures per kind are `make bench-aws-calls`'s (docs/performance.md);
+these are the invariants behind them."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from local_runner.aws_requests import AwsRequest
+from local_runner.runner import LocalRunner
+from local_runner.senders import send_shopify
+from tests.harness import RegisteredStore, register_store
+
+EVENTS = Path(__file__).resolve().parents[2] / "events"
+CARTS = 6
+
+
+def checkout(n: int) -> bytes:
+    body: dict[str, Any] = json.loads((EVENTS / "shopify_checkout_update_body.json").read_text())
+    token = uuid.uuid4().hex
+    body.update(id=int(uuid.uuid4().int % 10**12), token=token, cart_token=f"cart-{token}")
+    body["email"] = f"shopper.{token[:8]}@example.com"
+    body["customer"]["id"] = int(uuid.uuid4().int % 10**12)
+    body["updated_at"] = f"2026-12-05T10:00:{n:02d}Z"
+    return json.dumps(body).encode()
+
+
+@pytest.fixture
+def cached_stores(runner: LocalRunner, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The store cache as deployed (the suite turns it off: its tests change stores between deliveries). The runner
+    starts fresh containers when the functions' environment changes, and again when it is set back."""
+    monkeypatch.setenv("STORE_CACHE_SECONDS", "30")
+
+
+def calls_of(records: list[AwsRequest], function: str, table: str | None = None) -> Counter[str]:
+    """`service:Operation` → requests the function made (to `table` only, when given)."""
+    return Counter(
+        record.call for record in records if record.caller == function and (table is None or record.resource == table)
+    )
+
+
+def test_a_warm_cart_event_reads_no_store_and_reads_and_writes_its_state_once(
+    runner: LocalRunner, cached_stores: None
+) -> None:
+    store: RegisteredStore = register_store("shopify")
+    stores_table = runner.environment()["STORES_TABLE"]
+
+    def deliver(n: int) -> None:
+        response = send_shopify(runner.url, store.webhook_secret, "checkouts/update", store.identity, checkout(n))
+        assert response.status_code == 202, response.text
+
+    # The first delivery warms the containers and their caches (the store, the tombstones' salt, secrets).
+    deliver(0)
+    runner.wait_until_idle()
+    mark = runner.aws_requests.mark()
+    for n in range(1, CARTS + 1):
+        deliver(n)
+        # One at a time: each event is a batch of its own, the dearest case (batches share the slot's requests).
+        runner.wait_until_idle()
+    records = runner.aws_requests.since(mark)
+
+    assert not calls_of(records, "WebhooksFunction", stores_table), "the receiver read the registry"
+    assert not calls_of(records, "CartEventsFunction", stores_table), "the consumer read the registry"
+    assert calls_of(records, "WebhooksFunction")["events:PutEvents"] == CARTS
+    consumer = calls_of(records, "CartEventsFunction")
+    assert consumer["dynamodb:BatchGetItem"] == CARTS, f"one batched read of the event's items: {consumer}"
+    assert consumer["dynamodb:GetItem"] == 0, f"nothing read apart: {consumer}"
+    assert consumer["dynamodb:TransactWriteItems"] == CARTS, f"the event's writes together: {consumer}"
+    # The rest, per event of a batch of one: the idempotency record (put, update), the cart's lease (put, delete), the
+    # account's connection slot (query, put, delete) and the store's activity counters (update).
+    total = sum(count for call, count in consumer.items() if call.startswith("dynamodb:"))
+    assert total <= CARTS * 10, f"{total / CARTS:.1f} DynamoDB requests per cart event: {consumer}"
