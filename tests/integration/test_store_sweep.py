@@ -4,15 +4,15 @@ and a lease another invocation holds is left until it is let go."""
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager
 from typing import Any
 
 import pytest
 from commerce_sync.aws import store_imports
-from commerce_sync.aws.entity_locks import LOCK_SORT_KEY
+from commerce_sync.aws.entity_locks import LEASE_MARGIN_SECONDS, EntityLocks
 from commerce_sync.aws.privacy_audit import AUDIT_PARTITION
 from commerce_sync.aws.store_sweep import StoreSweep
-from commerce_sync.aws.sync_lock import SyncLock
-from commerce_sync.aws.sync_state import SyncState, entity_key
+from commerce_sync.aws.sync_state import STATE_SORT_KEY, SyncState, entity_key
 from commerce_sync.aws.tombstones import Tombstones
 from commerce_sync.catalog import promotion_state
 from commerce_sync.catalog import state as catalog_state
@@ -122,28 +122,33 @@ def test_a_sweep_cut_short_by_its_time_goes_on_where_it_stopped(state: SyncState
     assert len(of_store(keys_of(table), "s2")) == 45
 
 
-def lease(table: Any, store_id: str, entity: str, token: str, seconds: float) -> SyncLock:
-    lock = SyncLock(table, entity_key(store_id, "order", entity), LOCK_SORT_KEY)
-    assert lock.acquire(token, seconds)
-    return lock
+def lease(table: Any, store_id: str, entity_type: str, entity: str, seconds: float) -> AbstractContextManager[None]:
+    """An entity's lease, taken (as an invocation applying a change holds it) for `seconds` from now."""
+    holding = EntityLocks(table, time_left=lambda: seconds - LEASE_MARGIN_SECONDS).holding(
+        store_id, entity_type, [entity]
+    )
+    holding.__enter__()
+    return holding
 
 
 def test_a_lease_another_invocation_holds_is_left_until_it_is_let_go(state: SyncState, table: Any) -> None:
     fill(state, "s1")
-    held = lease(table, "s1", "o1", "theirs", 60)
-    lease(table, "s1", "o2", "crashed", -1)  # lapsed: its holder is gone
-    own = (entity_key("s1", "store", "s1"), LOCK_SORT_KEY)
-    assert SyncLock(table, own[0], own[1]).acquire("mine", 60)
+    held = lease(table, "s1", "order", "o1", 60)
+    # Kept referenced: a lease's holding is given back when it is collected.
+    crashed = lease(table, "s1", "order", "o2", -1)  # lapsed: its holder is gone
+    mine = lease(table, "s1", "store", "s1", 60)
+    own = (entity_key("s1", "store", "s1"), STATE_SORT_KEY)
 
     busy = StoreSweep(table).sweep("s1", no_limit, keep={own})
 
     assert busy.finished and busy.busy == 1 and not busy.clean
-    assert of_store(keys_of(table), "s1") == {(entity_key("s1", "order", "o1"), LOCK_SORT_KEY), own}
+    assert of_store(keys_of(table), "s1") == {(entity_key("s1", "order", "o1"), STATE_SORT_KEY), own}
 
-    held.release("theirs")
+    held.__exit__(None, None, None)
     again = StoreSweep(table).sweep("s1", no_limit, keep={own})
     assert again.clean
     assert of_store(keys_of(table), "s1") == {own}
+    del crashed, mine
 
 
 def test_no_page_is_begun_without_time_to_finish_it(state: SyncState, table: Any) -> None:

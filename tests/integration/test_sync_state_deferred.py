@@ -7,6 +7,7 @@ from collections import Counter
 from typing import Any
 
 import pytest
+from commerce_sync.aws.entity_locks import EntityLocks
 from commerce_sync.aws.sync_state import SyncState, state_key
 
 from tests.harness import new_sync_state_table
@@ -91,3 +92,42 @@ def test_a_read_of_an_item_not_read_ahead_sees_the_writes_kept_for_it(state: Syn
         assert state.applied("s1", "customer", "shopper")["open_carts"] == {"c1"}
         state.remove_from_set("s1", "customer", "shopper", "open_carts", {"c1"})
     assert "open_carts" not in (state.applied("s1", "customer", "shopper") or {})
+
+
+def test_the_lease_reads_the_state_and_is_given_back_with_the_events_write(
+    state: SyncState, calls: Counter[str]
+) -> None:
+    state.record_applied("s1", "order", "o1", V1, order="paid")
+    calls.clear()
+    locks = EntityLocks(state.table, state=state)
+
+    with (
+        state.deferring(),
+        locks.holding("s1", "order", ["o1"]),
+        state.read_ahead.reading([state_key("s1", "order", "o1")]),
+    ):
+        assert state.applied("s1", "order", "o1")["order"] == "paid", "taking the lease read it"
+        state.record_applied("s1", "order", "o1", V2, order="shipped")
+
+    assert calls == Counter({"UpdateItem": 2}), "one to take the lease, one to write and give it back"
+    item = state.applied("s1", "order", "o1") or {}
+    assert (item["applied_version"], item["order"]) == (V2, "shipped")
+    assert "lease_holder" not in item and "lease_until" not in item
+
+
+def test_a_lease_taken_for_an_event_that_writes_nothing_leaves_no_item(state: SyncState) -> None:
+    locks = EntityLocks(state.table, state=state)
+    with state.deferring(), locks.holding("s1", "cart", ["never-seen"]):
+        assert state.applied("s1", "cart", "never-seen") is not None  # the lease itself
+    assert state.table.scan()["Items"] == []
+
+
+def test_an_item_a_lease_made_stays_when_the_event_wrote_to_it_before_giving_the_lease_back(state: SyncState) -> None:
+    locks = EntityLocks(state.table, state=state)
+    with state.deferring():
+        with locks.holding("s1", "cart", ["bought"]):
+            state.mark("s1", "cart", "bought", converted=True)
+            state.write_kept()  # as a purchase writes its carts' marks before deleting them from Mailchimp
+        assert (state.applied("s1", "cart", "bought") or {}).get("converted") is True
+    item = state.applied("s1", "cart", "bought") or {}
+    assert item.get("converted") is True and "lease_holder" not in item

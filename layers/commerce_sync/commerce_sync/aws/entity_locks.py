@@ -8,13 +8,16 @@ merged into the same stored order lose one another (a shipment and a refund). Ho
 from the read to the record makes the changes of one entity apply one at a time, in whatever order they
 arrive, so the version guard sees every earlier one; changes of different entities still run in parallel.
 
-A lease is one item in the sync-state table beside the entity's state (same partition key, sort key
-`lock`), taken with commerce_sync.aws.sync_lock. It lasts for the invocation's remaining time, so a
-container killed at its timeout frees it within moments. A lease held by another container is waited for
-(short, growing sleeps); past the wait the change fails with EntityBusy and the queue delivers it again
-later. Leases are re-entrant within one EntityLocks (one invocation): a purchase that ends the shopper's
-carts takes their leases while it holds its own, and a cart already held is not taken twice. Several
-leases are taken in sorted order, so two holders never wait on each other in a cycle for long.
+A lease is two attributes of the entity's own state item (`lease_holder`, `lease_until`), taken with one
+conditional UpdateItem that also returns the item: taking the lease reads the entity's state. It is given
+back in the write that records the event's change (commerce_sync.aws.sync_state keeps the event's writes
+and makes them at its end), or alone when the event changed nothing. It lasts for the invocation's
+remaining time, so a container killed at its timeout frees it within moments. A lease held by another
+container is waited for (short, growing sleeps); past the wait the change fails with EntityBusy and the
+queue delivers it again later. Leases are re-entrant within one EntityLocks (one invocation): a purchase
+that ends the shopper's carts takes their leases while it holds its own, and a cart already held is not
+taken twice. Several leases are taken in sorted order, so two holders never wait on each other in a cycle
+for long.
 """
 
 from __future__ import annotations
@@ -23,23 +26,34 @@ import random
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
 
-from commerce_sync.aws.sync_lock import SyncLock, new_token
-from commerce_sync.aws.sync_state import entity_key
+from botocore.exceptions import ClientError
 
-LOCK_SORT_KEY = "lock"
+from commerce_sync.aws.sync_lock import new_token
+from commerce_sync.aws.sync_state import LEASE_HOLDER, LEASE_UNTIL, STATE_SORT_KEY, entity_key, release_lease
+
+if TYPE_CHECKING:
+    from commerce_sync.aws.sync_state import SyncState
+
 DEFAULT_LEASE_SECONDS = 60.0
 # A lease outlives the invocation's deadline by this much, so that it never ends under a running write.
 LEASE_MARGIN_SECONDS = 5.0
 MAX_WAIT_SECONDS = 20.0
 FIRST_BACKOFF_SECONDS = 0.02
 MAX_BACKOFF_SECONDS = 0.25
+LEASE_FREE = f"attribute_not_exists({LEASE_UNTIL}) OR {LEASE_UNTIL} < :now OR {LEASE_HOLDER} = :token"
 
 
 def lease_key(store_id: str, entity_type: str, entity_id: str) -> dict[str, str]:
-    """The item of an entity's lease."""
-    return {"pk": entity_key(store_id, entity_type, entity_id), "sk": LOCK_SORT_KEY}
+    """The item whose attributes hold an entity's lease: its state item."""
+    return {"pk": entity_key(store_id, entity_type, entity_id), "sk": STATE_SORT_KEY}
+
+
+def wall_clock() -> Decimal:
+    """Leases are compared across containers, so in wall-clock seconds (milliseconds are plenty)."""
+    return Decimal(str(round(time.time(), 3)))
 
 
 class EntityBusy(Exception):
@@ -47,7 +61,9 @@ class EntityBusy(Exception):
 
 
 class EntityLocks:
-    """The leases one invocation holds. `table` is the sync-state table (a boto3 Table resource)."""
+    """The leases one invocation holds. `table` is the sync-state table (a boto3 Table resource); with `state`
+    (the SyncState of that table), the item taking a lease returns is kept as read ahead and the leases are
+    given back in the event's own writes."""
 
     def __init__(
         self,
@@ -55,53 +71,86 @@ class EntityLocks:
         time_left: Callable[[], float | None] = lambda: None,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
-        before_release: Callable[[], None] = lambda: None,
+        state: SyncState | None = None,
     ) -> None:
         self._table = table
-        # What must be written while the leases are still held (the sync state's kept writes).
-        self._before_release = before_release
         self._time_left = time_left
         self._clock = clock
         self._sleep = sleep
+        self._state = state
         self._token = new_token()
         self._held: set[str] = set()
+        # Leases whose item taking them made (it held nothing before): given back by deleting the item, if unwritten.
+        self._made: set[str] = set()
 
     @property
     def token(self) -> str:
-        """This invocation's token: what its leases' items hold."""
+        """This invocation's token: what its leases hold."""
         return self._token
 
     @contextmanager
     def holding(self, store_id: str, entity_type: str, entity_ids: Iterable[str]) -> Iterator[None]:
         """Holds the leases of the entities (those not held already) for the body of the `with`."""
         keys = sorted({entity_key(store_id, entity_type, entity_id) for entity_id in entity_ids} - self._held)
-        taken: list[SyncLock] = []
+        taken: list[str] = []
         try:
             for key in keys:
-                lock = SyncLock(self._table, key, LOCK_SORT_KEY)
-                self._take(lock, key)
-                taken.append(lock)
+                self._take(key)
+                taken.append(key)
                 self._held.add(key)
             yield
         finally:
             try:
-                if taken:
-                    self._before_release()
+                self._release(taken)
             finally:
-                self._release(keys, taken)
+                self._held -= set(taken)
 
-    def _release(self, keys: list[str], taken: list[SyncLock]) -> None:
-        for key, lock in zip(reversed(keys[: len(taken)]), reversed(taken), strict=True):
-            lock.release(self._token)
-            self._held.discard(key)
+    def _release(self, taken: list[str]) -> None:
+        if not taken:
+            return
+        made = self._made & set(taken)
+        self._made -= made
+        if self._state is not None:
+            # The event's kept writes are made first, each lease given back with its item's write where it has one.
+            self._state.release_leases(taken, self._token, made)
+            return
+        for key in reversed(taken):
+            release_lease(self._table, {"pk": key, "sk": STATE_SORT_KEY}, self._token, delete=key in made)
 
-    def _take(self, lock: SyncLock, key: str) -> None:
+    def _claim(self, key: str, lease_seconds: float) -> bool:
+        now = wall_clock()
+        item_key = {"pk": key, "sk": STATE_SORT_KEY}
+        try:
+            answer = self._table.update_item(
+                Key=item_key,
+                UpdateExpression="SET #holder = :token, #until = :until",
+                ConditionExpression=LEASE_FREE.replace(LEASE_UNTIL, "#until").replace(LEASE_HOLDER, "#holder"),
+                ExpressionAttributeNames={"#holder": LEASE_HOLDER, "#until": LEASE_UNTIL},
+                ExpressionAttributeValues={
+                    ":token": self._token,
+                    ":until": now + Decimal(str(round(lease_seconds, 3))),
+                    ":now": now,
+                },
+                ReturnValues="ALL_NEW",
+            )
+        except ClientError as error:
+            if error.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                return False
+            raise
+        item = answer.get("Attributes") or {}
+        if set(item) <= {"pk", "sk", LEASE_HOLDER, LEASE_UNTIL}:
+            self._made.add(key)
+        if self._state is not None:
+            self._state.read_ahead.remember(item_key, item)
+        return True
+
+    def _take(self, key: str) -> None:
         time_left = self._time_left()
         lease = (time_left if time_left is not None else DEFAULT_LEASE_SECONDS) + LEASE_MARGIN_SECONDS
         patience = MAX_WAIT_SECONDS if time_left is None else min(MAX_WAIT_SECONDS, time_left / 3)
         deadline = self._clock() + patience
         backoff = FIRST_BACKOFF_SECONDS
-        while not lock.acquire(self._token, lease, label="entity"):
+        while not self._claim(key, lease):
             if self._clock() >= deadline:
                 raise EntityBusy(f"{key} is being applied by another invocation; retried later")
             # Jittered, so that waiters released together do not collide again.

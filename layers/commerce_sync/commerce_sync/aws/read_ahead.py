@@ -30,20 +30,30 @@ class ReadAhead:
         self._dynamodb = dynamodb
         self._table_name = table_name
         self._items: dict[ItemKey, Item | None] | None = None
+        # Items already in hand before `reading` (an entity's state, as taking its lease returned it).
+        self._known: dict[ItemKey, Item | None] = {}
 
     @contextmanager
     def reading(self, keys: Iterable[dict[str, Any]]) -> Iterator[None]:
         """The items at `keys` (absent ones included, as absent) are kept for the body of the `with`."""
-        unique = {key_of(key): key for key in keys}
+        unique = {key_of(key): key for key in keys if key_of(key) not in self._known}
         items: dict[ItemKey, Item | None] = dict.fromkeys(unique)
         if unique:
             for item in get_many(self._dynamodb, self._table_name, [{"pk": pk, "sk": sk} for pk, sk in unique]):
                 items[key_of(item)] = item
-        self._items = items
+        self._items = {**items, **self._known}
         try:
             yield
         finally:
             self._items = None
+            self._known = {}
+
+    def remember(self, key: dict[str, Any], item: Item | None) -> None:
+        """An item read by other means (an UpdateItem that returned it), kept as if read ahead."""
+        if self._items is not None:
+            self._items[key_of(key)] = item
+        else:
+            self._known[key_of(key)] = item
 
     def get(self, key: dict[str, Any], read: Callable[[], Item | None]) -> Item | None:
         """The item read ahead at `key`, else what `read` reads."""
@@ -56,5 +66,6 @@ class ReadAhead:
 
     def forget(self, key: dict[str, Any]) -> None:
         """The item at `key` was written: the next read reads it again."""
+        self._known.pop(key_of(key), None)
         if self._items is not None:
             self._items.pop(key_of(key), None)

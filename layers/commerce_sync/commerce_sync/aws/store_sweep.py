@@ -26,6 +26,7 @@ from typing import Any
 
 from boto3.dynamodb.conditions import Attr
 
+from commerce_sync.aws.sync_state import LEASE_HOLDER, LEASE_UNTIL
 from commerce_sync.aws.tombstones import STORES_PARTITION
 
 # Items one Scan page reads: small enough that a page's deletions take about a second.
@@ -96,7 +97,8 @@ class StoreSweep:
                 key = (str(item["pk"]), str(item["sk"]))
                 if key in keep or key[0].startswith(SHARED_PREFIXES):
                     continue
-                if "holder" in item and float(item.get("lease_until", 0)) >= now:
+                # A lease item of a job (`holder`), or an entity's lease in its state item (`lease_holder`).
+                if ("holder" in item or LEASE_HOLDER in item) and float(item.get(LEASE_UNTIL, 0)) >= now:
                     busy += 1
                     continue
                 doomed.append({"pk": key[0], "sk": key[1]})

@@ -13,7 +13,7 @@ kept, or any other operation, makes the kept writes first, so nothing reads arou
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -30,12 +30,40 @@ from commerce_sync.canonical.versions import is_impossible
 
 STATE_SORT_KEY = "state"
 NEWER_CONDITION = "attribute_not_exists(applied_version) OR applied_version < :applied_version"
+# An entity's lease (commerce_sync.aws.entity_locks): attributes of its state item.
+LEASE_HOLDER = "lease_holder"
+LEASE_UNTIL = "lease_until"
+HELD_BY = f"{LEASE_HOLDER} = :lease_token"
+LEASE_FREE_FOR = f"attribute_not_exists({LEASE_UNTIL}) OR {LEASE_UNTIL} < :lease_now OR {LEASE_HOLDER} = :lease_token"
+
+
+def release_lease(table: Any, key: dict[str, str], token: str, delete: bool = False) -> None:
+    """Gives an entity's lease back, unless another holder has taken it over since. `delete`: the item held nothing
+    but the lease (taking it made the item) and nothing was written to it since, so it goes whole. No one else
+    writes an item while its lease is held (writers that do not take it wait for it to be free: the conversion)."""
+    try:
+        if delete:
+            table.delete_item(Key=key, ConditionExpression=HELD_BY, ExpressionAttributeValues={":lease_token": token})
+            return
+        table.update_item(
+            Key=key,
+            UpdateExpression=f"REMOVE {LEASE_HOLDER}, {LEASE_UNTIL}",
+            ConditionExpression=HELD_BY,
+            ExpressionAttributeValues={":lease_token": token},
+        )
+    except ClientError as error:
+        if error.response["Error"]["Code"] != "ConditionalCheckFailedException":
+            raise
 
 
 def applied_version(item: dict[str, Any] | None) -> str:
     """The version an item records as applied; "" when none, or when the recorded one is impossible."""
     version = str((item or {}).get("applied_version", ""))
     return "" if is_impossible(version) else version
+
+
+def _wall_clock() -> Decimal:
+    return Decimal(str(round(datetime.now(UTC).timestamp(), 3)))
 
 
 def entity_key(store_id: str, entity_type: str, entity_id: str) -> str:
@@ -59,6 +87,10 @@ class _KeptWrite:
     additions: dict[str, set[str]] = field(default_factory=dict)
     removals: dict[str, set[str]] = field(default_factory=dict)
     version: str | None = None
+    # The lease this write gives back (the holder's token).
+    release: str | None = None
+    # Written only while no one but this token holds the item's lease (write_kept_unless_leased).
+    lease_free_for: str | None = None
 
     def applied_to(self, item: dict[str, Any] | None, key: dict[str, str]) -> dict[str, Any]:
         """`item` as these writes will leave it (the version's values only where its condition holds)."""
@@ -89,6 +121,15 @@ class SyncState:
         self.read_ahead = ReadAhead(self._dynamodb, table_name)
         # The writes of the event being applied, by item, in the order first written; None: written at once.
         self._kept: dict[ItemKey, _KeptWrite] | None = None
+        # The items the event being applied has written so far (an item a lease made is deleted with the lease
+        # only when nothing was written to it).
+        self._written: set[ItemKey] = set()
+
+    def _wrote(self, key: dict[str, Any]) -> None:
+        """`key`'s item is being written: a read after this reads it again."""
+        self.read_ahead.forget(key)
+        if self._kept is not None:
+            self._written.add(key_of(key))
 
     @property
     def table(self) -> Any:
@@ -134,6 +175,7 @@ class SyncState:
             self.write_kept()
         finally:
             self._kept = None
+            self._written = set()
 
     def write_kept(self) -> None:
         """Makes the kept writes: one UpdateItem for one item, one transaction for several. An item whose version
@@ -144,7 +186,7 @@ class SyncState:
         if self._kept is not None:
             self._kept = {}
         for (pk, sk), _ in kept:
-            self.read_ahead.forget({"pk": pk, "sk": sk})
+            self._wrote({"pk": pk, "sk": sk})
         if len(kept) == 1:
             self._write_one(kept[0][1])
             return
@@ -156,39 +198,33 @@ class SyncState:
         for name in transact_conditional(self._table.meta.client, items):
             self._write_one(by_name[name])
 
-    def write_kept_unless_leased(self, leases: Sequence[dict[str, str]], token: str) -> bool:
-        """Makes the kept writes in one transaction that also checks that no one but `token` holds any of the
-        `leases` (commerce_sync.aws.entity_locks) at that moment; False, writing nothing and keeping the writes, when
-        one is held (or any condition fails). What a lease's holder reads after taking it then includes these writes,
-        so they need not wait for the lease."""
-        kept = list((self._kept or {}).items())
-        if not kept or len(kept) + len(leases) > 100:
+    def write_kept_unless_leased(self, entity_keys: Sequence[str], token: str) -> bool:
+        """Makes the kept writes in one transaction that holds only while no one but `token` holds the lease of any of
+        `entity_keys` (entity_key values; commerce_sync.aws.entity_locks), each of which has a kept write; False,
+        writing nothing and keeping the writes, when one is held (or any condition fails). Whoever takes such a
+        lease afterwards reads these writes, so they need not wait for it."""
+        kept = dict(self._kept or {})
+        leased = [(pk, STATE_SORT_KEY) for pk in entity_keys]
+        if not kept or any(key not in kept for key in leased) or len(kept) > 100:
             return False
-        now = datetime.now(UTC).timestamp()
-        checks: list[Any] = [
-            {
-                "ConditionCheck": {
-                    "TableName": self._table.name,
-                    "Key": lease,
-                    "ConditionExpression": "attribute_not_exists(holder) OR lease_until < :now OR holder = :token",
-                    "ExpressionAttributeValues": {":now": Decimal(str(round(now, 3))), ":token": token},
-                }
-            }
-            for lease in leases
-        ]
-        updates: list[Any] = [
-            {"Update": {"TableName": self._table.name, **self._arguments_of(write)}} for _, write in kept
+        for key in leased:
+            kept[key].lease_free_for = token
+        items: list[Any] = [
+            {"Update": {"TableName": self._table.name, **self._arguments_of(write)}} for write in kept.values()
         ]
         try:
-            self._table.meta.client.transact_write_items(TransactItems=[*checks, *updates])
+            self._table.meta.client.transact_write_items(TransactItems=items)
         except ClientError as error:
             if error.response["Error"]["Code"] == "TransactionCanceledException":
                 return False
             raise
-        for (pk, sk), _ in kept:
-            self.read_ahead.forget({"pk": pk, "sk": sk})
+        finally:
+            for key in leased:
+                kept[key].lease_free_for = None
+        for key in kept:
+            self._wrote({"pk": key[0], "sk": key[1]})
             if self._kept is not None:
-                self._kept.pop((pk, sk), None)
+                self._kept.pop(key, None)
         return True
 
     @staticmethod
@@ -196,19 +232,47 @@ class SyncState:
         return {**write.marks, **write.values}
 
     def _arguments_of(self, write: _KeptWrite) -> dict[str, Any]:
-        condition = NEWER_CONDITION if write.version is not None else None
+        conditions = []
+        extra: dict[str, Any] = {}
+        if write.version is not None:
+            conditions.append(NEWER_CONDITION)
+        if write.release is not None:
+            conditions.append(HELD_BY)
+            extra[":lease_token"] = write.release
+        if write.lease_free_for is not None:
+            conditions.append(LEASE_FREE_FOR)
+            extra |= {":lease_token": write.lease_free_for, ":lease_now": _wall_clock()}
+        condition = " AND ".join(f"({part})" for part in conditions) if len(conditions) > 1 else "".join(conditions)
         return _update_arguments(
-            *write.identity, self._all_values(write), condition, additions=write.additions, removals=write.removals
+            *write.identity,
+            self._all_values(write),
+            condition or None,
+            extra or None,
+            additions=write.additions,
+            removals=write.removals,
+            remove=[LEASE_HOLDER, LEASE_UNTIL] if write.release is not None else None,
         )
 
     def _write_one(self, write: _KeptWrite) -> None:
         """The item's writes as they would have been made at once: the version's (only if newer), and what was
-        marked, added or taken whatever the version."""
-        if write.version is None:
+        marked, added or taken whatever the version; then its lease given back (if still held)."""
+        try:
             self._table.update_item(**self._arguments_of(write))
             return
-        if self._update_if(*write.identity, self._all_values(write), NEWER_CONDITION, write.additions, write.removals):
-            return
+        except ClientError as error:
+            if error.response["Error"]["Code"] != "ConditionalCheckFailedException" or write.lease_free_for:
+                raise
+        plain = _KeptWrite(write.identity, write.values, write.marks, write.additions, write.removals, write.version)
+        if write.version is None:
+            self._table.update_item(**self._arguments_of(plain))
+        elif not self._update_if(
+            *write.identity, self._all_values(write), NEWER_CONDITION, write.additions, write.removals
+        ):
+            self._write_lost_version(plain)
+        if write.release is not None:
+            release_lease(self._table, state_key(*write.identity), write.release)
+
+    def _write_lost_version(self, write: _KeptWrite) -> None:
         recorded = str((self._read_now(*write.identity) or {}).get("applied_version", ""))
         if is_impossible(recorded) and self._update_if(
             *write.identity,
@@ -223,6 +287,24 @@ class SyncState:
             self._table.update_item(
                 **_update_arguments(*write.identity, write.marks, additions=write.additions, removals=write.removals)
             )
+
+    def release_leases(self, entity_keys: Sequence[str], token: str, made: Collection[str] = ()) -> None:
+        """Makes the kept writes, giving each lease of `entity_keys` (entity_key values) back with its item's write
+        where it has one, and alone otherwise; an item of `made` (made by taking its lease) that got no write goes
+        whole, so a stale or skipped event leaves no item behind."""
+        alone = []
+        for pk in entity_keys:
+            held = self._kept.get((pk, STATE_SORT_KEY)) if self._kept is not None else None
+            if held is not None:
+                held.release = token
+            else:
+                alone.append(pk)
+        self.write_kept()
+        for pk in reversed(alone):
+            unwritten = (pk, STATE_SORT_KEY) not in self._written
+            release_lease(self._table, {"pk": pk, "sk": STATE_SORT_KEY}, token, delete=pk in made and unwritten)
+        for pk in entity_keys:
+            self.read_ahead.forget({"pk": pk, "sk": STATE_SORT_KEY})
 
     def _read_now(self, store_id: str, entity_type: str, entity_id: str) -> dict[str, Any] | None:
         key = state_key(store_id, entity_type, entity_id)
@@ -296,7 +378,7 @@ class SyncState:
         arguments = _update_arguments(
             store_id, entity_type, entity_id, values, condition, extra_values, additions=additions, removals=removals
         )
-        self.read_ahead.forget(arguments["Key"])
+        self._wrote(arguments["Key"])
         try:
             self._table.update_item(**arguments)
         except ClientError as error:
@@ -309,7 +391,7 @@ class SyncState:
         """Take back `version` as applied (a write of it failed for good), unless a newer one was applied since;
         the next event or reconciliation of the entity then applies as if it were new. False when superseded."""
         self.write_kept()
-        self.read_ahead.forget(state_key(store_id, entity_type, entity_id))
+        self._wrote(state_key(store_id, entity_type, entity_id))
         try:
             self._table.update_item(
                 Key={"pk": entity_key(store_id, entity_type, entity_id), "sk": STATE_SORT_KEY},
@@ -331,7 +413,7 @@ class SyncState:
     def add_to_set(self, store_id: str, entity_type: str, entity_id: str, attribute: str, values: set[str]) -> None:
         if self._keep((store_id, entity_type, entity_id), additions={attribute: values}):
             return
-        self.read_ahead.forget(state_key(store_id, entity_type, entity_id))
+        self._wrote(state_key(store_id, entity_type, entity_id))
         self._table.update_item(
             Key={"pk": entity_key(store_id, entity_type, entity_id), "sk": STATE_SORT_KEY},
             UpdateExpression="ADD #attribute :values",
@@ -344,7 +426,7 @@ class SyncState:
     ) -> None:
         if self._keep((store_id, entity_type, entity_id), removals={attribute: values}):
             return
-        self.read_ahead.forget(state_key(store_id, entity_type, entity_id))
+        self._wrote(state_key(store_id, entity_type, entity_id))
         self._table.update_item(
             Key={"pk": entity_key(store_id, entity_type, entity_id), "sk": STATE_SORT_KEY},
             UpdateExpression="DELETE #attribute :values",
@@ -361,7 +443,7 @@ class SyncState:
         condition: str | None = None,
         extra_values: dict[str, Any] | None = None,
     ) -> None:
-        self.read_ahead.forget(state_key(store_id, entity_type, entity_id))
+        self._wrote(state_key(store_id, entity_type, entity_id))
         self._table.update_item(**_update_arguments(store_id, entity_type, entity_id, values, condition, extra_values))
 
     # ---- many at once (a page of history) ------------------------------------------------------------
@@ -436,9 +518,10 @@ def _update_arguments(
     extra_values: dict[str, Any] | None = None,
     additions: dict[str, set[str]] | None = None,
     removals: dict[str, set[str]] | None = None,
+    remove: Sequence[str] | None = None,
 ) -> dict[str, Any]:
-    """An UpdateItem's arguments: SET `values`, ADD `additions` and DELETE `removals` (string sets), under
-    `condition`."""
+    """An UpdateItem's arguments: SET `values`, ADD `additions` and DELETE `removals` (string sets), REMOVE the
+    attributes `remove`, under `condition`."""
     names = {f"#{name}": name for name in values}
     expression_values = {f":{name}": value for name, value in values.items()} | (extra_values or {})
     clauses = []
@@ -452,12 +535,17 @@ def _update_arguments(
         names |= {f"#del{index}": name for index, name in enumerate(removals)}
         expression_values |= {f":del{index}": set(members) for index, members in enumerate(removals.values())}
         clauses.append("DELETE " + ", ".join(f"#del{index} :del{index}" for index in range(len(removals))))
+    if remove:
+        clauses.append("REMOVE " + ", ".join(remove))
     arguments: dict[str, Any] = {
         "Key": {"pk": entity_key(store_id, entity_type, entity_id), "sk": STATE_SORT_KEY},
         "UpdateExpression": " ".join(clauses),
-        "ExpressionAttributeNames": names,
-        "ExpressionAttributeValues": expression_values,
     }
+    # DynamoDB refuses an empty map of names or values.
+    if names:
+        arguments["ExpressionAttributeNames"] = names
+    if expression_values:
+        arguments["ExpressionAttributeValues"] = expression_values
     if condition:
         arguments["ConditionExpression"] = condition
     return arguments

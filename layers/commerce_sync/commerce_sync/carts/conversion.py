@@ -16,8 +16,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from commerce_sync.aws.entity_locks import EntityLocks, lease_key
-from commerce_sync.aws.sync_state import SyncState
+from commerce_sync.aws.entity_locks import EntityLocks
+from commerce_sync.aws.sync_state import SyncState, entity_key
 from commerce_sync.mailchimp.client import MailchimpClient
 
 CART = "cart"
@@ -58,7 +58,7 @@ def convert(
     # The marks are written before the DELETEs, all at once: should a DELETE fail, or this container die, a cart event
     # still sees them. Written only while no other container holds any of the carts' leases, a cart event being
     # applied at that moment finishes first (its cart is then deleted below), or sees the mark and is skipped.
-    leases = [lease_key(store_id, CART, cart_id) for cart_id in pending]
+    leases = [entity_key(store_id, CART, cart_id) for cart_id in pending]
     if pending and not state.write_kept_unless_leased(leases, locks.token):
         # A cart of these is being applied: wait for it under the carts' leases.
         with locks.holding(store_id, CART, pending):

@@ -24,10 +24,9 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from commerce_sync.aws.entity_locks import LOCK_SORT_KEY
 from commerce_sync.aws.observability import logger
 from commerce_sync.aws.store_registry import Store
-from commerce_sync.aws.sync_state import entity_key
+from commerce_sync.aws.sync_state import STATE_SORT_KEY, entity_key
 from commerce_sync.canonical.errors import BadRequest
 from commerce_sync.canonical.model import CanonicalEvent, EventType
 from commerce_sync.canonical.versions import version_from_timestamp
@@ -130,6 +129,7 @@ class ShopperEvents(CartSync):
             received_at=event.occurred_at.isoformat(),
             mailchimp=self._mailchimp_in_slot,
             time_left=self._time_left,
-            keep={(entity_key(store.store_id, STORE, store.store_id), LOCK_SORT_KEY)},
+            # The erasure's own lease, in its state item.
+            keep={(entity_key(store.store_id, STORE, store.store_id), STATE_SORT_KEY)},
         )
         return {"outcome": "erased", **report.summary()}

@@ -25,7 +25,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 from commerce_sync.aws.store_registry import Store
-from commerce_sync.aws.sync_state import SyncState
+from commerce_sync.aws.sync_state import LEASE_HOLDER, LEASE_UNTIL, SyncState
 from commerce_sync.canonical.emails import subscriber_hash
 from commerce_sync.canonical.model import CustomerDataRequest
 from commerce_sync.carts.conversion import CART, CUSTOMER, OPEN_CARTS
@@ -39,8 +39,9 @@ from commerce_sync.privacy.subjects import mailchimp_ids
 # Attributes the sync state keeps as a JSON document in a string (a canonical order, a cart's shopper): shown as the
 # document, so the reader sees the data rather than an escaped string.
 EMBEDDED_JSON = frozenset({"order", "customer", "pending_cart", WITHHELD})
-# The table's own key attributes: the entry's type and id say the same.
-KEY_ATTRIBUTES = frozenset({"pk", "sk"})
+# The table's own key attributes (the entry's type and id say the same), and an entity's lease (which invocation is
+# applying a change to it at the moment: the export's own, often; nothing about the shopper).
+KEY_ATTRIBUTES = frozenset({"pk", "sk", LEASE_HOLDER, LEASE_UNTIL})
 
 
 class ExportLookup(BaseModel):

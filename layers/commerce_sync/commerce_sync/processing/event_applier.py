@@ -133,8 +133,8 @@ class EventApplier:
             raise NotImplementedYet(f"{self.function_name} does not handle {event.type.value} events")
         # One container applies one record at a time, so the event's leases and store can live on the applier.
         self._store = store
-        # The event's kept sync-state writes are made before any lease it holds is released (aws.sync_state).
-        self._locks = EntityLocks(self._state.table, self._time_left, before_release=self._state.write_kept)
+        # Its leases read the entities' state as they are taken, and are given back with the event's writes.
+        self._locks = EntityLocks(self._state.table, self._time_left, state=self._state)
         entity_type, entity_id = self.entity_of(store, event)
         slot: AbstractContextManager[None] = (
             nullcontext()
@@ -145,11 +145,12 @@ class EventApplier:
         # Everything the event reads, read at once under its lease (aws.read_ahead).
         reads = [*self.reads_of(store, event), *tombstones.keys_of_event(event)]
         try:
+            # The writes are kept from the start, so the lease is given back in the event's own write.
             with (
+                self._state.deferring(),
                 self._locks.holding(store.store_id, entity_type, [entity_id]),
                 slot,
                 self._state.read_ahead.reading(reads),
-                self._state.deferring(),
             ):
                 if event.type is not EventType.STORE_ERASED and self._erased_since_read(store):
                     return self._of_erased_store(event)
