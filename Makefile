@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PORT ?= 3000
 
-.PHONY: venv lock security test test-unit test-integration test-e2e lint validate build demo run bench bench-backfill bench-promotions bench-segments bench-aws-calls clean
+.PHONY: venv lock security test test-unit test-integration test-e2e lint validate build demo run bench bench-backfill bench-promotions bench-segments bench-aws-calls cost clean
 
 # Installs exactly the versions in constraints.txt (the lock): a release elsewhere cannot change what CI runs.
 $(STAMP): pyproject.toml constraints.txt
@@ -111,6 +111,12 @@ bench-segments: $(STAMP)
 BENCH_AWS_CALLS_ARGS ?=
 bench-aws-calls: $(STAMP)
 	$(BIN)/python bench/bench_aws_calls.py $(BENCH_AWS_CALLS_ARGS)
+
+## What a million events cost (issue 22): usage measured on the local runner times bench/aws_prices.csv; writes
+## .bench-results/cost.json. Options: make cost COST_ARGS="--events 80 --mailchimp-latency-ms 200"
+COST_ARGS ?=
+cost: $(STAMP)
+	$(BIN)/python bench/bench_cost.py $(COST_ARGS)
 
 clean:
 	rm -rf $(VENV) .lock-venv .aws-sam .pytest_cache .ruff_cache .mypy_cache .hypothesis

@@ -45,6 +45,11 @@ class AwsRequest:
     status: int
     # The table, queue or secret named in a JSON request's body ("" when none, or several).
     resource: str = ""
+    # What a batch request carries: PutEvents entries, SQS batch entries, BatchGetItem keys, BatchWriteItem and
+    # TransactWriteItems items (1 for a request of one thing).
+    items: int = 1
+    # Messages an SQS ReceiveMessage returned (0: an empty poll).
+    returned: int = 0
 
     @property
     def call(self) -> str:
@@ -65,6 +70,36 @@ def _resource(body: bytes) -> str:
         if isinstance(value, str):
             return value.rsplit("/", 1)[-1]
     return ""
+
+
+def _items(body: bytes) -> int:
+    """How many things a batch request carries (module docstring of AwsRequest.items)."""
+    if not body.startswith(b"{"):
+        return 1
+    try:
+        request = json.loads(body)
+    except ValueError:
+        return 1
+    if not isinstance(request, dict):
+        return 1
+    for name in ("Entries", "TransactItems"):
+        if isinstance(request.get(name), list):
+            return len(request[name])
+    asked = request.get("RequestItems")
+    if isinstance(asked, dict):
+        # BatchGetItem: {table: {"Keys": [...]}}; BatchWriteItem: {table: [requests]}.
+        return sum(len(value.get("Keys", [])) if isinstance(value, dict) else len(value) for value in asked.values())
+    return 1
+
+
+def _returned(operation: str, response: bytes) -> int:
+    if operation != "ReceiveMessage" or not response.startswith(b"{"):
+        return 0
+    try:
+        messages = json.loads(response).get("Messages")
+    except (ValueError, AttributeError):
+        return 0
+    return len(messages) if isinstance(messages, list) else 0
 
 
 def _operation(environ: dict[str, Any], body: bytes) -> str:
@@ -107,18 +142,21 @@ class AwsRequestLog:
             status[0] = int(status_line.split(" ", 1)[0])
             return start_response(status_line, headers, *rest)
 
-        response_bytes = 0
+        response = bytearray()
         for chunk in self._app(environ, recording_start_response):
-            response_bytes += len(chunk)
+            response += chunk
             yield chunk
+        operation = _operation(environ, body)
         record = AwsRequest(
             service=service_match.group(1) if service_match else "unsigned",
-            operation=_operation(environ, body),
+            operation=operation,
             caller=caller_match.group(1) if caller_match else RUNNER,
             request_bytes=len(body),
-            response_bytes=response_bytes,
+            response_bytes=len(response),
             status=status[0],
             resource=_resource(body),
+            items=_items(body),
+            returned=_returned(operation, bytes(response)),
         )
         with self._lock:
             self._records.append(record)

@@ -61,7 +61,7 @@ class LogStream:
 
     def __init__(self, echo: Callable[[], TextIO | None] = lambda: sys.stderr) -> None:
         self._echo = echo
-        self._captures: list[Any] = []
+        self._captures: list[tuple[Any, bool]] = []
         self._lock = threading.Lock()
 
     def write_line(self, line: str) -> None:
@@ -70,20 +70,22 @@ class LogStream:
             if target is not None:
                 target.write(line + "\n")
             message = line.split(" ", 2)[2] if line.count(" ") >= 2 else line
-            for capture in self._captures:
-                capture.write(message + "\n")
+            for capture, whole in self._captures:
+                capture.write((line if whole else message) + "\n")
 
     @contextlib.contextmanager
-    def capture(self, into: Any = None) -> Iterator[Any]:
-        """Every line's message, while open, to `into` (anything with `write`), or to a new StringIO."""
+    def capture(self, into: Any = None, whole_lines: bool = False) -> Iterator[Any]:
+        """Every line's message, while open, to `into` (anything with `write`), or to a new StringIO; with
+        `whole_lines`, the line as echoed (`FunctionName request-id message`), for counting by function."""
         stream = io.StringIO() if into is None else into
+        entry = (stream, whole_lines)
         with self._lock:
-            self._captures.append(stream)
+            self._captures.append(entry)
         try:
             yield stream
         finally:
             with self._lock:
-                self._captures.remove(stream)
+                self._captures.remove(entry)
 
 
 class Container:
@@ -96,6 +98,8 @@ class Container:
         self._answers: queue.Queue[dict[str, Any] | None] = queue.Queue()
         self._lines_ended: queue.Queue[str] = queue.Queue()
         self._ready = False
+        # Seconds the last invocation ran (set once it answers).
+        self.last_duration = 0.0
         self.process = subprocess.Popen(
             [
                 sys.executable,
@@ -155,12 +159,15 @@ class Container:
             self._ready = True
         request = {"request_id": request_id, "event": event, "started_at": time.time()}
         assert self.process.stdin is not None
+        # What Lambda's REPORT line calls Duration: the handler's run, without the cold start or a wait for a container.
+        started = time.perf_counter()
         try:
             self.process.stdin.write(json.dumps(request) + "\n")
             self.process.stdin.flush()
         except (BrokenPipeError, OSError) as error:
             raise FunctionError(self.spec.logical_id, "Runtime.ExitError", f"the container is gone: {error}") from None
         answer = self._next_answer(self.spec.timeout, f"Task timed out after {self.spec.timeout:.2f} seconds")
+        self.last_duration = time.perf_counter() - started
         self._wait_for_lines(request_id)
         if "error" in answer:
             failure = answer["error"]
@@ -220,11 +227,16 @@ class FunctionPool:
         self._condition = threading.Condition()
         self.cold_starts = 0
         self.peak_concurrency = 0
+        # Called with (function, seconds the handler ran, event) after each invocation that answered.
+        self.listeners: list[Callable[[str, float, Any], None]] = []
 
     def invoke(self, event: Any) -> Any:
         container = self._acquire()
         try:
-            return container.invoke(event, str(uuid.uuid4()))
+            result = container.invoke(event, str(uuid.uuid4()))
+            for listener in list(self.listeners):
+                listener(self.spec.logical_id, container.last_duration, event)
+            return result
         finally:
             self._release(container)
 
