@@ -6,8 +6,13 @@ Usage per event is counted, not assumed: the AWS requests each function sent (th
 SQS requests of Lambda's event source mappings (the runner's pollers: polls that returned messages, and their
 deletes), each invocation's measured duration and its batch size, and the bytes each function logged. What AWS does
 without a request the runner can see is added, each as a stated assumption (`Assumptions`): EventBridge delivering
-each event to its queue (one SQS request), Mailchimp's latency (the emulator answers in about a millisecond; AWS
-waits for the real Mailchimp), the Lambda platform's START/END/REPORT log lines, and X-Ray's sampling.
+each event to its queue (one SQS request), the Lambda platform's START/END/REPORT log lines, and X-Ray's sampling.
+
+Lambda's billed duration is modelled rather than taken from the local wall clock, which a loaded 2-core machine
+stretches several times over: the CPU time each handler used (measured in its container), plus each AWS request it
+made times a stated in-region latency, plus each Mailchimp request times Mailchimp's stated latency (the emulator
+answers in about a millisecond; AWS waits for the real Mailchimp), plus half a millisecond of rounding per
+invocation (Lambda bills whole milliseconds).
 
 DynamoDB bills request units, not requests; they are estimated from the request and answer sizes as DynamoDB counts
 them: a write 1 unit per KB (a transactional write twice), a strongly consistent read 1 unit per 4 KB (every read
@@ -79,6 +84,10 @@ class Assumptions:
     """What the local run cannot see, as parameters."""
 
     mailchimp_latency_ms: float = 150.0
+    # In-region request latencies (typical figures; DynamoDB's single-digit milliseconds).
+    aws_latency_ms: Mapping[str, float] = field(
+        default_factory=lambda: {"dynamodb": 6.0, "events": 20.0, "sqs": 10.0, "secretsmanager": 15.0, "s3": 20.0}
+    )
     # Tracing Active samples with X-Ray's default rule (the first request each second, then 5 %): at volume, 5 %.
     xray_sampled_fraction: float = 0.05
     # Lambda's own START, END and REPORT lines per invocation.
@@ -101,7 +110,7 @@ class Request(Protocol):
 
 class Timed(Protocol):
     function: str
-    seconds: float
+    cpu_seconds: float
     records: int
 
 
@@ -202,14 +211,19 @@ def usage_of(
     usage.api_requests = sum(1 for call in invocations if call.function == RECEIVER) * per_event
     usage.lambda_requests = len(invocations) * per_event
     consumers = [call for call in invocations if call.function != RECEIVER]
-    waiting = mailchimp_requests * assumptions.mailchimp_latency_ms / 1000.0
-    waiting_per_consumer_call = waiting / len(consumers) if consumers else 0.0
+    seconds_of: Counter[str] = Counter()
     for call in invocations:
-        seconds = call.seconds + (waiting_per_consumer_call if call.function != RECEIVER else 0.0)
-        # Lambda bills whole milliseconds.
-        billed = math.ceil(seconds * 1000) / 1000
-        arch = architectures.get(call.function, "x86_64")
-        usage.gb_seconds[arch] = usage.gb_seconds.get(arch, 0.0) + billed * memory_mb[call.function] / 1024 * per_event
+        seconds_of[call.function] += call.cpu_seconds + 0.0005
+    for request in own:
+        seconds_of[request.caller] += assumptions.aws_latency_ms.get(request.service, 10.0) / 1000.0
+    if consumers:
+        waiting = mailchimp_requests * assumptions.mailchimp_latency_ms / 1000.0
+        for call in consumers:
+            seconds_of[call.function] += waiting / len(consumers)
+    for function, seconds in seconds_of.items():
+        arch = architectures.get(function, "x86_64")
+        gb_seconds = seconds * memory_mb.get(function, 128) / 1024 * per_event
+        usage.gb_seconds[arch] = usage.gb_seconds.get(arch, 0.0) + gb_seconds
     usage.batch_size = sum(call.records for call in consumers) / len(consumers) if consumers else 1.0
     usage.log_bytes = (
         sum(log_bytes.values()) + len(invocations) * assumptions.platform_log_bytes_per_invocation

@@ -119,7 +119,8 @@ KINDS: dict[str, Callable[[int], Delivery]] = {
 @dataclass(frozen=True)
 class Invocation:
     function: str
-    seconds: float
+    seconds: float  # the handler's run, as measured here (stretched by a loaded machine)
+    cpu_seconds: float  # the CPU time the handler used
     records: int  # SQS records in the batch; 1 for an API request
 
 
@@ -168,10 +169,9 @@ def _timed_invocations(runner: Any, into: list[Invocation], lock: threading.Lock
     """Each invocation that answered, with how long its handler ran (the runner's containers measure it: no cold
     start, no wait for a free container)."""
 
-    def note(function: str, seconds: float, event: Any) -> None:
-        records = len(event.get("Records") or []) if isinstance(event, dict) else 0
+    def note(report: Any) -> None:  # local_runner.workers.InvocationReport
         with lock:
-            into.append(Invocation(function, seconds, records or 1))
+            into.append(Invocation(report.function, report.seconds, report.cpu_seconds, report.records))
 
     pools = [function for function in runner.functions.values() if hasattr(function, "listeners")]
     for pool in pools:

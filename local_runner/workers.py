@@ -29,6 +29,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -88,6 +89,23 @@ class LogStream:
                 self._captures.remove(entry)
 
 
+@dataclass(frozen=True)
+class InvocationReport:
+    """What Lambda's REPORT line says of an invocation that answered: its duration (the handler's run, without a cold
+    start or a wait for a free container) and, apart, the CPU time its handler used."""
+
+    function: str
+    seconds: float
+    cpu_seconds: float
+    event: Any
+
+    @property
+    def records(self) -> int:
+        """SQS records in the batch; 1 for any other event."""
+        records = self.event.get("Records") if isinstance(self.event, dict) else None
+        return len(records) if isinstance(records, list) and records else 1
+
+
 class Container:
     """One process running one function's handler."""
 
@@ -98,8 +116,9 @@ class Container:
         self._answers: queue.Queue[dict[str, Any] | None] = queue.Queue()
         self._lines_ended: queue.Queue[str] = queue.Queue()
         self._ready = False
-        # Seconds the last invocation ran (set once it answers).
+        # Seconds the last invocation ran, and the CPU seconds its handler used (set once it answers).
         self.last_duration = 0.0
+        self.last_cpu_seconds = 0.0
         self.process = subprocess.Popen(
             [
                 sys.executable,
@@ -168,6 +187,7 @@ class Container:
             raise FunctionError(self.spec.logical_id, "Runtime.ExitError", f"the container is gone: {error}") from None
         answer = self._next_answer(self.spec.timeout, f"Task timed out after {self.spec.timeout:.2f} seconds")
         self.last_duration = time.perf_counter() - started
+        self.last_cpu_seconds = float(answer.get("cpu_seconds") or 0.0)
         self._wait_for_lines(request_id)
         if "error" in answer:
             failure = answer["error"]
@@ -227,15 +247,16 @@ class FunctionPool:
         self._condition = threading.Condition()
         self.cold_starts = 0
         self.peak_concurrency = 0
-        # Called with (function, seconds the handler ran, event) after each invocation that answered.
-        self.listeners: list[Callable[[str, float, Any], None]] = []
+        # Called after each invocation that answered.
+        self.listeners: list[Callable[[InvocationReport], None]] = []
 
     def invoke(self, event: Any) -> Any:
         container = self._acquire()
         try:
             result = container.invoke(event, str(uuid.uuid4()))
+            report = InvocationReport(self.spec.logical_id, container.last_duration, container.last_cpu_seconds, event)
             for listener in list(self.listeners):
-                listener(self.spec.logical_id, container.last_duration, event)
+                listener(report)
             return result
         finally:
             self._release(container)

@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import uuid
 from collections import Counter
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +17,7 @@ from bench import cost_model
 from local_runner.aws_requests import AwsRequest
 from local_runner.runner import LocalRunner
 from local_runner.senders import send_shopify
+from local_runner.workers import InvocationReport
 from tests.harness import RegisteredStore, register_store
 
 EVENTS = Path(__file__).resolve().parents[2] / "events"
@@ -86,15 +86,12 @@ def test_the_cost_model_counts_a_known_run_as_the_runners_request_log_shows_it(r
     and one of the consumer, and the SQS requests of its delivery (EventBridge's send, the poll that brought it,
     the delete after it); every other request is the log's own count divided by eight."""
     store: RegisteredStore = register_store("shopify")
-    invocations: list[tuple[str, float, int]] = []
-
-    def note(function: str, seconds: float, event: Any) -> None:
-        invocations.append((function, seconds, len(event.get("Records") or []) if isinstance(event, dict) else 1))
+    invocations: list[InvocationReport] = []
 
     pools = [pool for pool in runner.functions.values() if hasattr(pool, "listeners")]
     mark = runner.aws_requests.mark()
     for pool in pools:
-        pool.listeners.append(note)
+        pool.listeners.append(invocations.append)
     try:
         for n in range(8):
             body = checkout(n)
@@ -103,26 +100,18 @@ def test_the_cost_model_counts_a_known_run_as_the_runners_request_log_shows_it(r
             runner.wait_until_idle()
     finally:
         for pool in pools:
-            pool.listeners.remove(note)
+            pool.listeners.remove(invocations.append)
     records = runner.aws_requests.since(mark)
-    timed = [Timed(function, seconds, count or 1) for function, seconds, count in invocations]
     memory = {spec.logical_id: spec.memory_size for spec in runner.template.functions()}
 
     usage = cost_model.usage_of(
-        "cart", 8, records, timed, {}, 0, memory, dict.fromkeys(memory, "x86_64"), cost_model.Assumptions()
+        "cart", 8, records, invocations, {}, 0, memory, dict.fromkeys(memory, "x86_64"), cost_model.Assumptions()
     )
 
     assert usage.api_requests == 1 and usage.eventbridge_events == 1
-    assert usage.lambda_requests == 2, [function for function, _, _ in invocations]
+    assert usage.lambda_requests == 2, [report.function for report in invocations]
     assert usage.sqs_requests == pytest.approx(3)
     logged = Counter(record.call for record in records if record.caller != "runner")
     assert usage.calls == pytest.approx({call: count / 8 for call, count in logged.items()})
     assert usage.dynamodb_write_units >= usage.calls.get("dynamodb:UpdateItem", 0)
     assert usage.gb_seconds["x86_64"] > 0
-
-
-@dataclass(frozen=True)
-class Timed:
-    function: str
-    seconds: float
-    records: int

@@ -29,7 +29,7 @@ class Request:
 @dataclass(frozen=True)
 class Call:
     function: str
-    seconds: float
+    cpu_seconds: float
     records: int = 1
 
 
@@ -74,8 +74,11 @@ def test_a_known_run_counts_each_request_once_per_event() -> None:
     assert usage.sqs_requests == pytest.approx(3.0)
     assert usage.dynamodb_read_units == pytest.approx(5.0)
     assert usage.dynamodb_write_units == pytest.approx(1.0 + 2 * 3)
-    # 20 ms at 0.5 GB, and 100 ms plus two Mailchimp answers of 150 ms at 1 GB.
-    assert usage.gb_seconds["x86_64"] == pytest.approx(0.020 * 0.5 + 0.400 * 1.0)
+    # The receiver: 20 ms of CPU, a DynamoDB write (6 ms) and a PutEvents (20 ms), at 0.5 GB; the consumer: 100 ms of
+    # CPU, two DynamoDB requests and two Mailchimp answers of 150 ms, at 1 GB; each with half a millisecond of rounding.
+    receiver = (0.020 + 0.006 + 0.020 + 0.0005) * 0.5
+    consumer = (0.100 + 2 * 0.006 + 2 * 0.150 + 0.0005) * 1.0
+    assert usage.gb_seconds["x86_64"] == pytest.approx(receiver + consumer)
     assert usage.log_bytes == pytest.approx(1000 + 2 * 350)
     assert usage.traces == pytest.approx(0.1)
 
