@@ -155,16 +155,17 @@ def test_global_environment_matches_the_contract(function_globals: dict[str, Any
     assert function_globals["Environment"]["Variables"] == GLOBAL_ENVIRONMENT
 
 
-def test_every_function_is_traced_and_runs_python_313_x86(
+def test_every_function_is_traced_and_runs_python_313_on_arm64(
     resources: dict[str, Any], function_globals: dict[str, Any]
 ) -> None:
     assert function_globals["Tracing"] == "Active"
     assert function_globals["Runtime"] == "python3.13"
-    assert function_globals["Architectures"] == ["x86_64"]
+    assert function_globals["Architectures"] == ["arm64"]
     for name in FUNCTIONS:
         properties = resources[name]["Properties"]
         assert properties.get("Tracing", "Active") == "Active", name
         assert "Runtime" not in properties, name
+        assert "Architectures" not in properties, name
 
 
 def test_functions_get_powertools_then_our_layer(function_globals: dict[str, Any]) -> None:
@@ -174,7 +175,7 @@ def test_functions_get_powertools_then_our_layer(function_globals: dict[str, Any
 def test_powertools_layer_comes_from_the_pinned_public_parameter(template: dict[str, Any]) -> None:
     parameter = template["Parameters"]["PowertoolsLayerArn"]
     assert parameter["Type"] == "AWS::SSM::Parameter::Value<String>"
-    assert parameter["Default"] == "/aws/service/powertools/python/x86_64/python3.13/3.37.0"
+    assert parameter["Default"] == "/aws/service/powertools/python/arm64/python3.13/3.37.0"
     pinned = (ROOT / "pyproject.toml").read_text()
     assert "aws-lambda-powertools[all]==3.37.0" in pinned, "layer and local Powertools must match"
 
@@ -185,7 +186,8 @@ def test_commerce_sync_layer_is_built_for_python_313(resources: dict[str, Any]) 
     assert layer["Properties"]["ContentUri"] == "layers/commerce_sync/"
     assert layer["Properties"]["CompatibleRuntimes"] == ["python3.13"]
     assert layer["Metadata"]["BuildMethod"] == "python3.13"
-    assert layer["Metadata"]["BuildArchitecture"] == "x86_64"
+    assert layer["Metadata"]["BuildArchitecture"] == "arm64"
+    assert layer["Properties"]["CompatibleArchitectures"] == ["arm64"]
     assert (ROOT / "layers" / "commerce_sync" / "commerce_sync" / "__init__.py").is_file()
 
 
