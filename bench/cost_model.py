@@ -9,7 +9,8 @@ without a request the runner can see is added, each as a stated assumption (`Ass
 each event to its queue (one SQS request), the Lambda platform's START/END/REPORT log lines, and X-Ray's sampling.
 
 Lambda's billed duration is modelled rather than taken from the local wall clock, which a loaded 2-core machine
-stretches several times over: the CPU time each handler used (measured in its container), plus each AWS request it
+stretches several times over: the CPU time each handler used (measured in its container, on a whole core, so
+stretched by 1,769 MB / the function's memory: Lambda's share of a vCPU), plus each AWS request it
 made times a stated in-region latency, plus each Mailchimp request times Mailchimp's stated latency (the emulator
 answers in about a millisecond; AWS waits for the real Mailchimp), plus half a millisecond of rounding per
 invocation (Lambda bills whole milliseconds).
@@ -31,6 +32,8 @@ from typing import Any, Protocol
 
 PRICES = Path(__file__).resolve().parent / "aws_prices.csv"
 RECEIVER = "WebhooksFunction"
+# Lambda's memory at which a function gets one full vCPU.
+FULL_VCPU_MB = 1769
 RUNNER = "runner"
 COMPONENTS = (
     "api_gateway",
@@ -213,7 +216,10 @@ def usage_of(
     consumers = [call for call in invocations if call.function != RECEIVER]
     seconds_of: Counter[str] = Counter()
     for call in invocations:
-        seconds_of[call.function] += call.cpu_seconds + 0.0005
+        # Lambda gives a function CPU in proportion to its memory, one vCPU at 1,769 MB: below that, the CPU time
+        # measured here on a whole core takes longer there.
+        slowdown = max(1.0, FULL_VCPU_MB / memory_mb.get(call.function, 128))
+        seconds_of[call.function] += call.cpu_seconds * slowdown + 0.0005
     for request in own:
         seconds_of[request.caller] += assumptions.aws_latency_ms.get(request.service, 10.0) / 1000.0
     if consumers:

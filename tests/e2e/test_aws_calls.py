@@ -22,6 +22,9 @@ from tests.harness import RegisteredStore, register_store
 
 EVENTS = Path(__file__).resolve().parents[2] / "events"
 CARTS = 6
+# A log line of a payload would be kilobytes; the receiver's and the consumer's lines of a cart are about 2 KB in all.
+MAX_LOG_LINE_BYTES = 1500
+MAX_LOG_BYTES_PER_EVENT = 3000
 
 
 def checkout(n: int) -> bytes:
@@ -62,11 +65,16 @@ def test_a_warm_cart_event_reads_no_store_and_reads_and_writes_its_state_once(
     deliver(0)
     runner.wait_until_idle()
     mark = runner.aws_requests.mark()
-    for n in range(1, CARTS + 1):
-        deliver(n)
-        # One at a time: each event is a batch of its own, the dearest case (batches share the slot's requests).
-        runner.wait_until_idle()
+    with runner.logs.capture(whole_lines=True) as logged:
+        for n in range(1, CARTS + 1):
+            deliver(n)
+            # One at a time: each event is a batch of its own, the dearest case (batches share the slot's requests).
+            runner.wait_until_idle()
     records = runner.aws_requests.since(mark)
+    # What CloudWatch ingests, bounded: no line carries a payload, and an event logs a few lines in all.
+    messages = [line.split(" ", 2)[2] for line in logged.getvalue().splitlines() if line.count(" ") >= 2]
+    assert max(len(message.encode()) for message in messages) <= MAX_LOG_LINE_BYTES
+    assert sum(len(message.encode()) + 1 for message in messages) <= CARTS * MAX_LOG_BYTES_PER_EVENT
 
     assert not calls_of(records, "WebhooksFunction", stores_table), "the receiver read the registry"
     assert not calls_of(records, "CartEventsFunction", stores_table), "the consumer read the registry"

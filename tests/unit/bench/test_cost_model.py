@@ -76,8 +76,9 @@ def test_a_known_run_counts_each_request_once_per_event() -> None:
     assert usage.dynamodb_write_units == pytest.approx(1.0 + 2 * 3)
     # The receiver: 20 ms of CPU, a DynamoDB write (6 ms) and a PutEvents (20 ms), at 0.5 GB; the consumer: 100 ms of
     # CPU, two DynamoDB requests and two Mailchimp answers of 150 ms, at 1 GB; each with half a millisecond of rounding.
-    receiver = (0.020 + 0.006 + 0.020 + 0.0005) * 0.5
-    consumer = (0.100 + 2 * 0.006 + 2 * 0.150 + 0.0005) * 1.0
+    # CPU time takes 1,769 MB / memory times as long there (Lambda's share of a vCPU).
+    receiver = (0.020 * 1769 / 512 + 0.006 + 0.020 + 0.0005) * 0.5
+    consumer = (0.100 * 1769 / 1024 + 2 * 0.006 + 2 * 0.150 + 0.0005) * 1.0
     assert usage.gb_seconds["x86_64"] == pytest.approx(receiver + consumer)
     assert usage.log_bytes == pytest.approx(1000 + 2 * 350)
     assert usage.traces == pytest.approx(0.1)
