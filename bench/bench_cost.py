@@ -78,7 +78,7 @@ def main() -> int:
         f"{args.xray_sampled:.0%} of invocations, functions on {'/'.join(architectures)}."
     )
     for usage in usages:
-        if usage.kind in ("cart", "order_created", "order_paid"):
+        if usage.kind in ("cart", "cart_update", "order_created", "order_paid"):
             dollars = sum(costs[usage.kind].values())
             verdict = "target met" if dollars <= TARGET_USD_PER_MILLION else "target missed"
             console.print(

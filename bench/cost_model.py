@@ -279,11 +279,18 @@ class Profile:
         return f"{self.stores:,} stores, each a month: {kinds}"
 
 
-# The issue's example: 200 stores, each with 3,000 orders (created, then paid) and 20,000 cart updates a month, plus
-# their customers' updates and a few hundred product changes.
+# The issue's example: 200 stores, each with 3,000 orders (created, then paid) and 20,000 cart events a month (carts
+# of 5,000 visits, each changed three times more), plus their customers' updates and a few hundred product changes.
 DEFAULT_PROFILE = Profile(
     stores=200,
-    per_store={"cart": 20_000, "order_created": 3_000, "order_paid": 3_000, "customer": 1_500, "product": 300},
+    per_store={
+        "cart": 5_000,
+        "cart_update": 15_000,
+        "order_created": 3_000,
+        "order_paid": 3_000,
+        "customer": 1_500,
+        "product": 300,
+    },
 )
 
 

@@ -64,6 +64,16 @@ def cart(n: int) -> Delivery:
     return "checkouts/update", json.dumps(checkout).encode()
 
 
+def cart_update(n: int) -> Delivery:
+    """Cart n again, later, with a line more: the usual cart event (a shopper's cart changes several times)."""
+    topic, body = cart(n)
+    checkout = json.loads(body)
+    checkout["updated_at"] = _moment(50_000 + n)
+    if checkout.get("line_items"):
+        checkout["line_items"][0]["quantity"] = int(checkout["line_items"][0].get("quantity") or 1) + 1
+    return topic, json.dumps(checkout).encode()
+
+
 def customer(n: int) -> Delivery:
     body = _sample("shopify_customer_update_body.json")
     body.update(id=700_000 + n, email=f"customer{n}@example.com", updated_at=_moment(n))
@@ -106,9 +116,11 @@ def product(n: int) -> Delivery:
     return "products/update", json.dumps(body).encode()
 
 
-# Each kind's deliveries; `order_paid` changes the orders `order_created` made, so it runs after it.
+# Each kind's deliveries; `cart_update` and `order_paid` change what `cart` and `order_created` made, so each runs
+# after it.
 KINDS: dict[str, Callable[[int], Delivery]] = {
     "cart": cart,
+    "cart_update": cart_update,
     "customer": customer,
     "order_created": order_created,
     "order_paid": order_paid,
