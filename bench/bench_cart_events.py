@@ -66,7 +66,6 @@ from commerce_sync.aws.settings import Settings  # noqa: E402
 from commerce_sync.aws.store_registry import PLATFORM_IDENTITY_INDEX, Store, StoreRegistry  # noqa: E402
 from commerce_sync.aws.sync_state import SyncState  # noqa: E402
 from commerce_sync.carts.sync import CartSync  # noqa: E402
-from commerce_sync.mailchimp.client import MailchimpClient, RetryPolicy  # noqa: E402
 from commerce_sync.platforms.receiver import WebhookReceiver  # noqa: E402
 from commerce_sync.platforms.registry import adapters  # noqa: E402
 from commerce_sync.platforms.signatures import sign_base64_hmac  # noqa: E402
@@ -174,15 +173,9 @@ def build_cart_sync(world: World) -> CartSync:
     services.idempotency_store = DynamoDBPersistenceLayer(
         table_name=settings.idempotency_table, boto3_client=world.idempotency_client
     )
-    # Exactly what Services.mailchimp() builds, then the transport swapped for the stub.
-    client = MailchimpClient(
-        api_key=services.secrets.mailchimp_api_key(settings.mailchimp_secret_arn),
-        base_url=settings.mailchimp_api_url,
-        read_timeout=settings.mailchimp_read_timeout,
-        retry=RetryPolicy(total=settings.mailchimp_retries, backoff_factor=settings.mailchimp_backoff_factor),
-    )
-    mount_stub_transport(client.session, world.mailchimp_adapter)
-    services._mailchimp = client
+    # What Services.mailchimp() builds and keeps for the default account (the stores have no account of their
+    # own), then the transport swapped for the stub.
+    mount_stub_transport(services.mailchimp().session, world.mailchimp_adapter)
     cart_sync = CartSync(services)
     # The handler registers its Lambda context so an in-progress record can expire (cart_events/app.py).
     cart_sync.idempotency_config.register_lambda_context(FakeLambdaContext())

@@ -74,7 +74,7 @@ from commerce_sync.aws.sync_state import SyncState  # noqa: E402
 from commerce_sync.canonical.model import Customer  # noqa: E402
 from commerce_sync.canonical.versions import version_from_timestamp  # noqa: E402
 from commerce_sync.carts.conversion import CART, CART_ALIAS, CUSTOMER, OPEN_CARTS  # noqa: E402
-from commerce_sync.mailchimp.client import MailchimpClient, RetryPolicy  # noqa: E402
+from commerce_sync.mailchimp.ids import to_mailchimp_id  # noqa: E402
 from commerce_sync.mailchimp.mapping import customer_id  # noqa: E402
 from commerce_sync.orders.sync import OrderSync  # noqa: E402
 from commerce_sync.platforms.receiver import WebhookReceiver  # noqa: E402
@@ -201,15 +201,9 @@ def build_order_sync(world: World) -> OrderSync:
     services.idempotency_store = DynamoDBPersistenceLayer(
         table_name=settings.idempotency_table, boto3_client=world.idempotency_client
     )
-    # Exactly what Services.mailchimp() builds, then the transport swapped for the stub.
-    client = MailchimpClient(
-        api_key=services.secrets.mailchimp_api_key(settings.mailchimp_secret_arn),
-        base_url=settings.mailchimp_api_url,
-        read_timeout=settings.mailchimp_read_timeout,
-        retry=RetryPolicy(total=settings.mailchimp_retries, backoff_factor=settings.mailchimp_backoff_factor),
-    )
-    mount_stub_transport(client.session, world.mailchimp_adapter)
-    services._mailchimp = client
+    # What Services.mailchimp() builds and keeps for the default account (the stores have no account of their
+    # own), then the transport swapped for the stub.
+    mount_stub_transport(services.mailchimp().session, world.mailchimp_adapter)
     order_sync = OrderSync(services)
     # The handler registers its Lambda context so an in-progress record can expire (order_status/app.py).
     order_sync.idempotency_config.register_lambda_context(OrderStatusContext())
@@ -338,7 +332,8 @@ def seed_abandoned_carts(world: World, deliveries: Sequence[Delivery]) -> int:
         for reference in (CHECKOUT_REFERENCE + order.checkout_id, order.checkout_token):
             state.mark(STORE_ID, CART_ALIAS, reference, cart_id=order.cart_token)
         state.add_to_set(STORE_ID, CUSTOMER, customer_id(shopper), OPEN_CARTS, {order.cart_token})
-        world.mailchimp_adapter.carts.add(order.cart_token)
+        # Mailchimp holds the cart under its Mailchimp id (a 52-character token is longer than its ids allow).
+        world.mailchimp_adapter.carts.add(to_mailchimp_id(order.cart_token))
         seeded += 1
     world.calls.counts.clear()
     return seeded
