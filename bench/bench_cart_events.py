@@ -70,6 +70,7 @@ from commerce_sync.platforms.receiver import WebhookReceiver  # noqa: E402
 from commerce_sync.platforms.registry import adapters  # noqa: E402
 from commerce_sync.platforms.signatures import sign_base64_hmac  # noqa: E402
 from commerce_sync.processing.services import Services  # noqa: E402
+from results import latency_row, write_results  # noqa: E402
 from stubs import (  # noqa: E402
     CallLog,
     FakeLambdaContext,
@@ -285,7 +286,8 @@ def time_step(name: str, inputs: Sequence[Any], call: Callable[[Any], str], warm
     return StepResult(name, durations, calls.since(before), outcomes, seen)
 
 
-def report(result: StepResult, expected_outcome: str) -> None:
+def report(result: StepResult, expected_outcome: str, log_level: str, rows: list[dict[str, Any]]) -> None:
+    rows.append(latency_row(result.name, log_level, result.durations_ns, TARGET_P50_MS, TARGET_P99_MS))
     count = len(result.durations_ns)
     p50, p90, p99 = (result.percentile_ms(q) for q in (0.50, 0.90, 0.99))
     worst = max(result.durations_ns) / 1e6
@@ -407,11 +409,12 @@ def main() -> None:
         return
 
     print(f"\n[log level WARNING] warm-up {options.warmup} events per step, then {options.events} timed")
+    rows: list[dict[str, Any]] = []
     received = receive_step(world, deliveries, options.warmup)
-    report(received, "accepted")
+    report(received, "accepted", "WARNING", rows)
     bodies = sqs_bodies(world.events_client.entries)
     processed = process_step(world, bodies, options.warmup)
-    report(processed, "synced")
+    report(processed, "synced", "WARNING", rows)
     del world, bodies, received, processed  # the first run's stores would only make the next one's GC slower
     gc.collect()
 
@@ -421,11 +424,14 @@ def main() -> None:
     with open(os.devnull, "w") as devnull:
         set_log_level("INFO", devnull)
         try:
-            report(receive_step(info_world, deliveries, options.warmup), "accepted")
-            report(process_step(info_world, sqs_bodies(info_world.events_client.entries), options.warmup), "synced")
+            report(receive_step(info_world, deliveries, options.warmup), "accepted", "INFO", rows)
+            bodies = sqs_bodies(info_world.events_client.entries)
+            report(process_step(info_world, bodies, options.warmup), "synced", "INFO", rows)
         finally:
             set_log_level("WARNING", sys.stdout)
     print(f"\nTotal bench time {time.perf_counter() - started:.1f} s; load average at end {load()}")
+    command = f".venv/bin/python bench/bench_cart_events.py --events {options.events} --warmup {options.warmup}"
+    write_results("cart_events", {"command": command, "rows": rows})
 
 
 if __name__ == "__main__":

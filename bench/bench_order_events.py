@@ -82,6 +82,7 @@ from commerce_sync.platforms.registry import adapters  # noqa: E402
 from commerce_sync.platforms.shopify.webhooks import CHECKOUT_REFERENCE  # noqa: E402
 from commerce_sync.platforms.signatures import sign_base64_hmac  # noqa: E402
 from commerce_sync.processing.services import Services  # noqa: E402
+from results import latency_row, write_results  # noqa: E402
 from stubs import (  # noqa: E402
     CallLog,
     FakeLambdaContext,
@@ -428,11 +429,16 @@ def verdict(durations_ns: Sequence[int]) -> str:
     )
 
 
-def report(result: StepResult, expected: dict[str, str]) -> None:
+def report(result: StepResult, expected: dict[str, str], log_level: str, rows: list[dict[str, Any]]) -> None:
     """`expected`: the one outcome each path must have, or the figures describe another path."""
     count = len(result.durations_ns)
     timed = list(zip(result.durations_ns, result.paths, strict=True))
     by_path = {path: [duration for duration, taken in timed if taken == path] for path in expected}
+    rows.append(latency_row(result.name, log_level, list(result.durations_ns), TARGET_P50_MS, TARGET_P99_MS))
+    for path, durations in by_path.items():
+        if durations:
+            step = f"{result.name.split(' (')[0]}, {path} alone"
+            rows.append(latency_row(step, log_level, durations, TARGET_P50_MS, TARGET_P99_MS))
     mean_ms = sum(result.durations_ns) / count / 1e6
     print(f"  {result.name}: {count} events timed")
     print(f"    all     {figures(result.durations_ns)}")
@@ -514,10 +520,10 @@ EXPECTED_RECEIVE = {NEW: "accepted", UPDATE: "accepted"}
 EXPECTED_PROCESS = {NEW: "synced pending, carts_ended=1", UPDATE: "synced paid, carts_ended=0"}
 
 
-def run(world: World, deliveries: Sequence[Delivery], warmup: int) -> None:
+def run(world: World, deliveries: Sequence[Delivery], warmup: int, log_level: str, rows: list[dict[str, Any]]) -> None:
     seeded = seed_abandoned_carts(world, deliveries)
-    report(receive_step(world, deliveries, warmup), EXPECTED_RECEIVE)
-    report(process_step(world, deliveries, warmup), EXPECTED_PROCESS)
+    report(receive_step(world, deliveries, warmup), EXPECTED_RECEIVE, log_level, rows)
+    report(process_step(world, deliveries, warmup), EXPECTED_PROCESS, log_level, rows)
     print(mailchimp_held(world, seeded))
 
 
@@ -583,7 +589,8 @@ def main() -> None:
         return
 
     print(f"\n[log level WARNING] warm-up {options.warmup} events per step, then {options.events} timed")
-    run(world, deliveries, options.warmup)
+    rows: list[dict[str, Any]] = []
+    run(world, deliveries, options.warmup, "WARNING", rows)
     del world  # the first run's stores would only make the next one's GC slower
     gc.collect()
 
@@ -593,10 +600,12 @@ def main() -> None:
     with open(os.devnull, "w") as devnull:
         set_log_level("INFO", devnull)
         try:
-            run(info_world, deliveries, options.warmup)
+            run(info_world, deliveries, options.warmup, "INFO", rows)
         finally:
             set_log_level("WARNING", sys.stdout)
     print(f"\nTotal bench time {time.perf_counter() - started:.1f} s; load average at end {load()}")
+    command = f".venv/bin/python bench/bench_order_events.py --events {options.events} --warmup {options.warmup}"
+    write_results("order_events", {"command": command, "rows": rows})
 
 
 if __name__ == "__main__":
