@@ -7,6 +7,12 @@ gives it, resource names as placeholders) and report the import's wall time and 
 bills it too, but no code of ours can change it. Printed: median and p90 import time against the 300 ms
 target, and the median peak RSS. Written to .bench-results/cold_start.json.
 
+The interpreter sees only what Lambda has, not the venv (whose dev tools change what botocore and urllib3
+import: awscrt, pyOpenSSL): `python -S` with the function, the layer and a site directory holding the
+runtime's boto3 and the Powertools layer's packages (Powertools, pydantic, aws-xray-sdk) and the layer's
+requirements, at constraints.txt's versions (`pip install --target`, made once into .bench-results/).
+LAMBDA_TASK_ROOT is set, so Powertools' Tracer is on, as with the template's `Tracing: Active`.
+
     .venv/bin/python bench/bench_cold_start.py [--runs 20] [--function cart_events ...] [--importtime]
 
 --importtime prints, per function, the slowest modules of one import (python -X importtime, cumulative).
@@ -15,6 +21,7 @@ target, and the median peak RSS. Written to .bench-results/cold_start.json.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import statistics
@@ -26,7 +33,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT)]
 
-from results import machine, write_results  # noqa: E402
+from results import RESULTS_DIR, machine, write_results  # noqa: E402
 
 TARGET_MS = 300.0
 COMMAND = ".venv/bin/python bench/bench_cold_start.py"
@@ -56,9 +63,27 @@ def function_environments() -> dict[str, dict[str, str]]:
     return dict(sorted(environments.items()))
 
 
-def lambda_environment(name: str, function_env: dict[str, str]) -> dict[str, str]:
-    """What the runtime adds: region, function name, the code and layer on PYTHONPATH; dummy credentials so
-    nothing looks further for any (no call is made at import)."""
+# What a Lambda function's interpreter can import besides the standard library: the runtime's boto3, the public
+# Powertools layer (with pydantic and aws-xray-sdk) and our layer's requirements.
+LAMBDA_PACKAGES = ("boto3", "aws-lambda-powertools", "aws-xray-sdk", "pydantic", "requests")
+
+
+def lambda_site() -> Path:
+    """A site directory of LAMBDA_PACKAGES at constraints.txt's versions, installed once per lock."""
+    constraints = ROOT / "constraints.txt"
+    digest = hashlib.sha256(constraints.read_bytes() + " ".join(LAMBDA_PACKAGES).encode()).hexdigest()[:12]
+    site = RESULTS_DIR / f"lambda-site-{digest}"
+    if not (site / ".installed").exists():
+        pip = [sys.executable, "-m", "pip", "install", "-q", "--target", str(site), "-c", str(constraints)]
+        subprocess.run([*pip, *LAMBDA_PACKAGES], check=True)
+        (site / ".installed").touch()
+    return site
+
+
+def lambda_environment(name: str, function_env: dict[str, str], site: Path) -> dict[str, str]:
+    """What the runtime adds: region, function name, task root, the code and layers on PYTHONPATH; dummy
+    credentials so nothing looks further for any (no call is made at import)."""
+    task_root = ROOT / "functions" / name
     return {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
         "AWS_REGION": "us-east-1",
@@ -67,14 +92,17 @@ def lambda_environment(name: str, function_env: dict[str, str]) -> dict[str, str
         "AWS_SECRET_ACCESS_KEY": "bench",
         "AWS_LAMBDA_FUNCTION_NAME": name,
         "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "512",
-        "PYTHONPATH": os.pathsep.join([str(ROOT / "functions" / name), str(ROOT / "layers" / "commerce_sync")]),
+        "AWS_EXECUTION_ENV": "AWS_Lambda_python3.13",
+        "LAMBDA_TASK_ROOT": str(task_root),
+        "_HANDLER": "app.lambda_handler",
+        "PYTHONPATH": os.pathsep.join([str(task_root), str(ROOT / "layers" / "commerce_sync"), str(site)]),
         **function_env,
     }
 
 
 def probe(name: str, env: dict[str, str]) -> dict[str, float]:
     answer = subprocess.run(
-        [sys.executable, "-c", _PROBE], env=env, cwd=ROOT / "functions" / name, capture_output=True, text=True
+        [sys.executable, "-S", "-c", _PROBE], env=env, cwd=ROOT / "functions" / name, capture_output=True, text=True
     )
     if answer.returncode != 0:
         raise SystemExit(f"importing functions/{name}/app.py failed:\n{answer.stderr[-3000:]}")
@@ -84,7 +112,7 @@ def probe(name: str, env: dict[str, str]) -> dict[str, float]:
 
 def slowest_imports(name: str, env: dict[str, str], top: int = 15) -> list[tuple[int, str]]:
     answer = subprocess.run(
-        [sys.executable, "-X", "importtime", "-c", "import app"],
+        [sys.executable, "-S", "-X", "importtime", "-c", "import app"],
         env=env,
         cwd=ROOT / "functions" / name,
         capture_output=True,
@@ -113,11 +141,12 @@ def main() -> None:
     args = parser.parse_args()
 
     environments = function_environments()
+    site = lambda_site()
     names = args.function or list(environments)
     print(f"cold-start init: import of functions/<name>/app.py in {args.runs} fresh interpreters each")
     rows: list[dict[str, Any]] = []
     for name in names:
-        env = lambda_environment(name, environments[name])
+        env = lambda_environment(name, environments[name], site)
         probes = [probe(name, env) for _ in range(args.runs)]
         times = [p["import_ms"] for p in probes]
         rss = [p["maxrss_kb"] / 1024 for p in probes]
