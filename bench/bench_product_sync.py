@@ -229,11 +229,16 @@ class RemoteTable:
     """The boto3 Table calls CatalogState and SyncLock make, forwarded to the shared store."""
 
     def __init__(self, store: Any, counts: dict[str, int]) -> None:
+        import threading
+
         self._store = store
         self._counts = counts
+        # The catalog sends a page's requests from several threads at once.
+        self._counting = threading.Lock()
 
     def _count(self, name: str, n: int = 1) -> None:
-        self._counts[name] = self._counts.get(name, 0) + n
+        with self._counting:
+            self._counts[name] = self._counts.get(name, 0) + n
 
     def get_item(self, Key: dict, ConsistentRead: bool = False) -> dict:
         self._count("GetItem")
