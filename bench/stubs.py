@@ -218,6 +218,14 @@ class StubTable:
         self._calls = calls
         self._label = label
         self._indexes: dict[str, str] = {}
+        # The items of each partition key value: a Query reads its partition, not the whole table (the table
+        # grows with every event a bench sends, and a scan per Query made the figures grow with it).
+        self._partitions: dict[Any, dict[tuple[Any, ...], dict[str, Any]]] = {}
+
+    def _store(self, item: dict[str, Any]) -> None:
+        key = self._key(item)
+        self.items[key] = item
+        self._partitions.setdefault(key[0], {})[key] = item
 
     def add_index(self, index_name: str, attribute: str) -> None:
         self._indexes[index_name] = attribute
@@ -246,7 +254,7 @@ class StubTable:
         self._calls.add(f"dynamodb.PutItem {self._label}")
         current = self.items.get(self._key(Item))
         self._check("PutItem", current, ConditionExpression, ExpressionAttributeNames, ExpressionAttributeValues)
-        self.items[self._key(Item)] = dict(Item)
+        self._store(dict(Item))
         return {}
 
     def delete_item(
@@ -259,7 +267,9 @@ class StubTable:
         self._calls.add(f"dynamodb.DeleteItem {self._label}")
         current = self.items.get(self._key(Key))
         self._check("DeleteItem", current, ConditionExpression, ExpressionAttributeNames, ExpressionAttributeValues)
-        self.items.pop(self._key(Key), None)
+        removed = self.items.pop(self._key(Key), None)
+        if removed is not None:
+            self._partitions[self._key(Key)[0]].pop(self._key(Key), None)
         return {}
 
     def get_item(self, Key: dict[str, Any], ConsistentRead: bool = False) -> dict[str, Any]:
@@ -287,7 +297,10 @@ class StubTable:
         if partition_condition["operator"] != "=" or partition_condition["values"][0].name != partition_attribute:
             raise NotImplementedError(f"stub query needs {partition_attribute} = value first")
         wanted = partition_condition["values"][1]
-        found = [item for item in self.items.values() if item.get(partition_attribute) == wanted]
+        if IndexName is None:
+            found = list(self._partitions.get(wanted, {}).values())
+        else:
+            found = [item for item in self.items.values() if item.get(partition_attribute) == wanted]
         sort_attribute = self.key_names[1] if IndexName is None and len(self.key_names) > 1 else None
         for condition in sort_conditions:
             operator, (attribute, *operands) = condition["operator"], condition["values"]
@@ -340,7 +353,7 @@ class StubTable:
         self._check("UpdateItem", current, ConditionExpression, ExpressionAttributeNames, ExpressionAttributeValues)
         item = current if current is not None else dict(Key)
         apply_update(item, UpdateExpression, ExpressionAttributeNames, ExpressionAttributeValues)
-        self.items[key] = item
+        self._store(item)
         return {}
 
 
