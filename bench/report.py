@@ -87,9 +87,13 @@ def cold_start_section(results: Results | None, baselines: dict[str, Any]) -> li
         "",
         f"Median and p90 of {results['rows'][0]['runs'] if results['rows'] else '?'} fresh interpreters each importing "
         "functions/<name>/app.py with the layer on the path and the template's environment (placeholder resource "
-        "names); interpreter start-up is not included.",
+        "names), in an interpreter that sees only what Lambda has (`python -S`: the runtime's boto3, the Powertools "
+        "layer's packages, the layer's requirements); interpreter start-up is not included. The floor row is what "
+        "every handler imports before any code of ours; the rest of a handler's figure is the layer's own modules.",
         "",
     ]
+    if before.get("note"):
+        lines += [f"Before and after: {before['note']}.", ""]
     rows = []
     for row in results["rows"]:
         old = before.get(row["function"], {})
@@ -201,6 +205,8 @@ def product_sync_section(results: Results | None, baselines: dict[str, Any]) -> 
         ],
     ]
     lines += table(["run", "wall time", "peak RSS", "Mailchimp requests"], rows)
+    if before.get("measured"):
+        lines += [f"Before (the figure left of the arrow): {before['measured']}.", ""]
     if results.get("state_calls"):
         calls = ", ".join(f"{name} {count:,}" for name, count in sorted(results["state_calls"].items()))
         lines += [f"Sync-state calls of the first run, as DynamoDB would count them: {calls}.", ""]
