@@ -207,6 +207,8 @@ def product_sync_section(results: Results | None, baselines: dict[str, Any]) -> 
     lines += table(["run", "wall time", "peak RSS", "Mailchimp requests"], rows)
     if before.get("measured"):
         lines += [f"Before (the figure left of the arrow): {before['measured']}.", ""]
+    if before.get("note"):
+        lines += [f"Before and after, {before['note']}.", ""]
     if results.get("state_calls"):
         calls = ", ".join(f"{name} {count:,}" for name, count in sorted(results["state_calls"].items()))
         lines += [f"Sync-state calls of the first run, as DynamoDB would count them: {calls}.", ""]
