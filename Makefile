@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PORT ?= 3000
 
-.PHONY: venv lock security test test-unit test-integration test-e2e lint validate build demo run bench bench-backfill bench-promotions bench-segments bench-aws-calls cost clean
+.PHONY: venv lock security test test-unit test-integration test-e2e lint validate build demo run bench bench-concurrency bench-product-sync bench-backfill bench-promotions bench-segments bench-aws-calls cost clean
 
 # Installs exactly the versions in constraints.txt (the lock): a release elsewhere cannot change what CI runs.
 $(STAMP): pyproject.toml constraints.txt
@@ -83,17 +83,34 @@ demo: $(STAMP)
 run: $(STAMP)
 	$(BIN)/commerce-sync-local --port $(PORT)
 
-## Every bench/bench_*.py but the backfill's, the promotions' and the segments' (minutes each at their default size:
-## their own targets).
+## Every bench/bench_*.py but the backfill's, the promotions', the segments', the product sync's and the concurrency
+## one (minutes each at their default size: their own targets), then docs/performance.md rendered from every result
+## in .bench-results/ (bench/report.py; the long benches' last results included). About 10 minutes on a 2-core machine.
+BENCH_EVENTS_ARGS ?= --events 5000 --warmup 500
 bench: $(STAMP)
 	@for b in bench/bench_*.py; do [ -e "$$b" ] || continue; \
-	  case "$$b" in bench/bench_backfill.py|bench/bench_promotions.py|bench/bench_segments.py) continue;; esac; \
-	  echo "== $$b"; $(BIN)/python $$b || exit 1; done
+	  case "$$b" in bench/bench_backfill.py|bench/bench_promotions.py|bench/bench_segments.py|bench/bench_product_sync.py|\
+	    bench/bench_concurrency.py) continue;; \
+	    bench/bench_cart_events.py|bench/bench_order_events.py) args="$(BENCH_EVENTS_ARGS)";; *) args="";; esac; \
+	  echo "== $$b $$args"; $(BIN)/python $$b $$args || exit 1; done
+	$(BIN)/python bench/report.py --print
+
+## Issue 24: the whole function set with concurrency on, through the local runner (about 3 minutes on a quiet
+## machine, 7 beside other work: out of make bench).
+bench-concurrency: $(STAMP)
+	$(BIN)/python bench/bench_concurrency.py
+
+## Issue 5: the nightly catalog sync at 100,000 products (minutes). Smaller: make bench-product-sync BENCH_PRODUCT_SYNC_ARGS="--products 20000"
+BENCH_PRODUCT_SYNC_ARGS ?=
+bench-product-sync: $(STAMP)
+	$(BIN)/python bench/bench_product_sync.py $(BENCH_PRODUCT_SYNC_ARGS)
+	$(BIN)/python bench/report.py
 
 ## The backfill and reconciliation benchmark (issue 11). Smaller: make bench-backfill BENCH_BACKFILL_ARGS="--orders 5000 --customers 1000 --products 1000"
 BENCH_BACKFILL_ARGS ?=
 bench-backfill: $(STAMP)
 	$(BIN)/python bench/bench_backfill.py $(BENCH_BACKFILL_ARGS)
+	$(BIN)/python bench/report.py
 
 ## The promotions benchmark (issue 12): 10,000 rules with 100,000 codes. Smaller: make bench-promotions BENCH_PROMOTIONS_ARGS="--rules 1000 --single-use-codes 10000"
 BENCH_PROMOTIONS_ARGS ?=

@@ -25,8 +25,9 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import local_usage
+import results
 
-DEFAULT_RESULTS = local_usage.ROOT / ".bench-results" / "aws_calls.json"
+DEFAULT_RESULTS = results.RESULTS_DIR / "aws_calls.json"
 RUNNER = "runner"
 # DynamoDB requests per event of the consuming function before issue 17 (commit a570225, where this bench first ran;
 # `--events 40 --senders 8`, the same with `--senders 1`): the report prints them beside today's.
@@ -105,11 +106,13 @@ def main() -> int:
         json.dumps(
             {
                 "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
+                "machine": results.machine(),
                 "command": command,
                 "senders": args.senders,
                 "rows": rows,
                 "runner_calls": dict(sorted(runner_calls.items())),
                 "before": BEFORE,
+                "target": {"dynamodb_per_event": 4},
             },
             indent=2,
         )

@@ -41,6 +41,8 @@ sys.path[:0] = [str(ROOT / "layers" / "commerce_sync"), str(ROOT)]
 QUIET = {"POWERTOOLS_LOG_LEVEL": "WARNING", "POWERTOOLS_METRICS_DISABLED": "true"}
 os.environ.update(QUIET)
 
+from results import write_results  # noqa: E402
+
 API_KEY = "0123456789abcdef0123456789abcdef-us6"
 TOKEN = "shpat_bench_backfill"
 FUNCTION = "ProductSyncFunction"
@@ -318,11 +320,26 @@ def main() -> int:
                 }
         mailchimp.set_faults()
 
-    report_backfill(args, result, elapsed, watch, backfill_counts, backfill_platform, peak, holds)
+    rows = report_backfill(args, result, elapsed, watch, backfill_counts, backfill_platform, peak, holds)
     report_dynamodb(dynamodb_backfill)
     if reconcile is not None:
         report_reconcile(args, reconcile)
+        spent = totals(reconcile["counts"])
+        rows.append(
+            {
+                "phase": "reconciliation (nothing missed)",
+                "wall_s": reconcile["seconds"],
+                "mailchimp_requests": spent["http"],
+                "floor_s": floor_seconds(spent["http"]),
+            }
+        )
     print(f"load average at the end {os.getloadavg()[0]:.2f}")
+    command = (
+        f".venv/bin/python bench/bench_backfill.py --orders {args.orders} --customers {args.customers} "
+        f"--products {args.products} --latency-ms {args.latency_ms}"
+    )
+    size = f"{args.orders:,} orders, {args.customers:,} customers, {args.products:,} products"
+    write_results("backfill", {"command": command, "size": size, "rows": rows})
     return 0
 
 
@@ -335,7 +352,9 @@ def report_backfill(
     platform: Counter[str],
     peak: int,
     holds: dict[str, Any],
-) -> None:
+) -> list[dict[str, Any]]:
+    """Prints the backfill's figures; returns them per phase (and in all) for .bench-results/backfill.json."""
+    rows: list[dict[str, Any]] = []
     print(f"\nbackfill: status {result.get('status')}, {elapsed:.1f} s in all, slices {result.get('slices')}")
     progress = result.get("progress") or {}
     for resource, figures in progress.items():
@@ -351,6 +370,7 @@ def report_backfill(
         spent = totals(next_seen - seen)
         floor = floor_seconds(spent["http"])
         ratio = f"{(next_at - at) / floor:.1f}" if floor else "-"
+        rows.append({"phase": phase, "wall_s": next_at - at, "mailchimp_requests": spent["http"], "floor_s": floor})
         print(
             f"    {phase:10s} {next_at - at:9.1f} {spent['http']:9,d} {spent['batch_operations']:9,d} "
             f"{next_shop - shop_seen:9,d} {floor:9.1f} {ratio:>9s}"
@@ -375,6 +395,8 @@ def report_backfill(
     print(f"  (had every resource been one direct request: {items:,} requests, floor {floor_seconds(items):.0f} s)")
     verdict = "met" if elapsed <= TARGET_SECONDS else "target missed"
     print(f"  target <= {TARGET_SECONDS / 60:.0f} min at this size: {elapsed / 60:.1f} min, {verdict}")
+    rows.append({"phase": "backfill, in all", "wall_s": elapsed, "mailchimp_requests": spent["http"], "floor_s": floor})
+    return rows
 
 
 def report_dynamodb(counts: Counter[str]) -> None:

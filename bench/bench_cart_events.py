@@ -66,11 +66,11 @@ from commerce_sync.aws.settings import Settings  # noqa: E402
 from commerce_sync.aws.store_registry import PLATFORM_IDENTITY_INDEX, Store, StoreRegistry  # noqa: E402
 from commerce_sync.aws.sync_state import SyncState  # noqa: E402
 from commerce_sync.carts.sync import CartSync  # noqa: E402
-from commerce_sync.mailchimp.client import MailchimpClient, RetryPolicy  # noqa: E402
 from commerce_sync.platforms.receiver import WebhookReceiver  # noqa: E402
 from commerce_sync.platforms.registry import adapters  # noqa: E402
 from commerce_sync.platforms.signatures import sign_base64_hmac  # noqa: E402
 from commerce_sync.processing.services import Services  # noqa: E402
+from results import latency_row, write_results  # noqa: E402
 from stubs import (  # noqa: E402
     CallLog,
     FakeLambdaContext,
@@ -174,15 +174,9 @@ def build_cart_sync(world: World) -> CartSync:
     services.idempotency_store = DynamoDBPersistenceLayer(
         table_name=settings.idempotency_table, boto3_client=world.idempotency_client
     )
-    # Exactly what Services.mailchimp() builds, then the transport swapped for the stub.
-    client = MailchimpClient(
-        api_key=services.secrets.mailchimp_api_key(settings.mailchimp_secret_arn),
-        base_url=settings.mailchimp_api_url,
-        read_timeout=settings.mailchimp_read_timeout,
-        retry=RetryPolicy(total=settings.mailchimp_retries, backoff_factor=settings.mailchimp_backoff_factor),
-    )
-    mount_stub_transport(client.session, world.mailchimp_adapter)
-    services._mailchimp = client
+    # What Services.mailchimp() builds and keeps for the default account (the stores have no account of their
+    # own), then the transport swapped for the stub.
+    mount_stub_transport(services.mailchimp().session, world.mailchimp_adapter)
     cart_sync = CartSync(services)
     # The handler registers its Lambda context so an in-progress record can expire (cart_events/app.py).
     cart_sync.idempotency_config.register_lambda_context(FakeLambdaContext())
@@ -292,7 +286,8 @@ def time_step(name: str, inputs: Sequence[Any], call: Callable[[Any], str], warm
     return StepResult(name, durations, calls.since(before), outcomes, seen)
 
 
-def report(result: StepResult, expected_outcome: str) -> None:
+def report(result: StepResult, expected_outcome: str, log_level: str, rows: list[dict[str, Any]]) -> None:
+    rows.append(latency_row(result.name, log_level, result.durations_ns, TARGET_P50_MS, TARGET_P99_MS))
     count = len(result.durations_ns)
     p50, p90, p99 = (result.percentile_ms(q) for q in (0.50, 0.90, 0.99))
     worst = max(result.durations_ns) / 1e6
@@ -414,11 +409,12 @@ def main() -> None:
         return
 
     print(f"\n[log level WARNING] warm-up {options.warmup} events per step, then {options.events} timed")
+    rows: list[dict[str, Any]] = []
     received = receive_step(world, deliveries, options.warmup)
-    report(received, "accepted")
+    report(received, "accepted", "WARNING", rows)
     bodies = sqs_bodies(world.events_client.entries)
     processed = process_step(world, bodies, options.warmup)
-    report(processed, "synced")
+    report(processed, "synced", "WARNING", rows)
     del world, bodies, received, processed  # the first run's stores would only make the next one's GC slower
     gc.collect()
 
@@ -428,11 +424,14 @@ def main() -> None:
     with open(os.devnull, "w") as devnull:
         set_log_level("INFO", devnull)
         try:
-            report(receive_step(info_world, deliveries, options.warmup), "accepted")
-            report(process_step(info_world, sqs_bodies(info_world.events_client.entries), options.warmup), "synced")
+            report(receive_step(info_world, deliveries, options.warmup), "accepted", "INFO", rows)
+            bodies = sqs_bodies(info_world.events_client.entries)
+            report(process_step(info_world, bodies, options.warmup), "synced", "INFO", rows)
         finally:
             set_log_level("WARNING", sys.stdout)
     print(f"\nTotal bench time {time.perf_counter() - started:.1f} s; load average at end {load()}")
+    command = f".venv/bin/python bench/bench_cart_events.py --events {options.events} --warmup {options.warmup}"
+    write_results("cart_events", {"command": command, "rows": rows})
 
 
 if __name__ == "__main__":

@@ -17,10 +17,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import cost_model
 import local_usage
+import results
 from rich.console import Console
 from rich.table import Table
 
-DEFAULT_RESULTS = local_usage.ROOT / ".bench-results" / "cost.json"
+DEFAULT_RESULTS = results.RESULTS_DIR / "cost.json"
 TARGET_USD_PER_MILLION = 5.0
 
 
@@ -98,6 +99,7 @@ def main() -> int:
         json.dumps(
             {
                 "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
+                "machine": results.machine(),
                 "command": command,
                 "assumptions": vars(assumptions) if hasattr(assumptions, "__dict__") else {},
                 "prices": {key: vars(price) for key, price in prices.items()},

@@ -33,8 +33,10 @@ server-side cost per operation.
 from __future__ import annotations
 
 import argparse
+import cProfile
 import json
 import os
+import pstats
 import resource
 import subprocess
 import sys
@@ -46,9 +48,13 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "layers" / "commerce_sync"), str(ROOT)]
 
+from results import write_results  # noqa: E402
+
 API_KEY = "0123456789abcdef0123456789abcdef-us6"
 TOKEN = "shpat_bench"
 CEILING_CONNECTIONS = 10
+# Issue 5: 100,000 products in 30 s or less, the first run and an unchanged re-run alike.
+TARGET_SECONDS = 30.0
 QUIET = {
     "POWERTOOLS_SERVICE_NAME": "bench",
     "POWERTOOLS_LOG_LEVEL": "WARNING",
@@ -223,11 +229,16 @@ class RemoteTable:
     """The boto3 Table calls CatalogState and SyncLock make, forwarded to the shared store."""
 
     def __init__(self, store: Any, counts: dict[str, int]) -> None:
+        import threading
+
         self._store = store
         self._counts = counts
+        # The catalog sends a page's requests from several threads at once.
+        self._counting = threading.Lock()
 
     def _count(self, name: str, n: int = 1) -> None:
-        self._counts[name] = self._counts.get(name, 0) + n
+        with self._counting:
+            self._counts[name] = self._counts.get(name, 0) + n
 
     def get_item(self, Key: dict, ConsistentRead: bool = False) -> dict:
         self._count("GetItem")
@@ -575,6 +586,8 @@ def in_child(env: dict[str, str], *argv: str) -> dict[str, Any]:
     )
     if answer.returncode != 0:
         raise SystemExit(f"the sync failed:\n{answer.stderr[-4000:]}")
+    if os.environ.get("BENCH_PROFILE"):
+        sys.stdout.write(answer.stderr)
     return json.loads(answer.stdout.strip().splitlines()[-1])
 
 
@@ -646,6 +659,39 @@ def report(args: argparse.Namespace) -> None:
         "    note: the emulator runs batch operations without the per-request latency; real Mailchimp runs a "
         "batch asynchronously (minutes for thousands of operations), see --batch-op-delay-ms"
     )
+    for run, wall in (("first", first["wall"]), ("second", second["wall"])):
+        verdict = "target met" if wall <= TARGET_SECONDS else "target missed"
+        print(f"    {run} run: {wall:.1f} s; target {TARGET_SECONDS:.0f} s; {wall / TARGET_SECONDS:.2f}x: {verdict}")
+    command = (
+        f".venv/bin/python bench/bench_product_sync.py --products {args.products} --small-products "
+        f"{args.small_products} --naive-sample {args.naive_sample} --latency-ms {args.latency_ms}"
+    )
+    write_results(
+        "product_sync",
+        {
+            "command": command,
+            "products": args.products,
+            "small_products": args.small_products,
+            "latency_ms": args.latency_ms,
+            "target_s": TARGET_SECONDS,
+            "first_wall_s": first["wall"],
+            "second_wall_s": second["wall"],
+            "small_wall_s": small["wall"],
+            "first_rss_mb": first["rss_mb"],
+            "second_rss_mb": second["rss_mb"],
+            "small_rss_mb": small["rss_mb"],
+            "first_created": r1["created"],
+            "first_failed": r1["failed"],
+            "second_unchanged": r2["unchanged"],
+            "first_mailchimp_requests": first_counts["http"],
+            "first_batch_operations": first_counts["batch_operations"],
+            "second_mailchimp_requests": second_counts["http"],
+            "second_mailchimp_writes": second_counts["http_writes"] + second_counts["batch_operations"],
+            "state_calls": first["state_calls"],
+            "second_state_calls": second["state_calls"],
+            "naive_products_per_second": naive_rate,
+        },
+    )
 
 
 def main() -> None:
@@ -655,14 +701,32 @@ def main() -> None:
     parser.add_argument("--naive-sample", type=int, default=1_000)
     parser.add_argument("--latency-ms", type=int, default=50)
     parser.add_argument("--batch-op-delay-ms", type=float, default=0.0)
+    parser.add_argument(
+        "--profile",
+        metavar="PATH",
+        help="cProfile each sync child; the stats go to PATH.<run>.prof (pstats) and the top lines are printed",
+    )
     parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         kind, store_id, *rest = args.child
+        profile_path = os.environ.get("BENCH_PROFILE") if kind == "sync" else None
+        profiler = cProfile.Profile() if profile_path else None
+        if profiler is not None:
+            profiler.enable()
         outcome = child_sync(store_id) if kind == "sync" else child_naive(store_id, int(rest[0]))
+        if profiler is not None and profile_path:
+            profiler.disable()
+            path = f"{profile_path}.{store_id}.prof"
+            profiler.dump_stats(path)
+            stats = pstats.Stats(path, stream=sys.stderr)
+            stats.sort_stats("cumulative").print_stats(40)
+            stats.sort_stats("tottime").print_stats(25)
         print(json.dumps(outcome, default=str))
         return
     args.small_products = min(args.small_products, args.products)
+    if args.profile:
+        os.environ["BENCH_PROFILE"] = str(Path(args.profile).resolve())
     report(args)
 
 

@@ -1,6 +1,6 @@
 """What a million events cost in AWS: measured usage (bench/local_usage.py) times a dated price table
 (bench/aws_prices.csv). Plain functions, so that the counting and the pricing are tested apart
-(tests/unit/bench/test_cost_model.py).
+(tests/unit/benchmarks/test_cost_model.py).
 
 Usage per event is counted, not assumed: the AWS requests each function sent (the local runner's request log), the
 SQS requests of Lambda's event source mappings (the runner's pollers: polls that returned messages, and their

@@ -17,6 +17,7 @@ import re
 from collections import Counter
 from collections.abc import Mapping
 from datetime import timedelta
+from decimal import Decimal
 from typing import Any
 
 import requests
@@ -66,25 +67,60 @@ class _Meta:
 _CLAUSE = re.compile(r"\b(SET|ADD|DELETE|REMOVE)\s+")
 
 
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_IF_NOT_EXISTS = re.compile(r"^if_not_exists\(\s*(\S+?)\s*,\s*(:\w+)\s*\)$")
+
+
+def _attribute(token: str, names: Mapping[str, str], expression: str) -> str:
+    """`#name` through ExpressionAttributeNames, or a plain attribute name; a path or anything else is refused."""
+    if token.startswith("#"):
+        return names[token]
+    if not _IDENTIFIER.fullmatch(token):
+        raise NotImplementedError(f"stub handles plain attribute names only: {token!r} in {expression!r}")
+    return token
+
+
+def _actions(body: str) -> list[str]:
+    """A clause's comma-separated actions, commas inside a function's parentheses kept."""
+    actions, depth, current = [], 0, ""
+    for character in body:
+        depth += {"(": 1, ")": -1}.get(character, 0)
+        if character == "," and depth == 0:
+            actions.append(current.strip())
+            current = ""
+        else:
+            current += character
+    return [*actions, current.strip()] if current.strip() else actions
+
+
 def apply_update(item: dict[str, Any], expression: str, names: Mapping[str, str], values: Mapping[str, Any]) -> None:
     """Apply a resource-API UpdateExpression (python values) to `item` in place, as DynamoDB would:
-    SET `#a = :a`, ADD `#s :v` (set union, or number increment), DELETE `#s :v` (set difference; an
-    emptied set attribute disappears), REMOVE `#a`. Anything richer (functions, paths) is refused."""
+    SET `a = :a` or `a = if_not_exists(a, :a)`, ADD `a :v` (set union, or number increment), DELETE `a :v`
+    (set difference; an emptied set attribute disappears), REMOVE `a` (`a`: `#name` or a plain name).
+    Anything richer (other functions, arithmetic, paths) is refused."""
     parts = _CLAUSE.split(expression.strip())
     if parts[0].strip():
         raise NotImplementedError(f"stub cannot parse {expression!r}")
     for clause, body in zip(parts[1::2], parts[2::2], strict=True):
-        for action in (piece.strip() for piece in body.split(",")):
+        for action in _actions(body):
             if clause == "SET":
-                name, equals, value = (token.strip() for token in action.partition("="))
-                if not equals or not name.startswith("#") or not value.startswith(":"):
-                    raise NotImplementedError(f"stub handles SET #name = :value only: {action!r}")
-                item[names[name]] = values[value]
+                target, equals, value = (token.strip() for token in action.partition("="))
+                attribute = _attribute(target, names, expression)
+                fallback = _IF_NOT_EXISTS.match(value)
+                if fallback:
+                    if attribute not in item:
+                        item[attribute] = values[fallback.group(2)]
+                    if _attribute(fallback.group(1), names, expression) != attribute:
+                        raise NotImplementedError(f"stub handles if_not_exists of the target only: {action!r}")
+                elif equals and value.startswith(":"):
+                    item[attribute] = values[value]
+                else:
+                    raise NotImplementedError(f"stub handles SET a = :value or if_not_exists(a, :value): {action!r}")
             elif clause == "REMOVE":
-                item.pop(names[action], None)
+                item.pop(_attribute(action, names, expression), None)
             else:
                 name, value = action.split()
-                attribute, operand = names[name], values[value]
+                attribute, operand = _attribute(name, names, expression), values[value]
                 current = item.get(attribute)
                 if clause == "ADD" and isinstance(operand, set | frozenset):
                     item[attribute] = set(current or ()) | operand
@@ -112,13 +148,68 @@ def _set_assignments(update_expression: str) -> list[tuple[str, str]]:
 # ---- DynamoDB, resource API (StoreRegistry, SyncState) --------------------------------------------------
 
 
-class StubTable:
-    """A boto3 `dynamodb.Table` over a dict, keyed by the item's key attributes."""
+_COMPARISON = re.compile(r"^(\S+)\s*(<=|>=|<>|<|>|=)\s*(\S+)$")
+_FUNCTION = re.compile(r"^(attribute_exists|attribute_not_exists)\((\S+)\)$")
+_MISSING = object()
 
-    SYNC_STATE_CONDITION = "attribute_not_exists(applied_version) OR applied_version < :applied_version"
-    # commerce_sync.aws.sync_lock: take a lease (absent, ended, or ours) and give it back (only ours).
-    LEASE_CONDITION = "attribute_not_exists(pk) OR lease_until < :now OR holder = :token"
-    RELEASE_CONDITION = "holder = :token"
+
+def condition_holds(
+    item: Mapping[str, Any] | None,
+    expression: str,
+    names: Mapping[str, str] | None = None,
+    values: Mapping[str, Any] | None = None,
+) -> bool:
+    """Evaluate a resource-API ConditionExpression (python values) against `item` (None: no item), as DynamoDB
+    would: terms `attribute_exists(a)`, `attribute_not_exists(a)` and `a <op> b` (=, <>, <, <=, >, >=; operands
+    `#name`, `:value` or a plain attribute name), joined by AND / OR without parentheses (AND binds tighter).
+    A comparison with a missing attribute or between different types is false. Anything else is refused."""
+    names, values, current = names or {}, values or {}, item or {}
+
+    def operand(token: str) -> Any:
+        if token.startswith(":"):
+            return values[token]
+        if token.startswith("#"):
+            return current.get(names[token], _MISSING)
+        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", token):
+            raise NotImplementedError(f"stub does not evaluate the operand {token!r} in {expression!r}")
+        return current.get(token, _MISSING)
+
+    def term(text: str) -> bool:
+        text = text.strip()
+        function = _FUNCTION.match(text)
+        if function:
+            name = names[function.group(2)] if function.group(2).startswith("#") else function.group(2)
+            return (name in current) == (function.group(1) == "attribute_exists")
+        comparison = _COMPARISON.match(text)
+        if not comparison:
+            raise NotImplementedError(f"stub does not evaluate {text!r} in {expression!r}")
+        left, operator, right = operand(comparison.group(1)), comparison.group(2), operand(comparison.group(3))
+        if left is _MISSING or right is _MISSING:
+            return False
+        numbers = (int, float, Decimal)
+        if not (type(left) is type(right) or (isinstance(left, numbers) and isinstance(right, numbers))):
+            return operator == "<>"
+        return {
+            "=": left == right,
+            "<>": left != right,
+            "<": left < right,
+            "<=": left <= right,
+            ">": left > right,
+            ">=": left >= right,
+        }[operator]
+
+    if "(" in expression.replace("attribute_exists(", "").replace("attribute_not_exists(", ""):
+        raise NotImplementedError(f"stub does not evaluate parentheses or functions in {expression!r}")
+    return any(
+        all(term(part) for part in re.split(r"\s+AND\s+", alternative))
+        for alternative in re.split(r"\s+OR\s+", expression.strip())
+    )
+
+
+class StubTable:
+    """A boto3 `dynamodb.Table` over a dict, keyed by the item's key attributes. Condition expressions are
+    evaluated by `condition_holds` (a failed one raises ConditionalCheckFailedException); an expression
+    it does not understand raises NotImplementedError."""
 
     def __init__(self, name: str, key_names: tuple[str, ...], calls: CallLog, label: str) -> None:
         self.name = name
@@ -127,6 +218,14 @@ class StubTable:
         self._calls = calls
         self._label = label
         self._indexes: dict[str, str] = {}
+        # The items of each partition key value: a Query reads its partition, not the whole table (the table
+        # grows with every event a bench sends, and a scan per Query made the figures grow with it).
+        self._partitions: dict[Any, dict[tuple[Any, ...], dict[str, Any]]] = {}
+
+    def _store(self, item: dict[str, Any]) -> None:
+        key = self._key(item)
+        self.items[key] = item
+        self._partitions.setdefault(key[0], {})[key] = item
 
     def add_index(self, index_name: str, attribute: str) -> None:
         self._indexes[index_name] = attribute
@@ -134,39 +233,43 @@ class StubTable:
     def _key(self, key: Mapping[str, Any]) -> tuple[Any, ...]:
         return tuple(key[name] for name in self.key_names)
 
+    def _check(
+        self,
+        operation: str,
+        current: dict[str, Any] | None,
+        condition: str | None,
+        names: dict[str, str] | None,
+        values: dict[str, Any] | None,
+    ) -> None:
+        if condition is not None and not condition_holds(current, condition, names, values):
+            raise conditional_check_failed(operation)
+
     def put_item(
         self,
         Item: dict[str, Any],
         ConditionExpression: str | None = None,
+        ExpressionAttributeNames: dict[str, str] | None = None,
         ExpressionAttributeValues: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
         self._calls.add(f"dynamodb.PutItem {self._label}")
         current = self.items.get(self._key(Item))
-        if ConditionExpression is not None:
-            if ConditionExpression != self.LEASE_CONDITION:
-                raise NotImplementedError(f"stub does not evaluate {ConditionExpression!r}")
-            values = ExpressionAttributeValues or {}
-            if current is not None and not (
-                current["lease_until"] < values[":now"] or current["holder"] == values[":token"]
-            ):
-                raise conditional_check_failed("PutItem")
-        self.items[self._key(Item)] = dict(Item)
+        self._check("PutItem", current, ConditionExpression, ExpressionAttributeNames, ExpressionAttributeValues)
+        self._store(dict(Item))
         return {}
 
     def delete_item(
         self,
         Key: dict[str, Any],
         ConditionExpression: str | None = None,
+        ExpressionAttributeNames: dict[str, str] | None = None,
         ExpressionAttributeValues: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
         self._calls.add(f"dynamodb.DeleteItem {self._label}")
         current = self.items.get(self._key(Key))
-        if ConditionExpression is not None:
-            if ConditionExpression != self.RELEASE_CONDITION:
-                raise NotImplementedError(f"stub does not evaluate {ConditionExpression!r}")
-            if current is None or current.get("holder") != (ExpressionAttributeValues or {}).get(":token"):
-                raise conditional_check_failed("DeleteItem")
-        self.items.pop(self._key(Key), None)
+        self._check("DeleteItem", current, ConditionExpression, ExpressionAttributeNames, ExpressionAttributeValues)
+        removed = self.items.pop(self._key(Key), None)
+        if removed is not None:
+            self._partitions[self._key(Key)[0]].pop(self._key(Key), None)
         return {}
 
     def get_item(self, Key: dict[str, Any], ConsistentRead: bool = False) -> dict[str, Any]:
@@ -174,15 +277,65 @@ class StubTable:
         item = self.items.get(self._key(Key))
         return {"Item": dict(item)} if item is not None else {}
 
-    def query(self, IndexName: str, KeyConditionExpression: Any, Limit: int | None = None) -> dict[str, Any]:
+    def query(
+        self,
+        KeyConditionExpression: Any,
+        IndexName: str | None = None,
+        Limit: int | None = None,
+        ConsistentRead: bool = False,
+        ScanIndexForward: bool = True,
+        ExclusiveStartKey: dict[str, Any] | None = None,
+        ProjectionExpression: str | None = None,
+    ) -> dict[str, Any]:
+        """A Query of the table (partition key = value, and optionally sort key =, begins_with or between) or of
+        an index registered with add_index (its attribute = value), in sort-key order, one page (Limit)."""
         self._calls.add(f"dynamodb.Query {self._label}")
-        attribute = self._indexes[IndexName]
         expression = KeyConditionExpression.get_expression()
-        if expression["operator"] != "=" or expression["values"][0].name != attribute:
-            raise NotImplementedError(f"stub query handles {attribute} = value only")
-        wanted = expression["values"][1]
-        found = [dict(item) for item in self.items.values() if item.get(attribute) == wanted][: Limit or None]
-        return {"Items": found, "Count": len(found), "ScannedCount": len(found)}
+        parts = list(expression["values"]) if expression["operator"] == "AND" else [KeyConditionExpression]
+        partition_condition, *sort_conditions = (part.get_expression() for part in parts)
+        partition_attribute = self._indexes[IndexName] if IndexName is not None else self.key_names[0]
+        if partition_condition["operator"] != "=" or partition_condition["values"][0].name != partition_attribute:
+            raise NotImplementedError(f"stub query needs {partition_attribute} = value first")
+        wanted = partition_condition["values"][1]
+        if IndexName is None:
+            found = list(self._partitions.get(wanted, {}).values())
+        else:
+            found = [item for item in self.items.values() if item.get(partition_attribute) == wanted]
+        sort_attribute = self.key_names[1] if IndexName is None and len(self.key_names) > 1 else None
+        for condition in sort_conditions:
+            operator, (attribute, *operands) = condition["operator"], condition["values"]
+            if attribute.name != sort_attribute:
+                raise NotImplementedError(f"stub query conditions the sort key {sort_attribute} only")
+            if operator == "=":
+                found = [item for item in found if item[attribute.name] == operands[0]]
+            elif operator == "begins_with":
+                found = [item for item in found if str(item[attribute.name]).startswith(operands[0])]
+            elif operator == "BETWEEN":
+                found = [item for item in found if operands[0] <= item[attribute.name] <= operands[1]]
+            else:
+                raise NotImplementedError(f"stub query does not handle the sort key operator {operator!r}")
+        if sort_attribute is not None:
+            found.sort(key=lambda item: item[sort_attribute], reverse=not ScanIndexForward)
+            if ExclusiveStartKey is not None:
+                start = ExclusiveStartKey[sort_attribute]
+                found = [item for item in found if (item[sort_attribute] > start) == ScanIndexForward]
+        elif ExclusiveStartKey is not None:
+            raise NotImplementedError("stub index query does not page")
+        page = found[:Limit] if Limit else found
+        answer: dict[str, Any] = {"Items": [self._project(item, ProjectionExpression) for item in page]}
+        answer["Count"] = answer["ScannedCount"] = len(page)
+        if Limit and len(found) > Limit:
+            answer["LastEvaluatedKey"] = {name: page[-1][name] for name in self.key_names}
+        return answer
+
+    @staticmethod
+    def _project(item: dict[str, Any], projection: str | None) -> dict[str, Any]:
+        if projection is None:
+            return dict(item)
+        wanted = [name.strip() for name in projection.split(",")]
+        if any(not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name) for name in wanted):
+            raise NotImplementedError(f"stub projects plain attribute names only: {projection!r}")
+        return {name: item[name] for name in wanted if name in item}
 
     def update_item(
         self,
@@ -197,18 +350,10 @@ class StubTable:
         ExpressionAttributeValues = ExpressionAttributeValues or {}
         key = self._key(Key)
         current = self.items.get(key)
-        if ConditionExpression is not None:
-            if ConditionExpression != self.SYNC_STATE_CONDITION:
-                raise NotImplementedError(f"stub does not evaluate {ConditionExpression!r}")
-            if (
-                current is not None
-                and "applied_version" in current
-                and not current["applied_version"] < ExpressionAttributeValues[":applied_version"]
-            ):
-                raise conditional_check_failed("UpdateItem")
+        self._check("UpdateItem", current, ConditionExpression, ExpressionAttributeNames, ExpressionAttributeValues)
         item = current if current is not None else dict(Key)
         apply_update(item, UpdateExpression, ExpressionAttributeNames, ExpressionAttributeValues)
-        self.items[key] = item
+        self._store(item)
         return {}
 
 
@@ -220,6 +365,19 @@ class StubDynamoDBResource:
 
     def Table(self, name: str) -> StubTable:
         return self._tables[name]
+
+    def batch_get_item(self, RequestItems: dict[str, dict[str, Any]]) -> dict[str, Any]:
+        """Every key answered at once (no UnprocessedKeys), one call per table as DynamoDB bills it."""
+        responses: dict[str, list[dict[str, Any]]] = {}
+        for name, request in RequestItems.items():
+            unknown = set(request) - {"Keys", "ConsistentRead"}
+            if unknown:
+                raise NotImplementedError(f"stub batch_get_item does not handle {sorted(unknown)}")
+            table = self._tables[name]
+            table._calls.add(f"dynamodb.BatchGetItem {table._label}")
+            found = (table.items.get(table._key(key)) for key in request["Keys"])
+            responses[name] = [dict(item) for item in found if item is not None]
+        return {"Responses": responses, "UnprocessedKeys": {}}
 
 
 # ---- DynamoDB, client API (Powertools idempotency) --------------------------------------------------

@@ -552,8 +552,7 @@ class _Slice:
         if not products:
             return
         ids = [product.id for product in products]
-        records = self.state.products(self.store_id, ids)
-        self.state.mark_seen(self.store_id, ids, time.time())
+        records = self.state.products_marking_seen(self.store_id, ids, time.time())
         for product in products:
             self.delta.seen += 1
             record = records.get(product.id)

@@ -182,9 +182,11 @@ def absolute_url(value: str | None, base: str | None = None) -> str | None:
     try:
         if text.startswith("//"):
             text = "https:" + text
-        elif base and not urlsplit(text).scheme:
-            text = urljoin(base, text)
         parts = urlsplit(text)
+        # Split once for the usual absolute URL: a catalog sync maps five URLs a product (issue 5).
+        if base and not parts.scheme:
+            text = urljoin(base, text)
+            parts = urlsplit(text)
     except ValueError:
         return None  # malformed (an unclosed IPv6 bracket): left out, as any URL that cannot be absolute
     return text if parts.scheme in ("http", "https") and parts.netloc else None

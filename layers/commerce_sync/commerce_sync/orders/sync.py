@@ -53,7 +53,6 @@ from commerce_sync.orders.mapping import (
 )
 from commerce_sync.orders.withheld_statuses import WITHHELD, Withheld, quiet, withheld_of, withheld_value
 from commerce_sync.platforms.history import HistoryUnavailable
-from commerce_sync.platforms.registry import history_source_for
 from commerce_sync.processing.event_applier import Entity, EventApplier, Handler, Outcome
 from commerce_sync.processing.services import Services
 from commerce_sync.processing.store_imports import HistoryMode
@@ -316,6 +315,10 @@ class OrderSync(EventApplier):
         """Reads an order commerce-sync never saw from the store's platform and applies it as its order.updated
         would be (under this event's lock: the same order); False when it cannot be read, so the shipment or refund
         is retried and then dead-lettered as before. A platform that answers 404 has no such order."""
+        # Imported here: the registry imports every platform's readers, a fifth of the order_status and cart_events
+        # functions' cold start, for this rare path (a shipment or refund of an order never seen).
+        from commerce_sync.platforms.registry import history_source_for
+
         try:
             secret = self._services.secrets.current(store.secret_id)
             credentials = dict(secret.get("platform_api_credentials") or {})
