@@ -63,6 +63,7 @@ from commerce_sync.aws.event_bus import EventPublisher, event_from_message  # no
 from commerce_sync.aws.observability import logger, metrics  # noqa: E402
 from commerce_sync.aws.secret_store import SecretReader  # noqa: E402
 from commerce_sync.aws.settings import Settings  # noqa: E402
+from commerce_sync.aws.store_cache import StoreCache  # noqa: E402
 from commerce_sync.aws.store_registry import PLATFORM_IDENTITY_INDEX, Store, StoreRegistry  # noqa: E402
 from commerce_sync.aws.sync_state import SyncState  # noqa: E402
 from commerce_sync.carts.sync import CartSync  # noqa: E402
@@ -157,7 +158,7 @@ def build_receiver(world: World) -> WebhookReceiver:
     settings = Settings.from_environment()
     return WebhookReceiver(
         adapters(),
-        StoreRegistry(settings.stores_table, world.dynamodb),
+        StoreCache(StoreRegistry(settings.stores_table, world.dynamodb), settings.store_cache_seconds),
         SecretReader(settings.secret_max_age_seconds, client=world.secrets_client),
         EventPublisher(settings.event_bus_name, client=world.events_client),
     )

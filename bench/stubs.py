@@ -62,6 +62,8 @@ class _Events:
 class _Meta:
     def __init__(self) -> None:
         self.events = _Events()
+        # A table's resource client (set by StubDynamoDBResource).
+        self.client: Any = None
 
 
 _CLAUSE = re.compile(r"\b(SET|ADD|DELETE|REMOVE)\s+")
@@ -161,7 +163,7 @@ def condition_holds(
 ) -> bool:
     """Evaluate a resource-API ConditionExpression (python values) against `item` (None: no item), as DynamoDB
     would: terms `attribute_exists(a)`, `attribute_not_exists(a)` and `a <op> b` (=, <>, <, <=, >, >=; operands
-    `#name`, `:value` or a plain attribute name), joined by AND / OR without parentheses (AND binds tighter).
+    `#name`, `:value` or a plain attribute name), joined by AND / OR (AND binds tighter), grouped by parentheses.
     A comparison with a missing attribute or between different types is false. Anything else is refused."""
     names, values, current = names or {}, values or {}, item or {}
 
@@ -198,12 +200,49 @@ def condition_holds(
             ">=": left >= right,
         }[operator]
 
-    if "(" in expression.replace("attribute_exists(", "").replace("attribute_not_exists(", ""):
-        raise NotImplementedError(f"stub does not evaluate parentheses or functions in {expression!r}")
-    return any(
-        all(term(part) for part in re.split(r"\s+AND\s+", alternative))
-        for alternative in re.split(r"\s+OR\s+", expression.strip())
-    )
+    def group(text: str) -> bool:
+        """OR of ANDs of terms, a term being a parenthesised group of its own."""
+        text = text.strip()
+        if text.startswith("(") and _closing(text, 0) == len(text) - 1:
+            return group(text[1:-1])
+        return any(
+            all(factor(part) for part in _top_level(alternative, "AND")) for alternative in _top_level(text, "OR")
+        )
+
+    def factor(text: str) -> bool:
+        text = text.strip()
+        if text.startswith("(") and _closing(text, 0) == len(text) - 1:
+            return group(text[1:-1])
+        return term(text)
+
+    return group(expression)
+
+
+def _closing(text: str, start: int) -> int:
+    """The index of the parenthesis that closes the one at `start`."""
+    depth = 0
+    for index in range(start, len(text)):
+        depth += {"(": 1, ")": -1}.get(text[index], 0)
+        if depth == 0:
+            return index
+    raise NotImplementedError(f"stub: unbalanced parentheses in {text!r}")
+
+
+def _top_level(text: str, operator: str) -> list[str]:
+    """`text` split on ` OPERATOR ` outside parentheses."""
+    parts, depth, start = [], 0, 0
+    separator = f" {operator} "
+    index = 0
+    while index < len(text):
+        character = text[index]
+        depth += {"(": 1, ")": -1}.get(character, 0)
+        if depth == 0 and text.startswith(separator, index):
+            parts.append(text[start:index])
+            index += len(separator)
+            start = index
+            continue
+        index += 1
+    return [*parts, text[start:]]
 
 
 class StubTable:
@@ -217,6 +256,7 @@ class StubTable:
         self.items: dict[tuple[Any, ...], dict[str, Any]] = {}
         self._calls = calls
         self._label = label
+        self.meta = _Meta()
         self._indexes: dict[str, str] = {}
         # The items of each partition key value: a Query reads its partition, not the whole table (the table
         # grows with every event a bench sends, and a scan per Query made the figures grow with it).
@@ -344,24 +384,96 @@ class StubTable:
         ExpressionAttributeNames: dict[str, str] | None = None,
         ExpressionAttributeValues: dict[str, Any] | None = None,
         ConditionExpression: str | None = None,
+        ReturnValues: str = "NONE",
     ) -> dict[str, Any]:
         self._calls.add(f"dynamodb.UpdateItem {self._label}")
-        ExpressionAttributeNames = ExpressionAttributeNames or {}
-        ExpressionAttributeValues = ExpressionAttributeValues or {}
-        key = self._key(Key)
-        current = self.items.get(key)
-        self._check("UpdateItem", current, ConditionExpression, ExpressionAttributeNames, ExpressionAttributeValues)
+        if ReturnValues not in ("NONE", "ALL_NEW"):
+            raise NotImplementedError(f"stub update_item returns NONE or ALL_NEW, not {ReturnValues}")
+        item = self.apply(
+            Key, UpdateExpression, ExpressionAttributeNames, ExpressionAttributeValues, ConditionExpression
+        )
+        return {"Attributes": dict(item)} if ReturnValues == "ALL_NEW" else {}
+
+    def apply(
+        self,
+        Key: dict[str, Any],
+        UpdateExpression: str,
+        ExpressionAttributeNames: dict[str, str] | None = None,
+        ExpressionAttributeValues: dict[str, Any] | None = None,
+        ConditionExpression: str | None = None,
+    ) -> dict[str, Any]:
+        """An UpdateItem's effect, uncounted (update_item's and a transaction's)."""
+        names, values = ExpressionAttributeNames or {}, ExpressionAttributeValues or {}
+        current = self.items.get(self._key(Key))
+        self._check("UpdateItem", current, ConditionExpression, names, values)
         item = current if current is not None else dict(Key)
-        apply_update(item, UpdateExpression, ExpressionAttributeNames, ExpressionAttributeValues)
+        apply_update(item, UpdateExpression, names, values)
         self._store(item)
+        return item
+
+    def holds(self, key: dict[str, Any], condition: str, names: Any, values: Any) -> bool:
+        return condition_holds(self.items.get(self._key(key)), condition, names, values)
+
+
+class _TransactionCanceled(ClientError):
+    pass
+
+
+class StubResourceClient:
+    """`table.meta.client` of the resource: TransactWriteItems of Update and ConditionCheck items (python values, as
+    the resource's client takes them), all or nothing, with DynamoDB's cancellation reasons."""
+
+    def __init__(self, tables: Mapping[str, StubTable]) -> None:
+        self._tables = dict(tables)
+
+    def transact_write_items(self, TransactItems: list[dict[str, Any]]) -> dict[str, Any]:
+        first = next(iter(TransactItems[0].values()))
+        self._tables[first["TableName"]]._calls.add(
+            f"dynamodb.TransactWriteItems {self._tables[first['TableName']]._label}"
+        )
+        reasons = []
+        for entry in TransactItems:
+            ((kind, operation),) = entry.items()
+            if kind not in ("Update", "ConditionCheck"):
+                raise NotImplementedError(f"stub transactions hold Update and ConditionCheck items, not {kind}")
+            condition = operation.get("ConditionExpression")
+            table = self._tables[operation["TableName"]]
+            held = condition is None or table.holds(
+                operation["Key"],
+                condition,
+                operation.get("ExpressionAttributeNames"),
+                operation.get("ExpressionAttributeValues"),
+            )
+            reasons.append({"Code": "None"} if held else {"Code": "ConditionalCheckFailed"})
+        if any(reason["Code"] != "None" for reason in reasons):
+            raise _TransactionCanceled(
+                {
+                    "Error": {"Code": "TransactionCanceledException", "Message": "Transaction cancelled"},
+                    "CancellationReasons": reasons,
+                },
+                "TransactWriteItems",
+            )
+        for entry in TransactItems:
+            ((kind, operation),) = entry.items()
+            if kind == "Update":
+                self._tables[operation["TableName"]].apply(
+                    operation["Key"],
+                    operation["UpdateExpression"],
+                    operation.get("ExpressionAttributeNames"),
+                    operation.get("ExpressionAttributeValues"),
+                )
         return {}
 
 
 class StubDynamoDBResource:
-    """`boto3.resource("dynamodb")`: `Table(name)` returns the registered StubTable."""
+    """`boto3.resource("dynamodb")`: `Table(name)` returns the registered StubTable, whose `meta.client` is the
+    resource's (transactions)."""
 
     def __init__(self, tables: Mapping[str, StubTable]) -> None:
         self._tables = dict(tables)
+        client = StubResourceClient(self._tables)
+        for table in self._tables.values():
+            table.meta.client = client
 
     def Table(self, name: str) -> StubTable:
         return self._tables[name]
