@@ -67,12 +67,13 @@ class CartSync(EventApplier):
         return PLATFORM_CUSTOMER, event.entity_id
 
     def reads_of(self, store: Store, event: CanonicalEvent) -> list[dict[str, str]]:
-        """The cart's state and its shopper's, and the shopper's consent record; a customer's platform and
-        Mailchimp items."""
+        """The cart's state, its aliases and its shopper's state, and the shopper's consent record; a customer's
+        platform and Mailchimp items."""
         entity_type, entity_id = self.entity_of(store, event)
         reads = [state_key(store.store_id, entity_type, entity_id)]
         if event.type is EventType.CART_UPDATED:
             customer = event.cart().customer
+            reads += [state_key(store.store_id, CART_ALIAS, reference) for reference in event.cart().references]
         elif event.type is EventType.CUSTOMER_UPDATED:
             customer = event.customer()
         else:
@@ -143,7 +144,9 @@ class CartSync(EventApplier):
         else:
             self._state.record_applied(store.store_id, CART, cart.id, event.entity_version, **written)
         for reference in cart.references:
-            self._state.mark(store.store_id, CART_ALIAS, reference, cart_id=cart.id)
+            # Written once: a cart's later events name the same references (read ahead with the cart).
+            if (self._state.applied(store.store_id, CART_ALIAS, reference) or {}).get("cart_id") != cart.id:
+                self._state.mark(store.store_id, CART_ALIAS, reference, cart_id=cart.id)
         # So a purchase by this shopper also ends this cart, whichever cart the order names. Bounded so a
         # shopper who abandons carts for years cannot grow the item past DynamoDB's 400 KB; a cart past
         # the bound is still ended by its own conversion and by the shopper's purchase-time mark.
