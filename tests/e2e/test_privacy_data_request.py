@@ -20,6 +20,7 @@ import boto3
 import pytest
 from commerce_sync.aws.privacy_audit import AUDIT_PARTITION
 from commerce_sync.aws.settings import Settings
+from commerce_sync.orders.stored import order_json
 
 from emulators.mailchimp import MailchimpEmulator
 from emulators.shopify import ShopifyEmulator
@@ -98,6 +99,9 @@ def state_items(store_id: str, keys: list[tuple[str, str]]) -> dict[tuple[str, s
         item = table.get_item(Key={"pk": f"{store_id}#{entity_type}#{entity_id}", "sk": "state"}).get("Item")
         if item is not None:
             attributes = {name: as_plain_json(value) for name, value in item.items() if name not in {"pk", "sk"}}
+            if "order" in item:
+                # Kept compressed (commerce_sync.orders.stored).
+                attributes["order"] = order_json(item["order"])
             for name in ("order", "customer", "pending_cart", "withheld"):
                 if attributes.get(name):
                     attributes[name] = json.loads(attributes[name])

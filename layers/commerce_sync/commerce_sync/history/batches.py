@@ -51,6 +51,7 @@ from commerce_sync.mailchimp.ids import store_path
 from commerce_sync.mailchimp.mapping import customer_id
 from commerce_sync.mailchimp.models import McCustomer
 from commerce_sync.orders.mapping import to_mailchimp_order
+from commerce_sync.orders.stored import ORDER_ATTRIBUTE, packed, stored_order
 from commerce_sync.orders.sync import ORDER, merge, segment_entry, write_order
 from commerce_sync.platforms.history import history_event_id
 from commerce_sync.processing.dead_letters import DeadLetters
@@ -159,9 +160,9 @@ class HistoryWriter:
             if applied_version(held) >= event.entity_version:
                 progress.unchanged += 1
                 continue
-            if held.get("order"):
+            known = stored_order(held)
+            if known is not None:
                 # As OrderSync: parcels and refunds known only from their own events are kept.
-                known = Order.model_validate_json(held["order"])
                 order = merge(
                     order.model_copy(update={"shipments": known.shipments, "refunds": known.refunds}),
                     order.shipments,
@@ -169,11 +170,11 @@ class HistoryWriter:
                 )
             if order.financial_status is None:
                 # Recorded (so a later event merges into it) and not written, as OrderSync does.
-                unpaid.append((order.id, event.entity_version, {"order": order.model_dump_json()}))
+                unpaid.append((order.id, event.entity_version, {ORDER_ATTRIBUTE: packed(order)}))
                 progress.skipped += 1
                 continue
             candidates.append((event, order, bool(held.get("sent"))))
-            writes.append((order.id, event.entity_version, {"order": order.model_dump_json(), "sent": True}))
+            writes.append((order.id, event.entity_version, {ORDER_ATTRIBUTE: packed(order), "sent": True}))
         self.sync_state.record_applied_many(self.store.store_id, ORDER, unpaid)
         lost = self.sync_state.record_applied_many(self.store.store_id, ORDER, writes)
         prepared = Prepared()
@@ -265,13 +266,14 @@ class HistoryWriter:
                 return []
             customer = Customer.model_validate_json(held[HISTORY_CUSTOMER])
             return customer_marks(customer, self.customers.for_store(self.store, customer))
-        if applied_version(held) != version and held.get("order") and held.get("sent"):
+        known = stored_order(held)
+        if applied_version(held) != version and known is not None and held.get("sent"):
             # A live event applied a newer version while the batch waited: the batch's older body may have
             # landed after it, so the newer order is written again.
             progress.superseded += 1
-            self._write_order(Order.model_validate_json(held["order"]), likely_new=False)
-        elif applied_version(held) == version and held.get("order"):
-            self._count_for_segments(Order.model_validate_json(held["order"]), version)
+            self._write_order(known, likely_new=False)
+        elif applied_version(held) == version and known is not None:
+            self._count_for_segments(known, version)
         return []
 
     def _count_for_segments(self, order: Order, version: str) -> None:
@@ -332,7 +334,7 @@ class HistoryWriter:
             entity: Any = Customer.model_validate_json(held[HISTORY_CUSTOMER])
             event_type = EventType.CUSTOMER_UPDATED
         else:
-            entity = Order.model_validate_json(held["order"])
+            entity = stored_order(held)
             event_type = EventType.ORDER_UPDATED
         return make_event(
             event_type=event_type,

@@ -51,6 +51,7 @@ from commerce_sync.orders.mapping import (
     refunded_amount,
     to_mailchimp_order,
 )
+from commerce_sync.orders.stored import ORDER_ATTRIBUTE, packed, stored_order
 from commerce_sync.orders.withheld_statuses import WITHHELD, Withheld, quiet, withheld_of, withheld_value
 from commerce_sync.platforms.history import HistoryUnavailable
 from commerce_sync.processing.event_applier import Entity, EventApplier, Handler, Outcome
@@ -167,7 +168,7 @@ class OrderSync(EventApplier):
 
     def _stored(self, store: Store, order_id: str) -> tuple[dict[str, Any], Order | None]:
         state = self._state.applied(store.store_id, ORDER, order_id) or {}
-        return state, Order.model_validate_json(state["order"]) if state.get("order") else None
+        return state, stored_order(state)
 
     # ---- order.updated ---------------------------------------------------------------------------
 
@@ -185,9 +186,7 @@ class OrderSync(EventApplier):
                 order.refunds,
             )
         if order.financial_status is None:
-            self._state.record_applied(
-                store.store_id, ORDER, order.id, event.entity_version, order=order.model_dump_json()
-            )
+            self._state.record_applied(store.store_id, ORDER, order.id, event.entity_version, order=packed(order))
             return {"outcome": "not_an_order_yet", "order_id": order.id}
 
         sent_before = bool(state.get("sent"))
@@ -204,7 +203,7 @@ class OrderSync(EventApplier):
             ORDER,
             order.id,
             event.entity_version,
-            order=order.model_dump_json(),
+            order=packed(order),
             sent=True,
             **{WITHHELD: withheld_value(outcome.pop(WITHHELD))},
         )
@@ -307,7 +306,7 @@ class OrderSync(EventApplier):
             )
         )
         # The order's own version stays: a later order.updated still applies, and keeps these merged in.
-        marks = {"order": order.model_dump_json(), WITHHELD: withheld_value(outcome.pop(WITHHELD))}
+        marks = {ORDER_ATTRIBUTE: packed(order), WITHHELD: withheld_value(outcome.pop(WITHHELD))}
         self._state.mark(store.store_id, ORDER, order_id, **marks)
         return {"order_id": order_id, **outcome, "read_from_platform": read_from_platform}
 

@@ -32,6 +32,7 @@ from commerce_sync.carts.conversion import CART, CUSTOMER, OPEN_CARTS
 from commerce_sync.carts.customers import PLATFORM_CUSTOMER
 from commerce_sync.mailchimp.client import MailchimpClient
 from commerce_sync.mailchimp.ids import to_mailchimp_id
+from commerce_sync.orders.stored import ORDER_ATTRIBUTE, order_json
 from commerce_sync.orders.sync import ORDER
 from commerce_sync.orders.withheld_statuses import WITHHELD
 from commerce_sync.privacy.subjects import mailchimp_ids
@@ -123,7 +124,9 @@ def _embedded(value: Any) -> Any:
 
 def state_entry(entity_type: str, entity_id: str, item: dict[str, Any]) -> SyncStateEntry:
     attributes = {
-        name: _embedded(plain(value)) if name in EMBEDDED_JSON else plain(value)
+        name: _embedded(order_json(value) if name == ORDER_ATTRIBUTE else plain(value))
+        if name in EMBEDDED_JSON
+        else plain(value)
         for name, value in sorted(item.items())
         if name not in KEY_ATTRIBUTES
     }
