@@ -67,6 +67,8 @@ from .faults import (
     FAULT_403_HTML,
     FAULT_429,
     FAULT_500,
+    FAULT_500_COMMITTED,
+    FAULT_OUTAGE,
     FAULT_TIMEOUT,
     GATEWAY_TIMEOUT_HTML,
     FaultInjector,
@@ -83,6 +85,7 @@ from .problems import (
     api_key_missing,
     internal_error,
     not_found,
+    service_unavailable,
     too_many_requests,
 )
 from .state import Account, BatchResult, EmulatorState, JsonDict, RecordedRequest, now_iso
@@ -340,6 +343,7 @@ class EmulatorApp:
             account.state.clear()
         self.oauth.clear()
         self.faults.configure(FaultSettings())
+        self.faults.end_outage()
 
     def record(self, entry: RecordedRequest) -> None:
         # One emulator-wide log, in the primary's state (where it always was); entries name their account.
@@ -470,6 +474,13 @@ class EmulatorApp:
             return self._problem_response(problem, request_id), (429, fault, _parse_json(raw)), account_id
         if fault == FAULT_500:
             return self._problem_response(internal_error(), request_id), (500, fault, _parse_json(raw)), account_id
+        if fault == FAULT_OUTAGE:
+            problem = service_unavailable()
+            return self._problem_response(problem, request_id), (503, fault, _parse_json(raw)), account_id
+        if fault == FAULT_500_COMMITTED:
+            # The work is done (a write lands), only the answer is lost: the client sees a plain 500.
+            _, ran_as = self._authenticated_dispatch(request, api_path, raw, request_id)
+            return self._problem_response(internal_error(), request_id), (500, fault, _parse_json(raw)), ran_as
         if fault == FAULT_TIMEOUT:
             if settings.timeout_commits:
                 self._authenticated_dispatch(request, api_path, raw, request_id)
