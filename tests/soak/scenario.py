@@ -611,6 +611,7 @@ def build(settings: SoakSettings) -> Scenario:
     # Out of order: a later change of the entity overtakes the change before it.
     position = {number: index for index, number in enumerate(order)}
     overtaking: set[int] = set()
+    swapped: set[int] = set()
     candidates = [d for d in deliveries if d.step > 0]
     rng.shuffle(candidates)
     wanted = round(settings.out_of_order_share * len(deliveries))
@@ -618,12 +619,14 @@ def build(settings: SoakSettings) -> Scenario:
         if len(overtaking) >= wanted:
             break
         earlier = delivery.number - 1  # the story's previous step (stories are numbered consecutively)
-        if delivery.number in overtaking or earlier in overtaking:
+        # Each delivery takes part in one swap at most: a second would undo or blur the first.
+        if delivery.number in swapped or earlier in swapped:
             continue
         here, there = position[delivery.number], position[earlier]
         order[here], order[there] = order[there], order[here]
         position[delivery.number], position[earlier] = there, here
         overtaking.add(delivery.number)
+        swapped.update((delivery.number, earlier))
 
     schedule = [Send(delivery=number, out_of_order=number in overtaking) for number in order]
     # Duplicates: the same delivery again, some time after the first.
