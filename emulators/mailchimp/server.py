@@ -19,6 +19,8 @@ a field of the JSON body) picks an account; the primary (the constructor's) when
   GET  /_emulator/state[?account=ID]    full dump of one account (stores, lists, campaigns, batches, order
                                         histories) plus faults, in_flight, account and the list of accounts
   POST /_emulator/faults                body: the keyword arguments of `MailchimpEmulator.set_faults`
+  POST /_emulator/outage                {"seconds": N}: every /3.0 request answers 503 for N seconds (faults.py);
+                                        DELETE ends it, GET says whether one is under way: {"in_outage": bool}
   POST /_emulator/reset                 clears every account's data, the request log, OAuth codes and login,
                                         and the faults
   POST /_emulator/campaigns             {"id": "..."} or {"ids": [...]}, [account]; GET lists them
@@ -175,6 +177,7 @@ class EmulatorApp:
             [
                 Rule("/state", endpoint="state", methods=["GET"]),
                 Rule("/faults", endpoint="faults", methods=["GET", "POST"]),
+                Rule("/outage", endpoint="outage", methods=["GET", "POST", "DELETE"]),
                 Rule("/reset", endpoint="reset", methods=["POST"]),
                 Rule("/campaigns", endpoint="campaigns", methods=["GET", "POST"]),
                 Rule("/requests", endpoint="requests", methods=["GET", "DELETE"]),
@@ -549,6 +552,13 @@ class EmulatorApp:
         if request.method == "POST":
             self.faults.configure(FaultSettings(**self._admin_body(request)))
         return _json_response(self.faults.settings.to_json())
+
+    def _admin_outage(self, request: Request) -> Response:
+        if request.method == "POST":
+            self.faults.start_outage(float(self._admin_body(request)["seconds"]))
+        elif request.method == "DELETE":
+            self.faults.end_outage()
+        return _json_response({"in_outage": self.faults.in_outage})
 
     def _admin_reset(self, request: Request) -> Response:
         self.reset()

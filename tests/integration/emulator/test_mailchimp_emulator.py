@@ -788,3 +788,14 @@ def test_an_outage_can_be_ended_early_and_outlasts_a_change_of_rates(api: Api, e
     assert api("GET", "/ping").status_code == 503
     emu.end_outage()
     assert api("GET", "/ping").status_code == 200
+
+
+def test_the_outage_switch_is_an_admin_route_too(api: Api, emu: MailchimpEmulator) -> None:
+    started = requests.post(f"{emu.admin_url}/outage", json={"seconds": 60}, timeout=5)
+    during = api("GET", "/ping").status_code
+    ended = requests.delete(f"{emu.admin_url}/outage", timeout=5)
+    refused = requests.post(f"{emu.admin_url}/outage", json={"seconds": 0}, timeout=5)
+
+    assert (started.json(), during, ended.json()) == ({"in_outage": True}, 503, {"in_outage": False})
+    assert refused.status_code == 400
+    assert api("GET", "/ping").status_code == 200
