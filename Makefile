@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PORT ?= 3000
 
-.PHONY: venv lock security test test-unit test-integration test-e2e lint validate build demo run bench bench-concurrency bench-product-sync bench-backfill bench-promotions bench-segments bench-aws-calls cost clean
+.PHONY: venv lock security test test-unit test-integration test-e2e soak lint validate build demo run bench bench-concurrency bench-product-sync bench-backfill bench-promotions bench-segments bench-aws-calls cost clean
 
 # Installs exactly the versions in constraints.txt (the lock): a release elsewhere cannot change what CI runs.
 $(STAMP): pyproject.toml constraints.txt
@@ -46,6 +46,23 @@ test-integration: $(STAMP)
 
 test-e2e: $(STAMP)
 	$(BIN)/pytest tests/e2e
+
+## The chaos soak (docs/soak.md): SOAK_DELIVERIES webhook deliveries across six stores while Mailchimp injects
+## faults and goes down for SOAK_OUTAGE_SECONDS, then the dead letters replayed and Mailchimp compared with the
+## ground truth. Prints the report and writes it as JSON to SOAK_REPORT; the functions' logs go to SOAK_LOG.
+## Smaller: make soak SOAK_DELIVERIES=1000. SOAK_ARGS goes to pytest.
+SOAK_DELIVERIES ?= 10000
+SOAK_SEED ?= 1
+SOAK_OUTAGE_SECONDS ?= 30
+SOAK_SENDERS ?= 4
+SOAK_REPORT ?= .local/soak-report.json
+SOAK_LOG ?= .local/soak.log
+SOAK_ARGS ?=
+soak: $(STAMP)
+	@mkdir -p $(dir $(SOAK_REPORT)) $(dir $(SOAK_LOG))
+	SOAK_DELIVERIES=$(SOAK_DELIVERIES) SOAK_SEED=$(SOAK_SEED) SOAK_OUTAGE_SECONDS=$(SOAK_OUTAGE_SECONDS) \
+	  SOAK_SENDERS=$(SOAK_SENDERS) SOAK_REPORT=$(SOAK_REPORT) \
+	  $(BIN)/pytest -n 0 -s -q tests/soak $(SOAK_ARGS) 2>$(SOAK_LOG)
 
 ## ruff, the import contracts (pyproject: [tool.importlinter]) and mypy on the layer, the handlers and the CLI.
 lint: $(STAMP)

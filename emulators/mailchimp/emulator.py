@@ -134,7 +134,8 @@ class MailchimpEmulator(LoopbackServer):
         every account.
 
         Each is a dict: method, path (with the `/3.0` prefix), status, body (parsed JSON or None), query,
-        source, request_id, fault (None, "429", "500", "timeout", "403_html" or "concurrency"), at,
+        source, request_id, fault (None, "429", "500", "timeout", "500_committed", "outage", "403_html" or
+        "concurrency"), at,
         operation_id (batch operations only), account_id (the credential's account; None without a valid
         one). The login server's requests are in `oauth_requests`.
         """
@@ -213,8 +214,10 @@ class MailchimpEmulator(LoopbackServer):
         seed: int = 1,
         timeout_s: float = 10.0,
         timeout_commits: bool = False,
+        rate_500_committed: float = 0.0,
     ) -> FaultSettings:
-        """Replaces the fault settings (all zero = no faults) and re-seeds the random choice."""
+        """Replaces the fault settings (all zero = no faults) and re-seeds the random choice. An outage under way
+        (`start_outage`) goes on."""
         settings = FaultSettings(
             rate_429=rate_429,
             rate_500=rate_500,
@@ -224,9 +227,22 @@ class MailchimpEmulator(LoopbackServer):
             seed=seed,
             timeout_s=timeout_s,
             timeout_commits=timeout_commits,
+            rate_500_committed=rate_500_committed,
         )
         self.app.faults.configure(settings)
         return settings
+
+    def start_outage(self, seconds: float) -> None:
+        """Every `/3.0` request of every account is answered 503 (nothing processed) for `seconds` from now:
+        Mailchimp down as a whole. Recorded with fault "outage"."""
+        self.app.faults.start_outage(seconds)
+
+    def end_outage(self) -> None:
+        self.app.faults.end_outage()
+
+    @property
+    def in_outage(self) -> bool:
+        return self.app.faults.in_outage
 
     @property
     def faults(self) -> FaultSettings:

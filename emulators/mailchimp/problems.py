@@ -120,3 +120,12 @@ def internal_error() -> ApiProblem:
         "Internal Server Error",
         "An unexpected internal error has occurred. Please contact Support for more information.",
     )
+
+
+def service_unavailable() -> ApiProblem:
+    """What every request gets during an outage (`faults.FAULT_OUTAGE`)."""
+    return ApiProblem(
+        503,
+        "Service Unavailable",
+        "The service is temporarily unavailable. Please try again later.",
+    )

@@ -19,6 +19,8 @@ a field of the JSON body) picks an account; the primary (the constructor's) when
   GET  /_emulator/state[?account=ID]    full dump of one account (stores, lists, campaigns, batches, order
                                         histories) plus faults, in_flight, account and the list of accounts
   POST /_emulator/faults                body: the keyword arguments of `MailchimpEmulator.set_faults`
+  POST /_emulator/outage                {"seconds": N}: every /3.0 request answers 503 for N seconds (faults.py);
+                                        DELETE ends it, GET says whether one is under way: {"in_outage": bool}
   POST /_emulator/reset                 clears every account's data, the request log, OAuth codes and login,
                                         and the faults
   POST /_emulator/campaigns             {"id": "..."} or {"ids": [...]}, [account]; GET lists them
@@ -67,6 +69,8 @@ from .faults import (
     FAULT_403_HTML,
     FAULT_429,
     FAULT_500,
+    FAULT_500_COMMITTED,
+    FAULT_OUTAGE,
     FAULT_TIMEOUT,
     GATEWAY_TIMEOUT_HTML,
     FaultInjector,
@@ -83,6 +87,7 @@ from .problems import (
     api_key_missing,
     internal_error,
     not_found,
+    service_unavailable,
     too_many_requests,
 )
 from .state import Account, BatchResult, EmulatorState, JsonDict, RecordedRequest, now_iso
@@ -172,6 +177,7 @@ class EmulatorApp:
             [
                 Rule("/state", endpoint="state", methods=["GET"]),
                 Rule("/faults", endpoint="faults", methods=["GET", "POST"]),
+                Rule("/outage", endpoint="outage", methods=["GET", "POST", "DELETE"]),
                 Rule("/reset", endpoint="reset", methods=["POST"]),
                 Rule("/campaigns", endpoint="campaigns", methods=["GET", "POST"]),
                 Rule("/requests", endpoint="requests", methods=["GET", "DELETE"]),
@@ -340,6 +346,7 @@ class EmulatorApp:
             account.state.clear()
         self.oauth.clear()
         self.faults.configure(FaultSettings())
+        self.faults.end_outage()
 
     def record(self, entry: RecordedRequest) -> None:
         # One emulator-wide log, in the primary's state (where it always was); entries name their account.
@@ -470,6 +477,13 @@ class EmulatorApp:
             return self._problem_response(problem, request_id), (429, fault, _parse_json(raw)), account_id
         if fault == FAULT_500:
             return self._problem_response(internal_error(), request_id), (500, fault, _parse_json(raw)), account_id
+        if fault == FAULT_OUTAGE:
+            problem = service_unavailable()
+            return self._problem_response(problem, request_id), (503, fault, _parse_json(raw)), account_id
+        if fault == FAULT_500_COMMITTED:
+            # The work is done (a write lands), only the answer is lost: the client sees a plain 500.
+            _, ran_as = self._authenticated_dispatch(request, api_path, raw, request_id)
+            return self._problem_response(internal_error(), request_id), (500, fault, _parse_json(raw)), ran_as
         if fault == FAULT_TIMEOUT:
             if settings.timeout_commits:
                 self._authenticated_dispatch(request, api_path, raw, request_id)
@@ -538,6 +552,13 @@ class EmulatorApp:
         if request.method == "POST":
             self.faults.configure(FaultSettings(**self._admin_body(request)))
         return _json_response(self.faults.settings.to_json())
+
+    def _admin_outage(self, request: Request) -> Response:
+        if request.method == "POST":
+            self.faults.start_outage(float(self._admin_body(request)["seconds"]))
+        elif request.method == "DELETE":
+            self.faults.end_outage()
+        return _json_response({"in_outage": self.faults.in_outage})
 
     def _admin_reset(self, request: Request) -> Response:
         self.reset()

@@ -751,3 +751,51 @@ def test_command_line_runs_the_server() -> None:
     finally:
         process.terminate()
         process.wait(timeout=5)
+
+
+def test_a_committed_500_does_the_work_then_answers_500(api: Api, emu: MailchimpEmulator) -> None:
+    make_store(api)
+    make_product(api)
+    emu.set_faults(rate_500_committed=1.0)
+    failed = api("POST", "/ecommerce/stores/s1/orders", order_body())
+    emu.set_faults()
+
+    assert assert_problem(failed, 500, "Internal Server Error")
+    assert [r["fault"] for r in emu.requests if r["path"].endswith("/orders")] == ["500_committed"]
+    retry = api("POST", "/ecommerce/stores/s1/orders", order_body())
+    assert "An order with the provided ID already exists" in assert_problem(retry, 400, "Bad Request")["detail"]
+
+
+def test_an_outage_fails_every_request_without_processing_it_until_it_ends(api: Api, emu: MailchimpEmulator) -> None:
+    make_store(api)
+    emu.start_outage(0.5)
+    product = {"id": "p9", "title": "Mug", "variants": [{"id": "v9", "title": "Mug"}]}
+    during = [api("GET", "/ping").status_code, api("POST", "/ecommerce/stores/s1/products", product).status_code]
+    in_outage = emu.in_outage
+    time.sleep(0.6)
+
+    assert during == [503, 503] and in_outage
+    assert not emu.in_outage
+    assert api("GET", "/ecommerce/stores/s1/products").json()["products"] == [], "nothing was processed"
+    assert api("GET", "/ping").status_code == 200
+    ours = [r["fault"] for r in emu.requests if r["path"] in ("/3.0/ping", "/3.0/ecommerce/stores/s1/products")]
+    assert ours == ["outage", "outage", None, None]
+
+
+def test_an_outage_can_be_ended_early_and_outlasts_a_change_of_rates(api: Api, emu: MailchimpEmulator) -> None:
+    emu.start_outage(60)
+    emu.set_faults(rate_429=0.0)
+    assert api("GET", "/ping").status_code == 503
+    emu.end_outage()
+    assert api("GET", "/ping").status_code == 200
+
+
+def test_the_outage_switch_is_an_admin_route_too(api: Api, emu: MailchimpEmulator) -> None:
+    started = requests.post(f"{emu.admin_url}/outage", json={"seconds": 60}, timeout=5)
+    during = api("GET", "/ping").status_code
+    ended = requests.delete(f"{emu.admin_url}/outage", timeout=5)
+    refused = requests.post(f"{emu.admin_url}/outage", json={"seconds": 0}, timeout=5)
+
+    assert (started.json(), during, ended.json()) == ({"in_outage": True}, 503, {"in_outage": False})
+    assert refused.status_code == 400
+    assert api("GET", "/ping").status_code == 200
