@@ -94,7 +94,9 @@ CampaignId = Annotated[str, StringConstraints(strip_whitespace=True, max_length=
 
 
 class CanonicalModel(BaseModel):
-    model_config = ConfigDict(extra="ignore", frozen=True, str_strip_whitespace=True)
+    # defer_build: each model's validator is built when first used, not at import. Building all of them was a
+    # tenth of every function's cold start, and a function validates a few kinds of entity, not all of them.
+    model_config = ConfigDict(extra="ignore", frozen=True, str_strip_whitespace=True, defer_build=True)
 
 
 class Address(CanonicalModel):

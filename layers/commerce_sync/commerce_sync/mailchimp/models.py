@@ -18,7 +18,9 @@ Money = Annotated[Decimal, PlainSerializer(lambda value: float(value), return_ty
 
 
 class MailchimpResource(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # defer_build: each resource's validator is built when first used, not at import (most functions send a
+    # few kinds of resource; building all of them at import cost every function's cold start).
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     def body(self) -> dict[str, Any]:
         """The JSON body to send: unset optional fields are left out rather than sent as null."""

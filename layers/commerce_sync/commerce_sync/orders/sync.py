@@ -314,8 +314,8 @@ class OrderSync(EventApplier):
         """Reads an order commerce-sync never saw from the store's platform and applies it as its order.updated
         would be (under this event's lock: the same order); False when it cannot be read, so the shipment or refund
         is retried and then dead-lettered as before. A platform that answers 404 has no such order."""
-        # Imported here: the registry imports every platform's readers, a fifth of the order_status and cart_events
-        # functions' cold start, for this rare path (a shipment or refund of an order never seen).
+        # Imported here, for this rare path (a shipment or refund of an order never seen): the registry itself is
+        # light since it loads platforms on first use, but nothing else in order_status and cart_events needs it.
         from commerce_sync.platforms.registry import history_source_for
 
         try:

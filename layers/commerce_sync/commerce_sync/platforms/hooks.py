@@ -32,7 +32,6 @@ from commerce_sync.platforms.secret_push import (
 from commerce_sync.platforms.shopify.api import access_token as shopify_access_token
 from commerce_sync.platforms.shopify.api import api_root as shopify_api_root
 from commerce_sync.platforms.shopify.hooks import ShopifyWebhooks, not_checked_reason
-from commerce_sync.platforms.shopify.webhooks import SUBSCRIBED_TOPICS as SHOPIFY_TOPICS
 from commerce_sync.platforms.webhook_health import HealthCheckedWebhooks, WebhookHealth, WebhookHealthUnavailable
 from commerce_sync.platforms.woocommerce.api import key_pair as woocommerce_key_pair
 from commerce_sync.platforms.woocommerce.api import rest_root as woocommerce_api_root
@@ -105,6 +104,10 @@ class PlatformHooks:
             root = shopify_api_root(store)
         except PlatformApiUrlError as error:
             raise WebhookHealthUnavailable(f"store {store.store_id}: {error}") from error
+        # Imported here: the topics live with Shopify's normaliser (its orders, catalog and checkout models), which
+        # the nightly sync and the cart and order functions that import this module would otherwise load at init.
+        from commerce_sync.platforms.shopify.webhooks import SUBSCRIBED_TOPICS as SHOPIFY_TOPICS
+
         return ShopifyWebhooks(root, token, platform_session(self._policy), SHOPIFY_TOPICS, address)
 
     def check_and_repair(self, store: Store, credentials: Mapping[str, Any], repair: bool = True) -> WebhookHealth:
