@@ -8,10 +8,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import boto3
-from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer, IdempotencyConfig
 
 from commerce_sync.accounts.budget import AccountBudget
 from commerce_sync.accounts.health import AccountHealthBook
@@ -32,6 +31,9 @@ from commerce_sync.aws.tombstones import Tombstones
 from commerce_sync.mailchimp.client import MailchimpClient, RetryPolicy
 from commerce_sync.mailchimp.credentials import CredentialsError, MailchimpCredentials
 from commerce_sync.mailchimp.errors import MailchimpError
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer, IdempotencyConfig
 
 # Shopify retries for 4 hours and BigCommerce for 48; a day of dedupe covers every platform's
 # redelivery of the same event without keeping records forever.
@@ -121,11 +123,17 @@ class Services:
 
     @cached_property
     def idempotency_store(self) -> DynamoDBPersistenceLayer:
+        # Imported here, not with the module: the webhooks, rotation and connect functions never use it, and it is
+        # one of the larger imports of their cold start (docs/performance.md).
+        from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
+
         return DynamoDBPersistenceLayer(table_name=self.settings.idempotency_table)
 
     def idempotency_config(self, key_path: str = "[store_id, event_id]") -> IdempotencyConfig:
         """Keyed by store and event id: platforms' own ids (a WooCommerce resource id and date, a
         BigCommerce hash) are unique within one store only."""
+        from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig
+
         return IdempotencyConfig(event_key_jmespath=key_path, expires_after_seconds=IDEMPOTENCY_TTL_SECONDS)
 
     @cached_property
