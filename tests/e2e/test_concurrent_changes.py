@@ -22,6 +22,7 @@ from emulators.mailchimp.holds import Matcher
 from local_runner.runner import LocalRunner
 from local_runner.senders import send_canonical
 from tests.e2e.test_canonical_webhook import cart_event
+from tests.e2e.test_promotion_webhooks import promotion_event, rule_in_mailchimp, version
 from tests.e2e.test_shopify_orders import EVENTS, at, mailchimp_order, new_order, send
 from tests.harness import MailchimpReader, RegisteredStore, register_store
 
@@ -152,3 +153,42 @@ def test_a_cart_held_mid_write_while_the_shopper_buys_it_is_not_left_in_mailchim
     cart = mailchimp_reader.resource(f"/ecommerce/stores/{shopify_store.store_id}/carts/{cart_token}")
     assert cart is None, "a purchased cart stays out of Mailchimp (no abandoned-cart e-mail after the purchase)"
     assert mailchimp_order(mailchimp_reader, shopify_store, order["id"]) is not None
+
+
+def test_an_older_promotion_held_mid_write_while_a_newer_one_arrives_ends_with_the_newer_amount(
+    runner: LocalRunner, mailchimp: MailchimpEmulator, mailchimp_reader: MailchimpReader
+) -> None:
+    """Found by the chaos soak: product and promotion changes had no lease, so a coupon's older change, written
+    after its newer one had been applied by another container, was left in Mailchimp."""
+    store = register_store("canonical")
+    rule = {
+        "id": f"spring-{uuid.uuid4().hex[:6]}",
+        "title": "Spring",
+        "type": "percentage",
+        "amount": "0.1",
+        "target": "total",
+        "starts_at": "2025-06-01T00:00:00Z",
+        "ends_at": "2030-06-01T00:00:00Z",
+        "codes": [],
+    }
+    newer = {**rule, "amount": "0.2"}
+
+    def older_write(method: str, path: str, body: Any) -> bool:
+        return (
+            method in {"POST", "PATCH"}
+            and "/promo-rules" in path
+            and isinstance(body, dict)
+            and (body.get("amount") == 0.1)
+        )
+
+    def deliver(data: dict[str, Any], seconds: int) -> None:
+        body = promotion_event(store.store_id, "promotion.updated", data, version(seconds))
+        response = send_canonical(runner.url, store.webhook_secret, store.store_id, body)
+        assert response.status_code == 202, response.text
+
+    newer_change_while_the_older_is_held(
+        runner, mailchimp, older_write, lambda: deliver(rule, 1), lambda: deliver(newer, 2), "ProductSyncQueue", 2
+    )
+
+    held = rule_in_mailchimp(mailchimp_reader, store.store_id, rule["id"])
+    assert held is not None and held["amount"] == 0.2

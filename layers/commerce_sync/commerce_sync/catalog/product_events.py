@@ -22,6 +22,7 @@ from typing import Any
 from aws_lambda_powertools.utilities.idempotency import idempotent_function
 
 from commerce_sync.accounts.budget import AccountRefused, AccountUnavailable
+from commerce_sync.aws.entity_locks import EntityLocks
 from commerce_sync.aws.observability import logger
 from commerce_sync.aws.store_registry import Store
 from commerce_sync.canonical.errors import NotImplementedYet, UnknownStore
@@ -35,6 +36,8 @@ from commerce_sync.processing.services import Services
 from commerce_sync.processing.store_imports import StoreImports
 
 Result = dict[str, Any]
+# The entity type of a product's lease.
+PRODUCT_ENTITY = "product"
 
 
 class ProductEvents:
@@ -82,7 +85,13 @@ class ProductEvents:
         if store is None:
             raise UnknownStore(f"store {event.store_id} is not registered")
         logger.append_keys(store_id=store.store_id, event_id=event.event_id, event_type=event.type.value)
-        with self._services.budget.holding(store.mailchimp_account, "live"):
+        # The entity's lease (aws.entity_locks): two changes of one product applied at once by two containers (one
+        # overtaking the other) would each pass the version check and the older could reach Mailchimp last.
+        locks = EntityLocks(self._services.sync_state.table, self._time_left)
+        with (
+            locks.holding(store.store_id, PRODUCT_ENTITY, [event.entity_id]),
+            self._services.budget.holding(store.mailchimp_account, "live", self._time_left()),
+        ):
             if event.type is EventType.PRODUCT_UPDATED:
                 result = self._updated(store, event)
             elif event.type is EventType.PRODUCT_DELETED:
@@ -91,6 +100,11 @@ class ProductEvents:
                 raise NotImplementedYet(f"product_sync does not handle {event.type.value} events")
         record_outcome("ProductEvent", event.type.value, event.event_id, result)
         return result
+
+    def _time_left(self) -> float | None:
+        """Seconds this invocation has left (the context registered for idempotency); None outside Lambda."""
+        context = self.idempotency_config.lambda_context
+        return context.get_remaining_time_in_millis() / 1000 if context is not None else None
 
     def _client(self, store: Store, refresh: bool) -> MailchimpClient:
         """The store's account's client; a refusal of credentials read afresh is the account's, not the event's."""
