@@ -31,6 +31,7 @@ from commerce_sync.catalog.state import CatalogState, ProductRecord
 from commerce_sync.catalog.writer import Outcome, ProductWriter, removal_write, unchanged, upsert_write
 from commerce_sync.mailchimp.client import MailchimpClient
 from commerce_sync.mailchimp.errors import MailchimpAuthError
+from commerce_sync.processing.event_applier import time_left
 from commerce_sync.processing.outcomes import record_outcome
 from commerce_sync.processing.services import Services
 from commerce_sync.processing.store_imports import StoreImports
@@ -102,9 +103,7 @@ class ProductEvents:
         return result
 
     def _time_left(self) -> float | None:
-        """Seconds this invocation has left (the context registered for idempotency); None outside Lambda."""
-        context = self.idempotency_config.lambda_context
-        return context.get_remaining_time_in_millis() / 1000 if context is not None else None
+        return time_left(self.idempotency_config)
 
     def _client(self, store: Store, refresh: bool) -> MailchimpClient:
         """The store's account's client; a refusal of credentials read afresh is the account's, not the event's."""

@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
-from aws_lambda_powertools.utilities.idempotency import idempotent_function
+from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig, idempotent_function
 
 from commerce_sync.accounts.budget import AccountBudget, AccountRefused, AccountUnavailable
 from commerce_sync.aws.entity_locks import EntityLocks
@@ -36,6 +36,13 @@ Outcome = dict[str, Any]
 Handler = Callable[[Store, CanonicalEvent], Outcome]
 # The entity whose changes one event applies: its sync-state type and id.
 Entity = tuple[str, str]
+
+
+def time_left(config: IdempotencyConfig) -> float | None:
+    """Seconds this invocation has left; None outside Lambda. The context is the one the queue handler registers
+    for idempotency, which is this invocation's."""
+    context = config.lambda_context
+    return context.get_remaining_time_in_millis() / 1000 if context is not None else None
 
 
 class EventApplier:
@@ -207,10 +214,7 @@ class EventApplier:
                 self.imports.end(event)
 
     def _time_left(self) -> float | None:
-        """Seconds this invocation has left; None outside Lambda. The context is the one process_batch
-        registers for idempotency, which is this invocation's."""
-        context = self.idempotency_config.lambda_context
-        return context.get_remaining_time_in_millis() / 1000 if context is not None else None
+        return time_left(self.idempotency_config)
 
     def _mailchimp(self, write: Callable[[MailchimpClient], Outcome]) -> Outcome:
         try:
