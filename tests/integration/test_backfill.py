@@ -12,8 +12,13 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from commerce_sync.aws.sync_state import SyncState
+from commerce_sync.aws.entity_locks import EntityLocks
+from commerce_sync.aws.sync_state import SyncState, applied_version
+from commerce_sync.canonical.model import FinancialStatus
+from commerce_sync.canonical.versions import version_from_timestamp
 from commerce_sync.carts.customers import PLATFORM_CUSTOMER
+from commerce_sync.orders.stored import ORDER_ATTRIBUTE, packed, stored_order
+from commerce_sync.orders.sync import ORDER
 
 from emulators.mailchimp import MailchimpEmulator
 from emulators.mailchimp.batch_faults import fail_batch_operations, hold_batches
@@ -75,6 +80,11 @@ def order_posts(mailchimp: MailchimpEmulator, store_id: str) -> list[str]:
     return [
         r["path"] for r in mailchimp.requests if r["method"] == "POST" and r["path"] == path and r["source"] == "http"
     ]
+
+
+def batch_posts(mailchimp: MailchimpEmulator, since: int) -> int:
+    """Batches submitted since the `since`-th request the emulator served."""
+    return len([r for r in mailchimp.requests[since:] if r["method"] == "POST" and r["path"] == "/3.0/batches"])
 
 
 def assert_landed_quietly(mailchimp: MailchimpEmulator, reader: MailchimpReader, store_id: str) -> None:
@@ -193,6 +203,7 @@ def test_a_live_change_during_the_backfill_is_neither_duplicated_nor_undone(
 ) -> None:
     monkeypatch.setenv("BACKFILL_POLL_INITIAL_SECONDS", "0.05")
     monkeypatch.setenv("BACKFILL_POLL_MAX_SECONDS", "0.2")
+    since = len(mailchimp.requests)  # the emulator serves the whole session
     held = hold_batches(mailchimp)
     outcome: dict[str, Any] = {}
     worker = threading.Thread(target=lambda: outcome.update(backfill(runner, store.store_id)))
@@ -200,7 +211,7 @@ def test_a_live_change_during_the_backfill_is_neither_duplicated_nor_undone(
     try:
         # Two customer batches and the first order batch (orders 900000-900006) submitted, none run yet.
         deadline = time.monotonic() + 60
-        while len([r for r in mailchimp.requests if r["method"] == "POST" and r["path"] == "/3.0/batches"]) < 3:
+        while batch_posts(mailchimp, since) < 3:
             assert time.monotonic() < deadline and worker.is_alive(), outcome
             time.sleep(0.05)
         # Order 900005 is refunded on the store meanwhile, and its webhook is applied at once.
@@ -222,6 +233,61 @@ def test_a_live_change_during_the_backfill_is_neither_duplicated_nor_undone(
     assert outcome.get("status") == "done", outcome
     assert outcome["progress"]["orders"]["superseded"] == 1
     # The batch's older body did not undo the live change, and no order was written twice.
+    order = mailchimp_reader.resource(f"/ecommerce/stores/{store.store_id}/orders/900005")
+    assert order is not None and order["financial_status"] == "refunded"
+    assert total(mailchimp_reader, store.store_id, "orders") == ORDERS
+
+
+def test_the_backfill_waits_for_a_live_change_still_recording_before_it_judges_its_batch(
+    runner: LocalRunner,
+    store: RegisteredStore,
+    mailchimp: MailchimpEmulator,
+    mailchimp_reader: MailchimpReader,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A live event records its version only as it gives its lease back, a moment after its Mailchimp write. Here
+    the test is that event: it holds order 900005's lease while the batch (which ran after the live write) is
+    judged, and records the refund only then. Judged without waiting, the batch's older body would stay."""
+    monkeypatch.setenv("BACKFILL_POLL_INITIAL_SECONDS", "0.05")
+    monkeypatch.setenv("BACKFILL_POLL_MAX_SECONDS", "0.2")
+    state = SyncState(
+        runner.environment()["SYNC_STATE_TABLE"], local_aws("dynamodb", runner.aws_endpoint_url, resource=True)
+    )
+    since = len(mailchimp.requests)  # the emulator serves the whole session
+    held = hold_batches(mailchimp)
+    outcome: dict[str, Any] = {}
+    worker = threading.Thread(target=lambda: outcome.update(backfill(runner, store.store_id)))
+    worker.start()
+    locks = EntityLocks(state.table)
+    try:
+        deadline = time.monotonic() + 60
+        while batch_posts(mailchimp, since) < 3:
+            assert time.monotonic() < deadline and worker.is_alive(), outcome
+            time.sleep(0.05)
+        with locks.holding(store.store_id, ORDER, ["900005"]):
+            recorded = state.applied(store.store_id, ORDER, "900005") or {}
+            backfilled = stored_order(recorded)
+            assert backfilled is not None
+            held.remove()
+            # The batch runs and its results are read while the live event still holds the order.
+            path = f"/ecommerce/stores/{store.store_id}/orders/900005"
+            while mailchimp_reader.resource(path) is None:
+                assert time.monotonic() < deadline, "the batch never ran"
+                time.sleep(0.05)
+            time.sleep(1.0)
+            assert worker.is_alive(), outcome
+            refunded = backfilled.model_copy(update={"financial_status": FinancialStatus.REFUNDED})
+            newer = version_from_timestamp(datetime.now(UTC))
+            assert newer > applied_version(recorded)
+            assert state.record_applied(
+                store.store_id, ORDER, "900005", newer, **{ORDER_ATTRIBUTE: packed(refunded), "sent": True}
+            )
+    finally:
+        held.remove()
+        worker.join(timeout=120)
+
+    assert outcome.get("status") == "done", outcome
+    assert outcome["progress"]["orders"]["superseded"] == 1
     order = mailchimp_reader.resource(f"/ecommerce/stores/{store.store_id}/orders/900005")
     assert order is not None and order["financial_status"] == "refunded"
     assert total(mailchimp_reader, store.store_id, "orders") == ORDERS

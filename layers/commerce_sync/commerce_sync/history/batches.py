@@ -32,12 +32,14 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
 from commerce_sync.aws.consent_records import ConsentWithdrawals
+from commerce_sync.aws.entity_locks import EntityLocks, wall_clock
 from commerce_sync.aws.observability import logger
 from commerce_sync.aws.store_registry import Store
-from commerce_sync.aws.sync_state import SyncState, applied_version
+from commerce_sync.aws.sync_state import LEASE_UNTIL, SyncState, applied_version
 from commerce_sync.aws.tombstones import Shopper, Tombstones, comparable_time, shopper_of
 from commerce_sync.canonical.model import CanonicalEvent, Customer, EventType, Order, make_event
 from commerce_sync.canonical.redaction import redact_emails
@@ -70,6 +72,11 @@ class Prepared:
     def add(self, operation: BatchOperation, entity: tuple[str, str]) -> None:
         self.operations.append(operation)
         self.ops[operation.operation_id] = entity
+
+
+def _leased(held: dict[str, Any]) -> bool:
+    """True while an entity's lease is held (the backfill takes none of its own until it reads results)."""
+    return LEASE_UNTIL in held and Decimal(str(held[LEASE_UNTIL])) >= wall_clock()
 
 
 class HistoryWriter:
@@ -230,9 +237,27 @@ class HistoryWriter:
     ) -> None:
         entity_type = PLATFORM_CUSTOMER if record.resource == "customers" else ORDER
         # What each entity holds now, in one batched read: a live event may have moved it on meanwhile.
-        held_all = self.sync_state.applied_many(
-            self.store.store_id, entity_type, [entity_id for entity_id, _ in record.ops.values()]
-        )
+        entity_ids = [entity_id for entity_id, _ in record.ops.values()]
+        held_all = self.sync_state.applied_many(self.store.store_id, entity_type, entity_ids)
+        # A live event applying one of them right now has written Mailchimp, or is about to, and records its
+        # version only as it gives its lease back: its record is waited for by taking the same leases (read
+        # again once held), so that a newer version written before the batch's older body is seen and written
+        # again. An event that takes the lease after this read writes Mailchimp after the batch ran: it wins.
+        applying = sorted(entity_id for entity_id, held in held_all.items() if _leased(held))
+        locks = EntityLocks(self.sync_state.table, self._time_left)
+        with locks.holding(self.store.store_id, entity_type, applying):
+            if applying:
+                held_all.update(self.sync_state.applied_many(self.store.store_id, entity_type, applying))
+            self._apply_results(record, results, progress, entity_type, held_all)
+
+    def _apply_results(
+        self,
+        record: HistoryBatch,
+        results: Sequence[OperationResult],
+        progress: ResourceProgress,
+        entity_type: str,
+        held_all: dict[str, dict[str, Any]],
+    ) -> None:
         seen: set[str] = set()
         marks: list[tuple[str, str, dict[str, Any], dict[str, set[str]]]] = []
         for result in results:
