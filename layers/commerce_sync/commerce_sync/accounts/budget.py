@@ -148,6 +148,25 @@ class AccountBudget:
         finally:
             lock.release(token)
 
+    def try_holding(self, account: str, share: Share = "live", time_left: float | None = None) -> bool:
+        """Within `per_invocation`: keeps one of the account's slots if one is free now, without waiting (another lane
+        of a consumer, which leaves the work to the lane that waits when none is). True when one is kept."""
+        if self._kept is None:
+            raise RuntimeError("try_holding keeps a slot for the invocation: call it within per_invocation")
+        if (account, share) in self._kept:
+            return True
+        token = new_token()
+        lock = self._take(
+            account,
+            share,
+            token,
+            (time_left if time_left is not None else DEFAULT_LEASE_SECONDS) + LEASE_MARGIN_SECONDS,
+        )
+        if lock is None:
+            return False
+        self._kept[(account, share)] = (lock, token)
+        return True
+
     def in_use(self, account: str) -> int:
         """How many of the account's slots are held now (for status)."""
         now = self._clock()

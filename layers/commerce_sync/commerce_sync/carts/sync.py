@@ -22,7 +22,7 @@ queue with the reason.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any
 
 from commerce_sync.aws.observability import logger
@@ -65,6 +65,21 @@ class CartSync(EventApplier):
             return CART, resolve_cart_id(self._state, store.store_id, event.cart_removal().id)
         # Customer events are ordered by the platform's customer id, whatever address each one carries.
         return PLATFORM_CUSTOMER, event.entity_id
+
+    def ordering_tokens(self, event: CanonicalEvent) -> Collection[str] | None:
+        """A cart by its id and every alias it carries (a cart's ids meet whichever its deliveries use); a customer by
+        its platform id."""
+        try:
+            if event.type is EventType.CART_UPDATED:
+                cart = event.cart()
+                return {f"{CART}:{cart_id}" for cart_id in (cart.id, *cart.references)}
+            if event.type is EventType.CART_DELETED:
+                return {f"{CART}:{event.cart_removal().id}"}
+        except ValueError:
+            return {f"unreadable:{event.event_id}"}  # it fails alone, where it is applied
+        if event.type in (EventType.CUSTOMER_UPDATED, EventType.CUSTOMER_DELETED):
+            return {f"{PLATFORM_CUSTOMER}:{event.entity_id}"}
+        return None
 
     def reads_of(self, store: Store, event: CanonicalEvent) -> list[dict[str, str]]:
         """The cart's state, its aliases and its shopper's state, and the shopper's consent record; a customer's

@@ -27,7 +27,7 @@ saw is what fires notifications.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -120,6 +120,17 @@ def write_order(
             mailchimp_order = mailchimp_order.model_copy(update={"campaign_id": None})
 
 
+def order_id_of(event: CanonicalEvent) -> str:
+    """The order an order event changes (a shipment or a refund changes its order)."""
+    if event.type is EventType.ORDER_SHIPMENT:
+        return event.order_shipment().order_id
+    if event.type is EventType.ORDER_REFUND:
+        return event.order_refund().order_id
+    if event.type is EventType.ORDER_DELETED:
+        return event.deleted().id
+    return event.order().id
+
+
 class OrderSync(EventApplier):
     function_name = "order_status"
     metric_prefix = "Order"
@@ -142,13 +153,16 @@ class OrderSync(EventApplier):
     def entity_of(self, store: Store, event: CanonicalEvent) -> Entity:
         if event.type in (EventType.STORE_SYNC_STARTED, EventType.STORE_SYNC_FINISHED):
             return STORE_IMPORT, event.store_sync().id
-        if event.type is EventType.ORDER_SHIPMENT:
-            return ORDER, event.order_shipment().order_id
-        if event.type is EventType.ORDER_REFUND:
-            return ORDER, event.order_refund().order_id
-        if event.type is EventType.ORDER_DELETED:
-            return ORDER, event.deleted().id
-        return ORDER, event.order().id
+        return ORDER, order_id_of(event)
+
+    def ordering_tokens(self, event: CanonicalEvent) -> Collection[str] | None:
+        """An order's changes (its shipments and refunds too) by the order's id; an import's events, the whole store."""
+        if event.type in (EventType.STORE_SYNC_STARTED, EventType.STORE_SYNC_FINISHED):
+            return None
+        try:
+            return {f"{ORDER}:{order_id_of(event)}"}
+        except ValueError:
+            return {f"unreadable:{event.event_id}"}  # it fails alone, where it is applied
 
     def reads_of(self, store: Store, event: CanonicalEvent) -> list[dict[str, str]]:
         """The order's state; for an order change also its shopper's, the shopper's consent record and the carts the

@@ -20,7 +20,7 @@ its time is spent in DynamoDB, and its account may be one that refuses us.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -79,6 +79,15 @@ class ShopperEvents(CartSync):
             # A contact's consent changes in Mailchimp's order, by the hash of the address (never the address).
             return CONSENT, event.entity_id
         return super().entity_of(store, event)
+
+    def ordering_tokens(self, event: CanonicalEvent) -> Collection[str] | None:
+        """A contact's consent by its hash; an erasure or a data request reaches every entity of the shopper (or the
+        store), so it is ordered with the whole store."""
+        if event.type in CONSENT_EVENTS:
+            return {f"{CONSENT}:{event.entity_id}"}
+        if event.type in (EventType.CUSTOMER_ERASED, EventType.CUSTOMER_DATA_REQUESTED, EventType.STORE_ERASED):
+            return None
+        return super().ordering_tokens(event)
 
     def holds_own_slot(self, event: CanonicalEvent) -> bool:
         return event.type is EventType.STORE_ERASED

@@ -12,7 +12,7 @@ registry entry says so, or, once that is gone, the store's tombstone: commerce_s
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
@@ -77,7 +77,7 @@ class EventApplier:
             outcome = self._park(event, message, unavailable)
         else:
             if not self._applied:
-                logger.append_keys(event_type=event.type.value)
+                logger.thread_safe_append_keys(event_type=event.type.value)
                 record_outcome(self.metric_prefix, event.type.value, event.event_id, {"outcome": "duplicate"})
         if event.type is not EventType.STORE_ERASED:
             # The erasure sweeps every item of the store; its own event must not write one back.
@@ -93,6 +93,15 @@ class EventApplier:
         """The Mailchimp accounts' connection slots (held per invocation by the queue handler)."""
         return self._services.budget
 
+    def account_of(self, store_id: str) -> str | None:
+        """The Mailchimp account a store writes to (None: no such store)."""
+        store = self._services.stores.get(store_id)
+        return store.mailchimp_account if store is not None else None
+
+    def time_left(self) -> float | None:
+        """Seconds this invocation has left (None outside Lambda)."""
+        return self._time_left()
+
     @property
     def activity(self) -> StoreActivity:
         """Where the outcomes are counted for `commerce-sync status` (flushed once per invocation)."""
@@ -104,6 +113,13 @@ class EventApplier:
     def entity_of(self, store: Store, event: CanonicalEvent) -> Entity:
         """The entity the event changes (a shipment changes its order), whose lease is held meanwhile."""
         raise NotImplementedError
+
+    def ordering_tokens(self, event: CanonicalEvent) -> Collection[str] | None:
+        """What the event may change, as tokens (`cart:<id>`, `order:<id>`, …) told from the event alone: records of
+        one batch whose tokens meet are applied one after another, in the batch's order
+        (commerce_sync.processing.batch_lanes). None: the whole store, for an event whose entity cannot be told
+        without reading, or of a type not named here."""
+        return None
 
     def reads_of(self, store: Store, event: CanonicalEvent) -> list[dict[str, str]]:
         """The sync-state items the event's handler will read, read together when it starts: the entity's state
@@ -134,7 +150,7 @@ class EventApplier:
             return self._of_erased_store(event)
         if store.erased_at is not None and event.type is not EventType.STORE_ERASED:
             return self._of_erased_store(event)
-        logger.append_keys(store_id=store.store_id, event_id=event.event_id, event_type=event.type.value)
+        logger.thread_safe_append_keys(store_id=store.store_id, event_id=event.event_id, event_type=event.type.value)
         handler = self.handlers().get(event.type)
         if handler is None:
             raise NotImplementedYet(f"{self.function_name} does not handle {event.type.value} events")
@@ -186,7 +202,7 @@ class EventApplier:
         """An event of a store that is being, or has been, erased whole: a delivery still on its way, a retry, a
         replay. Dropped, never failed: a dead letter would keep its shoppers' data. The erasure itself, once done,
         is done."""
-        logger.append_keys(store_id=event.store_id, event_id=event.event_id, event_type=event.type.value)
+        logger.thread_safe_append_keys(store_id=event.store_id, event_id=event.event_id, event_type=event.type.value)
         outcome: Outcome = {"outcome": "already_erased" if event.type is EventType.STORE_ERASED else "store_erased"}
         record_outcome(self.metric_prefix, event.type.value, event.event_id, outcome)
         return outcome

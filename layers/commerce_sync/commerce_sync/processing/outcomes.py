@@ -8,11 +8,14 @@ The reasons are fixed texts, never a payload's values: a log line must not carry
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Mapping
 from typing import Any
 
 from commerce_sync.aws.metric_names import EVENT_OUTCOMES
 from commerce_sync.aws.observability import count_by, logger, metrics
+
+_counting = threading.Lock()
 
 SKIP_REASONS: Mapping[str, str] = {
     "duplicate": "the same event (same id) was already applied; its outcome is logged under the same id",
@@ -64,10 +67,13 @@ def record_outcome(metric_prefix: str, event_type: str, event_id: str, outcome: 
     """Counts the outcome (a metric per outcome: low cardinality) and logs it with the event id; a
     deliberate skip also with `deliberate_skip` and its reason."""
     name = str(outcome["outcome"])
-    metrics.add_metric(name=f"{metric_prefix}_{name}", unit="Count", value=1)
-    # The same count with the outcome as a dimension: one dashboard search shows a function's every outcome,
-    # including outcomes added later, which the per-outcome names above cannot give.
-    count_by(EVENT_OUTCOMES, outcome=name)
+    # A consumer's lanes record outcomes at once (processing.batch_lanes), and Powertools' metric set is not
+    # guarded (it flushes itself at 100 metrics).
+    with _counting:
+        metrics.add_metric(name=f"{metric_prefix}_{name}", unit="Count", value=1)
+        # The same count with the outcome as a dimension: one dashboard search shows a function's every outcome,
+        # including outcomes added later, which the per-outcome names above cannot give.
+        count_by(EVENT_OUTCOMES, outcome=name)
     details = {key: value for key, value in outcome.items() if key != "outcome"}
     reason = SKIP_REASONS.get(name)
     if reason is not None:

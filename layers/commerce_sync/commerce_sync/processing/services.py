@@ -50,6 +50,15 @@ class Services:
     def from_environment(cls) -> Services:
         return cls(Settings.from_environment())
 
+    def for_lane(self) -> Services:
+        """Services for another lane of a queue consumer (commerce_sync.processing.batch_lanes): its own AWS
+        objects, kept writes, leases and connection slots; the container's secrets (read once, whichever lane
+        reads them) and its activity counts (written once per invocation) are shared."""
+        lane = Services(self.settings)
+        lane.__dict__["secrets"] = self.secrets
+        lane.__dict__["store_activity"] = self.store_activity
+        return lane
+
     @cached_property
     def registry(self) -> StoreRegistry:
         return StoreRegistry(self.settings.stores_table, boto3.resource("dynamodb"))
