@@ -31,15 +31,18 @@ def main() -> int:
     parser.add_argument("--senders", type=int, default=8, help="deliveries sent at once (default 8)")
     parser.add_argument("--mailchimp-latency-ms", type=float, default=150.0)
     parser.add_argument("--xray-sampled", type=float, default=0.05, help="fraction of invocations traced")
+    parser.add_argument("--lanes", type=int, default=None, help="ConsumerLanes to run with (default: the template's)")
     parser.add_argument("--prices", type=Path, default=cost_model.PRICES)
     parser.add_argument("--results", type=Path, default=DEFAULT_RESULTS)
     args = parser.parse_args()
 
-    assumptions = cost_model.Assumptions(
-        mailchimp_latency_ms=args.mailchimp_latency_ms, xray_sampled_fraction=args.xray_sampled
-    )
     prices = cost_model.load_prices(args.prices)
-    measured = local_usage.measure(args.events, args.senders)
+    measured = local_usage.measure(args.events, args.senders, lanes=args.lanes)
+    assumptions = cost_model.Assumptions(
+        mailchimp_latency_ms=args.mailchimp_latency_ms,
+        xray_sampled_fraction=args.xray_sampled,
+        consumer_lanes=measured.lanes,
+    )
     usages = [
         cost_model.usage_of(
             kind.kind,
@@ -61,6 +64,7 @@ def main() -> int:
     command = (
         f".venv/bin/python bench/bench_cost.py --events {args.events} --senders {args.senders} "
         f"--mailchimp-latency-ms {args.mailchimp_latency_ms:g} --xray-sampled {args.xray_sampled:g}"
+        + (f" --lanes {args.lanes}" if args.lanes is not None else "")
     )
     console = Console(width=160)
     table = Table(title=f"US dollars per million events, us-east-1 list prices ({command})")

@@ -97,6 +97,8 @@ class Assumptions:
     platform_log_bytes_per_invocation: int = 350
     # EventBridge delivers each event to one queue (one SQS SendMessage, billed to the account).
     queue_targets_per_event: float = 1.0
+    # Records of a batch the cart and order consumers apply at once (template parameter ConsumerLanes).
+    consumer_lanes: int = 4
 
 
 class Request(Protocol):
@@ -115,6 +117,8 @@ class Timed(Protocol):
     function: str
     cpu_seconds: float
     records: int
+    # Entities the batch's records change: a consumer's lanes apply that many at once, at most.
+    entities: int
 
 
 @dataclass
@@ -158,6 +162,17 @@ def dynamodb_units(request: Request) -> tuple[float, float]:
     if operation == "TransactWriteItems":
         return 0.0, float(2 * max(request.items, write_kb))
     return 0.0, 0.0  # DescribeTable and the like: not billed as request units
+
+
+def overlap(calls: Sequence[Timed], lanes: int) -> float:
+    """How many of a consumer's waits run at once, on average over its records: a batch of n records changing e
+    entities is applied on min(lanes, e) lanes (commerce_sync.processing.batch_lanes), its waits side by side as if
+    perfectly spread over them (an upper bound on the saving). 1 for a function that is not a consumer."""
+    records = sum(call.records for call in calls)
+    if not records:
+        return 1.0
+    spread = sum(call.records / max(1, min(lanes, call.entities, call.records)) for call in calls)
+    return records / spread
 
 
 def usage_of(
@@ -220,12 +235,17 @@ def usage_of(
         # measured here on a whole core takes longer there.
         slowdown = max(1.0, FULL_VCPU_MB / memory_mb.get(call.function, 128))
         seconds_of[call.function] += call.cpu_seconds * slowdown + 0.0005
+    waiting_of: Counter[str] = Counter()
     for request in own:
-        seconds_of[request.caller] += assumptions.aws_latency_ms.get(request.service, 10.0) / 1000.0
+        waiting_of[request.caller] += assumptions.aws_latency_ms.get(request.service, 10.0) / 1000.0
     if consumers:
         waiting = mailchimp_requests * assumptions.mailchimp_latency_ms / 1000.0
         for call in consumers:
-            seconds_of[call.function] += waiting / len(consumers)
+            waiting_of[call.function] += waiting / len(consumers)
+    for function, waiting in waiting_of.items():
+        seconds_of[function] += waiting / overlap(
+            [call for call in consumers if call.function == function], assumptions.consumer_lanes
+        )
     for function, seconds in seconds_of.items():
         arch = architectures.get(function, "x86_64")
         gb_seconds = seconds * memory_mb.get(function, 128) / 1024 * per_event

@@ -134,6 +134,7 @@ class Invocation:
     seconds: float  # the handler's run, as measured here (stretched by a loaded machine)
     cpu_seconds: float  # the CPU time the handler used
     records: int  # SQS records in the batch; 1 for an API request
+    entities: int  # the entities (store and entity id) the batch's records change; 1 for an API request
 
 
 @dataclass
@@ -154,6 +155,7 @@ class Measurement:
     kinds: list[KindUsage]
     memory_mb: dict[str, int]  # by function, from the template
     architectures: dict[str, str]  # by function, from the template
+    lanes: int  # ConsumerLanes the consumers ran with
 
 
 class _LogBytes:
@@ -176,6 +178,21 @@ class _LogBytes:
         return taken
 
 
+def entities_of(event: Any) -> int:
+    """The entities an SQS batch's canonical events change (each record its own when it cannot be read here)."""
+    records = (event or {}).get("Records") if isinstance(event, dict) else None
+    if not records:
+        return 1
+    seen = set()
+    for number, record in enumerate(records):
+        try:
+            detail = json.loads(record["body"])["detail"]
+            seen.add((detail["store_id"], detail["entity_id"]))
+        except (KeyError, TypeError, ValueError):
+            seen.add(("record", str(number)))
+    return len(seen)
+
+
 @contextmanager
 def _timed_invocations(runner: Any, into: list[Invocation], lock: threading.Lock) -> Iterator[None]:
     """Each invocation that answered, with how long its handler ran (the runner's containers measure it: no cold
@@ -183,7 +200,9 @@ def _timed_invocations(runner: Any, into: list[Invocation], lock: threading.Lock
 
     def note(report: Any) -> None:  # local_runner.workers.InvocationReport
         with lock:
-            into.append(Invocation(report.function, report.seconds, report.cpu_seconds, report.records))
+            into.append(
+                Invocation(report.function, report.seconds, report.cpu_seconds, report.records, entities_of(report.event))
+            )
 
     pools = [function for function in runner.functions.values() if hasattr(function, "listeners")]
     for pool in pools:
@@ -195,8 +214,9 @@ def _timed_invocations(runner: Any, into: list[Invocation], lock: threading.Lock
             pool.listeners.remove(note)
 
 
-def measure(events: int, senders: int, kinds: list[str] | None = None) -> Measurement:
-    """Runs `events` deliveries of each kind (all by default) through a fresh local runner."""
+def measure(events: int, senders: int, kinds: list[str] | None = None, lanes: int | None = None) -> Measurement:
+    """Runs `events` deliveries of each kind (all by default) through a fresh local runner; `lanes` overrides the
+    template's ConsumerLanes."""
     from commerce_sync.aws.settings import Settings
 
     from emulators.mailchimp import MailchimpEmulator
@@ -212,6 +232,7 @@ def measure(events: int, senders: int, kinds: list[str] | None = None) -> Measur
             mailchimp_api_key=API_KEY,
             environment=PRODUCTION_LOGGING,
             echo_logs=False,
+            parameter_overrides={"ConsumerLanes": str(lanes)} if lanes is not None else {},
         )
         with LocalRunner(config) as runner:
             secret = generate_webhook_secret()
@@ -268,10 +289,12 @@ def measure(events: int, senders: int, kinds: list[str] | None = None) -> Measur
                     )
             specs = list(runner.template.functions())
             document = runner.template.document
+            used_lanes = lanes if lanes is not None else int(document["Parameters"]["ConsumerLanes"]["Default"])
     return Measurement(
         kinds=usage,
         memory_mb={spec.logical_id: int(spec.memory_size) for spec in specs},
         architectures={spec.logical_id: architecture(document, spec.logical_id) for spec in specs},
+        lanes=used_lanes,
     )
 
 

@@ -31,6 +31,7 @@ class Call:
     function: str
     cpu_seconds: float
     records: int = 1
+    entities: int = 1
 
 
 def known_run(events: int = 10) -> cost_model.Usage:
@@ -136,3 +137,14 @@ def test_a_month_of_the_profile_adds_each_kind_and_the_fixed_lines() -> None:
     assert month["cart"] == pytest.approx(10 * 100_000 * 3.0 / 1_000_000)
     assert month["secrets (one per store, and the Mailchimp key)"] == pytest.approx(11 * 0.40)
     assert month["dashboard and alarms"] == pytest.approx(3.00 + 5 * 0.10)
+
+
+def test_a_consumer_s_waits_overlap_across_the_entities_of_its_batches_up_to_its_lanes() -> None:
+    def batches(entities: int) -> list[Call]:
+        return [Call("CartEventsFunction", 0.0, records=4, entities=entities) for _ in range(3)]
+
+    assert cost_model.overlap(batches(4), lanes=4) == pytest.approx(4.0)
+    assert cost_model.overlap(batches(4), lanes=2) == pytest.approx(2.0)
+    assert cost_model.overlap(batches(1), lanes=4) == pytest.approx(1.0)  # one entity: one after another
+    assert cost_model.overlap(batches(4), lanes=1) == pytest.approx(1.0)
+    assert cost_model.overlap([], lanes=4) == 1.0
