@@ -200,9 +200,8 @@ def _timed_invocations(runner: Any, into: list[Invocation], lock: threading.Lock
 
     def note(report: Any) -> None:  # local_runner.workers.InvocationReport
         with lock:
-            into.append(
-                Invocation(report.function, report.seconds, report.cpu_seconds, report.records, entities_of(report.event))
-            )
+            entities = entities_of(report.event)
+            into.append(Invocation(report.function, report.seconds, report.cpu_seconds, report.records, entities))
 
     pools = [function for function in runner.functions.values() if hasattr(function, "listeners")]
     for pool in pools:
