@@ -112,3 +112,27 @@ def test_only_the_failing_record_of_a_batch_is_reported(
     assert result == {"batchItemFailures": [{"itemIdentifier": records[2]["messageId"]}]}
     for cart in carts:
         assert mailchimp_reader.resource(f"/ecommerce/stores/{store_id}/carts/{cart}") is not None
+
+
+def test_a_redelivered_event_is_a_duplicate_known_from_its_cart_s_own_state(
+    runner: LocalRunner, shopify_store: RegisteredStore, mailchimp: MailchimpEmulator
+) -> None:
+    """No idempotency record: the cart's state item keeps digests of its last events, read with its lease."""
+    store_id = shopify_store.store_id
+    cart = uuid.uuid4().hex
+    first = cart_record(store_id, cart, "2025-03-14T13:18:02Z", "10.00")
+    newer = cart_record(store_id, cart, "2025-03-14T13:18:03Z", "20.00")
+    since = len(mailchimp.requests)
+    with runner.logs.capture(whole_lines=True) as logged:
+        for records in ([first], [newer], [first], [first, newer]):
+            assert runner.invoke(FUNCTION, {"Records": records}) == {"batchItemFailures": []}
+
+    path = f"/3.0/ecommerce/stores/{store_id}/carts"
+    writes = [
+        r["body"]["order_total"]
+        for r in mailchimp.requests[since:]
+        if r["method"] in ("POST", "PATCH") and r["path"] in (path, f"{path}/{cart}") and r["status"] < 300
+    ]
+    assert writes == [10.0, 20.0]
+    outcomes = [json.loads(line.split(" ", 2)[2]).get("outcome") for line in logged.getvalue().splitlines()]
+    assert outcomes.count("duplicate") == 3, outcomes

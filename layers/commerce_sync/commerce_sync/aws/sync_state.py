@@ -405,6 +405,11 @@ class SyncState:
             raise
         return True
 
+    def writes_to(self, store_id: str, entity_type: str, entity_id: str) -> bool:
+        """True when the event being applied has written the item, or keeps a write for it."""
+        key = key_of(state_key(store_id, entity_type, entity_id))
+        return key in self._written or (self._kept is not None and key in self._kept)
+
     def mark(self, store_id: str, entity_type: str, entity_id: str, **attributes: Any) -> None:
         """Set attributes whatever the applied version (a conversion mark is final)."""
         if not self._keep((store_id, entity_type, entity_id), attributes):

@@ -12,6 +12,8 @@ registry entry says so, or, once that is gone, the store's tombstone: commerce_s
 
 from __future__ import annotations
 
+import base64
+import hashlib
 from collections.abc import Callable, Collection, Mapping
 from contextlib import AbstractContextManager, nullcontext
 from typing import Any
@@ -23,7 +25,7 @@ from commerce_sync.aws.entity_locks import EntityLocks
 from commerce_sync.aws.observability import logger
 from commerce_sync.aws.store_activity import StoreActivity
 from commerce_sync.aws.store_registry import Store
-from commerce_sync.aws.sync_state import SyncState, state_key
+from commerce_sync.aws.sync_state import LEASE_HOLDER, LEASE_UNTIL, SyncState, state_key
 from commerce_sync.canonical.errors import NotImplementedYet, UnknownStore
 from commerce_sync.canonical.model import CanonicalEvent, EventType
 from commerce_sync.mailchimp.client import MailchimpClient
@@ -36,6 +38,33 @@ Outcome = dict[str, Any]
 Handler = Callable[[Store, CanonicalEvent], Outcome]
 # The entity whose changes one event applies: its sync-state type and id.
 Entity = tuple[str, str]
+
+
+# Events that change one entity whose state item records what was applied to it: whether the event was applied
+# already is kept in that item, as digests of the entity's last events' ids, read with the entity's lease and written
+# with its own change. No idempotency record is written or read for them (two DynamoDB writes an event less); a
+# duplicate older than the entity's last APPLIED_EVENTS_KEPT events meets the version guard instead ("stale"). Other
+# events (erasures, data requests, consent, imports) keep Powertools Idempotency: they record no version.
+DEDUPED_BY_ENTITY = frozenset(
+    {
+        EventType.CART_UPDATED,
+        EventType.CART_DELETED,
+        EventType.CUSTOMER_UPDATED,
+        EventType.CUSTOMER_DELETED,
+        EventType.ORDER_UPDATED,
+        EventType.ORDER_SHIPMENT,
+        EventType.ORDER_REFUND,
+        EventType.ORDER_DELETED,
+    }
+)
+APPLIED_EVENTS = "applied_events"
+APPLIED_EVENTS_KEPT = 6
+LEASE_ONLY = frozenset({"pk", "sk", LEASE_HOLDER, LEASE_UNTIL})
+
+
+def event_digest(event: CanonicalEvent) -> str:
+    """A short digest of the event's id (the item grows by a few bytes an event, not by the id)."""
+    return base64.urlsafe_b64encode(hashlib.sha256(event.event_id.encode()).digest()[:9]).decode()
 
 
 def time_left(config: IdempotencyConfig) -> float | None:
@@ -71,7 +100,7 @@ class EventApplier:
         message that brought the event, kept as it is when the event must be parked."""
         self._applied = False
         try:
-            outcome = self._once(event=event)
+            outcome = self._process(event) if event.type in DEDUPED_BY_ENTITY else self._once(event=event)
         except AccountUnavailable as unavailable:
             # Raised inside the idempotent call, so its record was removed: the parked event is applied anew.
             outcome = self._park(event, message, unavailable)
@@ -177,11 +206,23 @@ class EventApplier:
             ):
                 if event.type is not EventType.STORE_ERASED and self._erased_since_read(store):
                     return self._of_erased_store(event)
+                held = self._state.applied(store.store_id, entity_type, entity_id) or {}
+                applied_events = list(held.get(APPLIED_EVENTS) or ())
+                if event.type in DEDUPED_BY_ENTITY and event_digest(event) in applied_events:
+                    self._applied = False  # counted as a duplicate by `process`
+                    return {"outcome": "duplicate"}
                 if tombstones.refuses_event(event):
                     # An erased shopper, in a change from before the erasure (a replay, a late delivery).
                     outcome: Outcome = {"outcome": "erased_shopper"}
                 else:
                     outcome = self._handle(handler, store, event)
+                if event.type in DEDUPED_BY_ENTITY and (
+                    set(held) - LEASE_ONLY or self._state.writes_to(store.store_id, entity_type, entity_id)
+                ):
+                    # Written with the event's own change (or with the lease given back); a new entity the event left
+                    # unwritten leaves no item, and a duplicate of it does the same nothing again.
+                    recent = [event_digest(event), *applied_events][:APPLIED_EVENTS_KEPT]
+                    self._state.mark(store.store_id, entity_type, entity_id, **{APPLIED_EVENTS: recent})
         except MailchimpEmailRefused as refusal:
             # Retrying cannot help and a dead letter would page someone over a shopper's typo.
             logger.warning("event skipped: Mailchimp refuses the shopper's address", reason=str(refusal))
