@@ -26,7 +26,7 @@ import csv
 import math
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -260,6 +260,26 @@ def usage_of(
     return usage
 
 
+def provisioned(prices: Mapping[str, Price], utilization: float) -> dict[str, Price]:
+    """The prices with DynamoDB's request units priced as provisioned capacity used at `utilization` (a unit-hour
+    serves 3,600 requests a second-long unit at 100 %; auto scaling keeps tables near its target, often 70 %)."""
+    if not 0 < utilization <= 1:
+        raise ValueError("utilization is a fraction of the provisioned capacity, above 0 and at most 1")
+    changed = dict(prices)
+    for unit, hourly in (
+        ("write_request_unit", "write_capacity_unit_hour"),
+        ("read_request_unit", "read_capacity_unit_hour"),
+    ):
+        hour = prices[f"dynamodb.{hourly}"]
+        changed[f"dynamodb.{unit}"] = replace(
+            prices[f"dynamodb.{unit}"],
+            item=f"{unit} (provisioned at {utilization:.0%})",
+            usd=hour.usd / 3600 / utilization,
+            source=hour.source,
+        )
+    return changed
+
+
 def cost_per_million(usage: Usage, prices: Mapping[str, Price]) -> dict[str, float]:
     """Dollars per million events of the kind, by component (COMPONENTS)."""
 
@@ -339,12 +359,15 @@ def total(lines: Iterable[float]) -> float:
     return float(sum(lines))
 
 
-def as_json(usages: Sequence[Usage], costs: Mapping[str, Mapping[str, float]]) -> list[dict[str, Any]]:
+def as_json(
+    usages: Sequence[Usage], costs: Mapping[str, Mapping[str, float]], per: str = "million"
+) -> list[dict[str, Any]]:
+    """Each kind's dollars (`costs`: per million events, or per thousand items of a bulk run: `per`) and usage."""
     return [
         {
             "kind": usage.kind,
-            "usd_per_million": {component: round(costs[usage.kind][component], 4) for component in COMPONENTS},
-            "total_usd_per_million": round(sum(costs[usage.kind].values()), 4),
+            f"usd_per_{per}": {component: round(costs[usage.kind][component], 6) for component in COMPONENTS},
+            f"total_usd_per_{per}": round(sum(costs[usage.kind].values()), 6),
             "usage_per_event": {
                 "lambda_requests": round(usage.lambda_requests, 3),
                 "gb_seconds": {arch: round(value, 6) for arch, value in usage.gb_seconds.items()},

@@ -302,3 +302,92 @@ def architecture(document: dict[str, Any], logical_id: str) -> str:
     own = document.get("Resources", {}).get(logical_id, {}).get("Properties", {}).get("Architectures")
     shared = document.get("Globals", {}).get("Function", {}).get("Architectures")
     return str((own or shared or ["x86_64"])[0])
+
+
+BULK_SHOP = "bench-bulk.myshopify.com"
+BULK_STORE_ID = "bench-bulk"
+BULK_TOKEN = "shpat_bench_bulk"
+FIRST_PRODUCT_ID = 2_000_000
+
+
+def measure_bulk(products: int = 1000, orders: int = 1000, lanes: int | None = None) -> list[KindUsage]:
+    """The nightly catalog sync of `products` products (first run: every product new) and the history backfill of
+    `orders` orders (a quarter as many customers) of one Shopify store, each run through the product_sync function
+    as the runner invokes it, with its continuations through the product queue, until idle."""
+    from commerce_sync.aws.settings import Settings
+
+    from emulators.mailchimp import MailchimpEmulator
+    from emulators.shopify import ShopifyEmulator
+    from emulators.shopify.fixtures import generated_product
+    from emulators.shopify.history import generate_history
+    from local_runner.runner import LocalRunner, RunnerConfig
+    from operator_cli.stores import NewStore, add_store, generate_webhook_secret
+
+    usage: list[KindUsage] = []
+    with (
+        MailchimpEmulator(api_key=API_KEY) as mailchimp,
+        ShopifyEmulator(BULK_SHOP, BULK_TOKEN) as shopify,
+    ):
+        catalog = [generated_product(FIRST_PRODUCT_ID + n) for n in range(products)]
+        for product in catalog:
+            shopify.put_product(product)
+        now = datetime.now(UTC)
+        pairs = [(product["id"], product["variants"][0]["id"]) for product in catalog[:50]]
+        history_customers, history_orders = generate_history(
+            max(1, orders // 4), orders, now - timedelta(days=150), now - timedelta(days=1), pairs
+        )
+        shopify.history["customers"].put_many(history_customers)
+        shopify.history["orders"].put_many(history_orders)
+        config = RunnerConfig(
+            mailchimp_api_url=mailchimp.base_url,
+            mailchimp_api_key=API_KEY,
+            environment=PRODUCTION_LOGGING,
+            echo_logs=False,
+            parameter_overrides={"ConsumerLanes": str(lanes)} if lanes is not None else {},
+        )
+        with LocalRunner(config) as runner:
+            add_store(
+                Settings.from_environment(),
+                NewStore(
+                    store_id=BULK_STORE_ID,
+                    platform="shopify",
+                    identity=BULK_SHOP,
+                    name="Bench bulk",
+                    list_id="bench-list",
+                    currency_code="USD",
+                    webhook_secret=generate_webhook_secret(),
+                    platform_api_url=shopify.base_url,
+                    platform_api_credentials={"access_token": BULK_TOKEN},
+                ),
+                check=False,
+            )
+            invocations: list[Invocation] = []
+            lock = threading.Lock()
+            log_bytes = _LogBytes()
+            with _timed_invocations(runner, invocations, lock), runner.logs.capture(log_bytes, whole_lines=True):
+                for kind, action, count in (
+                    (f"product_sync_{products}", "catalog_sync", products),
+                    (f"backfill_{orders}", "backfill", orders),
+                ):
+                    mark = runner.aws_requests.mark()
+                    log_bytes.take()
+                    with lock:
+                        invocations.clear()
+                    mailchimp.clear_requests()
+                    started = time.monotonic()
+                    runner.invoke("ProductSyncFunction", {"action": action, "store_id": BULK_STORE_ID})
+                    runner.wait_until_idle(timeout=600)
+                    with lock:
+                        timed = list(invocations)
+                    usage.append(
+                        KindUsage(
+                            kind=kind,
+                            events=count,
+                            seconds=time.monotonic() - started,
+                            requests=runner.aws_requests.since(mark),
+                            invocations=timed,
+                            log_bytes=log_bytes.take(),
+                            mailchimp_requests=sum(1 for r in mailchimp.requests if r["source"] == "http"),
+                        )
+                    )
+    return usage

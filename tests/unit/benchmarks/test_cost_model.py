@@ -148,3 +148,22 @@ def test_a_consumer_s_waits_overlap_across_the_entities_of_its_batches_up_to_its
     assert cost_model.overlap(batches(1), lanes=4) == pytest.approx(1.0)  # one entity: one after another
     assert cost_model.overlap(batches(4), lanes=1) == pytest.approx(1.0)
     assert cost_model.overlap([], lanes=4) == 1.0
+
+
+def test_provisioned_capacity_prices_a_request_unit_from_the_unit_hour_at_the_stated_utilization() -> None:
+    prices = cost_model.load_prices()
+    at_full = cost_model.provisioned(prices, 1.0)
+    assert at_full["dynamodb.write_request_unit"].usd == pytest.approx(
+        prices["dynamodb.write_capacity_unit_hour"].usd / 3600
+    )
+    at_half = cost_model.provisioned(prices, 0.5)
+    assert at_half["dynamodb.read_request_unit"].usd == pytest.approx(2 * at_full["dynamodb.read_request_unit"].usd)
+    usage = known_run()
+    on_demand = cost_model.cost_per_million(usage, prices)
+    cheaper = cost_model.cost_per_million(usage, at_half)
+    assert cheaper["dynamodb"] < on_demand["dynamodb"]
+    assert {k: v for k, v in cheaper.items() if k != "dynamodb"} == {
+        k: v for k, v in on_demand.items() if k != "dynamodb"
+    }
+    with pytest.raises(ValueError):
+        cost_model.provisioned(prices, 0)
