@@ -98,7 +98,7 @@ class Assumptions:
     # EventBridge delivers each event to one queue (one SQS SendMessage, billed to the account).
     queue_targets_per_event: float = 1.0
     # Records of a batch the cart and order consumers apply at once (template parameter ConsumerLanes).
-    consumer_lanes: int = 4
+    consumer_lanes: int = 2
 
 
 class Request(Protocol):

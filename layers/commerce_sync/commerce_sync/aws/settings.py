@@ -32,7 +32,7 @@ class Settings:
     mailchimp_oauth_secret_arn: str | None = None
     mailchimp_login_url: str = "https://login.mailchimp.com"
     # Records of one SQS batch a queue consumer applies at once (commerce_sync.processing.batch_lanes).
-    consumer_lanes: int = 4
+    consumer_lanes: int = 2
 
     @classmethod
     def from_environment(cls) -> Settings:
@@ -57,5 +57,5 @@ class Settings:
             mailchimp_account_secret_prefix=env.get("MAILCHIMP_ACCOUNT_SECRET_PREFIX", "commerce-sync/mailchimp/"),
             mailchimp_oauth_secret_arn=env.get("MAILCHIMP_OAUTH_SECRET_ARN") or None,
             mailchimp_login_url=(env.get("MAILCHIMP_LOGIN_URL") or "https://login.mailchimp.com").rstrip("/"),
-            consumer_lanes=max(1, int(env.get("CONSUMER_LANES", "4"))),
+            consumer_lanes=max(1, int(env.get("CONSUMER_LANES", "2"))),
         )
