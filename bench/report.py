@@ -291,6 +291,25 @@ def cost_section(results: Results | None, _: dict[str, Any]) -> list[str]:
     ]
     rows.append(["**total**", *[f"**{kind['total_usd_per_million']:.2f}**" for kind in kinds]])
     lines += table(["USD per million events", *[kind["kind"].replace("_", " ") for kind in kinds]], rows)
+    bulk = results.get("bulk", [])
+    if bulk:
+        lines += [
+            "Bulk runs (a first catalog sync, a history backfill), per 1,000 products or orders:",
+            "",
+            *table(
+                ["run", "USD per 1,000", "DynamoDB", "Lambda compute", "GB-seconds per item"],
+                [
+                    [
+                        run["kind"].replace("_", " "),
+                        f"{run['total_usd_per_thousand']:.4f}",
+                        f"{run['usd_per_thousand']['dynamodb']:.4f}",
+                        f"{run['usd_per_thousand']['lambda_compute']:.5f}",
+                        f"{sum(run['usage_per_event']['gb_seconds'].values()):.4f}",
+                    ]
+                    for run in bulk
+                ],
+            ),
+        ]
     monthly = results.get("monthly_usd", {})
     if monthly:
         lines += [f"A month of {results.get('profile', {}).get('description', 'the profile')}:", ""]
