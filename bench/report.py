@@ -290,7 +290,18 @@ def cost_section(results: Results | None, _: dict[str, Any]) -> list[str]:
         for component in components
     ]
     rows.append(["**total**", *[f"**{kind['total_usd_per_million']:.2f}**" for kind in kinds]])
+    rows.append(
+        [
+            "GB-seconds per event",
+            *[f"{sum(kind.get('usage_per_event', {}).get('gb_seconds', {}).values()):.4f}" for kind in kinds],
+        ]
+    )
     lines += table(["USD per million events", *[kind["kind"].replace("_", " ") for kind in kinds]], rows)
+    lines += [
+        f"Consumers on {results.get('assumptions', {}).get('consumer_lanes', 1)} lane(s); GB-seconds with one lane "
+        "and others side by side: [cost.md](cost.md#lanes).",
+        "",
+    ]
     bulk = results.get("bulk", [])
     if bulk:
         lines += [
