@@ -7,8 +7,8 @@ from commerce_sync.history.backfill import BACKFILL
 from commerce_sync.history.batches import PUBLISH_EVENT
 from commerce_sync.history.reconcile import RECONCILE
 from commerce_sync.segments.nightly import SEGMENT_PASS, SEGMENT_TAGS
-from local_runner.functions import load_handler_module
 
+from local_runner.functions import load_handler_module
 from tests.paths import PROJECT
 
 
