@@ -75,7 +75,9 @@ class BatchOperation:
 class BatchStatus(BaseModel):
     """`GET /batches/{id}` (and the answer to `POST /batches`), the fields we use."""
 
-    model_config = ConfigDict(extra="ignore")
+    # defer_build: built when a batch operation is first sent (catalog sync, backfill), not at import by the cart and
+    # order functions, which import this module for its operation ids.
+    model_config = ConfigDict(extra="ignore", defer_build=True)
 
     id: str
     status: str
