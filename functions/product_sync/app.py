@@ -32,7 +32,7 @@ Nothing here sets the Mailchimp store's is_syncing: a catalog sync must not paus
 from __future__ import annotations
 
 from functools import cache
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
@@ -42,17 +42,27 @@ from commerce_sync.aws.observability import logger, metrics, tracer
 from commerce_sync.canonical.model import CanonicalEvent
 from commerce_sync.catalog.promotion_events import PROMOTION_EVENTS, PromotionEvents
 from commerce_sync.catalog.run import CATALOG_SYNC, SYNC_PRODUCT, SYNC_PROMOTION, CatalogSync
-from commerce_sync.history.backfill import BACKFILL, Backfill
-from commerce_sync.history.batches import PUBLISH_EVENT
-from commerce_sync.history.reconcile import RECONCILE, Reconciliation
 from commerce_sync.processing.dead_letters import DeadLetters
 from commerce_sync.processing.services import Services
-from commerce_sync.processing.store_imports import StoreImports
-from commerce_sync.segments.nightly import SEGMENT_PASS, SEGMENT_TAGS, SegmentPass
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+if TYPE_CHECKING:
+    # History, segments and canonical imports are imported where their action is first handled (the @cache
+    # builders below, _handle_request): the product events and catalog syncs that make most invocations never
+    # use them, and importing them was a fifth of this function's cold start.
+    from commerce_sync.history.backfill import Backfill
+    from commerce_sync.history.reconcile import Reconciliation
+    from commerce_sync.segments.nightly import SegmentPass
 
 processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 CLOSE_EXPIRED_IMPORTS = "close_expired_imports"
+# The actions of the deferred modules, by value (tests/unit/test_product_sync_actions.py holds them equal to
+# history.backfill.BACKFILL, history.batches.PUBLISH_EVENT, history.reconcile.RECONCILE and segments.nightly's).
+BACKFILL = "backfill"
+PUBLISH_EVENT = "publish_event"
+RECONCILE = "reconcile"
+SEGMENT_PASS = "segment_pass"
+SEGMENT_TAGS = "segment_tags"
 
 
 class SyncMessage(BaseModel):
@@ -117,16 +127,22 @@ def promotion_events() -> PromotionEvents:
 
 @cache
 def backfill() -> Backfill:
+    from commerce_sync.history.backfill import Backfill  # deferred: backfill requests only (see above)
+
     return Backfill(catalog_sync().services, catalog=catalog_sync())
 
 
 @cache
 def reconciliation() -> Reconciliation:
+    from commerce_sync.history.reconcile import Reconciliation  # deferred: reconcile requests only (see above)
+
     return Reconciliation(catalog_sync().services)
 
 
 @cache
 def segment_pass() -> SegmentPass:
+    from commerce_sync.segments.nightly import SegmentPass  # deferred: segment requests only (see above)
+
     return SegmentPass(catalog_sync().services)
 
 
@@ -178,6 +194,8 @@ def _handle_request(message: SyncMessage, context: LambdaContext, from_queue: bo
     if message.action == SEGMENT_TAGS:
         return segment_pass().retag(str(message.store_id), str(message.customer_id))
     if message.action == CLOSE_EXPIRED_IMPORTS:
+        from commerce_sync.processing.store_imports import StoreImports  # deferred: its schedule only (see above)
+
         sweep = StoreImports(sync.services).settle_all()
         return {"status": "done", "closed": sweep.closed, "open": [held.to_json() for held in sweep.open]}
     if message.action == PUBLISH_EVENT:

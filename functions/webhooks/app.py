@@ -11,12 +11,11 @@ import json
 import os
 from functools import cache
 from http import HTTPStatus
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from commerce_sync.aws.consent_records import AudienceDeliveries
 from commerce_sync.aws.metric_names import UNKNOWN_PLATFORM, WEBHOOK_DELIVERIES
 from commerce_sync.aws.observability import count_by, logger, metrics, tracer
 from commerce_sync.aws.store_imports import ImportBook
@@ -30,15 +29,20 @@ from commerce_sync.canonical.errors import (
     UnknownStore,
 )
 from commerce_sync.canonical.redaction import redact_emails
-from commerce_sync.consent.audience_receiver import AudienceWebhookReceiver
 from commerce_sync.consent.keys import KEY_PARAMETER
 from commerce_sync.platforms.http import StoreApiUnavailable
 from commerce_sync.platforms.receiver import MAX_BODY_BYTES, WebhookReceiver
 from commerce_sync.platforms.registry import adapters
 from commerce_sync.platforms.shopify.eventbridge import SHOPIFY_DETAIL_TYPE, ShopifyEventBridgeDelivery
 from commerce_sync.platforms.signatures import SignatureError
-from commerce_sync.processing.dead_letters import DeadLetters
 from commerce_sync.processing.services import IDEMPOTENCY_TTL_SECONDS, Services
+
+if TYPE_CHECKING:
+    # Imported where first used (audience_receiver(), partner_dead_letters()): the Mailchimp audience webhooks and
+    # the dead-lettered partner deliveries are a few of this function's requests, and platform deliveries, the
+    # rest, need neither (the audience form's models, the dead-letter queue's error classes).
+    from commerce_sync.consent.audience_receiver import AudienceWebhookReceiver
+    from commerce_sync.processing.dead_letters import DeadLetters
 
 app = APIGatewayHttpResolver()
 # Base64 makes 4 characters of 3 bytes; API Gateway base64-encodes binary and form bodies.
@@ -56,6 +60,9 @@ def receiver() -> WebhookReceiver:
 
 @cache
 def audience_receiver() -> AudienceWebhookReceiver:
+    from commerce_sync.aws.consent_records import AudienceDeliveries  # deferred: see TYPE_CHECKING above
+    from commerce_sync.consent.audience_receiver import AudienceWebhookReceiver
+
     services = Services.from_environment()
     # The replay window is the consumers' idempotency window: within it a replay would be dropped there too.
     deliveries = AudienceDeliveries(services.sync_state.table, IDEMPOTENCY_TTL_SECONDS)
@@ -189,6 +196,8 @@ def _unavailable(error: Exception) -> Response[dict[str, Any]]:
 
 @cache
 def partner_dead_letters() -> DeadLetters:
+    from commerce_sync.processing.dead_letters import DeadLetters  # deferred: see TYPE_CHECKING above
+
     return DeadLetters(os.environ.get("PARTNER_EVENTS_DEAD_LETTER_QUEUE_URL"), max_receive_count=1)
 
 

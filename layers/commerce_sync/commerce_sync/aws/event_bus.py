@@ -118,7 +118,10 @@ class ClaimCheckError(Exception):
 class Claim(BaseModel):
     """Where a checked-in event is, and the sha256 of its stored bytes."""
 
-    model_config = ConfigDict(extra="ignore", frozen=True)
+    # defer_build (here, on ClaimCheckReference and BusMessage): validators built on first use, not at import. Only
+    # an event too large for the bus is checked in, and the webhooks and connect functions, which import this
+    # module to publish, never read a bus message.
+    model_config = ConfigDict(extra="ignore", frozen=True, defer_build=True)
 
     bucket: Annotated[str, Field(min_length=3, max_length=63)]
     key: Annotated[str, Field(min_length=1, max_length=1024)]
@@ -130,7 +133,7 @@ class ClaimCheckReference(BaseModel):
     """The bus `detail` in place of an event too large for the bus: the event's envelope (what the
     rules route on, what the consumers log and deduplicate by) without its `data`, and the claim."""
 
-    model_config = ConfigDict(extra="ignore", frozen=True)
+    model_config = ConfigDict(extra="ignore", frozen=True, defer_build=True)
 
     schema_version: Literal["1"] = "1"
     event_id: Identifier
@@ -285,7 +288,7 @@ class BusMessage(BaseModel):
     EventBridgeModel also demands `account`, `region` and `time`, which moto's delivery omits. Its
     `detail` is a canonical event, or a claim-check reference to one."""
 
-    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+    model_config = ConfigDict(extra="ignore", populate_by_name=True, defer_build=True)
 
     id: str | None = None
     source: str | None = None

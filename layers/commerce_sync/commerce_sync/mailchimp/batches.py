@@ -20,7 +20,6 @@ file at a time, whatever the batch's size.
 from __future__ import annotations
 
 import json
-import tarfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -76,7 +75,9 @@ class BatchOperation:
 class BatchStatus(BaseModel):
     """`GET /batches/{id}` (and the answer to `POST /batches`), the fields we use."""
 
-    model_config = ConfigDict(extra="ignore")
+    # defer_build: built when a batch operation is first sent (catalog sync, backfill), not at import by the cart and
+    # order functions, which import this module for its operation ids.
+    model_config = ConfigDict(extra="ignore", defer_build=True)
 
     id: str
     status: str
@@ -233,6 +234,10 @@ class MailchimpBatches:
             if response.status_code >= 400:
                 raise BatchResultsUnavailable(f"downloading batch results answered {response.status_code}")
             response.raw.decode_content = True
+            # Imported here: only batch operations (catalog sync, backfill) read results; the cart and order functions
+            # import this module for its operation ids and would load tarfile (and its compression modules) at init.
+            import tarfile
+
             try:
                 with tarfile.open(fileobj=response.raw, mode="r|gz") as archive:
                     for member in archive:

@@ -62,7 +62,9 @@ MAX_PAGE = 1000
 
 
 class ListedProduct(BaseModel):
-    model_config = ConfigDict(extra="ignore", coerce_numbers_to_str=True)
+    # defer_build (here and on ProductIdPage): built when the catalog sync first lists products, not at import by
+    # every function that holds a Mailchimp client.
+    model_config = ConfigDict(extra="ignore", coerce_numbers_to_str=True, defer_build=True)
 
     id: str
 
@@ -70,7 +72,7 @@ class ListedProduct(BaseModel):
 class ProductIdPage(BaseModel):
     """A page of the store's products as `fields=products.id,total_items` trims it."""
 
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", defer_build=True)
 
     products: list[ListedProduct] = []
     total_items: int = 0

@@ -12,15 +12,10 @@ Nothing here logs or raises a secret value, nor a request body.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from commerce_sync.aws.observability import logger
 from commerce_sync.aws.store_registry import Store
-from commerce_sync.platforms.api2cart.api import client_for as api2cart_client
-from commerce_sync.platforms.api2cart.hooks import Api2CartWebhooks
-from commerce_sync.platforms.bigcommerce.api import access_token as bigcommerce_access_token
-from commerce_sync.platforms.bigcommerce.api import api_root as bigcommerce_api_root
-from commerce_sync.platforms.bigcommerce.hooks import BigCommerceWebhooks
 from commerce_sync.platforms.connection import PlatformApiUrlError
 from commerce_sync.platforms.http import HttpPolicy, PlatformApiError, platform_session
 from commerce_sync.platforms.secret_push import (
@@ -29,13 +24,17 @@ from commerce_sync.platforms.secret_push import (
     PlatformWebhooks,
     PushResult,
 )
-from commerce_sync.platforms.shopify.api import access_token as shopify_access_token
-from commerce_sync.platforms.shopify.api import api_root as shopify_api_root
-from commerce_sync.platforms.shopify.hooks import ShopifyWebhooks, not_checked_reason
 from commerce_sync.platforms.webhook_health import HealthCheckedWebhooks, WebhookHealth, WebhookHealthUnavailable
-from commerce_sync.platforms.woocommerce.api import key_pair as woocommerce_key_pair
-from commerce_sync.platforms.woocommerce.api import rest_root as woocommerce_api_root
-from commerce_sync.platforms.woocommerce.hooks import WooCommerceWebhooks
+
+if TYPE_CHECKING:
+    # Each platform's API and hooks modules are imported where a store of that platform is first handled: the
+    # rotation, reconciliation and CLI that import this module handle the stores of one platform at a time, and
+    # importing every platform's (their API models, BigCommerce's and the canonical ones) was most of what the key
+    # rotation function's cold start spent on modules of ours.
+    from commerce_sync.platforms.api2cart.hooks import Api2CartWebhooks
+    from commerce_sync.platforms.bigcommerce.hooks import BigCommerceWebhooks
+    from commerce_sync.platforms.shopify.hooks import ShopifyWebhooks
+    from commerce_sync.platforms.woocommerce.hooks import WooCommerceWebhooks
 
 PUSHABLE_PLATFORMS = frozenset({"woocommerce", "bigcommerce", "api2cart"})
 # Platforms whose deliveries may be signed with a key apart from the webhook secret: BigCommerce signs
@@ -62,6 +61,10 @@ class PlatformHooks:
         if store.platform == "api2cart":
             return self.api2cart(store, credentials)
         if store.platform == "woocommerce":
+            from commerce_sync.platforms.woocommerce.api import key_pair as woocommerce_key_pair
+            from commerce_sync.platforms.woocommerce.api import rest_root as woocommerce_api_root
+            from commerce_sync.platforms.woocommerce.hooks import WooCommerceWebhooks
+
             pair = woocommerce_key_pair(credentials)
             if pair is None:
                 raise HookPushError(
@@ -70,6 +73,10 @@ class PlatformHooks:
                 )
             return WooCommerceWebhooks(woocommerce_api_root(store), *pair, session)
         if store.platform == "bigcommerce":
+            from commerce_sync.platforms.bigcommerce.api import access_token as bigcommerce_access_token
+            from commerce_sync.platforms.bigcommerce.api import api_root as bigcommerce_api_root
+            from commerce_sync.platforms.bigcommerce.hooks import BigCommerceWebhooks
+
             token = bigcommerce_access_token(credentials)
             if not token:
                 raise HookPushError(
@@ -83,6 +90,9 @@ class PlatformHooks:
         self, store: Store, credentials: Mapping[str, Any], address: str | None = None, token: str | None = None
     ) -> Api2CartWebhooks:
         """A store's API2Cart webhooks; `address` and `token` (the webhook secret) let missing ones be created."""
+        from commerce_sync.platforms.api2cart.api import client_for as api2cart_client
+        from commerce_sync.platforms.api2cart.hooks import Api2CartWebhooks
+
         client = api2cart_client(store, credentials, platform_session(self._policy))
         if client is None:
             raise HookPushError(
@@ -94,6 +104,10 @@ class PlatformHooks:
     def shopify(self, store: Store, credentials: Mapping[str, Any], address: str | None) -> ShopifyWebhooks:
         """A Shopify store's subscriptions made through the Admin API, against the topics commerce-sync needs at
         `address`. WebhookHealthUnavailable without an access token or with an API URL that cannot be read."""
+        from commerce_sync.platforms.shopify.api import access_token as shopify_access_token
+        from commerce_sync.platforms.shopify.api import api_root as shopify_api_root
+        from commerce_sync.platforms.shopify.hooks import ShopifyWebhooks
+
         token = shopify_access_token(credentials)
         if not token:
             raise WebhookHealthUnavailable(
@@ -135,6 +149,8 @@ class PlatformHooks:
 
     def _checked(self, store: Store, credentials: Mapping[str, Any]) -> HealthCheckedWebhooks:
         if store.platform == "shopify":
+            from commerce_sync.platforms.shopify.hooks import not_checked_reason
+
             reason = not_checked_reason(store)
             if reason is not None:
                 raise WebhookHealthUnavailable(reason)

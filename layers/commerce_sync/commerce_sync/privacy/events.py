@@ -22,7 +22,8 @@ from __future__ import annotations
 
 from collections.abc import Collection, Mapping
 from datetime import UTC, datetime
-from typing import Any
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
 
 from commerce_sync.aws.observability import logger
 from commerce_sync.aws.store_registry import Store
@@ -32,12 +33,17 @@ from commerce_sync.canonical.model import CanonicalEvent, EventType
 from commerce_sync.canonical.versions import version_from_timestamp
 from commerce_sync.carts.sync import CartSync
 from commerce_sync.consent.apply import CONSENT, ConsentApplier
-from commerce_sync.privacy.erasure import ShopperErasure
-from commerce_sync.privacy.export import ShopperExport
-from commerce_sync.privacy.store_erasure import WholeStoreErasure
 from commerce_sync.privacy.subjects import audit_subject
 from commerce_sync.processing.event_applier import Entity, Handler, Outcome
 from commerce_sync.processing.services import Services
+
+if TYPE_CHECKING:
+    # The erasures and the export are imported when the first privacy request is handled (the properties below):
+    # they are a few of this function's events, and their modules (the export's models, the erasure's order
+    # writes) were cold-start time for every cart and customer event.
+    from commerce_sync.privacy.erasure import ShopperErasure
+    from commerce_sync.privacy.export import ShopperExport
+    from commerce_sync.privacy.store_erasure import WholeStoreErasure
 
 # The lease a store's erasure holds: an entity of its own, named by the store id.
 STORE = "store"
@@ -56,10 +62,26 @@ class ShopperEvents(CartSync):
 
     def __init__(self, services: Services) -> None:
         super().__init__(services)
-        self.erasure = ShopperErasure(services.sync_state, services.tombstones, services.privacy_audit)
-        self.export = ShopperExport(services.sync_state)
-        self.store_erasure = WholeStoreErasure(services)
         self.consent = ConsentApplier(services.sync_state, services.consent_withdrawals, services.secrets)
+
+    @cached_property
+    def erasure(self) -> ShopperErasure:
+        from commerce_sync.privacy.erasure import ShopperErasure  # deferred: see TYPE_CHECKING above
+
+        services = self._services
+        return ShopperErasure(services.sync_state, services.tombstones, services.privacy_audit)
+
+    @cached_property
+    def export(self) -> ShopperExport:
+        from commerce_sync.privacy.export import ShopperExport  # deferred: see TYPE_CHECKING above
+
+        return ShopperExport(self._services.sync_state)
+
+    @cached_property
+    def store_erasure(self) -> WholeStoreErasure:
+        from commerce_sync.privacy.store_erasure import WholeStoreErasure  # deferred: see TYPE_CHECKING above
+
+        return WholeStoreErasure(self._services)
 
     def handlers(self) -> Mapping[EventType, Handler]:
         return {

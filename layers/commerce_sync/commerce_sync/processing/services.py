@@ -12,28 +12,30 @@ from typing import TYPE_CHECKING, Any
 
 import boto3
 
-from commerce_sync.accounts.budget import AccountBudget
-from commerce_sync.accounts.health import AccountHealthBook
-from commerce_sync.accounts.oauth import OAuthRefused
-from commerce_sync.accounts.oauth_connect import OAuthConnector
-from commerce_sync.aws.consent_records import ConsentWithdrawals
 from commerce_sync.aws.event_bus import ClaimChecks, EventPublisher
-from commerce_sync.aws.privacy_audit import PrivacyAudit
-from commerce_sync.aws.privacy_exports import PrivacyExports
 from commerce_sync.aws.secret_store import SecretFormatError, SecretReader
 from commerce_sync.aws.settings import Settings
 from commerce_sync.aws.store_activity import StoreActivity
 from commerce_sync.aws.store_cache import StoreCache
 from commerce_sync.aws.store_registry import Store, StoreRegistry
-from commerce_sync.aws.store_sweep import StoreSweep
 from commerce_sync.aws.sync_state import SyncState
-from commerce_sync.aws.tombstones import Tombstones
-from commerce_sync.mailchimp.client import MailchimpClient, RetryPolicy
-from commerce_sync.mailchimp.credentials import CredentialsError, MailchimpCredentials
-from commerce_sync.mailchimp.errors import MailchimpError
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer, IdempotencyConfig
+
+    # Imported where the service is first built, not with this module: every function imports Services, and
+    # most use a few of its services (the webhooks function none of these: no Mailchimp client, account or
+    # privacy record), so their modules (the Mailchimp models with the client, the accounts' OAuth) would be
+    # cold-start time for nothing (docs/performance.md).
+    from commerce_sync.accounts.budget import AccountBudget
+    from commerce_sync.accounts.health import AccountHealthBook
+    from commerce_sync.accounts.oauth_connect import OAuthConnector
+    from commerce_sync.aws.consent_records import ConsentWithdrawals
+    from commerce_sync.aws.privacy_audit import PrivacyAudit
+    from commerce_sync.aws.privacy_exports import PrivacyExports
+    from commerce_sync.aws.store_sweep import StoreSweep
+    from commerce_sync.aws.tombstones import Tombstones
+    from commerce_sync.mailchimp.client import MailchimpClient
 
 # Shopify retries for 4 hours and BigCommerce for 48; a day of dedupe covers every platform's
 # redelivery of the same event without keeping records forever.
@@ -76,11 +78,15 @@ class Services:
 
     @cached_property
     def tombstones(self) -> Tombstones:
+        from commerce_sync.aws.tombstones import Tombstones  # deferred: see TYPE_CHECKING above
+
         return Tombstones(self.sync_state.table, self.sync_state.dynamodb, self.sync_state.read_ahead)
 
     @cached_property
     def consent_withdrawals(self) -> ConsentWithdrawals:
         """Contacts whose consent Mailchimp withdrew (docs/consent.md): never sent as opted in meanwhile."""
+        from commerce_sync.aws.consent_records import ConsentWithdrawals  # deferred: see TYPE_CHECKING above
+
         return ConsentWithdrawals(self.sync_state.table, self.tombstones, self.sync_state.read_ahead)
 
     @cached_property
@@ -90,10 +96,14 @@ class Services:
 
     @cached_property
     def privacy_audit(self) -> PrivacyAudit:
+        from commerce_sync.aws.privacy_audit import PrivacyAudit  # deferred: see TYPE_CHECKING above
+
         return PrivacyAudit(self.sync_state.table)
 
     @cached_property
     def budget(self) -> AccountBudget:
+        from commerce_sync.accounts.budget import AccountBudget  # deferred: see TYPE_CHECKING above
+
         return AccountBudget(
             self.sync_state.table,
             self.settings.mailchimp_connections_per_account,
@@ -102,6 +112,8 @@ class Services:
 
     @cached_property
     def account_health(self) -> AccountHealthBook:
+        from commerce_sync.accounts.health import AccountHealthBook  # deferred: see TYPE_CHECKING above
+
         return AccountHealthBook(self.sync_state.table)
 
     @cached_property
@@ -115,6 +127,8 @@ class Services:
 
     @cached_property
     def store_sweep(self) -> StoreSweep:
+        from commerce_sync.aws.store_sweep import StoreSweep  # deferred: see TYPE_CHECKING above
+
         return StoreSweep(self.sync_state.table)
 
     @cached_property
@@ -124,6 +138,8 @@ class Services:
     @cached_property
     def privacy_exports(self) -> PrivacyExports:
         """Data requests' exports, kept in the claim-check bucket (commerce_sync.aws.privacy_exports)."""
+        from commerce_sync.aws.privacy_exports import PrivacyExports  # deferred: see TYPE_CHECKING above
+
         return PrivacyExports(self.settings.claim_check_bucket)
 
     @cached_property
@@ -147,6 +163,12 @@ class Services:
 
     @cached_property
     def oauth_connector(self) -> OAuthConnector:
+        # Deferred: see TYPE_CHECKING above.
+        from commerce_sync.accounts.oauth import OAuthRefused
+        from commerce_sync.accounts.oauth_connect import OAuthConnector
+        from commerce_sync.mailchimp.credentials import CredentialsError
+        from commerce_sync.mailchimp.errors import MailchimpError
+
         settings = self.settings
 
         def app_secret() -> dict[str, Any]:
@@ -179,6 +201,10 @@ class Services:
         """The client of `store`'s Mailchimp account (the deployment's default account without a store); no
         other account's credentials can reach it. `refresh_key` re-reads them after a 401 (a key rotated or
         an account reconnected while this container was warm)."""
+        # Deferred: see TYPE_CHECKING above.
+        from commerce_sync.mailchimp.client import RetryPolicy
+        from commerce_sync.mailchimp.credentials import MailchimpCredentials
+
         secret_id = self.mailchimp_secret_id(store)
         client = self._mailchimp.get(secret_id)
         if client is None or refresh_key:
