@@ -102,7 +102,16 @@ from commerce_sync.mailchimp.batches import (
 from commerce_sync.mailchimp.client import MailchimpClient
 from commerce_sync.mailchimp.errors import MailchimpError
 from commerce_sync.platforms.http import PlatformApiError
-from commerce_sync.platforms.products import CatalogPage, CatalogSource, CatalogUnavailable, chunks
+from commerce_sync.platforms.products import (
+    CatalogPage,
+    CatalogSource,
+    CatalogUnavailable,
+    FingerprintingCatalogSource,
+    RawCatalogPage,
+    RawProduct,
+    Skipped,
+    chunks,
+)
 from commerce_sync.platforms.promotions import PromotionSource
 from commerce_sync.platforms.registry import promotion_source_for, source_for
 from commerce_sync.processing.services import Services
@@ -436,22 +445,29 @@ class _Slice:
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="catalog-page") as reader:
             return self._compare_pages(reader)
 
-    def _read_page(self, cursor: str | None) -> tuple[str, CatalogPage]:
-        """The page at `cursor` and the version of the moment before it was read (see `_newer_applied`)."""
+    def _read_page(self, cursor: str | None) -> tuple[str, CatalogPage | RawCatalogPage]:
+        """The page at `cursor`, unparsed when the source can fingerprint its products, and the version of the
+        moment before it was read (see `_newer_applied`)."""
         fetched = now_version()
+        if isinstance(self.source, FingerprintingCatalogSource):
+            return fetched, self.source.raw_page(cursor)
         return fetched, self.source.page(cursor)
 
     def _compare_pages(self, reader: ThreadPoolExecutor) -> bool:
         first = True
-        upcoming: Future[tuple[str, CatalogPage]] | None = reader.submit(self._read_page, self.cursor)
+        upcoming: Future[tuple[str, CatalogPage | RawCatalogPage]] | None = reader.submit(self._read_page, self.cursor)
         while upcoming is not None:
             if not first and self.time_left() <= 0:
                 return False
             first = False
             fetched, page = upcoming.result()
             upcoming = reader.submit(self._read_page, page.next_cursor) if page.next_cursor is not None else None
-            self._compare(page.products, fetched)
-            for product_id, reason in page.skipped:
+            if isinstance(page, RawCatalogPage):
+                skipped = self._compare_raw(page.items, fetched)
+            else:
+                self._compare(page.products, fetched)
+                skipped = page.skipped
+            for product_id, reason in skipped:
                 self.delta.failed += 1
                 logger.warning("catalog product skipped", product_id=product_id, reason=reason)
             self.delta_pages += 1
@@ -569,6 +585,46 @@ class _Slice:
             return
         ids = [product.id for product in products]
         records = self.state.products_marking_seen(self.store_id, ids, time.time())
+        self._compare_with(products, records, fetched)
+
+    def _compare_raw(self, items: Sequence[RawProduct], fetched: str) -> Skipped:
+        """`_compare` for a page not parsed yet: a product whose fingerprint is the one recorded with its last
+        write is unchanged without being parsed or mapped — the same fingerprint is the same Mailchimp body
+        (platforms.products.fingerprinted), and that record cannot hold a newer version than the page (it was
+        written from this very product; an event's write replaces the fingerprint). The others are parsed and
+        compared as `_compare` does. As there, only the products that parse are marked seen."""
+        if not items:
+            return []
+        records = self.state.products(self.store_id, [item.id for item in items if item.id])
+        unchanged_ids: list[str] = []
+        changed: list[RawProduct] = []
+        for item in items:
+            record = records.get(item.id)
+            if record is not None and record.hash and not record.removed and record.source == item.fingerprint:
+                unchanged_ids.append(item.id)
+            else:
+                changed.append(item)
+        products, skipped = self._fingerprinting_source.to_products(changed) if changed else ([], [])
+        self.state.mark_seen(self.store_id, [*unchanged_ids, *(product.id for product in products)], time.time())
+        self.delta.seen += len(unchanged_ids)
+        self.delta.unchanged += len(unchanged_ids)
+        fingerprints = {item.id: item.fingerprint for item in changed}
+        self._compare_with(products, records, fetched, fingerprints)
+        return skipped
+
+    @property
+    def _fingerprinting_source(self) -> FingerprintingCatalogSource:
+        assert isinstance(self.source, FingerprintingCatalogSource)
+        return self.source
+
+    def _compare_with(
+        self,
+        products: Sequence[Product],
+        records: dict[str, ProductRecord],
+        fetched: str,
+        fingerprints: dict[str, str] | None = None,
+    ) -> None:
+        refingerprinted: list[tuple[ProductRecord, str | None]] = []
         for product in products:
             self.delta.seen += 1
             record = records.get(product.id)
@@ -576,11 +632,19 @@ class _Slice:
             if record is not None and _newer_applied(record, version, fetched):
                 self.delta.skipped_newer += 1
                 continue
-            write = upsert_write(product, record, self.store, version or fetched)
+            source = (fingerprints or {}).get(product.id, "")
+            write = upsert_write(product, record, self.store, version or fetched, source)
             if unchanged(write, record):
                 self.delta.unchanged += 1
+                if record is not None and source and record.source != source:
+                    refingerprinted.append((record.with_changes(source=source), record.hash))
                 continue
             self._add(write)
+        if refingerprinted:
+            # The same content from another fingerprint (a record from before fingerprints, a platform field the
+            # mapping ignores, a new release): only the fingerprint is recorded, so the next run need not parse it.
+            # Conditional on the hash read, as every catalog write; a conflict means an event wrote it meanwhile.
+            self.state.put_products(self.store_id, refingerprinted)
 
     def _retire(self, candidates: Sequence[ProductRecord]) -> None:
         """Retire the recorded products the pages did not show and the store no longer has."""
