@@ -99,7 +99,7 @@ from commerce_sync.mailchimp.batches import (
     operation_id,
     parse_operation_id,
 )
-from commerce_sync.mailchimp.client import MailchimpClient
+from commerce_sync.mailchimp.client import MailchimpClient, ProductIdPage
 from commerce_sync.mailchimp.errors import MailchimpError
 from commerce_sync.platforms.http import PlatformApiError
 from commerce_sync.platforms.products import (
@@ -520,32 +520,40 @@ class _Slice:
     def _unrecorded(self) -> bool:
         """The removal rule for the products Mailchimp holds that no record names (the module docstring).
         Mailchimp pages by offset: a product created meanwhile can shift one past this walk, and the next
-        run finds it; nothing here removes a product from Mailchimp's list, so the walk skips nothing else."""
-        while True:
-            page = self.writer.call(
-                partial(
-                    MailchimpClient.product_ids,
-                    store_id=self.store_id,
-                    offset=self.listing_offset,
-                    count=self.config.listing_page,
-                )
-            )
-            recorded = self.state.products(self.store_id, page.ids)
-            unrecorded = [product_id for product_id in page.ids if product_id not in recorded]
-            for part in chunks(unrecorded, self.config.sweep_chunk):
-                self._retire_unrecorded(part)
-            self.listing_offset += len(page.ids)
-            if not page.ids or self.listing_offset >= page.total_items:
-                self._flush()
-                self._commit(listing_offset=0, phase="batches")
-                return True
-            self._maybe_flush()
-            if not self.pending:
-                self._commit(listing_offset=self.listing_offset)
-            if self.time_left() <= 0:
-                self._flush(hurry=True)
-                self._commit(listing_offset=self.listing_offset)
-                return False
+        run finds it; nothing here removes a product from Mailchimp's list, so the walk skips nothing else.
+
+        The next page of ids is asked for while this page's records are read (at 100,000 products, a hundred pages
+        waited on both one after the other: issue 17), and has arrived before this page's own Mailchimp calls
+        (retirements, flushes) start: the invocation still sends one Mailchimp request at a time."""
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="mailchimp-ids") as reader:
+            page = self._product_ids(self.listing_offset)
+            while True:
+                following_offset = self.listing_offset + len(page.ids)
+                last = not page.ids or following_offset >= page.total_items
+                upcoming = None if last else reader.submit(self._product_ids, following_offset)
+                recorded = self.state.products(self.store_id, page.ids)
+                following = upcoming.result() if upcoming is not None else None
+                unrecorded = [product_id for product_id in page.ids if product_id not in recorded]
+                for part in chunks(unrecorded, self.config.sweep_chunk):
+                    self._retire_unrecorded(part)
+                self.listing_offset = following_offset
+                if following is None:
+                    self._flush()
+                    self._commit(listing_offset=0, phase="batches")
+                    return True
+                self._maybe_flush()
+                if not self.pending:
+                    self._commit(listing_offset=self.listing_offset)
+                if self.time_left() <= 0:
+                    self._flush(hurry=True)
+                    self._commit(listing_offset=self.listing_offset)
+                    return False
+                page = following
+
+    def _product_ids(self, offset: int) -> ProductIdPage:
+        return self.writer.call(
+            partial(MailchimpClient.product_ids, store_id=self.store_id, offset=offset, count=self.config.listing_page)
+        )
 
     def _settle_all(self) -> bool:
         while self.outstanding:
