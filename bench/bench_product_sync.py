@@ -747,7 +747,7 @@ def main() -> None:
         outcome = child_sync(store_id) if kind == "sync" else child_naive(store_id, int(rest[0]))
         if profiler is not None and profile_path:
             profiler.disable()
-            path = f"{profile_path}.{store_id}.prof"
+            path = f"{profile_path}.{store_id}.{os.getpid()}.prof"
             profiler.dump_stats(path)
             stats = pstats.Stats(path, stream=sys.stderr)
             stats.sort_stats("cumulative").print_stats(40)
