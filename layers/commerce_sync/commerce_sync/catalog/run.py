@@ -94,6 +94,7 @@ from commerce_sync.mailchimp.batches import (
     BatchNotFinished,
     BatchOperation,
     BatchResultsUnavailable,
+    BatchStatus,
     MailchimpBatches,
     OperationResult,
     operation_id,
@@ -782,7 +783,7 @@ class _Slice:
             if status is None:
                 self._lost(record, "Mailchimp no longer has the batch")
                 return True
-            if status.finished and self._apply_results(record):
+            if status.finished and self._apply_results(record, status):
                 return True
             if time.time() - record.submitted_at > self.config.batch_stale_seconds:
                 self.batches.delete(str(record.mailchimp_id))
@@ -794,11 +795,11 @@ class _Slice:
             interval = min(interval * 1.5, self.config.poll_max_seconds)
             self._heartbeat()
 
-    def _apply_results(self, record: BatchRecord) -> bool:
+    def _apply_results(self, record: BatchRecord, status: BatchStatus) -> bool:
         failed: dict[str, OperationResult] = {}
         succeeded: dict[str, str] = {}
         try:
-            for result in self.batches.results(str(record.mailchimp_id)):
+            for result in self.batches.results(str(record.mailchimp_id), status):
                 parsed = parse_operation_id(result.operation_id)
                 if parsed is None or parsed[0] != "product" or parsed[1] not in record.ops:
                     continue
