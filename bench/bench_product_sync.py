@@ -645,8 +645,7 @@ def report(args: argparse.Namespace) -> None:
     print(
         f"\n(a) first full sync of {args.products:,} products: {first['wall']:.1f} s "
         f"({first['invocations']} invocation(s)); {r1['created']:,} created, {r1['failed']} failed; "
-        f"the sync's own CPU {first['cpu']:.1f} s; waiting for the emulator to run batches "
-        f"{first['batch_wait']:.1f} s, so the sync's own wall time {first['wall'] - first['batch_wait']:.1f} s"
+        f"the sync's own CPU {first['cpu']:.1f} s; slept waiting for batches to finish {first['batch_wait']:.1f} s"
     )
     print(
         f"    Mailchimp requests: {first_counts['http']:,} "
@@ -688,6 +687,12 @@ def report(args: argparse.Namespace) -> None:
     for run, wall in (("first", first["wall"]), ("second", second["wall"])):
         verdict = "target met" if wall <= TARGET_SECONDS else "target missed"
         print(f"    {run} run: {wall:.1f} s; target {TARGET_SECONDS:.0f} s; {wall / TARGET_SECONDS:.2f}x: {verdict}")
+    # The wall time also holds the emulators' work (the parent process: Shopify pages, Mailchimp requests and
+    # batch operations, on the same CPUs) and every round trip's wait for a CPU on a loaded machine; the CPU time
+    # is the sync's own work alone, what Lambda runs.
+    for run, cpu in (("first", first["cpu"]), ("second", second["cpu"])):
+        verdict = "target met" if cpu <= TARGET_SECONDS else "target missed"
+        print(f"    {run} run, the sync's own CPU: {cpu:.1f} s; {cpu / TARGET_SECONDS:.2f}x the target: {verdict}")
     command = (
         f".venv/bin/python bench/bench_product_sync.py --products {args.products} --small-products "
         f"{args.small_products} --naive-sample {args.naive_sample} --latency-ms {args.latency_ms}"
