@@ -413,6 +413,9 @@ class _Slice:
         self.cursor = checkpoint.cursor
         self.listing_offset = checkpoint.listing_offset
         self.last_heartbeat = time.monotonic()
+        # While the pages phase runs: the thread that writes a page's seen marks, and the marks being written.
+        self._seen_marker: ThreadPoolExecutor | None = None
+        self._seen_marking: Future[None] | None = None
 
     @property
     def store_id(self) -> str:
@@ -443,8 +446,14 @@ class _Slice:
         # platform, and the sync waited on 400 page reads one after another at 100,000 products (issue 17). The
         # cursor committed is still that of the last page compared, so a page read ahead and not compared is
         # read again by the next slice; the one reader thread keeps the reads in order, one at a time.
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="catalog-page") as reader:
-            return self._compare_pages(reader)
+        with (
+            ThreadPoolExecutor(max_workers=1, thread_name_prefix="catalog-page") as reader,
+            ThreadPoolExecutor(max_workers=1, thread_name_prefix="catalog-seen") as self._seen_marker,
+        ):
+            try:
+                return self._compare_pages(reader)
+            finally:
+                self._seen_marker = None
 
     def _read_page(self, cursor: str | None) -> tuple[str, CatalogPage | RawCatalogPage]:
         """The page at `cursor`, unparsed when the source can fingerprint its products, and the version of the
@@ -614,12 +623,27 @@ class _Slice:
             else:
                 changed.append(item)
         products, skipped = self._fingerprinting_source.to_products(changed) if changed else ([], [])
-        self.state.mark_seen(self.store_id, [*unchanged_ids, *(product.id for product in products)], time.time())
+        self._mark_seen([*unchanged_ids, *(product.id for product in products)])
         self.delta.seen += len(unchanged_ids)
         self.delta.unchanged += len(unchanged_ids)
         fingerprints = {item.id: item.fingerprint for item in changed}
         self._compare_with(products, records, fetched, fingerprints)
         return skipped
+
+    def _mark_seen(self, product_ids: Sequence[str]) -> None:
+        """Seen marks, written while the page is compared and flushed when the pages phase can (a round trip a
+        page less); `_commit` waits for them, so no cursor is committed before its page's marks are written."""
+        at = time.time()
+        if self._seen_marker is None:
+            self.state.mark_seen(self.store_id, product_ids, at)
+            return
+        self._wait_for_seen_marks()
+        self._seen_marking = self._seen_marker.submit(self.state.mark_seen, self.store_id, product_ids, at)
+
+    def _wait_for_seen_marks(self) -> None:
+        marking, self._seen_marking = self._seen_marking, None
+        if marking is not None:
+            marking.result()
 
     @property
     def _fingerprinting_source(self) -> FingerprintingCatalogSource:
@@ -890,6 +914,7 @@ class _Slice:
     # ---- checkpoint --------------------------------------------------------------------------------
 
     def _commit(self, **changes: Any) -> None:
+        self._wait_for_seen_marks()
         checkpoint = self.checkpoint
         checkpoint.counters.add(self.delta)
         self.delta = RunCounters()
