@@ -11,7 +11,7 @@ import copy
 from typing import Any
 
 from .context import Call, Route, lookup
-from .paging import page
+from .paging import json_copy, page
 from .problems import FieldError, already_exists, bad_request, invalid_field, invalid_resource, not_found
 from .state import JsonDict, Store, now_iso
 
@@ -36,7 +36,7 @@ def find(items: list[JsonDict], item_id: str) -> JsonDict | None:
 
 
 def _copy_fields(target: JsonDict, body: JsonDict, names: tuple[str, ...]) -> None:
-    target.update({name: copy.deepcopy(body[name]) for name in names if name in body})
+    target.update({name: json_copy(body[name]) for name in names if name in body})
 
 
 def _upsert(items: list[JsonDict], body: JsonDict, names: tuple[str, ...], required: tuple[str, ...], where: str):
@@ -58,7 +58,7 @@ def _upsert(items: list[JsonDict], body: JsonDict, names: tuple[str, ...], requi
 
 def _apply_product(product: JsonDict, body: JsonDict) -> None:
     """Applies a PUT/PATCH body; nested variants and images are upserted by id. All or nothing."""
-    draft = copy.deepcopy(product)
+    draft = json_copy(product)
     _copy_fields(draft, body, PRODUCT_FIELDS)
     for index, variant in enumerate(body.get("variants") or []):
         _upsert(draft["variants"], variant, VARIANT_FIELDS, ("title",), f"variants.{index}")
@@ -112,11 +112,11 @@ def post_product(call: Call) -> Any:
     store = call.store()
     if call.json["id"] in store.products:
         raise already_exists("A product")
-    return copy.deepcopy(_create_product(store, call.json["id"], call.json))
+    return json_copy(_create_product(store, call.json["id"], call.json))
 
 
 def get_product(call: Call) -> Any:
-    return copy.deepcopy(lookup(call.store().products, call.args["product_id"]))
+    return json_copy(lookup(call.store().products, call.args["product_id"]))
 
 
 def put_product(call: Call) -> Any:
@@ -126,15 +126,15 @@ def put_product(call: Call) -> Any:
         raise invalid_field("id", "The product id in the body does not match the id in the URL.")
     product = store.products.get(product_id)
     if product is None:
-        return copy.deepcopy(_create_product(store, product_id, call.json))
+        return json_copy(_create_product(store, product_id, call.json))
     _apply_product(product, call.json)
-    return copy.deepcopy(product)
+    return json_copy(product)
 
 
 def patch_product(call: Call) -> Any:
     product = lookup(call.store().products, call.args["product_id"])
     _apply_product(product, call.json)
-    return copy.deepcopy(product)
+    return json_copy(product)
 
 
 def delete_product(call: Call) -> Any:

@@ -25,6 +25,22 @@ def _int_param(query: Mapping[str, str], name: str, default: int) -> int:
     return value
 
 
+_SCALARS = (str, int, float, bool, type(None))
+
+
+def json_copy(value: Any) -> Any:
+    """A deep copy of JSON data (dicts, lists, scalars), about three times faster than copy.deepcopy, which
+    was most of the time a large listing took (a page of 1,000 products at 100,000: issue 17); anything else
+    inside is deep-copied as before."""
+    if isinstance(value, dict):
+        return {key: json_copy(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [json_copy(item) for item in value]
+    if isinstance(value, _SCALARS):
+        return value
+    return copy.deepcopy(value)
+
+
 def page(query: Mapping[str, str], key: str, items: Iterable[Any], **extra: Any) -> dict[str, Any]:
     """`{**extra, key: items[offset:offset+count], "total_items": n}` with Mailchimp's defaults."""
     everything = list(items)
@@ -32,7 +48,7 @@ def page(query: Mapping[str, str], key: str, items: Iterable[Any], **extra: Any)
     offset = _int_param(query, "offset", 0)
     return {
         **extra,
-        key: copy.deepcopy(everything[offset : offset + count]),
+        key: json_copy(everything[offset : offset + count]),
         "total_items": len(everything),
     }
 

@@ -123,6 +123,33 @@ def test_a_second_run_without_changes_makes_no_mailchimp_write(
     assert result["mailchimp_requests"] == 1
 
 
+def test_a_platform_change_the_mapping_ignores_records_the_new_fingerprint_and_writes_nothing(
+    runner: LocalRunner,
+    store: RegisteredStore,
+    shopify: ShopifyEmulator,
+    mailchimp: MailchimpEmulator,
+    state: CatalogState,
+) -> None:
+    sync(runner, store.store_id)
+    before = len(product_writes(mailchimp, store.store_id))
+    first = state.product(store.store_id, "1003")
+    assert first is not None and first.source  # the fingerprint of the Shopify product it was written from
+    beanie = next(p for p in sample_catalog() if p["id"] == 1003)
+    beanie["tags"] = "winter, wool"  # Shopify data the Mailchimp body does not carry
+    shopify.put_product(beanie)
+
+    result = sync(runner, store.store_id)
+
+    assert (result["seen"], result["unchanged"], result["updated"]) == (4, 4, 0)
+    assert len(product_writes(mailchimp, store.store_id)) == before
+    second = state.product(store.store_id, "1003")
+    assert second is not None and second.hash == first.hash and second.version == first.version
+    assert second.source and second.source != first.source
+    # The other products kept theirs, and the next run finds every product unchanged by its fingerprint alone.
+    assert sync(runner, store.store_id)["unchanged"] == 4
+    assert len(product_writes(mailchimp, store.store_id)) == before
+
+
 def test_a_changed_price_updates_exactly_that_product(
     runner: LocalRunner,
     store: RegisteredStore,

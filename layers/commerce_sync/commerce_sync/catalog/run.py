@@ -46,6 +46,7 @@ import os
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, fields
 from functools import partial
 from typing import Any
@@ -93,15 +94,25 @@ from commerce_sync.mailchimp.batches import (
     BatchNotFinished,
     BatchOperation,
     BatchResultsUnavailable,
+    BatchStatus,
     MailchimpBatches,
     OperationResult,
     operation_id,
     parse_operation_id,
 )
-from commerce_sync.mailchimp.client import MailchimpClient
+from commerce_sync.mailchimp.client import MailchimpClient, ProductIdPage
 from commerce_sync.mailchimp.errors import MailchimpError
 from commerce_sync.platforms.http import PlatformApiError
-from commerce_sync.platforms.products import CatalogSource, CatalogUnavailable, chunks
+from commerce_sync.platforms.products import (
+    CatalogPage,
+    CatalogSource,
+    CatalogUnavailable,
+    FingerprintingCatalogSource,
+    RawCatalogPage,
+    RawProduct,
+    Skipped,
+    chunks,
+)
 from commerce_sync.platforms.promotions import PromotionSource
 from commerce_sync.platforms.registry import promotion_source_for, source_for
 from commerce_sync.processing.services import Services
@@ -402,6 +413,9 @@ class _Slice:
         self.cursor = checkpoint.cursor
         self.listing_offset = checkpoint.listing_offset
         self.last_heartbeat = time.monotonic()
+        # While the pages phase runs: the thread that writes a page's seen marks, and the marks being written.
+        self._seen_marker: ThreadPoolExecutor | None = None
+        self._seen_marking: Future[None] | None = None
 
     @property
     def store_id(self) -> str:
@@ -428,15 +442,42 @@ class _Slice:
         return True
 
     def _pages(self) -> bool:
+        # The next page is read while this one is compared and flushed: reading a page is mostly waiting on the
+        # platform, and the sync waited on 400 page reads one after another at 100,000 products (issue 17). The
+        # cursor committed is still that of the last page compared, so a page read ahead and not compared is
+        # read again by the next slice; the one reader thread keeps the reads in order, one at a time.
+        with (
+            ThreadPoolExecutor(max_workers=1, thread_name_prefix="catalog-page") as reader,
+            ThreadPoolExecutor(max_workers=1, thread_name_prefix="catalog-seen") as self._seen_marker,
+        ):
+            try:
+                return self._compare_pages(reader)
+            finally:
+                self._seen_marker = None
+
+    def _read_page(self, cursor: str | None) -> tuple[str, CatalogPage | RawCatalogPage]:
+        """The page at `cursor`, unparsed when the source can fingerprint its products, and the version of the
+        moment before it was read (see `_newer_applied`)."""
+        fetched = now_version()
+        if isinstance(self.source, FingerprintingCatalogSource):
+            return fetched, self.source.raw_page(cursor)
+        return fetched, self.source.page(cursor)
+
+    def _compare_pages(self, reader: ThreadPoolExecutor) -> bool:
         first = True
-        while True:
+        upcoming: Future[tuple[str, CatalogPage | RawCatalogPage]] | None = reader.submit(self._read_page, self.cursor)
+        while upcoming is not None:
             if not first and self.time_left() <= 0:
                 return False
             first = False
-            fetched = now_version()
-            page = self.source.page(self.cursor)
-            self._compare(page.products, fetched)
-            for product_id, reason in page.skipped:
+            fetched, page = upcoming.result()
+            upcoming = reader.submit(self._read_page, page.next_cursor) if page.next_cursor is not None else None
+            if isinstance(page, RawCatalogPage):
+                skipped = self._compare_raw(page.items, fetched)
+            else:
+                self._compare(page.products, fetched)
+                skipped = page.skipped
+            for product_id, reason in skipped:
                 self.delta.failed += 1
                 logger.warning("catalog product skipped", product_id=product_id, reason=reason)
             self.delta_pages += 1
@@ -458,6 +499,7 @@ class _Slice:
                 self._commit(cursor=self.cursor)
             else:
                 self._heartbeat()
+        return True
 
     def _sweep(self) -> bool:
         started = int(self.checkpoint.started_at * 1000)
@@ -488,32 +530,40 @@ class _Slice:
     def _unrecorded(self) -> bool:
         """The removal rule for the products Mailchimp holds that no record names (the module docstring).
         Mailchimp pages by offset: a product created meanwhile can shift one past this walk, and the next
-        run finds it; nothing here removes a product from Mailchimp's list, so the walk skips nothing else."""
-        while True:
-            page = self.writer.call(
-                partial(
-                    MailchimpClient.product_ids,
-                    store_id=self.store_id,
-                    offset=self.listing_offset,
-                    count=self.config.listing_page,
-                )
-            )
-            recorded = self.state.products(self.store_id, page.ids)
-            unrecorded = [product_id for product_id in page.ids if product_id not in recorded]
-            for part in chunks(unrecorded, self.config.sweep_chunk):
-                self._retire_unrecorded(part)
-            self.listing_offset += len(page.ids)
-            if not page.ids or self.listing_offset >= page.total_items:
-                self._flush()
-                self._commit(listing_offset=0, phase="batches")
-                return True
-            self._maybe_flush()
-            if not self.pending:
-                self._commit(listing_offset=self.listing_offset)
-            if self.time_left() <= 0:
-                self._flush(hurry=True)
-                self._commit(listing_offset=self.listing_offset)
-                return False
+        run finds it; nothing here removes a product from Mailchimp's list, so the walk skips nothing else.
+
+        The next page of ids is asked for while this page's records are read (at 100,000 products, a hundred pages
+        waited on both one after the other: issue 17), and has arrived before this page's own Mailchimp calls
+        (retirements, flushes) start: the invocation still sends one Mailchimp request at a time."""
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="mailchimp-ids") as reader:
+            page = self._product_ids(self.listing_offset)
+            while True:
+                following_offset = self.listing_offset + len(page.ids)
+                last = not page.ids or following_offset >= page.total_items
+                upcoming = None if last else reader.submit(self._product_ids, following_offset)
+                recorded = self.state.products(self.store_id, page.ids)
+                following = upcoming.result() if upcoming is not None else None
+                unrecorded = [product_id for product_id in page.ids if product_id not in recorded]
+                for part in chunks(unrecorded, self.config.sweep_chunk):
+                    self._retire_unrecorded(part)
+                self.listing_offset = following_offset
+                if following is None:
+                    self._flush()
+                    self._commit(listing_offset=0, phase="batches")
+                    return True
+                self._maybe_flush()
+                if not self.pending:
+                    self._commit(listing_offset=self.listing_offset)
+                if self.time_left() <= 0:
+                    self._flush(hurry=True)
+                    self._commit(listing_offset=self.listing_offset)
+                    return False
+                page = following
+
+    def _product_ids(self, offset: int) -> ProductIdPage:
+        return self.writer.call(
+            partial(MailchimpClient.product_ids, store_id=self.store_id, offset=offset, count=self.config.listing_page)
+        )
 
     def _settle_all(self) -> bool:
         while self.outstanding:
@@ -553,6 +603,61 @@ class _Slice:
             return
         ids = [product.id for product in products]
         records = self.state.products_marking_seen(self.store_id, ids, time.time())
+        self._compare_with(products, records, fetched)
+
+    def _compare_raw(self, items: Sequence[RawProduct], fetched: str) -> Skipped:
+        """`_compare` for a page not parsed yet: a product whose fingerprint is the one recorded with its last
+        write is unchanged without being parsed or mapped — the same fingerprint is the same Mailchimp body
+        (platforms.products.fingerprinted), and that record cannot hold a newer version than the page (it was
+        written from this very product; an event's write replaces the fingerprint). The others are parsed and
+        compared as `_compare` does. As there, only the products that parse are marked seen."""
+        if not items:
+            return []
+        records = self.state.products(self.store_id, [item.id for item in items if item.id])
+        unchanged_ids: list[str] = []
+        changed: list[RawProduct] = []
+        for item in items:
+            record = records.get(item.id)
+            if record is not None and record.hash and not record.removed and record.source == item.fingerprint:
+                unchanged_ids.append(item.id)
+            else:
+                changed.append(item)
+        products, skipped = self._fingerprinting_source.to_products(changed) if changed else ([], [])
+        self._mark_seen([*unchanged_ids, *(product.id for product in products)])
+        self.delta.seen += len(unchanged_ids)
+        self.delta.unchanged += len(unchanged_ids)
+        fingerprints = {item.id: item.fingerprint for item in changed}
+        self._compare_with(products, records, fetched, fingerprints)
+        return skipped
+
+    def _mark_seen(self, product_ids: Sequence[str]) -> None:
+        """Seen marks, written while the page is compared and flushed when the pages phase can (a round trip a
+        page less); `_commit` waits for them, so no cursor is committed before its page's marks are written."""
+        at = time.time()
+        if self._seen_marker is None:
+            self.state.mark_seen(self.store_id, product_ids, at)
+            return
+        self._wait_for_seen_marks()
+        self._seen_marking = self._seen_marker.submit(self.state.mark_seen, self.store_id, product_ids, at)
+
+    def _wait_for_seen_marks(self) -> None:
+        marking, self._seen_marking = self._seen_marking, None
+        if marking is not None:
+            marking.result()
+
+    @property
+    def _fingerprinting_source(self) -> FingerprintingCatalogSource:
+        assert isinstance(self.source, FingerprintingCatalogSource)
+        return self.source
+
+    def _compare_with(
+        self,
+        products: Sequence[Product],
+        records: dict[str, ProductRecord],
+        fetched: str,
+        fingerprints: dict[str, str] | None = None,
+    ) -> None:
+        refingerprinted: list[tuple[ProductRecord, str | None]] = []
         for product in products:
             self.delta.seen += 1
             record = records.get(product.id)
@@ -560,11 +665,19 @@ class _Slice:
             if record is not None and _newer_applied(record, version, fetched):
                 self.delta.skipped_newer += 1
                 continue
-            write = upsert_write(product, record, self.store, version or fetched)
+            source = (fingerprints or {}).get(product.id, "")
+            write = upsert_write(product, record, self.store, version or fetched, source)
             if unchanged(write, record):
                 self.delta.unchanged += 1
+                if record is not None and source and record.source != source:
+                    refingerprinted.append((record.with_changes(source=source), record.hash))
                 continue
             self._add(write)
+        if refingerprinted:
+            # The same content from another fingerprint (a record from before fingerprints, a platform field the
+            # mapping ignores, a new release): only the fingerprint is recorded, so the next run need not parse it.
+            # Conditional on the hash read, as every catalog write; a conflict means an event wrote it meanwhile.
+            self.state.put_products(self.store_id, refingerprinted)
 
     def _retire(self, candidates: Sequence[ProductRecord]) -> None:
         """Retire the recorded products the pages did not show and the store no longer has."""
@@ -694,7 +807,7 @@ class _Slice:
             if status is None:
                 self._lost(record, "Mailchimp no longer has the batch")
                 return True
-            if status.finished and self._apply_results(record):
+            if status.finished and self._apply_results(record, status):
                 return True
             if time.time() - record.submitted_at > self.config.batch_stale_seconds:
                 self.batches.delete(str(record.mailchimp_id))
@@ -706,11 +819,11 @@ class _Slice:
             interval = min(interval * 1.5, self.config.poll_max_seconds)
             self._heartbeat()
 
-    def _apply_results(self, record: BatchRecord) -> bool:
+    def _apply_results(self, record: BatchRecord, status: BatchStatus) -> bool:
         failed: dict[str, OperationResult] = {}
         succeeded: dict[str, str] = {}
         try:
-            for result in self.batches.results(str(record.mailchimp_id)):
+            for result in self.batches.results(str(record.mailchimp_id), status):
                 parsed = parse_operation_id(result.operation_id)
                 if parsed is None or parsed[0] != "product" or parsed[1] not in record.ops:
                     continue
@@ -801,6 +914,7 @@ class _Slice:
     # ---- checkpoint --------------------------------------------------------------------------------
 
     def _commit(self, **changes: Any) -> None:
+        self._wait_for_seen_marks()
         checkpoint = self.checkpoint
         checkpoint.counters.add(self.delta)
         self.delta = RunCounters()
@@ -812,8 +926,13 @@ class _Slice:
         self.committed_requests = requests
         for name, value in changes.items():
             setattr(checkpoint, name, value)
-        self.state.save_run(self.store_id, checkpoint)
-        self.lock.renew(self.token, self.config.lease_seconds)
+        # The checkpoint and the lease are two items written side by side rather than one after the other: a
+        # commit follows every page, and at 100,000 products the second round trip was 400 of them (issue 17).
+        # Both are done (or raised: LockLost from the renewal) when this returns, as before.
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="catalog-lease") as renewer:
+            renewal = renewer.submit(self.lock.renew, self.token, self.config.lease_seconds)
+            self.state.save_run(self.store_id, checkpoint)
+            renewal.result()
         self.last_heartbeat = time.monotonic()
 
     def _heartbeat(self) -> None:

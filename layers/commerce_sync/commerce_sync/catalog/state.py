@@ -5,7 +5,8 @@ removed products can Query them in order instead of scanning the table:
 
 - `product#<id>`: the last write Mailchimp accepted: `hash` of the body, `title` and `variants` (id →
   title: every variant Mailchimp has, so a removal can hide them all), the platform `version` it came
-  from, `removed`, and `failed` (why a write was dead-lettered).
+  from, `removed`, `failed` (why a write was dead-lettered), and `source`: the fingerprint of the platform's
+  product the write was made from, when a catalog page gave one (platforms.products.fingerprinted).
 - `seen#<id>`: `seen_at` (epoch milliseconds), when a catalog run (or an event) last saw the product.
   Kept apart from the product item so that marking 100,000 unchanged products is blind batch writes,
   which can never overwrite a concurrent change.
@@ -99,9 +100,11 @@ class ProductRecord:
     removed: bool = False
     failed: str = ""
     updated_at: int = 0
+    # The fingerprint of the platform's product this content was mapped from ("" when none was given).
+    source: str = ""
 
     def item(self, store_id: str) -> dict[str, Any]:
-        return {
+        item = {
             "pk": partition(store_id),
             "sk": PRODUCT + self.product_id,
             "hash": self.hash,
@@ -112,6 +115,9 @@ class ProductRecord:
             "failed": self.failed,
             "updated_at": int(time.time()),
         }
+        if self.source:
+            item["source"] = self.source
+        return item
 
     @classmethod
     def from_item(cls, item: dict[str, Any]) -> ProductRecord:
@@ -124,6 +130,7 @@ class ProductRecord:
             removed=bool(item.get("removed", False)),
             failed=str(item.get("failed", "")),
             updated_at=int(item.get("updated_at", 0)),
+            source=str(item.get("source", "")),
         )
 
     def with_changes(self, **changes: Any) -> ProductRecord:

@@ -80,7 +80,10 @@ class PendingWrite:
         return self.record.product_id
 
 
-def upsert_write(product: Product, record: ProductRecord | None, store: Store, version: str) -> PendingWrite:
+def upsert_write(
+    product: Product, record: ProductRecord | None, store: Store, version: str, source: str = ""
+) -> PendingWrite:
+    """`source`: the fingerprint of the platform's product `product` was mapped from, kept in the record."""
     body = to_mailchimp_product(product, store.currency_code)
     known = dict(record.variants) if record else {}
     if known:
@@ -91,7 +94,7 @@ def upsert_write(product: Product, record: ProductRecord | None, store: Store, v
         kind="updated" if record else "created",
         body=body,
         record=ProductRecord(
-            product_id=product.id, hash=content, title=product.title, variants=variants, version=version
+            product_id=product.id, hash=content, title=product.title, variants=variants, version=version, source=source
         ),
         read_hash=record.hash if record else None,
     )

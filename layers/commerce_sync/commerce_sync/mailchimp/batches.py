@@ -200,15 +200,18 @@ class MailchimpBatches:
         except MailchimpNotFound:
             return
 
-    def results(self, batch_id: str) -> Iterator[OperationResult]:
+    def results(self, batch_id: str, status: BatchStatus | None = None) -> Iterator[OperationResult]:
         """Every operation's result of a finished batch.
 
+        `status`: the batch's status just read by the caller, whose fresh URL is used instead of reading the
+        status again (a request per batch saved: the nightly sync settles 200 batches at 100,000 products).
         An expired URL is replaced by a fresh one (a new status read) up to MAX_URL_REFRESHES times. If the
         download fails after some results were already yielded, the exception ends the iteration; reading
         again yields them again, so callers must apply results idempotently.
         """
+        known = status
         for _ in range(MAX_URL_REFRESHES + 1):
-            status = self.status(batch_id)
+            status, known = known or self.status(batch_id), None
             if status is None:
                 raise BatchGone(f"Mailchimp no longer has batch {batch_id}")
             if not status.finished:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+import json
 from datetime import datetime
+from urllib.parse import urljoin, urlsplit
 
 from commerce_sync.canonical.emails import subscriber_hash
 from commerce_sync.canonical.model import (
@@ -174,8 +176,6 @@ def to_mailchimp_product(product: Product, currency_code: str | None = None) -> 
 
 def absolute_url(value: str | None, base: str | None = None) -> str | None:
     """`value` as an absolute http(s) URL, or None when it cannot be one."""
-    from urllib.parse import urljoin, urlsplit
-
     text = (value or "").strip()
     if not text:
         return None
@@ -222,7 +222,5 @@ def with_retired_variants(product: McProduct, known_variants: dict[str, str]) ->
 def product_content_hash(product: McProduct) -> str:
     """A stable digest of exactly what would be sent: equal digests mean the write can be skipped. Any
     change to the mapping changes the digest too, so the next catalog sync re-sends what it affects."""
-    import json
-
     canonical = json.dumps(product.body(), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:32]

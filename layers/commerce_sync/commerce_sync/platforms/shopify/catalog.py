@@ -38,10 +38,13 @@ from commerce_sync.platforms.http import CATALOG_HTTP_POLICY, HttpPolicy, fetch_
 from commerce_sync.platforms.products import (
     CatalogPage,
     CatalogUnavailable,
+    RawCatalogPage,
+    RawProduct,
     Skipped,
     backorders,
     build_products,
     chunks,
+    fingerprinted,
     numbered,
     parse_products,
     stock,
@@ -204,13 +207,23 @@ class ShopifyCatalog:
         return products, unparsed + unmapped
 
     def page(self, cursor: str | None) -> CatalogPage:
+        raw = self.raw_page(cursor)
+        products, skipped = self.to_products(raw.items)
+        return CatalogPage(products=products, next_cursor=raw.next_cursor, skipped=skipped)
+
+    def raw_page(self, cursor: str | None) -> RawCatalogPage:
         # With page_info only `limit` (and `fields`) may be sent; filters belong to the first request.
         params: dict[str, Any] = {"limit": PAGE_SIZE}
         if cursor:
             params["page_info"] = cursor
         body, headers = fetch_json(self._session, self._products_url, params, self._headers)
-        products, skipped = self._map(body.get("products", []) if isinstance(body, dict) else [])
-        return CatalogPage(products=products, next_cursor=next_page_info(headers.get("Link")), skipped=skipped)
+        raw = body.get("products", []) if isinstance(body, dict) else []
+        # What of the store the mapping reads besides the product: the storefront (URLs) and the currency (prices).
+        items = fingerprinted(raw, [storefront(self._store), self._store.currency_code])
+        return RawCatalogPage(items=items, next_cursor=next_page_info(headers.get("Link")))
+
+    def to_products(self, items: Sequence[RawProduct]) -> tuple[list[Product], Skipped]:
+        return self._map([item.data for item in items])
 
     def products_by_id(self, ids: Sequence[str]) -> list[Product]:
         found: list[Product] = []
