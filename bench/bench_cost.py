@@ -55,39 +55,29 @@ def main() -> int:
         xray_sampled_fraction=args.xray_sampled,
         consumer_lanes=measured.lanes,
     )
-    usages = [
-        cost_model.usage_of(
-            kind.kind,
-            kind.events,
-            kind.requests,
-            kind.invocations,
-            kind.log_bytes,
-            kind.mailchimp_requests,
-            measured.memory_mb,
-            measured.architectures,
-            assumptions,
-        )
-        for kind in measured.kinds
-    ]
-    bulk_kinds = (
+
+    def priced(kinds: list[local_usage.KindUsage]) -> list[cost_model.Usage]:
+        return [
+            cost_model.usage_of(
+                kind.kind,
+                kind.events,
+                kind.requests,
+                kind.invocations,
+                kind.log_bytes,
+                kind.mailchimp_requests,
+                measured.memory_mb,
+                measured.architectures,
+                assumptions,
+            )
+            for kind in kinds
+        ]
+
+    usages = priced(measured.kinds)
+    bulk = priced(
         local_usage.measure_bulk(args.bulk_products, args.bulk_orders, lanes=args.lanes)
         if args.bulk_products and args.bulk_orders
         else []
     )
-    bulk = [
-        cost_model.usage_of(
-            kind.kind,
-            kind.events,
-            kind.requests,
-            kind.invocations,
-            kind.log_bytes,
-            kind.mailchimp_requests,
-            measured.memory_mb,
-            measured.architectures,
-            assumptions,
-        )
-        for kind in bulk_kinds
-    ]
     costs = {usage.kind: cost_model.cost_per_million(usage, prices) for usage in usages}
     # A product or an order of a bulk run, priced per thousand.
     bulk_costs = {

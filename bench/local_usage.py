@@ -213,6 +213,40 @@ def _timed_invocations(runner: Any, into: list[Invocation], lock: threading.Lock
             pool.listeners.remove(note)
 
 
+def _measured_kind(
+    kind: str,
+    events: int,
+    run: Callable[[], None],
+    idle_timeout: float,
+    runner: Any,
+    mailchimp: Any,
+    invocations: list[Invocation],
+    lock: threading.Lock,
+    log_bytes: _LogBytes,
+) -> KindUsage:
+    """What `run` and everything it set off until the runner was idle used: AWS requests, invocations, log bytes
+    and Mailchimp requests, counted from when it started."""
+    mark = runner.aws_requests.mark()
+    log_bytes.take()
+    with lock:
+        invocations.clear()
+    mailchimp.clear_requests()
+    started = time.monotonic()
+    run()
+    runner.wait_until_idle(timeout=idle_timeout)
+    with lock:
+        timed = list(invocations)
+    return KindUsage(
+        kind=kind,
+        events=events,
+        seconds=time.monotonic() - started,
+        requests=runner.aws_requests.since(mark),
+        invocations=timed,
+        log_bytes=log_bytes.take(),
+        mailchimp_requests=sum(1 for r in mailchimp.requests if r["source"] == "http"),
+    )
+
+
 def measure(events: int, senders: int, kinds: list[str] | None = None, lanes: int | None = None) -> Measurement:
     """Runs `events` deliveries of each kind (all by default) through a fresh local runner; `lanes` overrides the
     template's ConsumerLanes."""
@@ -264,27 +298,13 @@ def measure(events: int, senders: int, kinds: list[str] | None = None, lanes: in
             log_bytes = _LogBytes()
             with _timed_invocations(runner, invocations, lock), runner.logs.capture(log_bytes, whole_lines=True):
                 for kind in chosen:
-                    mark = runner.aws_requests.mark()
-                    log_bytes.take()
-                    with lock:
-                        invocations.clear()
-                    mailchimp.clear_requests()
-                    started = time.monotonic()
-                    with ThreadPoolExecutor(max_workers=senders) as pool:
-                        list(pool.map(lambda n, kind=kind: deliver(kind, n), range(1, events + 1)))
-                    runner.wait_until_idle(timeout=300)
-                    with lock:
-                        timed = list(invocations)
+
+                    def send_all(kind: str = kind) -> None:
+                        with ThreadPoolExecutor(max_workers=senders) as pool:
+                            list(pool.map(lambda n: deliver(kind, n), range(1, events + 1)))
+
                     usage.append(
-                        KindUsage(
-                            kind=kind,
-                            events=events,
-                            seconds=time.monotonic() - started,
-                            requests=runner.aws_requests.since(mark),
-                            invocations=timed,
-                            log_bytes=log_bytes.take(),
-                            mailchimp_requests=sum(1 for r in mailchimp.requests if r["source"] == "http"),
-                        )
+                        _measured_kind(kind, events, send_all, 300, runner, mailchimp, invocations, lock, log_bytes)
                     )
             specs = list(runner.template.functions())
             document = runner.template.document
@@ -369,25 +389,9 @@ def measure_bulk(products: int = 1000, orders: int = 1000, lanes: int | None = N
                     (f"product_sync_{products}", "catalog_sync", products),
                     (f"backfill_{orders}", "backfill", orders),
                 ):
-                    mark = runner.aws_requests.mark()
-                    log_bytes.take()
-                    with lock:
-                        invocations.clear()
-                    mailchimp.clear_requests()
-                    started = time.monotonic()
-                    runner.invoke("ProductSyncFunction", {"action": action, "store_id": BULK_STORE_ID})
-                    runner.wait_until_idle(timeout=600)
-                    with lock:
-                        timed = list(invocations)
-                    usage.append(
-                        KindUsage(
-                            kind=kind,
-                            events=count,
-                            seconds=time.monotonic() - started,
-                            requests=runner.aws_requests.since(mark),
-                            invocations=timed,
-                            log_bytes=log_bytes.take(),
-                            mailchimp_requests=sum(1 for r in mailchimp.requests if r["source"] == "http"),
-                        )
-                    )
+
+                    def run(action: str = action) -> None:
+                        runner.invoke("ProductSyncFunction", {"action": action, "store_id": BULK_STORE_ID})
+
+                    usage.append(_measured_kind(kind, count, run, 600, runner, mailchimp, invocations, lock, log_bytes))
     return usage

@@ -87,6 +87,16 @@ def batch_posts(mailchimp: MailchimpEmulator, since: int) -> int:
     return len([r for r in mailchimp.requests[since:] if r["method"] == "POST" and r["path"] == "/3.0/batches"])
 
 
+def wait_for_three_batches(
+    mailchimp: MailchimpEmulator, since: int, worker: threading.Thread, outcome: dict[str, Any]
+) -> None:
+    """Until the backfill has submitted its two customer batches and its first order batch (held, none run)."""
+    deadline = time.monotonic() + 60
+    while batch_posts(mailchimp, since) < 3:
+        assert time.monotonic() < deadline and worker.is_alive(), outcome
+        time.sleep(0.05)
+
+
 def assert_landed_quietly(mailchimp: MailchimpEmulator, reader: MailchimpReader, store_id: str) -> None:
     assert total(reader, store_id, "orders") == ORDERS
     assert total(reader, store_id, "products") == 4
@@ -210,10 +220,7 @@ def test_a_live_change_during_the_backfill_is_neither_duplicated_nor_undone(
     worker.start()
     try:
         # Two customer batches and the first order batch (orders 900000-900006) submitted, none run yet.
-        deadline = time.monotonic() + 60
-        while batch_posts(mailchimp, since) < 3:
-            assert time.monotonic() < deadline and worker.is_alive(), outcome
-            time.sleep(0.05)
+        wait_for_three_batches(mailchimp, since, worker, outcome)
         # Order 900005 is refunded on the store meanwhile, and its webhook is applied at once.
         deadline = time.monotonic() + 60
         customer = shopify.history["customers"].get(500_005)
@@ -260,10 +267,8 @@ def test_the_backfill_waits_for_a_live_change_still_recording_before_it_judges_i
     worker.start()
     locks = EntityLocks(state.table)
     try:
+        wait_for_three_batches(mailchimp, since, worker, outcome)
         deadline = time.monotonic() + 60
-        while batch_posts(mailchimp, since) < 3:
-            assert time.monotonic() < deadline and worker.is_alive(), outcome
-            time.sleep(0.05)
         with locks.holding(store.store_id, ORDER, ["900005"]):
             recorded = state.applied(store.store_id, ORDER, "900005") or {}
             backfilled = stored_order(recorded)
