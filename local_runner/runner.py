@@ -72,7 +72,9 @@ class RunnerConfig:
     concurrency: int | None = None
     # Every invocation in this process, one at a time (today's debugging form; races cannot show).
     serial: bool = False
-    # Echo the functions' log lines to stderr (captures see them either way).
+    # Echo the functions' log lines to the process's own stderr (captures see them either way). Its own, not
+    # whatever sys.stderr is at the moment a line arrives: a line from a late delivery must not land in the
+    # output a command running in this process is producing (a test capturing the operator CLI's stderr).
     echo_logs: bool = True
 
 
@@ -95,7 +97,7 @@ class LocalRunner:
         self.functions: dict[str, Invocable] = {}
         self.pollers: list[SqsPoller] = []
         self.http_api: HttpApi | None = None
-        self.logs = LogStream(lambda: sys.stderr if config.echo_logs else None)
+        self.logs = LogStream(lambda: sys.__stderr__ if config.echo_logs else None)
         self.partner_bus: PartnerBus | None = None
         # Every request the in-process moto server answers (empty with an outside aws_endpoint_url).
         self.aws_requests = AwsRequestLog()

@@ -60,7 +60,7 @@ class LogStream:
     event, the function and request id being the stream's and the event's metadata there) goes to every
     capture that is open."""
 
-    def __init__(self, echo: Callable[[], TextIO | None] = lambda: sys.stderr) -> None:
+    def __init__(self, echo: Callable[[], TextIO | None] = lambda: sys.__stderr__) -> None:
         self._echo = echo
         self._captures: list[tuple[Any, bool]] = []
         self._lock = threading.Lock()

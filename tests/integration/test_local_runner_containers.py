@@ -5,6 +5,8 @@ and new containers once the configuration changes."""
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 import threading
 from collections.abc import Iterator
@@ -133,3 +135,15 @@ def test_a_changed_configuration_retires_warm_containers(pool: FunctionPool, set
 
     assert (before["setting"], after["setting"]) == ("first", "second")
     assert after["pid"] != before["pid"]
+
+
+def test_echoed_lines_go_to_the_process_stderr_not_to_an_output_being_captured_in_the_meantime() -> None:
+    # A late delivery's log line used to be written into the stderr a test had captured from the operator CLI
+    # (the echo followed sys.stderr as it was when the line arrived), and the CLI's error message compared wrong.
+    logs = LogStream()
+    captured = io.StringIO()
+    with contextlib.redirect_stderr(captured), logs.capture() as messages:
+        logs.write_line("CartEventsFunction 0b1c request seen")
+
+    assert captured.getvalue() == ""
+    assert messages.getvalue() == "request seen\n"
