@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from commerce_sync.aws.store_activity import HOUR, StoreActivity, partition
+from commerce_sync.canonical.model import AcceptedDelivery
 
 from tests.harness import new_sync_state_table
 
@@ -75,3 +76,27 @@ def test_hours_outside_the_window_count_only_for_last_seen(activity: StoreActivi
     assert day.deliveries == {"accepted": 1}
     assert set(day.last_seen) == {"orders/create", "orders/paid"}
     assert activity.summary("s4", hours=48).deliveries == {"accepted": 8}
+
+
+def test_a_delivery_its_event_carries_is_counted_with_the_outcome_in_the_hour_it_came(activity: StoreActivity) -> None:
+    now = datetime.now(UTC)
+    two_hours_ago = now - timedelta(hours=2)
+    activity.outcome("s5", "synced", AcceptedDelivery(topic="orders/paid", received_at=two_hours_ago))
+    activity.outcome("s5", "duplicate", AcceptedDelivery(topic="orders/paid", received_at=now - timedelta(minutes=1)))
+    activity.outcome("s5", "synced", AcceptedDelivery(topic="checkouts/update", received_at=now))
+    activity.outcome("s5", "synced")  # an event that did not carry its delivery (a second event of one delivery)
+    # Replayed from the archive after the activity's retention: not counted again into an hour gone by.
+    activity.outcome("s5", "synced", AcceptedDelivery(topic="orders/create", received_at=now - timedelta(days=3)))
+    activity.flush()
+
+    summary = activity.summary("s5")
+
+    assert summary.deliveries == {"accepted": 3}
+    assert summary.outcomes == {"synced": 4, "duplicate": 1}
+    assert set(summary.last_seen) == {"orders/paid", "checkouts/update"}
+    assert summary.last_seen["orders/paid"] == (now - timedelta(minutes=1)).isoformat(timespec="seconds")
+    earliest_hour = activity._table.get_item(
+        Key={"pk": partition("s5"), "sk": HOUR + two_hours_ago.strftime("%Y-%m-%dT%H")}
+    )["Item"]
+    assert earliest_hour["delivery:accepted"] == 1, "a delivery counts in the hour it came, not when applied"
+    assert "outcome:synced" not in earliest_hour

@@ -6,16 +6,20 @@ end to end in tests/e2e/test_store_status_cli.py."""
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 from commerce_sync.aws.secret_store import SigningKeyring, SigningSecret
 from commerce_sync.aws.store_registry import Store
 from commerce_sync.canonical.errors import UnknownStore
+from commerce_sync.canonical.model import CanonicalEvent
 from commerce_sync.platforms.bigcommerce.webhooks import BigCommerceAdapter
-from commerce_sync.platforms.receiver import WebhookReceiver
+from commerce_sync.platforms.receiver import WebhookReceiver, stamped_with_delivery
 from commerce_sync.platforms.signatures import SignatureError, sign_base64_hmac
 from commerce_sync.platforms.woocommerce.webhooks import WooCommerceAdapter
+
+from tests.paths import EVENTS
 
 SECRET = "s" * 40
 
@@ -115,3 +119,61 @@ def test_a_delivery_of_no_registered_store_is_not_recorded() -> None:
         receiver(store, activity).receive("woocommerce", headers, body)
 
     assert activity.deliveries == []
+
+
+class Publisher:
+    def __init__(self) -> None:
+        self.published: list[CanonicalEvent] = []
+
+    def publish(self, events: list[CanonicalEvent]) -> None:
+        self.published.extend(events)
+
+
+def test_an_accepted_delivery_is_left_to_its_event_s_consumer_to_count() -> None:
+    store, activity, publisher = store_of("woocommerce", "https://shop.example.com"), Activity(), Publisher()
+    product = json.loads((EVENTS / "woocommerce_product_updated.json").read_text(encoding="utf-8"))
+    body = json.dumps({**product, "type": "simple", "variations": [], "manage_stock": False}).encode()
+    adapters = {"woocommerce": WooCommerceAdapter(consent_meta_keys=())}
+    receiving = WebhookReceiver(adapters, Registry(store), Secrets(), publisher, activity=activity)  # type: ignore[arg-type]
+    before = datetime.now(UTC)
+
+    receipt = receiving.receive("woocommerce", woo_headers("product.updated", body), body)
+
+    assert receipt.status == "accepted"
+    assert activity.deliveries == [], "no write of the receiver's own: the consumer counts it with the outcome"
+    (event,) = publisher.published
+    assert event.delivery is not None and event.delivery.topic == "product.updated"
+    assert before <= event.delivery.received_at <= datetime.now(UTC)
+
+
+def event_of(event_type: str, entity_id: str, delivery: dict[str, str] | None = None) -> CanonicalEvent:
+    return CanonicalEvent.model_validate(
+        {
+            "event_id": f"e-{entity_id}",
+            "type": event_type,
+            "store_id": "s1",
+            "platform": "canonical",
+            "occurred_at": "2026-12-05T10:00:00Z",
+            "entity_id": entity_id,
+            "entity_version": "1",
+            "data": {"id": entity_id},
+            **({"delivery": delivery} if delivery else {}),
+        }
+    )
+
+
+def test_only_the_first_event_a_delivery_published_carries_it_and_what_a_sender_put_there_is_replaced() -> None:
+    forged = {"topic": "orders/paid", "received_at": "2020-01-01T00:00:00Z"}
+    events = [event_of("customer.deleted", "c1", forged), event_of("order.deleted", "o1", forged)]
+
+    first, second = stamped_with_delivery(events, "customers/delete")
+
+    assert first.delivery is not None and first.delivery.topic == "customers/delete"
+    assert first.delivery.received_at > datetime.now(UTC) - timedelta(minutes=1)
+    assert second.delivery is None
+
+
+def test_a_store_erasure_never_carries_its_delivery() -> None:
+    erasure = event_of("store.erased", "s1")
+    (stamped,) = stamped_with_delivery([erasure], "shop/redact")
+    assert stamped.delivery is None

@@ -173,6 +173,10 @@ class AccountHealthBook:
             "detail-type": event.type.value,
             "detail": event.model_dump(mode="json"),
         }
+        detail = kept.get("detail")
+        if isinstance(detail, dict) and detail.get("delivery") is not None:
+            # Its delivery is counted with the outcome "parked"; the replay must not count it again.
+            kept = {**kept, "detail": {**detail, "delivery": None}}
         sort_key = self.park(account, event.store_id, event.event_id, kept)
         if not self.health(account).paused:
             self.unpark(account, sort_key)

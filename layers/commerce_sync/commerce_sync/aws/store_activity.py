@@ -7,9 +7,14 @@ per hour, in the sync-state table, partition `<store_id>#activity`, sort key `ho
 - `seen:<topic>`: when a delivery of that topic last arrived (the platform's topic — Shopify's `orders/paid`,
   WooCommerce's `order.updated`, BigCommerce's scope — or the canonical event types), ISO time.
 
-One UpdateItem per delivery; the events' outcomes are counted in the container and written once per store and hour
-when the invocation ends (`flush`, called by the queue handlers), so a batch of ten events costs one UpdateItem, not
-ten (counters are ADDed, so concurrent containers never lose a count). Items expire after RETENTION_HOURS, so
+The events' outcomes are counted in the container and written once per store and hour when the invocation ends
+(`flush`, called by the queue handlers), so a batch of ten events costs one UpdateItem, not ten (counters are
+ADDed, so concurrent containers never lose a count). An accepted delivery is counted there too: the receiver
+stamps the first event it published with the delivery (`CanonicalEvent.delivery`), and the consumer counts it, in
+the hour it was received, with that event's outcome, so accepting a delivery costs no write of its own. It shows
+once its event is applied (seconds later; later while a queue is backed up); one whose event was dead-lettered
+shows once the event is replayed. An ignored or refused delivery publishes nothing: the receiver writes it (one
+UpdateItem). Items expire after RETENTION_HOURS, so
 status reads at most that many small items per store. Recording never fails a delivery or an event: a failed write
 is logged and dropped (it is a dashboard, not a ledger).
 """
@@ -28,6 +33,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from commerce_sync.aws.batch_items import items_with_prefix
 from commerce_sync.aws.observability import logger
+from commerce_sync.canonical.model import AcceptedDelivery
 
 RETENTION_HOURS = 48
 HOUR = "hour#"
@@ -66,8 +72,10 @@ class ActivitySummary:
 class StoreActivity:
     def __init__(self, table: Any) -> None:
         self._table = table
-        # Outcomes counted since the last flush, by store and hour.
+        # Outcomes and accepted deliveries counted since the last flush, by store and hour.
         self._outcomes: dict[tuple[str, str], Counter[str]] = {}
+        # The latest delivery of each topic counted since the last flush, by store and hour.
+        self._seen: dict[tuple[str, str], dict[str, str]] = {}
         self._counting = threading.Lock()
 
     def delivery(self, store_id: str, result: DeliveryResult, topic: str | None) -> None:
@@ -83,22 +91,38 @@ class StoreActivity:
             expression += " SET expires_at = :expires"
         self._update(store_id, now, expression, names, values)
 
-    def outcome(self, store_id: str, outcome: str) -> None:
-        """Counted now, written by the next `flush`."""
+    def outcome(self, store_id: str, outcome: str, delivery: AcceptedDelivery | None = None) -> None:
+        """Counted now, written by the next `flush`. `delivery`: the one the event came in, counted as accepted."""
         if outcome in ERASED_STORE_OUTCOMES:
             return
+        now = datetime.now(UTC)
         with self._counting:
-            self._outcomes.setdefault((store_id, _hour(datetime.now(UTC))), Counter())[outcome] += 1
+            self._outcomes.setdefault((store_id, _hour(now)), Counter())[f"outcome:{outcome}"] += 1
+            # A delivery replayed from the archive long after it came is not counted again into an hour gone by.
+            if delivery is not None and now - delivery.received_at < timedelta(hours=RETENTION_HOURS):
+                hour = (store_id, _hour(delivery.received_at))
+                self._outcomes.setdefault(hour, Counter())["delivery:accepted"] += 1
+                if delivery.topic:
+                    seen = self._seen.setdefault(hour, {})
+                    moment = delivery.received_at.astimezone(UTC).isoformat(timespec="seconds")
+                    seen[delivery.topic] = max(seen.get(delivery.topic, ""), moment)
 
     def flush(self) -> None:
-        """Writes the outcomes counted since the last flush: one UpdateItem per store and hour."""
+        """Writes what was counted since the last flush: one UpdateItem per store and hour."""
         with self._counting:
             counted, self._outcomes = self._outcomes, {}
-        for (store_id, hour), outcomes in counted.items():
-            names = {f"#o{index}": f"outcome:{outcome}" for index, outcome in enumerate(outcomes)}
-            values: dict[str, Any] = {f":n{index}": count for index, count in enumerate(outcomes.values())}
-            additions = ", ".join(f"#o{index} :n{index}" for index in range(len(outcomes)))
-            self._update_hour(store_id, hour, f"ADD {additions} SET expires_at = :expires", names, values)
+            seen, self._seen = self._seen, {}
+        for key, counts in counted.items():
+            names = {f"#c{index}": name for index, name in enumerate(counts)}
+            values: dict[str, Any] = {f":n{index}": count for index, count in enumerate(counts.values())}
+            expression = "ADD " + ", ".join(f"#c{index} :n{index}" for index in range(len(counts)))
+            settings = ["expires_at = :expires"]
+            for index, (topic, moment) in enumerate(seen.get(key, {}).items()):
+                names[f"#s{index}"] = f"seen:{topic}"
+                values[f":s{index}"] = moment
+                settings.append(f"#s{index} = :s{index}")
+            store_id, hour = key
+            self._update_hour(store_id, hour, f"{expression} SET {', '.join(settings)}", names, values)
 
     def _update(
         self, store_id: str, now: datetime, expression: str, names: Mapping[str, str], values: dict[str, Any]

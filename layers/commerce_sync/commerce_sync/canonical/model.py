@@ -559,6 +559,14 @@ class CartRemoval(CanonicalModel):
     removed_at: Timestamp | None = None
 
 
+class AcceptedDelivery(CanonicalModel):
+    """The webhook delivery an event came in, for the store's activity (`commerce-sync status`): the consumer that
+    applies the event counts the delivery, so the receiver writes nothing of its own per delivery."""
+
+    topic: Annotated[str, StringConstraints(max_length=100)] | None = None
+    received_at: Timestamp
+
+
 class CanonicalEvent(CanonicalModel):
     """The envelope on the bus: EventBridge `detail-type` is `type`, `detail` is this model's JSON.
 
@@ -582,6 +590,9 @@ class CanonicalEvent(CanonicalModel):
     historical: bool = False
     # Set by the receiver on an event it admitted into the store's open import (what a sender sends is replaced).
     import_id: Identifier | None = None
+    # Set by the receiver on the first event a delivery published (the others: None); what a sender sends is
+    # replaced. Counted with the event's outcome (commerce_sync.aws.store_activity).
+    delivery: AcceptedDelivery | None = None
     data: dict[str, Any]
 
     @field_validator("data")

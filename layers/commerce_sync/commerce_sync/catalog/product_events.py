@@ -73,7 +73,9 @@ class ProductEvents:
             if not self._applied:
                 logger.append_keys(event_type=event.type.value)
                 record_outcome("ProductEvent", event.type.value, event.event_id, {"outcome": "duplicate"})
-        self._services.store_activity.outcome(event.store_id, "duplicate" if not self._applied else outcome["outcome"])
+        self._services.store_activity.outcome(
+            event.store_id, "duplicate" if not self._applied else outcome["outcome"], event.delivery
+        )
         # A product of a canonical import counts into it (a product write fires nothing, so it needs no flag).
         closed = self._imports.applied(event)
         if closed:

@@ -73,12 +73,14 @@ class PromotionEvents:
             self._services.account_health.park_event(event, message, unavailable)
             result: Result = {"outcome": "parked", "mailchimp_account": unavailable.account}
             record_outcome("PromotionEvent", event.type.value, event.event_id, result)
-            self._services.store_activity.outcome(event.store_id, "parked")
+            self._services.store_activity.outcome(event.store_id, "parked", event.delivery)
             return result
         if not self._applied:
             logger.append_keys(event_type=event.type.value)
             record_outcome("PromotionEvent", event.type.value, event.event_id, {"outcome": "duplicate"})
-        self._services.store_activity.outcome(event.store_id, "duplicate" if not self._applied else outcome["outcome"])
+        self._services.store_activity.outcome(
+            event.store_id, "duplicate" if not self._applied else outcome["outcome"], event.delivery
+        )
         return outcome
 
     def _process(self, event: CanonicalEvent) -> Result:

@@ -12,9 +12,10 @@ platform deliver the same payload again, and after a few WooCommerce disables th
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 from typing import Literal
 
 from pydantic import ValidationError
@@ -35,7 +36,7 @@ from commerce_sync.canonical.errors import (
     UnknownPlatform,
     UnknownStore,
 )
-from commerce_sync.canonical.model import CustomerErasure, EventType
+from commerce_sync.canonical.model import AcceptedDelivery, CanonicalEvent, CustomerErasure, EventType
 from commerce_sync.canonical.redaction import redact_emails
 from commerce_sync.platforms.adapter import (
     Admitted,
@@ -117,13 +118,14 @@ class WebhookReceiver:
             raise UnknownStore(f"no active {platform} store is registered for this identity")
         logger.append_keys(store_id=store.store_id, platform=platform)
         try:
-            receipt, topic = self._receive_for(store, adapter, request, authenticated_by_transport)
+            receipt, topic, counted_downstream = self._receive_for(store, adapter, request, authenticated_by_transport)
         except REFUSALS:
             # No topic: before the signature is checked it is the sender's to make up, and each new one would
             # add an attribute to the store's activity item.
             self._record(store.store_id, "refused", None)
             raise
-        self._record(store.store_id, receipt.status, topic)
+        if not counted_downstream:
+            self._record(store.store_id, receipt.status, topic)
         return receipt
 
     def _record(self, store_id: str, result: DeliveryResult, topic: str | None) -> None:
@@ -132,8 +134,9 @@ class WebhookReceiver:
 
     def _receive_for(
         self, store: Store, adapter: PlatformAdapter, request: WebhookRequest, authenticated_by_transport: bool
-    ) -> tuple[Receipt, str | None]:
-        """The delivery of a known store, and its topic for the store's activity (once it is authenticated)."""
+    ) -> tuple[Receipt, str | None, bool]:
+        """The delivery of a known store, its topic for the store's activity (once it is authenticated), and whether
+        an event it published carries the delivery to be counted by its consumer (`stamped_with_delivery`)."""
         if not authenticated_by_transport:
             self._verify(adapter, request, store.secret_id)
         if not store.active and not adapter.may_carry_privacy_request(request):
@@ -143,6 +146,7 @@ class WebhookReceiver:
             return (
                 _ignored(IgnoredKind.STORE_DISABLED, f"store {store.store_id} is disabled; nothing is synced"),
                 adapter.topic(request),
+                False,
             )
         api = StoreApi(
             base_url=store.platform_api_url,
@@ -155,12 +159,13 @@ class WebhookReceiver:
         topic = adapter.topic(request) or ",".join(sorted({event.type.value for event in normalised.events})) or None
         if normalised.ignored_kind is not None:
             reason = normalised.ignored_reason or normalised.ignored_kind.value
-            return _ignored(normalised.ignored_kind, reason), topic
+            return _ignored(normalised.ignored_kind, reason), topic, False
 
         admitted = self._admit(adapter, store, normalised)
+        published = stamped_with_delivery(admitted.events, topic) if self._activity is not None else admitted.events
         try:
-            if admitted.events:
-                self._publisher.publish(admitted.events)
+            if published:
+                self._publisher.publish(published)
         except PublishError:
             if admitted.counted_into is not None and self._imports is not None:
                 # Not counted: the sender delivers them again.
@@ -169,7 +174,8 @@ class WebhookReceiver:
         metrics.add_metric(name="EventsPublished", unit="Count", value=len(admitted.events))
         types = [e.type.value for e in normalised.events]
         logger.info("webhook accepted", event_ids=admitted.accepted_ids, types=types, import_id=admitted.counted_into)
-        return Receipt(status="accepted", event_ids=admitted.accepted_ids), topic
+        counted_downstream = any(event.delivery is not None for event in published)
+        return Receipt(status="accepted", event_ids=admitted.accepted_ids), topic, counted_downstream
 
     def _admit(self, adapter: PlatformAdapter, store: Store, normalised: Normalised) -> Admitted:
         if self._imports is None:
@@ -207,6 +213,23 @@ class WebhookReceiver:
                 # Tells the operator when the previous secret stops being used (safe to revoke).
                 logger.info("signature made with a rotated webhook secret", secret_label=label)
             return
+
+
+def stamped_with_delivery(events: Sequence[CanonicalEvent], topic: str | None) -> list[CanonicalEvent]:
+    """The events with the delivery they came in on the first one whose consumer records its outcome, None on the
+    others (whatever a sender put there). The consumer counts the delivery when it writes the store's activity once
+    at the end of its invocation, so an accepted delivery costs no write of its own (docs/cost.md). A store's
+    erasure records nothing (its sweep must not leave an item behind), so it never carries the delivery."""
+    received: AcceptedDelivery | None = AcceptedDelivery(
+        topic=topic[:100] if topic else None, received_at=datetime.now(UTC)
+    )
+    stamped: list[CanonicalEvent] = []
+    for event in events:
+        carries = received if event.type is not EventType.STORE_ERASED else None
+        if carries is not None:
+            received = None
+        stamped.append(event if event.delivery == carries else event.model_copy(update={"delivery": carries}))
+    return stamped
 
 
 def _ignored(kind: IgnoredKind, reason: str) -> Receipt:

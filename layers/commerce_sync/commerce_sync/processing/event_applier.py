@@ -110,7 +110,9 @@ class EventApplier:
                 record_outcome(self.metric_prefix, event.type.value, event.event_id, {"outcome": "duplicate"})
         if event.type is not EventType.STORE_ERASED:
             # The erasure sweeps every item of the store; its own event must not write one back.
-            self._services.store_activity.outcome(event.store_id, outcome["outcome"] if self._applied else "duplicate")
+            self._services.store_activity.outcome(
+                event.store_id, outcome["outcome"] if self._applied else "duplicate", event.delivery
+            )
         # Done with, whatever became of it (a failure raised above is retried, and counted then).
         closed = self.imports.applied(event)
         if closed:
