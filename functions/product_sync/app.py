@@ -31,6 +31,7 @@ Nothing here sets the Mailchimp store's is_syncing: a catalog sync must not paus
 
 from __future__ import annotations
 
+from contextlib import ExitStack
 from functools import cache
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -237,14 +238,14 @@ def record_handler(record: SQSRecord, lambda_context: LambdaContext) -> dict[str
     return dead_letters().handle(record, lambda item: apply(item, lambda_context))
 
 
+def _carries_request(body: str) -> bool:
+    """A record's body is a catalog request, not a bus message (told without parsing it)."""
+    return '"action"' in body and '"detail-type"' not in body
+
+
 def _events_first(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Catalog work last: a product event must not wait behind a catalog slice of the same batch."""
-
-    def is_request(record: dict[str, Any]) -> bool:
-        body = record.get("body") or ""
-        return '"action"' in body and '"detail-type"' not in body
-
-    return sorted(records, key=is_request)
+    return sorted(records, key=lambda record: _carries_request(record.get("body") or ""))
 
 
 @logger.inject_lambda_context(clear_state=True)
@@ -256,13 +257,23 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         catalog_sync().events.idempotency_config.register_lambda_context(context)
         promotion_events().idempotency_config.register_lambda_context(context)
         event = {**event, "Records": _events_first(list(event["Records"]))}
+        # The batch's product and promotion events share one Mailchimp connection slot per account, taken by the
+        # first of them that needs it and given back before the first catalog request: those come last, may run
+        # for minutes and take bulk slots of their own (accounts.budget). Three requests a batch, not an event.
+        event_slots = ExitStack()
+        event_slots.enter_context(catalog_sync().services.budget.per_invocation())
+
+        def handle(record: SQSRecord, lambda_context: LambdaContext) -> dict[str, Any]:
+            if _carries_request(record.body or ""):
+                event_slots.close()
+            return record_handler(record, lambda_context)
+
         try:
             return dict(
-                process_partial_response(
-                    event=event, record_handler=record_handler, processor=processor, context=context
-                )
+                process_partial_response(event=event, record_handler=handle, processor=processor, context=context)
             )
         finally:
+            event_slots.close()
             # The events' outcomes, counted for `commerce-sync status`: one write per store at the end.
             catalog_sync().services.store_activity.flush()
     return _handle_request(SyncMessage.model_validate(event), context, from_queue=False)
