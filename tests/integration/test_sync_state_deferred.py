@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 from commerce_sync.aws.entity_locks import EntityLocks
-from commerce_sync.aws.sync_state import SyncState, state_key
+from commerce_sync.aws.sync_state import SyncState, entity_key, state_key
 
 from tests.harness import new_sync_state_table
 
@@ -131,3 +131,25 @@ def test_an_item_a_lease_made_stays_when_the_event_wrote_to_it_before_giving_the
         assert (state.applied("s1", "cart", "bought") or {}).get("converted") is True
     item = state.applied("s1", "cart", "bought") or {}
     assert item.get("converted") is True and "lease_holder" not in item
+
+
+def test_items_a_lease_free_transaction_wrote_are_read_again_from_what_it_wrote_not_from_the_table(
+    state: SyncState, calls: Counter[str]
+) -> None:
+    """A purchase marks its shopper and carts (write_kept_unless_leased), calls Mailchimp, then writes the shopper
+    again: the second write's read must not cost a GetItem."""
+    state.mark("s1", "customer", "shopper", open_carts={"c1"}, fingerprint="f0")
+    locks = EntityLocks(state.table, lambda: 30.0, state=state)
+    keys = [state_key("s1", "customer", "shopper"), state_key("s1", "cart", "c1")]
+    calls.clear()
+
+    with state.read_ahead.reading(keys), state.deferring():
+        state.mark("s1", "customer", "shopper", converted_version=V1)
+        state.mark("s1", "cart", "c1", converted=True)
+        assert state.write_kept_unless_leased([entity_key("s1", "cart", "c1")], locks.token)
+        shopper = state.applied("s1", "customer", "shopper") or {}
+        cart = state.applied("s1", "cart", "c1") or {}
+
+    assert (shopper["converted_version"], shopper["fingerprint"], shopper["open_carts"]) == (V1, "f0", {"c1"})
+    assert cart["converted"] is True
+    assert calls == Counter({"BatchGetItem": 1, "TransactWriteItems": 1})

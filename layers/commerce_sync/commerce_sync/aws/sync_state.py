@@ -74,6 +74,10 @@ def state_key(store_id: str, entity_type: str, entity_id: str) -> dict[str, str]
     return {"pk": entity_key(store_id, entity_type, entity_id), "sk": STATE_SORT_KEY}
 
 
+# An item the read-ahead does not hold (None is an item held as absent).
+_NOT_HELD: Any = object()
+
+
 @dataclass
 class _KeptWrite:
     """The writes kept for one item: SET values, ADD and DELETE of string-set members, and the version condition of
@@ -221,8 +225,14 @@ class SyncState:
         finally:
             for key in leased:
                 kept[key].lease_free_for = None
-        for key in kept:
-            self._wrote({"pk": key[0], "sk": key[1]})
+        for key, write in kept.items():
+            item_key = {"pk": key[0], "sk": key[1]}
+            before = self.read_ahead.get(item_key, lambda: None) if self.read_ahead.holds(item_key) else _NOT_HELD
+            self._wrote(item_key)
+            if before is not _NOT_HELD and write.release is None:
+                # A transaction is all or nothing: the item is as these writes left it, and is not read again (an
+                # order's purchase marks its shopper here, then writes the shopper again).
+                self.read_ahead.remember(item_key, write.applied_to(before, item_key))
             if self._kept is not None:
                 self._kept.pop(key, None)
         return True
