@@ -1,7 +1,9 @@
 """Real-time product events (product.updated / product.deleted) from the product queue.
 
-Per event: a duplicate (same event id) writes nothing (Powertools Idempotency) and is logged and counted
-as the outcome `duplicate`; an event older than the
+Per event: a duplicate (the event that wrote the product's record, delivered again) writes nothing and is logged
+and counted as the outcome `duplicate`: the record names the event that wrote it (`applied_event`), read under the
+product's lease, so no idempotency record is written for every event (two DynamoDB requests an event); an event
+older than the
 version recorded for the product is skipped; content equal to what Mailchimp already has (same hash) costs
 no Mailchimp call. Otherwise one direct PUT through the same mapping as the catalog sync, then the record.
 
@@ -17,9 +19,8 @@ Mailchimp errors propagate: the queue retries the record and the function dead-l
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
-
-from aws_lambda_powertools.utilities.idempotency import idempotent_function
 
 from commerce_sync.accounts.budget import AccountRefused, AccountUnavailable
 from commerce_sync.aws.entity_locks import EntityLocks
@@ -31,7 +32,7 @@ from commerce_sync.catalog.state import CatalogState, ProductRecord
 from commerce_sync.catalog.writer import Outcome, ProductWriter, removal_write, unchanged, upsert_write
 from commerce_sync.mailchimp.client import MailchimpClient
 from commerce_sync.mailchimp.errors import MailchimpAuthError
-from commerce_sync.processing.event_applier import time_left
+from commerce_sync.processing.event_applier import event_digest, time_left
 from commerce_sync.processing.outcomes import record_outcome
 from commerce_sync.processing.services import Services
 from commerce_sync.processing.store_imports import StoreImports
@@ -48,23 +49,20 @@ class ProductEvents:
         # After a write that lost a race with a newer one: read the product from the store and write it
         # again (catalog_sync provides it; canonical stores have nothing to read from).
         self._refetch = refetch
+        # Not for idempotency records (see above): the handler registers the invocation's context here, which
+        # tells each lease and slot how long the invocation has left.
         self.idempotency_config = services.idempotency_config()
-        self._once: Callable[..., Result] = idempotent_function(
-            data_keyword_argument="event",
-            persistence_store=services.idempotency_store,
-            config=self.idempotency_config,
-        )(self._process)
         self._applied = False
         self._imports = StoreImports(services)
 
     def process(self, *, event: CanonicalEvent, message: dict[str, Any] | None = None) -> Result:
         """Applies the event once; an event of a paused or refused Mailchimp account is parked (`message`, the
         bus message that brought it, is what is kept) and applied when the account is reconnected. A
-        duplicate gets the first outcome back without `_process` running, and would leave no trace of its
-        own: it is logged and counted as "duplicate", as by every consumer (processing.event_applier)."""
+        duplicate writes nothing and is logged and counted as "duplicate", as by every consumer
+        (processing.event_applier)."""
         self._applied = False
         try:
-            outcome = self._once(event=event)
+            outcome = self._process(event)
         except AccountUnavailable as unavailable:
             self._services.account_health.park_event(event, message, unavailable)
             outcome = {"outcome": "parked", "mailchimp_account": unavailable.account}
@@ -101,8 +99,16 @@ class ProductEvents:
                 result = self._deleted(store, event)
             else:
                 raise NotImplementedYet(f"product_sync does not handle {event.type.value} events")
-        record_outcome("ProductEvent", event.type.value, event.event_id, result)
+        if self._applied:
+            record_outcome("ProductEvent", event.type.value, event.event_id, result)
         return result
+
+    def _redelivered(self, record: ProductRecord | None, event: CanonicalEvent) -> bool:
+        """The record was written by this very event: it is a redelivery (counted as a duplicate by `process`)."""
+        if record is None or record.applied_event != event_digest(event):
+            return False
+        self._applied = False
+        return True
 
     def _time_left(self) -> float | None:
         return time_left(self.idempotency_config)
@@ -124,9 +130,12 @@ class ProductEvents:
     def _updated(self, store: Store, event: CanonicalEvent) -> Result:
         product = event.product()
         record = self._state.product(store.store_id, product.id)
+        if self._redelivered(record, event):
+            return {"outcome": "duplicate", "product_id": product.id}
         if record is not None and record.version > event.entity_version:
             return {"outcome": "stale", "product_id": product.id}
         pending = upsert_write(product, record, store, event.entity_version)
+        pending = replace(pending, record=pending.record.with_changes(applied_event=event_digest(event)))
         if unchanged(pending, record):
             self._state.mark_seen(store.store_id, [product.id])
             return {"outcome": "unchanged", "product_id": product.id}
@@ -138,6 +147,8 @@ class ProductEvents:
     def _deleted(self, store: Store, event: CanonicalEvent) -> Result:
         product_id = event.deleted().id
         record = self._state.product(store.store_id, product_id)
+        if self._redelivered(record, event):
+            return {"outcome": "duplicate", "product_id": product_id}
         if record is not None and record.version > event.entity_version:
             return {"outcome": "stale", "product_id": product_id}
         if record is not None and record.removed:
@@ -145,10 +156,13 @@ class ProductEvents:
         record = record or self._record_from_mailchimp(store, product_id)
         if record is None:
             # Nothing to hide; the marker keeps a late, older product.updated from bringing it back.
-            marker = ProductRecord(product_id=product_id, removed=True, version=event.entity_version)
+            marker = ProductRecord(
+                product_id=product_id, removed=True, version=event.entity_version, applied_event=event_digest(event)
+            )
             self._state.put_product_if_newer(store.store_id, marker)
             return {"outcome": "not_in_mailchimp", "product_id": product_id}
         pending = removal_write(record, event.entity_version)
+        pending = replace(pending, record=pending.record.with_changes(applied_event=event_digest(event)))
         outcome = self._writer(store).write(pending, condition="version", raise_errors=True)
         return {"outcome": "removed" if outcome is Outcome.APPLIED else outcome.value, "product_id": product_id}
 

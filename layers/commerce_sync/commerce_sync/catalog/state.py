@@ -102,6 +102,9 @@ class ProductRecord:
     updated_at: int = 0
     # The fingerprint of the platform's product this content was mapped from ("" when none was given).
     source: str = ""
+    # The digest of the product event that wrote this record ("" when the catalog sync did): a redelivery of that
+    # event is known from the record itself (catalog.product_events), with no idempotency record of its own.
+    applied_event: str = ""
 
     def item(self, store_id: str) -> dict[str, Any]:
         item = {
@@ -117,6 +120,8 @@ class ProductRecord:
         }
         if self.source:
             item["source"] = self.source
+        if self.applied_event:
+            item["applied_event"] = self.applied_event
         return item
 
     @classmethod
@@ -131,6 +136,7 @@ class ProductRecord:
             failed=str(item.get("failed", "")),
             updated_at=int(item.get("updated_at", 0)),
             source=str(item.get("source", "")),
+            applied_event=str(item.get("applied_event", "")),
         )
 
     def with_changes(self, **changes: Any) -> ProductRecord:

@@ -110,7 +110,12 @@ def removal_write(record: ProductRecord, version: str, *, stored: bool = True) -
         kind="removed",
         body=body,
         record=record.with_changes(
-            hash=product_content_hash(body), variants=variants, version=version, removed=True, failed=""
+            hash=product_content_hash(body),
+            variants=variants,
+            version=version,
+            removed=True,
+            failed="",
+            applied_event="",
         ),
         read_hash=record.hash if stored else None,
     )
