@@ -12,7 +12,7 @@ from functools import cache
 
 from aws_lambda_powertools.utilities.data_classes import SecretsManagerEvent, event_source
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from commerce_sync.aws.observability import logger, metrics, tracer
+from commerce_sync.aws.observability import log_metrics, logger, tracer
 from commerce_sync.rotation.key_rotation import KeyRotation, RotationError
 
 
@@ -22,7 +22,7 @@ def rotation() -> KeyRotation:
 
 
 @logger.inject_lambda_context(clear_state=True)
-@metrics.log_metrics
+@log_metrics
 @tracer.capture_lambda_handler
 @event_source(data_class=SecretsManagerEvent)
 def lambda_handler(event: SecretsManagerEvent, context: LambdaContext) -> None:

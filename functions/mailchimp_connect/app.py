@@ -22,7 +22,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from commerce_sync.accounts.connections import AccountCheckFailed
 from commerce_sync.accounts.oauth import CALLBACK_PATH, OAuthRefused
 from commerce_sync.accounts.oauth_connect import OAuthConnector
-from commerce_sync.aws.observability import logger, metrics, tracer
+from commerce_sync.aws.observability import log_metrics, logger, metrics, tracer
 from commerce_sync.processing.services import Services
 
 app = APIGatewayHttpResolver()
@@ -94,7 +94,7 @@ def _unusable(error: AccountCheckFailed) -> Response[str]:
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP, clear_state=True)
-@metrics.log_metrics
+@log_metrics
 @tracer.capture_lambda_handler
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return app.resolve(event, context)

@@ -39,7 +39,7 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from commerce_sync.aws.event_bus import event_from_message
-from commerce_sync.aws.observability import logger, metrics, tracer
+from commerce_sync.aws.observability import log_metrics, logger, tracer
 from commerce_sync.canonical.model import CanonicalEvent
 from commerce_sync.catalog.promotion_events import PROMOTION_EVENTS, PromotionEvents
 from commerce_sync.catalog.run import CATALOG_SYNC, SYNC_PRODUCT, SYNC_PROMOTION, CatalogSync
@@ -249,7 +249,7 @@ def _events_first(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 @logger.inject_lambda_context(clear_state=True)
-@metrics.log_metrics
+@log_metrics
 @tracer.capture_lambda_handler
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     if "Records" in event:

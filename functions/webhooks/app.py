@@ -17,7 +17,7 @@ from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from commerce_sync.aws.metric_names import UNKNOWN_PLATFORM, WEBHOOK_DELIVERIES
-from commerce_sync.aws.observability import count_by, logger, metrics, tracer
+from commerce_sync.aws.observability import count_by, log_metrics, logger, metrics, tracer
 from commerce_sync.aws.store_imports import ImportBook
 from commerce_sync.canonical.errors import (
     BadRequest,
@@ -218,7 +218,7 @@ def receive_partner_event(event: dict[str, Any]) -> dict[str, Any]:
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP, clear_state=True)
-@metrics.log_metrics
+@log_metrics
 @tracer.capture_lambda_handler
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     if event.get("detail-type") == SHOPIFY_DETAIL_TYPE:

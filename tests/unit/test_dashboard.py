@@ -39,7 +39,7 @@ from tests.unit.test_template import TEMPLATE_PATH, _plain
 LAYER = PROJECT / "layers" / "commerce_sync" / "commerce_sync"
 DASHBOARD = "OperationsDashboard"
 # The calls that emit a metric, and the argument naming it (keyword `name`, else the first positional one).
-EMITTING_CALLS = {"add_metric", "single_metric", "count_by", "record"}
+EMITTING_CALLS = {"add_metric", "single_metric", "count_by", "tally", "record"}
 # AWS's own metrics the template may read: the dimension naming the resource, its type, and the attribute the
 # dimension's value is (None: the resource's Ref).
 AWS_METRICS: dict[tuple[str, str], tuple[str, str, str | None]] = {

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 from commerce_sync.aws.metric_names import EVENT_OUTCOMES, WEBHOOK_DELIVERIES
-from commerce_sync.aws.observability import count_by, metrics
+from commerce_sync.aws.observability import count_by, log_metrics, metrics
 from commerce_sync.processing.outcomes import record_outcome
 
 
@@ -28,14 +28,21 @@ def printed_documents(out: str, name: str) -> list[dict[str, Any]]:
 
 
 def test_an_outcome_is_counted_with_its_own_name_and_as_a_dimension(capsys: pytest.CaptureFixture[str]) -> None:
-    record_outcome("Order", "order.updated", "event-1", {"outcome": "synced", "order_id": "o1"})
-    record_outcome("Order", "order.updated", "event-2", {"outcome": "stale", "order_id": "o1"})
+    @log_metrics
+    def invocation(event: dict[str, Any], context: Any) -> None:
+        record_outcome("Order", "order.updated", "event-1", {"outcome": "synced", "order_id": "o1"})
+        record_outcome("Order", "order.updated", "event-2", {"outcome": "stale", "order_id": "o1"})
+        record_outcome("Order", "order.updated", "event-3", {"outcome": "synced", "order_id": "o2"})
+        assert metrics.metric_set["Order_synced"]["Value"] == [1.0, 1.0]
+        assert metrics.metric_set["Order_stale"]["Value"] == [1.0]
+        assert printed_documents(capsys.readouterr().out, EVENT_OUTCOMES.name) == [], "printed when the invocation ends"
 
-    assert metrics.metric_set["Order_synced"]["Value"] == [1.0]
-    assert metrics.metric_set["Order_stale"]["Value"] == [1.0]
+    invocation({}, None)
+
     documents = printed_documents(capsys.readouterr().out, EVENT_OUTCOMES.name)
+    # One document per outcome and invocation, holding its count (the dashboard sums them).
     assert [(d["outcome"], d["service"], d[EVENT_OUTCOMES.name]) for d in documents] == [
-        ("synced", "order_status", [1.0]),
+        ("synced", "order_status", [2.0]),
         ("stale", "order_status", [1.0]),
     ]
     for document in documents:

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from commerce_sync.aws.metric_names import EVENT_OUTCOMES
-from commerce_sync.aws.observability import count_by, logger, metrics
+from commerce_sync.aws.observability import logger, metrics, tally
 
 _counting = threading.Lock()
 
@@ -73,7 +73,8 @@ def record_outcome(metric_prefix: str, event_type: str, event_id: str, outcome: 
         metrics.add_metric(name=f"{metric_prefix}_{name}", unit="Count", value=1)
         # The same count with the outcome as a dimension: one dashboard search shows a function's every outcome,
         # including outcomes added later, which the per-outcome names above cannot give.
-        count_by(EVENT_OUTCOMES, outcome=name)
+        # Printed once per invocation and outcome (aws.observability.tally), not once per event.
+        tally(EVENT_OUTCOMES, outcome=name)
     details = {key: value for key, value in outcome.items() if key != "outcome"}
     reason = SKIP_REASONS.get(name)
     if reason is not None:

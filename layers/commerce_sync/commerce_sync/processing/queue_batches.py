@@ -21,7 +21,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from commerce_sync.aws import thread_sessions
 from commerce_sync.aws.event_bus import ClaimChecks, event_from_message
-from commerce_sync.aws.observability import logger, metrics, tracer
+from commerce_sync.aws.observability import log_metrics, logger, tracer
 from commerce_sync.canonical.model import CanonicalEvent
 from commerce_sync.processing.batch_lanes import Lanes, groups_of
 from commerce_sync.processing.dead_letters import DeadLetters
@@ -145,7 +145,7 @@ def queue_handler(build_applier: Callable[[Services], EventApplier]) -> Handler:
         return DeadLetters.from_environment()
 
     @logger.inject_lambda_context(clear_state=True)
-    @metrics.log_metrics
+    @log_metrics
     @tracer.capture_lambda_handler
     def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         return process_batch(event, context, applier, dead_letters(), services().claim_checks, lanes())
