@@ -162,7 +162,7 @@ class WebhookReceiver:
             return _ignored(normalised.ignored_kind, reason), topic, False
 
         admitted = self._admit(adapter, store, normalised)
-        published = stamped_with_delivery(admitted.events, topic) if self._activity is not None else admitted.events
+        published = stamped_with_delivery(admitted.events, topic)
         try:
             if published:
                 self._publisher.publish(published)
