@@ -44,14 +44,18 @@ _tallies: Counter[tuple[str, tuple[tuple[str, str], ...]]] = Counter()
 _tallying = threading.Lock()
 
 
+def _declared(metric: Metric, dimensions: dict[str, str]) -> None:
+    if set(dimensions) != set(metric.dimensions):
+        raise ValueError(f"{metric.name} is counted by {metric.dimensions}, not {tuple(dimensions)}")
+
+
 def count_by(metric: Metric, **dimensions: str) -> None:
     """Counts one of `metric` with its own dimensions (exactly those it declares) besides `service`.
 
     Its own EMF document, printed at once: a dimension added to the shared `metrics` would go on every metric of
     the invocation and change what the alarms read. single_metric prints whatever POWERTOOLS_METRICS_DISABLED
     says, so that is checked here, as the shared buffer's flush does."""
-    if set(dimensions) != set(metric.dimensions):
-        raise ValueError(f"{metric.name} is counted by {metric.dimensions}, not {tuple(dimensions)}")
+    _declared(metric, dimensions)
     if is_metrics_disabled():
         return
     with single_metric(name=metric.name, unit=MetricUnit.Count, value=1, namespace=metrics.namespace) as single:
@@ -62,8 +66,7 @@ def count_by(metric: Metric, **dimensions: str) -> None:
 def tally(metric: Metric, **dimensions: str) -> None:
     """`count_by`, printed when the invocation ends (`log_metrics`): one EMF document per set of dimensions with the
     invocation's count, not one per event (a consumer's batch of ten synced events: one document, not ten)."""
-    if set(dimensions) != set(metric.dimensions):
-        raise ValueError(f"{metric.name} is counted by {metric.dimensions}, not {tuple(dimensions)}")
+    _declared(metric, dimensions)
     with _tallying:
         _tallies[(metric.name, tuple(sorted(dimensions.items())))] += 1
 

@@ -14,9 +14,8 @@ stamps the first event it published with the delivery (`CanonicalEvent.delivery`
 the hour it was received, with that event's outcome, so accepting a delivery costs no write of its own. It shows
 once its event is applied (seconds later; later while a queue is backed up); one whose event was dead-lettered
 shows once the event is replayed. An ignored or refused delivery publishes nothing: the receiver writes it (one
-UpdateItem). Items expire after RETENTION_HOURS, so
-status reads at most that many small items per store. Recording never fails a delivery or an event: a failed write
-is logged and dropped (it is a dashboard, not a ledger).
+UpdateItem). Items expire after RETENTION_HOURS, so status reads at most that many small items per store. Recording
+never fails a delivery or an event: a failed write is logged and dropped (it is a dashboard, not a ledger).
 """
 
 from __future__ import annotations
