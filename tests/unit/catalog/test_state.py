@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 from commerce_sync.aws.sync_lock import LockLost, SyncLock
-from commerce_sync.catalog.run import CatalogConfig, _Peekable
+from commerce_sync.catalog.run import CatalogConfig
 from commerce_sync.catalog.state import CatalogState, ProductRecord, RunCheckpoint
 
 from tests.harness import new_sync_state_table
@@ -57,15 +57,15 @@ def test_events_never_overwrite_a_newer_version(state: CatalogState) -> None:
     assert state.product("s1", "p1").hash == "b"
 
 
-def test_records_and_seen_marks_come_back_in_key_order(state: CatalogState) -> None:
+def test_records_come_back_in_key_order_and_their_ids_as_a_set(state: CatalogState) -> None:
     ids = [f"p{n}" for n in (3, 10, 1, 22)]
     state.put_products("s1", [(ProductRecord(pid, hash=pid, variants={pid: pid}), None) for pid in ids])
-    state.mark_seen("s1", ["p10", "p3"], at=5.0)
+    state.put_products("s1", [(ProductRecord("gone", removed=True), None)])
+    state.put_products("s2", [(ProductRecord("elsewhere", hash="h"), None)])
 
-    assert [r.product_id for r in state.iter_products("s1")] == sorted(ids)
+    assert [r.product_id for r in state.iter_products("s1")] == sorted([*ids, "gone"])
     assert [r.product_id for r in state.iter_products("s1", after="p10")] == ["p22", "p3"]
-    seen = _Peekable(state.iter_seen("s1"))
-    assert [seen.seen_at(pid) for pid in sorted(ids)] == [0, 5000, 0, 5000]
+    assert state.recorded_ids("s1") == {*ids, "gone"}
     assert set(state.products("s1", ["p1", "p3", "missing"])) == {"p1", "p3"}
 
 
@@ -97,3 +97,25 @@ def test_config_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> N
     monkeypatch.setenv("CATALOG_QUEUE_SLICE_SECONDS", "0.5")
     config = CatalogConfig.from_environment()
     assert (config.batch_size, config.queue_slice_seconds, config.direct_max) == (200, 0.5, 50)
+
+
+def test_a_runs_seen_lists_come_back_as_one_set_and_only_for_that_run(state: CatalogState) -> None:
+    many = [f"p{n}" for n in range(1200)]
+    state.mark_seen_in_run("s1", 1000, many, at=2.0)
+    state.mark_seen_in_run("s1", 1000, ["p1", "late"], at=2.0)
+    state.mark_seen_in_run("s1", 999, ["earlier-run"], at=1.0)
+    state.mark_seen_in_run("s2", 1000, ["other-store"], at=2.0)
+
+    assert state.seen_in_run("s1", 1000) == {*many, "late"}
+    assert state.seen_in_run("s1", 999) == {"earlier-run"}
+    assert state.seen_in_run("s1", 1001) == set()
+    assert state.recorded_ids("s1") == set()
+
+
+def test_reading_a_page_and_marking_it_seen_go_together(state: CatalogState) -> None:
+    state.put_products("s1", [(ProductRecord("p1", hash="h", variants={"v": "v"}), None)])
+
+    records = state.products_marking_seen("s1", 5000, ["p1", "p2", "p1"], at=6.0)
+
+    assert set(records) == {"p1"}
+    assert state.seen_in_run("s1", 5000) == {"p1", "p2"}

@@ -137,7 +137,6 @@ class ProductEvents:
         pending = upsert_write(product, record, store, event.entity_version)
         pending = replace(pending, record=pending.record.with_changes(applied_event=event_digest(event)))
         if unchanged(pending, record):
-            self._state.mark_seen(store.store_id, [product.id])
             return {"outcome": "unchanged", "product_id": product.id}
         outcome = self._writer(store).write(pending, condition="version", raise_errors=True)
         if outcome is Outcome.CONFLICT:

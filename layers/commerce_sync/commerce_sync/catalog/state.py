@@ -7,9 +7,12 @@ removed products can Query them in order instead of scanning the table:
   title: every variant Mailchimp has, so a removal can hide them all), the platform `version` it came
   from, `removed`, `failed` (why a write was dead-lettered), and `source`: the fingerprint of the platform's
   product the write was made from, when a catalog page gave one (platforms.products.fingerprinted).
-- `seen#<id>`: `seen_at` (epoch milliseconds), when a catalog run (or an event) last saw the product.
-  Kept apart from the product item so that marking 100,000 unchanged products is blind batch writes,
-  which can never overwrite a concurrent change.
+- `seen-run#<run started, ms>#<written, ms>#<token>`: `seen_ids`, the products one page of a catalog run saw. Kept
+  apart from the product records, so that marking 100,000 unchanged products is blind writes, which can never
+  overwrite a concurrent change; a page's marks are one item (at 100,000 products, 400 puts of a few KB instead
+  of 4,000 batch writes of 25 per-product items: issue 17); written once, never overwritten, so a page read twice
+  adds a list and loses none. The sweep reads the run's lists as one set. A product an event wrote during the run
+  is known from its record's `updated_at`, with no mark of its own.
 - `run`: the checkpoint of the current or last run (`RunCheckpoint`, JSON).
 - `lock`: the run lock (commerce_sync.aws.sync_lock).
 - `batch#<key>`: a Mailchimp batch in flight: its operations (product id → hash), written *before* the
@@ -23,6 +26,7 @@ run never overwrites a newer real-time change it did not see.
 from __future__ import annotations
 
 import json
+import secrets
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
@@ -45,7 +49,7 @@ from commerce_sync.aws.batch_items import (
 )
 
 PRODUCT = "product#"
-SEEN = "seen#"
+SEEN_IN_RUN = "seen-run#"
 BATCH = "batch#"
 RUN = "run"
 LOCK = "lock"
@@ -58,8 +62,9 @@ BATCH_TTL_DAYS = 8
 # writes and, when it changed, 3 transactions, and the nightly sync of 100,000 products waited on thousands of
 # sequential round trips (issue 5). Each writes or reads distinct items, so none waits on another.
 REQUEST_CONCURRENCY = 8
-# Seen marks per batch writer (4 BatchWriteItem requests of 25): the unit written concurrently.
-SEEN_MARKS_PER_WRITER = 100
+# Product ids per seen list: a Shopify page is 250; 500 ids of up to 64 characters stay far below DynamoDB's
+# 400 KB item limit.
+SEEN_LIST_SIZE = 500
 
 
 def partition(store_id: str) -> str:
@@ -315,21 +320,18 @@ class CatalogState:
         return {record.product_id: record for record in records}
 
     def products_marking_seen(
-        self, store_id: str, product_ids: Sequence[str], at: float | None = None
+        self, store_id: str, run_started_ms: int, product_ids: Sequence[str], at: float | None = None
     ) -> dict[str, ProductRecord]:
-        """`products` and `mark_seen` of the same ids, their requests sent together (the seen marks are other items
-        than the records, so neither read nor write depends on the other); both are done when this returns."""
+        """`products` and `mark_seen_in_run` of the same ids, their requests sent together (the seen list is
+        another item than the records, so neither read nor write depends on the other); both are done when this
+        returns."""
         unique = list(dict.fromkeys(product_ids))
         keys = [{"pk": partition(store_id), "sk": PRODUCT + pid} for pid in unique]
         reads: list[Callable[[], Any]] = [
             partial(get_batch, self._dynamodb, self._table_name, keys[start : start + BATCH_GET_LIMIT])
             for start in range(0, len(keys), BATCH_GET_LIMIT)
         ]
-        seen_at, expires = _seen_at(at), _ttl(SEEN_TTL_DAYS)
-        writes: list[Callable[[], Any]] = [
-            partial(self._write_seen, store_id, unique[start : start + SEEN_MARKS_PER_WRITER], seen_at, expires)
-            for start in range(0, len(unique), SEEN_MARKS_PER_WRITER)
-        ]
+        writes = self._seen_list_writes(store_id, run_started_ms, unique, at)
         answers = concurrently(_call, [*reads, *writes], REQUEST_CONCURRENCY)
         records = (ProductRecord.from_item(item) for found in answers[: len(reads)] for item in found or ())
         return {record.product_id: record for record in records}
@@ -390,30 +392,47 @@ class CatalogState:
             raise
         return True
 
+    def recorded_ids(self, store_id: str) -> set[str]:
+        """The ids of every product with a record (removed ones too), from a keys-only Query."""
+        return {str(item["sk"]).removeprefix(PRODUCT) for item in self._query(store_id, PRODUCT, None, projection="sk")}
+
     def iter_products(self, store_id: str, after: str | None = None) -> Iterator[ProductRecord]:
         for item in self._query(store_id, PRODUCT, after):
             yield ProductRecord.from_item(item)
 
     # ---- seen marks --------------------------------------------------------------------------------
 
-    def mark_seen(self, store_id: str, product_ids: Sequence[str], at: float | None = None) -> None:
-        unique = list(dict.fromkeys(product_ids))
-        seen_at, expires = _seen_at(at), _ttl(SEEN_TTL_DAYS)
-        chunks = [
-            unique[start : start + SEEN_MARKS_PER_WRITER] for start in range(0, len(unique), SEEN_MARKS_PER_WRITER)
+    def mark_seen_in_run(
+        self, store_id: str, run_started_ms: int, product_ids: Sequence[str], at: float | None = None
+    ) -> None:
+        """Mark these products seen by the catalog run that started at `run_started_ms` (a list item per
+        SEEN_LIST_SIZE ids)."""
+        writes = self._seen_list_writes(store_id, run_started_ms, list(dict.fromkeys(product_ids)), at)
+        concurrently(_call, writes, REQUEST_CONCURRENCY)
+
+    def _seen_list_writes(
+        self, store_id: str, run_started_ms: int, unique_ids: Sequence[str], at: float | None
+    ) -> list[Callable[[], Any]]:
+        written_ms, expires = _seen_at(at), _ttl(SEEN_TTL_DAYS)
+        return [
+            partial(
+                self.table.put_item,
+                Item={
+                    "pk": partition(store_id),
+                    # A fresh key for every list: two reads of one page (a slice that paused after reading ahead)
+                    # each add theirs, and no list replaces another.
+                    "sk": f"{SEEN_IN_RUN}{run_started_ms}#{written_ms}#{secrets.token_hex(4)}",
+                    "seen_ids": list(unique_ids[start : start + SEEN_LIST_SIZE]),
+                    "expires_at": expires,
+                },
+            )
+            for start in range(0, len(unique_ids), SEEN_LIST_SIZE)
         ]
-        concurrently(partial(self._write_seen, store_id, seen_at=seen_at, expires=expires), chunks, REQUEST_CONCURRENCY)
 
-    def _write_seen(self, store_id: str, product_ids: Sequence[str], seen_at: int, expires: int) -> None:
-        with self.table.batch_writer(overwrite_by_pkeys=["pk", "sk"]) as writer:
-            for product_id in product_ids:
-                writer.put_item(
-                    Item={"pk": partition(store_id), "sk": SEEN + product_id, "seen_at": seen_at, "expires_at": expires}
-                )
-
-    def iter_seen(self, store_id: str, after: str | None = None) -> Iterator[tuple[str, int]]:
-        for item in self._query(store_id, SEEN, after, projection="sk, seen_at"):
-            yield str(item["sk"]).removeprefix(SEEN), int(item.get("seen_at", 0))
+    def seen_in_run(self, store_id: str, run_started_ms: int) -> set[str]:
+        """Every product the catalog run that started at `run_started_ms` marked seen with `mark_seen_in_run`."""
+        lists = self._query(store_id, f"{SEEN_IN_RUN}{run_started_ms}#", None, projection="seen_ids")
+        return {str(product_id) for item in lists for product_id in item.get("seen_ids", ())}
 
     def _query(
         self, store_id: str, prefix: str, after: str | None, projection: str | None = None

@@ -13,7 +13,6 @@ stored record is still the one the write was built from, so a slow writer never 
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -254,8 +253,6 @@ class ProductWriter:
             stored = self.state.put_product_if_newer(self.store.store_id, pending.record)
         else:
             stored = not self.state.put_products(self.store.store_id, [(pending.record, pending.read_hash)])
-        if stored and not pending.record.removed:
-            self.state.mark_seen(self.store.store_id, [pending.product_id], time.time())
         return stored
 
     def _dead_letter(self, pending: PendingWrite, error: MailchimpError) -> None:
