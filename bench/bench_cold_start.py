@@ -15,7 +15,12 @@ runtime's boto3 and the Powertools layer's packages (Powertools, pydantic, aws-x
 requirements, at constraints.txt's versions (`pip install --target`, made once into .bench-results/).
 LAMBDA_TASK_ROOT is set, so Powertools' Tracer is on, as with the template's `Tracing: Active`.
 
-    .venv/bin/python bench/bench_cold_start.py [--runs 20] [--function cart_events ...] [--importtime]
+The interpreter is the template's runtime (`Runtime: python3.13`) when this machine has it (on PATH or under
+pyenv, as `sam build` finds it), because that is the Python Lambda imports the handler with and import times
+differ between versions; otherwise the venv's own Python, and the report names the version measured. The site
+directory is installed by that interpreter, so it holds wheels for it. `--python PATH` picks another.
+
+    .venv/bin/python bench/bench_cold_start.py [--runs 20] [--function cart_events ...] [--importtime] [--python PATH]
 
 --importtime prints, per function, the slowest modules of one import (python -X importtime, cumulative).
 """
@@ -26,6 +31,7 @@ import argparse
 import hashlib
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -81,13 +87,42 @@ def function_environments() -> dict[str, dict[str, str]]:
 LAMBDA_PACKAGES = ("boto3", "aws-lambda-powertools", "aws-xray-sdk", "pydantic", "requests")
 
 
-def lambda_site() -> Path:
-    """A site directory of LAMBDA_PACKAGES at constraints.txt's versions, installed once per lock."""
+def runtime_python() -> str:
+    """The interpreter of the template's runtime (python3.13) if this machine has one, else this bench's own."""
+    from local_runner.runner import DEFAULT_TEMPLATE
+    from local_runner.template import Template
+
+    runtime = str(Template(DEFAULT_TEMPLATE).document.get("Globals", {}).get("Function", {}).get("Runtime", ""))
+    version = runtime.removeprefix("python")
+    if not version:
+        return sys.executable
+    pyenv_root = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv"))
+    candidates = [
+        *(str(path) for path in sorted(pyenv_root.glob(f"versions/{version}*/bin/python{version}"), reverse=True)),
+        *filter(None, [shutil.which(f"python{version}")]),
+    ]
+    # A pyenv shim is on PATH even where it cannot run that version: take the first that answers.
+    return next((candidate for candidate in candidates if interpreter_version(candidate)), sys.executable)
+
+
+def interpreter_version(python: str) -> str:
+    """The interpreter's version, "" when it does not run."""
+    answer = subprocess.run([python, "-c", "import platform; print(platform.python_version())"], capture_output=True)
+    return answer.stdout.decode().strip() if answer.returncode == 0 else ""
+
+
+def lambda_site(python: str) -> Path:
+    """A site directory of LAMBDA_PACKAGES at constraints.txt's versions for `python`, installed once per lock."""
     constraints = ROOT / "constraints.txt"
+    version = interpreter_version(python)
     digest = hashlib.sha256(constraints.read_bytes() + " ".join(LAMBDA_PACKAGES).encode()).hexdigest()[:12]
-    site = RESULTS_DIR / f"lambda-site-{digest}"
+    site = (
+        RESULTS_DIR / f"lambda-site-{digest}"
+        if python == sys.executable
+        else RESULTS_DIR / f"lambda-site-{digest}-{version}"
+    )
     if not (site / ".installed").exists():
-        pip = [sys.executable, "-m", "pip", "install", "-q", "--target", str(site), "-c", str(constraints)]
+        pip = [python, "-m", "pip", "install", "-q", "--target", str(site), "-c", str(constraints)]
         subprocess.run([*pip, *LAMBDA_PACKAGES], check=True)
         (site / ".installed").touch()
     return site
@@ -113,9 +148,9 @@ def lambda_environment(name: str, function_env: dict[str, str], site: Path) -> d
     }
 
 
-def probe(name: str, env: dict[str, str], body: str = HANDLER) -> dict[str, float]:
+def probe(python: str, name: str, env: dict[str, str], body: str = HANDLER) -> dict[str, float]:
     answer = subprocess.run(
-        [sys.executable, "-S", "-c", _PROBE.format(body=body)],
+        [python, "-S", "-c", _PROBE.format(body=body)],
         env=env,
         cwd=ROOT / "functions" / name,
         capture_output=True,
@@ -127,9 +162,9 @@ def probe(name: str, env: dict[str, str], body: str = HANDLER) -> dict[str, floa
     return outcome
 
 
-def slowest_imports(name: str, env: dict[str, str], top: int = 15) -> list[tuple[int, str]]:
+def slowest_imports(python: str, name: str, env: dict[str, str], top: int = 15) -> list[tuple[int, str]]:
     answer = subprocess.run(
-        [sys.executable, "-S", "-X", "importtime", "-c", "import app"],
+        [python, "-S", "-X", "importtime", "-c", "import app"],
         env=env,
         cwd=ROOT / "functions" / name,
         capture_output=True,
@@ -155,12 +190,17 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=20)
     parser.add_argument("--function", action="append", help="only these functions (default: every one)")
     parser.add_argument("--importtime", action="store_true")
+    parser.add_argument("--python", help="the interpreter to measure with (default: the template's runtime, if found)")
     args = parser.parse_args()
 
     environments = function_environments()
-    site = lambda_site()
+    python = args.python or runtime_python()
+    version = interpreter_version(python)
+    site = lambda_site(python)
     names = args.function or list(environments)
-    print(f"cold-start init: import of functions/<name>/app.py in {args.runs} fresh interpreters each")
+    print(
+        f"cold-start init: import of functions/<name>/app.py in {args.runs} fresh interpreters each (Python {version})"
+    )
     rows: list[dict[str, Any]] = []
     # Round robin (every function once, then again): load that comes and goes weighs on each function alike.
     subjects = {name: (name, HANDLER) for name in names} | {FLOOR_NAME: (names[0], FLOOR)}
@@ -168,7 +208,7 @@ def main() -> None:
     measured: dict[str, list[dict[str, float]]] = {name: [] for name in subjects}
     for _ in range(args.runs):
         for name, (where, body) in subjects.items():
-            measured[name].append(probe(where, envs[name], body))
+            measured[name].append(probe(python, where, envs[name], body))
     for name, probes in measured.items():
         floor = name == FLOOR_NAME
         env = envs[name]
@@ -191,9 +231,11 @@ def main() -> None:
             f"(target {TARGET_MS:.0f} ms: {verdict}); peak RSS after import {row['import_peak_rss_mb']:.0f} MB"
         )
         if args.importtime and not floor:
-            for cumulative_us, module in slowest_imports(name, env):
+            for cumulative_us, module in slowest_imports(python, name, env):
                 print(f"      {cumulative_us / 1000:7.1f} ms  {module}")
-    write_results("cold_start", {"measured_at": machine()["date"], "command": COMMAND, "rows": rows})
+    write_results(
+        "cold_start", {"measured_at": machine()["date"], "command": COMMAND, "interpreter": version, "rows": rows}
+    )
 
 
 if __name__ == "__main__":

@@ -85,7 +85,8 @@ def cold_start_section(results: Results | None, baselines: dict[str, Any]) -> li
     lines += [
         measured_on(results),
         "",
-        f"Median and p90 of {results['rows'][0]['runs'] if results['rows'] else '?'} fresh interpreters each importing "
+        f"Median and p90 of {results['rows'][0]['runs'] if results['rows'] else '?'} fresh interpreters"
+        f"{' (Python ' + results['interpreter'] + ')' if results.get('interpreter') else ''} each importing "
         "functions/<name>/app.py with the layer on the path and the template's environment (placeholder resource "
         "names), in an interpreter that sees only what Lambda has (`python -S`: the runtime's boto3, the Powertools "
         "layer's packages, the layer's requirements); interpreter start-up is not included. The floor row is what "
