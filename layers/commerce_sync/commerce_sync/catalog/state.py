@@ -55,7 +55,8 @@ RUN = "run"
 LOCK = "lock"
 LAST_SUMMARY = run_records.LAST_SUMMARY
 SUMMARY = run_records.SUMMARY
-SEEN_TTL_DAYS = 40
+# A seen list serves only its own run, and a run older than a day starts over (CatalogConfig.run_max_age_seconds).
+SEEN_LIST_TTL_DAYS = 2
 SUMMARY_TTL_DAYS = run_records.SUMMARY_TTL_DAYS
 BATCH_TTL_DAYS = 8
 # A page's requests go out together rather than one after another: a page of 250 products is 3 reads, 10 seen-mark
@@ -413,7 +414,7 @@ class CatalogState:
     def _seen_list_writes(
         self, store_id: str, run_started_ms: int, unique_ids: Sequence[str], at: float | None
     ) -> list[Callable[[], Any]]:
-        written_ms, expires = _seen_at(at), _ttl(SEEN_TTL_DAYS)
+        written_ms, expires = _seen_at(at), _ttl(SEEN_LIST_TTL_DAYS)
         return [
             partial(
                 self.table.put_item,
