@@ -2,7 +2,7 @@
 local runner (bench/local_usage.py) and the dated price table (bench/aws_prices.csv); bench/cost_model.py prices it.
 
     .venv/bin/python bench/bench_cost.py [--events 40] [--senders 8] [--mailchimp-latency-ms 150]
-        [--xray-sampled 0.05] [--lanes N] [--bulk-products 1000] [--bulk-orders 1000]
+        [--xray-sampled 0.05] [--lanes N] [--batching-window S] [--rate R] [--bulk-products 1000] [--bulk-orders 1000]
         [--results .bench-results/cost.json]
 """
 
@@ -33,6 +33,13 @@ def main() -> int:
     parser.add_argument("--mailchimp-latency-ms", type=float, default=150.0)
     parser.add_argument("--xray-sampled", type=float, default=0.05, help="fraction of invocations traced")
     parser.add_argument("--lanes", type=int, default=None, help="ConsumerLanes to run with (default: the template's)")
+    parser.add_argument(
+        "--batching-window",
+        type=float,
+        default=None,
+        help="ConsumerBatchingWindowSeconds to run with (default: the template's)",
+    )
+    parser.add_argument("--rate", type=float, default=None, help="deliveries a second (default: as fast as sent)")
     parser.add_argument("--bulk-products", type=int, default=1000, help="catalog sync of this many (0: skip)")
     parser.add_argument("--bulk-orders", type=int, default=1000, help="backfill of this many orders (0: skip)")
     parser.add_argument(
@@ -49,7 +56,9 @@ def main() -> int:
     prices = cost_model.load_prices(args.prices)
     if args.dynamodb_provisioned is not None:
         prices = cost_model.provisioned(prices, args.dynamodb_provisioned)
-    measured = local_usage.measure(args.events, args.senders, lanes=args.lanes)
+    measured = local_usage.measure(
+        args.events, args.senders, lanes=args.lanes, batching_window=args.batching_window, rate=args.rate
+    )
     assumptions = cost_model.Assumptions(
         mailchimp_latency_ms=args.mailchimp_latency_ms,
         xray_sampled_fraction=args.xray_sampled,
@@ -91,6 +100,8 @@ def main() -> int:
         f".venv/bin/python bench/bench_cost.py --events {args.events} --senders {args.senders} "
         f"--mailchimp-latency-ms {args.mailchimp_latency_ms:g} --xray-sampled {args.xray_sampled:g}"
         + (f" --lanes {args.lanes}" if args.lanes is not None else "")
+        + (f" --batching-window {args.batching_window:g}" if args.batching_window is not None else "")
+        + (f" --rate {args.rate:g}" if args.rate is not None else "")
         + f" --bulk-products {args.bulk_products} --bulk-orders {args.bulk_orders}"
         + (f" --dynamodb-provisioned {args.dynamodb_provisioned:g}" if args.dynamodb_provisioned is not None else "")
     )

@@ -247,9 +247,17 @@ def _measured_kind(
     )
 
 
-def measure(events: int, senders: int, kinds: list[str] | None = None, lanes: int | None = None) -> Measurement:
-    """Runs `events` deliveries of each kind (all by default) through a fresh local runner; `lanes` overrides the
-    template's ConsumerLanes."""
+def measure(
+    events: int,
+    senders: int,
+    kinds: list[str] | None = None,
+    lanes: int | None = None,
+    batching_window: float | None = None,
+    rate: float | None = None,
+) -> Measurement:
+    """Runs `events` deliveries of each kind (all by default) through a fresh local runner; `lanes` and
+    `batching_window` override the template's ConsumerLanes and ConsumerBatchingWindowSeconds; `rate` paces the
+    deliveries to that many a second (default: as fast as `senders` at once can send them)."""
     from commerce_sync.aws.settings import Settings
 
     from emulators.mailchimp import MailchimpEmulator
@@ -265,7 +273,7 @@ def measure(events: int, senders: int, kinds: list[str] | None = None, lanes: in
             mailchimp_api_key=API_KEY,
             environment=PRODUCTION_LOGGING,
             echo_logs=False,
-            parameter_overrides={"ConsumerLanes": str(lanes)} if lanes is not None else {},
+            parameter_overrides=overrides(lanes, batching_window),
         )
         with LocalRunner(config) as runner:
             secret = generate_webhook_secret()
@@ -300,8 +308,15 @@ def measure(events: int, senders: int, kinds: list[str] | None = None, lanes: in
                 for kind in chosen:
 
                     def send_all(kind: str = kind) -> None:
+                        started = time.monotonic()
+
+                        def paced(n: int) -> None:
+                            if rate:
+                                time.sleep(max(0.0, started + (n - 1) / rate - time.monotonic()))
+                            deliver(kind, n)
+
                         with ThreadPoolExecutor(max_workers=senders) as pool:
-                            list(pool.map(lambda n: deliver(kind, n), range(1, events + 1)))
+                            list(pool.map(paced, range(1, events + 1)))
 
                     usage.append(
                         _measured_kind(kind, events, send_all, 300, runner, mailchimp, invocations, lock, log_bytes)
@@ -315,6 +330,12 @@ def measure(events: int, senders: int, kinds: list[str] | None = None, lanes: in
         architectures={spec.logical_id: architecture(document, spec.logical_id) for spec in specs},
         lanes=used_lanes,
     )
+
+
+def overrides(lanes: int | None, batching_window: float | None) -> dict[str, str]:
+    """Template parameters the bench runs with instead of their defaults."""
+    chosen = {"ConsumerLanes": lanes, "ConsumerBatchingWindowSeconds": batching_window}
+    return {name: f"{value:g}" for name, value in chosen.items() if value is not None}
 
 
 def architecture(document: dict[str, Any], logical_id: str) -> str:
@@ -363,7 +384,7 @@ def measure_bulk(products: int = 1000, orders: int = 1000, lanes: int | None = N
             mailchimp_api_key=API_KEY,
             environment=PRODUCTION_LOGGING,
             echo_logs=False,
-            parameter_overrides={"ConsumerLanes": str(lanes)} if lanes is not None else {},
+            parameter_overrides=overrides(lanes, None),
         )
         with LocalRunner(config) as runner:
             add_store(

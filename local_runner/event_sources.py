@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from typing import Any
 
 from local_runner.functions import Invocable
@@ -18,6 +19,9 @@ log = logging.getLogger("local_runner.event_sources")
 # An idle queue's long poll: short, so that a record made visible again (a failed record's retry delay) is
 # received within about a second, and stopping the runner waits at most this long.
 LONG_POLL_SECONDS = 1
+MAX_LONG_POLL_SECONDS = 20
+# While a batch is gathered and less than a second of its window is left: a short poll this often.
+GATHER_POLL_SECONDS = 0.05
 
 
 def to_lambda_record(message: dict[str, Any], queue_arn: str, region: str) -> dict[str, Any]:
@@ -107,27 +111,49 @@ class SqsPoller:
                 self._backlog.clear()
 
     def poll_once(self, wait_seconds: int = 0) -> int:
-        """One receive (a long poll of `wait_seconds`), and the batch it brought (if any) delivered; the number of
-        records."""
-        messages = self._sqs.receive_message(
-            QueueUrl=self.queue_url,
-            MaxNumberOfMessages=min(self.source.batch_size, 10),
-            WaitTimeSeconds=wait_seconds,
-            AttributeNames=["All"],
-            MessageAttributeNames=["All"],
-        ).get("Messages", [])
+        """One receive (a long poll of `wait_seconds`), and the batch it brought (if any) gathered for the mapping's
+        batching window and delivered; the number of records."""
+        messages = self._receive(min(self.source.batch_size, 10), wait_seconds)
         if messages:
             # Until its records are deleted or made visible again. Before this, SQS counts them in flight.
             with self._busy_lock:
                 self._busy += 1
-            # The other pollers take what arrives while this batch is delivered.
+            # The other pollers take what arrives while this batch is gathered and delivered.
             self._backlog.set()
             try:
+                self._gather(messages)
                 self._deliver(messages)
             finally:
                 with self._busy_lock:
                     self._busy -= 1
         return len(messages)
+
+    def _receive(self, count: int, wait_seconds: int) -> list[dict[str, Any]]:
+        messages: list[dict[str, Any]] = self._sqs.receive_message(
+            QueueUrl=self.queue_url,
+            MaxNumberOfMessages=count,
+            WaitTimeSeconds=wait_seconds,
+            AttributeNames=["All"],
+            MessageAttributeNames=["All"],
+        ).get("Messages", [])
+        return messages
+
+    def _gather(self, messages: list[dict[str, Any]]) -> None:
+        """As Lambda does with MaximumBatchingWindowInSeconds: more receives into the batch until it is full or
+        the window (from its first record) has passed."""
+        window = self.source.batching_window_seconds
+        if window <= 0:
+            return
+        deadline = time.monotonic() + window
+        while len(messages) < self.source.batch_size and not self._stop.is_set():
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return
+            # SQS waits whole seconds, 20 at most: the window's last fraction is short polls.
+            more = self._receive(min(self.source.batch_size - len(messages), 10), min(int(left), MAX_LONG_POLL_SECONDS))
+            messages.extend(more)
+            if not more and left < 1:
+                self._stop.wait(min(GATHER_POLL_SECONDS, left))
 
     def _deliver(self, messages: list[dict[str, Any]]) -> None:
         event = {"Records": [to_lambda_record(m, self._queue_arn, self._region) for m in messages]}

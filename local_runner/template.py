@@ -48,6 +48,8 @@ class SqsEventSource:
     batch_size: int
     maximum_concurrency: int | None
     report_batch_item_failures: bool
+    # MaximumBatchingWindowInSeconds: how long the poller gathers records into one batch (0: one receive's worth).
+    batching_window_seconds: float = 0.0
 
 
 @dataclass
@@ -208,6 +210,9 @@ class Template:
                             maximum_concurrency=int(self.resolve(maximum)) if maximum is not None else None,
                             report_batch_item_failures="ReportBatchItemFailures"
                             in (event_properties.get("FunctionResponseTypes") or []),
+                            batching_window_seconds=float(
+                                self.resolve(event_properties.get("MaximumBatchingWindowInSeconds", 0))
+                            ),
                         )
                     )
                 elif event["Type"] in {"ScheduleV2", "Schedule"}:

@@ -62,6 +62,10 @@ def runner(mailchimp: MailchimpEmulator) -> Iterator[LocalRunner]:
         mailchimp_login_url=mailchimp.login_url,
         retry_delay_seconds=1,
         environment=FAST_RETRIES,
+        # Each delivery is applied as soon as it is received, as with the window at 0: a test that sends one event
+        # and waits for it does not wait out the template's batching window too. The window itself is tested in
+        # tests/integration/test_local_runner_sqs_polling.py.
+        parameter_overrides={"ConsumerBatchingWindowSeconds": "0"},
     )
     from commerce_sync.aws.observability import logger
 
