@@ -61,7 +61,9 @@ def measured_on(results: Results) -> str:
     if not machine:
         return said + "."
     load = ", ".join(f"{value:.2f}" for value in machine.get("load_average") or []) or "unknown"
-    return f"{said} ({machine.get('cpus', '?')} CPUs, Python {machine.get('python', '?')}, load average {load})."
+    # The interpreter measured, where a bench ran its subjects in another than its own (the cold start's runtime).
+    python = results.get("interpreter") or machine.get("python", "?")
+    return f"{said} ({machine.get('cpus', '?')} CPUs, Python {python}, load average {load})."
 
 
 def not_measured(command: str) -> list[str]:
@@ -85,8 +87,7 @@ def cold_start_section(results: Results | None, baselines: dict[str, Any]) -> li
     lines += [
         measured_on(results),
         "",
-        f"Median and p90 of {results['rows'][0]['runs'] if results['rows'] else '?'} fresh interpreters"
-        f"{' (Python ' + results['interpreter'] + ')' if results.get('interpreter') else ''} each importing "
+        f"Median and p90 of {results['rows'][0]['runs'] if results['rows'] else '?'} fresh interpreters each importing "
         "functions/<name>/app.py with the layer on the path and the template's environment (placeholder resource "
         "names), in an interpreter that sees only what Lambda has (`python -S`: the runtime's boto3, the Powertools "
         "layer's packages, the layer's requirements); interpreter start-up is not included. The floor row is what "

@@ -60,6 +60,17 @@ def test_cold_start_rows_show_before_and_after_against_the_target(tmp_path: Path
     )
 
 
+def test_the_cold_start_names_the_interpreter_it_measured_not_the_benchs_own(tmp_path: Path) -> None:
+    rows = [{"function": "webhooks", "runs": 20, "median_ms": 320.0, "p90_ms": 340.0, "target_ms": 300.0,
+             "import_peak_rss_mb": 56.0}]  # fmt: skip
+    figures = {"measured_at": "2026-12-05 15:00 UTC", "command": "bench cold", "interpreter": "3.13.0", "rows": rows}
+    write(tmp_path, "cold_start", figures)
+
+    document = render(tmp_path, baselines={}, now=NOW)
+
+    assert "by `bench cold` (2 CPUs, Python 3.13.0, load average 1.50, 1.00, 0.50)." in document
+
+
 def test_product_sync_rows_carry_both_runs_against_the_target(tmp_path: Path) -> None:
     write(
         tmp_path,
