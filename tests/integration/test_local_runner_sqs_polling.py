@@ -6,7 +6,7 @@ from __future__ import annotations
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -24,9 +24,11 @@ class RecordingFunction:
         self.spec = FunctionSpec("Recorder", "", "", {}, {}, timeout=30, memory_size=256)
         self.batches: list[list[str]] = []
         self.delivered = threading.Event()
+        self.first_delivered_at = 0.0
 
     def invoke(self, event: Any) -> Any:
         self.batches.append([record["body"] for record in event["Records"]])
+        self.first_delivered_at = self.first_delivered_at or time.monotonic()
         self.delivered.set()
         return {"batchItemFailures": []}
 
@@ -60,48 +62,52 @@ def send_spread(sqs: Any, url: str, bodies: list[str], gap: float) -> None:
         time.sleep(gap)
 
 
-def test_records_arriving_within_the_batching_window_are_one_invocation(queue: tuple[Any, str]) -> None:
+def delivered_while_polling(
+    queue: tuple[Any, str], window: float, send: Callable[[Any, str], None], message: str
+) -> RecordingFunction:
+    """Polls the queue with this batching window while `send` sends, until a first batch is delivered."""
     sqs, url = queue
     function = RecordingFunction()
-    poller = polling(sqs, url, function, window=2.0)
+    poller = polling(sqs, url, function, window)
     poller.start()
     try:
-        send_spread(sqs, url, [f"r{n}" for n in range(5)], gap=0.1)
-        assert function.delivered.wait(10)
+        send(sqs, url)
+        assert function.delivered.wait(10), message
     finally:
         poller.stop()
+    return function
+
+
+def test_records_arriving_within_the_batching_window_are_one_invocation(queue: tuple[Any, str]) -> None:
+    function = delivered_while_polling(
+        queue, 2.0, lambda sqs, url: send_spread(sqs, url, [f"r{n}" for n in range(5)], gap=0.1), "a batch"
+    )
 
     assert function.batches == [["r0", "r1", "r2", "r3", "r4"]]
 
 
 def test_without_a_window_a_waiting_long_poll_delivers_the_first_record_at_once(queue: tuple[Any, str]) -> None:
-    sqs, url = queue
-    function = RecordingFunction()
-    poller = polling(sqs, url, function, window=0)
-    poller.start()
-    try:
+    sent_at: list[float] = []
+
+    def send_during_the_long_poll(sqs: Any, url: str) -> None:
         time.sleep(0.3)  # the poller is inside its long poll
-        started = time.monotonic()
+        sent_at.append(time.monotonic())
         sqs.send_message(QueueUrl=url, MessageBody="alone")
-        assert function.delivered.wait(10)
-        waited = time.monotonic() - started
-    finally:
-        poller.stop()
+
+    function = delivered_while_polling(queue, 0, send_during_the_long_poll, "a batch")
 
     assert function.batches == [["alone"]]
+    waited = function.first_delivered_at - sent_at[0]
     assert waited < 0.9, "answered when the record arrived, not at the end of the poll"
 
 
 def test_a_full_batch_is_delivered_before_its_window_ends(queue: tuple[Any, str]) -> None:
-    sqs, url = queue
-    function = RecordingFunction()
-    poller = polling(sqs, url, function, window=30.0)
-    poller.start()
-    try:
-        send_spread(sqs, url, [f"r{n}" for n in range(10)], gap=0)
-        assert function.delivered.wait(10), "ten records fill the batch: no waiting for the 30 s window"
-    finally:
-        poller.stop()
+    function = delivered_while_polling(
+        queue,
+        30.0,
+        lambda sqs, url: send_spread(sqs, url, [f"r{n}" for n in range(10)], gap=0),
+        "ten records fill the batch: no waiting for the 30 s window",
+    )
 
     assert sorted(function.batches[0]) == sorted(f"r{n}" for n in range(10))
 
