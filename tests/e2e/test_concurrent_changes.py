@@ -49,11 +49,13 @@ def newer_change_while_the_older_is_held(
     deliver_newer: Callable[[], None],
     newer_queue: str,
     in_flight_then: int,
+    limit: int | None = 1,
 ) -> None:
     """Holds the older change's Mailchimp write, delivers the newer change while it is held, waits until a
     second container has taken the newer one (`in_flight_then` records in flight on `newer_queue`) and gives
-    it a head start, then lets the older write go and waits for everything to finish."""
-    with mailchimp.hold(older_write, limit=1) as hold:
+    it a head start, then lets the older write go and waits for everything to finish. `limit`: how many of the
+    older change's writes are held (None: every one, retries too)."""
+    with mailchimp.hold(older_write, limit=limit) as hold:
         deliver_older()
         assert hold.wait_for_requests(1), "the older change's write reached Mailchimp"
         deliver_newer()
@@ -192,3 +194,49 @@ def test_an_older_promotion_held_mid_write_while_a_newer_one_arrives_ends_with_t
 
     held = rule_in_mailchimp(mailchimp_reader, store.store_id, rule["id"])
     assert held is not None and held["amount"] == 0.2
+
+
+def test_an_older_product_held_mid_write_while_a_newer_one_arrives_ends_with_the_newer_price(
+    runner: LocalRunner, mailchimp: MailchimpEmulator, mailchimp_reader: MailchimpReader
+) -> None:
+    """The product's lease is held on its own record item (catalog.state.ProductClaim): the newer change waits for
+    the older one's write and record, then finds the older version recorded and writes its own price."""
+    store = register_store("canonical")
+    product_id = f"apron-{uuid.uuid4().hex[:8]}"
+    product = {
+        "id": product_id,
+        "title": "Linen apron",
+        "url": f"https://shop.example.com/products/{product_id}",
+        "variants": [{"id": f"{product_id}-v1", "title": "Natural", "price": "24.00", "inventory_quantity": 5}],
+    }
+    newer = copy.deepcopy(product)
+    newer["variants"][0]["price"] = "29.00"
+
+    def older_write(method: str, path: str, body: Any) -> bool:
+        return (
+            method in {"PUT", "POST", "PATCH"}
+            and f"/products/{product_id}" in path
+            and isinstance(body, dict)
+            and body.get("variants", [{}])[0].get("price") == 24.0
+        )
+
+    def deliver(data: dict[str, Any], seconds: int) -> None:
+        body = promotion_event(store.store_id, "product.updated", data, version(seconds))
+        response = send_canonical(runner.url, store.webhook_secret, store.store_id, body)
+        assert response.status_code == 202, response.text
+
+    # Every attempt of the older write is held: a PUT is retried after the client's read timeout (2 s in the tests),
+    # and a retry let through would record the older change early while the held attempt still landed last.
+    newer_change_while_the_older_is_held(
+        runner,
+        mailchimp,
+        older_write,
+        lambda: deliver(product, 1),
+        lambda: deliver(newer, 2),
+        "ProductSyncQueue",
+        2,
+        limit=None,
+    )
+
+    held = mailchimp_reader.resource(f"/ecommerce/stores/{store.store_id}/products/{product_id}")
+    assert held is not None and [variant["price"] for variant in held["variants"]] == [29.0]

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from commerce_sync.aws.sync_lock import LockLost, SyncLock
 from commerce_sync.catalog.run import CatalogConfig
-from commerce_sync.catalog.state import CatalogState, ProductRecord, RunCheckpoint
+from commerce_sync.catalog.state import CatalogState, ProductClaim, ProductRecord, RunCheckpoint
 
 from tests.harness import new_sync_state_table
 
@@ -51,10 +51,85 @@ def test_record_writes_are_conditional_on_what_was_read(state: CatalogState) -> 
     assert state.forget_hash("s1", "p1", "h-event") and state.product("s1", "p1").hash == ""
 
 
+def _claim(state: CatalogState, product_id: str, token: str, lease_seconds: float = 60) -> ProductClaim:
+    claim = state.claim_product("s1", product_id, token, lease_seconds)
+    assert claim is not None, f"{token} could not take the lease of {product_id}"
+    return claim
+
+
 def test_events_never_overwrite_a_newer_version(state: CatalogState) -> None:
-    assert state.put_product_if_newer("s1", ProductRecord("p1", hash="b", version="2025-02"))
-    assert not state.put_product_if_newer("s1", ProductRecord("p1", hash="a", version="2025-01"))
+    assert state.put_product_if_newer("s1", ProductRecord("p1", hash="b", version="2025-02"), _claim(state, "p1", "a"))
+    older = _claim(state, "p1", "b")
+    assert not state.put_product_if_newer("s1", ProductRecord("p1", hash="a", version="2025-01"), older)
+    state.release_product("s1", older)
     assert state.product("s1", "p1").hash == "b"
+
+
+def test_taking_a_products_lease_reads_its_record_and_excludes_other_holders(state: CatalogState) -> None:
+    state.put_products("s1", [(ProductRecord("p1", hash="h1", version="2025-01"), None)])
+
+    claim = _claim(state, "p1", "first")
+
+    assert claim.record is not None and claim.record.hash == "h1" and not claim.made
+    assert state.claim_product("s1", "p1", "second", 60) is None, "held by another"
+    assert _claim(state, "p1", "first").record == claim.record, "the holder may take it again"
+    state.release_product("s1", claim)
+    assert state.raw("s1", "product#p1").keys() >= {"hash", "version"}
+    assert not {"lease_holder", "lease_until"} & state.raw("s1", "product#p1").keys()
+    assert state.product("s1", "p1") == claim.record, "giving the lease back leaves the record as it was"
+    lapsed = _claim(state, "p1", "second", lease_seconds=-1)
+    assert _claim(state, "p1", "third").record == claim.record, "a lapsed lease is free"
+    state.release_product("s1", lapsed)  # no longer its holder: nothing happens
+    assert state.claim_product("s1", "p1", "fourth", 60) is None, "still held by third"
+
+
+def test_the_events_record_write_gives_the_lease_back_and_a_lost_lease_writes_nothing(state: CatalogState) -> None:
+    claim = _claim(state, "p1", "event")
+    assert claim.record is None and claim.made
+
+    assert state.put_product_if_newer("s1", ProductRecord("p1", hash="h", version="2025-01"), claim)
+
+    assert claim.released and not {"lease_holder", "lease_until"} & state.raw("s1", "product#p1").keys()
+    other = _claim(state, "p1", "other")
+    assert other.record is not None and other.record.hash == "h"
+    assert not state.put_product_if_newer(
+        "s1", ProductRecord("p1", hash="lost", version="2025-02"), ProductClaim("p1", "event", None, made=False)
+    ), "a write whose lease another holds is refused"
+    assert state.product("s1", "p1").hash == "h"
+
+
+def test_a_lease_without_a_record_is_no_record_to_any_reader_and_goes_when_given_back(state: CatalogState) -> None:
+    state.put_products("s1", [(ProductRecord("p1", hash="h1"), None)])
+    claim = _claim(state, "p2", "event")
+
+    assert state.product("s1", "p2") is None
+    assert set(state.products("s1", ["p1", "p2"])) == {"p1"}
+    assert set(state.products_marking_seen("s1", 1, ["p1", "p2"])) == {"p1"}
+    assert [record.product_id for record in state.iter_products("s1")] == ["p1"]
+    assert state.recorded_ids("s1") == {"p1"}
+    state.release_product("s1", claim)
+    assert state.raw("s1", "product#p2") is None, "the item the lease made is gone"
+
+
+def test_catalog_writes_leave_a_product_an_event_is_applying_alone(state: CatalogState) -> None:
+    state.put_products("s1", [(ProductRecord("p1", hash="h1"), None)])
+    held, made = _claim(state, "p1", "event"), _claim(state, "p2", "event")
+
+    conflicts = state.put_products(
+        "s1", [(ProductRecord("p1", hash="nightly"), "h1"), (ProductRecord("p2", hash="nightly"), None)]
+    )
+
+    assert conflicts == {"p1", "p2"}
+    assert state.raw("s1", "product#p1")["lease_holder"] == "event" and state.product("s1", "p1").hash == "h1"
+    assert state.product("s1", "p2") is None
+    # A lease that lapsed (its container died) stops nothing, and a record item left by it is written over.
+    _claim(state, "p3", "died", lease_seconds=-1)
+    assert state.put_products("s1", [(ProductRecord("p3", hash="nightly"), None)]) == set()
+    assert state.product("s1", "p3").hash == "nightly"
+    assert not {"lease_holder", "lease_until"} & state.raw("s1", "product#p3").keys()
+    state.release_product("s1", held)
+    state.release_product("s1", made)
+    assert state.put_products("s1", [(ProductRecord("p1", hash="nightly"), "h1")]) == set()
 
 
 def test_records_come_back_in_key_order_and_their_ids_as_a_set(state: CatalogState) -> None:

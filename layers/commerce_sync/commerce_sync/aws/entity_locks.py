@@ -27,7 +27,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from botocore.exceptions import ClientError
 
@@ -36,6 +36,8 @@ from commerce_sync.aws.sync_state import LEASE_HOLDER, LEASE_UNTIL, STATE_SORT_K
 
 if TYPE_CHECKING:
     from commerce_sync.aws.sync_state import SyncState
+
+T = TypeVar("T")
 
 DEFAULT_LEASE_SECONDS = 60.0
 # A lease outlives the invocation's deadline by this much, so that it never ends under a running write.
@@ -147,12 +149,26 @@ class EntityLocks:
     def _take(self, key: str) -> None:
         time_left = self._time_left()
         lease = (time_left if time_left is not None else DEFAULT_LEASE_SECONDS) + LEASE_MARGIN_SECONDS
-        patience = MAX_WAIT_SECONDS if time_left is None else min(MAX_WAIT_SECONDS, time_left / 3)
-        deadline = self._clock() + patience
-        backoff = FIRST_BACKOFF_SECONDS
-        while not self._claim(key, lease):
-            if self._clock() >= deadline:
-                raise EntityBusy(f"{key} is being applied by another invocation; retried later")
-            # Jittered, so that waiters released together do not collide again.
-            self._sleep(backoff * random.uniform(0.5, 1.5))
-            backoff = min(backoff * 2, MAX_BACKOFF_SECONDS)
+        wait_for_lease(lambda: self._claim(key, lease) or None, key, time_left, self._clock, self._sleep)
+
+
+def wait_for_lease(
+    claim: Callable[[], T | None],
+    what: str,
+    time_left: float | None,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+) -> T:
+    """What `claim` returns once it returns something (None: the lease is held by another), tried again with
+    short, growing, jittered sleeps for a third of the invocation's time left (at most MAX_WAIT_SECONDS); past
+    that, EntityBusy: the change is retried later."""
+    patience = MAX_WAIT_SECONDS if time_left is None else min(MAX_WAIT_SECONDS, time_left / 3)
+    deadline = clock() + patience
+    backoff = FIRST_BACKOFF_SECONDS
+    while (taken := claim()) is None:
+        if clock() >= deadline:
+            raise EntityBusy(f"{what} is being applied by another invocation; retried later")
+        # Jittered, so that waiters released together do not collide again.
+        sleep(backoff * random.uniform(0.5, 1.5))
+        backoff = min(backoff * 2, MAX_BACKOFF_SECONDS)
+    return taken

@@ -1,11 +1,13 @@
 """Real-time product events (product.updated / product.deleted) from the product queue.
 
-Per event: a duplicate (the event that wrote the product's record, delivered again) writes nothing and is logged
-and counted as the outcome `duplicate`: the record names the event that wrote it (`applied_event`), read under the
-product's lease, so no idempotency record is written for every event (two DynamoDB requests an event); an event
-older than the
-version recorded for the product is skipped; content equal to what Mailchimp already has (same hash) costs
-no Mailchimp call. Otherwise one direct PUT through the same mapping as the catalog sync, then the record.
+Per event, under the product's lease, which is held on the product's record item (catalog.state.ProductClaim):
+taking it reads the record, and the record's write gives it back, so an applied event is two DynamoDB requests (and
+the batch's share of the Mailchimp connection slot). A duplicate (the event that wrote the product's record,
+delivered again) writes nothing and is logged and counted as the outcome `duplicate`: the record names the event
+that wrote it (`applied_event`), so no idempotency record is written for every event (two DynamoDB requests an
+event); an event older than the version recorded for the product is skipped; content equal to what Mailchimp
+already has (same hash) costs no Mailchimp call. Otherwise one direct PUT through the same mapping as the catalog
+sync, then the record.
 
 product.deleted retires the product rather than deleting it (docs/product-sync.md): every variant goes to
 inventory 0 and hidden, so Mailchimp stops recommending it while the orders and carts naming it keep
@@ -18,17 +20,19 @@ Mailchimp errors propagate: the queue retries the record and the function dead-l
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from typing import Any
 
 from commerce_sync.accounts.budget import AccountRefused, AccountUnavailable
-from commerce_sync.aws.entity_locks import EntityLocks
+from commerce_sync.aws.entity_locks import DEFAULT_LEASE_SECONDS, LEASE_MARGIN_SECONDS, wait_for_lease
 from commerce_sync.aws.observability import logger
 from commerce_sync.aws.store_registry import Store
+from commerce_sync.aws.sync_lock import new_token
 from commerce_sync.canonical.errors import NotImplementedYet, UnknownStore
 from commerce_sync.canonical.model import CanonicalEvent, EventType
-from commerce_sync.catalog.state import CatalogState, ProductRecord
+from commerce_sync.catalog.state import CatalogState, ProductClaim, ProductRecord
 from commerce_sync.catalog.writer import Outcome, ProductWriter, removal_write, unchanged, upsert_write
 from commerce_sync.mailchimp.client import MailchimpClient
 from commerce_sync.mailchimp.errors import MailchimpAuthError
@@ -38,8 +42,6 @@ from commerce_sync.processing.services import Services
 from commerce_sync.processing.store_imports import StoreImports
 
 Result = dict[str, Any]
-# The entity type of a product's lease.
-PRODUCT_ENTITY = "product"
 
 
 class ProductEvents:
@@ -86,22 +88,42 @@ class ProductEvents:
         if store is None:
             raise UnknownStore(f"store {event.store_id} is not registered")
         logger.append_keys(store_id=store.store_id, event_id=event.event_id, event_type=event.type.value)
-        # The entity's lease (aws.entity_locks): two changes of one product applied at once by two containers (one
-        # overtaking the other) would each pass the version check and the older could reach Mailchimp last.
-        locks = EntityLocks(self._services.sync_state.table, self._time_left)
+        apply: Callable[[Store, CanonicalEvent, ProductClaim], Result]
+        if event.type is EventType.PRODUCT_UPDATED:
+            product_id, apply = event.product().id, self._updated
+        elif event.type is EventType.PRODUCT_DELETED:
+            product_id, apply = event.deleted().id, self._deleted
+        else:
+            raise NotImplementedYet(f"product_sync does not handle {event.type.value} events")
+        # The product's lease: two changes of one product applied at once by two containers (one overtaking the
+        # other) would each pass the version check and the older could reach Mailchimp last.
         with (
-            locks.holding(store.store_id, PRODUCT_ENTITY, [event.entity_id]),
+            self._lease(store.store_id, product_id) as claim,
             self._services.budget.holding(store.mailchimp_account, "live", self._time_left()),
         ):
-            if event.type is EventType.PRODUCT_UPDATED:
-                result = self._updated(store, event)
-            elif event.type is EventType.PRODUCT_DELETED:
-                result = self._deleted(store, event)
-            else:
-                raise NotImplementedYet(f"product_sync does not handle {event.type.value} events")
+            result = apply(store, event, claim)
+        if result["outcome"] == Outcome.CONFLICT.value:
+            # The lease was lost (it outlived the invocation): read the product from the store and write it again,
+            # now that this event no longer holds the record.
+            self._repair(store, product_id)
         if self._applied:
             record_outcome("ProductEvent", event.type.value, event.event_id, result)
         return result
+
+    @contextmanager
+    def _lease(self, store_id: str, product_id: str) -> Iterator[ProductClaim]:
+        """The product's lease, on its record item (catalog.state.ProductClaim): taking it reads the record, and the
+        record's write gives it back; whatever else happens, it is given back when the body ends."""
+        time_left = self._time_left()
+        lease = (time_left if time_left is not None else DEFAULT_LEASE_SECONDS) + LEASE_MARGIN_SECONDS
+        token = new_token()
+        claim = wait_for_lease(
+            lambda: self._state.claim_product(store_id, product_id, token, lease), f"product {product_id}", time_left
+        )
+        try:
+            yield claim
+        finally:
+            self._state.release_product(store_id, claim)
 
     def _redelivered(self, record: ProductRecord | None, event: CanonicalEvent) -> bool:
         """The record was written by this very event: it is a redelivery (counted as a duplicate by `process`)."""
@@ -127,9 +149,9 @@ class ProductEvents:
     def _writer(self, store: Store) -> ProductWriter:
         return ProductWriter(store, self._state, lambda refresh: self._client(store, refresh))
 
-    def _updated(self, store: Store, event: CanonicalEvent) -> Result:
+    def _updated(self, store: Store, event: CanonicalEvent, claim: ProductClaim) -> Result:
         product = event.product()
-        record = self._state.product(store.store_id, product.id)
+        record = claim.record
         if self._redelivered(record, event):
             return {"outcome": "duplicate", "product_id": product.id}
         if record is not None and record.version > event.entity_version:
@@ -138,14 +160,12 @@ class ProductEvents:
         pending = replace(pending, record=pending.record.with_changes(applied_event=event_digest(event)))
         if unchanged(pending, record):
             return {"outcome": "unchanged", "product_id": product.id}
-        outcome = self._writer(store).write(pending, condition="version", raise_errors=True)
-        if outcome is Outcome.CONFLICT:
-            self._repair(store, product.id)
+        outcome = self._writer(store).write(pending, condition="version", raise_errors=True, claim=claim)
         return {"outcome": pending.kind if outcome is Outcome.APPLIED else outcome.value, "product_id": product.id}
 
-    def _deleted(self, store: Store, event: CanonicalEvent) -> Result:
+    def _deleted(self, store: Store, event: CanonicalEvent, claim: ProductClaim) -> Result:
         product_id = event.deleted().id
-        record = self._state.product(store.store_id, product_id)
+        record = claim.record
         if self._redelivered(record, event):
             return {"outcome": "duplicate", "product_id": product_id}
         if record is not None and record.version > event.entity_version:
@@ -158,11 +178,11 @@ class ProductEvents:
             marker = ProductRecord(
                 product_id=product_id, removed=True, version=event.entity_version, applied_event=event_digest(event)
             )
-            self._state.put_product_if_newer(store.store_id, marker)
+            self._state.put_product_if_newer(store.store_id, marker, claim)
             return {"outcome": "not_in_mailchimp", "product_id": product_id}
         pending = removal_write(record, event.entity_version)
         pending = replace(pending, record=pending.record.with_changes(applied_event=event_digest(event)))
-        outcome = self._writer(store).write(pending, condition="version", raise_errors=True)
+        outcome = self._writer(store).write(pending, condition="version", raise_errors=True, claim=claim)
         return {"outcome": "removed" if outcome is Outcome.APPLIED else outcome.value, "product_id": product_id}
 
     def _record_from_mailchimp(self, store: Store, product_id: str) -> ProductRecord | None:

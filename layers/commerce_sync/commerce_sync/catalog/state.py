@@ -6,7 +6,11 @@ removed products can Query them in order instead of scanning the table:
 - `product#<id>`: the last write Mailchimp accepted: `hash` of the body, `title` and `variants` (id →
   title: every variant Mailchimp has, so a removal can hide them all), the platform `version` it came
   from, `removed`, `failed` (why a write was dead-lettered), and `source`: the fingerprint of the platform's
-  product the write was made from, when a catalog page gave one (platforms.products.fingerprinted).
+  product the write was made from, when a catalog page gave one (platforms.products.fingerprinted). A product
+  event's lease is two attributes of the same item (`lease_holder`, `lease_until`; `ProductClaim`): taking it reads
+  the record, and the event's record write, a whole-item put, gives it back (issue 17: a product event is two
+  DynamoDB requests, not four). Taking the lease of a product without a record makes an item of the lease alone,
+  which readers skip (it has no `updated_at`) and which is deleted when the lease is given back unwritten.
 - `seen-run#<run started, ms>#<written, ms>#<token>`: `seen_ids`, the products one page of a catalog run saw. Kept
   apart from the product records, so that marking 100,000 unchanged products is blind writes, which can never
   overwrite a concurrent change; a page's marks are one item (at 100,000 products, 400 puts of a few KB instead
@@ -19,8 +23,9 @@ removed products can Query them in order instead of scanning the table:
   batch is submitted, so nothing submitted is ever unaccounted for.
 - `summary#last`, `summary#<finished>`: run summaries (the latter expire after SUMMARY_TTL_DAYS).
 
-Product items are written with a condition on what was read (`hash`, see `put_products`), so a catalog
-run never overwrites a newer real-time change it did not see.
+Product items are written with a condition on what was read (`hash`, see `put_products`) and on no product
+event holding the item's lease, so a catalog run never overwrites a newer real-time change it did not see, nor one
+being applied.
 """
 
 from __future__ import annotations
@@ -47,6 +52,8 @@ from commerce_sync.aws.batch_items import (
     items_with_prefix,
     transact_conditional,
 )
+from commerce_sync.aws.entity_locks import LEASE_FREE, wall_clock
+from commerce_sync.aws.sync_state import LEASE_HOLDER, LEASE_UNTIL
 
 PRODUCT = "product#"
 SEEN_IN_RUN = "seen-run#"
@@ -155,6 +162,29 @@ class ProductRecord:
         removal can hide them all. No hash: nothing we wrote."""
         variants = {str(v["id"]): str(v.get("title") or v["id"]) for v in product.get("variants") or [] if "id" in v}
         return cls(product_id=str(product["id"]), title=str(product.get("title") or ""), variants=variants)
+
+
+@dataclass
+class ProductClaim:
+    """A product event's lease on the product's record item, held by `token` (catalog.product_events)."""
+
+    product_id: str
+    token: str
+    # The record as taking the lease read it; None: the product has none.
+    record: ProductRecord | None
+    # The item held nothing before: taking the lease made it, so giving it back unwritten deletes it.
+    made: bool
+    # A record write under the lease gave it back (the put replaced the item, lease attributes and all).
+    released: bool = False
+
+
+def _is_record(item: dict[str, Any]) -> bool:
+    """A product's record, not the item a product event's lease made (lease attributes alone)."""
+    return "updated_at" in item
+
+
+# No product event holds the item's lease (catalog writes; `#until` and `:now` are bound by the caller).
+LEASE_LAPSED = "(attribute_not_exists(#until) OR #until < :now)"
 
 
 class RunCounters(BaseModel):
@@ -308,16 +338,70 @@ class CatalogState:
     # ---- products --------------------------------------------------------------------------------
 
     def product(self, store_id: str, product_id: str) -> ProductRecord | None:
-        item = self.table.get_item(
-            Key={"pk": partition(store_id), "sk": PRODUCT + product_id}, ConsistentRead=True
-        ).get("Item")
-        return ProductRecord.from_item(item) if item else None
+        item = self.table.get_item(Key=self._product_key(store_id, product_id), ConsistentRead=True).get("Item")
+        return ProductRecord.from_item(item) if item and _is_record(item) else None
+
+    def claim_product(self, store_id: str, product_id: str, token: str, lease_seconds: float) -> ProductClaim | None:
+        """Takes the product's lease for `token` unless another holder's is live (None then): one UpdateItem that
+        returns the item, so the claim carries the record as it is under the lease."""
+        now = wall_clock()
+        try:
+            answer = self.table.update_item(
+                Key=self._product_key(store_id, product_id),
+                UpdateExpression="SET #holder = :token, #until = :until",
+                ConditionExpression=LEASE_FREE.replace(LEASE_UNTIL, "#until").replace(LEASE_HOLDER, "#holder"),
+                ExpressionAttributeNames={"#holder": LEASE_HOLDER, "#until": LEASE_UNTIL},
+                ExpressionAttributeValues={
+                    ":token": token,
+                    ":until": now + Decimal(str(round(lease_seconds, 3))),
+                    ":now": now,
+                },
+                ReturnValues="ALL_NEW",
+            )
+        except ClientError as error:
+            if error.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                return None
+            raise
+        item = answer.get("Attributes") or {}
+        record = ProductRecord.from_item(item) if _is_record(item) else None
+        return ProductClaim(product_id=product_id, token=token, record=record, made=record is None)
+
+    def release_product(self, store_id: str, claim: ProductClaim) -> None:
+        """Gives the lease back, unless a record write under it did (or another holder took it over since); an item
+        the lease made and nothing wrote goes whole."""
+        if claim.released:
+            return
+        key = self._product_key(store_id, claim.product_id)
+        try:
+            if claim.made:
+                self.table.delete_item(
+                    Key=key,
+                    ConditionExpression="#holder = :token AND attribute_not_exists(updated_at)",
+                    ExpressionAttributeNames={"#holder": LEASE_HOLDER},
+                    ExpressionAttributeValues={":token": claim.token},
+                )
+            else:
+                self.table.update_item(
+                    Key=key,
+                    UpdateExpression="REMOVE #holder, #until",
+                    ConditionExpression="#holder = :token",
+                    ExpressionAttributeNames={"#holder": LEASE_HOLDER, "#until": LEASE_UNTIL},
+                    ExpressionAttributeValues={":token": claim.token},
+                )
+        except ClientError as error:
+            if error.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise
+        claim.released = True
+
+    @staticmethod
+    def _product_key(store_id: str, product_id: str) -> dict[str, str]:
+        return {"pk": partition(store_id), "sk": PRODUCT + product_id}
 
     def products(self, store_id: str, product_ids: Sequence[str]) -> dict[str, ProductRecord]:
         """The records of these products (consistent reads, 100 keys per call, REQUEST_CONCURRENCY at once)."""
         keys = [{"pk": partition(store_id), "sk": PRODUCT + pid} for pid in dict.fromkeys(product_ids)]
         found = get_many(self._dynamodb, self._table_name, keys, concurrency=REQUEST_CONCURRENCY)
-        records = (ProductRecord.from_item(item) for item in found)
+        records = (ProductRecord.from_item(item) for item in found if _is_record(item))
         return {record.product_id: record for record in records}
 
     def products_marking_seen(
@@ -334,7 +418,9 @@ class CatalogState:
         ]
         writes = self._seen_list_writes(store_id, run_started_ms, unique, at)
         answers = concurrently(_call, [*reads, *writes], REQUEST_CONCURRENCY)
-        records = (ProductRecord.from_item(item) for found in answers[: len(reads)] for item in found or ())
+        records = (
+            ProductRecord.from_item(item) for found in answers[: len(reads)] for item in found or () if _is_record(item)
+        )
         return {record.product_id: record for record in records}
 
     def put_products(self, store_id: str, writes: Sequence[tuple[ProductRecord, str | None]]) -> set[str]:
@@ -353,27 +439,30 @@ class CatalogState:
             # The resource's client converts Python values itself (boto3's DynamoDB transformation).
             "Item": record.item(store_id),
         }
-        if expected_hash is None:
-            put["ConditionExpression"] = "attribute_not_exists(pk)"
-        else:
-            put["ConditionExpression"] = "#hash = :expected"
-            put["ExpressionAttributeNames"] = {"#hash": "hash"}
-            put["ExpressionAttributeValues"] = {":expected": expected_hash}
+        # A record that has none yet may still be an item a product event's lease made (see ProductClaim).
+        read = "attribute_not_exists(#hash)" if expected_hash is None else "#hash = :expected"
+        put["ConditionExpression"] = f"{read} AND {LEASE_LAPSED}"
+        put["ExpressionAttributeNames"] = {"#hash": "hash", "#until": LEASE_UNTIL}
+        put["ExpressionAttributeValues"] = {":now": wall_clock()}
+        if expected_hash is not None:
+            put["ExpressionAttributeValues"][":expected"] = expected_hash
         return {"Put": put}
 
-    def put_product_if_newer(self, store_id: str, record: ProductRecord) -> bool:
-        """The real-time path's write: unless a newer version is recorded already. False when it is."""
+    def put_product_if_newer(self, store_id: str, record: ProductRecord, claim: ProductClaim) -> bool:
+        """The real-time path's write, under the product's lease (`claim`), which the put gives back: unless a newer
+        version is recorded already or the lease was lost. False then (the lease is still to be given back)."""
         try:
             self.table.put_item(
                 Item=record.item(store_id),
-                ConditionExpression="attribute_not_exists(pk) OR #version <= :version",
-                ExpressionAttributeNames={"#version": "version"},
-                ExpressionAttributeValues={":version": record.version},
+                ConditionExpression="(attribute_not_exists(#version) OR #version <= :version) AND #holder = :token",
+                ExpressionAttributeNames={"#version": "version", "#holder": LEASE_HOLDER},
+                ExpressionAttributeValues={":version": record.version, ":token": claim.token},
             )
         except ClientError as error:
             if error.response["Error"]["Code"] == "ConditionalCheckFailedException":
                 return False
             raise
+        claim.released = True
         return True
 
     def forget_hash(self, store_id: str, product_id: str, expected_hash: str) -> bool:
@@ -395,11 +484,13 @@ class CatalogState:
 
     def recorded_ids(self, store_id: str) -> set[str]:
         """The ids of every product with a record (removed ones too), from a keys-only Query."""
-        return {str(item["sk"]).removeprefix(PRODUCT) for item in self._query(store_id, PRODUCT, None, projection="sk")}
+        items = self._query(store_id, PRODUCT, None, projection="sk, updated_at")
+        return {str(item["sk"]).removeprefix(PRODUCT) for item in items if _is_record(item)}
 
     def iter_products(self, store_id: str, after: str | None = None) -> Iterator[ProductRecord]:
         for item in self._query(store_id, PRODUCT, after):
-            yield ProductRecord.from_item(item)
+            if _is_record(item):
+                yield ProductRecord.from_item(item)
 
     # ---- seen marks --------------------------------------------------------------------------------
 

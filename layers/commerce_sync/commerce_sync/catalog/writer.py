@@ -27,7 +27,7 @@ from commerce_sync.aws.store_registry import Store
 from commerce_sync.canonical.model import Product
 from commerce_sync.canonical.redaction import redact_emails
 from commerce_sync.canonical.versions import ImpossibleVersion, version_from_timestamp
-from commerce_sync.catalog.state import CatalogState, ProductRecord
+from commerce_sync.catalog.state import CatalogState, ProductClaim, ProductRecord
 from commerce_sync.mailchimp.client import MailchimpClient
 from commerce_sync.mailchimp.errors import MailchimpAuthError, MailchimpError
 from commerce_sync.mailchimp.ids import store_path
@@ -222,11 +222,19 @@ class ProductWriter:
     def put(self, body: McProduct) -> None:
         self.call(lambda client: client.upsert_product(self.store.store_id, body))
 
-    def write(self, pending: PendingWrite, *, condition: Literal["hash", "version"], raise_errors: bool) -> Outcome:
+    def write(
+        self,
+        pending: PendingWrite,
+        *,
+        condition: Literal["hash", "version"],
+        raise_errors: bool,
+        claim: ProductClaim | None = None,
+    ) -> Outcome:
         """Write to Mailchimp, then keep the record.
 
-        `condition`: "hash" (catalog runs: only if the record is still the one read) or "version" (events:
-        unless a newer version is recorded). Mailchimp errors are raised with `raise_errors` (the queue
+        `condition`: "hash" (catalog runs: only if the record is still the one read) or "version" (events, under
+        the product's lease, `claim`, which the record's write gives back: unless a newer version is recorded or
+        the lease was lost). Mailchimp errors are raised with `raise_errors` (the queue
         retries or dead-letters the record); otherwise a lasting refusal is dead-lettered here and a passing
         one left for the next run.
         """
@@ -242,15 +250,17 @@ class ProductWriter:
                 return Outcome.RETRY_LATER
             self._dead_letter(pending, error)
             return Outcome.DEAD_LETTERED
-        stored = self._record(pending, condition)
+        stored = self._record(pending, condition, claim)
         if not stored:
             logger.info("a newer change of the product was recorded meanwhile", product_id=pending.product_id)
             return Outcome.CONFLICT
         return Outcome.APPLIED
 
-    def _record(self, pending: PendingWrite, condition: Literal["hash", "version"]) -> bool:
+    def _record(self, pending: PendingWrite, condition: Literal["hash", "version"], claim: ProductClaim | None) -> bool:
         if condition == "version":
-            stored = self.state.put_product_if_newer(self.store.store_id, pending.record)
+            if claim is None:
+                raise ValueError("a product event's write is made under the product's lease")
+            stored = self.state.put_product_if_newer(self.store.store_id, pending.record, claim)
         else:
             stored = not self.state.put_products(self.store.store_id, [(pending.record, pending.read_hash)])
         return stored
