@@ -50,12 +50,23 @@ def run_all(targets: list[threading.Thread]) -> None:
         thread.join(60)
 
 
-def test_no_more_holders_than_slots_and_bulk_never_past_its_share(table: Any) -> None:
+def warm(budget: AccountBudget, account: str) -> AccountBudget:
+    """A budget that has found the account healthy (as a warm container's has): it tries a slot before reading."""
+    with budget.holding(account, "live"):
+        pass
+    return budget
+
+
+@pytest.mark.parametrize("containers", ["cold", "warm"])
+def test_no_more_holders_than_slots_and_bulk_never_past_its_share(table: Any, containers: str) -> None:
     gauge = Gauge()
     budget = AccountBudget(table, connections=4, bulk_connections=2)
+    budgets = [AccountBudget(table, 4, 2) for _ in range(16)]
+    if containers == "warm":
+        budgets = [warm(each, "acc-a") for each in budgets]
     threads = [
-        threading.Thread(target=gauge.hold, args=(AccountBudget(table, 4, 2), "acc-a", share, 0.15))
-        for share in ["bulk"] * 8 + ["live"] * 8
+        threading.Thread(target=gauge.hold, args=(each, "acc-a", share, 0.15))
+        for each, share in zip(budgets, ["bulk"] * 8 + ["live"] * 8, strict=True)
     ]
     run_all(threads)
 
@@ -136,3 +147,62 @@ def test_a_paused_account_is_refused_before_any_slot_is_taken(table: Any) -> Non
     AccountHealthBook(table).clear("acc-a")
     with AccountBudget(table).holding("acc-a", "live"):
         assert AccountBudget(table).in_use("acc-a") == 1
+
+
+class CountingTable:
+    """The table, counting the Queries that read an account's partition."""
+
+    def __init__(self, table: Any) -> None:
+        self._table = table
+        self.queries = 0
+
+    def query(self, **arguments: Any) -> Any:
+        self.queries += 1
+        return self._table.query(**arguments)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._table, name)
+
+
+def test_an_account_found_healthy_lately_takes_a_free_slot_without_reading_its_partition(table: Any) -> None:
+    clock = [1000.0]
+    counting = CountingTable(table)
+    budget = AccountBudget(counting, connections=3, bulk_connections=1, clock=lambda: clock[0])
+
+    with budget.holding("acc-a", "live"):
+        assert counting.queries == 1, "an account not seen yet is read first"
+    with budget.holding("acc-a", "live"), budget.holding("acc-b", "live"):
+        assert counting.queries == 2, "acc-a's slot taken directly; acc-b, never seen, read"
+        assert AccountBudget(table, 3, 1, clock=lambda: clock[0]).in_use("acc-a") == 1
+    clock[0] += 61
+    with budget.holding("acc-a", "live"):
+        assert counting.queries == 3, "health is trusted for a minute only"
+
+
+def test_a_warm_budget_whose_first_choice_is_taken_reads_the_partition_and_takes_another(table: Any) -> None:
+    counting = CountingTable(table)
+    budget = warm(AccountBudget(counting, connections=2, bulk_connections=1), "acc-a")
+    before = counting.queries
+
+    with AccountBudget(table, 2, 1).holding("acc-a", "live"), budget.holding("acc-a", "live", time_left=0.6):
+        assert counting.queries == before + 1
+        assert AccountBudget(table, 2, 1).in_use("acc-a") == 2
+
+
+def test_a_pause_is_never_remembered_and_health_only_for_a_minute(table: Any) -> None:
+    clock = [1000.0]
+    budget = AccountBudget(table, clock=lambda: clock[0])
+    AccountHealthBook(table).pause("acc-a", "401 API Key Invalid", "store-1")
+    with pytest.raises(AccountPaused), budget.holding("acc-a", "live"):
+        pass
+    AccountHealthBook(table).clear("acc-a")
+    with budget.holding("acc-a", "live"):
+        pass  # reconnected: written to at once
+
+    # Paused by another container: this one finds out from Mailchimp's next 401 until its minute is over.
+    AccountHealthBook(table).pause("acc-a", "401 API Key Invalid", "store-1")
+    with budget.holding("acc-a", "live"):
+        pass
+    clock[0] += 61
+    with pytest.raises(AccountPaused), budget.holding("acc-a", "live"):
+        pass

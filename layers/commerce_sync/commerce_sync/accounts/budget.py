@@ -15,9 +15,15 @@ does; live events take the slots bulk work cannot use first. Another account's s
 one merchant's load never touches another's budget.
 
 The slots' partition also holds the account's health item (commerce_sync.accounts.health), so one strongly
-consistent Query per event reads both: a paused account is seen before any slot is taken.
+consistent Query reads both: a paused account is seen before any slot is taken. An account this container saw
+healthy within HEALTH_KNOWN_SECONDS first tries one of its share's own slots directly, with no Query (issue 17: a
+batch's slot is then two requests, not three), and reads the partition only when that slot is taken. Only health
+is remembered, never a pause, so a reconnected account is written to at once; an account paused by another
+container meanwhile is found by this container's next 401, which parks the event (commerce_sync.accounts.health)
+as a pause seen in the Query does.
 
-Cost: a Query, a conditional put and a conditional delete per slot taken (and a few more under contention). A queue
+Cost: a conditional put and a conditional delete per slot taken, and a Query when the account's health is not
+known or the slot tried first is taken (a few more under contention). A queue
 consumer takes a slot once per invocation (`per_invocation`): the first event of its batch that writes to an account
 takes one, the batch's other events of that account use it, and it is given back when the batch is done, so a batch
 of ten events costs three requests rather than thirty. The slot's lease lasts for the invocation's remaining time, as
@@ -47,6 +53,8 @@ MAX_WAIT_SECONDS = 20.0
 FIRST_BACKOFF_SECONDS = 0.02
 MAX_BACKOFF_SECONDS = 0.25
 HEALTH_SORT_KEY = "health"
+# How long a container trusts that an account it found not paused still is (see the module's docstring).
+HEALTH_KNOWN_SECONDS = 60.0
 
 
 def account_partition(account: str) -> str:
@@ -96,6 +104,8 @@ class AccountBudget:
         self._kept: dict[tuple[str, Share], tuple[SyncLock, str]] | None = None
         self.connections = connections
         self.bulk_connections = min(bulk_connections, connections)
+        # When each account was last found not paused (by this container's clock).
+        self._healthy_at: dict[str, float] = {}
         self._clock = clock
         self._sleep = sleep
 
@@ -172,15 +182,29 @@ class AccountBudget:
         now = self._clock()
         return sum(1 for item in self._items(account) if _is_slot(item) and float(item["lease_until"]) >= now)
 
+    def first_choices(self, share: Share) -> list[int]:
+        """The slots `share` tries without reading the partition: those only it takes first (live work's own, or
+        the bulk ones); one at random, so that containers starting together seldom try the same."""
+        candidates = self.candidates(share)
+        own = candidates[: self.connections - self.bulk_connections] if share == "live" else candidates
+        return own or candidates
+
     def _take(self, account: str, share: Share, token: str, lease: float) -> SyncLock | None:
+        if self._clock() - self._healthy_at.get(account, float("-inf")) < HEALTH_KNOWN_SECONDS:
+            number = random.choice(self.first_choices(share))
+            lock = SyncLock(self._table, account_partition(account), slot_key(number), clock=self._clock)
+            if lock.acquire(token, lease, label=share):
+                return lock
         items = self._items(account)
         now = self._clock()
         held = set()
         for item in items:
             if item["sk"] == HEALTH_SORT_KEY and item.get("status") == "paused":
+                self._healthy_at.pop(account, None)
                 raise AccountPaused(account, str(item.get("reason") or "its credentials were refused"))
             if _is_slot(item) and float(item.get("lease_until", 0)) >= now:
                 held.add(str(item["sk"]))
+        self._healthy_at[account] = now
         for number in self.candidates(share):
             if slot_key(number) in held:
                 continue
