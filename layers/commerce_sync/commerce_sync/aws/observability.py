@@ -36,7 +36,10 @@ class LeanFormatter(LambdaPowertoolsFormatter):
 
 
 logger = Logger(service=os.environ.get("POWERTOOLS_SERVICE_NAME", "commerce-sync"), logger_formatter=LeanFormatter())
-tracer = Tracer()
+# X-Ray patches only what the layer calls out with: boto3 (botocore) and requests (Mailchimp, the platforms). By
+# default Powertools patches everything the X-Ray SDK supports, which imports sqlite3 and tries a dozen libraries
+# the functions never have (aiobotocore, pynamodb, mysql, psycopg, httpx...) in every cold start.
+tracer = Tracer(patch_modules=("botocore", "requests"))
 metrics = Metrics(namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "CommerceSync"))
 
 # Counts by their own dimensions, kept until the invocation ends (`tally`, `log_metrics`).
