@@ -10,8 +10,6 @@ where the event is, with its sha256. A consumer turns the reference back into th
 included, works on references unchanged.
 """
 
-from __future__ import annotations
-
 import base64
 import hashlib
 import json
@@ -146,7 +144,7 @@ class ClaimCheckReference(BaseModel):
     claim_check: Claim
 
     @classmethod
-    def of(cls, event: CanonicalEvent, claim: Claim) -> ClaimCheckReference:
+    def of(cls, event: CanonicalEvent, claim: Claim) -> "ClaimCheckReference":
         return cls(**{name: getattr(event, name) for name in ENVELOPE_FIELDS}, claim_check=claim)
 
     def mismatches(self, event: CanonicalEvent) -> list[str]:

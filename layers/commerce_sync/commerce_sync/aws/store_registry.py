@@ -1,8 +1,6 @@
 """The store registry: one DynamoDB item per store, keyed by its Mailchimp store id and findable by the
 platform's own identity for it (shop domain, site URL, store hash)."""
 
-from __future__ import annotations
-
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from decimal import Decimal

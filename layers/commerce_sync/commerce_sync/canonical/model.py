@@ -5,8 +5,6 @@ quantised to the entity's currency when the model is built; e-mail addresses are
 lower-cased; timestamps are timezone-aware.
 """
 
-from __future__ import annotations
-
 from datetime import UTC, datetime
 from decimal import Decimal
 from enum import StrEnum
@@ -127,7 +125,7 @@ class MarketingConsent(CanonicalModel):
     updated_at: Timestamp | None = None
 
     @classmethod
-    def from_any(cls, *consents: MarketingConsent) -> MarketingConsent:
+    def from_any(cls, *consents: "MarketingConsent") -> "MarketingConsent":
         """One answer from the several places a platform records consent: granted when any of them grants
         it (a "no" elsewhere never takes a "yes" back), else denied when one denies it, else unknown."""
         for state in (ConsentState.GRANTED, ConsentState.DENIED):
@@ -235,7 +233,7 @@ class Cart(CanonicalModel):
     references: tuple[EntityId, ...] = ()
 
     @model_validator(mode="after")
-    def _quantised(self) -> Cart:
+    def _quantised(self) -> "Cart":
         money = _quantize_money(self, self.currency_code, ("order_total", "tax_total"))
         object.__setattr__(self, "lines", _quantize_lines(self.lines, self.currency_code))
         for name, value in money.items():
@@ -304,7 +302,7 @@ class Order(CanonicalModel):
     updated_at: Timestamp | None = None
 
     @model_validator(mode="after")
-    def _quantised(self) -> Order:
+    def _quantised(self) -> "Order":
         fields = ("order_total", "tax_total", "shipping_total", "discount_total")
         object.__setattr__(self, "lines", _quantize_lines(self.lines, self.currency_code))
         refunds = tuple(
@@ -376,7 +374,7 @@ class Promotion(CanonicalModel):
     updated_at: Timestamp | None = None
 
     @model_validator(mode="after")
-    def _consistent(self) -> Promotion:
+    def _consistent(self) -> "Promotion":
         if self.type == "percentage" and self.amount > MAX_PERCENTAGE:
             raise ValueError("a percentage amount is a fraction from 0 to 1 (15 % is 0.15)")
         if self.type == "fixed" and self.currency_code:
@@ -459,7 +457,7 @@ class CustomerErasure(CanonicalModel):
     request_kind: Identifier | None = None
 
     @model_validator(mode="after")
-    def _someone(self) -> CustomerErasure:
+    def _someone(self) -> "CustomerErasure":
         if self.email is None and self.customer_id is None:
             raise ValueError("an erasure names the shopper: email, customer_id or both")
         return self
@@ -476,7 +474,7 @@ class CustomerDataRequest(CanonicalModel):
     request_kind: Identifier | None = None
 
     @model_validator(mode="after")
-    def _someone(self) -> CustomerDataRequest:
+    def _someone(self) -> "CustomerDataRequest":
         if self.email is None and self.customer_id is None:
             raise ValueError("a data request names the shopper: email, customer_id or both")
         return self
@@ -611,7 +609,7 @@ class CanonicalEvent(CanonicalModel):
         return value
 
     @model_validator(mode="after")
-    def _sequence_folded(self) -> CanonicalEvent:
+    def _sequence_folded(self) -> "CanonicalEvent":
         if self.sequence is not None:
             object.__setattr__(self, "entity_version", with_sequence(self.entity_version, self.sequence))
             object.__setattr__(self, "sequence", None)

@@ -28,8 +28,6 @@ event holding the item's lease, so a catalog run never overwrites a newer real-t
 being applied.
 """
 
-from __future__ import annotations
-
 import json
 import secrets
 import time
@@ -138,7 +136,7 @@ class ProductRecord:
         return item
 
     @classmethod
-    def from_item(cls, item: dict[str, Any]) -> ProductRecord:
+    def from_item(cls, item: dict[str, Any]) -> "ProductRecord":
         return cls(
             product_id=str(item["sk"]).removeprefix(PRODUCT),
             hash=str(item.get("hash", "")),
@@ -152,11 +150,11 @@ class ProductRecord:
             applied_event=str(item.get("applied_event", "")),
         )
 
-    def with_changes(self, **changes: Any) -> ProductRecord:
+    def with_changes(self, **changes: Any) -> "ProductRecord":
         return replace(self, **changes)
 
     @classmethod
-    def from_mailchimp(cls, product: dict[str, Any]) -> ProductRecord:
+    def from_mailchimp(cls, product: dict[str, Any]) -> "ProductRecord":
         """What a product Mailchimp holds tells about itself, for one we have no record of (written by an
         order or cart line, another tool, or before commerce-sync): its title and every variant, so a
         removal can hide them all. No hash: nothing we wrote."""
@@ -198,7 +196,7 @@ class RunCounters(BaseModel):
     retried: int = 0
     skipped_newer: int = 0
 
-    def add(self, other: RunCounters) -> None:
+    def add(self, other: "RunCounters") -> None:
         for name in type(self).model_fields:
             setattr(self, name, getattr(self, name) + getattr(other, name))
 
@@ -230,7 +228,7 @@ class PromotionCounters(BaseModel):
     codes_dead_lettered: int = 0
     codes_skipped: int = 0
 
-    def add(self, other: PromotionCounters) -> None:
+    def add(self, other: "PromotionCounters") -> None:
         for name in type(self).model_fields:
             setattr(self, name, getattr(self, name) + getattr(other, name))
 

@@ -7,8 +7,6 @@ and the account's admins (`admin`), not the API: commerce-sync's own writes thro
 deliveries. A webhook of the store at another key (a rotated secret) or another address is ours but stale; `ensure`
 deletes it once the right one is made."""
 
-from __future__ import annotations
-
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal

@@ -17,8 +17,6 @@ Results are streamed member by member from the archive, so reading a batch's res
 file at a time, whatever the batch's size.
 """
 
-from __future__ import annotations
-
 import json
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass

@@ -11,8 +11,6 @@
   attempt counted, so throttling that the retries absorb still shows.
 """
 
-from __future__ import annotations
-
 import threading
 import time
 from collections.abc import Iterator

@@ -5,8 +5,6 @@ Field names, required fields, enums and documented limits follow the spec; see
 3.0.90 spec types money as number), already quantised by the canonical model.
 """
 
-from __future__ import annotations
-
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
@@ -219,7 +217,7 @@ class McPromoRule(MailchimpResource):
     updated_at_foreign: str | None = None
 
     @model_validator(mode="after")
-    def _amount_fits_type(self) -> McPromoRule:
+    def _amount_fits_type(self) -> "McPromoRule":
         if self.amount < 0 or (self.type == "percentage" and self.amount > 1):
             raise ValueError("a percentage promo rule's amount is between 0 and 1; a fixed one is not negative")
         return self
@@ -262,7 +260,7 @@ class McMemberTags(MailchimpResource):
     is_syncing: bool | None = None
 
     @classmethod
-    def of(cls, changes: dict[str, bool], is_syncing: bool | None = None) -> McMemberTags:
+    def of(cls, changes: dict[str, bool], is_syncing: bool | None = None) -> "McMemberTags":
         """`{tag name: wanted on the member}` as the body, in name order (one request, reproducible)."""
         tags = [McMemberTag(name=name, status="active" if on else "inactive") for name, on in sorted(changes.items())]
         return cls(tags=tags, is_syncing=is_syncing)

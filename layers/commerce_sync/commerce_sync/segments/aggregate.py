@@ -26,8 +26,6 @@ be applied at once by two containers. Each update is read, merged, and written o
 is still the one read (a conditional write), else read again and merged again: no order's entry is lost.
 """
 
-from __future__ import annotations
-
 import random
 import time
 import zlib
@@ -71,7 +69,7 @@ class OrderEntry(BaseModel):
     version: str
     refunded: Decimal = Decimal(0)
 
-    def supersedes(self, other: OrderEntry) -> bool:
+    def supersedes(self, other: "OrderEntry") -> bool:
         return (self.version, self.refunded) > (other.version, other.refunded)
 
 
@@ -90,7 +88,7 @@ class Aggregate(BaseModel):
     folded_first_at: datetime | None = None
     folded_last_at: datetime | None = None
 
-    def with_order(self, order_id: str, entry: OrderEntry) -> Aggregate | None:
+    def with_order(self, order_id: str, entry: OrderEntry) -> "Aggregate | None":
         """The aggregate with `entry` for the order; None when it changes nothing (a duplicate, an older
         version, a folded order)."""
         known = self.orders.get(order_id)
@@ -100,7 +98,7 @@ class Aggregate(BaseModel):
             return None
         return self._folded({**self.orders, order_id: entry})
 
-    def _folded(self, orders: dict[str, OrderEntry]) -> Aggregate:
+    def _folded(self, orders: dict[str, OrderEntry]) -> "Aggregate":
         if len(orders) <= MAX_ORDER_ENTRIES:
             return self.model_copy(update={"orders": orders})
         newest_first = sorted(orders.items(), key=lambda item: (item[1].placed_at, item[0]), reverse=True)
@@ -148,7 +146,7 @@ class Stored:
     written: frozenset[str]
 
     @classmethod
-    def of_item(cls, item: dict[str, Any]) -> Stored:
+    def of_item(cls, item: dict[str, Any]) -> "Stored":
         aggregate = Aggregate.model_validate_json(item["aggregate"]) if item.get("aggregate") else Aggregate()
         return cls(aggregate, int(item.get("revision", 0)), frozenset(item.get("written_tags") or ()))
 

@@ -2,8 +2,6 @@
 of an event with detail-type `shopifyWebhook`, from the partner event source
 `aws.partner/shopify.com/<app id>/<name>`."""
 
-from __future__ import annotations
-
 import json
 from typing import Any
 
