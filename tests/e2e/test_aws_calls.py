@@ -18,6 +18,7 @@ from local_runner.aws_requests import AwsRequest
 from local_runner.runner import LocalRunner
 from local_runner.senders import send_shopify
 from local_runner.workers import InvocationReport
+from tests.e2e.test_shopify_orders import new_order
 from tests.harness import RegisteredStore, register_store
 
 EVENTS = Path(__file__).resolve().parents[2] / "events"
@@ -125,3 +126,32 @@ def test_the_cost_model_counts_a_known_run_as_the_runners_request_log_shows_it(r
     assert usage.calls == pytest.approx({call: count / 8 for call, count in logged.items()})
     assert usage.dynamodb_write_units >= usage.calls.get("dynamodb:UpdateItem", 0)
     assert usage.gb_seconds["x86_64"] > 0
+
+
+def test_a_new_orders_purchase_marks_take_its_lease_so_it_costs_one_read_and_two_writes(
+    runner: LocalRunner, cached_stores: None
+) -> None:
+    """The order is read with its carts and shopper before its lease is taken; the transaction marking its carts and
+    shopper (before the carts are deleted from Mailchimp) takes the lease, and the one recording the order gives it
+    back: no UpdateItem of its own for the lease (the one UpdateItem an event left: the store's activity counters)."""
+    store: RegisteredStore = register_store("shopify")
+    orders = 4
+
+    def deliver(order: dict[str, Any]) -> None:
+        body = json.dumps(order).encode()
+        response = send_shopify(runner.url, store.webhook_secret, "orders/create", store.identity, body)
+        assert response.status_code == 202, response.text
+
+    deliver(new_order())
+    runner.wait_until_idle()
+    mark = runner.aws_requests.mark()
+    for _ in range(orders):
+        deliver(new_order())
+        runner.wait_until_idle()
+    records = runner.aws_requests.since(mark)
+
+    consumer = calls_of(records, "OrderStatusFunction")
+    assert consumer["dynamodb:BatchGetItem"] == orders, consumer
+    assert consumer["dynamodb:TransactWriteItems"] == 2 * orders, consumer
+    assert consumer["dynamodb:GetItem"] == 0, consumer
+    assert consumer["dynamodb:UpdateItem"] == orders, f"the activity counters only, no lease apart: {consumer}"

@@ -24,15 +24,23 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from botocore.exceptions import ClientError
 
 from commerce_sync.aws.sync_lock import new_token
-from commerce_sync.aws.sync_state import LEASE_HOLDER, LEASE_UNTIL, STATE_SORT_KEY, entity_key, release_lease
+from commerce_sync.aws.sync_state import (
+    LEASE_HOLDER,
+    LEASE_UNTIL,
+    STATE_SORT_KEY,
+    ReadOutdated,
+    entity_key,
+    release_lease,
+)
 
 if TYPE_CHECKING:
     from commerce_sync.aws.sync_state import SyncState
@@ -46,6 +54,8 @@ MAX_WAIT_SECONDS = 20.0
 FIRST_BACKOFF_SECONDS = 0.02
 MAX_BACKOFF_SECONDS = 0.25
 LEASE_FREE = f"attribute_not_exists({LEASE_UNTIL}) OR {LEASE_UNTIL} < :now OR {LEASE_HOLDER} = :token"
+# An item that holds nothing but a lease.
+LEASE_ONLY = frozenset({"pk", "sk", LEASE_HOLDER, LEASE_UNTIL})
 
 
 def lease_key(store_id: str, entity_type: str, entity_id: str) -> dict[str, str]:
@@ -56,6 +66,18 @@ def lease_key(store_id: str, entity_type: str, entity_id: str) -> dict[str, str]
 def wall_clock() -> Decimal:
     """Leases are compared across containers, so in wall-clock seconds (milliseconds are plenty)."""
     return Decimal(str(round(time.time(), 3)))
+
+
+@dataclass
+class _Deferred:
+    """A lease `holding_after_read` takes when first needed."""
+
+    key: str
+    # The attributes whose values, as read, the lease is taken on.
+    compared: tuple[str, ...]
+    # The entity's item as read (None: absent), once `told`.
+    read: dict[str, Any] | None = None
+    told: bool = False
 
 
 class EntityBusy(Exception):
@@ -84,6 +106,8 @@ class EntityLocks:
         self._held: set[str] = set()
         # Leases whose item taking them made (it held nothing before): given back by deleting the item, if unwritten.
         self._made: set[str] = set()
+        # The lease `holding_after_read` takes when first needed, while not taken yet.
+        self._deferred: _Deferred | None = None
 
     @property
     def token(self) -> str:
@@ -106,6 +130,110 @@ class EntityLocks:
                 self._release(taken)
             finally:
                 self._held -= set(taken)
+
+    @contextmanager
+    def holding_after_read(
+        self, store_id: str, entity_type: str, entity_id: str, compared: Sequence[str]
+    ) -> Iterator[None]:
+        """Holds the entity's lease for the body of the `with`, taken only when first needed: in the transaction of
+        the event's first write (`pending_claim`: a purchase's marks, one request fewer than taking it first), before
+        its first Mailchimp request (`ensure_held`), or at the end when writes are kept. Each time on condition that
+        no one else holds it and the entity's `compared` attributes are still as `read_as` was told: otherwise
+        ReadOutdated, and the event is applied again with `holding`. Until it is taken nothing is written or sent, so
+        a body that fails before drops the writes it kept."""
+        key = entity_key(store_id, entity_type, entity_id)
+        self._deferred = _Deferred(key, tuple(compared))
+        try:
+            try:
+                yield
+                if self._deferred is not None and self._state is not None and self._state.keeps_writes():
+                    self.ensure_held()
+            except BaseException:
+                if self._deferred is not None and self._state is not None:
+                    self._state.discard_kept()
+                raise
+        finally:
+            self._deferred = None
+            if key in self._held:
+                try:
+                    self._release([key])
+                finally:
+                    self._held.discard(key)
+
+    def read_as(self, item: dict[str, Any] | None) -> None:
+        """The entity's item as the event read it, before its lease (`holding_after_read`); ReadOutdated at once when
+        another holder's lease on it is live (the event then waits for it with `holding`)."""
+        deferred = self._deferred
+        if deferred is None:
+            return
+        until = (item or {}).get(LEASE_UNTIL)
+        if until is not None and Decimal(str(until)) >= wall_clock() and item and item.get(LEASE_HOLDER) != self._token:
+            raise ReadOutdated(f"{deferred.key} is being applied by another invocation")
+        deferred.read = dict(item) if item is not None else None
+        deferred.told = True
+
+    def pending_claim(self) -> dict[str, Any] | None:
+        """The lease `holding_after_read` has yet to take, as a transaction item (None: none to take); the caller
+        says `claimed` once its transaction is written."""
+        deferred = self._deferred
+        if deferred is None:
+            return None
+        kept_for_it = self._state is not None and self._state.keeps_write_to({"pk": deferred.key, "sk": STATE_SORT_KEY})
+        if not deferred.told or kept_for_it:
+            # A transaction may touch an item once: taken first, alone.
+            self.ensure_held()
+            return None
+        return {"Update": {"TableName": self._table.name, **self._claim_after_read(deferred)}}
+
+    def claimed(self) -> None:
+        """The transaction with `pending_claim`'s item was written: the lease is held."""
+        deferred, self._deferred = self._deferred, None
+        if deferred is None:
+            return
+        self._held.add(deferred.key)
+        if deferred.read is None or set(deferred.read) <= LEASE_ONLY:
+            self._made.add(deferred.key)
+
+    def ensure_held(self) -> None:
+        """Takes the lease `holding_after_read` has yet to take (nothing when there is none)."""
+        deferred = self._deferred
+        if deferred is None:
+            return
+        if not deferred.told:
+            # Nothing was read before it: taken as `holding` takes it.
+            self._deferred = None
+            self._take(deferred.key)
+            self._held.add(deferred.key)
+            return
+        try:
+            self._table.update_item(**self._claim_after_read(deferred))
+        except ClientError as error:
+            if error.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                raise ReadOutdated(f"{deferred.key} changed, or its lease was taken, since it was read") from error
+            raise
+        self.claimed()
+
+    def _claim_after_read(self, deferred: _Deferred) -> dict[str, Any]:
+        now = wall_clock()
+        time_left = self._time_left()
+        lease = (time_left if time_left is not None else DEFAULT_LEASE_SECONDS) + LEASE_MARGIN_SECONDS
+        names = {"#holder": LEASE_HOLDER, "#until": LEASE_UNTIL}
+        values: dict[str, Any] = {":token": self._token, ":until": now + Decimal(str(round(lease, 3))), ":now": now}
+        conditions = [f"({LEASE_FREE.replace(LEASE_UNTIL, '#until').replace(LEASE_HOLDER, '#holder')})"]
+        for index, attribute in enumerate(deferred.compared):
+            names[f"#read{index}"] = attribute
+            if deferred.read is not None and attribute in deferred.read:
+                conditions.append(f"#read{index} = :read{index}")
+                values[f":read{index}"] = deferred.read[attribute]
+            else:
+                conditions.append(f"attribute_not_exists(#read{index})")
+        return {
+            "Key": {"pk": deferred.key, "sk": STATE_SORT_KEY},
+            "UpdateExpression": "SET #holder = :token, #until = :until",
+            "ConditionExpression": " AND ".join(conditions),
+            "ExpressionAttributeNames": names,
+            "ExpressionAttributeValues": values,
+        }
 
     def _release(self, taken: list[str]) -> None:
         if not taken:
@@ -140,7 +268,7 @@ class EntityLocks:
                 return False
             raise
         item = answer.get("Attributes") or {}
-        if set(item) <= {"pk", "sk", LEASE_HOLDER, LEASE_UNTIL}:
+        if set(item) <= LEASE_ONLY:
             self._made.add(key)
         if self._state is not None:
             self._state.read_ahead.remember(item_key, item)

@@ -2,9 +2,10 @@
 each time the cart, its shopper, the shopper's consent record or the tombstones are looked at.
 
 Whoever applies the event names the keys (commerce_sync.processing.event_applier), under the entity's lease, so
-nothing read ahead can be changed by another container meanwhile; the readers (sync state, tombstones, consent
-records) take an item from here when it was read ahead and read it themselves otherwise. A write through them
-drops the item written, so a read after it reads it again. Outside `reading` nothing is kept.
+the entity read ahead cannot be changed by another container meanwhile (an order change reads before it takes the
+lease, and takes it only while the order is still as read: EntityLocks.holding_after_read); the readers (sync state,
+tombstones, consent records) take an item from here when it was read ahead and read it themselves otherwise. A write
+through them drops the item written, so a read after it reads it again. Outside `reading` nothing is kept.
 """
 
 from __future__ import annotations

@@ -37,6 +37,11 @@ HELD_BY = f"{LEASE_HOLDER} = :lease_token"
 LEASE_FREE_FOR = f"attribute_not_exists({LEASE_UNTIL}) OR {LEASE_UNTIL} < :lease_now OR {LEASE_HOLDER} = :lease_token"
 
 
+class ReadOutdated(Exception):
+    """An entity read before its lease was taken changed meanwhile, or another container holds its lease: nothing was
+    written, and the event is applied again with the lease taken first (commerce_sync.aws.entity_locks)."""
+
+
 def release_lease(table: Any, key: dict[str, str], token: str, delete: bool = False) -> None:
     """Gives an entity's lease back, unless another holder has taken it over since. `delete`: the item held nothing
     but the lease (taking it made the item) and nothing was written to it since, so it goes whole. No one else
@@ -202,24 +207,46 @@ class SyncState:
         for name in transact_conditional(self._table.meta.client, items):
             self._write_one(by_name[name])
 
-    def write_kept_unless_leased(self, entity_keys: Sequence[str], token: str) -> bool:
+    def keeps_writes(self) -> bool:
+        """True while writes are kept that are not made yet."""
+        return bool(self._kept)
+
+    def keeps_write_to(self, key: dict[str, Any]) -> bool:
+        """True while a write to the item at `key` is kept, not made yet."""
+        return self._kept is not None and key_of(key) in self._kept
+
+    def discard_kept(self) -> None:
+        """Drops the kept writes unmade (an event that read outdated state, before it wrote anything anywhere)."""
+        if self._kept is not None:
+            self._kept = {}
+
+    def write_kept_unless_leased(
+        self, entity_keys: Sequence[str], token: str, claim: dict[str, Any] | None = None
+    ) -> bool:
         """Makes the kept writes in one transaction that holds only while no one but `token` holds the lease of any of
         `entity_keys` (entity_key values; commerce_sync.aws.entity_locks), each of which has a kept write; False,
         writing nothing and keeping the writes, when one is held (or any condition fails). Whoever takes such a
-        lease afterwards reads these writes, so they need not wait for it."""
+        lease afterwards reads these writes, so they need not wait for it. `claim`: a transaction item taking another
+        lease (EntityLocks.pending_claim, an item without kept writes), taken with these writes; ReadOutdated when
+        its own condition fails."""
         kept = dict(self._kept or {})
         leased = [(pk, STATE_SORT_KEY) for pk in entity_keys]
-        if not kept or any(key not in kept for key in leased) or len(kept) > 100:
+        if not kept or any(key not in kept for key in leased) or len(kept) > 99:
             return False
         for key in leased:
             kept[key].lease_free_for = token
         items: list[Any] = [
             {"Update": {"TableName": self._table.name, **self._arguments_of(write)}} for write in kept.values()
         ]
+        if claim is not None:
+            items.append(claim)
         try:
             self._table.meta.client.transact_write_items(TransactItems=items)
         except ClientError as error:
             if error.response["Error"]["Code"] == "TransactionCanceledException":
+                reasons = error.response.get("CancellationReasons") or []
+                if claim is not None and len(reasons) == len(items) and reasons[-1].get("Code") not in (None, "None"):
+                    raise ReadOutdated("the entity changed, or its lease was taken, since it was read") from error
                 return False
             raise
         finally:

@@ -58,9 +58,16 @@ def convert(
     # The marks are written before the DELETEs, all at once: should a DELETE fail, or this container die, a cart event
     # still sees them. Written only while no other container holds any of the carts' leases, a cart event being
     # applied at that moment finishes first (its cart is then deleted below), or sees the mark and is skipped.
+    # The purchase's own lease, when it is still to be taken (EntityLocks.holding_after_read), is taken in the same
+    # transaction.
     leases = [entity_key(store_id, CART, cart_id) for cart_id in pending]
-    if pending and not state.write_kept_unless_leased(leases, locks.token):
+    claim = locks.pending_claim() if pending else None
+    if pending and state.write_kept_unless_leased(leases, locks.token, claim):
+        if claim is not None:
+            locks.claimed()
+    elif pending:
         # A cart of these is being applied: wait for it under the carts' leases.
+        locks.ensure_held()
         with locks.holding(store_id, CART, pending):
             state.write_kept()
     for cart_id in pending:

@@ -13,7 +13,7 @@
 
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -156,6 +156,8 @@ class MailchimpClient:
     # One connection per invocation: the template budgets Mailchimp connections per invocation.
     max_connections: int = 1
     session: requests.Session = field(init=False, repr=False)
+    # Called before each request while set (`before_each_request`).
+    _before_request: Callable[[], None] | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.base_url = (self.base_url or base_url_for_key(self.api_key)).rstrip("/")
@@ -175,10 +177,22 @@ class MailchimpClient:
         with self._slots:
             yield
 
+    @contextmanager
+    def before_each_request(self, hook: Callable[[], None]) -> Iterator["MailchimpClient"]:
+        """Within the body, `hook` runs before each request (and may refuse it by raising): the event applier takes
+        an entity's lease there when it read the entity's state first (commerce_sync.aws.entity_locks)."""
+        previous, self._before_request = self._before_request, hook
+        try:
+            yield self
+        finally:
+            self._before_request = previous
+
     def request(self, method: str, path: str, body: dict[str, Any] | None = None, **params: Any) -> Any:
         """`path` comes from `mailchimp_ids.api_path` / `store_path`; it is checked again here, the one place
         every call passes, so no caller can send a path whose segments climb or vanish."""
         check_path(path)
+        if self._before_request is not None:
+            self._before_request()
         url = f"{self.base_url}{path}"
         try:
             with self._slot():

@@ -164,6 +164,11 @@ class OrderSync(EventApplier):
         except ValueError:
             return {f"unreadable:{event.event_id}"}  # it fails alone, where it is applied
 
+    def reads_before_lease(self, event: CanonicalEvent) -> bool:
+        """An order change: its purchase's marks, the first thing it writes, take the order's lease with them (one
+        DynamoDB request an order fewer: issue 17)."""
+        return event.type is EventType.ORDER_UPDATED
+
     def reads_of(self, store: Store, event: CanonicalEvent) -> list[dict[str, str]]:
         """The order's state; for an order change also its shopper's, the shopper's consent record and the carts the
         order names (and their aliases), which its conversion reads."""

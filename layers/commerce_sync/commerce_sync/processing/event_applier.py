@@ -21,11 +21,11 @@ from typing import Any
 from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig, idempotent_function
 
 from commerce_sync.accounts.budget import AccountBudget, AccountRefused, AccountUnavailable
-from commerce_sync.aws.entity_locks import EntityLocks
+from commerce_sync.aws.entity_locks import LEASE_ONLY, EntityLocks
 from commerce_sync.aws.observability import logger
 from commerce_sync.aws.store_activity import StoreActivity
 from commerce_sync.aws.store_registry import Store
-from commerce_sync.aws.sync_state import LEASE_HOLDER, LEASE_UNTIL, SyncState, state_key
+from commerce_sync.aws.sync_state import ReadOutdated, SyncState, state_key
 from commerce_sync.canonical.errors import NotImplementedYet, UnknownStore
 from commerce_sync.canonical.model import CanonicalEvent, EventType
 from commerce_sync.mailchimp.client import MailchimpClient
@@ -59,7 +59,9 @@ DEDUPED_BY_ENTITY = frozenset(
 )
 APPLIED_EVENTS = "applied_events"
 APPLIED_EVENTS_KEPT = 6
-LEASE_ONLY = frozenset({"pk", "sk", LEASE_HOLDER, LEASE_UNTIL})
+# What every change of an entity applied here writes to its state item (the version, the events' digests): a lease
+# taken after the read (`reads_before_lease`) is taken only while they are as read.
+CHANGED_BY_EVERY_WRITE = ("applied_version", APPLIED_EVENTS)
 
 
 def event_digest(event: CanonicalEvent) -> str:
@@ -167,6 +169,13 @@ class EventApplier:
     def _state(self) -> SyncState:
         return self._services.sync_state
 
+    def reads_before_lease(self, event: CanonicalEvent) -> bool:
+        """True for events whose entity is read (with the other reads, one request) before its lease is taken, and
+        the lease taken with the event's first write or before its first Mailchimp request
+        (EntityLocks.holding_after_read): a purchase's marks take it in their own transaction. Should the entity
+        have changed in between, the event is applied again with the lease taken first."""
+        return False
+
     def holds_own_slot(self, event: CanonicalEvent) -> bool:
         """True for events whose handler takes its Mailchimp account's connection slot itself, around its
         Mailchimp calls only (`_mailchimp_in_slot`), rather than for its whole run."""
@@ -187,9 +196,22 @@ class EventApplier:
             raise NotImplementedYet(f"{self.function_name} does not handle {event.type.value} events")
         # One container applies one record at a time, so the event's leases and store can live on the applier.
         self._store = store
+        if self.reads_before_lease(event):
+            try:
+                return self._apply(store, event, handler, after_read=True)
+            except ReadOutdated:
+                logger.debug("entity changed before its lease was taken; applied again under its lease")
+        return self._apply(store, event, handler, after_read=False)
+
+    def _apply(self, store: Store, event: CanonicalEvent, handler: Handler, after_read: bool) -> Outcome:
         # Its leases read the entities' state as they are taken, and are given back with the event's writes.
         self._locks = EntityLocks(self._state.table, self._time_left, state=self._state)
         entity_type, entity_id = self.entity_of(store, event)
+        lease: AbstractContextManager[None] = (
+            self._locks.holding_after_read(store.store_id, entity_type, entity_id, CHANGED_BY_EVERY_WRITE)
+            if after_read
+            else self._locks.holding(store.store_id, entity_type, [entity_id])
+        )
         slot: AbstractContextManager[None] = (
             nullcontext()
             if self.holds_own_slot(event)
@@ -200,15 +222,12 @@ class EventApplier:
         reads = [*self.reads_of(store, event), *tombstones.keys_of_event(event)]
         try:
             # The writes are kept from the start, so the lease is given back in the event's own write.
-            with (
-                self._state.deferring(),
-                self._locks.holding(store.store_id, entity_type, [entity_id]),
-                slot,
-                self._state.read_ahead.reading(reads),
-            ):
+            with self._state.deferring(), lease, slot, self._state.read_ahead.reading(reads):
                 if event.type is not EventType.STORE_ERASED and self._erased_since_read(store):
                     return self._of_erased_store(event)
                 held = self._state.applied(store.store_id, entity_type, entity_id) or {}
+                if after_read:
+                    self._locks.read_as(held or None)
                 applied_events = list(held.get(APPLIED_EVENTS) or ())
                 if event.type in DEDUPED_BY_ENTITY and event_digest(event) in applied_events:
                     self._applied = False  # counted as a duplicate by `process`
@@ -276,12 +295,17 @@ class EventApplier:
         return time_left(self.idempotency_config)
 
     def _mailchimp(self, write: Callable[[MailchimpClient], Outcome]) -> Outcome:
+        """`write` on the store's client, read again once after a 401. The entity's lease, when the event read it
+        first (`reads_before_lease`), is taken before the first request goes out."""
         try:
-            return write(self._services.mailchimp(self._store))
+            with self._services.mailchimp(self._store).before_each_request(self._locks.ensure_held) as client:
+                return write(client)
         except MailchimpAuthError:
             pass
         try:
-            return write(self._services.mailchimp(self._store, refresh_key=True))
+            refreshed = self._services.mailchimp(self._store, refresh_key=True)
+            with refreshed.before_each_request(self._locks.ensure_held) as client:
+                return write(client)
         except MailchimpAuthError as refusal:
             raise AccountRefused(self._store.mailchimp_account, f"{refusal.status} {refusal.title}") from refusal
 
