@@ -5,8 +5,9 @@ the local runner (local_runner.aws_requests), for real signed Shopify deliveries
 For each event kind (a new cart, a customer update, a new order, its payment, a product update) it sends
 `--events` deliveries, each of another entity, from `--senders` threads at once (so the queues hold several
 events and the consumers get batches, as under load; `--senders 1` gives smaller ones), waits until every
-queue is empty, and divides each function's requests by the deliveries. Containers are warmed first, so the
-figures are warm ones. The runner's own requests (its SQS pollers, standing in for Lambda's event source
+queue is empty, and divides each function's requests by the deliveries. Containers are warmed first with
+`--senders` deliveries of each kind at once (as many containers as the measured ones use), so the figures are warm
+ones. The runner's own requests (its SQS pollers, standing in for Lambda's event source
 mappings, long-polling while idle) are printed apart: they depend on wall time, not on the events.
 
     .venv/bin/python bench/bench_aws_calls.py [--events 50] [--senders 8] [--results .bench-results/aws_calls.json]
