@@ -70,6 +70,7 @@ GLOBAL_ENVIRONMENT = {
     "MAILCHIMP_ACCOUNT_SECRET_PREFIX": "commerce-sync/mailchimp/",
     "MAILCHIMP_CONNECTIONS_PER_ACCOUNT": {"Ref": "MailchimpConnectionsPerAccount"},
     "MAILCHIMP_BULK_CONNECTIONS": {"Ref": "MailchimpBulkConnections"},
+    "PYDANTIC_DISABLE_PLUGINS": "1",
 }
 
 SAMPLE_EVENTS = {
