@@ -103,12 +103,14 @@ run: $(STAMP)
 ## Every bench/bench_*.py but the backfill's, the promotions', the segments', the product sync's and the concurrency
 ## one (minutes each at their default size: their own targets), then docs/performance.md rendered from every result
 ## in .bench-results/ (bench/report.py; the long benches' last results included). About 10 minutes on a 2-core machine.
+## With valgrind on PATH the cold start also counts each import's CPU instructions (load-independent; 2 minutes more).
 BENCH_EVENTS_ARGS ?= --events 5000 --warmup 500
 bench: $(STAMP)
 	@for b in bench/bench_*.py; do [ -e "$$b" ] || continue; \
 	  case "$$b" in bench/bench_backfill.py|bench/bench_promotions.py|bench/bench_segments.py|bench/bench_product_sync.py|\
 	    bench/bench_concurrency.py) continue;; \
-	    bench/bench_cart_events.py|bench/bench_order_events.py) args="$(BENCH_EVENTS_ARGS)";; *) args="";; esac; \
+	    bench/bench_cart_events.py|bench/bench_order_events.py) args="$(BENCH_EVENTS_ARGS)";; \
+	    bench/bench_cold_start.py) args="$$(command -v valgrind >/dev/null && echo --instructions)";; *) args="";; esac; \
 	  echo "== $$b $$args"; $(BIN)/python $$b $$args || exit 1; done
 	$(BIN)/python bench/report.py --print
 

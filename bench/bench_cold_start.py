@@ -21,8 +21,15 @@ differ between versions; otherwise the venv's own Python, and the report names t
 directory is installed by that interpreter, so it holds wheels for it. `--python PATH` picks another.
 
     .venv/bin/python bench/bench_cold_start.py [--runs 20] [--function cart_events ...] [--importtime] [--python PATH]
+        [--instructions]
 
 --importtime prints, per function, the slowest modules of one import (python -X importtime, cumulative).
+
+--instructions also counts, once per function, the CPU instructions of the import (valgrind's callgrind, when this
+machine has valgrind; the interpreter's own start-up subtracted). Wall times on a shared machine move with its load
+(the floor alone measured 204 ms on one idle evening and 239-293 ms on another); the instruction count repeats to
+the digit, so it is the figure to compare code by. Each is also given as milliseconds at the speed of this run's
+fastest floor import (its instructions over its minimum time): what the import would take on this machine unloaded.
 """
 
 from __future__ import annotations
@@ -31,10 +38,12 @@ import argparse
 import hashlib
 import json
 import os
+import re
 import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -180,6 +189,29 @@ def slowest_imports(python: str, name: str, env: dict[str, str], top: int = 15) 
     return sorted(rows, reverse=True)[:top]
 
 
+def instructions(python: str, name: str, env: dict[str, str], body: str) -> int:
+    """CPU instructions of `python -S -c body` (valgrind callgrind, exact and load-independent), less an empty
+    interpreter's (start-up is not in the figures). The body is run once before, so its bytecode is cached as the
+    timed runs found it."""
+
+    def counted(code: str) -> int:
+        subprocess.run([python, "-S", "-c", code], env=env, cwd=ROOT / "functions" / name, capture_output=True)
+        with tempfile.TemporaryDirectory() as scratch:
+            answer = subprocess.run(
+                ["valgrind", "--tool=callgrind", f"--callgrind-out-file={scratch}/out", python, "-S", "-c", code],
+                env=env,
+                cwd=ROOT / "functions" / name,
+                capture_output=True,
+                text=True,
+            )
+        found = re.search(r"Collected : (\d+)", answer.stderr)
+        if answer.returncode != 0 or found is None:
+            raise SystemExit(f"valgrind could not count functions/{name}/app.py's import:\n{answer.stderr[-2000:]}")
+        return int(found.group(1))
+
+    return counted(body) - counted("pass")
+
+
 def percentile(values: list[float], fraction: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
@@ -191,7 +223,12 @@ def main() -> None:
     parser.add_argument("--function", action="append", help="only these functions (default: every one)")
     parser.add_argument("--importtime", action="store_true")
     parser.add_argument("--python", help="the interpreter to measure with (default: the template's runtime, if found)")
+    parser.add_argument(
+        "--instructions", action="store_true", help="also count each import's CPU instructions (valgrind callgrind)"
+    )
     args = parser.parse_args()
+    if args.instructions and shutil.which("valgrind") is None:
+        raise SystemExit("--instructions needs valgrind on PATH")
 
     environments = function_environments()
     python = args.python or runtime_python()
@@ -209,6 +246,16 @@ def main() -> None:
     for _ in range(args.runs):
         for name, (where, body) in subjects.items():
             measured[name].append(probe(python, where, envs[name], body))
+    counts = (
+        {
+            name: instructions(python, where, envs[name], "import app" if body == HANDLER else body)
+            for name, (where, body) in subjects.items()
+        }
+        if args.instructions
+        else {}
+    )
+    # Milliseconds per instruction at this run's fastest floor import: the machine unloaded, as nearly as one run shows.
+    floor_pace = min(p["import_ms"] for p in measured[FLOOR_NAME]) / counts[FLOOR_NAME] if counts else 0.0
     for name, probes in measured.items():
         floor = name == FLOOR_NAME
         env = envs[name]
@@ -224,17 +271,27 @@ def main() -> None:
             "target_ms": TARGET_MS,
             "import_peak_rss_mb": statistics.median(rss),
         }
+        if counts:
+            row["instructions_m"] = round(counts[name] / 1e6, 1)
+            row["unloaded_ms"] = round(counts[name] * floor_pace, 1)
         rows.append(row)
         verdict = "target met" if row["median_ms"] <= TARGET_MS else "target missed"
         print(
             f"  {name:18} median {row['median_ms']:6.0f} ms, p90 {row['p90_ms']:6.0f} ms "
             f"(target {TARGET_MS:.0f} ms: {verdict}); peak RSS after import {row['import_peak_rss_mb']:.0f} MB"
         )
+        if counts:
+            unloaded = "met" if row["unloaded_ms"] <= TARGET_MS else "missed"
+            print(
+                f"  {'':18} {row['instructions_m']:,.1f} M instructions, {row['unloaded_ms']:.0f} ms at the fastest "
+                f"floor import's pace (target {unloaded})"
+            )
         if args.importtime and not floor:
             for cumulative_us, module in slowest_imports(python, name, env):
                 print(f"      {cumulative_us / 1000:7.1f} ms  {module}")
+    command = COMMAND + (" --instructions" if args.instructions else "")
     write_results(
-        "cold_start", {"measured_at": machine()["date"], "command": COMMAND, "interpreter": version, "rows": rows}
+        "cold_start", {"measured_at": machine()["date"], "command": command, "interpreter": version, "rows": rows}
     )
 
 

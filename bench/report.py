@@ -96,20 +96,37 @@ def cold_start_section(results: Results | None, baselines: dict[str, Any]) -> li
     ]
     if before.get("note"):
         lines += [f"Before and after: {before['note']}.", ""]
+    counted = all("instructions_m" in row for row in results["rows"])
+    if counted:
+        lines += [
+            "Instructions: the import's CPU instructions (valgrind callgrind, once; interpreter start-up subtracted), "
+            "which repeat to the digit whatever the machine's load, and the milliseconds they take at the pace of this "
+            "run's fastest floor import (the machine as nearly unloaded as the run saw it).",
+            "",
+        ]
     rows = []
     for row in results["rows"]:
         old = before.get(row["function"], {})
-        rows.append(
-            [
-                row["function"],
-                versus_target(row["median_ms"], row["target_ms"], "ms", old.get("median_ms")),
-                number(row["p90_ms"], "ms")
-                if "p90_ms" not in old
-                else f"{number(old['p90_ms'], 'ms')} → {number(row['p90_ms'], 'ms')}",
-                number(row["import_peak_rss_mb"], "MB"),
+        cells = [
+            row["function"],
+            versus_target(row["median_ms"], row["target_ms"], "ms", old.get("median_ms")),
+            number(row["p90_ms"], "ms")
+            if "p90_ms" not in old
+            else f"{number(old['p90_ms'], 'ms')} → {number(row['p90_ms'], 'ms')}",
+            number(row["import_peak_rss_mb"], "MB"),
+        ]
+        if counted:
+            old_count = old.get("instructions_m")
+            count = f"{row['instructions_m']:,.1f} M"
+            cells += [
+                f"{old_count:,.1f} M → {count}" if old_count else count,
+                versus_target(row["unloaded_ms"], row["target_ms"], "ms"),
             ]
-        )
-    return lines + table(["function", "median import", "p90 import", "peak RSS after import"], rows)
+        rows.append(cells)
+    headers = ["function", "median import", "p90 import", "peak RSS after import"]
+    if counted:
+        headers += ["instructions", "at the unloaded pace"]
+    return lines + table(headers, rows)
 
 
 def warm_latency_section(results: Results | None, title: str, command: str) -> list[str]:

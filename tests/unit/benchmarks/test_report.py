@@ -60,6 +60,26 @@ def test_cold_start_rows_show_before_and_after_against_the_target(tmp_path: Path
     )
 
 
+def test_counted_instructions_show_before_and_after_and_the_unloaded_pace_against_the_target(tmp_path: Path) -> None:
+    rows = [
+        {"function": "cart_events", "runs": 20, "median_ms": 440.0, "p90_ms": 500.0, "target_ms": 300.0,
+         "import_peak_rss_mb": 55.0, "instructions_m": 1682.8, "unloaded_ms": 306.4},
+        {"function": "key_rotation", "runs": 20, "median_ms": 380.0, "p90_ms": 420.0, "target_ms": 300.0,
+         "import_peak_rss_mb": 51.0, "instructions_m": 1519.9, "unloaded_ms": 276.7},
+    ]  # fmt: skip
+    write(tmp_path, "cold_start", {"measured_at": "2026-12-06 05:30 UTC", "command": "bench cold", "rows": rows})
+    baselines = {"cold_start": {"cart_events": {"instructions_m": 1862.8}}}
+
+    document = render(tmp_path, baselines=baselines, now=NOW)
+
+    assert "| instructions | at the unloaded pace |" in document
+    assert (
+        "| cart_events | 440 ms; target 300 ms; 1.47x the target, target missed | 500 ms | 55.0 MB "
+        "| 1,862.8 M → 1,682.8 M | 306 ms; target 300 ms; 1.02x the target, target missed |"
+    ) in document
+    assert "| 1,519.9 M | 277 ms; target 300 ms; 0.92x the target, target met |" in document
+
+
 def test_the_cold_start_names_the_interpreter_it_measured_not_the_benchs_own(tmp_path: Path) -> None:
     rows = [{"function": "webhooks", "runs": 20, "median_ms": 320.0, "p90_ms": 340.0, "target_ms": 300.0,
              "import_peak_rss_mb": 56.0}]  # fmt: skip
