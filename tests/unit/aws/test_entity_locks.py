@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
@@ -110,6 +112,18 @@ def order_item(state: SyncState) -> dict[str, Any] | None:
     return item
 
 
+@contextmanager
+def refused_as_outdated(state: SyncState, locks: EntityLocks) -> Iterator[None]:
+    """The body runs as an event that read order o1 before its lease, and must end in ReadOutdated."""
+    with (
+        pytest.raises(ReadOutdated),
+        state.deferring(),
+        locks.holding_after_read("s1", "order", "o1", COMPARED),
+    ):
+        locks.read_as(state.applied("s1", "order", "o1"))
+        yield
+
+
 def test_a_lease_taken_after_the_read_is_taken_when_first_needed_and_given_back_with_the_write(
     state: SyncState,
 ) -> None:
@@ -132,12 +146,7 @@ def test_an_entity_changed_since_the_read_is_refused_and_nothing_the_event_kept_
     state.mark("s1", "order", "o1", applied_events=["a"])
     locks = EntityLocks(state.table, state=state)
 
-    with (
-        pytest.raises(ReadOutdated),
-        state.deferring(),
-        locks.holding_after_read("s1", "order", "o1", COMPARED),
-    ):
-        locks.read_as(state.applied("s1", "order", "o1"))
+    with refused_as_outdated(state, locks):
         state.mark("s1", "cart", "c1", converted=True)
         # Another container applies a change of the order meanwhile.
         SyncState(state.table.name, state.dynamodb).mark("s1", "order", "o1", applied_events=["b", "a"])
@@ -182,12 +191,7 @@ def test_a_purchases_marks_take_the_lease_in_their_own_transaction(state: SyncSt
 def test_a_purchase_whose_order_changed_since_the_read_writes_none_of_its_marks(state: SyncState) -> None:
     locks = EntityLocks(state.table, state=state)
 
-    with (
-        pytest.raises(ReadOutdated),
-        state.deferring(),
-        locks.holding_after_read("s1", "order", "o1", COMPARED),
-    ):
-        locks.read_as(state.applied("s1", "order", "o1"))
+    with refused_as_outdated(state, locks):
         SyncState(state.table.name, state.dynamodb).record_applied("s1", "order", "o1", "v1")
         state.mark("s1", "cart", "c1", converted=True)
         state.write_kept_unless_leased(["s1#cart#c1"], locks.token, locks.pending_claim())

@@ -68,6 +68,24 @@ def wall_clock() -> Decimal:
     return Decimal(str(round(time.time(), 3)))
 
 
+def lease_seconds(time_left: float | None) -> float:
+    """How long a lease lasts: the invocation's time left (DEFAULT_LEASE_SECONDS outside Lambda) and a margin."""
+    return (time_left if time_left is not None else DEFAULT_LEASE_SECONDS) + LEASE_MARGIN_SECONDS
+
+
+def lease_claim(key: dict[str, str], token: str, seconds: float) -> dict[str, Any]:
+    """UpdateItem arguments taking the lease of the item at `key` for `token` for `seconds`, unless another holder's
+    is live (every lease here: an entity's state item, a product's record). A caller may add conditions with AND."""
+    now = wall_clock()
+    return {
+        "Key": key,
+        "UpdateExpression": "SET #holder = :token, #until = :until",
+        "ConditionExpression": f"({LEASE_FREE.replace(LEASE_UNTIL, '#until').replace(LEASE_HOLDER, '#holder')})",
+        "ExpressionAttributeNames": {"#holder": LEASE_HOLDER, "#until": LEASE_UNTIL},
+        "ExpressionAttributeValues": {":token": token, ":until": now + Decimal(str(round(seconds, 3))), ":now": now},
+    }
+
+
 @dataclass
 class _Deferred:
     """A lease `holding_after_read` takes when first needed."""
@@ -214,26 +232,17 @@ class EntityLocks:
         self.claimed()
 
     def _claim_after_read(self, deferred: _Deferred) -> dict[str, Any]:
-        now = wall_clock()
-        time_left = self._time_left()
-        lease = (time_left if time_left is not None else DEFAULT_LEASE_SECONDS) + LEASE_MARGIN_SECONDS
-        names = {"#holder": LEASE_HOLDER, "#until": LEASE_UNTIL}
-        values: dict[str, Any] = {":token": self._token, ":until": now + Decimal(str(round(lease, 3))), ":now": now}
-        conditions = [f"({LEASE_FREE.replace(LEASE_UNTIL, '#until').replace(LEASE_HOLDER, '#holder')})"]
+        claim = lease_claim({"pk": deferred.key, "sk": STATE_SORT_KEY}, self._token, lease_seconds(self._time_left()))
+        conditions = [claim["ConditionExpression"]]
         for index, attribute in enumerate(deferred.compared):
-            names[f"#read{index}"] = attribute
+            claim["ExpressionAttributeNames"][f"#read{index}"] = attribute
             if deferred.read is not None and attribute in deferred.read:
                 conditions.append(f"#read{index} = :read{index}")
-                values[f":read{index}"] = deferred.read[attribute]
+                claim["ExpressionAttributeValues"][f":read{index}"] = deferred.read[attribute]
             else:
                 conditions.append(f"attribute_not_exists(#read{index})")
-        return {
-            "Key": {"pk": deferred.key, "sk": STATE_SORT_KEY},
-            "UpdateExpression": "SET #holder = :token, #until = :until",
-            "ConditionExpression": " AND ".join(conditions),
-            "ExpressionAttributeNames": names,
-            "ExpressionAttributeValues": values,
-        }
+        claim["ConditionExpression"] = " AND ".join(conditions)
+        return claim
 
     def _release(self, taken: list[str]) -> None:
         if not taken:
@@ -247,22 +256,10 @@ class EntityLocks:
         for key in reversed(taken):
             release_lease(self._table, {"pk": key, "sk": STATE_SORT_KEY}, self._token, delete=key in made)
 
-    def _claim(self, key: str, lease_seconds: float) -> bool:
-        now = wall_clock()
+    def _claim(self, key: str, seconds: float) -> bool:
         item_key = {"pk": key, "sk": STATE_SORT_KEY}
         try:
-            answer = self._table.update_item(
-                Key=item_key,
-                UpdateExpression="SET #holder = :token, #until = :until",
-                ConditionExpression=LEASE_FREE.replace(LEASE_UNTIL, "#until").replace(LEASE_HOLDER, "#holder"),
-                ExpressionAttributeNames={"#holder": LEASE_HOLDER, "#until": LEASE_UNTIL},
-                ExpressionAttributeValues={
-                    ":token": self._token,
-                    ":until": now + Decimal(str(round(lease_seconds, 3))),
-                    ":now": now,
-                },
-                ReturnValues="ALL_NEW",
-            )
+            answer = self._table.update_item(**lease_claim(item_key, self._token, seconds), ReturnValues="ALL_NEW")
         except ClientError as error:
             if error.response["Error"]["Code"] == "ConditionalCheckFailedException":
                 return False
@@ -276,7 +273,7 @@ class EntityLocks:
 
     def _take(self, key: str) -> None:
         time_left = self._time_left()
-        lease = (time_left if time_left is not None else DEFAULT_LEASE_SECONDS) + LEASE_MARGIN_SECONDS
+        lease = lease_seconds(time_left)
         wait_for_lease(lambda: self._claim(key, lease) or None, key, time_left, self._clock, self._sleep)
 
 

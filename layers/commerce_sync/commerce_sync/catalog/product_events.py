@@ -26,7 +26,7 @@ from dataclasses import replace
 from typing import Any
 
 from commerce_sync.accounts.budget import AccountRefused, AccountUnavailable
-from commerce_sync.aws.entity_locks import DEFAULT_LEASE_SECONDS, LEASE_MARGIN_SECONDS, wait_for_lease
+from commerce_sync.aws.entity_locks import lease_seconds, wait_for_lease
 from commerce_sync.aws.observability import logger
 from commerce_sync.aws.store_registry import Store
 from commerce_sync.aws.sync_lock import new_token
@@ -115,7 +115,7 @@ class ProductEvents:
         """The product's lease, on its record item (catalog.state.ProductClaim): taking it reads the record, and the
         record's write gives it back; whatever else happens, it is given back when the body ends."""
         time_left = self._time_left()
-        lease = (time_left if time_left is not None else DEFAULT_LEASE_SECONDS) + LEASE_MARGIN_SECONDS
+        lease = lease_seconds(time_left)
         token = new_token()
         claim = wait_for_lease(
             lambda: self._state.claim_product(store_id, product_id, token, lease), f"product {product_id}", time_left

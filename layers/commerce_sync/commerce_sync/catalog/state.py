@@ -50,7 +50,7 @@ from commerce_sync.aws.batch_items import (
     items_with_prefix,
     transact_conditional,
 )
-from commerce_sync.aws.entity_locks import LEASE_FREE, wall_clock
+from commerce_sync.aws.entity_locks import lease_claim, wall_clock
 from commerce_sync.aws.sync_state import LEASE_HOLDER, LEASE_UNTIL
 
 PRODUCT = "product#"
@@ -359,19 +359,9 @@ class CatalogState:
     def claim_product(self, store_id: str, product_id: str, token: str, lease_seconds: float) -> ProductClaim | None:
         """Takes the product's lease for `token` unless another holder's is live (None then): one UpdateItem that
         returns the item, so the claim carries the record as it is under the lease."""
-        now = wall_clock()
         try:
             answer = self.table.update_item(
-                Key=self._product_key(store_id, product_id),
-                UpdateExpression="SET #holder = :token, #until = :until",
-                ConditionExpression=LEASE_FREE.replace(LEASE_UNTIL, "#until").replace(LEASE_HOLDER, "#holder"),
-                ExpressionAttributeNames={"#holder": LEASE_HOLDER, "#until": LEASE_UNTIL},
-                ExpressionAttributeValues={
-                    ":token": token,
-                    ":until": now + Decimal(str(round(lease_seconds, 3))),
-                    ":now": now,
-                },
-                ReturnValues="ALL_NEW",
+                **lease_claim(self._product_key(store_id, product_id), token, lease_seconds), ReturnValues="ALL_NEW"
             )
         except ClientError as error:
             if error.response["Error"]["Code"] == "ConditionalCheckFailedException":
