@@ -35,32 +35,37 @@ from contextlib import ExitStack
 from functools import cache
 from typing import TYPE_CHECKING, Any, Literal
 
-# Powertools Batch before pydantic (first in this list, and before commerce_sync loads pydantic): it then skips building
-# its parser models, which only type a `model=` option this function never passes (about 20 ms of its cold start).
-from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
-from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+import boto3
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from commerce_sync.aws.event_bus import event_from_message
 from commerce_sync.aws.observability import log_metrics, logger, tracer
+from commerce_sync.aws.queue_records import QueueRecord, partial_batch_response
+from commerce_sync.aws.store_registry import Store
 from commerce_sync.canonical.model import CanonicalEvent
+from commerce_sync.catalog.product_events import ProductEvents
 from commerce_sync.catalog.promotion_events import PROMOTION_EVENTS, PromotionEvents
-from commerce_sync.catalog.run import CATALOG_SYNC, SYNC_PRODUCT, SYNC_PROMOTION, CatalogSync
+from commerce_sync.catalog.promotion_state import PromotionState
+from commerce_sync.catalog.state import CatalogState
+from commerce_sync.catalog.writer import SYNC_PRODUCT, SYNC_PROMOTION
 from commerce_sync.processing.dead_letters import DeadLetters
 from commerce_sync.processing.services import Services
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 if TYPE_CHECKING:
-    # History, segments and canonical imports are imported where their action is first handled (the @cache
-    # builders below, _handle_request): the product events and catalog syncs that make most invocations never
-    # use them, and importing them was a fifth of this function's cold start.
+    # The catalog run, history, segments and canonical imports are imported where their action is first handled
+    # (the @cache builders below, _handle_request): the product and promotion events that make most invocations
+    # never use them (a product event uses the catalog run only to read a product again after a lost lease), and
+    # importing them was a fifth of this function's cold start.
+    from commerce_sync.catalog.run import CatalogSync
     from commerce_sync.history.backfill import Backfill
     from commerce_sync.history.reconcile import Reconciliation
     from commerce_sync.segments.nightly import SegmentPass
 
-processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 CLOSE_EXPIRED_IMPORTS = "close_expired_imports"
 # The actions of the deferred modules, by value (tests/unit/test_product_sync_actions.py holds them equal to
-# history.backfill.BACKFILL, history.batches.PUBLISH_EVENT, history.reconcile.RECONCILE and segments.nightly's).
+# catalog.run.CATALOG_SYNC, history.backfill.BACKFILL, history.batches.PUBLISH_EVENT, history.reconcile.RECONCILE
+# and segments.nightly's).
+CATALOG_SYNC = "catalog_sync"
 BACKFILL = "backfill"
 PUBLISH_EVENT = "publish_event"
 RECONCILE = "reconcile"
@@ -119,34 +124,52 @@ class SyncMessage(BaseModel):
 
 
 @cache
+def services() -> Services:
+    return Services.from_environment()
+
+
+@cache
 def catalog_sync() -> CatalogSync:
-    return CatalogSync(Services.from_environment())
+    from commerce_sync.catalog.run import CatalogSync  # deferred: catalog requests only (see above)
+
+    return CatalogSync(services())
+
+
+def read_product_again(store: Store, product_id: str) -> None:
+    """After a product event's write lost its lease: the product as the store has it now (the catalog run's)."""
+    catalog_sync().repair(store, product_id)
+
+
+@cache
+def product_events() -> ProductEvents:
+    state = CatalogState(services().settings.sync_state_table, boto3.resource("dynamodb"))
+    return ProductEvents(services(), state, refetch=read_product_again)
 
 
 @cache
 def promotion_events() -> PromotionEvents:
-    return PromotionEvents(catalog_sync().services, catalog_sync().promotions.state)
+    return PromotionEvents(services(), PromotionState(services().settings.sync_state_table, boto3.resource("dynamodb")))
 
 
 @cache
 def backfill() -> Backfill:
     from commerce_sync.history.backfill import Backfill  # deferred: backfill requests only (see above)
 
-    return Backfill(catalog_sync().services, catalog=catalog_sync())
+    return Backfill(services(), catalog=catalog_sync())
 
 
 @cache
 def reconciliation() -> Reconciliation:
     from commerce_sync.history.reconcile import Reconciliation  # deferred: reconcile requests only (see above)
 
-    return Reconciliation(catalog_sync().services)
+    return Reconciliation(services())
 
 
 @cache
 def segment_pass() -> SegmentPass:
     from commerce_sync.segments.nightly import SegmentPass  # deferred: segment requests only (see above)
 
-    return SegmentPass(catalog_sync().services)
+    return SegmentPass(services())
 
 
 @cache
@@ -159,7 +182,6 @@ def _is_request(body: Any) -> bool:
 
 
 def _handle_request(message: SyncMessage, context: LambdaContext, from_queue: bool) -> dict[str, Any]:
-    sync = catalog_sync()
     if message.action == BACKFILL:
         return backfill().run(
             str(message.store_id),
@@ -199,12 +221,13 @@ def _handle_request(message: SyncMessage, context: LambdaContext, from_queue: bo
     if message.action == CLOSE_EXPIRED_IMPORTS:
         from commerce_sync.processing.store_imports import StoreImports  # deferred: its schedule only (see above)
 
-        sweep = StoreImports(sync.services).settle_all()
+        sweep = StoreImports(services()).settle_all()
         return {"status": "done", "closed": sweep.closed, "open": [held.to_json() for held in sweep.open]}
     if message.action == PUBLISH_EVENT:
         event = CanonicalEvent.model_validate(message.event)
-        sync.services.publisher.publish([event])
+        services().publisher.publish([event])
         return {"status": "published", "event_id": event.event_id}
+    sync = catalog_sync()
     if message.action == SYNC_PRODUCT:
         return sync.resync(str(message.store_id), [str(message.product_id)])
     if message.action == SYNC_PROMOTION:
@@ -222,21 +245,20 @@ def _handle_request(message: SyncMessage, context: LambdaContext, from_queue: bo
     )
 
 
-def apply(record: SQSRecord, context: LambdaContext) -> dict[str, Any]:
+def apply(record: QueueRecord, context: LambdaContext) -> dict[str, Any]:
     body = record.json_body
     if _is_request(body):
         return _handle_request(SyncMessage.model_validate(body), context, from_queue=True)
-    sync = catalog_sync()
     # A product event too large for the bus arrives as a claim-check reference, read back here.
-    event = event_from_message(body, sync.services.claim_checks)
+    event = event_from_message(body, services().claim_checks)
     logger.set_correlation_id(event.event_id)
     if event.type in PROMOTION_EVENTS:
         return promotion_events().process(event=event, message=body)
-    return sync.events.process(event=event, message=body)
+    return product_events().process(event=event, message=body)
 
 
 @tracer.capture_method
-def record_handler(record: SQSRecord, lambda_context: LambdaContext) -> dict[str, Any]:
+def record_handler(record: QueueRecord, lambda_context: LambdaContext) -> dict[str, Any]:
     return dead_letters().handle(record, lambda item: apply(item, lambda_context))
 
 
@@ -256,26 +278,26 @@ def _events_first(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     if "Records" in event:
         # Lets Idempotency expire an in-progress record when this invocation times out mid-record.
-        catalog_sync().events.idempotency_config.register_lambda_context(context)
+        product_events().idempotency_config.register_lambda_context(context)
         promotion_events().idempotency_config.register_lambda_context(context)
-        event = {**event, "Records": _events_first(list(event["Records"]))}
+        records = [QueueRecord(raw) for raw in _events_first(list(event["Records"]))]
         # The batch's product and promotion events share one Mailchimp connection slot per account, taken by the
         # first of them that needs it and given back before the first catalog request: those come last, may run
         # for minutes and take bulk slots of their own (accounts.budget). Three requests a batch, not an event.
         event_slots = ExitStack()
-        event_slots.enter_context(catalog_sync().services.budget.per_invocation())
-
-        def handle(record: SQSRecord, lambda_context: LambdaContext) -> dict[str, Any]:
-            if _carries_request(record.body or ""):
-                event_slots.close()
-            return record_handler(record, lambda_context)
-
+        event_slots.enter_context(services().budget.per_invocation())
+        failed: list[QueueRecord] = []
         try:
-            return dict(
-                process_partial_response(event=event, record_handler=handle, processor=processor, context=context)
-            )
+            for record in records:
+                if _carries_request(record.body):
+                    event_slots.close()
+                try:
+                    record_handler(record, context)
+                except Exception:  # reported back, not raised: SQS delivers exactly the failed records again
+                    failed.append(record)
+            return partial_batch_response(failed)
         finally:
             event_slots.close()
             # The events' outcomes, counted for `commerce-sync status`: one write per store at the end.
-            catalog_sync().services.store_activity.flush()
+            services().store_activity.flush()
     return _handle_request(SyncMessage.model_validate(event), context, from_queue=False)

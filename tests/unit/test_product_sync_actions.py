@@ -1,8 +1,9 @@
-"""The product sync handler names the actions of the modules it imports on first use (history, segments) by value,
-so its cold start does not import them: the values must stay those modules' own."""
+"""The product sync handler names the actions of the modules it imports on first use (catalog run, history, segments)
+by value, so its cold start does not import them: the values must stay those modules' own."""
 
 from __future__ import annotations
 
+from commerce_sync.catalog.run import CATALOG_SYNC
 from commerce_sync.history.backfill import BACKFILL
 from commerce_sync.history.batches import PUBLISH_EVENT
 from commerce_sync.history.reconcile import RECONCILE
@@ -16,3 +17,4 @@ def test_the_handlers_action_names_are_the_deferred_modules_own() -> None:
     app = load_handler_module(PROJECT / "functions" / "product_sync", "app", "product_sync_actions_test")
     assert (app.BACKFILL, app.PUBLISH_EVENT, app.RECONCILE) == (BACKFILL, PUBLISH_EVENT, RECONCILE)
     assert (app.SEGMENT_PASS, app.SEGMENT_TAGS) == (SEGMENT_PASS, SEGMENT_TAGS)
+    assert app.CATALOG_SYNC == CATALOG_SYNC

@@ -60,7 +60,6 @@ from commerce_sync.aws.observability import logger, metrics
 from commerce_sync.aws.store_registry import Store
 from commerce_sync.aws.sync_lock import LockLost, SyncLock, new_token
 from commerce_sync.canonical.model import Product
-from commerce_sync.catalog.product_events import ProductEvents
 from commerce_sync.catalog.promotion_state import PromotionState
 from commerce_sync.catalog.promotion_sync import PromotionSync, emit_metrics
 from commerce_sync.catalog.state import (
@@ -190,7 +189,6 @@ class CatalogSync:
         self.requests = requests or SyncRequests(os.environ.get("PRODUCT_SYNC_QUEUE_URL"))
         self.dead_letters = dead_letters or CatalogDeadLetters(os.environ.get("DEAD_LETTER_QUEUE_URL"))
         self._source_factory = source_factory or (lambda store, credentials: source_for(store, credentials))
-        self.events = ProductEvents(services, self.state, refetch=self._repair)
         promotions = promotion_source_factory or (lambda store, credentials: promotion_source_for(store, credentials))
         self.promotions = PromotionSync(
             PromotionState(services.settings.sync_state_table, boto3.resource("dynamodb")),
@@ -323,7 +321,8 @@ class CatalogSync:
     def _source(self, store: Store) -> CatalogSource:
         return self._source_factory(store, self._credentials(store))
 
-    def _repair(self, store: Store, product_id: str) -> None:
+    def repair(self, store: Store, product_id: str) -> None:
+        """Reads the product from the store again and writes it (after a product event lost its lease)."""
         try:
             self.resync(store.store_id, [product_id])
         except CatalogUnavailable:

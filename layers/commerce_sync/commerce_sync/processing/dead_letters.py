@@ -15,12 +15,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 import boto3
-from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from pydantic import ValidationError
 
 from commerce_sync.aws.event_bus import ClaimCheckError
 from commerce_sync.aws.metric_names import DEAD_LETTERED
 from commerce_sync.aws.observability import logger, metrics
+from commerce_sync.aws.queue_records import QueueRecord
 from commerce_sync.canonical.errors import BadRequest, NotImplementedYet
 from commerce_sync.canonical.redaction import redact_emails
 from commerce_sync.mailchimp.errors import MailchimpAuthError, MailchimpError
@@ -51,20 +51,20 @@ class DeadLetters:
     def from_environment(cls) -> DeadLetters:
         return cls(os.environ.get("DEAD_LETTER_QUEUE_URL"), int(os.environ.get("MAX_RECEIVE_COUNT", "5")))
 
-    def handle(self, record: SQSRecord, process: Callable[[SQSRecord], dict[str, Any]]) -> dict[str, Any]:
+    def handle(self, record: QueueRecord, process: Callable[[QueueRecord], dict[str, Any]]) -> dict[str, Any]:
         """Process the record; dead-letter it when that fails for good (the record then counts as done)."""
         try:
             return process(record)
         except Exception as error:
-            receives = int(record.attributes.approximate_receive_count or 1)
+            receives = record.receive_count
             permanent = is_permanent(error)
             if not self._queue_url or not (permanent or receives >= self._max_receive_count):
                 raise
             self._send(record, error, receives, permanent)
             return {"outcome": "dead_lettered", "error_type": type(error).__name__}
 
-    def _send(self, record: SQSRecord, error: Exception, receives: int, permanent: bool) -> None:
-        self.keep(record.body, error, source=record.event_source_arn or "", receives=receives, permanent=permanent)
+    def _send(self, record: QueueRecord, error: Exception, receives: int, permanent: bool) -> None:
+        self.keep(record.body, error, source=record.event_source_arn, receives=receives, permanent=permanent)
 
     def keep(self, body: str, error: Exception, source: str, receives: int = 1, permanent: bool = True) -> None:
         """Put `body` in the dead-letter queue with the reason it failed."""

@@ -1,12 +1,12 @@
 """One SQS batch of canonical events through an EventApplier, as cart_events and order_status run it:
-partial batch failures (Powertools Batch), so one bad record is retried or dead-lettered with its
+partial batch failures (commerce_sync.aws.queue_records), so one bad record is retried or dead-lettered with its
 reason without holding back its neighbours. `queue_handler` is the whole Lambda handler of such a
 function: its services, appliers and dead-letter queue built once per container, on first use.
 
 The records are applied on up to CONSUMER_LANES lanes at once (commerce_sync.processing.batch_lanes), each entity's
 records one after another in the batch's order; each lane has its own applier and holds its own Mailchimp
-connection slot. The outcomes (or failures) are then handed to Powertools Batch record by record, so the batch's
-partial failure report is what applying them one after another would have given."""
+connection slot. The batch's partial failure report names the records that failed, as applying them one after
+another would have."""
 
 from __future__ import annotations
 
@@ -15,13 +15,12 @@ from contextlib import AbstractContextManager
 from functools import cache
 from typing import Any
 
-from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
-from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from commerce_sync.aws import thread_sessions
 from commerce_sync.aws.event_bus import ClaimChecks, event_from_message
 from commerce_sync.aws.observability import log_metrics, logger, tracer
+from commerce_sync.aws.queue_records import QueueRecord, partial_batch_response, records_of
 from commerce_sync.canonical.model import CanonicalEvent
 from commerce_sync.processing.batch_lanes import Lanes, groups_of
 from commerce_sync.processing.dead_letters import DeadLetters
@@ -32,9 +31,6 @@ Handler = Callable[[dict[str, Any], LambdaContext], dict[str, Any]]
 # The applier of each lane (lane 0 runs on the handler's own thread).
 Appliers = Callable[[int], EventApplier]
 
-# Every failed record is reported back (not raised), so SQS retries exactly those and redrives them.
-_processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
-
 
 def process_batch(
     event: dict[str, Any],
@@ -44,7 +40,7 @@ def process_batch(
     claim_checks: ClaimChecks,
     lanes: Lanes | None = None,
 ) -> dict[str, Any]:
-    records = [SQSRecord(raw) for raw in event.get("Records") or []]
+    records = records_of(event)
     # Each record read once, first (a claim check fetched once), to know which records may touch one entity.
     read: list[CanonicalEvent | Exception] = []
     scopes: list[tuple[str, Collection[str] | None]] = []
@@ -64,7 +60,7 @@ def process_batch(
         # A lane's log keys are its own (Powertools keeps them per thread): a record never carries another's id.
         logger.thread_safe_clear_keys()
 
-        def apply(record: SQSRecord) -> Outcome:
+        def apply(record: QueueRecord) -> Outcome:
             canonical = read[index]
             if isinstance(canonical, Exception):
                 raise canonical
@@ -100,17 +96,11 @@ def process_batch(
             logger.debug("lane not admitted", reason=type(refusal).__name__)
             return False
 
-    replayed = iter(range(len(records)))
-
-    def replay(record: SQSRecord) -> Outcome:
-        result = results[next(replayed)]
-        if isinstance(result, Exception):
-            raise result
-        return result
-
     try:
         (lanes or Lanes(1)).run(groups_of(scopes), apply_record, lane_scope, admit)
-        return dict(process_partial_response(event=event, record_handler=replay, processor=_processor, context=context))
+        # Every failed record is reported back (not raised), so SQS retries exactly those and redrives them.
+        failed = [record for record, result in zip(records, results, strict=True) if isinstance(result, Exception)]
+        return partial_batch_response(failed)
     finally:
         # Shared by the lanes' appliers: written once per invocation.
         appliers(0).activity.flush()

@@ -1,0 +1,51 @@
+"""What a handler's import must not load: each was measured as cold-start time for nothing (docs/performance.md) and
+would come back unnoticed with one import line but for this. The probe imports the handler as Lambda does (its
+directory and the layer on the path) in a fresh interpreter and lists which of the modules got loaded."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from tests.paths import PROJECT
+
+POWERTOOLS_BATCH = "aws_lambda_powertools.utilities.batch"
+# Some forty event classes, loaded whole by any one of them (Powertools Batch's base module, SecretsManagerEvent).
+POWERTOOLS_EVENT_CLASSES = "aws_lambda_powertools.utilities.data_classes"
+
+NOT_LOADED = {
+    "cart_events": [POWERTOOLS_BATCH, POWERTOOLS_EVENT_CLASSES],
+    "order_status": [POWERTOOLS_BATCH, POWERTOOLS_EVENT_CLASSES],
+    # A product event reads the catalog run only to read a product again after losing its lease.
+    "product_sync": [POWERTOOLS_BATCH, POWERTOOLS_EVENT_CLASSES, "commerce_sync.catalog.run"],
+    "key_rotation": [POWERTOOLS_EVENT_CLASSES],
+}
+
+
+def loaded_by_import(function: str, modules: list[str]) -> list[str]:
+    task_root = PROJECT / "functions" / function
+    path = os.pathsep.join([str(task_root), str(PROJECT / "layers" / "commerce_sync")])
+    probe = f"import json, sys, app; print(json.dumps([m for m in {modules!r} if m in sys.modules]))"
+    answer = subprocess.run(
+        [sys.executable, "-c", probe],
+        cwd=task_root,
+        env={**os.environ, "PYTHONPATH": path},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return list(json.loads(answer.stdout))
+
+
+@pytest.mark.parametrize("function", sorted(NOT_LOADED))
+def test_the_handlers_import_leaves_these_modules_unloaded(function: str) -> None:
+    assert loaded_by_import(function, NOT_LOADED[function]) == []
+
+
+def test_the_probe_sees_a_loaded_module() -> None:
+    """The probe itself can tell: what every handler loads is reported."""
+    assert loaded_by_import("order_status", ["commerce_sync.aws.observability"]) == ["commerce_sync.aws.observability"]
