@@ -17,9 +17,12 @@ POWERTOOLS_BATCH = "aws_lambda_powertools.utilities.batch"
 # Some forty event classes, loaded whole by any one of them (Powertools Batch's base module, SecretsManagerEvent).
 POWERTOOLS_EVENT_CLASSES = "aws_lambda_powertools.utilities.data_classes"
 
+# Only stores whose rules turn segments on use them (docs/segments.md).
+SEGMENTS = ["commerce_sync.segments.aggregate", "commerce_sync.segments.tags"]
+
 NOT_LOADED = {
-    "cart_events": [POWERTOOLS_BATCH, POWERTOOLS_EVENT_CLASSES],
-    "order_status": [POWERTOOLS_BATCH, POWERTOOLS_EVENT_CLASSES],
+    "cart_events": [POWERTOOLS_BATCH, POWERTOOLS_EVENT_CLASSES, *SEGMENTS],
+    "order_status": [POWERTOOLS_BATCH, POWERTOOLS_EVENT_CLASSES, *SEGMENTS],
     # A product event reads the catalog run only to read a product again after losing its lease.
     "product_sync": [POWERTOOLS_BATCH, POWERTOOLS_EVENT_CLASSES, "commerce_sync.catalog.run"],
     "key_rotation": [POWERTOOLS_EVENT_CLASSES],

@@ -29,7 +29,8 @@ from __future__ import annotations
 
 from collections.abc import Collection, Mapping
 from datetime import UTC, datetime
-from typing import Any
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
 
 from commerce_sync.aws.observability import logger
 from commerce_sync.aws.store_registry import Store
@@ -57,8 +58,12 @@ from commerce_sync.platforms.history import HistoryUnavailable
 from commerce_sync.processing.event_applier import Entity, EventApplier, Handler, Outcome
 from commerce_sync.processing.services import Services
 from commerce_sync.processing.store_imports import HistoryMode
-from commerce_sync.segments.aggregate import OrderEntry
-from commerce_sync.segments.tags import SegmentTagger
+
+if TYPE_CHECKING:
+    # Imported where a store with segments first needs them: segments are off unless a store's rules turn them on
+    # (docs/segments.md), and for the other stores' orders their models were cold-start time for nothing.
+    from commerce_sync.segments.aggregate import OrderEntry
+    from commerce_sync.segments.tags import SegmentTagger
 
 ORDER = "order"
 # The lease taken while a store's import is closed (an entity type of its own in the sync state).
@@ -82,6 +87,8 @@ def segment_entry(order: Order, version: str) -> OrderEntry:
     """What an applied order contributes to its customer's segments: the revenue Mailchimp is sent for it (net of
     refunds; a cancellation is 0) when it is paid — a pending, cancelled or wholly refunded order counts for
     nothing. Placed at its processing time (else its last update, else now)."""
+    from commerce_sync.segments.aggregate import OrderEntry  # deferred: see TYPE_CHECKING above
+
     counted = mailchimp_financial_status(order) is FinancialStatus.PAID
     return OrderEntry(
         net=mailchimp_order_total(order) if counted else quantize(0, order.currency_code),
@@ -138,7 +145,12 @@ class OrderSync(EventApplier):
     def __init__(self, services: Services) -> None:
         super().__init__(services)
         self._customers = CustomerWriter(services.sync_state, services.consent_withdrawals)
-        self._segments = SegmentTagger(services.sync_state)
+
+    @cached_property
+    def _segments(self) -> SegmentTagger:
+        from commerce_sync.segments.tags import SegmentTagger  # deferred: see TYPE_CHECKING above
+
+        return SegmentTagger(self._services.sync_state)
 
     def handlers(self) -> Mapping[EventType, Handler]:
         return {
@@ -275,6 +287,8 @@ class OrderSync(EventApplier):
         }
 
     def _tag(self, client: MailchimpClient, store: Store, order: Order, version: str) -> Outcome:
+        if store.segments is None:
+            return {}
         history = self.history_mode is not HistoryMode.LIVE
         return self._segments.order_applied(client, store, order, segment_entry(order, version), history=history)
 
@@ -391,7 +405,7 @@ class OrderSync(EventApplier):
 
         def delete(client: MailchimpClient) -> Outcome:
             deleted: Outcome = {"deleted": client.delete_order(store.store_id, removed.id)}
-            if known is None:
+            if known is None or store.segments is None:
                 return deleted
             return deleted | self._segments.order_removed(client, store, known, event.entity_version)
 
