@@ -41,10 +41,8 @@ from commerce_sync.aws.event_bus import event_from_message
 from commerce_sync.aws.observability import log_metrics, logger, tracer
 from commerce_sync.aws.queue_records import QueueRecord, partial_batch_response
 from commerce_sync.aws.store_registry import Store
-from commerce_sync.canonical.model import CanonicalEvent
+from commerce_sync.canonical.model import CanonicalEvent, EventType
 from commerce_sync.catalog.product_events import ProductEvents
-from commerce_sync.catalog.promotion_events import PROMOTION_EVENTS, PromotionEvents
-from commerce_sync.catalog.promotion_state import PromotionState
 from commerce_sync.catalog.state import CatalogState
 from commerce_sync.catalog.writer import SYNC_PRODUCT, SYNC_PROMOTION
 from commerce_sync.processing.dead_letters import DeadLetters
@@ -52,20 +50,22 @@ from commerce_sync.processing.services import Services
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 if TYPE_CHECKING:
-    # The catalog run, history, segments and canonical imports are imported where their action is first handled
-    # (the @cache builders below, _handle_request): the product and promotion events that make most invocations
+    # The catalog run, promotions, history, segments and canonical imports are imported where their action or event
+    # is first handled (the @cache builders below, _handle_request): the product events that make most invocations
     # never use them (a product event uses the catalog run only to read a product again after a lost lease), and
     # importing them was a fifth of this function's cold start.
+    from commerce_sync.catalog.promotion_events import PromotionEvents
     from commerce_sync.catalog.run import CatalogSync
     from commerce_sync.history.backfill import Backfill
     from commerce_sync.history.reconcile import Reconciliation
     from commerce_sync.segments.nightly import SegmentPass
 
 CLOSE_EXPIRED_IMPORTS = "close_expired_imports"
-# The actions of the deferred modules, by value (tests/unit/test_product_sync_actions.py holds them equal to
-# catalog.run.CATALOG_SYNC, history.backfill.BACKFILL, history.batches.PUBLISH_EVENT, history.reconcile.RECONCILE
-# and segments.nightly's).
+# The actions and events of the deferred modules, by value (tests/unit/test_product_sync_actions.py holds them equal
+# to catalog.run.CATALOG_SYNC, catalog.promotion_events.PROMOTION_EVENTS, history.backfill.BACKFILL,
+# history.batches.PUBLISH_EVENT, history.reconcile.RECONCILE and segments.nightly's).
 CATALOG_SYNC = "catalog_sync"
+PROMOTION_EVENTS = frozenset({EventType.PROMOTION_UPDATED, EventType.PROMOTION_DELETED})
 BACKFILL = "backfill"
 PUBLISH_EVENT = "publish_event"
 RECONCILE = "reconcile"
@@ -76,7 +76,8 @@ SEGMENT_TAGS = "segment_tags"
 class SyncMessage(BaseModel):
     """A catalog-sync or sync-product request (queue message or direct invocation)."""
 
-    model_config = ConfigDict(extra="ignore")
+    # defer_build: its validator is built by the first request, never by the product events most containers see.
+    model_config = ConfigDict(extra="ignore", defer_build=True)
 
     action: Literal[
         "catalog_sync",
@@ -148,6 +149,9 @@ def product_events() -> ProductEvents:
 
 @cache
 def promotion_events() -> PromotionEvents:
+    from commerce_sync.catalog.promotion_events import PromotionEvents  # deferred: promotion events only (see above)
+    from commerce_sync.catalog.promotion_state import PromotionState
+
     return PromotionEvents(services(), PromotionState(services().settings.sync_state_table, boto3.resource("dynamodb")))
 
 
@@ -253,7 +257,10 @@ def apply(record: QueueRecord, context: LambdaContext) -> dict[str, Any]:
     event = event_from_message(body, services().claim_checks)
     logger.set_correlation_id(event.event_id)
     if event.type in PROMOTION_EVENTS:
-        return promotion_events().process(event=event, message=body)
+        promotions = promotion_events()
+        # Lets Idempotency expire an in-progress record when this invocation times out mid-record.
+        promotions.idempotency_config.register_lambda_context(context)
+        return promotions.process(event=event, message=body)
     return product_events().process(event=event, message=body)
 
 
@@ -279,7 +286,6 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     if "Records" in event:
         # Lets Idempotency expire an in-progress record when this invocation times out mid-record.
         product_events().idempotency_config.register_lambda_context(context)
-        promotion_events().idempotency_config.register_lambda_context(context)
         records = [QueueRecord(raw) for raw in _events_first(list(event["Records"]))]
         # The batch's product and promotion events share one Mailchimp connection slot per account, taken by the
         # first of them that needs it and given back before the first catalog request: those come last, may run

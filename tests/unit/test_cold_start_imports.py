@@ -23,8 +23,15 @@ SEGMENTS = ["commerce_sync.segments.aggregate", "commerce_sync.segments.tags"]
 NOT_LOADED = {
     "cart_events": [POWERTOOLS_BATCH, POWERTOOLS_EVENT_CLASSES, *SEGMENTS],
     "order_status": [POWERTOOLS_BATCH, POWERTOOLS_EVENT_CLASSES, *SEGMENTS],
-    # A product event reads the catalog run only to read a product again after losing its lease.
-    "product_sync": [POWERTOOLS_BATCH, POWERTOOLS_EVENT_CLASSES, "commerce_sync.catalog.run"],
+    # A product event reads the catalog run only to read a product again after losing its lease; promotions have
+    # events of their own.
+    "product_sync": [
+        POWERTOOLS_BATCH,
+        POWERTOOLS_EVENT_CLASSES,
+        "commerce_sync.catalog.run",
+        "commerce_sync.catalog.promotion_events",
+        "commerce_sync.catalog.promotion_writer",
+    ],
     "key_rotation": [POWERTOOLS_EVENT_CLASSES],
 }
 
