@@ -12,7 +12,7 @@ from typing import Any
 
 import boto3
 from botocore.exceptions import ClientError
-from commerce_sync.aws.event_bus import PUT_EVENTS_MAX_BYTES, entry_size
+from commerce_sync.aws.bus_entries import PUT_EVENTS_MAX_BYTES, entry_size
 
 _PUT_EVENTS_HOOK = "before-parameter-build.events.PutEvents"
 _HOOK_ID = "commerce-sync-local:put-events-size"

@@ -12,7 +12,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from commerce_sync.aws.event_bus import CLAIM_CHECK_PREFIX, PUT_EVENTS_MAX_BYTES
+from commerce_sync.aws.bus_entries import PUT_EVENTS_MAX_BYTES
+from commerce_sync.aws.event_bus import CLAIM_CHECK_PREFIX
 from commerce_sync.canonical.model import CanonicalEvent
 
 from emulators.mailchimp import MailchimpEmulator

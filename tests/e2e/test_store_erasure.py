@@ -16,8 +16,8 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 from commerce_sync.accounts.health import AccountHealthBook
+from commerce_sync.aws.bus_entries import event_source
 from commerce_sync.aws.entity_locks import LEASE_MARGIN_SECONDS, EntityLocks
-from commerce_sync.aws.event_bus import event_source
 from commerce_sync.aws.privacy_audit import PrivacyAudit
 from commerce_sync.aws.settings import Settings
 from commerce_sync.aws.store_registry import StoreRegistry

@@ -10,7 +10,8 @@ import uuid
 from decimal import Decimal
 from typing import Any
 
-from commerce_sync.aws.event_bus import ClaimCheckReference, ClaimChecks, event_source
+from commerce_sync.aws.bus_entries import event_source
+from commerce_sync.aws.event_bus import ClaimCheckReference, ClaimChecks
 from commerce_sync.canonical.model import (
     CanonicalEvent,
     Cart,

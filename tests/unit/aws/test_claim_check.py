@@ -11,15 +11,13 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from commerce_sync.aws.bus_entries import PUT_EVENTS_MAX_BYTES, PUT_EVENTS_MAX_ENTRIES, entry_size
 from commerce_sync.aws.event_bus import (
     INLINE_ENTRY_MAX_BYTES,
-    PUT_EVENTS_MAX_BYTES,
-    PUT_EVENTS_MAX_ENTRIES,
     ClaimCheckError,
     ClaimChecks,
     EventPublisher,
     claim_key,
-    entry_size,
     event_from_message,
     to_entry,
 )

@@ -11,16 +11,18 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from commerce_sync.accounts.health import AccountHealthBook
-from commerce_sync.aws.event_bus import EventPublisher
 from commerce_sync.aws.observability import logger
 from commerce_sync.aws.store_registry import Store, StoreRegistry
 from commerce_sync.mailchimp.client import MailchimpClient
 from commerce_sync.mailchimp.credentials import MailchimpCredentials
 from commerce_sync.mailchimp.errors import MailchimpAuthError, MailchimpError, MailchimpNotFound
 from commerce_sync.mailchimp.models import McStore
+
+if TYPE_CHECKING:
+    from commerce_sync.aws.bus_entries import BusMessagePublisher
 
 ACCOUNT_SECRET_TAG = "mailchimp_account"
 REPUBLISH_BATCH = 10
@@ -137,7 +139,7 @@ def ensure_mailchimp_store(client: MailchimpClient, store: Store) -> dict[str, A
         ) from error
 
 
-def resume_account(health: AccountHealthBook, publisher: EventPublisher, account: str) -> int:
+def resume_account(health: AccountHealthBook, publisher: BusMessagePublisher, account: str) -> int:
     """Clears the account's pause, then puts its parked events back on the bus, oldest first; returns how
     many. The pause is cleared first, so an event parked meanwhile sees it gone and retries by itself."""
     health.clear(account)
@@ -155,7 +157,7 @@ def resume_account(health: AccountHealthBook, publisher: EventPublisher, account
     return resumed
 
 
-def _republish(health: AccountHealthBook, publisher: EventPublisher, account: str, batch: list[Any]) -> int:
+def _republish(health: AccountHealthBook, publisher: BusMessagePublisher, account: str, batch: list[Any]) -> int:
     publisher.republish([parked.message for parked in batch])
     for parked in batch:
         health.unpark(account, parked.sort_key)

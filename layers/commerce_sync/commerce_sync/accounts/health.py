@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from boto3.dynamodb.conditions import Key
 
@@ -30,10 +30,14 @@ from commerce_sync.accounts.budget import (
     AccountUnavailable,
     account_partition,
 )
-from commerce_sync.aws.event_bus import event_source
+from commerce_sync.aws.bus_entries import event_source
 from commerce_sync.aws.metric_names import MAILCHIMP_ACCOUNT_PAUSED
 from commerce_sync.aws.observability import logger, metrics
-from commerce_sync.canonical.model import CanonicalEvent
+
+if TYPE_CHECKING:
+    # Only the consumers park events; the connect function imports this module to resume an account and never
+    # needs the canonical model (commerce_sync.aws.bus_entries).
+    from commerce_sync.canonical.model import CanonicalEvent
 
 PAUSED = "paused"
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from commerce_sync.accounts.connections import (
     AccountCheckFailed,
@@ -21,11 +21,13 @@ from commerce_sync.accounts.connections import (
 )
 from commerce_sync.accounts.health import AccountHealthBook
 from commerce_sync.accounts.oauth import STATE_SECONDS, MailchimpLogin, OAuthApp, OAuthRefused
-from commerce_sync.aws.event_bus import EventPublisher
 from commerce_sync.aws.observability import logger, metrics
 from commerce_sync.aws.settings import Settings
 from commerce_sync.aws.store_registry import Store, StoreRegistry
 from commerce_sync.mailchimp.credentials import MailchimpCredentials
+
+if TYPE_CHECKING:
+    from commerce_sync.aws.bus_entries import BusMessagePublisher
 
 # A spent state is remembered a little longer than it could be used.
 SPENT_STATE_TTL_SECONDS = STATE_SECONDS + 3600
@@ -48,7 +50,7 @@ class OAuthConnector:
         secretsmanager: Any,
         sync_state_table: Any,
         health: AccountHealthBook,
-        publisher: EventPublisher,
+        publisher: BusMessagePublisher,
         default_account_id: Callable[[], str | None],
     ) -> None:
         self._settings = settings

@@ -12,8 +12,7 @@ included, works on references unchanged.
 
 import base64
 import hashlib
-import json
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Annotated, Any, Literal
 from urllib.parse import quote
 
@@ -21,15 +20,10 @@ import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag
 
+from commerce_sync.aws.bus_entries import BusMessagePublisher, entry_size, event_source
 from commerce_sync.aws.observability import logger, metrics
 from commerce_sync.canonical.errors import PublishError
 from commerce_sync.canonical.model import CanonicalEvent, EventType, Identifier, Timestamp
-
-# PutEvents takes at most 10 entries, and their sizes must total less than 256 KB, counted as
-# `entry_size` does: https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-putevent-size.html
-PUT_EVENTS_MAX_ENTRIES = 10
-PUT_EVENTS_MAX_BYTES = 256 * 1024
-PUT_EVENTS_TIME_BYTES = 14
 
 # Larger events go by claim check. The 16 KiB below the request limit is headroom for what wraps an
 # entry on its way: the envelope EventBridge puts around `detail` (id, account, time, region,
@@ -53,10 +47,6 @@ ENVELOPE_FIELDS = (
 )
 
 
-def event_source(platform: str) -> str:
-    return f"commerce-sync.{platform}"
-
-
 def to_entry(event: CanonicalEvent, bus_name: str) -> dict[str, Any]:
     """No `Time`: EventBridge then stamps the event with when it was put on the bus, which is what the archive's
     replay windows select by (`commerce-sync replay --from --to`: what arrived then). When the change happened is
@@ -67,32 +57,6 @@ def to_entry(event: CanonicalEvent, bus_name: str) -> dict[str, Any]:
         "DetailType": event.type.value,
         "Detail": event.model_dump_json(),
     }
-
-
-def entry_size(entry: Mapping[str, Any]) -> int:
-    """A PutEvents entry's size as EventBridge counts it (see above): the UTF-8 bytes of Source,
-    DetailType, Detail and each of Resources, plus 14 bytes when Time is given. EventBusName is free."""
-    size = PUT_EVENTS_TIME_BYTES if entry.get("Time") is not None else 0
-    for name in ("Source", "DetailType", "Detail"):
-        size += len(str(entry.get(name) or "").encode("utf-8"))
-    return size + sum(len(resource.encode("utf-8")) for resource in entry.get("Resources") or [] if resource)
-
-
-def put_events_requests(entries: Sequence[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]:
-    """The entries in order, grouped into requests PutEvents accepts: at most 10 entries, and sizes
-    totalling less than 256 KB. An entry that alone reaches the limit still gets a request of its
-    own (the publisher never makes one, and the bus then says what is wrong)."""
-    request: list[dict[str, Any]] = []
-    total = 0
-    for entry in entries:
-        size = entry_size(entry)
-        if request and (len(request) == PUT_EVENTS_MAX_ENTRIES or total + size >= PUT_EVENTS_MAX_BYTES):
-            yield request
-            request, total = [], 0
-        request.append(entry)
-        total += size
-    if request:
-        yield request
 
 
 def claim_key(store_id: str, event_id: str) -> str:
@@ -117,8 +81,8 @@ class Claim(BaseModel):
     """Where a checked-in event is, and the sha256 of its stored bytes."""
 
     # defer_build (here, on ClaimCheckReference and BusMessage): validators built on first use, not at import. Only
-    # an event too large for the bus is checked in, and the webhooks and connect functions, which import this
-    # module to publish, never read a bus message.
+    # an event too large for the bus is checked in, and the webhooks function, which imports this module to
+    # publish, never reads a bus message.
     model_config = ConfigDict(extra="ignore", frozen=True, defer_build=True)
 
     bucket: Annotated[str, Field(min_length=3, max_length=63)]
@@ -224,39 +188,17 @@ class ClaimChecks:
         return event
 
 
-class EventPublisher:
+class EventPublisher(BusMessagePublisher):
+    """Publishes canonical events (BusMessagePublisher puts their entries, and republishes parked messages)."""
+
     def __init__(self, bus_name: str, client: Any | None = None, claim_checks: ClaimChecks | None = None) -> None:
-        self._bus_name = bus_name
-        self._client: Any = client or boto3.client("events")
+        super().__init__(bus_name, client)
         self._claim_checks = claim_checks or ClaimChecks(None)
 
     def publish(self, events: Sequence[CanonicalEvent]) -> None:
         # Every oversized event is checked in before anything is published: a consumer can never
         # receive a reference to an object that is not there yet.
-        entries = [self._entry(event) for event in events]
-        for request in put_events_requests(entries):
-            response = self._client.put_events(Entries=request)
-            if response.get("FailedEntryCount"):
-                codes = {entry.get("ErrorCode") for entry in response["Entries"] if entry.get("ErrorCode")}
-                raise PublishError(f"the event bus refused {response['FailedEntryCount']} event(s): {codes}")
-
-    def republish(self, messages: Sequence[Mapping[str, Any]]) -> None:
-        """Puts bus messages that were set aside (a paused Mailchimp account's parked events) back on the bus
-        as they were: the same source, detail-type and detail (an event, or its claim-check reference)."""
-        entries = [
-            {
-                "EventBusName": self._bus_name,
-                "Source": str(message["source"]),
-                "DetailType": str(message["detail-type"]),
-                "Detail": json.dumps(message["detail"]),
-            }
-            for message in messages
-        ]
-        for request in put_events_requests(entries):
-            response = self._client.put_events(Entries=request)
-            if response.get("FailedEntryCount"):
-                codes = {entry.get("ErrorCode") for entry in response["Entries"] if entry.get("ErrorCode")}
-                raise PublishError(f"the event bus refused {response['FailedEntryCount']} event(s): {codes}")
+        self.put([self._entry(event) for event in events])
 
     def _entry(self, event: CanonicalEvent) -> dict[str, Any]:
         entry = to_entry(event, self._bus_name)

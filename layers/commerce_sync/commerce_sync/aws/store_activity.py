@@ -26,13 +26,17 @@ from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from commerce_sync.aws.batch_items import items_with_prefix
 from commerce_sync.aws.observability import logger
-from commerce_sync.canonical.model import AcceptedDelivery
+
+if TYPE_CHECKING:
+    # For the annotation only: every function builds this through Services, and the connect function never needs
+    # the canonical model otherwise (docs/performance.md).
+    from commerce_sync.canonical.model import AcceptedDelivery
 
 RETENTION_HOURS = 48
 HOUR = "hour#"

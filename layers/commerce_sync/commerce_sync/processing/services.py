@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import boto3
 
-from commerce_sync.aws.event_bus import ClaimChecks, EventPublisher
+from commerce_sync.aws.bus_entries import BusMessagePublisher
 from commerce_sync.aws.secret_store import SecretFormatError, SecretReader
 from commerce_sync.aws.settings import Settings
 from commerce_sync.aws.store_activity import StoreActivity
@@ -26,11 +26,13 @@ if TYPE_CHECKING:
     # Imported where the service is first built, not with this module: every function imports Services, and
     # most use a few of its services (the webhooks function none of these: no Mailchimp client, account or
     # privacy record), so their modules (the Mailchimp models with the client, the accounts' OAuth) would be
-    # cold-start time for nothing (docs/performance.md).
+    # cold-start time for nothing (docs/performance.md). The event bus's publisher brings the canonical model,
+    # which the connect function never needs: it only puts parked messages back (`bus_messages`).
     from commerce_sync.accounts.budget import AccountBudget
     from commerce_sync.accounts.health import AccountHealthBook
     from commerce_sync.accounts.oauth_connect import OAuthConnector
     from commerce_sync.aws.consent_records import ConsentWithdrawals
+    from commerce_sync.aws.event_bus import ClaimChecks, EventPublisher
     from commerce_sync.aws.privacy_audit import PrivacyAudit
     from commerce_sync.aws.privacy_exports import PrivacyExports
     from commerce_sync.aws.store_sweep import StoreSweep
@@ -133,6 +135,8 @@ class Services:
 
     @cached_property
     def claim_checks(self) -> ClaimChecks:
+        from commerce_sync.aws.event_bus import ClaimChecks  # deferred: see TYPE_CHECKING above
+
         return ClaimChecks(self.settings.claim_check_bucket)
 
     @cached_property
@@ -144,7 +148,15 @@ class Services:
 
     @cached_property
     def publisher(self) -> EventPublisher:
+        from commerce_sync.aws.event_bus import EventPublisher  # deferred: see TYPE_CHECKING above
+
         return EventPublisher(self.settings.event_bus_name, claim_checks=self.claim_checks)
+
+    @cached_property
+    def bus_messages(self) -> BusMessagePublisher:
+        """Puts bus messages back as they were (a paused account's parked events), without the canonical model
+        `publisher` needs (the connect function's only use of the bus)."""
+        return BusMessagePublisher(self.settings.event_bus_name)
 
     @cached_property
     def idempotency_store(self) -> DynamoDBPersistenceLayer:
@@ -189,7 +201,7 @@ class Services:
             boto3.client("secretsmanager"),
             self.sync_state.table,
             self.account_health,
-            self.publisher,
+            self.bus_messages,
             default_account_id,
         )
 
