@@ -16,16 +16,16 @@ from functools import cache
 from http import HTTPStatus
 from typing import Any
 
-from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from commerce_sync.accounts.connections import AccountCheckFailed
 from commerce_sync.accounts.oauth import CALLBACK_PATH, OAuthRefused
 from commerce_sync.accounts.oauth_connect import OAuthConnector
+from commerce_sync.aws.http_api import HttpApi, HttpRequest, HttpResponse
 from commerce_sync.aws.observability import log_metrics, logger, metrics, tracer
 from commerce_sync.processing.services import Services
 
-app = APIGatewayHttpResolver()
+app = HttpApi()
 TEXT = "text/plain; charset=utf-8"
 
 
@@ -34,43 +34,42 @@ def connector() -> OAuthConnector:
     return Services.from_environment().oauth_connector
 
 
-def redirect_uri() -> str:
+def redirect_uri(request: HttpRequest) -> str:
     """Where Mailchimp sends the merchant back: MAILCHIMP_OAUTH_REDIRECT_URI (a custom domain), else this API's
     own callback route as the request reached it (API Gateway says https in X-Forwarded-Proto)."""
     configured = os.environ.get("MAILCHIMP_OAUTH_REDIRECT_URI")
     if configured:
         return configured
-    headers = app.current_event.headers or {}
-    scheme = headers.get("x-forwarded-proto", "https")
-    return f"{scheme}://{app.current_event.request_context.domain_name}{CALLBACK_PATH}"
+    scheme = request.headers.get("x-forwarded-proto", "https")
+    return f"{scheme}://{request.domain_name}{CALLBACK_PATH}"
 
 
-def page(status: HTTPStatus, text: str) -> Response[str]:
-    return Response(status_code=status.value, content_type=TEXT, body=text + "\n")
+def page(status: HTTPStatus, text: str) -> HttpResponse:
+    return HttpResponse(status.value, text + "\n", content_type=TEXT)
 
 
-@app.get("/connect/mailchimp/<store_id>")
+@app.route("GET /connect/mailchimp/{store_id}")
 @tracer.capture_method
-def begin(store_id: str) -> Response[str]:
-    invite = app.current_event.get_query_string_value("invite") or ""
+def begin(request: HttpRequest, store_id: str) -> HttpResponse:
+    invite = request.query.get("invite") or ""
     if not invite:
         return page(HTTPStatus.BAD_REQUEST, "This link is incomplete (no invite). Ask for a new one.")
-    location = connector().begin(store_id, invite, redirect_uri())
-    return Response(status_code=HTTPStatus.FOUND.value, content_type=TEXT, body="", headers={"Location": location})
+    location = connector().begin(store_id, invite, redirect_uri(request))
+    return HttpResponse(HTTPStatus.FOUND.value, "", content_type=TEXT, headers={"Location": location})
 
 
-@app.get(CALLBACK_PATH)
+@app.route(f"GET {CALLBACK_PATH}")
 @tracer.capture_method
-def finish() -> Response[str]:
-    query = app.current_event
-    error = query.get_query_string_value("error")
+def finish(request: HttpRequest) -> HttpResponse:
+    query = request.query
+    error = query.get("error")
     if error:
         metrics.add_metric(name="MailchimpConnectDeclined", unit="Count", value=1)
         return page(HTTPStatus.BAD_REQUEST, f"Mailchimp did not connect the account ({error}). Nothing was changed.")
-    code, state = query.get_query_string_value("code") or "", query.get_query_string_value("state") or ""
+    code, state = query.get("code") or "", query.get("state") or ""
     if not code or not state:
         return page(HTTPStatus.BAD_REQUEST, "Mailchimp's answer is incomplete (code and state are needed).")
-    connected = connector().finish(code, state, redirect_uri())
+    connected = connector().finish(code, state, redirect_uri(request))
     account = connected.account
     lines = [f"Store {connected.store.store_id} now writes to Mailchimp account {account.account_name}."]
     if connected.resumed:
@@ -79,14 +78,14 @@ def finish() -> Response[str]:
 
 
 @app.exception_handler(OAuthRefused)
-def _refused(error: OAuthRefused) -> Response[str]:
+def _refused(request: HttpRequest, error: OAuthRefused) -> HttpResponse:
     metrics.add_metric(name="MailchimpConnectRefused", unit="Count", value=1)
     logger.info("Mailchimp connection refused", reason=str(error))
     return page(HTTPStatus.FORBIDDEN, f"The connection was refused: {error}. Nothing was changed.")
 
 
 @app.exception_handler(AccountCheckFailed)
-def _unusable(error: AccountCheckFailed) -> Response[str]:
+def _unusable(request: HttpRequest, error: AccountCheckFailed) -> HttpResponse:
     metrics.add_metric(name="MailchimpConnectRefused", unit="Count", value=1)
     logger.info("Mailchimp account refused for the store", reason=str(error))
     status = HTTPStatus.SERVICE_UNAVAILABLE if error.transient else HTTPStatus.BAD_REQUEST
@@ -97,4 +96,4 @@ def _unusable(error: AccountCheckFailed) -> Response[str]:
 @log_metrics
 @tracer.capture_lambda_handler
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return app.resolve(event, context)
+    return app.resolve(event)

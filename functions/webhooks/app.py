@@ -13,9 +13,9 @@ from functools import cache
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
 
-from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from commerce_sync.aws.http_api import HttpApi, HttpRequest, HttpResponse
 from commerce_sync.aws.metric_names import UNKNOWN_PLATFORM, WEBHOOK_DELIVERIES
 from commerce_sync.aws.observability import count_by, log_metrics, logger, metrics, tracer
 from commerce_sync.aws.store_imports import ImportBook
@@ -44,7 +44,7 @@ if TYPE_CHECKING:
     from commerce_sync.consent.audience_receiver import AudienceWebhookReceiver
     from commerce_sync.processing.dead_letters import DeadLetters
 
-app = APIGatewayHttpResolver()
+app = HttpApi()
 # Base64 makes 4 characters of 3 bytes; API Gateway base64-encodes binary and form bodies.
 MAX_ENCODED_BODY = (MAX_BODY_BYTES + 2) // 3 * 4
 
@@ -76,122 +76,109 @@ def platforms() -> frozenset[str]:
     return frozenset(adapters())
 
 
-def _count_delivery(status: HTTPStatus) -> None:
+def _count_delivery(request: HttpRequest, status: HTTPStatus) -> None:
     """Every answer to a delivery, by platform and status (the dashboard's webhooks, the refused-signature alarm).
     The path's platform is the sender's to choose: only a name the receiver knows becomes a dimension value, so
     requests to made-up paths cannot create metrics without end."""
-    parameters = app.current_event.path_parameters or {}
+    parameters = request.path_parameters
     named = parameters.get("platform") or ("mailchimp" if "store_id" in parameters else "")
     platform = named if named in platforms() or named == "mailchimp" else UNKNOWN_PLATFORM
     count_by(WEBHOOK_DELIVERIES, platform=platform, status=str(status.value))
 
 
-def _raw_body() -> bytes:
-    event = app.current_event
-    if event.body is None:
+def _raw_body(request: HttpRequest) -> bytes:
+    if request.body is None:
         return b""
-    if len(event.body) > MAX_ENCODED_BODY:
+    if len(request.body) > MAX_ENCODED_BODY:
         # Refused before decoding a body the receiver would refuse anyway.
         raise BodyTooLarge(f"the body is over {MAX_BODY_BYTES} bytes")
-    if not event.is_base64_encoded:
-        return event.body.encode()
+    if not request.is_base64_encoded:
+        return request.body.encode()
     try:
-        return base64.b64decode(event.body, validate=True)
+        return base64.b64decode(request.body, validate=True)
     except ValueError as error:
         raise BadRequest("the body is not valid base64") from error
 
 
-def _error(status: HTTPStatus, error: Exception) -> Response[dict[str, Any]]:
+def _error(request: HttpRequest, status: HTTPStatus, error: Exception) -> HttpResponse:
     metrics.add_metric(name=f"Webhooks{status.value}", unit="Count", value=1)
-    _count_delivery(status)
+    _count_delivery(request, status)
     # Logged without addresses: a refusal may quote the payload.
     logger.info("webhook refused", status=status.value, reason=redact_emails(str(error)))
-    return Response(
-        status_code=status.value,
-        content_type=content_types.APPLICATION_JSON,
-        body={"error": status.phrase, "message": str(error)},
-    )
+    return HttpResponse(status.value, {"error": status.phrase, "message": str(error)})
 
 
-@app.post("/webhooks/<platform>")
+@app.route("POST /webhooks/{platform}")
 @tracer.capture_method
-def receive(platform: str) -> Response[dict[str, Any]]:
-    event = app.current_event
-    query = dict(event.query_string_parameters or {})
-    receipt = receiver().receive(platform, dict(event.headers or {}), _raw_body(), query=query)
+def receive(request: HttpRequest, platform: str) -> HttpResponse:
+    receipt = receiver().receive(platform, dict(request.headers), _raw_body(request), query=dict(request.query))
     status = HTTPStatus.ACCEPTED if receipt.status == "accepted" else HTTPStatus.OK
     body: dict[str, Any] = {"status": receipt.status}
     if receipt.event_ids:
         body["event_ids"] = receipt.event_ids
     if receipt.reason:
         body["reason"] = receipt.reason
-    _count_delivery(status)
-    return Response(status_code=status.value, content_type=content_types.APPLICATION_JSON, body=body)
+    _count_delivery(request, status)
+    return HttpResponse(status.value, body)
 
 
-def _audience_key() -> str | None:
-    return (app.current_event.query_string_parameters or {}).get(KEY_PARAMETER)
-
-
-@app.get("/webhooks/mailchimp/<store_id>")
+@app.route("GET /webhooks/mailchimp/{store_id}")
 @tracer.capture_method
-def validate_audience_webhook(store_id: str) -> Response[dict[str, Any]]:
+def validate_audience_webhook(request: HttpRequest, store_id: str) -> HttpResponse:
     """Mailchimp's GET check of a new audience webhook's URL (docs/consent.md)."""
-    audience_receiver().validate(store_id, _audience_key())
-    return Response(status_code=HTTPStatus.OK.value, content_type=content_types.APPLICATION_JSON, body={"status": "ok"})
+    audience_receiver().validate(store_id, request.query.get(KEY_PARAMETER))
+    return HttpResponse(HTTPStatus.OK.value, {"status": "ok"})
 
 
-@app.post("/webhooks/mailchimp/<store_id>")
+@app.route("POST /webhooks/mailchimp/{store_id}")
 @tracer.capture_method
-def receive_audience_webhook(store_id: str) -> Response[dict[str, Any]]:
+def receive_audience_webhook(request: HttpRequest, store_id: str) -> HttpResponse:
     """A Mailchimp audience webhook delivery: unsubscribe, cleaned, subscribe, upemail, profile (docs/consent.md)."""
-    receipt = audience_receiver().receive(store_id, _audience_key(), _raw_body())
+    receipt = audience_receiver().receive(store_id, request.query.get(KEY_PARAMETER), _raw_body(request))
     status = HTTPStatus.ACCEPTED if receipt.status == "accepted" else HTTPStatus.OK
     body: dict[str, Any] = {"status": receipt.status}
     if receipt.event_ids:
         body["event_ids"] = receipt.event_ids
     if receipt.reason:
         body["reason"] = receipt.reason
-    _count_delivery(status)
-    return Response(status_code=status.value, content_type=content_types.APPLICATION_JSON, body=body)
+    _count_delivery(request, status)
+    return HttpResponse(status.value, body)
 
 
 @app.exception_handler(SignatureError)
-def _forged(error: SignatureError) -> Response[dict[str, Any]]:
-    return _error(HTTPStatus.UNAUTHORIZED, error)
+def _forged(request: HttpRequest, error: SignatureError) -> HttpResponse:
+    return _error(request, HTTPStatus.UNAUTHORIZED, error)
 
 
 @app.exception_handler(BadRequest)
-def _bad_request(error: BadRequest) -> Response[dict[str, Any]]:
-    return _error(HTTPStatus.BAD_REQUEST, error)
+def _bad_request(request: HttpRequest, error: BadRequest) -> HttpResponse:
+    return _error(request, HTTPStatus.BAD_REQUEST, error)
 
 
 @app.exception_handler(ImportConflict)
-def _conflict(error: ImportConflict) -> Response[dict[str, Any]]:
-    return _error(HTTPStatus.CONFLICT, error)
+def _conflict(request: HttpRequest, error: ImportConflict) -> HttpResponse:
+    return _error(request, HTTPStatus.CONFLICT, error)
 
 
 @app.exception_handler(BodyTooLarge)
-def _too_large(error: BodyTooLarge) -> Response[dict[str, Any]]:
-    return _error(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, error)
+def _too_large(request: HttpRequest, error: BodyTooLarge) -> HttpResponse:
+    return _error(request, HTTPStatus.REQUEST_ENTITY_TOO_LARGE, error)
 
 
-@app.exception_handler(UnknownPlatform)
-@app.exception_handler(UnknownStore)
-def _not_found(error: Exception) -> Response[dict[str, Any]]:
-    return _error(HTTPStatus.NOT_FOUND, error)
+@app.exception_handler(UnknownPlatform, UnknownStore)
+def _not_found(request: HttpRequest, error: Exception) -> HttpResponse:
+    return _error(request, HTTPStatus.NOT_FOUND, error)
 
 
 @app.exception_handler(NotImplementedYet)
-def _not_implemented(error: NotImplementedYet) -> Response[dict[str, Any]]:
-    return _error(HTTPStatus.NOT_IMPLEMENTED, error)
+def _not_implemented(request: HttpRequest, error: NotImplementedYet) -> HttpResponse:
+    return _error(request, HTTPStatus.NOT_IMPLEMENTED, error)
 
 
-@app.exception_handler(PublishError)
-@app.exception_handler(StoreApiUnavailable)
-def _unavailable(error: Exception) -> Response[dict[str, Any]]:
+@app.exception_handler(PublishError, StoreApiUnavailable)
+def _unavailable(request: HttpRequest, error: Exception) -> HttpResponse:
     # The platform delivers again later (Shopify for 4 h, BigCommerce for 48 h): nothing is lost.
-    return _error(HTTPStatus.SERVICE_UNAVAILABLE, error)
+    return _error(request, HTTPStatus.SERVICE_UNAVAILABLE, error)
 
 
 @cache
@@ -223,4 +210,4 @@ def receive_partner_event(event: dict[str, Any]) -> dict[str, Any]:
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     if event.get("detail-type") == SHOPIFY_DETAIL_TYPE:
         return receive_partner_event(event)
-    return app.resolve(event, context)
+    return app.resolve(event)
