@@ -164,7 +164,7 @@ def test_a_base64_body_is_given_as_it_came_with_its_flag() -> None:
 
 
 def test_the_request_view_reads_the_event() -> None:
-    request = HttpRequest.of(
+    request = HttpRequest(
         event(
             "GET /connect/mailchimp/{store_id}",
             {"store_id": "s"},
@@ -183,7 +183,7 @@ def test_the_request_view_reads_the_event() -> None:
 
 
 def test_a_request_without_optional_fields_reads_empty() -> None:
-    request = HttpRequest.of({"routeKey": "GET /callback", "headers": None, "queryStringParameters": None})
+    request = HttpRequest({"routeKey": "GET /callback", "headers": None, "queryStringParameters": None})
     assert (request.headers, request.query, request.path_parameters, request.domain_name) == ({}, {}, {}, "")
 
 

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from http import HTTPStatus
 from typing import Any, TypeVar
 
@@ -29,44 +28,44 @@ Error = TypeVar("Error", bound=Exception)
 ErrorHandler = Callable[["HttpRequest", Error], "HttpResponse"]
 
 
-@dataclass(frozen=True)
+# Plain classes, not dataclasses: generating a dataclass's methods at import cost more than the rest of this module.
 class HttpRequest:
     """What the handlers read of a payload 2.0 event. Header names are lower case (API Gateway sends them so; an
     event made otherwise is read the same way); a repeated query parameter or header is one value, comma-joined,
-    as API Gateway sends it."""
+    as API Gateway sends it. `domain_name`: the API's domain as the caller reached it (requestContext.domainName),
+    a custom domain or the default one."""
 
-    route_key: str
-    headers: Mapping[str, str] = field(default_factory=dict)
-    query: Mapping[str, str] = field(default_factory=dict)
-    path_parameters: Mapping[str, str] = field(default_factory=dict)
-    body: str | None = None
-    is_base64_encoded: bool = False
-    # The API's domain as the caller reached it (requestContext.domainName): a custom domain, or the default.
-    domain_name: str = ""
+    __slots__ = ("body", "domain_name", "headers", "is_base64_encoded", "path_parameters", "query", "route_key")
 
-    @classmethod
-    def of(cls, event: Mapping[str, Any]) -> HttpRequest:
-        context = event.get("requestContext") or {}
-        return cls(
-            route_key=str(event.get("routeKey") or ""),
-            headers={str(name).lower(): value for name, value in (event.get("headers") or {}).items()},
-            query=dict(event.get("queryStringParameters") or {}),
-            path_parameters=dict(event.get("pathParameters") or {}),
-            body=event.get("body"),
-            is_base64_encoded=bool(event.get("isBase64Encoded")),
-            domain_name=str(context.get("domainName") or ""),
-        )
+    def __init__(self, event: Mapping[str, Any]) -> None:
+        self.route_key = str(event.get("routeKey") or "")
+        self.headers: Mapping[str, str] = {
+            str(name).lower(): value for name, value in (event.get("headers") or {}).items()
+        }
+        self.query: Mapping[str, str] = dict(event.get("queryStringParameters") or {})
+        self.path_parameters: Mapping[str, str] = dict(event.get("pathParameters") or {})
+        self.body: str | None = event.get("body")
+        self.is_base64_encoded = bool(event.get("isBase64Encoded"))
+        self.domain_name = str((event.get("requestContext") or {}).get("domainName") or "")
 
 
-@dataclass(frozen=True)
 class HttpResponse:
     """An answer: a str body is sent as it is, a dict is serialized as compact JSON. `headers` may add to
     Content-Type or override it."""
 
-    status: int
-    body: str | Mapping[str, Any] = ""
-    content_type: str = JSON
-    headers: Mapping[str, str] = field(default_factory=dict)
+    __slots__ = ("body", "content_type", "headers", "status")
+
+    def __init__(
+        self,
+        status: int,
+        body: str | Mapping[str, Any] = "",
+        content_type: str = JSON,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        self.status = status
+        self.body = body
+        self.content_type = content_type
+        self.headers: Mapping[str, str] = headers or {}
 
     def proxy_result(self) -> dict[str, Any]:
         body = self.body if isinstance(self.body, str) else json.dumps(self.body, separators=(",", ":"))
@@ -114,7 +113,7 @@ class HttpApi:
 
     def resolve(self, event: Mapping[str, Any]) -> dict[str, Any]:
         """The proxy result for one request event. An exception no handler answers is raised."""
-        request = HttpRequest.of(event)
+        request = HttpRequest(event)
         handler = self._routes.get(request.route_key)
         if handler is None:
             return NOT_FOUND.proxy_result()
