@@ -21,9 +21,12 @@ POWERTOOLS_EVENT_CLASSES = "aws_lambda_powertools.utilities.data_classes"
 # Only stores whose rules turn segments on use them (docs/segments.md).
 SEGMENTS = ["commerce_sync.segments.aggregate", "commerce_sync.segments.tags"]
 
+# Only lines whose product Mailchimp lacks use them (before the first catalog sync, mostly).
+LINE_PRODUCTS = ["commerce_sync.carts.line_products", "commerce_sync.mailchimp.batches"]
+
 NOT_LOADED = {
-    "cart_events": [POWERTOOLS_BATCH, POWERTOOLS_EVENT_CLASSES, *SEGMENTS],
-    "order_status": [POWERTOOLS_BATCH, POWERTOOLS_EVENT_CLASSES, *SEGMENTS],
+    "cart_events": [POWERTOOLS_BATCH, POWERTOOLS_EVENT_CLASSES, *SEGMENTS, *LINE_PRODUCTS],
+    "order_status": [POWERTOOLS_BATCH, POWERTOOLS_EVENT_CLASSES, *SEGMENTS, *LINE_PRODUCTS],
     # A product event reads the catalog run only to read a product again after losing its lease; promotions have
     # events of their own.
     "product_sync": [

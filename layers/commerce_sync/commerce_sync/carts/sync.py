@@ -31,7 +31,6 @@ from commerce_sync.aws.sync_state import applied_version, state_key
 from commerce_sync.canonical.model import CanonicalEvent, Cart, CartRemovalReason, Customer, EventType
 from commerce_sync.carts.conversion import CART, CART_ALIAS, CUSTOMER, OPEN_CARTS, convert, resolve_cart_id
 from commerce_sync.carts.customers import PLATFORM_CUSTOMER, CustomerWriter
-from commerce_sync.carts.line_products import create_missing_products
 from commerce_sync.mailchimp.client import MailchimpClient
 from commerce_sync.mailchimp.errors import MailchimpCampaignMissing, MailchimpProductMissing
 from commerce_sync.mailchimp.mapping import customer_id, to_mailchimp_cart
@@ -204,6 +203,10 @@ class CartSync(EventApplier):
             except MailchimpProductMissing:
                 if products_created:
                     raise
+                # Deferred: Mailchimp lacks a line's product only before the catalog sync has run (or one it
+                # missed), and this module and its batch operations were every cold start's (docs/performance.md).
+                from commerce_sync.carts.line_products import create_missing_products
+
                 created = create_missing_products(client, store.store_id, cart.lines, self._time_left())
                 outcome["line_products"] = created.via
                 products_created = True

@@ -41,7 +41,6 @@ from commerce_sync.canonical.money import quantize
 from commerce_sync.canonical.redaction import redact_emails
 from commerce_sync.carts.conversion import CART, CART_ALIAS, CUSTOMER, convert
 from commerce_sync.carts.customers import CustomerWriter
-from commerce_sync.carts.line_products import create_missing_products
 from commerce_sync.mailchimp.client import MailchimpClient
 from commerce_sync.mailchimp.errors import MailchimpCampaignMissing, MailchimpProductMissing
 from commerce_sync.mailchimp.mapping import customer_id
@@ -118,6 +117,10 @@ def write_order(
         except MailchimpProductMissing:
             if products_created:
                 raise
+            # Deferred: Mailchimp lacks a line's product only before the catalog sync has run (or one it
+            # missed), and this module and its batch operations were every cold start's (docs/performance.md).
+            from commerce_sync.carts.line_products import create_missing_products
+
             create_missing_products(client, store.store_id, order.lines, time_left)
             products_created = True
         except MailchimpCampaignMissing:
