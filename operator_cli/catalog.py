@@ -34,7 +34,8 @@ from commerce_sync.aws.observability import logger
 from commerce_sync.aws.settings import Settings
 from commerce_sync.aws.store_registry import Store, StoreRegistry
 from commerce_sync.aws.sync_lock import SyncLock
-from commerce_sync.catalog.state import CATALOG_PARTS, LOCK, CatalogState, partition
+from commerce_sync.catalog.checkpoints import CATALOG_PARTS
+from commerce_sync.catalog.state import LOCK, CatalogState, partition
 
 from operator_cli.terminal import ProgressBars, columns, print_json, print_table
 

@@ -27,12 +27,13 @@ LINE_PRODUCTS = ["commerce_sync.carts.line_products", "commerce_sync.mailchimp.b
 NOT_LOADED = {
     "cart_events": [POWERTOOLS_BATCH, POWERTOOLS_EVENT_CLASSES, *SEGMENTS, *LINE_PRODUCTS],
     "order_status": [POWERTOOLS_BATCH, POWERTOOLS_EVENT_CLASSES, *SEGMENTS, *LINE_PRODUCTS],
-    # A product event reads the catalog run only to read a product again after losing its lease; promotions have
-    # events of their own.
+    # A product event reads the catalog run only to read a product again after losing its lease, and none of a run's
+    # records; promotions have events of their own.
     "product_sync": [
         POWERTOOLS_BATCH,
         POWERTOOLS_EVENT_CLASSES,
         "commerce_sync.catalog.run",
+        "commerce_sync.catalog.checkpoints",
         "commerce_sync.catalog.promotion_events",
         "commerce_sync.catalog.promotion_writer",
     ],

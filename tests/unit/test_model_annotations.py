@@ -16,7 +16,7 @@ EAGER_ANNOTATIONS = [
     "aws/event_bus.py",
     "aws/store_registry.py",
     "canonical/model.py",
-    "catalog/state.py",
+    "catalog/checkpoints.py",
     "consent/registration.py",
     "mailchimp/batches.py",
     "mailchimp/client.py",

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import pytest
 from commerce_sync.aws.sync_lock import LockLost, SyncLock
+from commerce_sync.catalog.checkpoints import RunCheckpoint
 from commerce_sync.catalog.run import CatalogConfig
-from commerce_sync.catalog.state import CatalogState, ProductClaim, ProductRecord, RunCheckpoint
+from commerce_sync.catalog.state import CatalogState, ProductClaim, ProductRecord
 
 from tests.harness import new_sync_state_table
 

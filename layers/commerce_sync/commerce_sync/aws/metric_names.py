@@ -47,7 +47,7 @@ MAILCHIMP_ACCOUNT_PAUSED = Metric("MailchimpAccountPaused")
 # ---- the nightly runs (product_sync)
 # One value per store and catalog run, at its end: its sample count is the number of runs.
 CATALOG_SYNC_DURATION = Metric("CatalogSyncDuration")
-# The run's product counters (catalog.state.RunCounters) published at its end.
+# The run's product counters (catalog.checkpoints.RunCounters) published at its end.
 CATALOG_PRODUCT_COUNTERS = ("seen", "unchanged", "created", "updated", "removed", "failed")
 CATALOG_PRODUCTS = {counter: Metric(f"CatalogProducts{counter.title()}") for counter in CATALOG_PRODUCT_COUNTERS}
 # One value per store and reconciliation, at its end: repairs are webhooks that never arrived.

@@ -29,7 +29,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from commerce_sync.aws.batch_items import get_many, items_with_prefix, transact_conditional
-from commerce_sync.catalog.state import BatchRecord
+from commerce_sync.catalog.checkpoints import BatchRecord
 
 RULE = "rule#"
 CODE = "code#"

@@ -39,6 +39,13 @@ from typing import Any, Literal, Protocol
 from commerce_sync.aws.observability import logger, metrics
 from commerce_sync.aws.store_registry import Store
 from commerce_sync.canonical.model import Promotion, PromotionCode
+from commerce_sync.catalog.checkpoints import (
+    BatchRecord,
+    PromotionCounters,
+    PromotionPhase,
+    PromotionProgress,
+    RunCheckpoint,
+)
 from commerce_sync.catalog.promotion_state import (
     CODE,
     RULE,
@@ -58,13 +65,6 @@ from commerce_sync.catalog.promotion_writer import (
     newer_recorded,
     rule_write,
     unchanged,
-)
-from commerce_sync.catalog.state import (
-    BatchRecord,
-    PromotionCounters,
-    PromotionPhase,
-    PromotionProgress,
-    RunCheckpoint,
 )
 from commerce_sync.catalog.writer import CatalogDeadLetters, MailchimpCalls, now_version
 from commerce_sync.mailchimp.batches import (

@@ -60,18 +60,20 @@ from commerce_sync.aws.observability import logger, metrics
 from commerce_sync.aws.store_registry import Store
 from commerce_sync.aws.sync_lock import LockLost, SyncLock, new_token
 from commerce_sync.canonical.model import Product
-from commerce_sync.catalog.promotion_state import PromotionState
-from commerce_sync.catalog.promotion_sync import PromotionSync, emit_metrics
-from commerce_sync.catalog.state import (
+from commerce_sync.catalog.checkpoints import (
     CATALOG_PARTS,
-    LOCK,
     PRODUCTS,
     PROMOTIONS,
     BatchRecord,
-    CatalogState,
-    ProductRecord,
     RunCheckpoint,
     RunCounters,
+)
+from commerce_sync.catalog.promotion_state import PromotionState
+from commerce_sync.catalog.promotion_sync import PromotionSync, emit_metrics
+from commerce_sync.catalog.state import (
+    LOCK,
+    CatalogState,
+    ProductRecord,
     partition,
 )
 from commerce_sync.catalog.writer import (

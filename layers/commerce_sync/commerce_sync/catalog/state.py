@@ -28,6 +28,8 @@ event holding the item's lease, so a catalog run never overwrites a newer real-t
 being applied.
 """
 
+from __future__ import annotations
+
 import json
 import secrets
 import time
@@ -35,11 +37,10 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from functools import partial
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any
 
 from boto3.dynamodb.conditions import Key
 from botocore.exceptions import ClientError
-from pydantic import BaseModel, ConfigDict, Field
 
 from commerce_sync.aws import run_records
 from commerce_sync.aws.batch_items import (
@@ -52,6 +53,10 @@ from commerce_sync.aws.batch_items import (
 )
 from commerce_sync.aws.entity_locks import lease_claim, wall_clock
 from commerce_sync.aws.sync_state import LEASE_HOLDER, LEASE_UNTIL
+
+if TYPE_CHECKING:
+    # Imported where a run's record is first read: product events, most of product_sync's work, read none.
+    from commerce_sync.catalog.checkpoints import BatchRecord, RunCheckpoint
 
 PRODUCT = "product#"
 SEEN_IN_RUN = "seen-run#"
@@ -136,7 +141,7 @@ class ProductRecord:
         return item
 
     @classmethod
-    def from_item(cls, item: dict[str, Any]) -> "ProductRecord":
+    def from_item(cls, item: dict[str, Any]) -> ProductRecord:
         return cls(
             product_id=str(item["sk"]).removeprefix(PRODUCT),
             hash=str(item.get("hash", "")),
@@ -150,11 +155,11 @@ class ProductRecord:
             applied_event=str(item.get("applied_event", "")),
         )
 
-    def with_changes(self, **changes: Any) -> "ProductRecord":
+    def with_changes(self, **changes: Any) -> ProductRecord:
         return replace(self, **changes)
 
     @classmethod
-    def from_mailchimp(cls, product: dict[str, Any]) -> "ProductRecord":
+    def from_mailchimp(cls, product: dict[str, Any]) -> ProductRecord:
         """What a product Mailchimp holds tells about itself, for one we have no record of (written by an
         order or cart line, another tool, or before commerce-sync): its title and every variant, so a
         removal can hide them all. No hash: nothing we wrote."""
@@ -183,164 +188,6 @@ def _is_record(item: dict[str, Any]) -> bool:
 
 # No product event holds the item's lease (catalog writes; `#until` and `:now` are bound by the caller).
 LEASE_LAPSED = "(attribute_not_exists(#until) OR #until < :now)"
-
-
-# defer_build on the run's models (RunCounters, PromotionCounters, PromotionProgress, RunCheckpoint, BatchRecord):
-# their validators are built when a catalog run (or a backfill) first reads or writes its checkpoint or a batch, not at
-# import. The product and promotion events that make most of product_sync's invocations never use them, and building
-# all five was about 5 ms of its cold start.
-RUN_MODEL_CONFIG = ConfigDict(defer_build=True)
-
-
-class RunCounters(BaseModel):
-    model_config = RUN_MODEL_CONFIG
-
-    seen: int = 0
-    unchanged: int = 0
-    created: int = 0
-    updated: int = 0
-    removed: int = 0
-    failed: int = 0
-    dead_lettered: int = 0
-    retried: int = 0
-    skipped_newer: int = 0
-
-    def add(self, other: "RunCounters") -> None:
-        for name in type(self).model_fields:
-            setattr(self, name, getattr(self, name) + getattr(other, name))
-
-
-Phase = Literal["pages", "sweep", "unrecorded", "batches", "promotions", "done"]
-# What a catalog run syncs: products (phases pages to batches), then promotions (docs/promotions.md).
-PRODUCTS = "products"
-PROMOTIONS = "promotions"
-CATALOG_PARTS = (PRODUCTS, PROMOTIONS)
-
-
-class PromotionCounters(BaseModel):
-    model_config = RUN_MODEL_CONFIG
-
-    rules_seen: int = 0
-    rules_unchanged: int = 0
-    rules_created: int = 0
-    rules_updated: int = 0
-    rules_deleted: int = 0
-    rules_failed: int = 0
-    # Of the failed: refused by Mailchimp and put in the dead-letter queue (a `sync_promotion` request).
-    rules_dead_lettered: int = 0
-    # Rules of a kind Mailchimp cannot express (or unreadable), left out with their reason.
-    rules_skipped: int = 0
-    codes_seen: int = 0
-    codes_unchanged: int = 0
-    codes_created: int = 0
-    codes_updated: int = 0
-    codes_deleted: int = 0
-    codes_failed: int = 0
-    codes_dead_lettered: int = 0
-    codes_skipped: int = 0
-
-    def add(self, other: "PromotionCounters") -> None:
-        for name in type(self).model_fields:
-            setattr(self, name, getattr(self, name) + getattr(other, name))
-
-
-PromotionPhase = Literal[
-    "rules", "rule_batches", "codes", "sweep_rules", "sweep_batches", "sweep_codes", "batches", "done", "skipped"
-]
-# The reasons a summary lists (the counters count every one).
-MAX_SKIP_REASONS = 20
-
-
-class PromotionProgress(BaseModel):
-    """Where a run's promotions part is (docs/promotions.md, "The nightly sync"): rules first, then, once every
-    rule write has settled, the codes of each rule, then the sweep of what the store no longer has."""
-
-    model_config = RUN_MODEL_CONFIG
-
-    phase: PromotionPhase = "rules"
-    started_at: float = Field(default_factory=time.time)
-    # The rules page being read (its cursor), the rule of it whose codes are read, and where in its codes.
-    cursor: str | None = None
-    rule_index: int = 0
-    # The id of that rule, so a page that shifted (a rule deleted meanwhile) is not read with another's cursor.
-    code_rule: str | None = None
-    code_cursor: str | None = None
-    sweep_after: str | None = None
-    counters: PromotionCounters = Field(default_factory=PromotionCounters)
-    skipped: list[str] = Field(default_factory=list)
-    reason: str | None = None
-
-    def note_skipped(self, what: str, item_id: str, reason: str) -> None:
-        if len(self.skipped) < MAX_SKIP_REASONS:
-            self.skipped.append(f"{what} {item_id}: {reason}"[:300])
-
-    def summary(self) -> dict[str, Any]:
-        return {"phase": self.phase, **self.counters.model_dump(), "skipped": list(self.skipped), "reason": self.reason}
-
-
-class RunCheckpoint(BaseModel):
-    """Where a store's catalog run is. Saved after every committed page, so a fresh invocation (or a
-    crashed run's successor) continues from here; the counters are committed with the cursor, so pages
-    read again after a crash are not counted twice."""
-
-    model_config = RUN_MODEL_CONFIG
-
-    run_id: str
-    trigger: str = ""
-    status: Literal["running", "done"] = "running"
-    phase: Phase = "pages"
-    cursor: str | None = None
-    sweep_after: str | None = None
-    # Where the walk through Mailchimp's own product list is (the `offset` of its next page).
-    listing_offset: int = 0
-    started_at: float
-    finished_at: float | None = None
-    updated_at: float = Field(default_factory=time.time)
-    pages: int = 0
-    slices: int = 0
-    total: int | None = None
-    batches: int = 0
-    mailchimp_requests: int = 0
-    counters: RunCounters = Field(default_factory=RunCounters)
-    last_error: str | None = None
-    # A checkpoint saved before promotions existed names no parts: it was a products run.
-    what: list[str] = Field(default_factory=lambda: [PRODUCTS])
-    promotions: PromotionProgress | None = None
-
-    @property
-    def duration_seconds(self) -> float:
-        return round((self.finished_at or time.time()) - self.started_at, 3)
-
-    def summary(self) -> dict[str, Any]:
-        return {
-            "run_id": self.run_id,
-            "trigger": self.trigger,
-            "status": self.status,
-            "phase": self.phase,
-            **self.counters.model_dump(),
-            "pages": self.pages,
-            "slices": self.slices,
-            "batches": self.batches,
-            "mailchimp_requests": self.mailchimp_requests,
-            "started_at": self.started_at,
-            "finished_at": self.finished_at,
-            "duration_seconds": self.duration_seconds,
-            "last_error": self.last_error,
-            "what": list(self.what),
-            "promotions": self.promotions.summary() if self.promotions else None,
-        }
-
-
-class BatchRecord(BaseModel):
-    model_config = RUN_MODEL_CONFIG
-
-    key: str
-    run_id: str
-    status: Literal["submitting", "submitted"] = "submitting"
-    mailchimp_id: str | None = None
-    submitted_at: float = Field(default_factory=time.time)
-    # product id -> (hash written, "created" | "updated" | "removed")
-    ops: dict[str, tuple[str, str]] = Field(default_factory=dict)
 
 
 class CatalogState:
@@ -539,6 +386,8 @@ class CatalogState:
     # ---- runs ------------------------------------------------------------------------------------
 
     def load_run(self, store_id: str) -> RunCheckpoint | None:
+        from commerce_sync.catalog.checkpoints import RunCheckpoint  # deferred: see TYPE_CHECKING above
+
         item = self.table.get_item(Key={"pk": partition(store_id), "sk": RUN}, ConsistentRead=True).get("Item")
         return RunCheckpoint.model_validate_json(item["doc"]) if item else None
 
@@ -577,6 +426,8 @@ class CatalogState:
 
     def open_batches(self, store_id: str) -> list[BatchRecord]:
         """Every batch still to be settled, oldest first (a handful at most: a run keeps few in flight)."""
+        from commerce_sync.catalog.checkpoints import BatchRecord  # deferred: see TYPE_CHECKING above
+
         records = [BatchRecord.model_validate_json(item["doc"]) for item in self._query(store_id, BATCH, None)]
         return sorted(records, key=lambda record: record.submitted_at)
 
